@@ -1,0 +1,185 @@
+// Package config is the node's configuration: defaults in code, then the
+// repo's config.toml (strict: an unknown key is an error), then VFT_*
+// environment variables, then command-line overrides. Each domain package
+// owns its section's type; this package composes them.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/vft-network/vft/api"
+	"github.com/vft-network/vft/internal/logging"
+	"github.com/vft-network/vft/internal/units"
+	"github.com/vft-network/vft/p2p"
+)
+
+// Mode is what a node does in the network.
+type Mode string
+
+const (
+	// ModeMiner runs jobs, verifies, earns, and serves the DHT.
+	ModeMiner Mode = "miner"
+	// ModeLight submits jobs and pays; a DHT client that executes nothing.
+	ModeLight Mode = "light"
+	// ModeEdge is a small headless device that runs WASM jobs only.
+	ModeEdge Mode = "edge"
+)
+
+// ErrUnknownKey reports a key the config does not have.
+var ErrUnknownKey = errors.New("unknown config key")
+
+// Config is the whole node configuration, as written in config.toml.
+type Config struct {
+	Node NodeConfig     `toml:"node"`
+	Log  logging.Config `toml:"log"`
+	P2P  p2p.Config     `toml:"p2p"`
+	API  api.Config     `toml:"api"`
+}
+
+// NodeConfig is the `[node]` section.
+type NodeConfig struct {
+	// Mode is miner, light or edge.
+	Mode Mode `toml:"mode"`
+	// ShutdownTimeout bounds a clean shutdown; past it the process exits.
+	ShutdownTimeout units.Duration `toml:"shutdown_timeout"`
+}
+
+// Default returns the configuration of a node in the given mode.
+func Default(mode Mode) Config {
+	cfg := Config{
+		Node: NodeConfig{Mode: mode, ShutdownTimeout: units.Duration(30e9)},
+		Log:  logging.DefaultConfig(),
+		P2P:  p2p.DefaultConfig(),
+		API:  api.DefaultConfig(),
+	}
+	if mode != ModeMiner {
+		// Light and edge nodes are dialled out from laptops and devices:
+		// a fixed port and router port-mapping help no one.
+		cfg.P2P.Listen = []string{"/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"}
+		cfg.P2P.NATPortMap = false
+	}
+	if mode == ModeEdge {
+		cfg.P2P.ConnLow, cfg.P2P.ConnHigh = 8, 32
+	}
+	return cfg
+}
+
+// ParseMode reads a mode name.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(strings.ToLower(strings.TrimSpace(s))); m {
+	case ModeMiner, ModeLight, ModeEdge:
+		return m, nil
+	}
+	return "", fmt.Errorf("mode %q is not one of miner, light, edge", s)
+}
+
+// Validate checks every section and names the first bad value.
+func (c Config) Validate() error {
+	if _, err := ParseMode(string(c.Node.Mode)); err != nil {
+		return fmt.Errorf("node.%w", err)
+	}
+	if c.Node.ShutdownTimeout.Std() < 1e9 {
+		return fmt.Errorf("node.shutdown_timeout %s is under 1s", c.Node.ShutdownTimeout)
+	}
+	for _, v := range []interface{ Validate() error }{c.Log, c.P2P, c.API} {
+		if err := v.Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Load reads config.toml over the defaults of the mode it names, then
+// applies environment variables. A key the file has but Config does not is
+// an error that names the key.
+func Load(path string, environ []string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := Parse(data, path)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := cfg.ApplyEnv(environ); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse decodes TOML strictly over the defaults. name is used in errors.
+func Parse(data []byte, name string) (Config, error) {
+	// The mode decides the defaults, so read it first.
+	var head struct {
+		Node struct {
+			Mode string `toml:"mode"`
+		} `toml:"node"`
+	}
+	mode := ModeMiner
+	if _, err := toml.Decode(string(data), &head); err == nil && head.Node.Mode != "" {
+		if m, err := ParseMode(head.Node.Mode); err == nil {
+			mode = m
+		}
+	}
+	cfg := Default(mode)
+	md, err := toml.Decode(string(data), &cfg)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", name, err)
+	}
+	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		keys := make([]string, len(undecoded))
+		for i, k := range undecoded {
+			keys[i] = k.String()
+		}
+		return Config{}, fmt.Errorf("%s: %w %s: check its spelling against node.example.toml or `vft config show`", name, ErrUnknownKey, strings.Join(keys, ", "))
+	}
+	return cfg, nil
+}
+
+// Encode renders the config as TOML.
+func (c Config) Encode() ([]byte, error) {
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(c); err != nil {
+		return nil, fmt.Errorf("encode config: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Write saves the config atomically with mode 0600: a crash leaves either
+// the old file or the new one, never half of one.
+func (c Config) Write(path string) error {
+	data, err := c.Encode()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".config-*.toml")
+	if err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write config %s: %w", path, err)
+	}
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write config %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write config %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write config %s: %w", path, err)
+	}
+	return nil
+}

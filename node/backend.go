@@ -1,0 +1,46 @@
+package node
+
+import (
+	"context"
+
+	"github.com/vft-network/vft/api"
+)
+
+// backend adapts the node to what the API serves.
+type backend struct{ n *Node }
+
+func (b backend) Identity() api.Identity {
+	id := api.Identity{
+		PeerID:  b.n.key.PeerID().String(),
+		Wallet:  b.n.key.WalletAddress(),
+		Mode:    string(b.n.cfg.Node.Mode),
+		Version: b.n.opts.Version,
+		Addrs:   []string{},
+	}
+	for _, a := range b.n.net.Addrs() {
+		id.Addrs = append(id.Addrs, a.String())
+	}
+	return id
+}
+
+func (b backend) Peers() []api.Peer {
+	var out []api.Peer
+	for _, p := range b.n.net.Peers() {
+		out = append(out, api.Peer{
+			ID:        p.ID.String(),
+			Addr:      p.Addr,
+			Direction: p.Direction,
+			LatencyMS: p.Latency.Milliseconds(),
+			Agent:     p.Agent,
+		})
+	}
+	return out
+}
+
+func (b backend) Connect(ctx context.Context, addr string) (string, error) {
+	info, err := b.n.net.Connect(ctx, addr)
+	if err != nil {
+		return "", err
+	}
+	return info.ID.String(), nil
+}

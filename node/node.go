@@ -1,0 +1,143 @@
+// Package node is the composition root: it builds every component from the
+// config, starts them in order, rolls back the started ones if one fails,
+// and stops them in reverse order.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/vft-network/vft/api"
+	"github.com/vft-network/vft/config"
+	"github.com/vft-network/vft/identity"
+	"github.com/vft-network/vft/p2p"
+	"github.com/vft-network/vft/repo"
+)
+
+// Options are the parts of a node that are not user configuration.
+type Options struct {
+	// Version is reported through the API and libp2p identify.
+	Version string
+	// NewHost replaces libp2p.New (tests use it for mocknet).
+	NewHost p2p.HostConstructor
+}
+
+// Node is one VFT node: a miner, light or edge node.
+type Node struct {
+	cfg  config.Config
+	repo *repo.Repo
+	key  *identity.Key
+	log  *slog.Logger
+	opts Options
+
+	metrics *prometheus.Registry
+	net     *p2p.Network
+	api     *api.Server
+
+	// stops holds the Close of every started component, in start order.
+	stops     []func() error
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New builds a node; it does no I/O beyond what the constructors check.
+func New(r *repo.Repo, cfg config.Config, key *identity.Key, log *slog.Logger, opts Options) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	n := &Node{cfg: cfg, repo: r, key: key, log: log, opts: opts, metrics: prometheus.NewRegistry()}
+	n.metrics.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	var err error
+	n.net, err = p2p.New(cfg.P2P, key.LibP2P(), p2p.Options{
+		DHTServer:  cfg.Node.Mode == config.ModeMiner,
+		Registerer: n.metrics,
+		UserAgent:  "vft/" + opts.Version,
+		NewHost:    opts.NewHost,
+	}, log)
+	if err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// Start takes the repo lock, joins the network and serves the API. On
+// failure everything already started is stopped again.
+func (n *Node) Start(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	unlock, err := n.repo.Lock()
+	if err != nil {
+		return err
+	}
+	n.stops = append(n.stops, func() error { unlock(); return nil })
+
+	if err := n.net.Start(ctx); err != nil {
+		return err
+	}
+	n.stops = append(n.stops, n.net.Close)
+
+	token, err := n.repo.APIToken()
+	if err != nil {
+		return err
+	}
+	n.api, err = api.New(n.cfg.API, backend{n}, token, n.metrics, n.log)
+	if err != nil {
+		return err
+	}
+	if err := n.api.Start(); err != nil {
+		return err
+	}
+	n.stops = append(n.stops, n.api.Close)
+	if err := n.repo.WriteAPIAddr(n.api.Addr()); err != nil {
+		return err
+	}
+	n.stops = append(n.stops, n.repo.RemoveAPIAddr)
+
+	n.log.Info("node started", "mode", n.cfg.Node.Mode, "peer", n.key.PeerID(), "wallet", n.key.WalletAddress(), "api", n.api.Addr())
+	return nil
+}
+
+// Close stops every started component in reverse order; safe to call twice.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		var errs []error
+		for i := len(n.stops) - 1; i >= 0; i-- {
+			if err := n.stops[i](); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		n.stops = nil
+		n.closeErr = errors.Join(errs...)
+		if n.closeErr != nil {
+			n.closeErr = fmt.Errorf("stop node: %w", n.closeErr)
+		}
+	})
+	return n.closeErr
+}
+
+// Network is the node's p2p layer.
+func (n *Node) Network() *p2p.Network { return n.net }
+
+// APIAddr is the API's real address.
+func (n *Node) APIAddr() string { return n.api.Addr() }
+
+// Config is the node's effective configuration.
+func (n *Node) Config() config.Config { return n.cfg }
+
+// Key is the node's identity.
+func (n *Node) Key() *identity.Key { return n.key }

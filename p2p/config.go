@@ -1,0 +1,145 @@
+package p2p
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/vft-network/vft/internal/units"
+)
+
+// Config is the `[p2p]` section of the node's config.
+type Config struct {
+	// Listen is where the host accepts connections: TCP and QUIC-v1.
+	Listen []string `toml:"listen"`
+	// Bootstrap holds full multiaddrs (ending in /p2p/<peer ID>) of nodes to
+	// join the network through. An empty list starts a new network.
+	Bootstrap []string `toml:"bootstrap"`
+	// NATPortMap asks the home router (UPnP / NAT-PMP) to forward the listen
+	// ports, so a rig behind NAT can be dialled.
+	NATPortMap bool `toml:"nat_portmap"`
+	// MDNS finds other VFT nodes on the local network without a bootstrap peer.
+	MDNS bool `toml:"mdns"`
+	// Rendezvous is the DHT namespace under which every node of one network
+	// advertises itself; nodes with another value form a separate network.
+	Rendezvous string `toml:"rendezvous"`
+	// DiscoveryInterval is how often a node re-advertises itself and looks
+	// for new nodes under the rendezvous namespace.
+	DiscoveryInterval units.Duration `toml:"discovery_interval"`
+	// BootstrapInterval is how often a node with few peers dials its
+	// bootstrap list again, so it rejoins after a network split.
+	BootstrapInterval units.Duration `toml:"bootstrap_interval"`
+	// RoutingTableRefresh is the DHT routing-table refresh period.
+	RoutingTableRefresh units.Duration `toml:"routing_table_refresh"`
+	// ConnLow and ConnHigh are the connection manager's watermarks: above
+	// high it trims connections down to low, oldest-unprotected first.
+	ConnLow  int `toml:"conn_low"`
+	ConnHigh int `toml:"conn_high"`
+	// ConnGrace protects new connections from trimming for this long.
+	ConnGrace units.Duration `toml:"conn_grace"`
+	// MaxMemory and MaxFDs bound the libp2p resource manager (0 = derive from
+	// the machine: 1/8 of RAM and half the file-descriptor limit).
+	MaxMemory units.Bytes `toml:"max_memory"`
+	MaxFDs    int         `toml:"max_fds"`
+	// MaxMessageSize bounds one GossipSub message.
+	MaxMessageSize units.Bytes `toml:"max_message_size"`
+}
+
+// DefaultConfig returns the settings a miner on a public host would use.
+func DefaultConfig() Config {
+	return Config{
+		Listen: []string{
+			"/ip4/0.0.0.0/tcp/4101",
+			"/ip4/0.0.0.0/udp/4101/quic-v1",
+			"/ip6/::/tcp/4101",
+			"/ip6/::/udp/4101/quic-v1",
+		},
+		Bootstrap:           []string{},
+		MDNS:                true,
+		NATPortMap:          true,
+		Rendezvous:          "vft/1/mainnet",
+		DiscoveryInterval:   units.Duration(60e9),
+		BootstrapInterval:   units.Duration(300e9),
+		RoutingTableRefresh: units.Duration(600e9),
+		ConnLow:             64,
+		ConnHigh:            256,
+		ConnGrace:           units.Duration(30e9),
+		MaxMessageSize:      1 << 20,
+	}
+}
+
+// Validate reports the first bad value, named as a user would write it.
+func (c Config) Validate() error {
+	if len(c.Listen) == 0 {
+		return fmt.Errorf("p2p.listen is empty: give at least one multiaddr such as /ip4/0.0.0.0/tcp/4101")
+	}
+	for _, s := range c.Listen {
+		if _, err := ma.NewMultiaddr(s); err != nil {
+			return fmt.Errorf("p2p.listen: %q is not a valid multiaddr (%v): write it like /ip4/0.0.0.0/tcp/4101", s, err)
+		}
+	}
+	if _, err := ParseBootstrap(c.Bootstrap); err != nil {
+		return err
+	}
+	if strings.TrimSpace(c.Rendezvous) == "" {
+		return fmt.Errorf("p2p.rendezvous is empty: every node of a network must share one namespace, such as vft/1/mainnet")
+	}
+	if c.DiscoveryInterval.Std() < 1e9 {
+		return fmt.Errorf("p2p.discovery_interval %s is under 1s: it would flood the DHT", c.DiscoveryInterval)
+	}
+	if c.BootstrapInterval.Std() < 1e9 {
+		return fmt.Errorf("p2p.bootstrap_interval %s is under 1s", c.BootstrapInterval)
+	}
+	if c.RoutingTableRefresh.Std() < 1e9 {
+		return fmt.Errorf("p2p.routing_table_refresh %s is under 1s", c.RoutingTableRefresh)
+	}
+	if c.ConnLow < 1 || c.ConnHigh < c.ConnLow {
+		return fmt.Errorf("p2p.conn_low %d and p2p.conn_high %d: need 1 <= conn_low <= conn_high", c.ConnLow, c.ConnHigh)
+	}
+	if c.MaxFDs < 0 {
+		return fmt.Errorf("p2p.max_fds %d is negative", c.MaxFDs)
+	}
+	if c.MaxMessageSize < 1<<10 || c.MaxMessageSize > 64<<20 {
+		return fmt.Errorf("p2p.max_message_size %s is outside 1KiB..64MiB", c.MaxMessageSize)
+	}
+	return nil
+}
+
+// ParseBootstrap turns bootstrap multiaddrs into peer infos, merging several
+// addresses of the same peer.
+func ParseBootstrap(addrs []string) ([]peer.AddrInfo, error) {
+	var maddrs []ma.Multiaddr
+	for _, s := range addrs {
+		info, err := ParsePeerAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("p2p.bootstrap: %w", err)
+		}
+		for _, a := range info.Addrs {
+			maddrs = append(maddrs, a.Encapsulate(ma.StringCast("/p2p/"+info.ID.String())))
+		}
+	}
+	infos, err := peer.AddrInfosFromP2pAddrs(maddrs...)
+	if err != nil {
+		return nil, fmt.Errorf("p2p.bootstrap: %w", err)
+	}
+	return infos, nil
+}
+
+// ParsePeerAddr reads a multiaddr that names a peer, like
+// /ip4/1.2.3.4/tcp/4101/p2p/12D3KooW...
+func ParsePeerAddr(s string) (peer.AddrInfo, error) {
+	addr, err := ma.NewMultiaddr(strings.TrimSpace(s))
+	if err != nil {
+		return peer.AddrInfo{}, fmt.Errorf("%q is not a valid multiaddr (%v): write it like /ip4/1.2.3.4/tcp/4101/p2p/12D3KooW...", s, err)
+	}
+	info, err := peer.AddrInfoFromP2pAddr(addr)
+	if err != nil {
+		return peer.AddrInfo{}, fmt.Errorf("%q does not end in /p2p/<peer ID>: add the peer ID that `vft id` prints on that node", s)
+	}
+	if len(info.Addrs) == 0 {
+		return peer.AddrInfo{}, fmt.Errorf("%q has a peer ID but no address to dial: put the transport before /p2p/, like /ip4/1.2.3.4/tcp/4101/p2p/...", s)
+	}
+	return *info, nil
+}
