@@ -38,7 +38,7 @@ func (n *Network) connectBootstrap(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			if err := n.host.Connect(ctx, info); err != nil {
-				errs[i] = fmt.Errorf("%s: %w", info, err)
+				errs[i] = fmt.Errorf("%s at %v: %s", info.ID, info.Addrs, oneLine(err))
 				return
 			}
 			// Bootstrap peers are how we rejoin; keep their connections.
@@ -53,7 +53,11 @@ func (n *Network) connectBootstrap(ctx context.Context) error {
 		}
 	}
 	if len(failed) == len(n.bootstrap) {
-		return fmt.Errorf("no bootstrap peer could be reached (%w); check p2p.bootstrap, or that those nodes are running", errors.Join(failed...))
+		msgs := make([]string, len(failed))
+		for i, err := range failed {
+			msgs[i] = err.Error()
+		}
+		return fmt.Errorf("no bootstrap peer could be reached (%s); check p2p.bootstrap, or that those nodes are running", strings.Join(msgs, "; "))
 	}
 	for _, err := range failed {
 		n.log.Warn("bootstrap peer unreachable", "err", err)
@@ -209,4 +213,10 @@ func checkPortsFree(listen []string) error {
 		// which listens on the addresses that work.
 	}
 	return nil
+}
+
+// oneLine flattens libp2p's multi-line dial errors for a one-line message.
+func oneLine(err error) string {
+	fields := strings.Fields(err.Error())
+	return strings.Join(fields, " ")
 }

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vft-network/vft/internal/logging"
+	"github.com/vft-network/vft/node"
+	"github.com/vft-network/vft/repo"
+)
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+var _ flag.Value = (*stringList)(nil)
+
+func runDaemon(c *cli, args []string) error {
+	fs, _ := c.flags("daemon")
+	var overrides stringList
+	fs.Var(&overrides, "set", "override a config key for this run: --set p2p.mdns=false (repeatable)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	dir, err := repo.Resolve(c.repoFlag, c.getenv)
+	if err != nil {
+		return err
+	}
+	r, err := repo.Open(dir)
+	if err != nil {
+		return err
+	}
+	cfg, err := r.Config(c.environ)
+	if err != nil {
+		return err
+	}
+	if err := cfg.ApplyOverrides(overrides); err != nil {
+		return fmt.Errorf("--set: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	handler, err := logging.NewHandler(cfg.Log, os.Stderr)
+	if err != nil {
+		return err
+	}
+	libLevel, _ := logging.ParseLevel(cfg.Log.LibP2PLevel)
+	logging.RouteLibraries(handler, libLevel)
+	log := slog.New(handler)
+
+	key, err := r.Identity()
+	if err != nil {
+		return err
+	}
+	nd, err := node.New(r, cfg, key, log, node.Options{Version: versionString()})
+	if err != nil {
+		return err
+	}
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(signals)
+
+	startCtx, cancel := context.WithCancel(context.Background())
+	go func() {
+		// A signal during start-up (a slow bootstrap) cancels it.
+		select {
+		case <-signals:
+			cancel()
+		case <-startCtx.Done():
+		}
+	}()
+	err = nd.Start(startCtx)
+	cancel()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "daemon ready: peer %s, API http://%s\n", key.PeerID(), nd.APIAddr())
+	for _, a := range nd.Network().Addrs() {
+		fmt.Fprintf(c.stdout, "listening on %s\n", a)
+	}
+
+	sig := <-signals
+	log.Info("shutting down", "signal", sig.String(), "timeout", cfg.Node.ShutdownTimeout)
+	return shutdown(nd, cfg.Node.ShutdownTimeout.Std(), signals, log)
+}
+
+// shutdown closes the node, bounded by timeout; a second signal or the
+// timeout exits at once, because a hung shutdown must not keep a miner's
+// rig from restarting.
+func shutdown(nd *node.Node, timeout time.Duration, signals <-chan os.Signal, log *slog.Logger) error {
+	done := make(chan error, 1)
+	go func() { done <- nd.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return err
+		}
+		log.Info("stopped cleanly")
+		return nil
+	case <-time.After(timeout):
+		return fmt.Errorf("shutdown did not finish within node.shutdown_timeout %s; exiting anyway", timeout)
+	case sig := <-signals:
+		return fmt.Errorf("second %s during shutdown; exiting at once", sig)
+	}
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vft-network/vft/api"
+	"github.com/vft-network/vft/repo"
+)
+
+// openRepo resolves and opens the repo the command works on.
+func (c *cli) openRepo() (*repo.Repo, error) {
+	dir, err := repo.Resolve(c.repoFlag, c.getenv)
+	if err != nil {
+		return nil, err
+	}
+	return repo.Open(dir)
+}
+
+// client connects to the repo's running daemon.
+func (c *cli) client(r *repo.Repo) (*api.Client, error) {
+	addr, err := r.APIAddr()
+	if err != nil {
+		return nil, err
+	}
+	token, err := r.APIToken()
+	if err != nil {
+		return nil, err
+	}
+	return api.NewClient(addr, token), nil
+}
+
+func requestContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 60*time.Second)
+}
+
+func runID(c *cli, args []string) error {
+	fs, asJSON := c.flags("id")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	r, err := c.openRepo()
+	if err != nil {
+		return err
+	}
+	var id api.Identity
+	cl, err := c.client(r)
+	if err == nil {
+		ctx, cancel := requestContext()
+		defer cancel()
+		id, err = cl.ID(ctx)
+	}
+	if err != nil {
+		if !errors.Is(err, repo.ErrNoDaemon) && !errors.Is(err, api.ErrUnreachable) {
+			return err
+		}
+		// Without a daemon the identity is still known; addresses are not.
+		key, kerr := r.Identity()
+		if kerr != nil {
+			return kerr
+		}
+		cfg, cerr := r.Config(c.environ)
+		if cerr != nil {
+			return cerr
+		}
+		id = api.Identity{PeerID: key.PeerID().String(), Wallet: key.WalletAddress(), Mode: string(cfg.Node.Mode), Version: versionString(), Addrs: []string{}}
+	}
+	if *asJSON {
+		return c.printJSON(id)
+	}
+	fmt.Fprintf(c.stdout, "peer ID  %s\nwallet   %s\nmode     %s\n", id.PeerID, id.Wallet, id.Mode)
+	if len(id.Addrs) == 0 {
+		fmt.Fprintln(c.stdout, "addrs    (daemon not running)")
+	}
+	for i, a := range id.Addrs {
+		label := "        "
+		if i == 0 {
+			label = "addrs   "
+		}
+		fmt.Fprintf(c.stdout, "%s %s\n", label, a)
+	}
+	return nil
+}
+
+func runPeers(c *cli, args []string) error {
+	fs, asJSON := c.flags("peers")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	r, err := c.openRepo()
+	if err != nil {
+		return err
+	}
+	cl, err := c.client(r)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := requestContext()
+	defer cancel()
+	peers, err := cl.Peers(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return c.printJSON(peers)
+	}
+	if len(peers) == 0 {
+		fmt.Fprintln(c.stdout, "no peers connected")
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PEER\tADDRESS\tDIR\tLATENCY\tAGENT")
+	for _, p := range peers {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%dms\t%s\n", p.ID, p.Addr, p.Direction, p.LatencyMS, p.Agent)
+	}
+	return tw.Flush()
+}
+
+func runSwarm(c *cli, args []string) error {
+	if len(args) == 0 || args[0] != "connect" {
+		return fmt.Errorf("%w: vft swarm connect MULTIADDR", errUsage)
+	}
+	fs, asJSON := c.flags("swarm connect")
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: vft swarm connect MULTIADDR (like /ip4/1.2.3.4/tcp/4101/p2p/12D3KooW...)", errUsage)
+	}
+	r, err := c.openRepo()
+	if err != nil {
+		return err
+	}
+	cl, err := c.client(r)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := requestContext()
+	defer cancel()
+	id, err := cl.Connect(ctx, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return c.printJSON(api.ConnectResponse{PeerID: id})
+	}
+	fmt.Fprintf(c.stdout, "connected to %s\n", id)
+	return nil
+}
+

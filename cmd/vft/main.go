@@ -1,0 +1,141 @@
+// Command vft is the whole VFT product: the CLI and the daemon.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = ""
+
+// command is one `vft` subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(env *cli, args []string) error
+}
+
+// cli holds what every command needs: where to write and the environment.
+type cli struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	environ        []string
+	repoFlag       string
+}
+
+// errUsage marks a mistake in how the command was called (exit status 2).
+var errUsage = errors.New("usage")
+
+func commands() []command {
+	return []command{
+		{"init", "create a repo with a new identity: vft init [--mode miner|light|edge]", runInit},
+		{"daemon", "run the node until SIGINT/SIGTERM", runDaemon},
+		{"id", "show this node's peer ID, wallet and addresses", runID},
+		{"peers", "list connected peers", runPeers},
+		{"swarm", "swarm connect MULTIADDR: dial a peer", runSwarm},
+		{"config", "config show | config set KEY VALUE", runConfig},
+		{"version", "print the version", runVersion},
+	}
+}
+
+func main() {
+	env := &cli{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, environ: os.Environ()}
+	os.Exit(env.main(os.Args[1:]))
+}
+
+func (c *cli) main(args []string) int {
+	global := flag.NewFlagSet("vft", flag.ContinueOnError)
+	global.SetOutput(c.stderr)
+	global.StringVar(&c.repoFlag, "repo", "", "repo directory (default $VFT_PATH, else ~/.vft)")
+	global.Usage = func() { c.usage() }
+	if err := global.Parse(args); err != nil {
+		return 2
+	}
+	args = global.Args()
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" {
+		c.usage()
+		return 0
+	}
+	for _, cmd := range commands() {
+		if cmd.name != args[0] {
+			continue
+		}
+		err := cmd.run(c, args[1:])
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.Is(err, errUsage):
+			fmt.Fprintf(c.stderr, "vft %s: %v\n", cmd.name, err)
+			return 2
+		default:
+			fmt.Fprintf(c.stderr, "vft %s: %v\n", cmd.name, err)
+			return 1
+		}
+	}
+	fmt.Fprintf(c.stderr, "vft: unknown command %q; run `vft help` for the list\n", args[0])
+	return 2
+}
+
+func (c *cli) usage() {
+	fmt.Fprintf(c.stderr, "vft: a peer-to-peer network for GPU compute\n\nUsage: vft [--repo DIR] COMMAND [ARGS]\n\nCommands:\n")
+	for _, cmd := range commands() {
+		fmt.Fprintf(c.stderr, "  %-8s %s\n", cmd.name, cmd.summary)
+	}
+	fmt.Fprintf(c.stderr, "\nRun `vft COMMAND -h` for a command's flags.\n")
+}
+
+// flags returns a flag set with the flags every command shares.
+func (c *cli) flags(name string) (*flag.FlagSet, *bool) {
+	fs := flag.NewFlagSet("vft "+name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	fs.StringVar(&c.repoFlag, "repo", c.repoFlag, "repo directory (default $VFT_PATH, else ~/.vft)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	return fs, asJSON
+}
+
+// parse parses flags; flag errors become usage errors.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return nil
+}
+
+func (c *cli) printJSON(v any) error {
+	enc := json.NewEncoder(c.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		return info.Main.Version
+	}
+	return "dev"
+}
+
+func runVersion(c *cli, args []string) error {
+	fs, asJSON := c.flags("version")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *asJSON {
+		return c.printJSON(map[string]string{"version": versionString()})
+	}
+	fmt.Fprintln(c.stdout, "vft", versionString())
+	return nil
+}

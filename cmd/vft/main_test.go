@@ -1,0 +1,327 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// vftBin is the real binary, built once for the multi-process tests.
+var vftBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vft-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	vftBin = filepath.Join(dir, "vft")
+	build := exec.Command("go", "build", "-o", vftBin, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build vft:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// testEnv keeps test daemons on loopback, off multicast and off the router.
+func testEnv(extra ...string) []string {
+	env := []string{
+		"HOME=" + os.TempDir(),
+		"PATH=" + os.Getenv("PATH"),
+		"VFT_API_LISTEN=127.0.0.1:0",
+		"VFT_P2P_LISTEN=/ip4/127.0.0.1/tcp/0,/ip4/127.0.0.1/udp/0/quic-v1",
+		"VFT_P2P_MDNS=false",
+		"VFT_P2P_NAT_PORTMAP=false",
+		"VFT_P2P_RENDEZVOUS=vft/1/clitest",
+		"VFT_P2P_DISCOVERY_INTERVAL=2s",
+		"VFT_LOG_FORMAT=json",
+	}
+	return append(env, extra...)
+}
+
+// vft runs the binary to completion.
+func vft(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, vftBin, args...)
+	cmd.Env = env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code = cmd.ProcessState.ExitCode()
+	if err != nil && code == -1 {
+		t.Fatalf("vft %v: %v", args, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// daemon is a running `vft daemon` process.
+type daemon struct {
+	repo   string
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	ready  string
+}
+
+// startDaemon starts a daemon and waits for its ready line.
+func startDaemon(t *testing.T, repoDir string, env []string, args ...string) *daemon {
+	t.Helper()
+	cmd := exec.Command(vftBin, append([]string{"--repo", repoDir, "daemon"}, args...)...)
+	cmd.Env = env
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{repo: repoDir, cmd: cmd, stderr: &bytes.Buffer{}}
+	cmd.Stderr = d.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.stop(t) })
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "daemon ready") {
+				ready <- sc.Text()
+			}
+		}
+		close(ready)
+	}()
+	select {
+	case line, ok := <-ready:
+		if !ok {
+			cmd.Wait()
+			t.Fatalf("daemon %s exited before it was ready: %s", repoDir, d.stderr)
+		}
+		d.ready = line
+	case <-time.After(60 * time.Second):
+		t.Fatalf("daemon %s not ready after 60s: %s", repoDir, d.stderr)
+	}
+	return d
+}
+
+// stop sends SIGTERM and checks the daemon exits cleanly and in time.
+func (d *daemon) stop(t *testing.T) {
+	if d.cmd.ProcessState != nil {
+		return
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- d.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("daemon %s did not exit cleanly: %v\n%s", d.repo, err, d.stderr)
+		}
+	case <-time.After(40 * time.Second):
+		d.cmd.Process.Kill()
+		t.Errorf("daemon %s did not stop within 40s of SIGTERM", d.repo)
+	}
+	if _, err := os.Stat(filepath.Join(d.repo, "api")); err == nil {
+		t.Errorf("daemon %s left its api file behind", d.repo)
+	}
+}
+
+func initRepo(t *testing.T, env []string, mode string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "repo")
+	if _, stderr, code := vft(t, env, "--repo", dir, "init", "--mode", mode); code != 0 {
+		t.Fatalf("init: %s", stderr)
+	}
+	return dir
+}
+
+func idOf(t *testing.T, env []string, repoDir string) (peerID string, addrs []string) {
+	t.Helper()
+	out, stderr, code := vft(t, env, "--repo", repoDir, "id", "--json")
+	if code != 0 {
+		t.Fatalf("id: %s", stderr)
+	}
+	var id struct {
+		PeerID string   `json:"peer_id"`
+		Addrs  []string `json:"addrs"`
+	}
+	if err := json.Unmarshal([]byte(out), &id); err != nil {
+		t.Fatalf("id --json: %v: %s", err, out)
+	}
+	return id.PeerID, id.Addrs
+}
+
+// Three daemons in separate processes: A starts the network, B and C know
+// only A, and C finds B through the DHT.
+func TestDaemonsDiscoverThroughDHT(t *testing.T) {
+	env := testEnv()
+	repoA, repoB, repoC := initRepo(t, env, "miner"), initRepo(t, env, "miner"), initRepo(t, env, "light")
+	startDaemon(t, repoA, env)
+	_, addrsA := idOf(t, env, repoA)
+	if len(addrsA) == 0 {
+		t.Fatal("node A reports no addresses")
+	}
+	viaA := testEnv("VFT_P2P_BOOTSTRAP=" + strings.Join(addrsA, ","))
+	startDaemon(t, repoB, viaA)
+	startDaemon(t, repoC, viaA)
+	idB, _ := idOf(t, env, repoB)
+
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out, stderr, code := vft(t, env, "--repo", repoC, "peers", "--json")
+		if code != 0 {
+			t.Fatalf("peers: %s", stderr)
+		}
+		if strings.Contains(out, idB) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("C never listed B (%s) among its peers: %s", idB, out)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	out, _, _ := vft(t, env, "--repo", repoC, "peers")
+	if !strings.Contains(out, idB) || !strings.Contains(out, "PEER") {
+		t.Fatalf("text peers output lacks B or its header:\n%s", out)
+	}
+}
+
+func TestSwarmConnectAndAPIToken(t *testing.T) {
+	env := testEnv()
+	repoA, repoB := initRepo(t, env, "miner"), initRepo(t, env, "miner")
+	startDaemon(t, repoA, env)
+	startDaemon(t, repoB, env)
+	idA, addrsA := idOf(t, env, repoA)
+
+	out, stderr, code := vft(t, env, "--repo", repoB, "swarm", "connect", addrsA[0])
+	if code != 0 || !strings.Contains(out, idA) {
+		t.Fatalf("swarm connect: code %d, %s %s", code, out, stderr)
+	}
+	_, stderr, code = vft(t, env, "--repo", repoB, "swarm", "connect", "/ip4/127.0.0.1/tcp/notaport")
+	if code == 0 || !strings.Contains(stderr, "/ip4/127.0.0.1/tcp/notaport") {
+		t.Fatalf("malformed multiaddr: code %d, stderr %q", code, stderr)
+	}
+
+	// The API refuses a state-changing call without the token.
+	addr, err := os.ReadFile(filepath.Join(repoB, "api"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := strings.NewReader(`{"addr":"` + addrsA[0] + `"}`)
+	resp, err := http.Post("http://"+strings.TrimSpace(string(addr))+"/api/v1/swarm/connect", "application/json", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(msg), "api.token") {
+		t.Fatalf("connect without token: %d %s", resp.StatusCode, msg)
+	}
+}
+
+// Each mistake gives one clear error naming the bad value and a non-zero
+// exit status, and leaves nothing half-written.
+func TestBadInput(t *testing.T) {
+	env := testEnv()
+	repoDir := initRepo(t, env, "miner")
+
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	busyPort := busy.Addr().(*net.TCPAddr).Port
+
+	corrupt := initRepo(t, env, "miner")
+	if err := os.WriteFile(filepath.Join(corrupt, "identity.key"), []byte("[1,2,3]"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	unknownKey := initRepo(t, env, "miner")
+	f, _ := os.OpenFile(filepath.Join(unknownKey, "config.toml"), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("\n[p2p.extra]\nspeed = 11\n")
+	f.Close()
+
+	cases := []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"repo already initialised", env, []string{"--repo", repoDir, "init"}, "already exists"},
+		{"bad mode", env, []string{"--repo", filepath.Join(t.TempDir(), "x"), "init", "--mode", "farmer"}, `"farmer"`},
+		{"unknown config key in file", env, []string{"--repo", unknownKey, "daemon"}, "p2p.extra.speed"},
+		{"unknown key in config set", env, []string{"--repo", repoDir, "config", "set", "p2p.speed", "1"}, `"p2p.speed"`},
+		{"malformed bootstrap multiaddr", testEnv("VFT_P2P_BOOTSTRAP=/ip4/300.1.1.1/tcp/1"), []string{"--repo", repoDir, "daemon"}, "/ip4/300.1.1.1/tcp/1"},
+		{"unreachable bootstrap peer", testEnv("VFT_P2P_BOOTSTRAP=/ip4/127.0.0.1/tcp/9/p2p/12D3KooWGzBnhgBsqwoKfPi2bSC3cvpWLjdafvz2iMYSJC4yJpM4"), []string{"--repo", repoDir, "daemon"}, "12D3KooWGzBnhgBsqwoKfPi2bSC3cvpWLjdafvz2iMYSJC4yJpM4"},
+		{"p2p port in use", testEnv(fmt.Sprintf("VFT_P2P_LISTEN=/ip4/127.0.0.1/tcp/%d", busyPort)), []string{"--repo", repoDir, "daemon"}, fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", busyPort)},
+		{"api port in use", testEnv(fmt.Sprintf("VFT_API_LISTEN=127.0.0.1:%d", busyPort)), []string{"--repo", repoDir, "daemon"}, fmt.Sprintf("127.0.0.1:%d", busyPort)},
+		{"corrupt identity key", env, []string{"--repo", corrupt, "daemon"}, "identity.key"},
+		{"no repo", env, []string{"--repo", filepath.Join(t.TempDir(), "none"), "peers"}, "vft init"},
+		{"unknown command", env, []string{"frobnicate"}, `"frobnicate"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, code := vft(t, tc.env, tc.args...)
+			if code == 0 {
+				t.Fatalf("exit status 0, want failure")
+			}
+			// The error is the last line of stderr (a daemon may have
+			// logged before failing), one sentence starting with "vft".
+			last := lastLine(stderr)
+			if !strings.HasPrefix(last, "vft") || !strings.Contains(last, tc.want) {
+				t.Fatalf("last stderr line does not name %s:\n%s", tc.want, stderr)
+			}
+		})
+	}
+	// The failed daemons left no api file, and the repo still works.
+	if _, err := os.Stat(filepath.Join(repoDir, "api")); err == nil {
+		t.Fatal("a failed daemon left an api file")
+	}
+	startDaemon(t, repoDir, env)
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndex(s, "\n"); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
+func TestConfigShowAndSet(t *testing.T) {
+	env := testEnv()
+	repoDir := initRepo(t, env, "edge")
+	if _, stderr, code := vft(t, env, "--repo", repoDir, "config", "set", "p2p.conn_high", "40"); code != 0 {
+		t.Fatal(stderr)
+	}
+	out, _, code := vft(t, env, "--repo", repoDir, "config", "show", "--json")
+	if code != 0 {
+		t.Fatal("config show failed")
+	}
+	var values map[string]string
+	if err := json.Unmarshal([]byte(out), &values); err != nil {
+		t.Fatal(err)
+	}
+	if values["p2p.conn_high"] != "40" || values["node.mode"] != "edge" || values["p2p.mdns"] != "false" {
+		t.Fatalf("config show: conn_high=%s mode=%s mdns=%s (mdns=false comes from the environment)", values["p2p.conn_high"], values["node.mode"], values["p2p.mdns"])
+	}
+	// The environment is shown but not written to the file.
+	data, _ := os.ReadFile(filepath.Join(repoDir, "config.toml"))
+	if !strings.Contains(string(data), "mdns = true") {
+		t.Fatalf("config set wrote the environment's mdns=false into config.toml:\n%s", data)
+	}
+}
