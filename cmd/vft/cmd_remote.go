@@ -150,4 +150,3 @@ func runSwarm(c *cli, args []string) error {
 	fmt.Fprintf(c.stdout, "connected to %s\n", id)
 	return nil
 }
-
