@@ -109,6 +109,9 @@ func (d *Detector) Detect(ctx context.Context, repoDir string) (Report, error) {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("disk: %v", err))
 	}
 	d.applyConfig(&r)
+	if r.GPUs == nil {
+		r.GPUs = []GPU{} // `vft hw --json` prints [], not null
+	}
 	if err := ctx.Err(); err != nil {
 		return Report{}, fmt.Errorf("detect hardware: %w", err)
 	}

@@ -28,7 +28,7 @@ func TestDetectGPU(t *testing.T) {
 		t.Errorf("NVML status %+v, want loaded with driver and CUDA versions", r.NVML)
 	}
 	for _, g := range r.GPUs {
-		if g.UUID == "" || g.MemoryTotalBytes == 0 || g.DriverVersion == "" || g.Name == "" || g.ComputeCapability == "" {
+		if g.UUID == "" || g.MemoryTotalBytes == 0 || g.DriverVersion == "" || g.Name == "" || g.ComputeCapability == "" || g.DevicePath == "" {
 			t.Errorf("GPU %d incomplete: %+v", g.Index, g)
 		}
 	}

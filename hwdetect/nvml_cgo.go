@@ -165,6 +165,9 @@ func readGPU(index int, dev nvml.Device) (GPU, error) {
 	if pci, ret := dev.GetPciInfo(); note(ret, "pci_bus_id") {
 		g.PCIBusID = cString(pci.BusId[:])
 	}
+	if minor, ret := dev.GetMinorNumber(); note(ret, "device_path") {
+		g.DevicePath = fmt.Sprintf("/dev/nvidia%d", minor)
+	}
 	return g, lost
 }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
@@ -15,7 +16,7 @@ import (
 const gib64 = uint64(1) << 30
 
 // mockGPU returns a device that answers every call readGPU makes.
-func mockGPU(name, uuid, busID string, memGiB uint64, ccMajor, ccMinor int) *mock.Device {
+func mockGPU(name, uuid, busID string, minor int, memGiB uint64, ccMajor, ccMinor int) *mock.Device {
 	var bus [32]int8
 	for i, c := range busID {
 		bus[i] = int8(c)
@@ -41,7 +42,8 @@ func mockGPU(name, uuid, busID string, memGiB uint64, ccMajor, ccMinor int) *moc
 		GetMigModeFunc: func() (int, int, nvml.Return) {
 			return nvml.DEVICE_MIG_DISABLE, nvml.DEVICE_MIG_DISABLE, nvml.SUCCESS
 		},
-		GetPciInfoFunc: func() (nvml.PciInfo, nvml.Return) { return nvml.PciInfo{BusId: bus}, nvml.SUCCESS },
+		GetPciInfoFunc:     func() (nvml.PciInfo, nvml.Return) { return nvml.PciInfo{BusId: bus}, nvml.SUCCESS },
+		GetMinorNumberFunc: func() (int, nvml.Return) { return minor, nvml.SUCCESS },
 	}
 }
 
@@ -54,8 +56,8 @@ const (
 func mockNVML(devs ...*mock.Device) *mock.Interface {
 	if devs == nil {
 		devs = []*mock.Device{
-			mockGPU("NVIDIA H100 80GB HBM3", uuid0, "00000000:01:00.0", 80, 9, 0),
-			mockGPU("NVIDIA GeForce RTX 4090", uuid1, "00000000:41:00.0", 24, 8, 9),
+			mockGPU("NVIDIA H100 80GB HBM3", uuid0, "00000000:01:00.0", 2, 80, 9, 0),
+			mockGPU("NVIDIA GeForce RTX 4090", uuid1, "00000000:41:00.0", 0, 24, 8, 9),
 		}
 	}
 	return &mock.Interface{
@@ -99,7 +101,7 @@ func TestNVMLTwoGPUs(t *testing.T) {
 		UtilizationGPUPercent: 3, UtilizationMemoryPercent: 1, TemperatureC: 41,
 		PowerDrawMilliwatts: 68_000, PowerLimitMilliwatts: 700_000,
 		DriverVersion: "550.54.15", CUDADriverVersion: "12.4", ComputeCapability: "9.0",
-		MIGMode: MIGDisabled, PCIBusID: "00000000:01:00.0",
+		MIGMode: MIGDisabled, PCIBusID: "00000000:01:00.0", DevicePath: "/dev/nvidia2",
 	}
 	if g := r.GPUs[0]; !reflect.DeepEqual(g, want) {
 		t.Errorf("GPU 0 =\n%+v\nwant\n%+v", g, want)
@@ -146,7 +148,7 @@ func TestNVMLInitFailureIsCPUOnly(t *testing.T) {
 }
 
 func TestNVMLFieldNotSupported(t *testing.T) {
-	dev := mockGPU("Tesla T4", uuid0, "00000000:01:00.0", 16, 7, 5)
+	dev := mockGPU("Tesla T4", uuid0, "00000000:01:00.0", 0, 16, 7, 5)
 	dev.GetPowerUsageFunc = func() (uint32, nvml.Return) { return 0, nvml.ERROR_NOT_SUPPORTED }
 	dev.GetUtilizationRatesFunc = func() (nvml.Utilization, nvml.Return) { return nvml.Utilization{}, nvml.ERROR_NO_PERMISSION }
 	dev.GetMigModeFunc = func() (int, int, nvml.Return) { return 0, 0, nvml.ERROR_NOT_SUPPORTED }
@@ -203,8 +205,8 @@ func TestNVMLGPULost(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			devs := []*mock.Device{
-				mockGPU("NVIDIA H100 80GB HBM3", uuid0, "00000000:01:00.0", 80, 9, 0),
-				mockGPU("NVIDIA H100 80GB HBM3", uuid1, "00000000:02:00.0", 80, 9, 0),
+				mockGPU("NVIDIA H100 80GB HBM3", uuid0, "00000000:01:00.0", 0, 80, 9, 0),
+				mockGPU("NVIDIA H100 80GB HBM3", uuid1, "00000000:02:00.0", 1, 80, 9, 0),
 			}
 			lib := mockNVML(devs...)
 			tt.edit(lib, devs)
@@ -306,5 +308,29 @@ func TestNVMLInitRetriedAndShutdownOnce(t *testing.T) {
 	}
 	if g, err := d.GPUs(ctx); err != nil || len(g) != 0 {
 		t.Errorf("GPUs after Close = %d, %v; want none, no error", len(g), err)
+	}
+}
+
+// TestNVMLConcurrentDetect runs detections in parallel, as the API and the
+// heartbeat do; run with -race to check the lazy Init.
+func TestNVMLConcurrentDetect(t *testing.T) {
+	lib := mockNVML()
+	d, err := New(DefaultConfig(), nil, WithNVML(lib))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	dir := t.TempDir()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if r, err := d.Detect(context.Background(), dir); err != nil || len(r.GPUs) != 2 {
+				t.Errorf("Detect = %d GPUs, %v", len(r.GPUs), err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := len(lib.InitCalls()); n != 1 {
+		t.Errorf("Init called %d times, want 1", n)
 	}
 }

@@ -66,6 +66,9 @@ type GPU struct {
 	ComputeCapability        string  `json:"compute_capability,omitempty"`
 	MIGMode                  MIGMode `json:"mig_mode,omitempty"`
 	PCIBusID                 string  `json:"pci_bus_id,omitempty"`
+	// DevicePath is the device node a sandbox must expose for this GPU,
+	// /dev/nvidia<minor>: the minor number need not equal the index.
+	DevicePath string `json:"device_path,omitempty"`
 	// Excluded GPUs are listed in [hardware] exclude_gpus: shown, never used.
 	Excluded bool `json:"excluded"`
 	// Unavailable maps a field's JSON name to the NVML error that hid it.
