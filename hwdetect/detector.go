@@ -187,16 +187,26 @@ func excludeGPU(gpus []GPU, ref string) bool {
 	return found
 }
 
+// declaredGPUs expands [[hardware.override.gpus]]. Live values (utilisation,
+// temperature, power) are marked unavailable so they do not print as zeros;
+// free memory is assumed to be all of it.
 func declaredGPUs(decl []GPUOverride) []GPU {
+	const why = "declared in [hardware.override]"
 	var out []GPU
 	for _, g := range decl {
 		for range max(g.Count, 1) {
+			unknown := map[string]string{}
+			for _, f := range []string{"uuid", "utilization_gpu_percent", "utilization_memory_percent",
+				"temperature_c", "power_draw_mw", "power_limit_mw", "mig_mode", "pci_bus_id", "device_path"} {
+				unknown[f] = why
+			}
 			out = append(out, GPU{
 				Index:             len(out),
 				Name:              g.Name,
 				MemoryTotalBytes:  g.MemoryBytes,
 				MemoryFreeBytes:   g.MemoryBytes,
 				ComputeCapability: g.ComputeCapability,
+				Unavailable:       unknown,
 			})
 		}
 	}

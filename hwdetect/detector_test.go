@@ -194,6 +194,12 @@ func TestReportText(t *testing.T) {
 		}
 	}
 
+	d, _ = newTestDetector(t, Config{Override: &Override{GPUs: []GPUOverride{{Name: "RTX 4090", MemoryBytes: 24 << 30, ComputeCapability: "8.9"}}}}, gpuProbe{})
+	r, _ = d.Detect(context.Background(), "/repo")
+	if line := strings.SplitN(r.Text(), "\n", 2)[0]; line != "GPU 0  RTX 4090  24.0 GiB (24.0 free)  util ?%  ?°C  ?/? W  cc 8.9  MIG -  -" {
+		t.Errorf("declared GPU line %q", line)
+	}
+
 	d, _ = newTestDetector(t, DefaultConfig(), gpuProbe{nvml: NVMLStatus{Error: "built without cgo: GPU detection unavailable"}})
 	r, _ = d.Detect(context.Background(), "/repo")
 	if text := r.Text(); !strings.HasPrefix(text, "GPUs    none: built without cgo: GPU detection unavailable\n") {
