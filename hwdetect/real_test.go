@@ -2,6 +2,8 @@ package hwdetect
 
 import (
 	"context"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -39,5 +41,13 @@ func TestDetectThisMachine(t *testing.T) {
 	}
 	for _, c := range d.Checks(ctx, t.TempDir()) {
 		t.Logf("check %-16s %-4s %s | %s", c.Name, c.Severity, c.Detail, c.Fix)
+	}
+
+	// A repo that does not exist yet (vft doctor before vft init) is a
+	// warning in the report, not a failed detection.
+	missing := filepath.Join(t.TempDir(), "not-created")
+	r, err = d.Detect(ctx, missing)
+	if err != nil || r.Disk.Path != missing || !strings.Contains(strings.Join(r.Warnings, "\n"), "disk: ") {
+		t.Errorf("Detect(missing repo) = disk %+v, warnings %q, err %v", r.Disk, r.Warnings, err)
 	}
 }
