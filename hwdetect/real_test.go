@@ -1,0 +1,53 @@
+package hwdetect
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDetectThisMachine runs real detection. It must pass on any machine,
+// with or without an NVIDIA driver: no GPU is a reason, never a failure.
+func TestDetectThisMachine(t *testing.T) {
+	d, err := New(DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := d.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := d.Detect(ctx, t.TempDir())
+	if err != nil {
+		t.Fatalf("Detect: %v", err)
+	}
+	t.Logf("report:\n%s", r.Text())
+	if len(r.GPUs) == 0 && r.NoGPUReason == "" {
+		t.Error("no GPU and no reason given")
+	}
+	if r.CPU.LogicalCores <= 0 || r.CPU.Arch == "" {
+		t.Errorf("CPU = %+v, want cores > 0 and an arch", r.CPU)
+	}
+	if r.Memory.TotalBytes == 0 || r.Memory.AvailableBytes == 0 {
+		t.Errorf("memory = %+v, want > 0", r.Memory)
+	}
+	if r.Disk.FreeBytes == 0 || r.Disk.TotalBytes < r.Disk.FreeBytes {
+		t.Errorf("disk = %+v, want free > 0 and <= total", r.Disk)
+	}
+	for _, c := range d.Checks(ctx, t.TempDir()) {
+		t.Logf("check %-16s %-4s %s | %s", c.Name, c.Severity, c.Detail, c.Fix)
+	}
+
+	// A repo that does not exist yet (vft doctor before vft init) is a
+	// warning in the report, not a failed detection.
+	missing := filepath.Join(t.TempDir(), "not-created")
+	r, err = d.Detect(ctx, missing)
+	if err != nil || r.Disk.Path != missing || !strings.Contains(strings.Join(r.Warnings, "\n"), "disk: ") {
+		t.Errorf("Detect(missing repo) = disk %+v, warnings %q, err %v", r.Disk, r.Warnings, err)
+	}
+}
