@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"syscall"
 	"time"
+
+	"github.com/vft-network/vft/heartbeat"
 )
 
 // ErrUnreachable means no daemon answered at the API address.
@@ -43,6 +45,18 @@ func (c *Client) Peers(ctx context.Context) ([]Peer, error) {
 func (c *Client) Connect(ctx context.Context, addr string) (string, error) {
 	var out ConnectResponse
 	return out.PeerID, c.do(ctx, http.MethodPost, "/api/v1/swarm/connect", ConnectRequest{Addr: addr}, &out)
+}
+
+// Nodes returns the live network table.
+func (c *Client) Nodes(ctx context.Context) ([]heartbeat.Entry, error) {
+	var out []heartbeat.Entry
+	return out, c.do(ctx, http.MethodGet, "/api/v1/nodes", nil, &out)
+}
+
+// Health returns the daemon's view of itself.
+func (c *Client) Health(ctx context.Context) (Health, error) {
+	var out Health
+	return out, c.do(ctx, http.MethodGet, "/api/v1/health", nil, &out)
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {

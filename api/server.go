@@ -20,6 +20,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vft-network/vft/heartbeat"
 )
 
 // Identity is what GET /api/v1/id returns.
@@ -45,6 +47,10 @@ type Backend interface {
 	Identity() Identity
 	Peers() []Peer
 	Connect(ctx context.Context, addr string) (peerID string, err error)
+	// Nodes is the live network table from heartbeats.
+	Nodes() []heartbeat.Entry
+	// ClockSkew is the median offset of peers' clocks from ours.
+	ClockSkew() (median time.Duration, samples int)
 }
 
 // Server is the running API.
@@ -74,6 +80,8 @@ func New(cfg Config, backend Backend, token string, metrics prometheus.Gatherer,
 	s.Handle("GET /api/v1/id", s.handleID)
 	s.Handle("GET /api/v1/peers", s.handlePeers)
 	s.Handle("POST /api/v1/swarm/connect", s.handleConnect)
+	s.Handle("GET /api/v1/nodes", s.handleNodes)
+	s.Handle("GET /api/v1/health", s.handleHealth)
 	if metrics != nil {
 		s.mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 	}
@@ -172,6 +180,27 @@ func (s *Server) handlePeers(w http.ResponseWriter, r *http.Request) {
 		peers = []Peer{}
 	}
 	writeJSON(w, http.StatusOK, peers)
+}
+
+func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.backend.Nodes())
+}
+
+// Health is what GET /api/v1/health returns: the daemon's view of itself,
+// for `vft doctor`.
+type Health struct {
+	Peers            int   `json:"peers"`
+	Nodes            int   `json:"nodes"`
+	ClockSkewMS      int64 `json:"clock_skew_ms"`
+	ClockSkewSamples int   `json:"clock_skew_samples"`
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	skew, samples := s.backend.ClockSkew()
+	writeJSON(w, http.StatusOK, Health{
+		Peers: len(s.backend.Peers()), Nodes: len(s.backend.Nodes()),
+		ClockSkewMS: skew.Milliseconds(), ClockSkewSamples: samples,
+	})
 }
 
 // ConnectRequest is the body of POST /api/v1/swarm/connect.

@@ -15,6 +15,8 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/vft-network/vft/api"
+	"github.com/vft-network/vft/heartbeat"
+	"github.com/vft-network/vft/hwdetect"
 	"github.com/vft-network/vft/internal/logging"
 	"github.com/vft-network/vft/internal/units"
 	"github.com/vft-network/vft/p2p"
@@ -41,6 +43,44 @@ type Config struct {
 	Log  logging.Config `toml:"log"`
 	P2P  p2p.Config     `toml:"p2p"`
 	API  api.Config     `toml:"api"`
+
+	Hardware  hwdetect.Config  `toml:"hardware"`
+	Heartbeat heartbeat.Config `toml:"heartbeat"`
+	Market    MarketConfig     `toml:"market"`
+}
+
+// MarketConfig is the `[market]` section: what this node sells and on
+// what terms. Heartbeats announce it; the job market enforces it.
+type MarketConfig struct {
+	// MinPrice is the least this node accepts for a job, in the smallest
+	// unit of Mint (lamports when Mint is empty).
+	MinPrice uint64 `toml:"min_price"`
+	// Mint is the SPL token prices are in; empty means SOL.
+	Mint string `toml:"mint"`
+	// MaxJobs is how many jobs run at once.
+	MaxJobs int `toml:"max_jobs"`
+	// Executors offered: "wasm" (sandboxed WebAssembly) and, opt-in,
+	// "native" (commands under bubblewrap, for GPU work).
+	Executors []string `toml:"executors"`
+}
+
+// Validate names a bad value.
+func (m MarketConfig) Validate(mode Mode) error {
+	if m.MaxJobs < 0 || m.MaxJobs > 1024 {
+		return fmt.Errorf("market.max_jobs %d is outside 0..1024", m.MaxJobs)
+	}
+	for _, e := range m.Executors {
+		switch e {
+		case "wasm":
+		case "native":
+			if mode == ModeEdge {
+				return fmt.Errorf("market.executors: edge nodes run WASM only; remove %q", e)
+			}
+		default:
+			return fmt.Errorf("market.executors: %q is not one of wasm, native", e)
+		}
+	}
+	return nil
 }
 
 // NodeConfig is the `[node]` section.
@@ -58,6 +98,10 @@ func Default(mode Mode) Config {
 		Log:  logging.DefaultConfig(),
 		P2P:  p2p.DefaultConfig(),
 		API:  api.DefaultConfig(),
+
+		Hardware:  hwdetect.DefaultConfig(),
+		Heartbeat: heartbeat.DefaultConfig(),
+		Market:    MarketConfig{MinPrice: 1000, MaxJobs: 1, Executors: []string{"wasm"}},
 	}
 	if mode != ModeMiner {
 		// Light and edge nodes are dialled out from laptops and devices:
@@ -88,12 +132,12 @@ func (c Config) Validate() error {
 	if c.Node.ShutdownTimeout.Std() < 1e9 {
 		return fmt.Errorf("node.shutdown_timeout %s is under 1s", c.Node.ShutdownTimeout)
 	}
-	for _, v := range []interface{ Validate() error }{c.Log, c.P2P, c.API} {
+	for _, v := range []interface{ Validate() error }{c.Log, c.P2P, c.API, c.Hardware, c.Heartbeat} {
 		if err := v.Validate(); err != nil {
 			return err
 		}
 	}
-	return nil
+	return c.Market.Validate(c.Node.Mode)
 }
 
 // Load reads config.toml over the defaults of the mode it names, then

@@ -42,9 +42,8 @@ func walk(t reflect.Type, prefix string, visit func(string)) {
 			visit(path)
 			continue
 		}
-		if ft.Kind() == reflect.Pointer {
-			ft = ft.Elem()
-		}
+		// Optional tables (pointers, like [hardware.override]) are written
+		// in the file only; they have no environment variables.
 		if ft.Kind() == reflect.Struct {
 			walk(ft, path, visit)
 		}

@@ -2,8 +2,10 @@ package node
 
 import (
 	"context"
+	"time"
 
 	"github.com/vft-network/vft/api"
+	"github.com/vft-network/vft/heartbeat"
 )
 
 // backend adapts the node to what the API serves.
@@ -44,3 +46,7 @@ func (b backend) Connect(ctx context.Context, addr string) (string, error) {
 	}
 	return info.ID.String(), nil
 }
+
+func (b backend) Nodes() []heartbeat.Entry { return b.n.heartbeat.Nodes() }
+
+func (b backend) ClockSkew() (time.Duration, int) { return b.n.heartbeat.ClockSkew() }

@@ -15,6 +15,8 @@ import (
 
 	"github.com/vft-network/vft/api"
 	"github.com/vft-network/vft/config"
+	"github.com/vft-network/vft/heartbeat"
+	"github.com/vft-network/vft/hwdetect"
 	"github.com/vft-network/vft/identity"
 	"github.com/vft-network/vft/p2p"
 	"github.com/vft-network/vft/repo"
@@ -36,9 +38,11 @@ type Node struct {
 	log  *slog.Logger
 	opts Options
 
-	metrics *prometheus.Registry
-	net     *p2p.Network
-	api     *api.Server
+	metrics   *prometheus.Registry
+	net       *p2p.Network
+	hardware  *hwdetect.Detector
+	heartbeat *heartbeat.Service
+	api       *api.Server
 
 	// stops holds the Close of every started component, in start order.
 	stops     []func() error
@@ -69,6 +73,15 @@ func New(r *repo.Repo, cfg config.Config, key *identity.Key, log *slog.Logger, o
 	if err != nil {
 		return nil, err
 	}
+	n.hardware, err = hwdetect.New(cfg.Hardware, log)
+	if err != nil {
+		return nil, err
+	}
+	publish := cfg.Node.Mode != config.ModeLight
+	n.heartbeat, err = heartbeat.New(cfg.Heartbeat, key, n.capabilities, publish, log)
+	if err != nil {
+		return nil, err
+	}
 	return n, nil
 }
 
@@ -89,7 +102,14 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.net.Start(ctx); err != nil {
 		return err
 	}
-	n.stops = append(n.stops, n.net.Close)
+	n.stops = append(n.stops, n.net.Close, n.hardware.Close)
+
+	hbTopic, err := n.net.Join(heartbeat.TopicName, n.heartbeat.Validate)
+	if err != nil {
+		return err
+	}
+	n.heartbeat.Start(hbTopic)
+	n.stops = append(n.stops, hbTopic.Close, n.heartbeat.Close)
 
 	token, err := n.repo.APIToken()
 	if err != nil {
@@ -141,3 +161,33 @@ func (n *Node) Config() config.Config { return n.cfg }
 
 // Key is the node's identity.
 func (n *Node) Key() *identity.Key { return n.key }
+
+// Heartbeats is the live network table.
+func (n *Node) Heartbeats() *heartbeat.Service { return n.heartbeat }
+
+// capabilities describes what this node offers now, for its heartbeat.
+func (n *Node) capabilities(ctx context.Context) heartbeat.Heartbeat {
+	hb := heartbeat.Heartbeat{
+		Mode:       string(n.cfg.Node.Mode),
+		Version:    n.opts.Version,
+		Executors:  n.cfg.Market.Executors,
+		PriceFloor: n.cfg.Market.MinPrice,
+		Mint:       n.cfg.Market.Mint,
+		FreeSlots:  uint32(n.cfg.Market.MaxJobs),
+	}
+	report, err := n.hardware.Detect(ctx, n.repo.Dir())
+	if err != nil {
+		n.log.Warn("hardware detection failed", "err", err)
+		return hb
+	}
+	hb.CPUCores = uint32(report.CPU.LogicalCores)
+	hb.MemoryBytes = report.Memory.TotalBytes
+	hb.FreeMemoryBytes = report.Memory.AvailableBytes
+	for _, g := range report.UsableGPUs() {
+		hb.GPUs = append(hb.GPUs, heartbeat.GPU{
+			Name: g.Name, MemoryBytes: g.MemoryTotalBytes, FreeMemoryBytes: g.MemoryFreeBytes,
+			ComputeCapability: g.ComputeCapability, UtilPercent: g.UtilizationGPUPercent,
+		})
+	}
+	return hb
+}

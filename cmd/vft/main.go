@@ -39,6 +39,9 @@ func commands() []command {
 		{"id", "show this node's peer ID, wallet and addresses", runID},
 		{"peers", "list connected peers", runPeers},
 		{"swarm", "swarm connect MULTIADDR: dial a peer", runSwarm},
+		{"nodes", "live network table from heartbeats: capabilities, price, last seen", runNodes},
+		{"hw", "hardware report: GPUs (NVML), CPU, memory, disk; no daemon needed", runHW},
+		{"doctor", "check what a miner needs, with the fix for each problem", runDoctor},
 		{"config", "config show | config set KEY VALUE", runConfig},
 		{"version", "print the version", runVersion},
 	}

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vft-network/vft/api"
+	"github.com/vft-network/vft/config"
+	"github.com/vft-network/vft/hwdetect"
+	"github.com/vft-network/vft/identity"
+	"github.com/vft-network/vft/repo"
+)
+
+// hwSetup finds the hardware config and repo dir; `vft hw` and `vft doctor`
+// work before `vft init` too, with defaults.
+func (c *cli) hwSetup() (cfg config.Config, dir string, r *repo.Repo, err error) {
+	dir, err = repo.Resolve(c.repoFlag, c.getenv)
+	if err != nil {
+		return cfg, "", nil, err
+	}
+	r, err = repo.Open(dir)
+	if errors.Is(err, repo.ErrNotInitialised) {
+		return config.Default(config.ModeMiner), dir, nil, nil
+	}
+	if err != nil {
+		return cfg, "", nil, err
+	}
+	cfg, err = r.Config(c.environ)
+	return cfg, dir, r, err
+}
+
+func runHW(c *cli, args []string) error {
+	fs, asJSON := c.flags("hw")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, dir, _, err := c.hwSetup()
+	if err != nil {
+		return err
+	}
+	det, err := hwdetect.New(cfg.Hardware, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer det.Close()
+	ctx, cancel := requestContext()
+	defer cancel()
+	report, err := det.Detect(ctx, dir)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return c.printJSON(report)
+	}
+	return report.WriteText(c.stdout)
+}
+
+// runDoctor checks what a miner needs and prints one line per check, with
+// the fix for each one that fails.
+func runDoctor(c *cli, args []string) error {
+	fs, asJSON := c.flags("doctor")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, dir, r, err := c.hwSetup()
+	if err != nil {
+		return err
+	}
+	det, err := hwdetect.New(cfg.Hardware, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer det.Close()
+	ctx, cancel := requestContext()
+	defer cancel()
+	checks := det.Checks(ctx, dir)
+	checks = append(checks, c.nodeChecks(ctx, cfg, r)...)
+
+	failed := 0
+	for _, ch := range checks {
+		if ch.Severity == hwdetect.SeverityFail {
+			failed++
+		}
+	}
+	if *asJSON {
+		if err := c.printJSON(checks); err != nil {
+			return err
+		}
+	} else {
+		tw := tabwriter.NewWriter(c.stdout, 2, 4, 2, ' ', 0)
+		for _, ch := range checks {
+			line := fmt.Sprintf("%s\t%s\t%s", strings.ToUpper(string(ch.Severity)), ch.Name, ch.Detail)
+			if ch.Fix != "" && ch.Severity != hwdetect.SeverityOK {
+				line += "\t→ " + ch.Fix
+			}
+			fmt.Fprintln(tw, line)
+		}
+		tw.Flush()
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d check(s) failed", failed)
+	}
+	return nil
+}
+
+// nodeChecks covers the repo and, when a daemon runs, the network.
+func (c *cli) nodeChecks(ctx context.Context, cfg config.Config, r *repo.Repo) []hwdetect.Check {
+	ok := func(name, detail string) hwdetect.Check {
+		return hwdetect.Check{Name: name, OK: true, Severity: hwdetect.SeverityOK, Detail: detail}
+	}
+	bad := func(sev hwdetect.Severity, name, detail, fix string) hwdetect.Check {
+		return hwdetect.Check{Name: name, Severity: sev, Detail: detail, Fix: fix}
+	}
+	if r == nil {
+		return []hwdetect.Check{bad(hwdetect.SeverityFail, "repo", "not initialised", "run `vft init`")}
+	}
+	checks := []hwdetect.Check{ok("config", "config.toml is valid")}
+	if _, err := identity.Load(r.Path(repo.IdentityFile)); err != nil {
+		checks = append(checks, bad(hwdetect.SeverityFail, "identity", err.Error(), "see the message: fix the key file's mode or restore it"))
+	} else {
+		checks = append(checks, ok("identity", "identity.key readable, mode 0600"))
+	}
+	cl, err := c.client(r)
+	var health api.Health
+	if err == nil {
+		health, err = cl.Health(ctx)
+	}
+	if err != nil {
+		checks = append(checks, bad(hwdetect.SeverityWarn, "daemon", "not running: network checks skipped", "start it with `vft daemon`"))
+		return append(checks, portChecks(cfg)...)
+	}
+	checks = append(checks, ok("daemon", "running"))
+	if health.Peers == 0 {
+		checks = append(checks, bad(hwdetect.SeverityFail, "peers", "no peers connected", "set p2p.bootstrap to a running node's address (`vft id` on it) and restart"))
+	} else {
+		checks = append(checks, ok("peers", fmt.Sprintf("%d connected, %d nodes in the network table", health.Peers, health.Nodes)))
+	}
+	skew := time.Duration(health.ClockSkewMS) * time.Millisecond
+	switch {
+	case health.ClockSkewSamples == 0:
+		checks = append(checks, bad(hwdetect.SeverityWarn, "clock skew", "no heartbeats from peers yet", "wait one heartbeat interval and run again"))
+	case skew > 10*time.Second || skew < -10*time.Second:
+		checks = append(checks, bad(hwdetect.SeverityFail, "clock skew", fmt.Sprintf("peers' clocks are %s from ours (median of %d)", skew, health.ClockSkewSamples), "enable time sync: `timedatectl set-ntp true`"))
+	default:
+		checks = append(checks, ok("clock skew", fmt.Sprintf("%s (median of %d peers)", skew, health.ClockSkewSamples)))
+	}
+	return checks
+}
+
+// portChecks reports listen ports another program already holds. With the
+// daemon stopped, a port in use means the daemon could not start.
+func portChecks(cfg config.Config) []hwdetect.Check {
+	var checks []hwdetect.Check
+	for _, addr := range cfg.P2P.Listen {
+		if !strings.Contains(addr, "/tcp/") || strings.HasSuffix(addr, "/tcp/0") {
+			continue
+		}
+		parts := strings.Split(addr, "/")
+		if len(parts) < 5 {
+			continue
+		}
+		host := parts[2]
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+		ln, err := net.Listen("tcp", host+":"+parts[4])
+		if err != nil {
+			if errors.Is(err, os.ErrPermission) || strings.Contains(err.Error(), "address already in use") {
+				checks = append(checks, hwdetect.Check{Name: "port", Severity: hwdetect.SeverityFail, Detail: addr + " is in use by another program", Fix: "stop it, or change p2p.listen"})
+			}
+			continue
+		}
+		ln.Close()
+		checks = append(checks, hwdetect.Check{Name: "port", OK: true, Severity: hwdetect.SeverityOK, Detail: addr + " is free"})
+	}
+	return checks
+}
+
+func runNodes(c *cli, args []string) error {
+	fs, asJSON := c.flags("nodes")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	r, err := c.openRepo()
+	if err != nil {
+		return err
+	}
+	cl, err := c.client(r)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := requestContext()
+	defer cancel()
+	nodes, err := cl.Nodes(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return c.printJSON(nodes)
+	}
+	if len(nodes) == 0 {
+		fmt.Fprintln(c.stdout, "no heartbeats yet: nodes appear here after their first heartbeat (heartbeat.interval)")
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PEER\tMODE\tGPUS\tCPU\tRAM\tEXECUTORS\tMIN PRICE\tSLOTS\tLAST SEEN")
+	for _, e := range nodes {
+		hb := e.Heartbeat
+		gpus := "-"
+		if len(hb.GPUs) > 0 {
+			gpus = fmt.Sprintf("%d× %s %s", len(hb.GPUs), hb.GPUs[0].Name, gib(hb.GPUs[0].MemoryBytes))
+		}
+		seen := time.Since(e.SignedAt).Round(time.Second).String() + " ago"
+		if e.Self {
+			seen = "self"
+		}
+		price := fmt.Sprintf("%d", hb.PriceFloor)
+		if hb.Mint == "" {
+			price += " lamports"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\n",
+			shortID(e.Peer.String()), hb.Mode, gpus, hb.CPUCores, gib(hb.MemoryBytes),
+			strings.Join(hb.Executors, ","), price, hb.FreeSlots, seen)
+	}
+	return tw.Flush()
+}
+
+func gib(b uint64) string { return fmt.Sprintf("%.1fGiB", float64(b)/(1<<30)) }
+
+func shortID(id string) string {
+	if len(id) > 16 {
+		return id[:8] + "…" + id[len(id)-6:]
+	}
+	return id
+}

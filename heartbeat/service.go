@@ -1,0 +1,265 @@
+package heartbeat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/vft-network/vft/identity"
+	"github.com/vft-network/vft/internal/units"
+	"github.com/vft-network/vft/p2p"
+	"github.com/vft-network/vft/wire"
+)
+
+// Config is the `[heartbeat]` section of the node's config.
+type Config struct {
+	// Interval between this node's heartbeats (miner and edge modes).
+	Interval units.Duration `toml:"interval"`
+}
+
+// DefaultConfig beats every 30 seconds.
+func DefaultConfig() Config { return Config{Interval: units.Duration(30 * time.Second)} }
+
+// Validate keeps the interval within what other nodes accept.
+func (c Config) Validate() error {
+	if d := c.Interval.Std(); d < MinInterval || d > MaxInterval {
+		return fmt.Errorf("heartbeat.interval %s is outside %s..%s", c.Interval, MinInterval, MaxInterval)
+	}
+	return nil
+}
+
+// Topic is the part of a joined GossipSub topic the service uses.
+type Topic interface {
+	Publish(ctx context.Context, data []byte) error
+	Next(ctx context.Context) (p2p.Message, error)
+	Peers() []peer.ID
+}
+
+// Capabilities fills what the node offers now (hardware, price, slots);
+// the service adds mode-independent fields (interval, uptime).
+type Capabilities func(ctx context.Context) Heartbeat
+
+// Entry is one node in the live table.
+type Entry struct {
+	Peer       peer.ID   `json:"peer_id"`
+	Self       bool      `json:"self"`
+	SignedAt   time.Time `json:"signed_at"`
+	ReceivedAt time.Time `json:"received_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	Heartbeat  Heartbeat `json:"heartbeat"`
+}
+
+// Option changes a Service for tests.
+type Option func(*Service)
+
+// WithClock replaces time.Now.
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// Service publishes this node's heartbeats and keeps the table.
+type Service struct {
+	cfg     Config
+	key     *identity.Key
+	caps    Capabilities
+	publish bool
+	log     *slog.Logger
+	now     func() time.Time
+	started time.Time
+
+	mu    sync.Mutex
+	table map[peer.ID]Entry
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// New builds the service. publish is true for miners and edge devices.
+func New(cfg Config, key *identity.Key, caps Capabilities, publish bool, log *slog.Logger, opts ...Option) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Service{
+		cfg: cfg, key: key, caps: caps, publish: publish,
+		log: log.With("component", "heartbeat"), now: time.Now,
+		table: map[peer.ID]Entry{},
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
+}
+
+// Validate is the topic's GossipSub validator: it runs on every heartbeat
+// before delivery or relaying, and records the accepted ones. Forged,
+// stale, future, oversize, malformed and too-frequent heartbeats are
+// rejected (and count against the relaying peer); an older or repeated
+// heartbeat from a known node is ignored.
+func (s *Service) Validate(_ context.Context, from peer.ID, data []byte) error {
+	now := s.now()
+	msg, err := wire.Open(data, Kind, wire.Limits{MaxSize: MaxSize, MaxAge: MaxAge, MaxFuture: MaxFuture}, now)
+	if err != nil {
+		return err
+	}
+	if msg.Signer != from {
+		return fmt.Errorf("heartbeat signed by %s but sent by %s", msg.Signer, from)
+	}
+	var hb Heartbeat
+	if err := wire.Unmarshal(msg.Body, &hb); err != nil {
+		return err
+	}
+	interval := time.Duration(hb.IntervalSec) * time.Second
+	if interval < MinInterval || interval > MaxInterval {
+		return fmt.Errorf("heartbeat interval %s outside %s..%s", interval, MinInterval, MaxInterval)
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if prev, ok := s.table[from]; ok {
+		gap := msg.Time.Sub(prev.SignedAt)
+		if gap <= 0 {
+			return fmt.Errorf("%w: heartbeat from %s not newer than the one we have", p2p.ErrIgnore, from)
+		}
+		if gap < interval/2 {
+			return fmt.Errorf("heartbeats from %s %s apart, announced interval %s: too frequent", from, gap, interval)
+		}
+	}
+	s.table[from] = Entry{
+		Peer: from, SignedAt: msg.Time, ReceivedAt: now,
+		ExpiresAt: now.Add(MissedBeats * interval), Heartbeat: hb,
+	}
+	return nil
+}
+
+// Start publishes (if this node publishes) and drains the subscription.
+func (s *Service) Start(topic Topic) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.started = s.now()
+	s.wg.Add(1)
+	go s.drain(ctx, topic)
+	if s.publish {
+		s.wg.Add(1)
+		go s.publishLoop(ctx, topic)
+	}
+}
+
+// Close stops the service; safe to call twice.
+func (s *Service) Close() error {
+	s.once.Do(func() {
+		if s.cancel != nil {
+			s.cancel()
+		}
+		s.wg.Wait()
+	})
+	return nil
+}
+
+// drain consumes delivered heartbeats: the validator already recorded them.
+func (s *Service) drain(ctx context.Context, topic Topic) {
+	defer s.wg.Done()
+	for {
+		if _, err := topic.Next(ctx); err != nil {
+			return
+		}
+	}
+}
+
+func (s *Service) publishLoop(ctx context.Context, topic Topic) {
+	defer s.wg.Done()
+	s.awaitTopicPeers(ctx, topic)
+	ticker := time.NewTicker(s.cfg.Interval.Std())
+	defer ticker.Stop()
+	for {
+		if err := s.beat(ctx, topic); err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Warn("heartbeat not published", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+// awaitTopicPeers delays the first heartbeat until someone will hear it (or
+// one interval passes): right after start the topic mesh is still forming,
+// and a heartbeat sent into it would be lost until the next interval.
+func (s *Service) awaitTopicPeers(ctx context.Context, topic Topic) {
+	deadline := time.After(s.cfg.Interval.Std())
+	for len(topic.Peers()) == 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline:
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// beat signs and publishes one heartbeat and records it as our own entry.
+func (s *Service) beat(ctx context.Context, topic Topic) error {
+	hb := s.caps(ctx)
+	now := s.now()
+	hb.IntervalSec = uint32(s.cfg.Interval.Std() / time.Second)
+	hb.UptimeSec = uint64(now.Sub(s.started) / time.Second)
+	data, err := wire.Seal(s.key, Kind, now, hb)
+	if err != nil {
+		return err
+	}
+	if len(data) > MaxSize {
+		return fmt.Errorf("heartbeat is %d bytes, over the %d limit", len(data), MaxSize)
+	}
+	s.mu.Lock()
+	s.table[s.key.PeerID()] = Entry{
+		Peer: s.key.PeerID(), Self: true, SignedAt: time.UnixMilli(now.UnixMilli()), ReceivedAt: now,
+		ExpiresAt: now.Add(MissedBeats * s.cfg.Interval.Std()), Heartbeat: hb,
+	}
+	s.mu.Unlock()
+	return topic.Publish(ctx, data)
+}
+
+// Nodes returns the live table, newest first; expired entries are removed.
+func (s *Service) Nodes() []Entry {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Entry, 0, len(s.table))
+	for id, e := range s.table {
+		if now.After(e.ExpiresAt) {
+			delete(s.table, id)
+			continue
+		}
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Self != out[j].Self {
+			return out[i].Self
+		}
+		return out[i].Peer < out[j].Peer
+	})
+	return out
+}
+
+// ClockSkew estimates how far peers' clocks are from ours: the median of
+// (received − signed) over live entries from others. It includes network
+// latency, which on a healthy network is milliseconds.
+func (s *Service) ClockSkew() (median time.Duration, samples int) {
+	var d []time.Duration
+	for _, e := range s.Nodes() {
+		if !e.Self {
+			d = append(d, e.ReceivedAt.Sub(e.SignedAt))
+		}
+	}
+	if len(d) == 0 {
+		return 0, 0
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return d[len(d)/2], len(d)
+}

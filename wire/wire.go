@@ -1,0 +1,170 @@
+// Package wire is how VFT nodes sign and check every network message:
+// deterministic CBOR (DAG-CBOR compatible, so a message has exactly one byte
+// form and one CID), a versioned kind, the signer's peer ID, a timestamp for
+// freshness, and an ed25519 signature over all of it.
+package wire
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/vft-network/vft/identity"
+)
+
+// Errors a receiver can tell apart (all wrapped with details).
+var (
+	ErrTooLarge     = errors.New("message too large")
+	ErrMalformed    = errors.New("malformed message")
+	ErrWrongKind    = errors.New("unexpected message kind")
+	ErrBadSignature = errors.New("bad signature")
+	ErrStale        = errors.New("message too old")
+	ErrFuture       = errors.New("message from the future")
+)
+
+// Envelope is a signed message. Body is the kind's own CBOR.
+type Envelope struct {
+	Kind   string          `cbor:"kind"`
+	Signer []byte          `cbor:"signer"` // libp2p peer ID bytes (embeds the ed25519 key)
+	Time   int64           `cbor:"time"`   // Unix milliseconds at signing
+	Body   cbor.RawMessage `cbor:"body"`
+	Sig    []byte          `cbor:"sig"`
+}
+
+// signed is the part of an Envelope the signature covers.
+type signed struct {
+	Kind   string          `cbor:"kind"`
+	Signer []byte          `cbor:"signer"`
+	Time   int64           `cbor:"time"`
+	Body   cbor.RawMessage `cbor:"body"`
+}
+
+var (
+	encMode cbor.EncMode
+	decMode cbor.DecMode
+)
+
+func init() {
+	var err error
+	// Canonical (length-first) key order is DAG-CBOR's order.
+	encMode, err = cbor.CanonicalEncOptions().EncMode()
+	if err != nil {
+		panic(err)
+	}
+	decMode, err = cbor.DecOptions{
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		IndefLength:       cbor.IndefLengthForbidden,
+		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+		MaxNestedLevels:   16,
+		MaxArrayElements:  4096,
+		MaxMapPairs:       256,
+		UTF8:              cbor.UTF8RejectInvalid,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+}
+
+// Marshal encodes v in the one deterministic form.
+func Marshal(v any) ([]byte, error) { return encMode.Marshal(v) }
+
+// Unmarshal decodes strictly: unknown fields, duplicate keys and
+// indefinite lengths are errors, and the input must be in the one
+// deterministic form (so no two byte strings mean the same message).
+func Unmarshal(data []byte, v any) error {
+	if err := decMode.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	again, err := encMode.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if !bytes.Equal(again, data) {
+		return fmt.Errorf("%w: not in deterministic CBOR form", ErrMalformed)
+	}
+	return nil
+}
+
+// sigInput separates signatures by domain and kind, so a signature over one
+// kind of message can never be replayed as another.
+func sigInput(s signed) ([]byte, error) {
+	enc, err := encMode.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte("vft/1/sig\x00"+s.Kind+"\x00"), enc...), nil
+}
+
+// Seal signs body as a message of the given kind at time now.
+func Seal(key *identity.Key, kind string, now time.Time, body any) ([]byte, error) {
+	raw, err := encMode.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", kind, err)
+	}
+	s := signed{Kind: kind, Signer: []byte(key.PeerID()), Time: now.UnixMilli(), Body: raw}
+	input, err := sigInput(s)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", kind, err)
+	}
+	env := Envelope{Kind: s.Kind, Signer: s.Signer, Time: s.Time, Body: s.Body, Sig: ed25519.Sign(key.PrivateKey(), input)}
+	return encMode.Marshal(env)
+}
+
+// Limits are what a receiver accepts.
+type Limits struct {
+	MaxSize   int           // bytes of the whole envelope
+	MaxAge    time.Duration // older than this is stale
+	MaxFuture time.Duration // tolerated clock skew ahead of us
+}
+
+// Opened is a checked message.
+type Opened struct {
+	Signer peer.ID
+	Time   time.Time
+	Body   cbor.RawMessage
+}
+
+// Open checks size, form, kind, signature and freshness, in that order
+// (cheap checks first), and returns the signer and body.
+func Open(data []byte, kind string, lim Limits, now time.Time) (Opened, error) {
+	if len(data) > lim.MaxSize {
+		return Opened{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), lim.MaxSize)
+	}
+	var env Envelope
+	if err := Unmarshal(data, &env); err != nil {
+		return Opened{}, err
+	}
+	if env.Kind != kind {
+		return Opened{}, fmt.Errorf("%w: %q, want %q", ErrWrongKind, env.Kind, kind)
+	}
+	signer, err := peer.IDFromBytes(env.Signer)
+	if err != nil {
+		return Opened{}, fmt.Errorf("%w: signer is not a peer ID", ErrMalformed)
+	}
+	pub, err := signer.ExtractPublicKey()
+	if err != nil || pub.Type() != crypto.Ed25519 {
+		return Opened{}, fmt.Errorf("%w: signer %s has no ed25519 key", ErrMalformed, signer)
+	}
+	raw, _ := pub.Raw()
+	input, err := sigInput(signed{Kind: env.Kind, Signer: env.Signer, Time: env.Time, Body: env.Body})
+	if err != nil {
+		return Opened{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if len(env.Sig) != ed25519.SignatureSize || !ed25519.Verify(raw, input, env.Sig) {
+		return Opened{}, fmt.Errorf("%w from %s", ErrBadSignature, signer)
+	}
+	at := time.UnixMilli(env.Time)
+	if age := now.Sub(at); age > lim.MaxAge {
+		return Opened{}, fmt.Errorf("%w: signed %s ago, limit %s", ErrStale, age.Round(time.Millisecond), lim.MaxAge)
+	}
+	if ahead := at.Sub(now); ahead > lim.MaxFuture {
+		return Opened{}, fmt.Errorf("%w: signed %s ahead of our clock, limit %s", ErrFuture, ahead.Round(time.Millisecond), lim.MaxFuture)
+	}
+	return Opened{Signer: signer, Time: at, Body: env.Body}, nil
+}
