@@ -24,6 +24,14 @@ function stringify(v) {
   return JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? BIG + x.toString() : x)).replace(BIG_RE, '$1');
 }
 
+// parseRequest is JSON.parse that keeps integer request ids beyond 2^53
+// exact (solana-go's websocket client uses random 63-bit ids): they are
+// carried as marked strings that stringify writes back as numbers.
+const BIG_ID_RE = /("id"\s*:\s*)(\d{16,})(?=\s*[,}])/g;
+function parseRequest(text) {
+  return JSON.parse(text.replace(BIG_ID_RE, `$1"${BIG}$2"`));
+}
+
 function parseArgs(argv) {
   const opts = { rpcPort: 8899, wsPort: null, host: '127.0.0.1', slotMs: 400, exitOnStdinClose: false, verbose: false };
   const intArg = (name, v, min) => {
@@ -108,7 +116,7 @@ function handleCall(methods, req, log) {
 function handleBody(methods, body, log) {
   let req;
   try {
-    req = JSON.parse(body);
+    req = parseRequest(body);
   } catch {
     return { jsonrpc: '2.0', error: { code: -32700, message: 'Parse error' }, id: null };
   }
@@ -182,7 +190,7 @@ async function main() {
     res.end('websocket only');
   });
   const wss = new WebSocketServer({ server: wsHttp, maxPayload: 1024 * 1024 });
-  const pubsub = new PubSub(chain, methods, { stringify, log: debug });
+  const pubsub = new PubSub(chain, methods, { stringify, parseRequest, log: debug });
   wss.on('connection', (sock) => pubsub.attach(sock));
 
   let rpcPort;
@@ -229,4 +237,4 @@ if (require.main === module) {
   main();
 }
 
-module.exports = { handleBody, stringify, parseArgs };
+module.exports = { handleBody, stringify, parseRequest, parseArgs };

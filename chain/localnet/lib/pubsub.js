@@ -20,10 +20,11 @@ const UNSUBSCRIBE = {
 };
 
 class PubSub {
-  constructor(chain, methods, { stringify, log }) {
+  constructor(chain, methods, { stringify, parseRequest, log }) {
     this.chain = chain;
     this.methods = methods;
     this.stringify = stringify;
+    this.parseRequest = parseRequest;
     this.log = log;
     this.nextId = 0;
     this.subs = new Map(); // id -> { kind, sock, ... }
@@ -35,7 +36,7 @@ class PubSub {
     sock.on('message', (data) => {
       let req;
       try {
-        req = JSON.parse(data.toString('utf8'));
+        req = this.parseRequest(data.toString('utf8'));
       } catch {
         this.send(sock, { jsonrpc: '2.0', error: { code: -32700, message: 'Parse error' }, id: null });
         return;
