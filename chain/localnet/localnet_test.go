@@ -15,6 +15,7 @@ import (
 
 	"github.com/gagliardetto/solana-go"
 	ata "github.com/gagliardetto/solana-go/programs/associated-token-account"
+	computebudget "github.com/gagliardetto/solana-go/programs/compute-budget"
 	"github.com/gagliardetto/solana-go/programs/memo"
 	"github.com/gagliardetto/solana-go/programs/system"
 	"github.com/gagliardetto/solana-go/programs/token"
@@ -314,6 +315,66 @@ func TestRejectedTransactions(t *testing.T) {
 	}
 }
 
+// TestFees checks that meta.fee is what the runtime charged, with and
+// without a priority fee, and that a transaction failing in execution lands
+// (with its error, paying its fee) when preflight is skipped.
+func TestFees(t *testing.T) {
+	_, c := startLocalnet(t, Options{})
+	ctx := t.Context()
+	to := newKey(t).PublicKey()
+	for _, tc := range []struct {
+		name     string
+		extra    []solana.Instruction
+		amount   uint64
+		wantFee  uint64
+		wantFail bool
+	}{
+		{"base fee", nil, sol / 2, 5000, false},
+		// 1_000_000 micro-lamports per CU x 300_000 CUs = 300_000 lamports.
+		{"priority fee", []solana.Instruction{
+			computebudget.NewSetComputeUnitLimitInstruction(300_000).Build(),
+			computebudget.NewSetComputeUnitPriceInstruction(1_000_000).Build(),
+		}, sol / 2, 5000 + 300_000, false},
+		{"failed transfer lands", nil, 2 * sol, 5000, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			payer := fund(t, c, sol)
+			ixs := append(tc.extra, system.NewTransferInstruction(tc.amount, payer.PublicKey(), to).Build())
+			tx := signedTx(t, c, payer, nil, ixs...)
+			sig, err := c.SendTransactionWithOpts(ctx, tx, rpc.TransactionOpts{SkipPreflight: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := waitStatus(t, c, sig)
+			if (st.Err != nil) != tc.wantFail {
+				t.Fatalf("status err = %v, want failure %v", st.Err, tc.wantFail)
+			}
+			got, err := c.GetTransaction(ctx, sig, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Meta.Fee != tc.wantFee {
+				t.Errorf("meta.fee = %d, want %d", got.Meta.Fee, tc.wantFee)
+			}
+			spent := got.Meta.PreBalances[0] - got.Meta.PostBalances[0]
+			wantSpent := tc.wantFee
+			if !tc.wantFail {
+				wantSpent += tc.amount
+			}
+			if spent != wantSpent {
+				t.Errorf("payer spent %d, want %d", spent, wantSpent)
+			}
+			bal, _ := c.GetBalance(ctx, payer.PublicKey(), "")
+			if bal.Value != sol-wantSpent {
+				t.Errorf("balance = %d, want %d", bal.Value, sol-wantSpent)
+			}
+			if tc.wantFail && (got.Meta.Err == nil || !containsLine(got.Meta.LogMessages, "insufficient lamports")) {
+				t.Errorf("failed transaction meta: err %v logs %q", got.Meta.Err, got.Meta.LogMessages)
+			}
+		})
+	}
+}
+
 func TestExpiredBlockhash(t *testing.T) {
 	_, c := startLocalnet(t, Options{SlotInterval: 2 * time.Millisecond})
 	payer := fund(t, c, sol)
@@ -440,6 +501,28 @@ func TestTokenTransferWithMemo(t *testing.T) {
 	}
 	if sigs[1].Signature != sig || sigs[1].Memo != nil {
 		t.Errorf("older entry = %s, want the setup transaction without memo", dump(sigs[1]))
+	}
+
+	parsed, err := c.GetAccountInfoWithOpts(ctx, bobATA, &rpc.GetAccountInfoOpts{Encoding: solana.EncodingJSONParsed})
+	if err != nil {
+		t.Fatalf("getAccountInfo jsonParsed: %v", err)
+	}
+	var info struct {
+		Program string `json:"program"`
+		Parsed  struct {
+			Type string `json:"type"`
+			Info struct {
+				Mint, Owner string
+				TokenAmount rpc.UiTokenAmount `json:"tokenAmount"`
+			} `json:"info"`
+		} `json:"parsed"`
+	}
+	if err := json.Unmarshal(parsed.Value.Data.GetRawJSON(), &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.Program != "spl-token" || info.Parsed.Type != "account" || info.Parsed.Info.Mint != mint.PublicKey().String() ||
+		info.Parsed.Info.Owner != bob.String() || info.Parsed.Info.TokenAmount.UiAmountString != "1.25" {
+		t.Errorf("jsonParsed token account = %+v", info)
 	}
 
 	_, err = c.GetTokenAccountBalance(ctx, payer.PublicKey(), "")
