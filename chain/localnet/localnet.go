@@ -16,7 +16,7 @@
 package localnet
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -124,10 +124,8 @@ func Start(ctx context.Context, opts Options) (*Localnet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chain/localnet: %w", err)
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, fmt.Errorf("chain/localnet: %w", err)
-	}
+	ready := make(chan [2]string, 1)
+	cmd.Stdout = &readyWriter{ready: ready}
 	tail := &tailBuffer{max: 8 << 10}
 	var errOut io.Writer = tail
 	if opts.Log != nil {
@@ -139,19 +137,6 @@ func Start(ctx context.Context, opts Options) (*Localnet, error) {
 	}
 
 	l := &Localnet{cmd: cmd, stdin: stdin, done: make(chan struct{}), stderr: tail}
-	ready := make(chan [2]string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if rpc, ws, ok := parseReady(sc.Text()); ok {
-				select {
-				case ready <- [2]string{rpc, ws}:
-				default:
-				}
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
 	go func() {
 		l.waitErr = cmd.Wait()
 		close(l.done)
@@ -172,6 +157,37 @@ func Start(ctx context.Context, opts Options) (*Localnet, error) {
 		_ = l.Close()
 		return nil, fmt.Errorf("chain/localnet: start: %w", ctx.Err())
 	}
+}
+
+// readyWriter receives the server's stdout and sends the URLs from its
+// ready line; everything else is discarded.
+type readyWriter struct {
+	ready chan<- [2]string
+	line  []byte
+	sent  bool
+}
+
+func (w *readyWriter) Write(p []byte) (int, error) {
+	if w.sent {
+		return len(p), nil
+	}
+	w.line = append(w.line, p...)
+	for {
+		i := bytes.IndexByte(w.line, '\n')
+		if i < 0 {
+			break
+		}
+		if rpc, ws, ok := parseReady(string(w.line[:i])); ok {
+			w.ready <- [2]string{rpc, ws}
+			w.sent, w.line = true, nil
+			break
+		}
+		w.line = w.line[i+1:]
+	}
+	if len(w.line) > 4096 {
+		w.line = w.line[len(w.line)-4096:]
+	}
+	return len(p), nil
 }
 
 // parseReady recognises "localnet ready rpc=URL ws=URL".

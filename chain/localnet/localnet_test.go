@@ -130,20 +130,35 @@ func rpcError(t *testing.T, err error) *jsonrpc.RPCError {
 
 func TestAirdropAndBalance(t *testing.T) {
 	_, c := startLocalnet(t, Options{})
-	k := fund(t, c, 2*sol)
+	k := newKey(t)
+	// Two identical requests must both land, with different signatures.
+	var sigs []solana.Signature
+	for range 2 {
+		sig, err := c.RequestAirdrop(t.Context(), k.PublicKey(), 2*sol, rpc.CommitmentFinalized)
+		if err != nil {
+			t.Fatalf("requestAirdrop: %v", err)
+		}
+		if st := waitStatus(t, c, sig); st.Err != nil {
+			t.Fatalf("airdrop failed: %v", st.Err)
+		}
+		sigs = append(sigs, sig)
+	}
+	if sigs[0] == sigs[1] {
+		t.Fatal("two airdrops returned the same signature")
+	}
 	bal, err := c.GetBalance(t.Context(), k.PublicKey(), rpc.CommitmentFinalized)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bal.Value != 2*sol {
-		t.Fatalf("balance = %d, want %d", bal.Value, 2*sol)
+	if bal.Value != 4*sol {
+		t.Fatalf("balance = %d, want %d", bal.Value, 4*sol)
 	}
 	if bal.Context.Slot == 0 {
 		t.Error("context.slot is 0")
 	}
-	sigs, err := c.GetSignaturesForAddress(t.Context(), k.PublicKey())
-	if err != nil || len(sigs) != 1 {
-		t.Fatalf("getSignaturesForAddress = %v, %v; want the airdrop", sigs, err)
+	found, err := c.GetSignaturesForAddress(t.Context(), k.PublicKey())
+	if err != nil || len(found) != 2 || found[0].Signature != sigs[1] || found[1].Signature != sigs[0] {
+		t.Fatalf("getSignaturesForAddress = %s, %v; want both airdrops, newest first", dump(found), err)
 	}
 }
 

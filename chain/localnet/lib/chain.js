@@ -269,11 +269,20 @@ class Chain extends EventEmitter {
   }
 
   // airdrop sends lamports from the faucet in a real, signed transfer.
+  // Ed25519 signatures are deterministic, so a second identical request in
+  // the same block would repeat the first signature; it waits for the next
+  // block instead, as a client retrying on a real cluster would.
   airdrop(to, lamports) {
-    const bytes = wire.buildTransferTx(this.faucet, to, lamports, wire.b58decode(this.latest.blockhash));
-    const tx = wire.parseTransaction(bytes);
-    const record = this.execute(tx);
-    return { signature: wire.b58encode(tx.signatures[0]), record };
+    for (;;) {
+      const bytes = wire.buildTransferTx(this.faucet, to, lamports, wire.b58decode(this.latest.blockhash));
+      const tx = wire.parseTransaction(bytes);
+      const signature = wire.b58encode(tx.signatures[0]);
+      if (this.txs.has(signature)) {
+        this.advance();
+        continue;
+      }
+      return { signature, record: this.execute(tx) };
+    }
   }
 }
 
