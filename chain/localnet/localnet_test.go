@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -774,5 +775,83 @@ func TestParseReady(t *testing.T) {
 		if rpcURL != tc.rpc || wsURL != tc.ws || ok != tc.ok {
 			t.Errorf("parseReady(%q) = %q, %q, %v", tc.line, rpcURL, wsURL, ok)
 		}
+	}
+}
+
+// TestLookupTableV0 creates an address lookup table with the real ALT
+// program and pays two accounts named only through it in a v0 transaction.
+func TestLookupTableV0(t *testing.T) {
+	_, c := startLocalnet(t, Options{SlotInterval: 20 * time.Millisecond})
+	ctx := t.Context()
+	payer := fund(t, c, 10*sol)
+	altProgram := solana.MustPublicKeyFromBase58("AddressLookupTab1e1111111111111111111111111")
+	slot, err := c.GetSlot(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slotLE := binary.LittleEndian.AppendUint64(nil, slot)
+	table, bump, err := solana.FindProgramAddress([][]byte{payer.PublicKey().Bytes(), slotLE}, altProgram)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, r2 := newKey(t).PublicKey(), newKey(t).PublicKey()
+	metas := solana.AccountMetaSlice{
+		solana.Meta(table).WRITE(),
+		solana.Meta(payer.PublicKey()).SIGNER(),
+		solana.Meta(payer.PublicKey()).WRITE().SIGNER(),
+		solana.Meta(solana.SystemProgramID),
+	}
+	create := append(append([]byte{0, 0, 0, 0}, slotLE...), bump)
+	extend := binary.LittleEndian.AppendUint64([]byte{2, 0, 0, 0}, 2)
+	extend = append(append(extend, r1.Bytes()...), r2.Bytes()...)
+	setup := signedTx(t, c, payer, nil,
+		solana.NewInstruction(altProgram, metas, create),
+		solana.NewInstruction(altProgram, metas, extend))
+	if _, err := c.SendTransaction(ctx, setup); err != nil {
+		t.Fatalf("create lookup table: %v", err)
+	}
+	waitStatus(t, c, setup.Signatures[0])
+	time.Sleep(100 * time.Millisecond) // addresses are usable from the next slot
+
+	bh, err := c.GetLatestBlockhash(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := solana.NewTransaction([]solana.Instruction{
+		system.NewTransferInstruction(sol, payer.PublicKey(), r1).Build(),
+		system.NewTransferInstruction(2*sol, payer.PublicKey(), r2).Build(),
+	}, bh.Value.Blockhash, solana.TransactionPayer(payer.PublicKey()),
+		solana.TransactionAddressTables(map[solana.PublicKey]solana.PublicKeySlice{table: {r1, r2}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Sign(func(solana.PublicKey) *solana.PrivateKey { return &payer }); err != nil {
+		t.Fatal(err)
+	}
+	sig, err := c.SendTransaction(ctx, tx)
+	if err != nil {
+		t.Fatalf("send v0 transaction: %v", err)
+	}
+	if st := waitStatus(t, c, sig); st.Err != nil {
+		t.Fatalf("v0 transaction failed: %v", st.Err)
+	}
+	for key, want := range map[solana.PublicKey]uint64{r1: sol, r2: 2 * sol} {
+		if bal, err := c.GetBalance(ctx, key, ""); err != nil || bal.Value != want {
+			t.Errorf("balance of %s = %v, %v; want %d", key, bal, err, want)
+		}
+	}
+
+	_, err = c.GetTransaction(ctx, sig, nil)
+	if re := rpcError(t, err); re.Code != -32015 {
+		t.Errorf("getTransaction(v0) without maxSupportedTransactionVersion: %d %q", re.Code, re.Message)
+	}
+	v0 := uint64(0)
+	got, err := c.GetTransaction(ctx, sig, &rpc.GetTransactionOpts{MaxSupportedTransactionVersion: &v0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := got.Meta.LoadedAddresses.Writable
+	if got.Version != 0 || len(w) != 2 || w[0] != r1 || w[1] != r2 || len(got.Meta.PostBalances) != 4 {
+		t.Errorf("getTransaction(v0): version %d loaded %s postBalances %v", got.Version, dump(got.Meta.LoadedAddresses), got.Meta.PostBalances)
 	}
 }

@@ -11,6 +11,7 @@ const txerror = require('./txerror');
 
 const MAX_PROCESSING_AGE = 150; // blocks a blockhash stays valid (Solana's MAX_PROCESSING_AGE)
 const SLOTS_PER_EPOCH = 432000n;
+const MAX_SLOT_HASHES = 512;
 const LAMPORTS_PER_SIGNATURE = 5000n;
 const FAUCET_LAMPORTS = 500_000_000n * 1_000_000_000n;
 const MEMO_PROGRAMS = new Set([
@@ -31,8 +32,11 @@ class Chain extends EventEmitter {
     // Blockhash age is enforced here (a window of recent hashes), not by
     // LiteSVM, which accepts only its single latest hash.
     this.svm.setBlockhashCheck(false);
-    this.slot = 0n;
-    this.blockHeight = 0n;
+    // Start where LiteSVM's clock starts, so that time only moves forward.
+    this.slot = this.svm.getClock().slot;
+    this.blockHeight = this.slot;
+    this.slotHashes = []; // newest first, as in the SlotHashes sysvar
+    this.slotHashesSynced = true;
     this.transactionCount = 0n;
     this.blockhashes = new Map(); // base58 -> { slot, lastValidBlockHeight }
     this.txs = new Map(); // base58 signature -> record
@@ -67,11 +71,23 @@ class Chain extends EventEmitter {
     const blockhash = this.svm.latestBlockhash();
     this.latest = { blockhash, lastValidBlockHeight: this.blockHeight + BigInt(MAX_PROCESSING_AGE) };
     this.blockhashes.set(blockhash, { slot: this.slot, lastValidBlockHeight: this.latest.lastValidBlockHeight });
+    this.slotHashes.unshift({ slot: this.slot, hash: blockhash });
+    if (this.slotHashes.length > MAX_SLOT_HASHES) this.slotHashes.pop();
+    this.slotHashesSynced = false;
     for (const [h, v] of this.blockhashes) {
       if (v.lastValidBlockHeight + 10n >= this.blockHeight) break;
       this.blockhashes.delete(h);
     }
     this.emit('slot', this.slot);
+  }
+
+  // syncSysvars writes the SlotHashes sysvar (read by e.g. the address
+  // lookup table program) before a transaction runs; doing it per slot
+  // would cost more than the rest of the slot.
+  syncSysvars() {
+    if (this.slotHashesSynced) return;
+    this.svm.setSlotHashes(this.slotHashes);
+    this.slotHashesSynced = true;
   }
 
   blockTime() {
@@ -194,6 +210,7 @@ class Chain extends EventEmitter {
       if (e instanceof txerror.TxError) return emptyResult(e);
       throw e;
     }
+    this.syncSysvars();
     const prev = this.svm.getSigverify();
     this.svm.setSigverify(sigVerify);
     let r;
@@ -227,6 +244,7 @@ class Chain extends EventEmitter {
       throw e;
     }
     const keys = [...tx.message.accountKeys, ...loaded.writable, ...loaded.readonly];
+    this.syncSysvars();
     const preBalances = keys.map((k) => this.getBalance(k));
     const preTokenBalances = this.tokenBalances(keys);
     const r = tx.message.version === 'legacy'
