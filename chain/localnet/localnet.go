@@ -52,8 +52,11 @@ type Options struct {
 	// SlotInterval is how often a slot (and a blockhash) is produced; zero
 	// means 400ms, Solana's target. A blockhash expires after 150 slots.
 	SlotInterval time.Duration
-	// RPCPort and WSPort are the loopback ports; zero picks free ones.
-	RPCPort, WSPort int
+	// RPCPort is the loopback RPC port; zero picks a free one.
+	RPCPort int
+	// WSPort is the websocket port; zero means RPCPort+1 (Solana's
+	// convention, kept also when the RPC port is picked at random).
+	WSPort int
 	// ReadyTimeout bounds the wait for the server to listen; zero means 30s.
 	ReadyTimeout time.Duration
 	// Log, if set, receives the server's stderr (its warnings, and request
@@ -108,9 +111,11 @@ func Start(ctx context.Context, opts Options) (*Localnet, error) {
 	args := []string{"server.js",
 		"--host", "127.0.0.1",
 		"--rpc-port", strconv.Itoa(opts.RPCPort),
-		"--ws-port", strconv.Itoa(opts.WSPort),
 		"--slot-ms", strconv.FormatInt(slotMs, 10),
 		"--exit-on-stdin-close",
+	}
+	if opts.WSPort != 0 {
+		args = append(args, "--ws-port", strconv.Itoa(opts.WSPort))
 	}
 	if opts.Verbose {
 		args = append(args, "--verbose")

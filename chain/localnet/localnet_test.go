@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -744,8 +746,14 @@ func TestStartErrors(t *testing.T) {
 	}
 }
 
-func TestCloseTwice(t *testing.T) {
+func TestLifecycle(t *testing.T) {
 	l, _ := startLocalnet(t, Options{})
+	rpcURL, _ := url.Parse(l.RPCURL())
+	wsURL, _ := url.Parse(l.WSURL())
+	rpcPort, _ := strconv.Atoi(rpcURL.Port())
+	if wsURL.Port() != strconv.Itoa(rpcPort+1) || rpcURL.Hostname() != "127.0.0.1" || wsURL.Scheme != "ws" {
+		t.Errorf("RPC %s and websocket %s: want loopback, websocket on the RPC port + 1", l.RPCURL(), l.WSURL())
+	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}

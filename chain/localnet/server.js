@@ -67,8 +67,7 @@ function parseArgs(argv) {
     }
   }
   if (!isLoopback(opts.host)) throw new Error(`--host ${opts.host} is not a loopback address; localnet listens on loopback only`);
-  if (opts.wsPort === null) opts.wsPort = opts.rpcPort === 0 ? 0 : opts.rpcPort + 1;
-  if (opts.wsPort > 65535) throw new Error(`--ws-port ${opts.wsPort} is out of range; pass --ws-port`);
+  if (opts.wsPort === null && opts.rpcPort === 65535) throw new Error('--rpc-port 65535 leaves no room for the websocket port; pass --ws-port');
   return opts;
 }
 
@@ -138,6 +137,25 @@ function listen(server, port, host) {
   });
 }
 
+// listenBoth opens the RPC and websocket ports. Without --ws-port the
+// websocket goes on the RPC port + 1, Solana's convention, which clients use
+// to derive one URL from the other; with a random RPC port that is retried
+// until both are free.
+async function listenBoth(httpServer, wsHttp, opts) {
+  for (let attempt = 1; ; attempt++) {
+    const rpcPort = await listen(httpServer, opts.rpcPort, opts.host);
+    const wanted = opts.wsPort ?? rpcPort + 1;
+    try {
+      if (wanted > 65535) throw Object.assign(new Error(`websocket port ${wanted} is out of range`), { code: 'EADDRINUSE' });
+      return [rpcPort, await listen(wsHttp, wanted, opts.host)];
+    } catch (e) {
+      const retry = opts.wsPort === null && opts.rpcPort === 0 && e.code === 'EADDRINUSE' && attempt < 50;
+      if (!retry) throw e;
+      await new Promise((resolve) => httpServer.close(resolve));
+    }
+  }
+}
+
 async function main() {
   let opts;
   try {
@@ -152,7 +170,11 @@ async function main() {
   const chain = new Chain({ slotMs: opts.slotMs });
   const methods = new Methods(chain);
 
-  const httpServer = http.createServer((req, res) => {
+  const httpServer = http.createServer({
+    // Longer than Go's and solana-go's idle-connection timeouts, so a client
+    // never reuses a connection the server is closing.
+    keepAliveTimeout: 10 * 60 * 1000,
+  }, (req, res) => {
     if (req.method === 'GET' && req.url === '/health') {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end('ok');
@@ -196,8 +218,7 @@ async function main() {
   let rpcPort;
   let wsPort;
   try {
-    rpcPort = await listen(httpServer, opts.rpcPort, opts.host);
-    wsPort = await listen(wsHttp, opts.wsPort, opts.host);
+    [rpcPort, wsPort] = await listenBoth(httpServer, wsHttp, opts);
   } catch (e) {
     log(`cannot listen: ${e.message}`);
     process.exit(1);

@@ -22,6 +22,7 @@ class RpcError extends Error {
 const invalidParams = (msg) => new RpcError(-32602, msg);
 
 function pubkeyParam(v, what = 'pubkey') {
+  if (v === undefined) throw invalidParams('`params` should have at least 1 argument(s)');
   try {
     return wire.decodePubkey(v);
   } catch {
