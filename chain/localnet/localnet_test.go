@@ -508,6 +508,35 @@ func TestTokenTransferWithMemo(t *testing.T) {
 		t.Errorf("token balances pre %+v post %+v", got.Meta.PreTokenBalances, got.Meta.PostTokenBalances)
 	}
 
+	// jsonParsed decodes the payment the way an explorer (or a payout
+	// verifier) reads it.
+	ptx, err := c.GetParsedTransaction(ctx, paySig, &rpc.GetParsedTransactionOpts{})
+	if err != nil {
+		t.Fatalf("getTransaction jsonParsed: %v", err)
+	}
+	ixs := ptx.Transaction.Message.Instructions
+	if len(ixs) != 2 || ixs[0].Program != "spl-token" || ixs[1].Program != "spl-memo" {
+		t.Fatalf("parsed instructions = %s", dump(ixs))
+	}
+	var transfer struct {
+		Type string `json:"type"`
+		Info struct {
+			Source, Destination, Mint, Authority string
+			TokenAmount                          rpc.UiTokenAmount `json:"tokenAmount"`
+		} `json:"info"`
+	}
+	raw, _ := json.Marshal(ixs[0].Parsed)
+	if err := json.Unmarshal(raw, &transfer); err != nil {
+		t.Fatal(err)
+	}
+	if transfer.Type != "transferChecked" || transfer.Info.Source != ownerATA.String() || transfer.Info.Destination != bobATA.String() ||
+		transfer.Info.Authority != owner.PublicKey().String() || transfer.Info.TokenAmount.Amount != "1250000" {
+		t.Errorf("parsed transfer = %s", raw)
+	}
+	if memoText, _ := json.Marshal(ixs[1].Parsed); string(memoText) != `"`+text+`"` {
+		t.Errorf("parsed memo = %s", memoText)
+	}
+
 	// A crashed payer finds its payout again by address and memo.
 	sigs, err := c.GetSignaturesForAddress(ctx, bobATA)
 	if err != nil {

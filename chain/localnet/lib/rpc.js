@@ -4,12 +4,9 @@
 const wire = require('./wire');
 const token = require('./token');
 const txerror = require('./txerror');
+const parse = require('./parse');
 
 const SOLANA_CORE_VERSION = '2.3.0';
-const MEMO_PROGRAMS = new Set([
-  'MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr',
-  'Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo',
-]);
 
 class RpcError extends Error {
   constructor(code, message, data) {
@@ -444,7 +441,16 @@ class Methods {
       default:
         throw invalidParams(`Invalid params: unsupported encoding ${JSON.stringify(encoding)}`);
     }
-    const out = { blockTime: r.blockTime, meta: transactionMeta(r), slot: r.slot, transaction };
+    const meta = transactionMeta(r);
+    if (encoding === 'jsonParsed') {
+      const keys = r.keys.map(wire.b58encode);
+      meta.innerInstructions = r.innerInstructions.map(({ index, instructions }) => ({
+        index,
+        instructions: instructions.map((ix) => parse.parseInstruction(
+          keys[ix.programIdIndex], ix.accounts.map((a) => keys[a]), wire.b58decode(ix.data), ix.stackHeight)),
+      }));
+    }
+    const out = { blockTime: r.blockTime, meta, slot: r.slot, transaction };
     if (cfg.maxSupportedTransactionVersion !== undefined) out.version = version;
     return out;
   }
@@ -515,8 +521,8 @@ function jsonTransaction(tx) {
   return { message, signatures: tx.signatures.map(wire.b58encode) };
 }
 
-// jsonParsedTransaction gives account keys with their roles; memo
-// instructions are parsed, others are shown partially decoded.
+// jsonParsedTransaction gives account keys with their roles and decodes
+// System, SPL Token, ATA and Memo instructions; others stay partially decoded.
 function jsonParsedTransaction(r) {
   const m = r.tx.message;
   const nStatic = m.accountKeys.length;
@@ -527,18 +533,8 @@ function jsonParsedTransaction(r) {
     source: i < nStatic ? 'transaction' : 'lookupTable',
     writable: i < nStatic ? wire.isStaticWritable(m, i) : i < nStatic + nLoadedW,
   }));
-  const instructions = m.instructions.map((ix) => {
-    const programId = accountKeys[ix.programIdIndex].pubkey;
-    if (MEMO_PROGRAMS.has(programId)) {
-      return { parsed: ix.data.toString('utf8'), program: 'spl-memo', programId, stackHeight: null };
-    }
-    return {
-      accounts: ix.accounts.map((a) => accountKeys[a].pubkey),
-      data: wire.b58encode(ix.data),
-      programId,
-      stackHeight: null,
-    };
-  });
+  const instructions = m.instructions.map((ix) => parse.parseInstruction(
+    accountKeys[ix.programIdIndex].pubkey, ix.accounts.map((a) => accountKeys[a].pubkey), ix.data));
   const message = { accountKeys, instructions, recentBlockhash: wire.b58encode(m.recentBlockhash) };
   if (m.version !== 'legacy') {
     message.addressTableLookups = m.addressTableLookups.map((l) => ({
