@@ -892,3 +892,17 @@ func TestLookupTableV0(t *testing.T) {
 		t.Errorf("getTransaction(v0): version %d loaded %s postBalances %v", got.Version, dump(got.Meta.LoadedAddresses), got.Meta.PostBalances)
 	}
 }
+
+// TestExitsWithParent checks that the server stops when its stdin closes,
+// which is what happens when the Go process dies without calling Close.
+func TestExitsWithParent(t *testing.T) {
+	l, _ := startLocalnet(t, Options{})
+	if err := l.stdin.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("server still running 10s after its stdin closed")
+	}
+}
