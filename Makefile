@@ -4,18 +4,31 @@ BIN     := bin/vft
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build test test-short demo bench lint clean
+LOCALNET_DIR := chain/localnet
+
+.PHONY: build test test-short demo bench lint clean localnet localnet-deps
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/vft
 
 # Every package's tests, including the in-process mesh and the multi-process
 # tests that run the real binary.
-test:
+test: localnet-deps
 	$(GO) test -count=1 -timeout 20m ./...
 
-test-short:
+test-short: localnet-deps
 	$(GO) test -short -count=1 ./...
+
+# The local Solana runtime (LiteSVM) the chain tests and devnet use: npm
+# packages pinned by chain/localnet/package-lock.json.
+$(LOCALNET_DIR)/node_modules/.package-lock.json: $(LOCALNET_DIR)/package-lock.json
+	npm ci --prefix $(LOCALNET_DIR) --no-audit --no-fund
+
+localnet-deps: $(LOCALNET_DIR)/node_modules/.package-lock.json
+
+# A development Solana chain in the foreground: RPC 127.0.0.1:8899, websocket 8900.
+localnet: localnet-deps
+	node $(LOCALNET_DIR)/server.js --rpc-port 8899
 
 # A local mesh of vft daemons that find each other through the DHT.
 demo: build
