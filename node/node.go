@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -28,6 +29,8 @@ type Options struct {
 	Version string
 	// NewHost replaces libp2p.New (tests use it for mocknet).
 	NewHost p2p.HostConstructor
+	// Bandwidth counts bytes per protocol when set.
+	Bandwidth metrics.Reporter
 }
 
 // Node is one VFT node: a miner, light or edge node.
@@ -69,6 +72,7 @@ func New(r *repo.Repo, cfg config.Config, key *identity.Key, log *slog.Logger, o
 		Registerer: n.metrics,
 		UserAgent:  "vft/" + opts.Version,
 		NewHost:    opts.NewHost,
+		Bandwidth:  opts.Bandwidth,
 	}, log)
 	if err != nil {
 		return nil, err

@@ -18,6 +18,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
@@ -48,6 +49,8 @@ type Options struct {
 	UserAgent string
 	// NewHost replaces libp2p.New.
 	NewHost HostConstructor
+	// Bandwidth, when set, counts bytes per protocol (benchmarks, metrics).
+	Bandwidth metrics.Reporter
 }
 
 // Network is a started libp2p node.
@@ -181,6 +184,9 @@ func (n *Network) hostOptions() ([]libp2p.Option, error) {
 	}
 	if n.cfg.NATPortMap {
 		opts = append(opts, libp2p.NATPortMap())
+	}
+	if n.opts.Bandwidth != nil {
+		opts = append(opts, libp2p.BandwidthReporter(n.opts.Bandwidth))
 	}
 	if n.opts.UserAgent != "" {
 		opts = append(opts, libp2p.UserAgent(n.opts.UserAgent))

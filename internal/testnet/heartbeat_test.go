@@ -73,7 +73,7 @@ func TestHeartbeatTable(t *testing.T) {
 	waitTables(ctx, t, nodes, miners)
 }
 
-func waitTables(ctx context.Context, t *testing.T, nodes []*node.Node, want []peer.ID) {
+func waitTables(ctx context.Context, t testing.TB, nodes []*node.Node, want []peer.ID) {
 	t.Helper()
 	for i, nd := range nodes {
 		for {

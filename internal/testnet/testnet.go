@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/metrics"
+
 	"github.com/vft-network/vft/config"
 	"github.com/vft-network/vft/node"
 	"github.com/vft-network/vft/repo"
@@ -24,6 +26,8 @@ type Options struct {
 	Mode config.Mode
 	// Configure edits node i's config before it starts.
 	Configure func(i int, cfg *config.Config)
+	// Bandwidth, when set, counts every node's bytes per protocol.
+	Bandwidth metrics.Reporter
 }
 
 // Config is the config of a node on a loopback test network: fast
@@ -55,7 +59,7 @@ func New(tb testing.TB, n int, opts Options) []*node.Node {
 		if opts.Configure != nil {
 			opts.Configure(i, &cfg)
 		}
-		nd := Start(tb, cfg, fmt.Sprintf("node%d", i))
+		nd := Start(tb, cfg, fmt.Sprintf("node%d", i), node.Options{Version: "test", Bandwidth: opts.Bandwidth})
 		nodes = append(nodes, nd)
 		if i == 0 {
 			for _, a := range nd.Network().Addrs() {
@@ -67,14 +71,14 @@ func New(tb testing.TB, n int, opts Options) []*node.Node {
 }
 
 // Start initialises a repo for one node, starts it, and registers its stop.
-func Start(tb testing.TB, cfg config.Config, name string) *node.Node {
+func Start(tb testing.TB, cfg config.Config, name string, opts node.Options) *node.Node {
 	tb.Helper()
 	dir := filepath.Join(tb.TempDir(), name)
 	r, key, err := repo.Init(dir, cfg)
 	if err != nil {
 		tb.Fatalf("init %s: %v", name, err)
 	}
-	nd, err := node.New(r, cfg, key, Logger(tb).With("node", name), node.Options{Version: "test"})
+	nd, err := node.New(r, cfg, key, Logger(tb).With("node", name), opts)
 	if err != nil {
 		tb.Fatalf("new %s: %v", name, err)
 	}
