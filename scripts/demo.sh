@@ -25,6 +25,7 @@ export VFT_P2P_NAT_PORTMAP=false
 export VFT_P2P_RENDEZVOUS=vft/1/demo
 export VFT_P2P_DISCOVERY_INTERVAL=2s
 export VFT_LOG_FORMAT=json
+export VFT_HEARTBEAT_INTERVAL=5s
 
 names=()
 for i in $(seq 1 "$MINERS"); do names+=("miner$i"); done
@@ -83,3 +84,12 @@ else
   trap - EXIT
   exit 1
 fi
+
+echo
+echo "== the network table the submitter built from signed heartbeats (no registration)"
+for _ in $(seq 1 100); do
+  n=$("$VFT" --repo "$WORK/submitter" nodes --json | grep -c '"peer_id"' || true)
+  [ "$n" -ge "$MINERS" ] && break
+  sleep 0.2
+done
+"$VFT" --repo "$WORK/submitter" nodes
