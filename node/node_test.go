@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/vft-network/vft/config"
 	"github.com/vft-network/vft/repo"
 )
@@ -92,4 +94,30 @@ func TestSecondNodeOnRepoRefused(t *testing.T) {
 	if err := second.Start(context.Background()); !errors.Is(err, repo.ErrLocked) {
 		t.Fatalf("second node on the same repo: %v, want ErrLocked", err)
 	}
+}
+
+// A node that starts and stops leaves no goroutine of its own behind
+// (go-libp2p keeps a few process-wide workers, created at first use).
+func TestNoGoroutineLeak(t *testing.T) {
+	run := func() {
+		cfg := testConfig()
+		r, key, err := repo.Init(filepath.Join(t.TempDir(), "n"), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nd, err := New(r, cfg, key, slog.New(slog.DiscardHandler), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nd.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := nd.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run() // warm up the libraries' process-wide goroutines
+	ignore := goleak.IgnoreCurrent()
+	run()
+	goleak.VerifyNone(t, ignore)
 }

@@ -206,11 +206,12 @@ func (n *Network) Close() error {
 		if n.cancel != nil {
 			n.cancel()
 		}
-		n.wg.Wait()
 		var errs []error
+		// mDNS first: its callbacks start dial goroutines on our WaitGroup.
 		if n.mdns != nil {
 			errs = append(errs, n.mdns.Close())
 		}
+		n.wg.Wait()
 		if n.dht != nil {
 			errs = append(errs, n.dht.Close())
 		}

@@ -15,15 +15,17 @@ const module = "github.com/vft-network/vft"
 // forbidden maps a package (and its subpackages) to packages it must not
 // depend on, directly or indirectly.
 var forbidden = map[string][]string{
-	"p2p":      {"job", "verify", "chain", "node", "api"},
-	"executor": {"p2p", "chain", "node"},
-	"verify":   {"chain", "p2p", "node"},
-	"chain":    {"job", "node"},
-	"storage":  {"job", "verify", "chain", "node"},
-	"hwdetect": {"p2p", "job", "chain", "node"},
-	"api":      {"node"},
-	"job":      {"node"},
-	"config":   {"node"},
+	"p2p":       {"job", "verify", "chain", "node", "api"},
+	"executor":  {"p2p", "chain", "node"},
+	"verify":    {"chain", "p2p", "node"},
+	"chain":     {"job", "node"},
+	"storage":   {"job", "verify", "chain", "node"},
+	"hwdetect":  {"p2p", "job", "chain", "node"},
+	"api":       {"node"},
+	"job":       {"node"},
+	"config":    {"node"},
+	"wire":      {"p2p", "job", "verify", "chain", "node"},
+	"heartbeat": {"job", "verify", "chain", "node"},
 }
 
 // mayImportNode lists who may import node/: the binary, and the test
