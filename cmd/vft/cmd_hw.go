@@ -137,6 +137,9 @@ func (c *cli) nodeChecks(ctx context.Context, cfg config.Config, r *repo.Repo) [
 		return append(checks, portChecks(cfg)...)
 	}
 	checks = append(checks, ok("daemon", "running"))
+	if id, err := cl.ID(ctx); err == nil {
+		checks = append(checks, listenChecks(id.Addrs)...)
+	}
 	if health.Peers == 0 {
 		checks = append(checks, bad(hwdetect.SeverityFail, "peers", "no peers connected", "set p2p.bootstrap to a running node's address (`vft id` on it) and restart"))
 	} else {
@@ -179,6 +182,32 @@ func portChecks(cfg config.Config) []hwdetect.Check {
 		}
 		ln.Close()
 		checks = append(checks, hwdetect.Check{Name: "port", OK: true, Severity: hwdetect.SeverityOK, Detail: addr + " is free"})
+	}
+	return checks
+}
+
+// listenChecks dials the daemon's own TCP addresses from this machine: a
+// listener that does not accept here will not accept from the internet
+// either. (Reachability through the firewall needs a peer outside: the
+// peers check covers it once others connect.)
+func listenChecks(addrs []string) []hwdetect.Check {
+	var checks []hwdetect.Check
+	for _, a := range addrs {
+		parts := strings.Split(a, "/")
+		if len(parts) < 5 || parts[3] != "tcp" {
+			continue
+		}
+		host := parts[2]
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+		conn, err := net.DialTimeout("tcp", host+":"+parts[4], 3*time.Second)
+		if err != nil {
+			checks = append(checks, hwdetect.Check{Name: "port", Severity: hwdetect.SeverityFail, Detail: a + " does not accept connections: " + err.Error(), Fix: "check the firewall and p2p.listen"})
+			continue
+		}
+		conn.Close()
+		checks = append(checks, hwdetect.Check{Name: "port", OK: true, Severity: hwdetect.SeverityOK, Detail: strings.Join(parts[:5], "/") + " accepts connections"})
 	}
 	return checks
 }

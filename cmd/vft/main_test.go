@@ -325,3 +325,50 @@ func TestConfigShowAndSet(t *testing.T) {
 		t.Fatalf("config set wrote the environment's mdns=false into config.toml:\n%s", data)
 	}
 }
+
+// `vft hw` works without a daemon or a repo; `vft doctor` reports the
+// daemon's view (peers, clock skew, listening ports) once it runs, and
+// `vft nodes` lists miners from their heartbeats.
+func TestHardwareDoctorAndNodes(t *testing.T) {
+	env := testEnv("VFT_HEARTBEAT_INTERVAL=5s")
+	out, stderr, code := vft(t, env, "--repo", filepath.Join(t.TempDir(), "none"), "hw", "--json")
+	if code != 0 {
+		t.Fatalf("hw without a repo: %s", stderr)
+	}
+	var report struct {
+		CPU struct {
+			LogicalCores int `json:"logical_cores"`
+		} `json:"cpu"`
+		GPUs []json.RawMessage `json:"gpus"`
+	}
+	if err := json.Unmarshal([]byte(out), &report); err != nil || report.CPU.LogicalCores == 0 || report.GPUs == nil {
+		t.Fatalf("hw --json: %v: %s", err, out)
+	}
+
+	repoA, repoB := initRepo(t, env, "miner"), initRepo(t, env, "miner")
+	startDaemon(t, repoA, env)
+	_, addrsA := idOf(t, env, repoA)
+	startDaemon(t, repoB, testEnv("VFT_HEARTBEAT_INTERVAL=5s", "VFT_P2P_BOOTSTRAP="+strings.Join(addrsA, ",")))
+	idA, _ := idOf(t, env, repoA)
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, _, _ = vft(t, env, "--repo", repoB, "nodes", "--json")
+		if strings.Contains(out, idA) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("B's network table never listed A: %s", out)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	out, stderr, code = vft(t, env, "--repo", repoB, "doctor")
+	if code != 0 {
+		t.Fatalf("doctor failed with a healthy daemon: %s\n%s", out, stderr)
+	}
+	for _, want := range []string{"OK    peers", "clock skew", "accepts connections", "bwrap present"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doctor output lacks %q:\n%s", want, out)
+		}
+	}
+}
