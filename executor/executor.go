@@ -110,6 +110,8 @@ func (l Limits) WithDefaults(d Limits) Limits {
 // Result describes a finished run. Run fills it as far as the run got, also
 // when it returns an error (for example the stderr of a module that trapped).
 type Result struct {
+	// ExitCode is the task's exit status; -1 when it was killed (timeout,
+	// cancellation) before it exited.
 	ExitCode        int
 	Stdout, Stderr  []byte
 	StdoutTruncated bool

@@ -1,0 +1,304 @@
+package wasm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vft-network/vft/executor"
+	"github.com/vft-network/vft/executor/wasm/wasmtest"
+)
+
+// Go modules need their runtime's memory: these limits are far above what
+// badguest uses for its own work and far below what it asks for when told to.
+var testLimits = executor.Limits{
+	MemoryBytes:    256 << 20,
+	Timeout:        20 * time.Second,
+	MaxOutputBytes: 8 << 20,
+	MaxStdoutBytes: 64 << 10,
+}
+
+var (
+	builder  *wasmtest.Builder
+	cacheDir string
+	shared   struct {
+		once sync.Once
+		exec *Executor
+		err  error
+	}
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "wasm-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	builder = wasmtest.NewBuilder(dir)
+	cacheDir = filepath.Join(dir, "cache")
+	code := m.Run()
+	if shared.exec != nil {
+		shared.exec.Close()
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// sharedExecutor is one executor for the whole test binary, so each module
+// is compiled once.
+func sharedExecutor(t testing.TB) *Executor {
+	t.Helper()
+	shared.once.Do(func() {
+		shared.exec, shared.err = New(Config{CacheDir: cacheDir, Limits: testLimits}, nil)
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.exec
+}
+
+func buildModule(t testing.TB, pkgDir string) string {
+	t.Helper()
+	p, err := builder.Build(pkgDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Hand-assembled modules: one function exported as _start.
+var (
+	// (func (export "_start") unreachable)
+	unreachableWasm = wasmModule(0x00, 0x0b)
+	// (func (export "_start") (loop (br 0)))
+	loopWasm = wasmModule(0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b)
+)
+
+func wasmModule(body ...byte) []byte {
+	m := []byte("\x00asm\x01\x00\x00\x00")
+	m = append(m, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00) // type: func() -> ()
+	m = append(m, 0x03, 0x02, 0x01, 0x00)             // function 0 has type 0
+	m = append(m, 0x07, 0x0a, 0x01, 0x06)             // export "_start" func 0
+	m = append(m, "_start"...)
+	m = append(m, 0x00, 0x00)
+	code := append([]byte{0x00}, body...) // no locals
+	m = append(m, 0x0a, byte(len(code)+2), 0x01, byte(len(code)))
+	return append(m, code...)
+}
+
+func TestHandWrittenModules(t *testing.T) {
+	e := sharedExecutor(t)
+	tests := []struct {
+		name    string
+		module  []byte
+		limits  executor.Limits
+		wantErr error
+		wantMsg string
+	}{
+		{"unreachable", unreachableWasm, executor.Limits{}, executor.ErrTrap, "unreachable"},
+		{"infinite loop", loopWasm, executor.Limits{Timeout: 200 * time.Millisecond}, executor.ErrTimeout, "200ms"},
+		{"not wasm", []byte("#!/bin/sh\necho hi\n"), executor.Limits{}, executor.ErrNotWASM, "magic"},
+		{"truncated wasm", unreachableWasm[:12], executor.Limits{}, executor.ErrNotWASM, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			_, err := e.Run(context.Background(), executor.Task{JobID: tt.name, Module: tt.module,
+				OutputDir: t.TempDir(), Limits: tt.limits})
+			if !errors.Is(err, tt.wantErr) || !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Fatalf("Run = %v, want %v mentioning %q", err, tt.wantErr, tt.wantMsg)
+			}
+			if time.Since(start) > 10*time.Second {
+				t.Errorf("took %v", time.Since(start))
+			}
+		})
+	}
+}
+
+func TestBadGuest(t *testing.T) {
+	e := sharedExecutor(t)
+	mod := buildModule(t, "testdata/badguest")
+	// A secret beside the input directory, that no task may read.
+	parent := t.TempDir()
+	input := filepath.Join(parent, "in")
+	if err := os.MkdirAll(input, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(input, "a.txt"), []byte("a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(parent, "secret"), []byte("secret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name       string
+		args       []string
+		limits     executor.Limits
+		wantErr    error
+		wantMsg    string
+		wantExit   int
+		wantStdout string
+	}{
+		{name: "go panic", args: []string{"panic"}, wantErr: executor.ErrTrap, wantMsg: "panic: boom", wantExit: 2},
+		{name: "out of bounds", args: []string{"oob"}, wantErr: executor.ErrTrap, wantMsg: "out of bounds"},
+		{name: "go infinite loop", args: []string{"loop"}, limits: executor.Limits{Timeout: 500 * time.Millisecond}, wantErr: executor.ErrTimeout, wantExit: -1},
+		{name: "alloc within limit", args: []string{"alloc", "16"}, wantStdout: "allocated 16 MiB"},
+		{name: "alloc past limit", args: []string{"alloc", "512"}, limits: executor.Limits{MemoryBytes: 64 << 20}, wantErr: executor.ErrMemoryLimit, wantMsg: "64 MiB", wantExit: 2},
+		{name: "write within limit", args: []string{"write", "2"}},
+		{name: "write past limit", args: []string{"write", "64"}, limits: executor.Limits{MaxOutputBytes: 4 << 20}, wantErr: executor.ErrOutputLimit, wantExit: 1},
+		{name: "escape", args: []string{"escape"}, wantStdout: "refused /etc/passwd"},
+		{name: "raw path_open escape", args: []string{"rawescape"}, wantStdout: `refused fd 3 "../secret"`},
+		{name: "write input", args: []string{"writeinput"}},
+		{name: "sleep is instant", args: []string{"sleep"}, limits: executor.Limits{Timeout: 5 * time.Second}, wantStdout: "slept true"},
+		{name: "exit code", args: []string{"exit", "3"}, wantErr: executor.ErrExit, wantMsg: "leaving with 3", wantExit: 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			res, err := e.Run(context.Background(), executor.Task{JobID: tt.name, ModulePath: mod, Args: tt.args,
+				Inputs: []executor.Mount{{Host: input}}, OutputDir: out, Limits: tt.limits})
+			if tt.wantErr == nil && err != nil {
+				t.Fatalf("Run: %v\nstdout: %s\nstderr: %s", err, res.Stdout, res.Stderr)
+			}
+			if !errors.Is(err, tt.wantErr) || (err != nil && !strings.Contains(err.Error(), tt.wantMsg)) {
+				t.Fatalf("Run = %v, want %v mentioning %q\nstderr: %s", err, tt.wantErr, tt.wantMsg, res.Stderr)
+			}
+			t.Logf("stdout: %s", res.Stdout)
+			if res.ExitCode != tt.wantExit {
+				t.Errorf("exit code %d, want %d", res.ExitCode, tt.wantExit)
+			}
+			if !strings.Contains(string(res.Stdout), tt.wantStdout) {
+				t.Errorf("stdout %q does not contain %q", res.Stdout, tt.wantStdout)
+			}
+			if tt.limits.MaxOutputBytes > 0 && res.OutputBytes > tt.limits.MaxOutputBytes {
+				t.Errorf("output grew to %d bytes, past the %d limit", res.OutputBytes, tt.limits.MaxOutputBytes)
+			}
+			if _, err := os.Stat(filepath.Join(input, "new")); err == nil {
+				t.Errorf("the task wrote into its input directory")
+			}
+		})
+	}
+}
+
+// TestDeterministic runs the same task twice, with inputs mounted as files
+// and directories, and expects identical bytes; a different seed must change
+// the random numbers.
+func TestDeterministic(t *testing.T) {
+	e := sharedExecutor(t)
+	mod := buildModule(t, "testdata/badguest")
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(data, "inner.txt"), []byte("inner"), 0o644)
+	os.WriteFile(filepath.Join(dir, "a.txt"), []byte("a"), 0o644)
+	run := func(seed uint64) executor.Result {
+		out := filepath.Join(t.TempDir(), "out")
+		res, err := e.Run(context.Background(), executor.Task{Seed: seed, ModulePath: mod,
+			Args: []string{"env"}, Env: map[string]string{"B": "2", "A": "1"},
+			Inputs:    []executor.Mount{{Host: data, Guest: "data"}, {Host: filepath.Join(dir, "a.txt"), Guest: "a.txt"}},
+			OutputDir: out})
+		if err != nil {
+			t.Fatalf("Run: %v\n%s", err, res.Stderr)
+		}
+		if b, err := os.ReadFile(filepath.Join(out, "hello.txt")); err != nil || string(b) != "hello\n" {
+			t.Fatalf("hello.txt = %q, %v", b, err)
+		}
+		return res
+	}
+	a, b, c := run(7), run(7), run(8)
+	if !bytes.Equal(a.Stdout, b.Stdout) {
+		t.Fatalf("same seed, different output:\n%s\n---\n%s", a.Stdout, b.Stdout)
+	}
+	if bytes.Equal(a.Stdout, c.Stdout) {
+		t.Fatalf("different seeds, same output:\n%s", a.Stdout)
+	}
+	for _, want := range []string{"args [env]", "env [A=1 B=2]", "now 2000-01-01T", "inner \"inner\" <nil>", "a.txt false", "data true"} {
+		if !strings.Contains(string(a.Stdout), want) {
+			t.Errorf("stdout lacks %q:\n%s", want, a.Stdout)
+		}
+	}
+}
+
+func TestBadTasks(t *testing.T) {
+	e := sharedExecutor(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f.bin")
+	os.WriteFile(file, []byte("x"), 0o644)
+	full := filepath.Join(dir, "full")
+	os.MkdirAll(full, 0o755)
+	os.WriteFile(filepath.Join(full, "left"), nil, 0o644)
+	tests := []struct {
+		name    string
+		task    executor.Task
+		wantErr error
+		wantMsg string
+	}{
+		{"dotdot mount", executor.Task{Module: unreachableWasm, Inputs: []executor.Mount{{Host: dir, Guest: "../etc"}}}, executor.ErrBadMount, "../etc"},
+		{"absolute mount", executor.Task{Module: unreachableWasm, Inputs: []executor.Mount{{Host: dir, Guest: "/etc"}}}, executor.ErrBadMount, "/etc"},
+		{"file beside root dir", executor.Task{Module: unreachableWasm, Inputs: []executor.Mount{{Host: dir}, {Host: file, Guest: "x.bin"}}}, executor.ErrBadMount, "f.bin"},
+		{"output not empty", executor.Task{Module: unreachableWasm, OutputDir: full}, executor.ErrBadMount, "not empty"},
+		{"no module", executor.Task{}, executor.ErrBadTask, "no module"},
+		{"missing module file", executor.Task{ModulePath: filepath.Join(dir, "nope.wasm")}, executor.ErrBadTask, "nope.wasm"},
+		{"module file not wasm", executor.Task{ModulePath: file}, executor.ErrNotWASM, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.task.OutputDir == "" {
+				tt.task.OutputDir = filepath.Join(t.TempDir(), "out")
+			}
+			_, err := e.Run(context.Background(), tt.task)
+			if !errors.Is(err, tt.wantErr) || !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Fatalf("Run = %v, want %v mentioning %q", err, tt.wantErr, tt.wantMsg)
+			}
+		})
+	}
+}
+
+func TestCloseStopsRuns(t *testing.T) {
+	e, err := New(Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.Run(context.Background(), executor.Task{Module: loopWasm, OutputDir: t.TempDir()})
+		done <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if err := e.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("run survived Close")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not stop the run")
+	}
+	if _, err := e.Run(context.Background(), executor.Task{Module: loopWasm, OutputDir: t.TempDir()}); !errors.Is(err, executor.ErrClosed) {
+		t.Fatalf("Run after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestCallerCancel(t *testing.T) {
+	e := sharedExecutor(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := e.Run(ctx, executor.Task{Module: loopWasm, OutputDir: t.TempDir()})
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, executor.ErrTimeout) {
+		t.Fatalf("Run = %v, want the caller's context error, not ErrTimeout", err)
+	}
+}
