@@ -56,21 +56,39 @@ func Generate(n int, seed uint64) *Matrix {
 	return m
 }
 
-// Mul returns a×b. The loop order (i, k, j) walks both b and the result row
-// by row; the explicit float64 conversion forbids fused multiply-add, so the
-// result is bit-for-bit the same on every architecture and in WASM.
+// Mul returns a×b.
+//
+// The loop order (i, k, j) walks b and the result row by row, and four rows
+// of b are folded into a result row per pass, which quarters the loads and
+// stores of the result (this matters most in WASM, where every memory access
+// is bounds-checked). Each c[i][j] is still summed in k order, one product at
+// a time, and the explicit float64 conversions forbid fused multiply-add, so
+// the result is bit-for-bit the same on every architecture and in WASM.
 func Mul(a, b *Matrix) (*Matrix, error) {
 	if a.Cols != b.Rows {
 		return nil, fmt.Errorf("cannot multiply %dx%d by %dx%d", a.Rows, a.Cols, b.Rows, b.Cols)
 	}
 	c := New(a.Rows, b.Cols)
+	n, kn := b.Cols, a.Cols
 	for i := 0; i < a.Rows; i++ {
-		crow := c.Data[i*c.Cols : (i+1)*c.Cols]
-		for k := 0; k < a.Cols; k++ {
-			aik := a.Data[i*a.Cols+k]
-			brow := b.Data[k*b.Cols : (k+1)*b.Cols]
-			for j, bkj := range brow {
-				crow[j] += float64(aik * bkj)
+		crow := c.Data[i*n : (i+1)*n]
+		arow := a.Data[i*kn : (i+1)*kn]
+		k := 0
+		for ; k+4 <= kn; k += 4 {
+			a0, a1, a2, a3 := arow[k], arow[k+1], arow[k+2], arow[k+3]
+			b0 := b.Data[k*n : (k+1)*n][:len(crow)]
+			b1 := b.Data[(k+1)*n : (k+2)*n][:len(crow)]
+			b2 := b.Data[(k+2)*n : (k+3)*n][:len(crow)]
+			b3 := b.Data[(k+3)*n : (k+4)*n][:len(crow)]
+			for j := range crow {
+				crow[j] = crow[j] + float64(a0*b0[j]) + float64(a1*b1[j]) + float64(a2*b2[j]) + float64(a3*b3[j])
+			}
+		}
+		for ; k < kn; k++ {
+			aik := arow[k]
+			brow := b.Data[k*n : (k+1)*n][:len(crow)]
+			for j := range crow {
+				crow[j] += float64(aik * brow[j])
 			}
 		}
 	}
