@@ -66,7 +66,7 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 		return res, err
 	}
 	defer release()
-	if err := checkMemoryMin(mod, limits.MemoryBytes); err != nil {
+	if err := checkMemoryMin(mod, bin, limits.MemoryBytes); err != nil {
 		return res, err
 	}
 
@@ -146,14 +146,19 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 
 // checkMemoryMin refuses a module whose initial memory is over the limit
 // before wazero tries (and fails) to allocate it.
-func checkMemoryMin(mod wazero.CompiledModule, limit uint64) error {
-	for _, m := range mod.ExportedMemories() {
-		if need := uint64(m.Min()) * pageSize; need > limit {
+func checkMemoryMin(mod wazero.CompiledModule, bin []byte, limit uint64) error {
+	for _, m := range mod.ImportedMemories() {
+		name, _, _ := m.Import()
+		return fmt.Errorf("%w: the module imports a memory from %q, which the sandbox does not provide", executor.ErrBadTask, name)
+	}
+	mins, err := memoryMinimums(bin)
+	if err != nil {
+		return fmt.Errorf("%w: %v", executor.ErrNotWASM, err)
+	}
+	for _, pages := range mins {
+		if need := pages * pageSize; need > limit {
 			return fmt.Errorf("%w: the module needs %d MiB of memory to start, over the %d MiB limit", executor.ErrMemoryLimit, need>>20, limit>>20)
 		}
-	}
-	for _, m := range mod.ImportedMemories() {
-		return fmt.Errorf("%w: the module imports memory %q, which the sandbox does not provide", executor.ErrBadTask, m.ExportNames())
 	}
 	return nil
 }

@@ -185,11 +185,11 @@ func (e *Executor) compile(ctx context.Context, bin []byte) (wazero.CompiledModu
 		}
 		c = &compiled{mod: mod}
 		e.compiled[key] = c
-		e.evictLocked()
 	}
 	e.useClock++
 	c.lastUse = e.useClock
 	c.refs++
+	e.evictLocked() // after refs++, so that c itself is never the victim
 	release := func() {
 		e.mu.Lock()
 		c.refs--

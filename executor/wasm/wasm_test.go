@@ -76,16 +76,21 @@ func buildModule(t testing.TB, pkgDir string) string {
 // Hand-assembled modules: one function exported as _start.
 var (
 	// (func (export "_start") unreachable)
-	unreachableWasm = wasmModule(0x00, 0x0b)
+	unreachableWasm = wasmModule(nil, 0x00, 0x0b)
 	// (func (export "_start") (loop (br 0)))
-	loopWasm = wasmModule(0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b)
+	loopWasm = wasmModule(nil, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b)
+	// (func (export "_start"))
+	nopWasm = wasmModule(nil, 0x0b)
+	// (memory 65535) (func (export "_start")): 4 GiB at start, not exported.
+	hugeMemoryWasm = wasmModule([]byte{0x05, 0x05, 0x01, 0x00, 0xff, 0xff, 0x03}, 0x0b)
 )
 
-func wasmModule(body ...byte) []byte {
+func wasmModule(memorySection []byte, body ...byte) []byte {
 	m := []byte("\x00asm\x01\x00\x00\x00")
 	m = append(m, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00) // type: func() -> ()
 	m = append(m, 0x03, 0x02, 0x01, 0x00)             // function 0 has type 0
-	m = append(m, 0x07, 0x0a, 0x01, 0x06)             // export "_start" func 0
+	m = append(m, memorySection...)
+	m = append(m, 0x07, 0x0a, 0x01, 0x06) // export "_start" func 0
 	m = append(m, "_start"...)
 	m = append(m, 0x00, 0x00)
 	code := append([]byte{0x00}, body...) // no locals
@@ -106,13 +111,15 @@ func TestHandWrittenModules(t *testing.T) {
 		{"infinite loop", loopWasm, executor.Limits{Timeout: 200 * time.Millisecond}, executor.ErrTimeout, "200ms"},
 		{"not wasm", []byte("#!/bin/sh\necho hi\n"), executor.Limits{}, executor.ErrNotWASM, "magic"},
 		{"truncated wasm", unreachableWasm[:12], executor.Limits{}, executor.ErrNotWASM, ""},
+		{"initial memory past limit", hugeMemoryWasm, executor.Limits{MemoryBytes: 64 << 20}, executor.ErrMemoryLimit, "4095 MiB"},
+		{"nop", nopWasm, executor.Limits{}, nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now()
 			_, err := e.Run(context.Background(), executor.Task{JobID: tt.name, Module: tt.module,
 				OutputDir: t.TempDir(), Limits: tt.limits})
-			if !errors.Is(err, tt.wantErr) || !strings.Contains(err.Error(), tt.wantMsg) {
+			if !errors.Is(err, tt.wantErr) || (err != nil && !strings.Contains(err.Error(), tt.wantMsg)) {
 				t.Fatalf("Run = %v, want %v mentioning %q", err, tt.wantErr, tt.wantMsg)
 			}
 			if time.Since(start) > 10*time.Second {
@@ -260,6 +267,64 @@ func TestBadTasks(t *testing.T) {
 				t.Fatalf("Run = %v, want %v mentioning %q", err, tt.wantErr, tt.wantMsg)
 			}
 		})
+	}
+}
+
+func TestStdoutLimit(t *testing.T) {
+	e := sharedExecutor(t)
+	mod := buildModule(t, "testdata/badguest")
+	tests := []struct {
+		kib, max  int
+		truncated bool
+	}{{kib: 2, max: 4 << 10}, {kib: 64, max: 4 << 10, truncated: true}}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.kib, "KiB"), func(t *testing.T) {
+			res, err := e.Run(context.Background(), executor.Task{ModulePath: mod, Args: []string{"spam", fmt.Sprint(tt.kib)},
+				OutputDir: t.TempDir(), Limits: executor.Limits{MaxStdoutBytes: tt.max}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := min(tt.kib<<10, tt.max)
+			if len(res.Stdout) != want || len(res.Stderr) != want {
+				t.Errorf("kept %d bytes of stdout, %d of stderr, want %d", len(res.Stdout), len(res.Stderr), want)
+			}
+			if res.StdoutTruncated != tt.truncated || res.StderrTruncated != tt.truncated {
+				t.Errorf("truncated = %v/%v, want %v", res.StdoutTruncated, res.StderrTruncated, tt.truncated)
+			}
+		})
+	}
+}
+
+// TestConcurrentRuns runs tasks in parallel on one executor, with a cache of
+// one compiled module so that evictions happen while modules are in use.
+func TestConcurrentRuns(t *testing.T) {
+	e, err := New(Config{MaxCompiled: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mod, want := nopWasm, error(nil)
+			if i%2 == 1 {
+				mod, want = unreachableWasm, executor.ErrTrap
+			}
+			if _, err := e.Run(context.Background(), executor.Task{Module: mod, OutputDir: t.TempDir()}); !errors.Is(err, want) {
+				errs <- fmt.Errorf("run %d: %v, want %v", i, err, want)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := len(e.compiled); n > 1 {
+		t.Errorf("%d compiled modules kept, want at most 1", n)
 	}
 }
 

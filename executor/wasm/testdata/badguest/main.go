@@ -1,6 +1,6 @@
 // Command badguest misbehaves on request, to test the sandbox:
 //
-//	badguest panic | oob | loop | alloc MiB | write MiB | escape | rawescape | writeinput | sleep | exit N | env
+//	badguest panic | oob | loop | alloc MiB | write MiB | escape | rawescape | writeinput | spam KiB | sleep | exit N | env
 package main
 
 import (
@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 )
@@ -92,6 +93,12 @@ func main() {
 		if err := os.Remove("/input/a.txt"); err == nil {
 			fmt.Println("REMOVED /input/a.txt")
 			os.Exit(1)
+		}
+	case "spam":
+		line := []byte(strings.Repeat("x", 1023) + "\n")
+		for i := 0; i < n; i++ {
+			os.Stdout.Write(line)
+			os.Stderr.Write(line)
 		}
 	case "sleep":
 		start := time.Now()
