@@ -36,8 +36,11 @@ func (e *Executor) Run(ctx context.Context, t executor.Task) (executor.Result, e
 	defer context.AfterFunc(e.life, cancel)()
 
 	res, err := e.run(ctx, t)
-	if err != nil {
-		err = fmt.Errorf("wasm task %s: %w", t.JobID, err)
+	if err != nil && e.life.Err() != nil {
+		err = fmt.Errorf("%w: %w", executor.ErrClosed, err)
+	}
+	if err != nil && t.JobID != "" {
+		err = fmt.Errorf("job %s: %w", t.JobID, err)
 	}
 	e.log.Debug("task finished", "job", t.JobID, "exit", res.ExitCode,
 		"duration", res.Duration, "output_bytes", res.OutputBytes, "err", err)
@@ -157,7 +160,7 @@ func checkMemoryMin(mod wazero.CompiledModule, bin []byte, limit uint64) error {
 	}
 	for _, pages := range mins {
 		if need := pages * pageSize; need > limit {
-			return fmt.Errorf("%w: the module needs %d MiB of memory to start, over the %d MiB limit", executor.ErrMemoryLimit, need>>20, limit>>20)
+			return fmt.Errorf("%w: the module needs %d MiB of memory to start, over the %d MiB limit", executor.ErrMemoryLimit, (need+1<<20-1)>>20, limit>>20)
 		}
 	}
 	return nil

@@ -74,7 +74,6 @@ func (b *capBuffer) Bytes() []byte { return bytes.Clone(b.buf.Bytes()) }
 type limitedAllocator struct {
 	limit uint64
 	hit   atomic.Bool
-	peak  atomic.Uint64
 }
 
 func (a *limitedAllocator) Allocate(capacity, _ uint64) experimental.LinearMemory {
@@ -90,9 +89,6 @@ func (m *limitedMemory) Reallocate(size uint64) []byte {
 	if size > m.alloc.limit {
 		m.alloc.hit.Store(true)
 		return nil
-	}
-	if size > m.alloc.peak.Load() {
-		m.alloc.peak.Store(size)
 	}
 	if size <= uint64(cap(m.buf)) {
 		m.buf = m.buf[:size]

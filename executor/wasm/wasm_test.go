@@ -111,7 +111,7 @@ func TestHandWrittenModules(t *testing.T) {
 		{"infinite loop", loopWasm, executor.Limits{Timeout: 200 * time.Millisecond}, executor.ErrTimeout, "200ms"},
 		{"not wasm", []byte("#!/bin/sh\necho hi\n"), executor.Limits{}, executor.ErrNotWASM, "magic"},
 		{"truncated wasm", unreachableWasm[:12], executor.Limits{}, executor.ErrNotWASM, ""},
-		{"initial memory past limit", hugeMemoryWasm, executor.Limits{MemoryBytes: 64 << 20}, executor.ErrMemoryLimit, "4095 MiB"},
+		{"initial memory past limit", hugeMemoryWasm, executor.Limits{MemoryBytes: 64 << 20}, executor.ErrMemoryLimit, "4096 MiB"},
 		{"nop", nopWasm, executor.Limits{}, nil, ""},
 	}
 	for _, tt := range tests {
@@ -347,8 +347,8 @@ func TestCloseStopsRuns(t *testing.T) {
 	}
 	select {
 	case err := <-done:
-		if err == nil {
-			t.Fatal("run survived Close")
+		if !errors.Is(err, executor.ErrClosed) {
+			t.Fatalf("run stopped by Close returned %v, want ErrClosed", err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close did not stop the run")
