@@ -19,10 +19,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/vft-network/vft/executor"
@@ -57,6 +59,9 @@ type Config struct {
 	MaxModuleBytes int64
 	// MaxCompiled is how many compiled modules stay in memory (default 16).
 	MaxCompiled int
+	// CompileWorkers is how many goroutines compile one module (default
+	// GOMAXPROCS): a cold compile of a Go module takes seconds on one core.
+	CompileWorkers int
 }
 
 // Executor is the wazero executor. It is safe for concurrent use.
@@ -98,6 +103,9 @@ func New(cfg Config, log *slog.Logger) (*Executor, error) {
 	}
 	if cfg.MaxCompiled == 0 {
 		cfg.MaxCompiled = 16
+	}
+	if cfg.CompileWorkers == 0 {
+		cfg.CompileWorkers = runtime.GOMAXPROCS(0)
 	}
 	cache := wazero.NewCompilationCache()
 	if cfg.CacheDir != "" {
@@ -182,7 +190,7 @@ func (e *Executor) compile(ctx context.Context, bin []byte) (wazero.CompiledModu
 	// cache does not deduplicate concurrent compiles); other modules wait.
 	c, ok := e.compiled[key]
 	if !ok {
-		mod, err := e.rt.CompileModule(ctx, bin)
+		mod, err := e.rt.CompileModule(experimental.WithCompilationWorkers(ctx, e.cfg.CompileWorkers), bin)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: %v", executor.ErrNotWASM, err)
 		}
