@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
 	"github.com/vft-network/vft/examples/internal/matmul"
 	"github.com/vft-network/vft/executor"
 	"github.com/vft-network/vft/executor/wasm"
@@ -37,6 +40,35 @@ func BenchmarkMatmul(b *testing.B) {
 				task.OutputDir = filepath.Join(b.TempDir(), "out")
 				if res, err := e.Run(context.Background(), task); err != nil {
 					b.Fatalf("%v\n%s", err, res.Stderr)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkLoopChecks isolates the cost of the loop-header checks that
+// wazero's WithCloseOnContextDone compiles in (the executor needs them to
+// stop a module at its timeout): the same matmul module in bare wazero, with
+// and without them.
+func BenchmarkLoopChecks(b *testing.B) {
+	const n = 256
+	bin := mustRead(b, module(b, "matmul"))
+	for _, checks := range []bool{false, true} {
+		b.Run(fmt.Sprintf("checks=%v/n=%d", checks, n), func(b *testing.B) {
+			ctx := context.Background()
+			r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(checks))
+			defer r.Close(ctx)
+			wasi_snapshot_preview1.MustInstantiate(ctx, r)
+			cm, err := r.CompileModule(ctx, bin)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				out := b.TempDir()
+				cfg := wazero.NewModuleConfig().WithName("").WithArgs("matmul", "-n", fmt.Sprint(n), "-seed", "1").
+					WithFSConfig(wazero.NewFSConfig().WithDirMount(out, "/output"))
+				if _, err := r.InstantiateModule(ctx, cm, cfg); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})
