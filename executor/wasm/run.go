@@ -81,8 +81,8 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 	budget := &outputBudget{dir: outDir, limit: limits.MaxOutputBytes}
 	fsConfig = fsConfig.(sysfs.FSConfig).WithSysFSMount(newOutputFS(outDir, budget), "/output")
 
-	stdout := &capBuffer{max: limits.MaxStdoutBytes}
-	stderr := &capBuffer{max: limits.MaxStdoutBytes}
+	stdout := &executor.CapBuffer{Max: limits.MaxStdoutBytes}
+	stderr := &executor.CapBuffer{Max: limits.MaxStdoutBytes}
 	clock := &fakeClock{}
 	cfg := wazero.NewModuleConfig().
 		WithName("").
@@ -110,8 +110,8 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 	if inst != nil {
 		_ = inst.Close(context.Background())
 	}
-	res.Stdout, res.StdoutTruncated = stdout.Bytes(), stdout.truncated
-	res.Stderr, res.StderrTruncated = stderr.Bytes(), stderr.truncated
+	res.Stdout, res.StdoutTruncated = stdout.Bytes(), stdout.Truncated
+	res.Stderr, res.StderrTruncated = stderr.Bytes(), stderr.Truncated
 	size, sizeErr := executor.DirSize(outDir)
 	res.OutputBytes = size
 

@@ -1,7 +1,6 @@
 package wasm
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"io"
@@ -45,27 +44,6 @@ func seededRand(seed uint64) io.Reader {
 	binary.LittleEndian.PutUint64(in[len("vft/wasm/rand/v1"):], seed)
 	return rand.NewChaCha8(sha256.Sum256(in[:]))
 }
-
-// capBuffer keeps the first max bytes written to it and drops the rest.
-// Writes never fail, so a chatty task is not killed by its own logging.
-type capBuffer struct {
-	buf       bytes.Buffer
-	max       int
-	truncated bool
-}
-
-func (b *capBuffer) Write(p []byte) (int, error) {
-	room := b.max - b.buf.Len()
-	if len(p) > room {
-		b.buf.Write(p[:max(room, 0)])
-		b.truncated = true
-	} else {
-		b.buf.Write(p)
-	}
-	return len(p), nil
-}
-
-func (b *capBuffer) Bytes() []byte { return bytes.Clone(b.buf.Bytes()) }
 
 // limitedAllocator backs the task's linear memory and refuses to grow it past
 // limit. wazero turns the refusal into a failed memory.grow (-1 to the
