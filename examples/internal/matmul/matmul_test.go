@@ -58,7 +58,7 @@ func BenchmarkMul(b *testing.B) {
 // TestMulMatchesNaive checks the blocked kernel against the textbook triple
 // loop, bit for bit, on sizes that exercise the remainder path.
 func TestMulMatchesNaive(t *testing.T) {
-	for _, dims := range [][3]int{{1, 1, 1}, {7, 9, 5}, {8, 8, 8}, {5, 13, 3}} {
+	for _, dims := range [][3]int{{1, 1, 1}, {7, 9, 5}, {8, 8, 8}, {5, 13, 3}, {6, 17, 11}} {
 		a, b := Generate(dims[0]*dims[1], 1), Generate(dims[1]*dims[2], 2)
 		a = &Matrix{Rows: dims[0], Cols: dims[1], Data: a.Data[:dims[0]*dims[1]]}
 		b = &Matrix{Rows: dims[1], Cols: dims[2], Data: b.Data[:dims[1]*dims[2]]}
