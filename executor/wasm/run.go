@@ -122,29 +122,52 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 			res.ExitCode = -1
 		}
 	}
+	o := outcome{runErr: runErr, exit: exit, res: &res, limits: limits,
+		memoryHit: alloc.hit.Load(), outputHit: budget.wasExceeded(), sizeErr: sizeErr,
+		timedOut: runCtx.Err() != nil && ctx.Err() == nil, interrupted: ctx.Err()}
+	return res, o.err()
+}
+
+// outcome is what a finished run left behind, to be turned into an error.
+type outcome struct {
+	runErr      error
+	exit        *sys.ExitError
+	res         *executor.Result
+	limits      executor.Limits
+	memoryHit   bool // the allocator refused a grow
+	outputHit   bool // the output budget refused a write
+	sizeErr     error
+	timedOut    bool
+	interrupted error // the caller's context error, if any
+}
+
+// err names the first reason the run failed, most specific first: a limit
+// the task ran into explains the trap or exit code that followed it.
+func (o outcome) err() error {
+	res, limits := o.res, o.limits
 	switch {
-	case budget.wasExceeded() || size > limits.MaxOutputBytes:
-		return res, fmt.Errorf("%w: wrote more than %d bytes under /output", executor.ErrOutputLimit, limits.MaxOutputBytes)
-	case sizeErr != nil:
-		return res, fmt.Errorf("measure /output: %w", sizeErr)
-	case runErr == nil:
-		return res, nil
-	case alloc.hit.Load():
-		return res, fmt.Errorf("%w: the module asked for more than %d MiB of memory (raise the job's memory limit)", executor.ErrMemoryLimit, limits.MemoryBytes>>20)
-	case errors.Is(runErr, context.DeadlineExceeded) && runCtx.Err() != nil && ctx.Err() == nil:
-		return res, fmt.Errorf("%w: killed after %v", executor.ErrTimeout, limits.Timeout)
-	case ctx.Err() != nil:
-		return res, fmt.Errorf("run interrupted: %w", ctx.Err())
-	case exit != nil:
+	case o.outputHit || res.OutputBytes > limits.MaxOutputBytes:
+		return fmt.Errorf("%w: wrote more than %d bytes under /output", executor.ErrOutputLimit, limits.MaxOutputBytes)
+	case o.sizeErr != nil:
+		return fmt.Errorf("measure /output: %w", o.sizeErr)
+	case o.runErr == nil:
+		return nil
+	case o.memoryHit:
+		return fmt.Errorf("%w: the module asked for more than %d MiB of memory (raise the job's memory limit)", executor.ErrMemoryLimit, limits.MemoryBytes>>20)
+	case o.timedOut && errors.Is(o.runErr, context.DeadlineExceeded):
+		return fmt.Errorf("%w: killed after %v", executor.ErrTimeout, limits.Timeout)
+	case o.interrupted != nil:
+		return fmt.Errorf("run interrupted: %w", o.interrupted)
+	case o.exit != nil:
 		if msg, ok := goPanic(res.ExitCode, res.Stderr); ok {
-			return res, fmt.Errorf("%w: %s", executor.ErrTrap, msg)
+			return fmt.Errorf("%w: %s", executor.ErrTrap, msg)
 		}
-		return res, fmt.Errorf("%w: exit code %d%s", executor.ErrExit, res.ExitCode, lastLine(res.Stderr))
+		return fmt.Errorf("%w: exit code %d%s", executor.ErrExit, res.ExitCode, lastLine(res.Stderr))
 	}
-	if msg, ok := trapMessage(runErr); ok {
-		return res, fmt.Errorf("%w: %s", executor.ErrTrap, msg)
+	if msg, ok := trapMessage(o.runErr); ok {
+		return fmt.Errorf("%w: %s", executor.ErrTrap, msg)
 	}
-	return res, fmt.Errorf("%w: %v", executor.ErrBadTask, runErr)
+	return fmt.Errorf("%w: %v", executor.ErrBadTask, o.runErr)
 }
 
 // checkMemoryMin refuses a module whose initial memory is over the limit
