@@ -66,6 +66,10 @@ type Task struct {
 
 	// Limits; a zero field means the executor's default.
 	Limits Limits
+
+	// GPUs are the NVML UUIDs ("GPU-…") of the GPUs assigned to the task.
+	// Only the native executor gives a task GPUs; wasm refuses a task with any.
+	GPUs []string
 }
 
 // Mount maps a host file or directory into the task's /input tree.

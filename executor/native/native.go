@@ -62,7 +62,19 @@ type Config struct {
 	// PollInterval is how often the output size is checked while a task
 	// runs (default 250ms).
 	PollInterval time.Duration
+	// GPUs finds the device nodes of assigned GPUs; nil means the node has
+	// none to give (a task asking for GPUs is then refused).
+	GPUs GPULister
 }
+
+// GPULister maps a GPU's NVML UUID to its device node (/dev/nvidiaN). The
+// hardware detector satisfies it; the executor needs nothing more of it.
+type GPULister interface {
+	DeviceNode(uuid string) (string, error)
+}
+
+// gpuControlNodes are shared by all GPUs; CUDA needs them besides /dev/nvidiaN.
+var gpuControlNodes = []string{"/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"}
 
 // Executor runs native commands under bubblewrap. It is safe for concurrent use.
 type Executor struct {
@@ -290,6 +302,12 @@ func (e *Executor) sandboxArgs(t executor.Task, inputs []executor.Mount, outDir,
 	for _, k := range slices.Sorted(maps.Keys(t.Env)) {
 		args = append(args, "--setenv", k, t.Env[k])
 	}
+	// After the task's variables, so that the task cannot override them.
+	gpuArgs, err := e.gpuArgs(t.GPUs)
+	if err != nil {
+		return nil, err
+	}
+	args = append(args, gpuArgs...)
 	command := t.Args
 	if t.ModulePath != "" {
 		prog, err := filepath.Abs(t.ModulePath)
@@ -303,6 +321,34 @@ func (e *Executor) sandboxArgs(t executor.Task, inputs []executor.Mount, outDir,
 		command = append([]string{"/work/.program"}, t.Args...)
 	}
 	return append(append(args, "--"), command...), nil
+}
+
+// gpuArgs binds the assigned GPUs' device nodes (and the shared control
+// nodes) into the sandbox's /dev and names them in CUDA_VISIBLE_DEVICES, so
+// the task sees those GPUs and no other: the device nodes of the others are
+// absent whatever the task's environment says.
+func (e *Executor) gpuArgs(uuids []string) ([]string, error) {
+	if len(uuids) == 0 {
+		return []string{"--setenv", "CUDA_VISIBLE_DEVICES", ""}, nil
+	}
+	if e.cfg.GPUs == nil {
+		return nil, fmt.Errorf("%w: the task asks for %d GPUs and this node gives none to native tasks", executor.ErrBadTask, len(uuids))
+	}
+	var args []string
+	for _, uuid := range uuids {
+		node, err := e.cfg.GPUs.DeviceNode(uuid)
+		if err != nil {
+			return nil, fmt.Errorf("%w: GPU %s: %v", executor.ErrBadTask, uuid, err)
+		}
+		args = append(args, "--dev-bind", node, "/dev/"+filepath.Base(node))
+	}
+	for _, node := range gpuControlNodes {
+		if _, err := os.Stat(node); err == nil {
+			args = append(args, "--dev-bind", node, node)
+		}
+	}
+	list := strings.Join(uuids, ",")
+	return append(args, "--setenv", "CUDA_VISIBLE_DEVICES", list, "--setenv", "NVIDIA_VISIBLE_DEVICES", list), nil
 }
 
 func killGroup(pid int) {

@@ -3,6 +3,7 @@ package native
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,7 +54,7 @@ func TestSandbox(t *testing.T) {
 		{name: "system is read-only", script: "touch /usr/x", wantErr: executor.ErrExit},
 		{name: "input is read-only", script: "echo y > /input/a.txt", wantErr: executor.ErrExit},
 		{name: "host files are not visible", script: "cat /etc/passwd", wantErr: executor.ErrExit},
-		{name: "only the task's environment", script: "env | sort", env: map[string]string{"A": "1"}, wantStdout: "A=1\nHOME=/work\nPATH=/usr/local/bin:/usr/bin:/bin\nPWD=/work\n"},
+		{name: "only the task's environment", script: "env | sort", env: map[string]string{"A": "1"}, wantStdout: "A=1\nCUDA_VISIBLE_DEVICES=\nHOME=/work\nPATH=/usr/local/bin:/usr/bin:/bin\nPWD=/work\n"},
 		{name: "exit code", script: "echo bye >&2; exit 3", wantErr: executor.ErrExit},
 		{name: "output limit", script: "head -c 5000000 /dev/zero > /output/big; sleep 5", limits: executor.Limits{MaxOutputBytes: 1 << 20}, wantErr: executor.ErrOutputLimit},
 	}
@@ -141,5 +142,46 @@ func TestBadTasks(t *testing.T) {
 				t.Fatalf("Run = %v, want %v", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+type fakeGPUs map[string]string
+
+func (f fakeGPUs) DeviceNode(uuid string) (string, error) {
+	if node, ok := f[uuid]; ok {
+		return node, nil
+	}
+	return "", errors.New("no such GPU")
+}
+
+// TestGPUs gives a task one of two (fake) GPUs and expects to see only its
+// device node and its UUID.
+func TestGPUs(t *testing.T) {
+	e := newExecutor(t)
+	dir := t.TempDir()
+	gpus := fakeGPUs{}
+	for i, uuid := range []string{"GPU-aaaa", "GPU-bbbb"} {
+		node := filepath.Join(dir, fmt.Sprintf("nvidia%d", i))
+		if err := os.WriteFile(node, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		gpus[uuid] = node
+	}
+	e.cfg.GPUs = gpus
+	res, err := e.Run(context.Background(), executor.Task{GPUs: []string{"GPU-bbbb"},
+		Args: []string{"sh", "-c", "ls /dev | grep nvidia; echo $CUDA_VISIBLE_DEVICES"}, OutputDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, res.Stderr)
+	}
+	if got, want := string(res.Stdout), "nvidia1\nGPU-bbbb\n"; got != want {
+		t.Fatalf("sandbox sees %q, want %q", got, want)
+	}
+	res, err = e.Run(context.Background(), executor.Task{GPUs: []string{"GPU-aaaa"}, Env: map[string]string{"CUDA_VISIBLE_DEVICES": "GPU-bbbb"},
+		Args: []string{"sh", "-c", "echo $CUDA_VISIBLE_DEVICES"}, OutputDir: t.TempDir()})
+	if err != nil || string(res.Stdout) != "GPU-aaaa\n" {
+		t.Fatalf("task overrode its GPU list: %q, %v", res.Stdout, err)
+	}
+	if _, err := e.Run(context.Background(), executor.Task{GPUs: []string{"GPU-cccc"}, Args: []string{"true"}, OutputDir: t.TempDir()}); !errors.Is(err, executor.ErrBadTask) {
+		t.Fatalf("unknown GPU: %v, want ErrBadTask", err)
 	}
 }

@@ -231,6 +231,8 @@ func (e *Executor) evictLocked() {
 
 func (e *Executor) loadModule(t executor.Task) ([]byte, error) {
 	switch {
+	case len(t.GPUs) > 0:
+		return nil, fmt.Errorf("%w: a WASM task cannot use GPUs (asked for %d); use the native executor", executor.ErrBadTask, len(t.GPUs))
 	case len(t.Module) > 0 && t.ModulePath != "":
 		return nil, fmt.Errorf("%w: both Module and ModulePath are set", executor.ErrBadTask)
 	case len(t.Module) > 0:

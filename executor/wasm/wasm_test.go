@@ -254,6 +254,7 @@ func TestBadTasks(t *testing.T) {
 		{"file beside root dir", executor.Task{Module: unreachableWasm, Inputs: []executor.Mount{{Host: dir}, {Host: file, Guest: "x.bin"}}}, executor.ErrBadMount, "f.bin"},
 		{"output not empty", executor.Task{Module: unreachableWasm, OutputDir: full}, executor.ErrBadMount, "not empty"},
 		{"no module", executor.Task{}, executor.ErrBadTask, "no module"},
+		{"gpus", executor.Task{Module: nopWasm, GPUs: []string{"GPU-1"}}, executor.ErrBadTask, "GPU"},
 		{"missing module file", executor.Task{ModulePath: filepath.Join(dir, "nope.wasm")}, executor.ErrBadTask, "nope.wasm"},
 		{"module file not wasm", executor.Task{ModulePath: file}, executor.ErrNotWASM, ""},
 	}
