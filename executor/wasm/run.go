@@ -15,6 +15,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/vft-network/vft/executor"
@@ -69,7 +70,7 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 		return res, err
 	}
 	defer release()
-	if err := checkMemoryMin(mod, bin, limits.MemoryBytes); err != nil {
+	if err := checkModule(mod, bin, limits.MemoryBytes); err != nil {
 		return res, err
 	}
 
@@ -170,9 +171,16 @@ func (o outcome) err() error {
 	return fmt.Errorf("%w: %v", executor.ErrBadTask, o.runErr)
 }
 
-// checkMemoryMin refuses a module whose initial memory is over the limit
-// before wazero tries (and fails) to allocate it.
-func checkMemoryMin(mod wazero.CompiledModule, bin []byte, limit uint64) error {
+// checkModule refuses a module whose imports the sandbox does not
+// provide, or whose initial memory is over the limit, before wazero tries
+// (and fails) to link or allocate it.
+func checkModule(mod wazero.CompiledModule, bin []byte, limit uint64) error {
+	for _, f := range mod.ImportedFunctions() {
+		if module, name, _ := f.Import(); module != wasi_snapshot_preview1.ModuleName {
+			return fmt.Errorf("%w: the module imports %s.%s, but the sandbox provides only WASI preview 1 (%s); build Go programs with GOOS=wasip1 GOARCH=wasm",
+				executor.ErrBadTask, module, name, wasi_snapshot_preview1.ModuleName)
+		}
+	}
 	for _, m := range mod.ImportedMemories() {
 		name, _, _ := m.Import()
 		return fmt.Errorf("%w: the module imports a memory from %q, which the sandbox does not provide", executor.ErrBadTask, name)

@@ -85,6 +85,15 @@ var (
 	hugeMemoryWasm = wasmModule([]byte{0x05, 0x05, 0x01, 0x00, 0xff, 0xff, 0x03}, 0x0b)
 )
 
+// (import "env" "f" (func)) (func (export "_start")): like a GOOS=js build,
+// it needs a host module the sandbox does not have.
+var foreignImportWasm = []byte("\x00asm\x01\x00\x00\x00" +
+	"\x01\x04\x01\x60\x00\x00" + // type: func() -> ()
+	"\x02\x09\x01\x03env\x01f\x00\x00" + // import env.f as function 0
+	"\x03\x02\x01\x00" + // function 1 has type 0
+	"\x07\x0a\x01\x06_start\x00\x01" + // export "_start" func 1
+	"\x0a\x04\x01\x02\x00\x0b") // body of function 1: end
+
 func wasmModule(memorySection []byte, body ...byte) []byte {
 	m := []byte("\x00asm\x01\x00\x00\x00")
 	m = append(m, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00) // type: func() -> ()
@@ -113,6 +122,7 @@ func TestHandWrittenModules(t *testing.T) {
 		{"truncated wasm", unreachableWasm[:12], executor.Limits{}, executor.ErrNotWASM, ""},
 		{"initial memory past limit", hugeMemoryWasm, executor.Limits{MemoryBytes: 64 << 20}, executor.ErrMemoryLimit, "4096 MiB"},
 		{"nop", nopWasm, executor.Limits{}, nil, ""},
+		{"foreign import", foreignImportWasm, executor.Limits{}, executor.ErrBadTask, "env.f"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
