@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -376,5 +377,27 @@ func TestCallerCancel(t *testing.T) {
 	_, err := e.Run(ctx, executor.Task{Module: loopWasm, OutputDir: t.TempDir()})
 	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, executor.ErrTimeout) {
 		t.Fatalf("Run = %v, want the caller's context error, not ErrTimeout", err)
+	}
+}
+
+// TestNoGoroutineLeak runs tasks that end in every way and expects the
+// goroutine count back where it was once the executor is closed.
+func TestNoGoroutineLeak(t *testing.T) {
+	before := runtime.NumGoroutine()
+	e, err := New(Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mod := range [][]byte{nopWasm, unreachableWasm, loopWasm} {
+		e.Run(context.Background(), executor.Task{Module: mod, OutputDir: t.TempDir(), Limits: executor.Limits{Timeout: 50 * time.Millisecond}})
+	}
+	e.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
