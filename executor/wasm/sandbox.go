@@ -37,12 +37,15 @@ func (c *fakeClock) nanosleep(ns int64) {
 	}
 }
 
-// seededRand is the task's random_get source: ChaCha8 keyed by the seed.
+// randDomain separates the sandbox's key derivation from any other use of
+// the seed; changing it changes every result, so it is versioned.
+const randDomain = "vft/wasm/rand/v1"
+
+// seededRand is the task's random_get source: ChaCha8 keyed by
+// SHA-256(randDomain ‖ seed little-endian).
 func seededRand(seed uint64) io.Reader {
-	var in [len("vft/wasm/rand/v1") + 8]byte
-	copy(in[:], "vft/wasm/rand/v1")
-	binary.LittleEndian.PutUint64(in[len("vft/wasm/rand/v1"):], seed)
-	return rand.NewChaCha8(sha256.Sum256(in[:]))
+	in := binary.LittleEndian.AppendUint64([]byte(randDomain), seed)
+	return rand.NewChaCha8(sha256.Sum256(in))
 }
 
 // limitedAllocator backs the task's linear memory and refuses to grow it past
