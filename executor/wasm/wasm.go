@@ -84,8 +84,12 @@ type Executor struct {
 	closeErr  error
 }
 
+// compiled is a module in the in-memory cache. mod and err are set once,
+// before ready is closed; refs and lastUse are guarded by Executor.mu.
 type compiled struct {
+	ready   chan struct{}
 	mod     wazero.CompiledModule
+	err     error
 	refs    int
 	lastUse uint64
 }
@@ -179,34 +183,54 @@ func (e *Executor) Compile(ctx context.Context, module []byte) error {
 }
 
 // compile returns the compiled module for bin and a func to release it.
+// Each module is compiled once, outside the executor's lock: tasks of other
+// modules start meanwhile, tasks of the same module wait for that compile
+// (wazero's cache does not deduplicate concurrent compiles).
 func (e *Executor) compile(ctx context.Context, bin []byte) (wazero.CompiledModule, func(), error) {
 	if !bytes.HasPrefix(bin, []byte("\x00asm")) {
 		return nil, nil, fmt.Errorf("%w: it does not start with the WebAssembly magic bytes (\\0asm); build it with GOOS=wasip1 GOARCH=wasm", executor.ErrNotWASM)
 	}
 	key := sha256.Sum256(bin)
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	// Compiling under the lock keeps one compilation per module (wazero's
-	// cache does not deduplicate concurrent compiles); other modules wait.
 	c, ok := e.compiled[key]
 	if !ok {
-		mod, err := e.rt.CompileModule(experimental.WithCompilationWorkers(ctx, e.cfg.CompileWorkers), bin)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: %v", executor.ErrNotWASM, err)
-		}
-		c = &compiled{mod: mod}
+		c = &compiled{ready: make(chan struct{})}
 		e.compiled[key] = c
 	}
 	e.useClock++
 	c.lastUse = e.useClock
-	c.refs++
-	e.evictLocked() // after refs++, so that c itself is never the victim
+	c.refs++ // before any eviction, so that c is never the victim while used
+	e.mu.Unlock()
 	release := func() {
 		e.mu.Lock()
 		c.refs--
 		e.evictLocked()
 		e.mu.Unlock()
 	}
+
+	if !ok {
+		mod, err := e.rt.CompileModule(experimental.WithCompilationWorkers(ctx, e.cfg.CompileWorkers), bin)
+		e.mu.Lock()
+		c.mod, c.err = mod, err
+		if err != nil {
+			delete(e.compiled, key) // a later task may try again
+		}
+		close(c.ready)
+		e.mu.Unlock()
+	}
+	select {
+	case <-c.ready:
+	case <-ctx.Done():
+		release()
+		return nil, nil, fmt.Errorf("waiting for the module to compile: %w", ctx.Err())
+	}
+	if c.err != nil {
+		release()
+		return nil, nil, fmt.Errorf("%w: %v", executor.ErrNotWASM, c.err)
+	}
+	e.mu.Lock()
+	e.evictLocked()
+	e.mu.Unlock()
 	return c.mod, release, nil
 }
 
@@ -217,7 +241,7 @@ func (e *Executor) evictLocked() {
 		var victim [32]byte
 		var found *compiled
 		for k, c := range e.compiled {
-			if c.refs == 0 && (found == nil || c.lastUse < found.lastUse) {
+			if c.refs == 0 && c.mod != nil && (found == nil || c.lastUse < found.lastUse) {
 				victim, found = k, c
 			}
 		}
