@@ -22,7 +22,8 @@ func Blobs(rng *rand.Rand, n, classes int) ([][]float32, []int) {
 }
 
 // Train fits a fresh MLP to (xs, ys) with plain stochastic gradient descent
-// on the cross-entropy loss. The same rng gives the same weights.
+// on the cross-entropy loss. The same rng gives the same weights on the
+// same architecture.
 func Train(rng *rand.Rand, xs [][]float32, ys []int, hidden, classes, epochs int, lr float32) *MLP {
 	m := NewMLP(len(xs[0]), hidden, classes)
 	scale := float32(1 / math.Sqrt(float64(m.In)))

@@ -1,7 +1,8 @@
 // Command genweights trains the nninfer example's classifier (2 inputs, 16
 // hidden units, 3 classes) on Gaussian blobs and writes weights.bin, x.bin
 // (fresh points to classify) and labels.txt (their true classes) into -out.
-// The same -seed gives the same files.
+// The same -seed gives the same files on the same architecture (training
+// runs natively, where math.Exp and fused multiply-add may differ by CPU).
 //
 //	go run ./examples/nninfer/genweights -out examples/nninfer/testdata
 package main
