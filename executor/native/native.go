@@ -33,17 +33,22 @@ import (
 // Name is the executor kind in job specs.
 const Name = "native"
 
-// DefaultLimits apply to a task field left zero, unless Config overrides them.
-var DefaultLimits = executor.Limits{
-	MemoryBytes:    8 << 30,
-	Timeout:        time.Hour,
-	MaxOutputBytes: 10 << 30,
-	MaxStdoutBytes: 1 << 20,
+// DefaultLimits returns the limits for a task field left zero, unless Config overrides them.
+func DefaultLimits() executor.Limits {
+	return executor.Limits{
+		MemoryBytes:    8 << 30,
+		Timeout:        time.Hour,
+		MaxOutputBytes: 10 << 30,
+		MaxStdoutBytes: 1 << 20,
+	}
 }
 
-// DefaultSystemDirs are bound read-only when they exist.
-var DefaultSystemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
-	"/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/ssl/certs"}
+// DefaultSystemDirs returns the host paths bound read-only (where they exist)
+// when Config.SystemDirs is nil.
+func DefaultSystemDirs() []string {
+	return []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
+		"/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/ssl/certs"}
+}
 
 // Config configures an Executor.
 type Config struct {
@@ -55,9 +60,9 @@ type Config struct {
 	// WorkRoot is where private work directories are made (default os.TempDir()).
 	WorkRoot string
 	// SystemDirs are host paths bound read-only at the same place
-	// (default DefaultSystemDirs).
+	// (default DefaultSystemDirs()).
 	SystemDirs []string
-	// Limits are the defaults for a task's zero limits (DefaultLimits if zero).
+	// Limits are the defaults for a task's zero limits (DefaultLimits() where zero).
 	Limits executor.Limits
 	// PollInterval is how often the output size is checked while a task
 	// runs (default 250ms).
@@ -74,7 +79,9 @@ type GPULister interface {
 }
 
 // gpuControlNodes are shared by all GPUs; CUDA needs them besides /dev/nvidiaN.
-var gpuControlNodes = []string{"/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"}
+func gpuControlNodes() []string {
+	return []string{"/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"}
+}
 
 // Executor runs native commands under bubblewrap. It is safe for concurrent use.
 type Executor struct {
@@ -113,12 +120,12 @@ func New(cfg Config, log *slog.Logger) (*Executor, error) {
 		cfg.WorkRoot = os.TempDir()
 	}
 	if cfg.SystemDirs == nil {
-		cfg.SystemDirs = DefaultSystemDirs
+		cfg.SystemDirs = DefaultSystemDirs()
 	}
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 250 * time.Millisecond
 	}
-	cfg.Limits = cfg.Limits.WithDefaults(DefaultLimits)
+	cfg.Limits = cfg.Limits.WithDefaults(DefaultLimits())
 	life, cancel := context.WithCancel(context.Background())
 	return &Executor{cfg: cfg, log: log.With("component", "executor/native"), life: life, cancel: cancel}, nil
 }
@@ -342,7 +349,7 @@ func (e *Executor) gpuArgs(uuids []string) ([]string, error) {
 		}
 		args = append(args, "--dev-bind", node, "/dev/"+filepath.Base(node))
 	}
-	for _, node := range gpuControlNodes {
+	for _, node := range gpuControlNodes() {
 		if _, err := os.Stat(node); err == nil {
 			args = append(args, "--dev-bind", node, node)
 		}

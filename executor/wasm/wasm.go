@@ -33,17 +33,19 @@ import (
 // Name is the executor kind in job specs.
 const Name = "wasm"
 
-// DefaultLimits apply to a task field left zero, unless Config overrides them.
+// DefaultLimits returns the limits for a task field left zero, unless Config overrides them.
 //
 // Memory: a Go program built with GOOS=wasip1 (Go 1.26) starts with about
 // 2.3 MiB of linear memory and needs about 6 MiB before main runs; its heap
 // then grows to roughly twice the live data (GC). The tests use 256 MiB for
 // the examples; 512 MiB leaves room for real work.
-var DefaultLimits = executor.Limits{
-	MemoryBytes:    512 << 20,
-	Timeout:        5 * time.Minute,
-	MaxOutputBytes: 1 << 30,
-	MaxStdoutBytes: 1 << 20,
+func DefaultLimits() executor.Limits {
+	return executor.Limits{
+		MemoryBytes:    512 << 20,
+		Timeout:        5 * time.Minute,
+		MaxOutputBytes: 1 << 30,
+		MaxStdoutBytes: 1 << 20,
+	}
 }
 
 // maxMemoryBytes is what wasm32 can address: 65536 pages of 64 KiB.
@@ -53,7 +55,7 @@ const maxMemoryBytes = 4 << 30
 type Config struct {
 	// CacheDir holds compiled modules across restarts; "" keeps them in memory only.
 	CacheDir string
-	// Limits are the defaults for a task's zero limits (DefaultLimits if zero).
+	// Limits are the defaults for a task's zero limits (DefaultLimits() where zero).
 	Limits executor.Limits
 	// MaxModuleBytes refuses larger module files (default 256 MiB).
 	MaxModuleBytes int64
@@ -101,7 +103,7 @@ func New(cfg Config, log *slog.Logger) (*Executor, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	cfg.Limits = cfg.Limits.WithDefaults(DefaultLimits)
+	cfg.Limits = cfg.Limits.WithDefaults(DefaultLimits())
 	if cfg.MaxModuleBytes == 0 {
 		cfg.MaxModuleBytes = 256 << 20
 	}
