@@ -49,7 +49,8 @@ type Task struct {
 	Seed uint64
 
 	// Module is the module binary; ModulePath names a file holding it.
-	// Exactly one of them is set.
+	// At most one of them is set (wasm needs one; native takes a program
+	// file in ModulePath or a command in Args).
 	Module     []byte
 	ModulePath string
 
@@ -59,7 +60,9 @@ type Task struct {
 	// created if missing and must be empty: its whole content is the result.
 	OutputDir string
 
-	// Args are passed after argv[0] (which is the program name "task").
+	// Args are the program's arguments. wasm passes them after argv[0]
+	// ("task"); native runs ModulePath with them or, without ModulePath,
+	// runs Args[0] (looked up in the sandbox's PATH) with the rest.
 	Args []string
 	// Env is the whole environment of the task; nothing is inherited.
 	Env map[string]string
