@@ -1,0 +1,131 @@
+package executor
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+)
+
+// CleanGuestPath validates a Mount.Guest path and returns it in canonical
+// form: slash-separated, relative to /input, "." for /input itself. Absolute
+// paths and any ".." element are rejected with ErrBadMount, even when they
+// would resolve back inside /input: a path that needs ".." is a mistake.
+func CleanGuestPath(p string) (string, error) {
+	if p == "" {
+		return ".", nil
+	}
+	if strings.HasPrefix(p, "/") || strings.Contains(p, `\`) || filepath.IsAbs(p) {
+		return "", fmt.Errorf("%w: input path %q must be relative to /input", ErrBadMount, p)
+	}
+	for _, elem := range strings.Split(p, "/") {
+		if elem == ".." {
+			return "", fmt.Errorf("%w: input path %q must not contain \"..\"", ErrBadMount, p)
+		}
+	}
+	return path.Clean(p), nil
+}
+
+// CheckMounts validates every mount: the guest path (CleanGuestPath), that
+// the host path exists, that "." is a directory, that no two mounts claim the
+// same guest path, and that no host tree contains a symbolic link (a link
+// could point the task at any file of the host). It returns the mounts with
+// cleaned guest paths and absolute host paths.
+func CheckMounts(mounts []Mount) ([]Mount, error) {
+	out := make([]Mount, 0, len(mounts))
+	seen := make(map[string]string, len(mounts))
+	for _, m := range mounts {
+		guest, err := CleanGuestPath(m.Guest)
+		if err != nil {
+			return nil, err
+		}
+		if prev, dup := seen[guest]; dup {
+			return nil, fmt.Errorf("%w: %s and %s are both mounted at /input/%s", ErrBadMount, prev, m.Host, guest)
+		}
+		host, err := filepath.Abs(m.Host)
+		if err != nil {
+			return nil, fmt.Errorf("%w: input %q: %v", ErrBadMount, m.Host, err)
+		}
+		st, err := os.Lstat(host)
+		if err != nil {
+			return nil, fmt.Errorf("%w: input %q: %v", ErrBadMount, m.Host, err)
+		}
+		switch {
+		case st.Mode()&fs.ModeSymlink != 0:
+			return nil, fmt.Errorf("%w: input %q is a symbolic link; mount its target instead", ErrBadMount, m.Host)
+		case st.IsDir():
+			if err := checkNoSymlinks(host); err != nil {
+				return nil, err
+			}
+		case st.Mode().IsRegular():
+			if guest == "." {
+				return nil, fmt.Errorf("%w: input file %q needs a file name under /input", ErrBadMount, m.Host)
+			}
+		default:
+			return nil, fmt.Errorf("%w: input %q is neither a file nor a directory", ErrBadMount, m.Host)
+		}
+		seen[guest] = m.Host
+		out = append(out, Mount{Host: host, Guest: guest})
+	}
+	return out, nil
+}
+
+func checkNoSymlinks(root string) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("%w: input %q: %v", ErrBadMount, p, err)
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("%w: input %q contains a symbolic link (%s); inputs must be plain files and directories", ErrBadMount, root, p)
+		}
+		return nil
+	})
+}
+
+// PrepareOutputDir creates dir if needed and checks that it is an empty
+// directory, so that everything in it after the run was written by the task.
+func PrepareOutputDir(dir string) (string, error) {
+	if dir == "" {
+		return "", fmt.Errorf("%w: no output directory given", ErrBadMount)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("%w: output %q: %v", ErrBadMount, dir, err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return "", fmt.Errorf("%w: output %q: %v", ErrBadMount, dir, err)
+	}
+	st, err := os.Lstat(abs)
+	if err != nil || !st.IsDir() {
+		return "", fmt.Errorf("%w: output %q is not a directory", ErrBadMount, dir)
+	}
+	entries, err := os.ReadDir(abs)
+	if err != nil {
+		return "", fmt.Errorf("%w: output %q: %v", ErrBadMount, dir, err)
+	}
+	if len(entries) > 0 {
+		return "", fmt.Errorf("%w: output directory %q is not empty", ErrBadMount, dir)
+	}
+	return abs, nil
+}
+
+// DirSize returns the total size of the regular files under dir.
+func DirSize(dir string) (int64, error) {
+	var total int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			total += info.Size()
+		}
+		return nil
+	})
+	return total, err
+}

@@ -1,0 +1,281 @@
+// Package wasm runs WebAssembly modules (WASI preview 1) with wazero.
+//
+// A task sees exactly two directories: its inputs read-only at /input and
+// its output directory writable at /output. Its clock is fake and its
+// randomness is seeded from Task.Seed, so the same task writes the same bytes
+// on every machine: results can be compared bit for bit. Memory, wall time,
+// output size and captured stdout/stderr are limited; every limit ends the
+// run with an error wrapping the matching executor sentinel.
+//
+// Compiled machine code is kept in memory per module hash and on disk in
+// Config.CacheDir, so a module is compiled once per node, not once per task.
+package wasm
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/vft-network/vft/executor"
+)
+
+// Name is the executor kind in job specs.
+const Name = "wasm"
+
+// DefaultLimits returns the limits for a task field left zero, unless Config overrides them.
+//
+// Memory: a Go program built with GOOS=wasip1 (Go 1.26) starts with about
+// 2.3 MiB of linear memory and needs about 6 MiB before main runs; its heap
+// then grows to roughly twice the live data (GC). The tests use 256 MiB for
+// the examples; 512 MiB leaves room for real work.
+func DefaultLimits() executor.Limits {
+	return executor.Limits{
+		MemoryBytes:    512 << 20,
+		Timeout:        5 * time.Minute,
+		MaxOutputBytes: 1 << 30,
+		MaxStdoutBytes: 1 << 20,
+	}
+}
+
+// maxMemoryBytes is what wasm32 can address: 65536 pages of 64 KiB.
+const maxMemoryBytes = 4 << 30
+
+// Config configures an Executor.
+type Config struct {
+	// CacheDir holds compiled modules across restarts; "" keeps them in memory only.
+	CacheDir string
+	// Limits are the defaults for a task's zero limits (DefaultLimits() where zero).
+	Limits executor.Limits
+	// MaxModuleBytes refuses larger module files (default 256 MiB).
+	MaxModuleBytes int64
+	// MaxCompiled is how many compiled modules stay in memory (default 16).
+	MaxCompiled int
+	// CompileWorkers is how many goroutines compile one module (default
+	// GOMAXPROCS): a cold compile of a Go module takes seconds on one core.
+	CompileWorkers int
+}
+
+// Executor is the wazero executor. It is safe for concurrent use.
+type Executor struct {
+	cfg   Config
+	log   *slog.Logger
+	cache wazero.CompilationCache
+	rt    wazero.Runtime
+
+	life   context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	closed   bool
+	compiled map[[32]byte]*compiled
+	useClock uint64
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// compiled is a module in the in-memory cache. mod and err are set once,
+// before ready is closed; refs and lastUse are guarded by Executor.mu.
+type compiled struct {
+	ready   chan struct{}
+	mod     wazero.CompiledModule
+	err     error
+	refs    int
+	lastUse uint64
+}
+
+var _ executor.Executor = (*Executor)(nil)
+
+// New builds an executor. It creates cfg.CacheDir if needed.
+func New(cfg Config, log *slog.Logger) (*Executor, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg.Limits = cfg.Limits.WithDefaults(DefaultLimits())
+	if cfg.MaxModuleBytes == 0 {
+		cfg.MaxModuleBytes = 256 << 20
+	}
+	if cfg.MaxCompiled == 0 {
+		cfg.MaxCompiled = 16
+	}
+	if cfg.CompileWorkers == 0 {
+		cfg.CompileWorkers = runtime.GOMAXPROCS(0)
+	}
+	cache := wazero.NewCompilationCache()
+	if cfg.CacheDir != "" {
+		var err error
+		if cache, err = wazero.NewCompilationCacheWithDir(cfg.CacheDir); err != nil {
+			return nil, fmt.Errorf("wasm compilation cache %s: %w", cfg.CacheDir, err)
+		}
+	}
+	// The memory limit is enforced per task by limitedAllocator, which sees
+	// every grow request and can report it; the runtime allows wasm32's full
+	// range so that no request is refused before the allocator sees it.
+	rc := wazero.NewRuntimeConfig().
+		WithCompilationCache(cache).
+		WithCloseOnContextDone(true)
+	life, cancel := context.WithCancel(context.Background())
+	rt := wazero.NewRuntimeWithConfig(life, rc)
+	if _, err := wasi_snapshot_preview1.Instantiate(life, rt); err != nil {
+		cancel()
+		_ = rt.Close(life)
+		_ = cache.Close(life)
+		return nil, fmt.Errorf("wasm: instantiate WASI: %w", err)
+	}
+	return &Executor{
+		cfg: cfg, log: log.With("component", "executor/wasm"),
+		cache: cache, rt: rt, life: life, cancel: cancel,
+		compiled: make(map[[32]byte]*compiled),
+	}, nil
+}
+
+// Name implements executor.Executor.
+func (*Executor) Name() string { return Name }
+
+// Close stops running tasks, then releases the runtime and the cache. It is
+// safe to call more than once.
+func (e *Executor) Close() error {
+	e.closeOnce.Do(func() {
+		e.mu.Lock()
+		e.closed = true
+		e.mu.Unlock()
+		e.cancel()
+		e.wg.Wait()
+		ctx := context.Background()
+		e.closeErr = errors.Join(e.rt.Close(ctx), e.cache.Close(ctx))
+	})
+	return e.closeErr
+}
+
+// begin registers a run, or refuses it after Close.
+func (e *Executor) begin() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return executor.ErrClosed
+	}
+	e.wg.Add(1)
+	return nil
+}
+
+// Compile compiles a module (or finds it compiled) without running it; a node
+// may call it when it accepts a job so that the run starts at once.
+func (e *Executor) Compile(ctx context.Context, module []byte) error {
+	if err := e.begin(); err != nil {
+		return err
+	}
+	defer e.wg.Done()
+	_, release, err := e.compile(ctx, module)
+	if err == nil {
+		release()
+	}
+	return err
+}
+
+// compile returns the compiled module for bin and a func to release it.
+// Each module is compiled once, outside the executor's lock: tasks of other
+// modules start meanwhile, tasks of the same module wait for that compile
+// (wazero's cache does not deduplicate concurrent compiles).
+func (e *Executor) compile(ctx context.Context, bin []byte) (wazero.CompiledModule, func(), error) {
+	if !bytes.HasPrefix(bin, []byte("\x00asm")) {
+		return nil, nil, fmt.Errorf("%w: it does not start with the WebAssembly magic bytes (\\0asm); build it with GOOS=wasip1 GOARCH=wasm", executor.ErrNotWASM)
+	}
+	key := sha256.Sum256(bin)
+	e.mu.Lock()
+	c, ok := e.compiled[key]
+	if !ok {
+		c = &compiled{ready: make(chan struct{})}
+		e.compiled[key] = c
+	}
+	e.useClock++
+	c.lastUse = e.useClock
+	c.refs++ // before any eviction, so that c is never the victim while used
+	e.mu.Unlock()
+	release := func() {
+		e.mu.Lock()
+		c.refs--
+		e.evictLocked()
+		e.mu.Unlock()
+	}
+
+	if !ok {
+		mod, err := e.rt.CompileModule(experimental.WithCompilationWorkers(ctx, e.cfg.CompileWorkers), bin)
+		e.mu.Lock()
+		c.mod, c.err = mod, err
+		if err != nil {
+			delete(e.compiled, key) // a later task may try again
+		}
+		close(c.ready)
+		e.mu.Unlock()
+	}
+	select {
+	case <-c.ready:
+	case <-ctx.Done():
+		release()
+		return nil, nil, fmt.Errorf("waiting for the module to compile: %w", ctx.Err())
+	}
+	if c.err != nil {
+		release()
+		return nil, nil, fmt.Errorf("%w: %v", executor.ErrNotWASM, c.err)
+	}
+	e.mu.Lock()
+	e.evictLocked()
+	e.mu.Unlock()
+	return c.mod, release, nil
+}
+
+// evictLocked closes the least recently used idle modules over MaxCompiled.
+// Their code stays in the on-disk cache.
+func (e *Executor) evictLocked() {
+	for len(e.compiled) > e.cfg.MaxCompiled {
+		var victim [32]byte
+		var found *compiled
+		for k, c := range e.compiled {
+			if c.refs == 0 && c.mod != nil && (found == nil || c.lastUse < found.lastUse) {
+				victim, found = k, c
+			}
+		}
+		if found == nil {
+			return
+		}
+		delete(e.compiled, victim)
+		_ = found.mod.Close(context.Background())
+	}
+}
+
+func (e *Executor) loadModule(t executor.Task) ([]byte, error) {
+	switch {
+	case len(t.GPUs) > 0:
+		return nil, fmt.Errorf("%w: a WASM task cannot use GPUs (asked for %d); use the native executor", executor.ErrBadTask, len(t.GPUs))
+	case len(t.Module) > 0 && t.ModulePath != "":
+		return nil, fmt.Errorf("%w: both Module and ModulePath are set", executor.ErrBadTask)
+	case len(t.Module) > 0:
+		return t.Module, nil
+	case t.ModulePath == "":
+		return nil, fmt.Errorf("%w: no module given", executor.ErrBadTask)
+	}
+	st, err := os.Stat(t.ModulePath)
+	if err != nil {
+		return nil, fmt.Errorf("%w: module: %v", executor.ErrBadTask, err)
+	}
+	if st.Size() > e.cfg.MaxModuleBytes {
+		return nil, fmt.Errorf("%w: module %s is %d bytes, over the %d-byte limit", executor.ErrBadTask, t.ModulePath, st.Size(), e.cfg.MaxModuleBytes)
+	}
+	bin, err := os.ReadFile(t.ModulePath)
+	if err != nil {
+		return nil, fmt.Errorf("%w: module: %v", executor.ErrBadTask, err)
+	}
+	return bin, nil
+}

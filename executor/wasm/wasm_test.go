@@ -1,0 +1,403 @@
+package wasm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vft-network/vft/executor"
+	"github.com/vft-network/vft/executor/wasm/wasmtest"
+)
+
+// Go modules need their runtime's memory: these limits are far above what
+// badguest uses for its own work and far below what it asks for when told to.
+var testLimits = executor.Limits{
+	MemoryBytes:    256 << 20,
+	Timeout:        20 * time.Second,
+	MaxOutputBytes: 8 << 20,
+	MaxStdoutBytes: 64 << 10,
+}
+
+var (
+	builder  *wasmtest.Builder
+	cacheDir string
+	shared   struct {
+		once sync.Once
+		exec *Executor
+		err  error
+	}
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "wasm-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	builder = wasmtest.NewBuilder(dir)
+	cacheDir = filepath.Join(dir, "cache")
+	code := m.Run()
+	if shared.exec != nil {
+		shared.exec.Close()
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// sharedExecutor is one executor for the whole test binary, so each module
+// is compiled once.
+func sharedExecutor(t testing.TB) *Executor {
+	t.Helper()
+	shared.once.Do(func() {
+		shared.exec, shared.err = New(Config{CacheDir: cacheDir, Limits: testLimits}, nil)
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.exec
+}
+
+func buildModule(t testing.TB, pkgDir string) string {
+	t.Helper()
+	p, err := builder.Build(pkgDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Hand-assembled modules: one function exported as _start.
+var (
+	// (func (export "_start") unreachable)
+	unreachableWasm = wasmModule(nil, 0x00, 0x0b)
+	// (func (export "_start") (loop (br 0)))
+	loopWasm = wasmModule(nil, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b)
+	// (func (export "_start"))
+	nopWasm = wasmModule(nil, 0x0b)
+	// (memory 65535) (func (export "_start")): 4 GiB at start, not exported.
+	hugeMemoryWasm = wasmModule([]byte{0x05, 0x05, 0x01, 0x00, 0xff, 0xff, 0x03}, 0x0b)
+)
+
+// (import "env" "f" (func)) (func (export "_start")): like a GOOS=js build,
+// it needs a host module the sandbox does not have.
+var foreignImportWasm = []byte("\x00asm\x01\x00\x00\x00" +
+	"\x01\x04\x01\x60\x00\x00" + // type: func() -> ()
+	"\x02\x09\x01\x03env\x01f\x00\x00" + // import env.f as function 0
+	"\x03\x02\x01\x00" + // function 1 has type 0
+	"\x07\x0a\x01\x06_start\x00\x01" + // export "_start" func 1
+	"\x0a\x04\x01\x02\x00\x0b") // body of function 1: end
+
+func wasmModule(memorySection []byte, body ...byte) []byte {
+	m := []byte("\x00asm\x01\x00\x00\x00")
+	m = append(m, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00) // type: func() -> ()
+	m = append(m, 0x03, 0x02, 0x01, 0x00)             // function 0 has type 0
+	m = append(m, memorySection...)
+	m = append(m, 0x07, 0x0a, 0x01, 0x06) // export "_start" func 0
+	m = append(m, "_start"...)
+	m = append(m, 0x00, 0x00)
+	code := append([]byte{0x00}, body...) // no locals
+	m = append(m, 0x0a, byte(len(code)+2), 0x01, byte(len(code)))
+	return append(m, code...)
+}
+
+func TestHandWrittenModules(t *testing.T) {
+	e := sharedExecutor(t)
+	tests := []struct {
+		name    string
+		module  []byte
+		limits  executor.Limits
+		wantErr error
+		wantMsg string
+	}{
+		{"unreachable", unreachableWasm, executor.Limits{}, executor.ErrTrap, "unreachable"},
+		{"infinite loop", loopWasm, executor.Limits{Timeout: 200 * time.Millisecond}, executor.ErrTimeout, "200ms"},
+		{"not wasm", []byte("#!/bin/sh\necho hi\n"), executor.Limits{}, executor.ErrNotWASM, "magic"},
+		{"truncated wasm", unreachableWasm[:12], executor.Limits{}, executor.ErrNotWASM, ""},
+		{"initial memory past limit", hugeMemoryWasm, executor.Limits{MemoryBytes: 64 << 20}, executor.ErrMemoryLimit, "4096 MiB"},
+		{"nop", nopWasm, executor.Limits{}, nil, ""},
+		{"foreign import", foreignImportWasm, executor.Limits{}, executor.ErrBadTask, "env.f"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			_, err := e.Run(context.Background(), executor.Task{JobID: tt.name, Module: tt.module,
+				OutputDir: t.TempDir(), Limits: tt.limits})
+			if !errors.Is(err, tt.wantErr) || (err != nil && !strings.Contains(err.Error(), tt.wantMsg)) {
+				t.Fatalf("Run = %v, want %v mentioning %q", err, tt.wantErr, tt.wantMsg)
+			}
+			if time.Since(start) > 10*time.Second {
+				t.Errorf("took %v", time.Since(start))
+			}
+		})
+	}
+}
+
+func TestBadGuest(t *testing.T) {
+	e := sharedExecutor(t)
+	mod := buildModule(t, "testdata/badguest")
+	// A secret beside the input directory, that no task may read.
+	parent := t.TempDir()
+	input := filepath.Join(parent, "in")
+	if err := os.MkdirAll(input, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(input, "a.txt"), []byte("a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(parent, "secret"), []byte("secret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name       string
+		args       []string
+		limits     executor.Limits
+		wantErr    error
+		wantMsg    string
+		wantExit   int
+		wantStdout string
+	}{
+		{name: "go panic", args: []string{"panic"}, wantErr: executor.ErrTrap, wantMsg: "panic: boom", wantExit: 2},
+		{name: "out of bounds", args: []string{"oob"}, wantErr: executor.ErrTrap, wantMsg: "out of bounds"},
+		{name: "go infinite loop", args: []string{"loop"}, limits: executor.Limits{Timeout: 500 * time.Millisecond}, wantErr: executor.ErrTimeout, wantExit: -1},
+		{name: "alloc within limit", args: []string{"alloc", "16"}, wantStdout: "allocated 16 MiB"},
+		{name: "alloc past limit", args: []string{"alloc", "512"}, limits: executor.Limits{MemoryBytes: 64 << 20}, wantErr: executor.ErrMemoryLimit, wantMsg: "64 MiB", wantExit: 2},
+		{name: "write within limit", args: []string{"write", "2"}},
+		{name: "write past limit", args: []string{"write", "64"}, limits: executor.Limits{MaxOutputBytes: 4 << 20}, wantErr: executor.ErrOutputLimit, wantExit: 1},
+		{name: "escape", args: []string{"escape"}, wantStdout: "refused /etc/passwd"},
+		{name: "raw path_open escape", args: []string{"rawescape"}, wantStdout: `refused fd 3 "../secret"`},
+		{name: "write input", args: []string{"writeinput"}},
+		{name: "sleep is instant", args: []string{"sleep"}, limits: executor.Limits{Timeout: 5 * time.Second}, wantStdout: "slept true"},
+		{name: "exit code", args: []string{"exit", "3"}, wantErr: executor.ErrExit, wantMsg: "leaving with 3", wantExit: 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			res, err := e.Run(context.Background(), executor.Task{JobID: tt.name, ModulePath: mod, Args: tt.args,
+				Inputs: []executor.Mount{{Host: input}}, OutputDir: out, Limits: tt.limits})
+			if tt.wantErr == nil && err != nil {
+				t.Fatalf("Run: %v\nstdout: %s\nstderr: %s", err, res.Stdout, res.Stderr)
+			}
+			if !errors.Is(err, tt.wantErr) || (err != nil && !strings.Contains(err.Error(), tt.wantMsg)) {
+				t.Fatalf("Run = %v, want %v mentioning %q\nstderr: %s", err, tt.wantErr, tt.wantMsg, res.Stderr)
+			}
+			t.Logf("stdout: %s", res.Stdout)
+			if res.ExitCode != tt.wantExit {
+				t.Errorf("exit code %d, want %d", res.ExitCode, tt.wantExit)
+			}
+			if !strings.Contains(string(res.Stdout), tt.wantStdout) {
+				t.Errorf("stdout %q does not contain %q", res.Stdout, tt.wantStdout)
+			}
+			if tt.limits.MaxOutputBytes > 0 && res.OutputBytes > tt.limits.MaxOutputBytes {
+				t.Errorf("output grew to %d bytes, past the %d limit", res.OutputBytes, tt.limits.MaxOutputBytes)
+			}
+			if _, err := os.Stat(filepath.Join(input, "new")); err == nil {
+				t.Errorf("the task wrote into its input directory")
+			}
+		})
+	}
+}
+
+// TestDeterministic runs the same task twice, with inputs mounted as files
+// and directories, and expects identical bytes; a different seed must change
+// the random numbers.
+func TestDeterministic(t *testing.T) {
+	e := sharedExecutor(t)
+	mod := buildModule(t, "testdata/badguest")
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(data, "inner.txt"), []byte("inner"), 0o644)
+	os.WriteFile(filepath.Join(dir, "a.txt"), []byte("a"), 0o644)
+	run := func(seed uint64) executor.Result {
+		out := filepath.Join(t.TempDir(), "out")
+		res, err := e.Run(context.Background(), executor.Task{Seed: seed, ModulePath: mod,
+			Args: []string{"env"}, Env: map[string]string{"B": "2", "A": "1"},
+			Inputs:    []executor.Mount{{Host: data, Guest: "data"}, {Host: filepath.Join(dir, "a.txt"), Guest: "a.txt"}},
+			OutputDir: out})
+		if err != nil {
+			t.Fatalf("Run: %v\n%s", err, res.Stderr)
+		}
+		if b, err := os.ReadFile(filepath.Join(out, "hello.txt")); err != nil || string(b) != "hello\n" {
+			t.Fatalf("hello.txt = %q, %v", b, err)
+		}
+		return res
+	}
+	a, b, c := run(7), run(7), run(8)
+	if !bytes.Equal(a.Stdout, b.Stdout) {
+		t.Fatalf("same seed, different output:\n%s\n---\n%s", a.Stdout, b.Stdout)
+	}
+	if bytes.Equal(a.Stdout, c.Stdout) {
+		t.Fatalf("different seeds, same output:\n%s", a.Stdout)
+	}
+	for _, want := range []string{"args [env]", "env [A=1 B=2]", "now 2000-01-01T", "inner \"inner\" <nil>", "a.txt false", "data true"} {
+		if !strings.Contains(string(a.Stdout), want) {
+			t.Errorf("stdout lacks %q:\n%s", want, a.Stdout)
+		}
+	}
+}
+
+func TestBadTasks(t *testing.T) {
+	e := sharedExecutor(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f.bin")
+	os.WriteFile(file, []byte("x"), 0o644)
+	full := filepath.Join(dir, "full")
+	os.MkdirAll(full, 0o755)
+	os.WriteFile(filepath.Join(full, "left"), nil, 0o644)
+	tests := []struct {
+		name    string
+		task    executor.Task
+		wantErr error
+		wantMsg string
+	}{
+		{"dotdot mount", executor.Task{Module: unreachableWasm, Inputs: []executor.Mount{{Host: dir, Guest: "../etc"}}}, executor.ErrBadMount, "../etc"},
+		{"absolute mount", executor.Task{Module: unreachableWasm, Inputs: []executor.Mount{{Host: dir, Guest: "/etc"}}}, executor.ErrBadMount, "/etc"},
+		{"file beside root dir", executor.Task{Module: unreachableWasm, Inputs: []executor.Mount{{Host: dir}, {Host: file, Guest: "x.bin"}}}, executor.ErrBadMount, "f.bin"},
+		{"output not empty", executor.Task{Module: unreachableWasm, OutputDir: full}, executor.ErrBadMount, "not empty"},
+		{"no module", executor.Task{}, executor.ErrBadTask, "no module"},
+		{"gpus", executor.Task{Module: nopWasm, GPUs: []string{"GPU-1"}}, executor.ErrBadTask, "GPU"},
+		{"missing module file", executor.Task{ModulePath: filepath.Join(dir, "nope.wasm")}, executor.ErrBadTask, "nope.wasm"},
+		{"module file not wasm", executor.Task{ModulePath: file}, executor.ErrNotWASM, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.task.OutputDir == "" {
+				tt.task.OutputDir = filepath.Join(t.TempDir(), "out")
+			}
+			_, err := e.Run(context.Background(), tt.task)
+			if !errors.Is(err, tt.wantErr) || !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Fatalf("Run = %v, want %v mentioning %q", err, tt.wantErr, tt.wantMsg)
+			}
+		})
+	}
+}
+
+func TestStdoutLimit(t *testing.T) {
+	e := sharedExecutor(t)
+	mod := buildModule(t, "testdata/badguest")
+	tests := []struct {
+		kib, max  int
+		truncated bool
+	}{{kib: 2, max: 4 << 10}, {kib: 64, max: 4 << 10, truncated: true}}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.kib, "KiB"), func(t *testing.T) {
+			res, err := e.Run(context.Background(), executor.Task{ModulePath: mod, Args: []string{"spam", fmt.Sprint(tt.kib)},
+				OutputDir: t.TempDir(), Limits: executor.Limits{MaxStdoutBytes: tt.max}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := min(tt.kib<<10, tt.max)
+			if len(res.Stdout) != want || len(res.Stderr) != want {
+				t.Errorf("kept %d bytes of stdout, %d of stderr, want %d", len(res.Stdout), len(res.Stderr), want)
+			}
+			if res.StdoutTruncated != tt.truncated || res.StderrTruncated != tt.truncated {
+				t.Errorf("truncated = %v/%v, want %v", res.StdoutTruncated, res.StderrTruncated, tt.truncated)
+			}
+		})
+	}
+}
+
+// TestConcurrentRuns runs tasks in parallel on one executor, with a cache of
+// one compiled module so that evictions happen while modules are in use.
+func TestConcurrentRuns(t *testing.T) {
+	e, err := New(Config{MaxCompiled: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mod, want := nopWasm, error(nil)
+			if i%2 == 1 {
+				mod, want = unreachableWasm, executor.ErrTrap
+			}
+			if _, err := e.Run(context.Background(), executor.Task{Module: mod, OutputDir: t.TempDir()}); !errors.Is(err, want) {
+				errs <- fmt.Errorf("run %d: %v, want %v", i, err, want)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := len(e.compiled); n > 1 {
+		t.Errorf("%d compiled modules kept, want at most 1", n)
+	}
+}
+
+func TestCloseStopsRuns(t *testing.T) {
+	e, err := New(Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.Run(context.Background(), executor.Task{Module: loopWasm, OutputDir: t.TempDir()})
+		done <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if err := e.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, executor.ErrClosed) {
+			t.Fatalf("run stopped by Close returned %v, want ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not stop the run")
+	}
+	if _, err := e.Run(context.Background(), executor.Task{Module: loopWasm, OutputDir: t.TempDir()}); !errors.Is(err, executor.ErrClosed) {
+		t.Fatalf("Run after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestCallerCancel(t *testing.T) {
+	e := sharedExecutor(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := e.Run(ctx, executor.Task{Module: loopWasm, OutputDir: t.TempDir()})
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, executor.ErrTimeout) {
+		t.Fatalf("Run = %v, want the caller's context error, not ErrTimeout", err)
+	}
+}
+
+// TestNoGoroutineLeak runs tasks that end in every way and expects the
+// goroutine count back where it was once the executor is closed.
+func TestNoGoroutineLeak(t *testing.T) {
+	before := runtime.NumGoroutine()
+	e, err := New(Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mod := range [][]byte{nopWasm, unreachableWasm, loopWasm} {
+		e.Run(context.Background(), executor.Task{Module: mod, OutputDir: t.TempDir(), Limits: executor.Limits{Timeout: 50 * time.Millisecond}})
+	}
+	e.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
