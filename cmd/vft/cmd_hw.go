@@ -36,16 +36,22 @@ func (c *cli) hwSetup() (cfg config.Config, dir string, r *repo.Repo, err error)
 	return cfg, dir, r, err
 }
 
+// detector builds a hardware detector with the repo's [hardware] config.
+func (c *cli) detector() (det *hwdetect.Detector, cfg config.Config, dir string, r *repo.Repo, err error) {
+	cfg, dir, r, err = c.hwSetup()
+	if err != nil {
+		return nil, cfg, "", nil, err
+	}
+	det, err = hwdetect.New(cfg.Hardware, slog.New(slog.DiscardHandler))
+	return det, cfg, dir, r, err
+}
+
 func runHW(c *cli, args []string) error {
 	fs, asJSON := c.flags("hw")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, dir, _, err := c.hwSetup()
-	if err != nil {
-		return err
-	}
-	det, err := hwdetect.New(cfg.Hardware, slog.New(slog.DiscardHandler))
+	det, _, dir, _, err := c.detector()
 	if err != nil {
 		return err
 	}
@@ -69,11 +75,7 @@ func runDoctor(c *cli, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, dir, r, err := c.hwSetup()
-	if err != nil {
-		return err
-	}
-	det, err := hwdetect.New(cfg.Hardware, slog.New(slog.DiscardHandler))
+	det, cfg, dir, r, err := c.detector()
 	if err != nil {
 		return err
 	}
@@ -217,11 +219,7 @@ func runNodes(c *cli, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	r, err := c.openRepo()
-	if err != nil {
-		return err
-	}
-	cl, err := c.client(r)
+	cl, err := c.daemon()
 	if err != nil {
 		return err
 	}

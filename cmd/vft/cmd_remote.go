@@ -33,6 +33,15 @@ func (c *cli) client(r *repo.Repo) (*api.Client, error) {
 	return api.NewClient(addr, token), nil
 }
 
+// daemon opens the repo and a client to its running daemon.
+func (c *cli) daemon() (*api.Client, error) {
+	r, err := c.openRepo()
+	if err != nil {
+		return nil, err
+	}
+	return c.client(r)
+}
+
 func requestContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 60*time.Second)
 }
@@ -90,11 +99,7 @@ func runPeers(c *cli, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	r, err := c.openRepo()
-	if err != nil {
-		return err
-	}
-	cl, err := c.client(r)
+	cl, err := c.daemon()
 	if err != nil {
 		return err
 	}
@@ -130,11 +135,7 @@ func runSwarm(c *cli, args []string) error {
 	if fs.NArg() != 1 {
 		return fmt.Errorf("%w: vft swarm connect MULTIADDR (like /ip4/1.2.3.4/tcp/4101/p2p/12D3KooW...)", errUsage)
 	}
-	r, err := c.openRepo()
-	if err != nil {
-		return err
-	}
-	cl, err := c.client(r)
+	cl, err := c.daemon()
 	if err != nil {
 		return err
 	}
