@@ -13,6 +13,7 @@ import (
 
 	"github.com/vft-network/vft/api"
 	"github.com/vft-network/vft/config"
+	"github.com/vft-network/vft/heartbeat"
 	"github.com/vft-network/vft/hwdetect"
 	"github.com/vft-network/vft/identity"
 	"github.com/vft-network/vft/repo"
@@ -215,48 +216,27 @@ func listenChecks(addrs []string) []hwdetect.Check {
 }
 
 func runNodes(c *cli, args []string) error {
-	fs, asJSON := c.flags("nodes")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	cl, err := c.daemon()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := requestContext()
-	defer cancel()
-	nodes, err := cl.Nodes(ctx)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return c.printJSON(nodes)
-	}
-	if len(nodes) == 0 {
-		fmt.Fprintln(c.stdout, "no heartbeats yet: nodes appear here after their first heartbeat (heartbeat.interval)")
-		return nil
-	}
-	tw := tabwriter.NewWriter(c.stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PEER\tMODE\tGPUS\tCPU\tRAM\tEXECUTORS\tMIN PRICE\tSLOTS\tLAST SEEN")
-	for _, e := range nodes {
-		hb := e.Heartbeat
-		gpus := "-"
-		if len(hb.GPUs) > 0 {
-			gpus = fmt.Sprintf("%d× %s %s", len(hb.GPUs), hb.GPUs[0].Name, gib(hb.GPUs[0].MemoryBytes))
-		}
-		seen := time.Since(e.SignedAt).Round(time.Second).String() + " ago"
-		if e.Self {
-			seen = "self"
-		}
-		price := fmt.Sprintf("%d", hb.PriceFloor)
-		if hb.Mint == "" {
-			price += " lamports"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\n",
-			shortID(e.Peer.String()), hb.Mode, gpus, hb.CPUCores, gib(hb.MemoryBytes),
-			strings.Join(hb.Executors, ","), price, hb.FreeSlots, seen)
-	}
-	return tw.Flush()
+	return listCommand(c, "nodes", args, (*api.Client).Nodes,
+		"no heartbeats yet: nodes appear here after their first heartbeat (heartbeat.interval)",
+		"PEER\tMODE\tGPUS\tCPU\tRAM\tEXECUTORS\tMIN PRICE\tSLOTS\tLAST SEEN",
+		func(e heartbeat.Entry) string {
+			hb := e.Heartbeat
+			gpus := "-"
+			if len(hb.GPUs) > 0 {
+				gpus = fmt.Sprintf("%d× %s %s", len(hb.GPUs), hb.GPUs[0].Name, gib(hb.GPUs[0].MemoryBytes))
+			}
+			seen := time.Since(e.SignedAt).Round(time.Second).String() + " ago"
+			if e.Self {
+				seen = "self"
+			}
+			price := fmt.Sprintf("%d", hb.PriceFloor)
+			if hb.Mint == "" {
+				price += " lamports"
+			}
+			return fmt.Sprintf("%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s",
+				shortID(e.Peer.String()), hb.Mode, gpus, hb.CPUCores, gib(hb.MemoryBytes),
+				strings.Join(hb.Executors, ","), price, hb.FreeSlots, seen)
+		})
 }
 
 func gib(b uint64) string { return fmt.Sprintf("%.1fGiB", float64(b)/(1<<30)) }

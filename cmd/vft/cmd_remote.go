@@ -95,7 +95,18 @@ func runID(c *cli, args []string) error {
 }
 
 func runPeers(c *cli, args []string) error {
-	fs, asJSON := c.flags("peers")
+	return listCommand(c, "peers", args, (*api.Client).Peers, "no peers connected",
+		"PEER\tADDRESS\tDIR\tLATENCY\tAGENT",
+		func(p api.Peer) string {
+			return fmt.Sprintf("%s\t%s\t%s\t%dms\t%s", p.ID, p.Addr, p.Direction, p.LatencyMS, p.Agent)
+		})
+}
+
+// listCommand fetches a list from the daemon and prints it as JSON or as
+// a table with one row per item.
+func listCommand[T any](c *cli, name string, args []string, fetch func(*api.Client, context.Context) ([]T, error),
+	empty, header string, row func(T) string) error {
+	fs, asJSON := c.flags(name)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -105,21 +116,24 @@ func runPeers(c *cli, args []string) error {
 	}
 	ctx, cancel := requestContext()
 	defer cancel()
-	peers, err := cl.Peers(ctx)
+	items, err := fetch(cl, ctx)
 	if err != nil {
 		return err
 	}
 	if *asJSON {
-		return c.printJSON(peers)
+		if items == nil {
+			items = []T{}
+		}
+		return c.printJSON(items)
 	}
-	if len(peers) == 0 {
-		fmt.Fprintln(c.stdout, "no peers connected")
+	if len(items) == 0 {
+		fmt.Fprintln(c.stdout, empty)
 		return nil
 	}
 	tw := tabwriter.NewWriter(c.stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PEER\tADDRESS\tDIR\tLATENCY\tAGENT")
-	for _, p := range peers {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%dms\t%s\n", p.ID, p.Addr, p.Direction, p.LatencyMS, p.Agent)
+	fmt.Fprintln(tw, header)
+	for _, it := range items {
+		fmt.Fprintln(tw, row(it))
 	}
 	return tw.Flush()
 }
