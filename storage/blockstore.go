@@ -32,7 +32,7 @@ type guardedBlockstore struct {
 	written atomic.Int64
 
 	corruptMu sync.Mutex
-	corrupt   map[string]struct{} // multihashes deleted for corruption, until rewritten
+	corrupt   map[string]cid.Cid // by multihash: deleted for corruption, until rewritten
 	nCorrupt  atomic.Int64
 }
 
@@ -43,7 +43,7 @@ func newGuardedBlockstore(bs blockstore.Blockstore, usage diskUsager, maxBytes i
 		maxBytes:   maxBytes,
 		hashOnRead: hashOnRead,
 		log:        log,
-		corrupt:    make(map[string]struct{}),
+		corrupt:    make(map[string]cid.Cid),
 	}
 }
 
@@ -65,7 +65,7 @@ func (b *guardedBlockstore) Get(ctx context.Context, c cid.Cid) (blocks.Block, e
 	b.log.Warn("corrupt block on disk, deleting it so it can be fetched again", "cid", c)
 	b.nCorrupt.Add(1)
 	b.corruptMu.Lock()
-	b.corrupt[string(c.Hash())] = struct{}{}
+	b.corrupt[string(c.Hash())] = c
 	b.corruptMu.Unlock()
 	if err := b.Blockstore.DeleteBlock(ctx, c); err != nil {
 		return nil, fmt.Errorf("block %s: %w, and deleting it failed: %v", c, ErrCorruptBlock, err)
@@ -78,6 +78,17 @@ func (b *guardedBlockstore) wasCorrupt(c cid.Cid) bool {
 	defer b.corruptMu.Unlock()
 	_, ok := b.corrupt[string(c.Hash())]
 	return ok
+}
+
+// corruptCIDs lists the blocks deleted as corrupt and not yet replaced.
+func (b *guardedBlockstore) corruptCIDs() []cid.Cid {
+	b.corruptMu.Lock()
+	defer b.corruptMu.Unlock()
+	out := make([]cid.Cid, 0, len(b.corrupt))
+	for _, c := range b.corrupt {
+		out = append(out, c)
+	}
+	return out
 }
 
 func (b *guardedBlockstore) Put(ctx context.Context, blk blocks.Block) error {

@@ -42,6 +42,13 @@ func (s *Store) Export(ctx context.Context, c cid.Cid, outPath string) error {
 }
 
 func (s *Store) export(ctx context.Context, dag ipld.DAGService, c cid.Cid, outPath string) error {
+	if dag == s.localDAG {
+		// Check the DAG is all here first: the UnixFS reader's errors do
+		// not say which block is missing.
+		if _, err := s.fetchDAG(ctx, s.offline, c, nil, nil); err != nil {
+			return fmt.Errorf("export %s: %w", c, err)
+		}
+	}
 	if _, err := os.Lstat(outPath); err == nil {
 		return fmt.Errorf("export %s: %s already exists; remove it or choose another output path", c, outPath)
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -54,8 +61,12 @@ func (s *Store) export(ctx context.Context, dag ipld.DAGService, c cid.Cid, outP
 	defer nd.Close()
 	tmp := filepath.Join(filepath.Dir(outPath), ".vft-get-"+filepath.Base(outPath)+".tmp")
 	_ = os.RemoveAll(tmp) // left over from a crash
+	corruptBefore := s.guard.nCorrupt.Load()
 	if err := writeNode(ctx, nd, tmp); err != nil {
 		_ = os.RemoveAll(tmp)
+		if bad := s.guard.corruptCIDs(); s.guard.nCorrupt.Load() > corruptBefore && len(bad) > 0 {
+			err = fmt.Errorf("%w: block %s did not match its hash and was deleted; fetch the content again from a peer", ErrCorruptBlock, bad[0])
+		}
 		return fmt.Errorf("export %s to %s: %w", c, outPath, s.explainLocal(err))
 	}
 	if err := os.Rename(tmp, outPath); err != nil {

@@ -48,7 +48,7 @@ func (s *Store) Fetch(ctx context.Context, c cid.Cid, opts FetchOptions) (FetchR
 	unlock := s.gcl.PinLock(ctx)
 	defer unlock.Unlock(ctx)
 
-	res, err := s.fetchDAG(ctx, c, opts.Progress)
+	res, err := s.fetchDAG(ctx, s.bserv, c, opts.Progress, nil)
 	if err != nil {
 		return res, fmt.Errorf("fetch %s: %w", c, err)
 	}
@@ -71,6 +71,7 @@ type walker struct {
 	root     cid.Cid
 	ses      *blockservice.Session
 	progress Progress
+	onBlock  func(cid.Cid)
 
 	mu       sync.Mutex
 	cond     *sync.Cond
@@ -82,12 +83,15 @@ type walker struct {
 	total    int64
 }
 
-func (s *Store) fetchDAG(ctx context.Context, root cid.Cid, progress Progress) (FetchResult, error) {
+// fetchDAG walks the DAG under root through bserv; with the offline
+// blockservice it only checks that the DAG is complete. onBlock, when
+// set, is called (serially) with every CID of the DAG.
+func (s *Store) fetchDAG(ctx context.Context, bserv blockservice.BlockService, root cid.Cid, progress Progress, onBlock func(cid.Cid)) (FetchResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w := &walker{
-		s: s, ctx: ctx, root: root, progress: progress,
-		ses:   blockservice.NewSession(ctx, s.bserv),
+		s: s, ctx: ctx, root: root, progress: progress, onBlock: onBlock,
+		ses:   blockservice.NewSession(ctx, bserv),
 		queue: []cid.Cid{root},
 		seen:  map[string]struct{}{root.KeyString(): {}},
 		total: -1,
@@ -134,6 +138,9 @@ func (w *walker) work() {
 			w.res.Bytes += size
 			if fetched {
 				w.res.Fetched++
+			}
+			if w.onBlock != nil {
+				w.onBlock(c)
 			}
 			for _, l := range links {
 				if _, ok := w.seen[l.KeyString()]; !ok {
@@ -197,7 +204,7 @@ func (w *walker) explain(c cid.Cid, err error) error {
 		return w.ctx.Err()
 	}
 	if !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("block %s: %w", c, err)
+		return w.s.explainLocal(err)
 	}
 	what := "block " + c.String()
 	if c == w.root {

@@ -3,9 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
-	"sync"
 
-	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/go-cid"
 )
 
@@ -92,25 +90,15 @@ func (s *Store) GC(ctx context.Context) (GCResult, error) {
 // reachable returns the multihashes of every block reachable from a pin
 // (keyed by multihash: the flatfs keys carry no codec).
 func (s *Store) reachable(ctx context.Context) (map[string]struct{}, error) {
-	var mu sync.Mutex
 	keep := make(map[string]struct{})
-	visit := func(c cid.Cid) bool {
-		mu.Lock()
-		defer mu.Unlock()
-		if _, ok := keep[string(c.Hash())]; ok {
-			return false
-		}
-		keep[string(c.Hash())] = struct{}{}
-		return true
-	}
-	getLinks := merkledag.GetLinksWithDAG(s.localDAG)
+	add := func(c cid.Cid) { keep[string(c.Hash())] = struct{}{} }
 	for p := range s.pinner.RecursiveKeys(ctx, false) {
 		if p.Err != nil {
 			return nil, p.Err
 		}
 		root := p.Pin.Key
-		if err := merkledag.Walk(ctx, getLinks, root, visit, merkledag.Concurrency(8)); err != nil {
-			return nil, fmt.Errorf("pinned %s is incomplete, nothing was deleted (fetch it again with `vft pin add %s`): %w", root, root, s.explainLocal(err))
+		if _, err := s.fetchDAG(ctx, s.offline, root, nil, add); err != nil {
+			return nil, fmt.Errorf("pinned %s is incomplete, nothing was deleted (fetch it again with `vft pin add %s`): %w", root, root, err)
 		}
 	}
 	for p := range s.pinner.DirectKeys(ctx, false) {

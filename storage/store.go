@@ -52,6 +52,7 @@ func WithDatastore(ds datastore.Batching) Option {
 // Store is the node's content store. All methods are safe for concurrent use.
 type Store struct {
 	cfg  Config
+	repo string
 	log  *slog.Logger
 	host host.Host
 	rt   routing.ContentRouting
@@ -92,7 +93,7 @@ func New(cfg Config, repoDir string, h host.Host, r routing.ContentRouting, log 
 	for _, opt := range opts {
 		opt(&o)
 	}
-	s := &Store{cfg: cfg, log: log.With("component", "storage"), host: h, rt: r}
+	s := &Store{cfg: cfg, repo: repoDir, log: log.With("component", "storage"), host: h, rt: r}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	ok := false
 	defer func() {

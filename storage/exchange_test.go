@@ -1,0 +1,156 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+)
+
+func TestExchange(t *testing.T) {
+	big := randomBytes(3<<20+17, 10)
+	tests := []struct {
+		name string
+		tree map[string][]byte
+		file bool // add tree["file"] alone
+	}{
+		{"file", map[string][]byte{"file": big}, true},
+		{"directory", map[string][]byte{
+			"x/one.bin":  big[:1<<20],
+			"x/two.txt":  []byte("two"),
+			"three.bin":  big[5:400_000],
+			"empty-dir":  nil,
+			"x/y/z.data": big[2<<20:],
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			nodes := newNodes(t, 2, testConfig())
+			src := writeTree(t, tt.tree)
+			in := src
+			if tt.file {
+				in = filepath.Join(src, "file")
+			}
+			c, err := nodes[0].s.Add(ctx, in, AddOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lastDone, lastTotal int64
+			out := filepath.Join(t.TempDir(), "out")
+			res, err := nodes[1].s.Get(ctx, c, out, FetchOptions{Pin: true, Progress: func(done, total int64) {
+				lastDone, lastTotal = done, total
+			}})
+			if err != nil {
+				t.Fatalf("Get: %v", err)
+			}
+			if res.Fetched != res.Blocks || res.Blocks < 2 {
+				t.Errorf("FetchResult = %+v, want every block fetched", res)
+			}
+			if lastDone != lastTotal || lastDone != res.Bytes {
+				t.Errorf("last progress %d/%d, want %d/%d", lastDone, lastTotal, res.Bytes, res.Bytes)
+			}
+			if tt.file {
+				got, err := os.ReadFile(out)
+				if err != nil || !bytes.Equal(got, big) {
+					t.Fatalf("fetched file differs (%d bytes, err %v)", len(got), err)
+				}
+			} else {
+				sameTree(t, readTree(t, src), readTree(t, out))
+			}
+			if pins, _ := nodes[1].s.Pins(ctx); len(pins) != 1 || pins[0] != c {
+				t.Errorf("pins on the fetching node = %v, want [%s]", pins, c)
+			}
+			// A second Get finds everything on disk.
+			res2, err := nodes[1].s.Fetch(ctx, c, FetchOptions{})
+			if err != nil || res2.Fetched != 0 || res2.Blocks != res.Blocks {
+				t.Errorf("second Fetch = %+v, %v; want %d blocks, none fetched", res2, err, res.Blocks)
+			}
+		})
+	}
+}
+
+func TestResumeAfterCancel(t *testing.T) {
+	cfg := testConfig()
+	cfg.FetchConcurrency = 2
+	nodes := newNodes(t, 2, cfg)
+	ctx := context.Background()
+	data := randomBytes(5<<20, 11) // 80 leaves of 64 KiB
+	c, err := nodes[0].s.AddReader(ctx, bytes.NewReader(data), AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := nodes[1].s
+
+	ctx1, cancel := context.WithCancel(ctx)
+	_, err = b.Fetch(ctx1, c, FetchOptions{Progress: func(done, total int64) {
+		if done > 2<<20 {
+			cancel()
+		}
+	}})
+	if err == nil {
+		t.Fatal("cancelled fetch succeeded")
+	}
+	st, err := b.Stat(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Blocks < 20 || st.Blocks > 70 {
+		t.Fatalf("%d blocks on disk after cancelling at 2 MiB of 5, want a partial DAG", st.Blocks)
+	}
+
+	writtenBefore := b.guard.written.Load()
+	out := filepath.Join(t.TempDir(), "out")
+	res, err := b.Get(ctx, c, out, FetchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fetched counts what bitswap delivered; written counts what reached
+	// the disk. Both must be exactly the blocks that were missing.
+	if want := res.Blocks - int(st.Blocks); res.Fetched != want {
+		t.Errorf("resumed fetch got %d blocks from the network, want the %d missing ones (FetchResult %+v)", res.Fetched, want, res)
+	}
+	if w := b.guard.written.Load() - writtenBefore; w != int64(res.Fetched) {
+		t.Errorf("resumed fetch wrote %d blocks, want %d", w, res.Fetched)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("resumed file differs (%d bytes, err %v)", len(got), err)
+	}
+}
+
+// A block corrupted on disk is deleted when read and fetched again from a peer.
+func TestCorruptBlockRefetched(t *testing.T) {
+	ctx := context.Background()
+	nodes := newNodes(t, 2, testConfig())
+	data := randomBytes(1<<20, 12)
+	c, err := nodes[0].s.AddReader(ctx, bytes.NewReader(data), AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := nodes[1].s
+	if _, err := b.Fetch(ctx, c, FetchOptions{Pin: true}); err != nil {
+		t.Fatal(err)
+	}
+	leaf := firstLeaf(t, b, c)
+	if err := os.WriteFile(blockFile(t, b.repo, leaf), []byte("bit rot"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	if _, err := b.Get(ctx, c, out, FetchOptions{}); err != nil {
+		t.Fatalf("Get with a corrupt local block: %v", err)
+	}
+	got, _ := os.ReadFile(out)
+	if !bytes.Equal(got, data) {
+		t.Fatal("content differs after repair")
+	}
+	st, _ := b.Stat(ctx)
+	if st.CorruptBlocks != 1 {
+		t.Errorf("CorruptBlocks = %d, want 1", st.CorruptBlocks)
+	}
+	if blk, err := b.Blockstore().Get(ctx, leaf); err != nil || !blk.Cid().Equals(leaf) {
+		t.Errorf("repaired block: %v", err)
+	}
+}
