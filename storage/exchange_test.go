@@ -3,8 +3,10 @@ package storage
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -151,5 +153,28 @@ func TestCorruptBlockRefetched(t *testing.T) {
 	}
 	if blk, err := b.Blockstore().Get(ctx, leaf); err != nil || !blk.Cid().Equals(leaf) {
 		t.Errorf("repaired block: %v", err)
+	}
+}
+
+func TestFetchOverQuota(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig()
+	nodes := newNodes(t, 1, cfg)
+	c, err := nodes[0].s.AddReader(ctx, bytes.NewReader(randomBytes(2<<20, 13)), AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxBytes = 1 << 20
+	h := newHost(t)
+	b := newStore(t, cfg, h, nil)
+	connect(t, h, nodes[0].h)
+	_, err = b.Get(ctx, c, filepath.Join(t.TempDir(), "out"), FetchOptions{Pin: true})
+	if !errors.Is(err, ErrQuotaExceeded) || !strings.Contains(err.Error(), "storage.max_bytes") {
+		t.Fatalf("Get over quota = %v, want ErrQuotaExceeded naming storage.max_bytes", err)
+	}
+	t.Logf("error a user sees: %v", err)
+	st, err := b.Stat(ctx)
+	if err != nil || st.Pins != 0 || st.Bytes > cfg.MaxBytes {
+		t.Fatalf("Stat after refused fetch = %+v, %v", st, err)
 	}
 }

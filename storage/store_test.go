@@ -181,6 +181,7 @@ func TestAddErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), missing) {
 		t.Fatalf("Add(missing) = %v, want an error naming %s", err, missing)
 	}
+	t.Logf("error a user sees: %v", err)
 
 	// A cancelled import leaves no pin, so nothing points at missing blocks.
 	ctx2, cancel := context.WithCancel(ctx)
@@ -294,6 +295,7 @@ func TestCorruptBlockDetected(t *testing.T) {
 	if !errors.Is(err, ErrCorruptBlock) || !strings.Contains(err.Error(), leaf.String()) {
 		t.Fatalf("Export of corrupted content = %v, want ErrCorruptBlock naming %s", err, leaf)
 	}
+	t.Logf("error a user sees: %v", err)
 	if has, _ := s.Blockstore().Has(ctx, leaf); has {
 		t.Error("corrupt block was not deleted")
 	}
@@ -327,6 +329,7 @@ func TestUnknownCIDTimesOut(t *testing.T) {
 	if !errors.Is(err, ErrFetchTimeout) || !strings.Contains(err.Error(), c.String()) || !strings.Contains(err.Error(), "fetch_timeout") {
 		t.Fatalf("Get(unknown) = %v, want ErrFetchTimeout naming %s", err, c)
 	}
+	t.Logf("error a user sees: %v", err)
 }
 
 func TestCloseTwice(t *testing.T) {
