@@ -7,7 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/routing"
 )
 
 func TestExchange(t *testing.T) {
@@ -177,4 +183,73 @@ func TestFetchOverQuota(t *testing.T) {
 	if err != nil || st.Pins != 0 || st.Bytes > cfg.MaxBytes {
 		t.Fatalf("Stat after refused fetch = %+v, %v", st, err)
 	}
+}
+
+// The fetching node is not connected to the one that has the content:
+// it learns of it from the provider record the importer put on the DHT.
+func TestFetchViaDHTProvider(t *testing.T) {
+	ctx := context.Background()
+	nodes := newNodes(t, 2, testConfig())
+	owner := nodes[1]
+	h := newHost(t)
+	rt := &countingRouting{ContentRouting: newDHT(t, h), owner: owner.h.ID()}
+	fetcher := newStore(t, testConfig(), h, rt)
+	connect(t, h, nodes[0].h)
+
+	data := randomBytes(700_000, 14)
+	c, err := owner.s.AddReader(ctx, bytes.NewReader(data), AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait for the provide (done in the background) to reach node 0.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		provs, _ := nodes[0].d.FindProviders(ctx, c)
+		if len(provs) > 0 && provs[0].ID == owner.h.ID() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("owner's provider record never reached the DHT")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// DHT traffic may have connected them already; start the fetch apart.
+	_ = h.Network().ClosePeer(owner.h.ID())
+	out := filepath.Join(t.TempDir(), "out")
+	if _, err := fetcher.Get(ctx, c, out, FetchOptions{}); err != nil {
+		t.Fatalf("Get via DHT provider: %v", err)
+	}
+	got, _ := os.ReadFile(out)
+	if !bytes.Equal(got, data) {
+		t.Fatal("content differs")
+	}
+	if rt.found.Load() == 0 {
+		t.Error("bitswap never found the owner through the DHT")
+	}
+}
+
+// countingRouting counts provider lookups that return owner.
+type countingRouting struct {
+	routing.ContentRouting
+	owner peer.ID
+	found atomic.Int64
+}
+
+func (r *countingRouting) FindProvidersAsync(ctx context.Context, c cid.Cid, n int) <-chan peer.AddrInfo {
+	in := r.ContentRouting.FindProvidersAsync(ctx, c, n)
+	out := make(chan peer.AddrInfo)
+	go func() {
+		defer close(out)
+		for ai := range in {
+			if ai.ID == r.owner {
+				r.found.Add(1)
+			}
+			select {
+			case out <- ai:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
 }

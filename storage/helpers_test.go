@@ -78,6 +78,7 @@ func connect(t testing.TB, a, b host.Host) {
 // node is a host with a DHT server and a Store on it.
 type node struct {
 	h host.Host
+	d *dht.IpfsDHT
 	s *Store
 }
 
@@ -87,7 +88,7 @@ func newNodes(t testing.TB, n int, cfg Config) []node {
 	for i := range nodes {
 		h := newHost(t)
 		d := newDHT(t, h)
-		nodes[i] = node{h: h, s: newStore(t, cfg, h, d)}
+		nodes[i] = node{h: h, d: d, s: newStore(t, cfg, h, d)}
 	}
 	for i := 1; i < n; i++ {
 		connect(t, nodes[i].h, nodes[0].h)
