@@ -28,7 +28,7 @@ type guardedBlockstore struct {
 	hashOnRead bool
 	log        *slog.Logger
 
-	putMu   sync.Mutex // makes quota check + write atomic
+	putMu   sync.Mutex // makes quota check + write atomic when there is a quota
 	written atomic.Int64
 
 	corruptMu sync.Mutex
@@ -98,8 +98,11 @@ func (b *guardedBlockstore) Put(ctx context.Context, blk blocks.Block) error {
 // PutMany writes only blocks not yet present, after checking the quota for
 // all of them, so a refused batch leaves nothing half-written.
 func (b *guardedBlockstore) PutMany(ctx context.Context, blks []blocks.Block) error {
-	b.putMu.Lock()
-	defer b.putMu.Unlock()
+	if b.maxBytes > 0 {
+		// Only a quota needs check-and-write to be atomic.
+		b.putMu.Lock()
+		defer b.putMu.Unlock()
+	}
 	var fresh []blocks.Block
 	var need int64
 	for _, blk := range blks {

@@ -46,8 +46,11 @@ type Config struct {
 	FetchTimeout time.Duration `toml:"fetch_timeout"`
 	// FetchConcurrency is how many blocks one fetch requests at a time.
 	FetchConcurrency int `toml:"fetch_concurrency"`
-	// Provide announces imported and fetched root CIDs on the DHT.
+	// Provide announces imported and pinned root CIDs on the DHT.
 	Provide bool `toml:"provide"`
+	// ReprovideInterval is how often pinned roots are announced again,
+	// since DHT provider records expire; 0 turns it off.
+	ReprovideInterval time.Duration `toml:"reprovide_interval"`
 }
 
 // DefaultConfig returns kubo's unixfs-v1-2025 import profile and the
@@ -66,6 +69,8 @@ func DefaultConfig() Config {
 		FetchTimeout:     2 * time.Minute,
 		FetchConcurrency: 32,
 		Provide:          true,
+		// kubo's Provide.DHT.Interval; records live 48h on the DHT.
+		ReprovideInterval: 22 * time.Hour,
 	}
 }
 
@@ -107,6 +112,9 @@ func (c Config) Validate() error {
 	}
 	if c.FetchTimeout <= 0 {
 		return fmt.Errorf("storage.fetch_timeout = %s is invalid: want a positive duration such as \"2m\"", c.FetchTimeout)
+	}
+	if c.ReprovideInterval < 0 {
+		return fmt.Errorf("storage.reprovide_interval = %s is invalid: want \"0s\" (off) or a positive duration such as \"22h\"", c.ReprovideInterval)
 	}
 	if c.FetchConcurrency < 1 {
 		return fmt.Errorf("storage.fetch_concurrency = %d is invalid: want at least 1", c.FetchConcurrency)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -252,4 +254,47 @@ func (r *countingRouting) FindProvidersAsync(ctx context.Context, c cid.Cid, n i
 		}
 	}()
 	return out
+}
+
+// The hosts connect before the stores exist, as when the node dials its
+// bootstrap peers first: bitswap must still use that connection. Then
+// Close must stop everything the Store started: the goroutine count goes
+// back to what the hosts and DHTs alone use.
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	ctx := context.Background()
+	ha, hb := newHost(t), newHost(t)
+	da, db := newDHT(t, ha), newDHT(t, hb)
+	connect(t, hb, ha)
+	time.Sleep(200 * time.Millisecond) // let the DHTs settle after connecting
+	before := runtime.NumGoroutine()
+
+	cfg := testConfig()
+	cfg.ReprovideInterval = time.Hour
+	a, err := New(cfg, t.TempDir(), ha, da, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(cfg, t.TempDir(), hb, db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := a.AddReader(ctx, bytes.NewReader(randomBytes(500_000, 15)), AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Fetch(ctx, c, FetchOptions{Pin: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(a.Close(), b.Close()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			var buf bytes.Buffer
+			_ = pprof.Lookup("goroutine").WriteTo(&buf, 1)
+			t.Fatalf("%d goroutines after Close, %d before New:\n%s", runtime.NumGoroutine(), before, buf.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -12,8 +12,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/ipfs/boxo/bitswap"
+	bsnetwork "github.com/ipfs/boxo/bitswap/network"
 	"github.com/ipfs/boxo/bitswap/network/bsnet"
 	"github.com/ipfs/boxo/blockservice"
 	"github.com/ipfs/boxo/blockstore"
@@ -134,7 +136,16 @@ func New(cfg Config, repoDir string, h host.Host, r routing.ContentRouting, log 
 		if r != nil {
 			finder = r
 		}
-		s.bswap = bitswap.New(s.ctx, bsnet.NewFromIpfsHost(h), finder, s.bstore)
+		// libp2p tells bitswap about new connections only; replay the ones
+		// the host already has (bootstrap peers dialled before New) so
+		// bitswap asks them too.
+		evm := bsnetwork.NewConnectEventManager()
+		s.bswap = bitswap.New(s.ctx, bsnet.NewFromIpfsHost(h, bsnet.WithConnectEventManager(evm)), finder, s.bstore)
+		for _, conn := range h.Network().Conns() {
+			if !conn.Stat().Limited {
+				evm.Connected(conn.RemotePeer())
+			}
+		}
 		exch = s.bswap
 	}
 	s.bserv = blockservice.New(s.bstore, exch)
@@ -149,8 +160,44 @@ func New(cfg Config, repoDir string, h host.Host, r routing.ContentRouting, log 
 		return nil, fmt.Errorf("load pins: %w", err)
 	}
 	s.pinner = p
+	if cfg.Provide && r != nil && cfg.ReprovideInterval > 0 {
+		s.wg.Add(1)
+		go s.reprovideLoop(cfg.ReprovideInterval)
+	}
 	ok = true
 	return s, nil
+}
+
+// reprovideLoop announces every pinned root again each interval; the
+// first round is one interval after start (New does no network I/O).
+func (s *Store) reprovideLoop(interval time.Duration) {
+	defer s.wg.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		pins, err := s.Pins(s.ctx)
+		if err != nil {
+			s.log.Warn("reprovide: list pins", "err", err)
+			continue
+		}
+		for _, c := range pins {
+			ctx, cancel := context.WithTimeout(s.ctx, s.cfg.FetchTimeout)
+			err := s.rt.Provide(ctx, c, true)
+			cancel()
+			if s.ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				s.log.Warn("reprovide failed", "cid", c, "err", err)
+			}
+		}
+		s.log.Debug("reprovided pinned roots", "count", len(pins))
+	}
 }
 
 // Datastore returns the datastore holding the pins, for components that
