@@ -1,0 +1,141 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ipfs/boxo/blockstore"
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	ipld "github.com/ipfs/go-ipld-format"
+)
+
+// diskUsager reports the bytes the block files take (flatfs tracks this).
+type diskUsager interface {
+	DiskUsage(ctx context.Context) (uint64, error)
+}
+
+// guardedBlockstore adds to boxo's blockstore what the node needs on every
+// path, bitswap included: the quota, hash checks on read with repair, and
+// counters that tell a fetch how many blocks it really had to write.
+type guardedBlockstore struct {
+	blockstore.Blockstore
+	usage      diskUsager
+	maxBytes   int64
+	hashOnRead bool
+	log        *slog.Logger
+
+	putMu   sync.Mutex // makes quota check + write atomic when there is a quota
+	written atomic.Int64
+
+	corruptMu sync.Mutex
+	corrupt   map[string]cid.Cid // by multihash: deleted for corruption, until rewritten
+	nCorrupt  atomic.Int64
+}
+
+func newGuardedBlockstore(bs blockstore.Blockstore, usage diskUsager, maxBytes int64, hashOnRead bool, log *slog.Logger) *guardedBlockstore {
+	return &guardedBlockstore{
+		Blockstore: bs,
+		usage:      usage,
+		maxBytes:   maxBytes,
+		hashOnRead: hashOnRead,
+		log:        log,
+		corrupt:    make(map[string]cid.Cid),
+	}
+}
+
+// Get verifies the block when hash_on_read is set. A corrupt block is
+// deleted and reported as not found, so the blockservice asks bitswap for
+// a good copy; wasCorrupt lets callers explain a later failure.
+func (b *guardedBlockstore) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
+	blk, err := b.Blockstore.Get(ctx, c)
+	if err != nil || !b.hashOnRead {
+		return blk, err
+	}
+	sum, err := c.Prefix().Sum(blk.RawData())
+	if err != nil {
+		return nil, fmt.Errorf("verify block %s: %w", c, err)
+	}
+	if sum.Equals(c) {
+		return blk, nil
+	}
+	b.log.Warn("corrupt block on disk, deleting it so it can be fetched again", "cid", c)
+	b.nCorrupt.Add(1)
+	b.corruptMu.Lock()
+	b.corrupt[string(c.Hash())] = c
+	b.corruptMu.Unlock()
+	if err := b.Blockstore.DeleteBlock(ctx, c); err != nil {
+		return nil, fmt.Errorf("block %s: %w, and deleting it failed: %v", c, ErrCorruptBlock, err)
+	}
+	return nil, ipld.ErrNotFound{Cid: c}
+}
+
+func (b *guardedBlockstore) wasCorrupt(c cid.Cid) bool {
+	b.corruptMu.Lock()
+	defer b.corruptMu.Unlock()
+	_, ok := b.corrupt[string(c.Hash())]
+	return ok
+}
+
+// corruptCIDs lists the blocks deleted as corrupt and not yet replaced.
+func (b *guardedBlockstore) corruptCIDs() []cid.Cid {
+	b.corruptMu.Lock()
+	defer b.corruptMu.Unlock()
+	out := make([]cid.Cid, 0, len(b.corrupt))
+	for _, c := range b.corrupt {
+		out = append(out, c)
+	}
+	return out
+}
+
+func (b *guardedBlockstore) Put(ctx context.Context, blk blocks.Block) error {
+	return b.PutMany(ctx, []blocks.Block{blk})
+}
+
+// PutMany writes only blocks not yet present, after checking the quota for
+// all of them, so a refused batch leaves nothing half-written.
+func (b *guardedBlockstore) PutMany(ctx context.Context, blks []blocks.Block) error {
+	if b.maxBytes > 0 {
+		// Only a quota needs check-and-write to be atomic.
+		b.putMu.Lock()
+		defer b.putMu.Unlock()
+	}
+	var fresh []blocks.Block
+	var need int64
+	for _, blk := range blks {
+		has, err := b.Blockstore.Has(ctx, blk.Cid())
+		if err != nil {
+			return err
+		}
+		if !has {
+			fresh = append(fresh, blk)
+			need += int64(len(blk.RawData()))
+		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	if b.maxBytes > 0 {
+		used, err := b.usage.DiskUsage(ctx)
+		if err != nil {
+			return fmt.Errorf("read disk usage: %w", err)
+		}
+		if int64(used)+need > b.maxBytes {
+			return fmt.Errorf("%w: writing %d more bytes would take the blocks to %d bytes, over storage.max_bytes = %d; raise the quota or free space with `vft repo gc`",
+				ErrQuotaExceeded, need, int64(used)+need, b.maxBytes)
+		}
+	}
+	if err := b.Blockstore.PutMany(ctx, fresh); err != nil {
+		return err
+	}
+	b.written.Add(int64(len(fresh)))
+	b.corruptMu.Lock()
+	for _, blk := range fresh {
+		delete(b.corrupt, string(blk.Cid().Hash()))
+	}
+	b.corruptMu.Unlock()
+	return nil
+}

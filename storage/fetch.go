@@ -1,0 +1,238 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/ipfs/boxo/blockservice"
+	"github.com/ipfs/boxo/ipld/merkledag"
+	pin "github.com/ipfs/boxo/pinning/pinner"
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+)
+
+// FetchOptions tune one fetch.
+type FetchOptions struct {
+	// Pin pins the root recursively once every block is here.
+	Pin bool
+	// Progress reports bytes of blocks present so far against the DAG's
+	// cumulative size (known once the root block is here, -1 before).
+	Progress Progress
+}
+
+// FetchResult says what a fetch did.
+type FetchResult struct {
+	Root   cid.Cid
+	Blocks int   // blocks in the DAG
+	Bytes  int64 // bytes of those blocks
+	// Fetched counts blocks that came from the network; the rest were
+	// already on disk (from an earlier, interrupted fetch for instance).
+	Fetched int
+}
+
+// Fetch makes every block of the DAG under c present locally, asking
+// peers (bitswap, DHT providers) for what is missing with at most
+// storage.fetch_concurrency requests at a time. Each block is written to
+// disk as it arrives, so a fetch that is cancelled or fails resumes from
+// there the next time. A block that takes longer than
+// storage.fetch_timeout fails the fetch with ErrFetchTimeout.
+func (s *Store) Fetch(ctx context.Context, c cid.Cid, opts FetchOptions) (FetchResult, error) {
+	if err := s.live(); err != nil {
+		return FetchResult{}, err
+	}
+	if !c.Defined() {
+		return FetchResult{}, errors.New("fetch: undefined CID")
+	}
+	unlock := s.gcl.PinLock(ctx)
+	defer unlock.Unlock(ctx)
+
+	res, err := s.fetchDAG(ctx, s.bserv, c, opts.Progress, nil)
+	if err != nil {
+		return res, fmt.Errorf("fetch %s: %w", c, err)
+	}
+	if opts.Pin {
+		if err := s.pinner.PinWithMode(ctx, c, pin.Recursive, ""); err != nil {
+			return res, fmt.Errorf("pin %s: %w", c, err)
+		}
+		if err := s.pinner.Flush(ctx); err != nil {
+			return res, fmt.Errorf("pin %s: %w", c, err)
+		}
+		s.provide(c)
+	}
+	return res, nil
+}
+
+// walker is a bounded worker pool over a queue of CIDs to visit.
+type walker struct {
+	s        *Store
+	ctx      context.Context
+	root     cid.Cid
+	ses      *blockservice.Session
+	progress Progress
+	onBlock  func(cid.Cid)
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	queue    []cid.Cid
+	seen     map[string]struct{}
+	inflight int
+	err      error
+	res      FetchResult
+	total    int64
+}
+
+// fetchDAG walks the DAG under root through bserv; with the offline
+// blockservice it only checks that the DAG is complete. onBlock, when
+// set, is called (serially) with every CID of the DAG.
+func (s *Store) fetchDAG(ctx context.Context, bserv blockservice.BlockService, root cid.Cid, progress Progress, onBlock func(cid.Cid)) (FetchResult, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w := &walker{
+		s: s, ctx: ctx, root: root, progress: progress, onBlock: onBlock,
+		ses:   blockservice.NewSession(ctx, bserv),
+		queue: []cid.Cid{root},
+		seen:  map[string]struct{}{root.KeyString(): {}},
+		total: -1,
+		res:   FetchResult{Root: root},
+	}
+	w.cond = sync.NewCond(&w.mu)
+	var wg sync.WaitGroup
+	for range s.cfg.FetchConcurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.work()
+		}()
+	}
+	wg.Wait()
+	return w.res, w.err
+}
+
+func (w *walker) work() {
+	for {
+		w.mu.Lock()
+		for len(w.queue) == 0 && w.inflight > 0 && w.err == nil {
+			w.cond.Wait()
+		}
+		if w.err != nil || len(w.queue) == 0 {
+			w.cond.Broadcast()
+			w.mu.Unlock()
+			return
+		}
+		c := w.queue[0]
+		w.queue = w.queue[1:]
+		w.inflight++
+		w.mu.Unlock()
+
+		links, size, fetched, err := w.visit(c)
+
+		w.mu.Lock()
+		w.inflight--
+		if err != nil && w.err == nil {
+			w.err = err
+		}
+		if err == nil {
+			w.res.Blocks++
+			w.res.Bytes += size
+			if fetched {
+				w.res.Fetched++
+			}
+			if w.onBlock != nil {
+				w.onBlock(c)
+			}
+			for _, l := range links {
+				if _, ok := w.seen[l.KeyString()]; !ok {
+					w.seen[l.KeyString()] = struct{}{}
+					w.queue = append(w.queue, l)
+				}
+			}
+			if w.progress != nil {
+				w.progress(w.res.Bytes, w.total)
+			}
+		}
+		w.cond.Broadcast()
+		w.mu.Unlock()
+	}
+}
+
+// visit makes c present and returns its links. A raw leaf already on disk
+// is not read at all, which keeps resuming a large fetch cheap.
+func (w *walker) visit(c cid.Cid) (links []cid.Cid, size int64, fetched bool, err error) {
+	has, err := w.s.bstore.Has(w.ctx, c)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	if has && c.Type() == cid.Raw && c != w.root {
+		n, err := w.s.bstore.GetSize(w.ctx, c)
+		return nil, int64(n), false, err
+	}
+	ctx, cancel := context.WithTimeout(w.ctx, w.s.cfg.FetchTimeout)
+	defer cancel()
+	blk, err := w.ses.GetBlock(ctx, c)
+	if err != nil {
+		return nil, 0, false, w.explain(c, err)
+	}
+	links, err = blockLinks(blk)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	if c == w.root {
+		w.setTotal(blk)
+	}
+	return links, int64(len(blk.RawData())), !has || w.s.guard.wasCorrupt(c), nil
+}
+
+func (w *walker) setTotal(blk blocks.Block) {
+	total := int64(len(blk.RawData()))
+	if blk.Cid().Type() == cid.DagProtobuf {
+		if nd, err := merkledag.DecodeProtobuf(blk.RawData()); err == nil {
+			if sz, err := nd.Size(); err == nil {
+				total = int64(sz)
+			}
+		}
+	}
+	w.mu.Lock()
+	w.total = total
+	w.mu.Unlock()
+}
+
+// explain turns a failed block request into an error a user can act on.
+func (w *walker) explain(c cid.Cid, err error) error {
+	if w.ctx.Err() != nil {
+		return w.ctx.Err()
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		return w.s.explainLocal(err)
+	}
+	what := "block " + c.String()
+	if c == w.root {
+		what = "root block " + c.String()
+	}
+	note := ""
+	if w.s.guard.wasCorrupt(c) {
+		note = " (the copy on disk was corrupt and has been deleted)"
+	}
+	return fmt.Errorf("%w: no peer sent %s within storage.fetch_timeout = %s%s; check that a peer that has it is connected",
+		ErrFetchTimeout, what, w.s.cfg.FetchTimeout, note)
+}
+
+// blockLinks returns the children of a UnixFS block (dag-pb or raw).
+func blockLinks(blk blocks.Block) ([]cid.Cid, error) {
+	switch blk.Cid().Type() {
+	case cid.Raw:
+		return nil, nil
+	case cid.DagProtobuf:
+		nd, err := merkledag.DecodeProtobuf(blk.RawData())
+		if err != nil {
+			return nil, fmt.Errorf("decode block %s: %w", blk.Cid(), err)
+		}
+		out := make([]cid.Cid, 0, len(nd.Links()))
+		for _, l := range nd.Links() {
+			out = append(out, l.Cid)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("block %s: codec 0x%x is not UnixFS (dag-pb or raw)", blk.Cid(), blk.Cid().Type())
+}

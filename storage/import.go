@@ -1,0 +1,254 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	chunker "github.com/ipfs/boxo/chunker"
+	"github.com/ipfs/boxo/files"
+	"github.com/ipfs/boxo/ipld/merkledag"
+	"github.com/ipfs/boxo/ipld/unixfs"
+	"github.com/ipfs/boxo/ipld/unixfs/importer/balanced"
+	ihelper "github.com/ipfs/boxo/ipld/unixfs/importer/helpers"
+	uio "github.com/ipfs/boxo/ipld/unixfs/io"
+	pin "github.com/ipfs/boxo/pinning/pinner"
+	"github.com/ipfs/go-cid"
+	ipld "github.com/ipfs/go-ipld-format"
+)
+
+// Progress is called with the bytes done so far and the total expected
+// (-1 when unknown). It runs on the calling goroutine; keep it quick.
+type Progress func(done, total int64)
+
+// AddOptions tune one import.
+type AddOptions struct {
+	// NoPin leaves the result unpinned (GC may remove it). By default the
+	// root is pinned recursively once the whole DAG is written.
+	NoPin bool
+	// Progress reports bytes of file data read.
+	Progress Progress
+}
+
+// Add imports the file or directory at path as UnixFS and returns the
+// root CID, the one `ipfs add -r` (with the same settings) prints. Hidden
+// files in directories are skipped unless storage.include_hidden is set;
+// symlinks are stored as symlinks.
+func (s *Store) Add(ctx context.Context, path string, opts AddOptions) (cid.Cid, error) {
+	st, err := os.Lstat(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return cid.Undef, fmt.Errorf("import %s: no such file or directory", path)
+		}
+		return cid.Undef, fmt.Errorf("import %s: %w", path, err)
+	}
+	filter, err := files.NewFilter("", nil, s.cfg.IncludeHidden)
+	if err != nil {
+		return cid.Undef, err
+	}
+	nd, err := files.NewSerialFileWithFilter(path, filter, st)
+	if err != nil {
+		return cid.Undef, fmt.Errorf("import %s: %w", path, err)
+	}
+	total := int64(-1)
+	if opts.Progress != nil {
+		total = s.sizeOnDisk(path, st)
+	}
+	c, err := s.AddNode(ctx, nd, opts, total)
+	if err != nil {
+		return cid.Undef, fmt.Errorf("import %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// AddReader imports the bytes of r as one UnixFS file.
+func (s *Store) AddReader(ctx context.Context, r io.Reader, opts AddOptions) (cid.Cid, error) {
+	return s.AddNode(ctx, files.NewReaderFile(r), opts, -1)
+}
+
+// AddNode imports a files.Node (a file, directory or symlink, on disk or
+// in memory). total is the byte count for progress, or -1.
+func (s *Store) AddNode(ctx context.Context, nd files.Node, opts AddOptions, total int64) (cid.Cid, error) {
+	if err := s.live(); err != nil {
+		return cid.Undef, err
+	}
+	defer nd.Close()
+	// Hold the pin lock from the first block to the pin, so a concurrent GC
+	// cannot remove blocks of a DAG that is not pinned yet.
+	unlock := s.gcl.PinLock(ctx)
+	defer unlock.Unlock(ctx)
+
+	im := &importer{s: s, ctx: ctx, progress: opts.Progress, total: total}
+	root, err := im.add(nd)
+	if err != nil {
+		return cid.Undef, err
+	}
+	if !opts.NoPin {
+		// Every block is written by now, so pin without walking the DAG
+		// again (kubo's adder does the same).
+		if err := s.pinner.PinWithMode(ctx, root.Cid(), pin.Recursive, ""); err != nil {
+			return cid.Undef, fmt.Errorf("pin %s: %w", root.Cid(), err)
+		}
+		if err := s.pinner.Flush(ctx); err != nil {
+			return cid.Undef, fmt.Errorf("pin %s: %w", root.Cid(), err)
+		}
+	}
+	if opts.Progress != nil {
+		opts.Progress(im.done, max(im.done, total))
+	}
+	s.provide(root.Cid())
+	return root.Cid(), nil
+}
+
+// sizeOnDisk sums the regular files under path that Add will read.
+func (s *Store) sizeOnDisk(path string, st os.FileInfo) int64 {
+	if !st.IsDir() {
+		return st.Size()
+	}
+	var n int64
+	_ = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if p != path && !s.cfg.IncludeHidden && len(d.Name()) > 0 && d.Name()[0] == '.' {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// importer builds the DAG the way kubo's coreunix.Adder does: balanced
+// file layout through the configured chunker, and directories as
+// dynamic (basic or HAMT) UnixFS directories with kubo's thresholds.
+type importer struct {
+	s        *Store
+	ctx      context.Context
+	progress Progress
+	total    int64
+	done     int64
+}
+
+func (im *importer) add(nd files.Node) (ipld.Node, error) {
+	if err := im.ctx.Err(); err != nil {
+		return nil, err
+	}
+	switch f := nd.(type) {
+	case files.Directory:
+		return im.addDir(f)
+	case *files.Symlink:
+		return im.addSymlink(f)
+	case files.File:
+		return im.addFile(f)
+	}
+	return nil, fmt.Errorf("unsupported file type %T", nd)
+}
+
+func (im *importer) addFile(f files.File) (ipld.Node, error) {
+	cfg := im.s.cfg
+	spl, err := chunker.FromString(&progressReader{r: f, im: im}, cfg.Chunker)
+	if err != nil {
+		return nil, err
+	}
+	bufDAG := ipld.NewBufferedDAG(im.ctx, im.s.dag)
+	params := ihelper.DagBuilderParams{
+		Dagserv:    bufDAG,
+		RawLeaves:  cfg.RawLeaves,
+		Maxlinks:   cfg.MaxLinks,
+		CidBuilder: cfg.cidBuilder(),
+	}
+	db, err := params.New(spl)
+	if err != nil {
+		return nil, err
+	}
+	nd, err := balanced.Layout(db)
+	if err != nil {
+		return nil, err
+	}
+	if err := bufDAG.Commit(); err != nil {
+		return nil, err
+	}
+	return nd, nil
+}
+
+func (im *importer) addDir(d files.Directory) (ipld.Node, error) {
+	cfg := im.s.cfg
+	mode, _ := cfg.sizeEstimation()
+	dir, err := uio.NewDirectory(im.s.dag,
+		uio.WithCidBuilder(cfg.cidBuilder()),
+		uio.WithMaxLinks(0), // kubo: Import.UnixFSDirectoryMaxLinks = 0
+		uio.WithMaxHAMTFanout(cfg.HAMTFanout),
+		uio.WithSizeEstimationMode(mode),
+	)
+	if err != nil {
+		return nil, err
+	}
+	dir.SetHAMTShardingSize(cfg.HAMTThreshold)
+	it := d.Entries()
+	for it.Next() {
+		child, err := im.add(it.Node())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", it.Name(), err)
+		}
+		if err := dir.AddChild(im.ctx, it.Name(), child); err != nil {
+			return nil, fmt.Errorf("%s: %w", it.Name(), err)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, err
+	}
+	nd, err := dir.GetNode()
+	if err != nil {
+		return nil, err
+	}
+	if err := im.s.dag.Add(im.ctx, nd); err != nil {
+		return nil, err
+	}
+	return nd, nil
+}
+
+func (im *importer) addSymlink(l *files.Symlink) (ipld.Node, error) {
+	data, err := unixfs.SymlinkData(l.Target)
+	if err != nil {
+		return nil, err
+	}
+	nd := merkledag.NodeWithData(data)
+	if err := nd.SetCidBuilder(im.s.cfg.cidBuilder()); err != nil {
+		return nil, err
+	}
+	if err := im.s.dag.Add(im.ctx, nd); err != nil {
+		return nil, err
+	}
+	return nd, nil
+}
+
+// progressReader reports bytes as the chunker pulls them and stops the
+// import promptly when the context is cancelled.
+type progressReader struct {
+	r  io.Reader
+	im *importer
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	if err := p.im.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := p.r.Read(b)
+	p.im.done += int64(n)
+	if p.im.progress != nil && n > 0 {
+		p.im.progress(p.im.done, p.im.total)
+	}
+	return n, err
+}

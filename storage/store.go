@@ -1,0 +1,266 @@
+// Package storage keeps UnixFS content for the node: a flatfs blockstore
+// with hash checks and a quota, kubo-compatible UnixFS import and export,
+// bitswap on the node's libp2p host with the DHT for provider records,
+// recursive pins in the node's datastore, and garbage collection.
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ipfs/boxo/bitswap"
+	bsnetwork "github.com/ipfs/boxo/bitswap/network"
+	"github.com/ipfs/boxo/bitswap/network/bsnet"
+	"github.com/ipfs/boxo/blockservice"
+	"github.com/ipfs/boxo/blockstore"
+	"github.com/ipfs/boxo/exchange"
+	"github.com/ipfs/boxo/ipld/merkledag"
+	pin "github.com/ipfs/boxo/pinning/pinner"
+	"github.com/ipfs/boxo/pinning/pinner/dspinner"
+	"github.com/ipfs/go-cid"
+	"github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/namespace"
+	flatfs "github.com/ipfs/go-ds-flatfs"
+	pebbleds "github.com/ipfs/go-ds-pebble"
+	ipld "github.com/ipfs/go-ipld-format"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/routing"
+)
+
+// datastorePrefix is where this package keeps its keys (pins) in the
+// node's shared datastore; other components use other prefixes.
+const datastorePrefix = "/storage"
+
+// Option changes how New builds a Store.
+type Option func(*options)
+
+type options struct {
+	ds datastore.Batching
+}
+
+// WithDatastore makes the Store keep its metadata (pins) under /storage in
+// ds instead of opening <repo>/datastore itself. The caller keeps
+// ownership: Close does not close ds.
+func WithDatastore(ds datastore.Batching) Option {
+	return func(o *options) { o.ds = ds }
+}
+
+// Store is the node's content store. All methods are safe for concurrent use.
+type Store struct {
+	cfg  Config
+	repo string
+	log  *slog.Logger
+	host host.Host
+	rt   routing.ContentRouting
+
+	blocks   *flatfs.Datastore
+	ds       datastore.Batching
+	ownDS    bool
+	guard    *guardedBlockstore
+	bstore   blockstore.Blockstore // idstore over guard
+	gcl      blockstore.GCLocker
+	bswap    *bitswap.Bitswap // nil when offline
+	bserv    blockservice.BlockService
+	offline  blockservice.BlockService
+	dag      ipld.DAGService // online: fetches what is missing
+	localDAG ipld.DAGService // never touches the network
+	pinner   pin.Pinner
+
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New opens (creating if needed) the block store in <repoDir>/blocks and,
+// unless WithDatastore is given, the pebble datastore in <repoDir>/datastore.
+// h and r may be nil for an offline store: without h there is no bitswap,
+// without r bitswap only asks connected peers and nothing is provided.
+// New does no network I/O.
+func New(cfg Config, repoDir string, h host.Host, r routing.ContentRouting, log *slog.Logger, opts ...Option) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	s := &Store{cfg: cfg, repo: repoDir, log: log.With("component", "storage"), host: h, rt: r}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	ok := false
+	defer func() {
+		if !ok {
+			s.cancel()
+			s.closeStores()
+		}
+	}()
+
+	if err := os.MkdirAll(repoDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create repo dir %s: %w", repoDir, err)
+	}
+	blocksDir := filepath.Join(repoDir, "blocks")
+	fds, err := flatfs.CreateOrOpen(blocksDir, flatfs.NextToLast(2), false)
+	if err != nil {
+		return nil, fmt.Errorf("open block store %s: %w", blocksDir, err)
+	}
+	s.blocks = fds
+
+	s.ds = o.ds
+	if s.ds == nil {
+		dsDir := filepath.Join(repoDir, "datastore")
+		pds, err := pebbleds.NewDatastore(dsDir)
+		if err != nil {
+			return nil, fmt.Errorf("open datastore %s: %w", dsDir, err)
+		}
+		s.ds, s.ownDS = pds, true
+	}
+
+	base := blockstore.NewBlockstore(fds, blockstore.NoPrefix())
+	s.guard = newGuardedBlockstore(base, fds, cfg.MaxBytes, cfg.HashOnRead, s.log)
+	s.bstore = blockstore.NewIdStore(s.guard)
+	s.gcl = blockstore.NewGCLocker()
+
+	var exch exchange.Interface
+	if h != nil {
+		var finder routing.ContentDiscovery
+		if r != nil {
+			finder = r
+		}
+		// libp2p tells bitswap about new connections only; replay the ones
+		// the host already has (bootstrap peers dialled before New) so
+		// bitswap asks them too.
+		evm := bsnetwork.NewConnectEventManager()
+		s.bswap = bitswap.New(s.ctx, bsnet.NewFromIpfsHost(h, bsnet.WithConnectEventManager(evm)), finder, s.bstore)
+		for _, conn := range h.Network().Conns() {
+			if !conn.Stat().Limited {
+				evm.Connected(conn.RemotePeer())
+			}
+		}
+		exch = s.bswap
+	}
+	s.bserv = blockservice.New(s.bstore, exch)
+	s.offline = blockservice.New(s.bstore, nil)
+	s.dag = merkledag.NewDAGService(s.bserv)
+	s.localDAG = merkledag.NewDAGService(s.offline)
+
+	// The pinner only ever reads local blocks: pinning content that is not
+	// all here must fail, not start a download.
+	p, err := dspinner.New(s.ctx, namespace.Wrap(s.ds, datastore.NewKey(datastorePrefix)), s.localDAG)
+	if err != nil {
+		return nil, fmt.Errorf("load pins: %w", err)
+	}
+	s.pinner = p
+	if cfg.Provide && r != nil && cfg.ReprovideInterval > 0 {
+		s.wg.Add(1)
+		go s.reprovideLoop(cfg.ReprovideInterval)
+	}
+	ok = true
+	return s, nil
+}
+
+// reprovideLoop announces every pinned root again each interval; the
+// first round is one interval after start (New does no network I/O).
+func (s *Store) reprovideLoop(interval time.Duration) {
+	defer s.wg.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		pins, err := s.Pins(s.ctx)
+		if err != nil {
+			s.log.Warn("reprovide: list pins", "err", err)
+			continue
+		}
+		for _, c := range pins {
+			ctx, cancel := context.WithTimeout(s.ctx, s.cfg.FetchTimeout)
+			err := s.rt.Provide(ctx, c, true)
+			cancel()
+			if s.ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				s.log.Warn("reprovide failed", "cid", c, "err", err)
+			}
+		}
+		s.log.Debug("reprovided pinned roots", "count", len(pins))
+	}
+}
+
+// Datastore returns the datastore holding the pins, for components that
+// keep their own state next to it (under their own key prefix).
+func (s *Store) Datastore() datastore.Batching { return s.ds }
+
+// DAG returns a DAG service that fetches missing blocks over bitswap.
+func (s *Store) DAG() ipld.DAGService { return s.dag }
+
+// Blockstore returns the verified, quota-checked local blockstore.
+func (s *Store) Blockstore() blockstore.Blockstore { return s.bstore }
+
+// Close stops bitswap and pending provides and closes the stores. It is
+// safe to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.cancel()
+		var errs []error
+		if s.bswap != nil {
+			errs = append(errs, s.bswap.Close())
+		}
+		s.wg.Wait()
+		if s.pinner != nil {
+			errs = append(errs, s.pinner.Close())
+		}
+		errs = append(errs, s.closeStores())
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+func (s *Store) closeStores() error {
+	var errs []error
+	if s.blocks != nil {
+		errs = append(errs, s.blocks.Close())
+	}
+	if s.ownDS && s.ds != nil {
+		errs = append(errs, s.ds.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// live returns ErrClosed after Close.
+func (s *Store) live() error {
+	if s.ctx.Err() != nil {
+		return ErrClosed
+	}
+	return nil
+}
+
+// provide announces c on the DHT in the background; failures are logged,
+// since content is still served to peers that ask bitswap directly.
+func (s *Store) provide(c cid.Cid) {
+	if !s.cfg.Provide || s.rt == nil || s.live() != nil {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.FetchTimeout)
+		defer cancel()
+		if err := s.rt.Provide(ctx, c, true); err != nil && s.ctx.Err() == nil {
+			s.log.Warn("provide failed", "cid", c, "err", err)
+		}
+	}()
+}
