@@ -104,3 +104,97 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	return nil
 }
+
+// Add asks the daemon to import a file or directory on this machine.
+func (c *Client) Add(ctx context.Context, path string, noPin bool, progress func(done, total int64)) (string, error) {
+	var out struct {
+		CID string `json:"cid"`
+	}
+	err := c.stream(ctx, "/api/v1/add", AddRequest{Path: path, NoPin: noPin}, progress, &out)
+	return out.CID, err
+}
+
+// Get asks the daemon to fetch a CID and write it to output.
+func (c *Client) Get(ctx context.Context, cid, output string, progress func(done, total int64)) (GetResult, error) {
+	var out GetResult
+	err := c.stream(ctx, "/api/v1/get", GetRequest{CID: cid, Output: output}, progress, &out)
+	return out, err
+}
+
+// Pin pins a CID recursively (fetching it first if needed).
+func (c *Client) Pin(ctx context.Context, cid string) error {
+	return c.do(ctx, http.MethodPost, "/api/v1/pin/add", CIDRequest{CID: cid}, nil)
+}
+
+// Unpin removes a pin.
+func (c *Client) Unpin(ctx context.Context, cid string) error {
+	return c.do(ctx, http.MethodPost, "/api/v1/pin/rm", CIDRequest{CID: cid}, nil)
+}
+
+// Pins lists pinned CIDs.
+func (c *Client) Pins(ctx context.Context) ([]string, error) {
+	var out []string
+	return out, c.do(ctx, http.MethodGet, "/api/v1/pin/ls", nil, &out)
+}
+
+// GC removes unpinned blocks.
+func (c *Client) GC(ctx context.Context) (GCResult, error) {
+	var out GCResult
+	return out, c.do(ctx, http.MethodPost, "/api/v1/repo/gc", nil, &out)
+}
+
+// RepoStat describes the content store.
+func (c *Client) RepoStat(ctx context.Context) (RepoStat, error) {
+	var out RepoStat
+	return out, c.do(ctx, http.MethodGet, "/api/v1/repo/stat", nil, &out)
+}
+
+// stream posts body and reads newline-delimited events until the result.
+func (c *Client) stream(ctx context.Context, path string, body any, progress func(done, total int64), out any) error {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	// No overall timeout: a 100 GB transfer takes as long as it takes; the
+	// daemon's own per-block timeout bounds a stalled fetch.
+	resp, err := (&http.Client{}).Do(req)
+	if err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return fmt.Errorf("%w at %s: is `vft daemon` running?", ErrUnreachable, c.base)
+		}
+		return fmt.Errorf("POST %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		var e ErrorResponse
+		if json.Unmarshal(msg, &e) == nil && e.Error != "" {
+			return errors.New(e.Error)
+		}
+		return fmt.Errorf("POST %s: %s", path, resp.Status)
+	}
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var ev Event
+		if err := dec.Decode(&ev); err != nil {
+			if errors.Is(err, io.EOF) {
+				return errStreamEnded
+			}
+			return fmt.Errorf("POST %s: %w", path, err)
+		}
+		switch {
+		case ev.Error != "":
+			return errors.New(ev.Error)
+		case ev.Result != nil:
+			return json.Unmarshal(ev.Result, out)
+		case progress != nil:
+			progress(ev.Done, ev.Total)
+		}
+	}
+}

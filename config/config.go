@@ -20,6 +20,7 @@ import (
 	"github.com/vft-network/vft/internal/logging"
 	"github.com/vft-network/vft/internal/units"
 	"github.com/vft-network/vft/p2p"
+	"github.com/vft-network/vft/storage"
 )
 
 // Mode is what a node does in the network.
@@ -47,6 +48,7 @@ type Config struct {
 	Hardware  hwdetect.Config  `toml:"hardware"`
 	Heartbeat heartbeat.Config `toml:"heartbeat"`
 	Market    MarketConfig     `toml:"market"`
+	Storage   storage.Config   `toml:"storage"`
 }
 
 // MarketConfig is the `[market]` section: what this node sells and on
@@ -102,6 +104,7 @@ func Default(mode Mode) Config {
 		Hardware:  hwdetect.DefaultConfig(),
 		Heartbeat: heartbeat.DefaultConfig(),
 		Market:    MarketConfig{MinPrice: 1000, MaxJobs: 1, Executors: []string{"wasm"}},
+		Storage:   storage.DefaultConfig(),
 	}
 	if mode != ModeMiner {
 		// Light and edge nodes are dialled out from laptops and devices:
@@ -132,7 +135,7 @@ func (c Config) Validate() error {
 	if c.Node.ShutdownTimeout.Std() < 1e9 {
 		return fmt.Errorf("node.shutdown_timeout %s is under 1s", c.Node.ShutdownTimeout)
 	}
-	for _, v := range []interface{ Validate() error }{c.Log, c.P2P, c.API, c.Hardware, c.Heartbeat} {
+	for _, v := range []interface{ Validate() error }{c.Log, c.P2P, c.API, c.Hardware, c.Heartbeat, c.Storage} {
 		if err := v.Validate(); err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // EnvPrefix starts every environment variable that sets a config key:
@@ -61,7 +62,10 @@ func tomlName(f reflect.StructField) string {
 	return tag
 }
 
-var textUnmarshaler = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
+var (
+	textUnmarshaler = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
+	durationType    = reflect.TypeOf(time.Duration(0))
+)
 
 // isLeaf is true for values a single string can set.
 func isLeaf(t reflect.Type) bool {
@@ -99,6 +103,9 @@ func (c *Config) Get(key string) (string, error) {
 	if m, ok := v.Interface().(encoding.TextMarshaler); ok {
 		b, err := m.MarshalText()
 		return string(b), err
+	}
+	if v.Type() == durationType {
+		return time.Duration(v.Int()).String(), nil
 	}
 	if v.Kind() == reflect.Slice {
 		return strings.Join(v.Interface().([]string), ","), nil
@@ -140,6 +147,14 @@ func (c *Config) field(key string) (reflect.Value, error) {
 func setValue(v reflect.Value, raw string) error {
 	if u, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok {
 		return u.UnmarshalText([]byte(raw))
+	}
+	if v.Type() == durationType {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d < 0 {
+			return fmt.Errorf("%q is not a duration: write it like 30s, 5m or 1h", raw)
+		}
+		v.SetInt(int64(d))
+		return nil
 	}
 	switch v.Kind() {
 	case reflect.String:

@@ -21,6 +21,7 @@ import (
 	"github.com/vft-network/vft/identity"
 	"github.com/vft-network/vft/p2p"
 	"github.com/vft-network/vft/repo"
+	"github.com/vft-network/vft/storage"
 )
 
 // Options are the parts of a node that are not user configuration.
@@ -44,6 +45,7 @@ type Node struct {
 	metrics   *prometheus.Registry
 	net       *p2p.Network
 	hardware  *hwdetect.Detector
+	storage   *storage.Store
 	heartbeat *heartbeat.Service
 	api       *api.Server
 
@@ -108,6 +110,12 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	n.stops = append(n.stops, n.net.Close, n.hardware.Close)
 
+	n.storage, err = storage.New(n.cfg.Storage, n.repo.Dir(), n.net.Host(), n.net.DHT(), n.log)
+	if err != nil {
+		return err
+	}
+	n.stops = append(n.stops, n.storage.Close)
+
 	hbTopic, err := n.net.Join(heartbeat.TopicName, n.heartbeat.Validate)
 	if err != nil {
 		return err
@@ -123,6 +131,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	n.api.ServeContent(content{n.storage})
 	if err := n.api.Start(); err != nil {
 		return err
 	}
@@ -165,6 +174,9 @@ func (n *Node) Config() config.Config { return n.cfg }
 
 // Key is the node's identity.
 func (n *Node) Key() *identity.Key { return n.key }
+
+// Storage is the node's content store.
+func (n *Node) Storage() *storage.Store { return n.storage }
 
 // Heartbeats is the live network table.
 func (n *Node) Heartbeats() *heartbeat.Service { return n.heartbeat }

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// interruptible returns a context cancelled by Ctrl-C, so an interrupted
+// transfer stops cleanly and the next run resumes from the blocks on disk.
+func interruptible() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func runAdd(c *cli, args []string) error {
+	fs, asJSON := c.flags("add")
+	noPin := fs.Bool("no-pin", false, "do not pin the result (the next `vft repo gc` may remove it)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: vft add PATH (a file or a directory)", errUsage)
+	}
+	path, err := filepath.Abs(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("%s does not exist or cannot be read: %w", fs.Arg(0), err)
+	}
+	cl, err := c.daemon()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := interruptible()
+	defer cancel()
+	bar := newProgressBar(c.stderr, "adding")
+	id, err := cl.Add(ctx, path, *noPin, bar.Update)
+	bar.Done()
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return c.printJSON(map[string]string{"cid": id, "path": path})
+	}
+	fmt.Fprintln(c.stdout, id)
+	return nil
+}
+
+func runGet(c *cli, args []string) error {
+	fs, asJSON := c.flags("get")
+	output := fs.String("o", "", "where to write the file or directory (default ./CID)")
+	// Let "-o" come after the CID too, as people type it.
+	if err := parse(fs, reorderFlags(args)); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: vft get CID [-o PATH]", errUsage)
+	}
+	id := fs.Arg(0)
+	out := *output
+	if out == "" {
+		out = id
+	}
+	out, err := filepath.Abs(out)
+	if err != nil {
+		return err
+	}
+	cl, err := c.daemon()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := interruptible()
+	defer cancel()
+	bar := newProgressBar(c.stderr, "fetching")
+	start := time.Now()
+	res, err := cl.Get(ctx, id, out, bar.Update)
+	bar.Done()
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return c.printJSON(res)
+	}
+	fmt.Fprintf(c.stdout, "%s → %s (%s in %d blocks, %d fetched, %s)\n", res.CID, res.Output,
+		humanBytes(res.Bytes), res.Blocks, res.Fetched, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// reorderFlags moves flags after positional arguments to the front, since
+// Go's flag package stops at the first positional argument.
+func reorderFlags(args []string) []string {
+	var flags, rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if len(a) > 1 && a[0] == '-' {
+			flags = append(flags, a)
+			if (a == "-o" || a == "--o" || a == "-repo" || a == "--repo") && i+1 < len(args) {
+				flags = append(flags, args[i+1])
+				i++
+			}
+			continue
+		}
+		rest = append(rest, a)
+	}
+	return append(flags, rest...)
+}
+
+func runPin(c *cli, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: vft pin add CID | pin rm CID | pin ls", errUsage)
+	}
+	sub := args[0]
+	fs, asJSON := c.flags("pin " + sub)
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	cl, err := c.daemon()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := interruptible()
+	defer cancel()
+	switch sub {
+	case "add", "rm":
+		if fs.NArg() != 1 {
+			return fmt.Errorf("%w: vft pin %s CID", errUsage, sub)
+		}
+		call, verb := cl.Pin, "pinned"
+		if sub == "rm" {
+			call, verb = cl.Unpin, "unpinned"
+		}
+		if err := call(ctx, fs.Arg(0)); err != nil {
+			return err
+		}
+		if *asJSON {
+			return c.printJSON(map[string]string{"cid": fs.Arg(0), "status": verb})
+		}
+		fmt.Fprintf(c.stdout, "%s %s\n", verb, fs.Arg(0))
+		return nil
+	case "ls":
+		pins, err := cl.Pins(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return c.printJSON(pins)
+		}
+		for _, p := range pins {
+			fmt.Fprintln(c.stdout, p)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: unknown pin subcommand %q: use add, rm or ls", errUsage, sub)
+}
+
+func runRepo(c *cli, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: vft repo stat | repo gc", errUsage)
+	}
+	sub := args[0]
+	fs, asJSON := c.flags("repo " + sub)
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	cl, err := c.daemon()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := interruptible()
+	defer cancel()
+	switch sub {
+	case "stat":
+		st, err := cl.RepoStat(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return c.printJSON(st)
+		}
+		quota := "none"
+		if st.MaxBytes > 0 {
+			quota = humanBytes(st.MaxBytes)
+		}
+		fmt.Fprintf(c.stdout, "blocks   %d\nsize     %s\npins     %d\nquota    %s\ncorrupt  %d blocks found and removed since start\n",
+			st.Blocks, humanBytes(st.Bytes), st.Pins, quota, st.CorruptBlocks)
+		return nil
+	case "gc":
+		res, err := cl.GC(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return c.printJSON(res)
+		}
+		fmt.Fprintf(c.stdout, "removed %d blocks, freed %s\n", res.Blocks, humanBytes(res.Bytes))
+		return nil
+	}
+	return fmt.Errorf("%w: unknown repo subcommand %q: use stat or gc", errUsage, sub)
+}

@@ -1,0 +1,80 @@
+package node
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/vft-network/vft/api"
+	"github.com/vft-network/vft/storage"
+)
+
+// content adapts the store to what the API serves.
+type content struct{ s *storage.Store }
+
+func parseCID(s string) (cid.Cid, error) {
+	c, err := cid.Decode(s)
+	if err != nil {
+		return cid.Undef, fmt.Errorf("%q is not a CID (%v): it looks like bafy... or Qm...", s, err)
+	}
+	return c, nil
+}
+
+func (c content) Add(ctx context.Context, path string, pin bool, progress func(done, total int64)) (string, error) {
+	id, err := c.s.Add(ctx, path, storage.AddOptions{NoPin: !pin, Progress: progress})
+	if err != nil {
+		return "", err
+	}
+	return id.String(), nil
+}
+
+func (c content) Get(ctx context.Context, s, output string, progress func(done, total int64)) (api.GetResult, error) {
+	id, err := parseCID(s)
+	if err != nil {
+		return api.GetResult{}, err
+	}
+	res, err := c.s.Get(ctx, id, output, storage.FetchOptions{Progress: progress})
+	if err != nil {
+		return api.GetResult{}, err
+	}
+	return api.GetResult{CID: res.Root.String(), Output: output, Blocks: res.Blocks, Bytes: res.Bytes, Fetched: res.Fetched}, nil
+}
+
+func (c content) Pin(ctx context.Context, s string) error {
+	id, err := parseCID(s)
+	if err != nil {
+		return err
+	}
+	return c.s.Pin(ctx, id)
+}
+
+func (c content) Unpin(ctx context.Context, s string) error {
+	id, err := parseCID(s)
+	if err != nil {
+		return err
+	}
+	return c.s.Unpin(ctx, id)
+}
+
+func (c content) Pins(ctx context.Context) ([]string, error) {
+	pins, err := c.s.Pins(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(pins))
+	for i, p := range pins {
+		out[i] = p.String()
+	}
+	return out, nil
+}
+
+func (c content) GC(ctx context.Context) (api.GCResult, error) {
+	r, err := c.s.GC(ctx)
+	return api.GCResult{Blocks: r.Blocks, Bytes: r.Bytes}, err
+}
+
+func (c content) Stat(ctx context.Context) (api.RepoStat, error) {
+	st, err := c.s.Stat(ctx)
+	return api.RepoStat{Blocks: st.Blocks, Bytes: st.Bytes, Pins: st.Pins, MaxBytes: st.MaxBytes, CorruptBlocks: st.CorruptBlocks}, err
+}
