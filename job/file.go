@@ -1,0 +1,178 @@
+package job
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/vft-network/vft/internal/units"
+)
+
+// FileSpec is a job spec as a person writes it (`vft job submit job.toml`):
+// local paths instead of CIDs, durations and sizes in words. Resolve turns
+// it into a Spec by adding the files to the content store.
+type FileSpec struct {
+	Executor string `toml:"executor"`
+	// Module is the path of the .wasm file (relative to the spec file).
+	Module  string   `toml:"module"`
+	Command []string `toml:"command"`
+	// Inputs are paths mounted read-only under /input, rsync-style: "dir/"
+	// mounts the directory's contents at /input, "dir" or "file" mounts it
+	// at /input/<name>, and "src:name" mounts src at /input/name.
+	Inputs []string          `toml:"inputs"`
+	Args   []string          `toml:"args"`
+	Env    map[string]string `toml:"env"`
+	Seed   uint64            `toml:"seed"`
+
+	Timeout   units.Duration `toml:"timeout"`
+	Memory    units.Bytes    `toml:"memory"`
+	CPU       uint32         `toml:"cpu"`
+	GPUs      uint32         `toml:"gpus"`
+	GPUMemory units.Bytes    `toml:"gpu_memory"`
+	GPUModel  string         `toml:"gpu_model"`
+	MaxOutput units.Bytes    `toml:"max_output"`
+
+	Redundancy uint32  `toml:"redundancy"`
+	Quorum     uint32  `toml:"quorum"`
+	Verify     string  `toml:"verify"`
+	SpotChance float64 `toml:"spot_chance"` // 0..1, for verify = "spot"
+	RelTol     float64 `toml:"rel_tol"`     // for verify = "tolerance"
+	AbsTol     float64 `toml:"abs_tol"`
+	Verifier   string  `toml:"verifier"` // path of the verifier module, for verify = "custom"
+
+	Reward   uint64         `toml:"reward"`
+	Mint     string         `toml:"mint"`
+	Deadline units.Duration `toml:"deadline"` // from submission
+}
+
+// LoadFile reads a spec file strictly: an unknown key is an error naming it.
+func LoadFile(path string) (FileSpec, error) {
+	var fs FileSpec
+	md, err := toml.DecodeFile(path, &fs)
+	if err != nil {
+		return FileSpec{}, fmt.Errorf("job spec %s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return FileSpec{}, fmt.Errorf("job spec %s: unknown key %s", path, strings.Join(keys, ", "))
+	}
+	return fs, nil
+}
+
+// AddFunc imports a local file or directory and returns its CID.
+type AddFunc func(path string) (string, error)
+
+// Resolve imports the module and inputs (paths relative to baseDir) and
+// fills defaults: 1 worker with exact verification, a 10 min timeout,
+// 512 MiB of memory, a one-hour deadline. The result is validated.
+func (f FileSpec) Resolve(baseDir string, add AddFunc, now time.Time) (Spec, error) {
+	abs := func(p string) string {
+		if filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(baseDir, p)
+	}
+	s := Spec{
+		Executor: f.Executor, Command: f.Command, Args: f.Args, Env: f.Env, Seed: f.Seed,
+		Reward: f.Reward, Mint: f.Mint,
+		Needs: Resources{
+			CPUCores: f.CPU, MemoryBytes: uint64(f.Memory), GPUs: f.GPUs, GPUMemoryBytes: uint64(f.GPUMemory),
+			GPUModel: f.GPUModel, TimeoutMS: uint64(f.Timeout.Std() / time.Millisecond), MaxOutputBytes: uint64(f.MaxOutput),
+		},
+		Verify: VerificationPolicy{Mode: f.Verify, Workers: f.Redundancy, Quorum: f.Quorum},
+	}
+	if s.Executor == "" {
+		s.Executor = ExecutorWASM
+	}
+	if s.Args == nil {
+		s.Args = []string{}
+	}
+	if s.Env == nil {
+		s.Env = map[string]string{}
+	}
+	if s.Needs.TimeoutMS == 0 {
+		s.Needs.TimeoutMS = uint64((10 * time.Minute).Milliseconds())
+	}
+	if s.Needs.MemoryBytes == 0 {
+		s.Needs.MemoryBytes = 512 << 20
+	}
+	if s.Verify.Mode == "" {
+		s.Verify.Mode = VerifyExact
+	}
+	if s.Verify.Workers == 0 {
+		s.Verify.Workers = 1
+	}
+	if s.Verify.Quorum == 0 && s.Verify.Mode != VerifySpot {
+		s.Verify.Quorum = s.Verify.Workers/2 + 1
+	}
+	if s.Verify.Mode == VerifySpot {
+		s.Verify.SpotPermille = uint32(f.SpotChance * 1000)
+	}
+	s.Verify.RelTolPPB = uint64(f.RelTol * 1e9)
+	s.Verify.AbsTolPPB = uint64(f.AbsTol * 1e9)
+	deadline := f.Deadline.Std()
+	if deadline == 0 {
+		deadline = time.Hour
+	}
+	s.Deadline = now.Add(deadline).UnixMilli()
+	s.Nonce = make([]byte, 16)
+	if _, err := rand.Read(s.Nonce); err != nil {
+		return Spec{}, err
+	}
+
+	if f.Module != "" {
+		id, err := addPath(add, abs(f.Module), "module")
+		if err != nil {
+			return Spec{}, err
+		}
+		s.Module = id
+	}
+	if f.Verifier != "" {
+		id, err := addPath(add, abs(f.Verifier), "verifier")
+		if err != nil {
+			return Spec{}, err
+		}
+		s.Verify.Verifier = id
+	}
+	s.Inputs = []Input{}
+	for _, in := range f.Inputs {
+		src, mount := in, ""
+		if i := strings.LastIndex(in, ":"); i > 0 {
+			src, mount = in[:i], in[i+1:]
+		} else if !strings.HasSuffix(in, "/") {
+			mount = filepath.Base(filepath.Clean(in))
+		}
+		id, err := addPath(add, abs(src), "input")
+		if err != nil {
+			return Spec{}, err
+		}
+		s.Inputs = append(s.Inputs, Input{CID: id, Path: mount})
+	}
+	if err := s.Validate(now); err != nil {
+		return Spec{}, err
+	}
+	return s, nil
+}
+
+func addPath(add AddFunc, p, what string) (string, error) {
+	if _, err := os.Stat(p); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("%s %s does not exist", what, p)
+		}
+		return "", fmt.Errorf("%s %s: %w", what, p, err)
+	}
+	id, err := add(p)
+	if err != nil {
+		return "", fmt.Errorf("add %s %s: %w", what, p, err)
+	}
+	return id, nil
+}

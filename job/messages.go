@@ -1,0 +1,117 @@
+package job
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+	mh "github.com/multiformats/go-multihash"
+
+	"github.com/vft-network/vft/identity"
+	"github.com/vft-network/vft/wire"
+)
+
+// Wire kinds of the market's messages.
+const (
+	KindOffer  = "job-offer/1"
+	KindCancel = "job-cancel/1"
+)
+
+// OffersTopic is the GossipSub topic job offers travel on.
+const OffersTopic = "/vft/1/jobs"
+
+// Limits for offers on the wire.
+const (
+	MaxOfferSize   = 64 << 10
+	MaxOfferAge    = 2 * time.Minute
+	MaxOfferFuture = 30 * time.Second
+)
+
+var offerLimits = wire.Limits{MaxSize: MaxOfferSize, MaxAge: MaxOfferAge, MaxFuture: MaxOfferFuture}
+
+// ID is a job's identity: the CID (dag-cbor, sha2-256) of its signed offer's
+// bytes. Anyone holding the offer can recompute it, and no two offers share
+// one.
+type ID = cid.Cid
+
+// Offer is a signed job offer as received: the spec, who signed it (the
+// submitter, who pays) and the exact bytes the ID is computed from.
+type Offer struct {
+	ID        ID
+	Submitter peer.ID
+	SignedAt  time.Time
+	Spec      Spec
+	Raw       []byte
+}
+
+// NewOffer signs a spec as this node's offer.
+func NewOffer(key *identity.Key, spec Spec, now time.Time) (Offer, error) {
+	if err := spec.Validate(now); err != nil {
+		return Offer{}, fmt.Errorf("job spec: %w", err)
+	}
+	raw, err := wire.Seal(key, KindOffer, now, spec)
+	if err != nil {
+		return Offer{}, err
+	}
+	if len(raw) > MaxOfferSize {
+		return Offer{}, fmt.Errorf("job offer is %d bytes, over the %d limit: use fewer inputs, args or env", len(raw), MaxOfferSize)
+	}
+	return OpenOffer(raw, now)
+}
+
+// OpenOffer checks a received offer (size, form, signature, freshness, and
+// the spec's own rules) and computes its ID.
+func OpenOffer(raw []byte, now time.Time) (Offer, error) {
+	msg, err := wire.Open(raw, KindOffer, offerLimits, now)
+	if err != nil {
+		return Offer{}, err
+	}
+	var spec Spec
+	if err := wire.Unmarshal(msg.Body, &spec); err != nil {
+		return Offer{}, err
+	}
+	if err := spec.Validate(now); err != nil {
+		return Offer{}, fmt.Errorf("job spec from %s: %w", msg.Signer, err)
+	}
+	id, err := offerID(raw)
+	if err != nil {
+		return Offer{}, err
+	}
+	return Offer{ID: id, Submitter: msg.Signer, SignedAt: msg.Time, Spec: spec, Raw: raw}, nil
+}
+
+func offerID(raw []byte) (cid.Cid, error) {
+	return cid.Prefix{Version: 1, Codec: cid.DagCBOR, MhType: mh.SHA2_256, MhLength: -1}.Sum(raw)
+}
+
+// Cancel withdraws an offer; only its submitter's signature counts.
+type Cancel struct {
+	Job    string `cbor:"job"`
+	Reason string `cbor:"reason"`
+}
+
+// NewCancel signs a cancel of one of this node's offers.
+func NewCancel(key *identity.Key, job ID, reason string, now time.Time) ([]byte, error) {
+	return wire.Seal(key, KindCancel, now, Cancel{Job: job.String(), Reason: reason})
+}
+
+// OpenCancel checks a cancel against the offer it names: it must be signed
+// by the offer's submitter.
+func OpenCancel(raw []byte, offer Offer, now time.Time) (Cancel, error) {
+	msg, err := wire.Open(raw, KindCancel, wire.Limits{MaxSize: 4 << 10, MaxAge: MaxOfferAge, MaxFuture: MaxOfferFuture}, now)
+	if err != nil {
+		return Cancel{}, err
+	}
+	var c Cancel
+	if err := wire.Unmarshal(msg.Body, &c); err != nil {
+		return Cancel{}, err
+	}
+	if c.Job != offer.ID.String() {
+		return Cancel{}, fmt.Errorf("cancel names job %s, not %s", c.Job, offer.ID)
+	}
+	if msg.Signer != offer.Submitter {
+		return Cancel{}, fmt.Errorf("cancel of %s signed by %s, not by its submitter %s", offer.ID, msg.Signer, offer.Submitter)
+	}
+	return c, nil
+}

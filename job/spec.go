@@ -1,0 +1,210 @@
+// Package job is VFT's market protocol: what a job is (its spec), the signed
+// messages that carry it (offers, bids, assignments, results, cancels), and
+// later the state machine and matching built on them.
+package job
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/vft-network/vft/executor"
+)
+
+// Executors a job can ask for.
+const (
+	ExecutorWASM   = "wasm"
+	ExecutorNative = "native"
+)
+
+// Verification modes (see docs/PROTOCOL.md and the verify package).
+const (
+	VerifyExact     = "exact"     // m of k result CIDs must agree
+	VerifyTolerance = "tolerance" // numeric outputs within rel/abs tolerance
+	VerifySpot      = "spot"      // one worker, re-run by a verifier with probability p
+	VerifyCustom    = "custom"    // a verifier WASM module decides
+)
+
+// Bounds every node enforces on a spec, so that one offer cannot ask the
+// network for the impossible or flood it.
+const (
+	MaxRedundancy = 16
+	MaxInputs     = 256
+	MaxArgs       = 256
+	MaxEnv        = 64
+	MaxTimeout    = 24 * time.Hour
+	MaxDeadline   = 7 * 24 * time.Hour
+)
+
+// Spec is the work a submitter asks for. It is the body of an Offer, in
+// deterministic CBOR; every node checks it with Validate before use.
+type Spec struct {
+	Executor string `cbor:"executor"`
+	// Module is the WASM module's CID (executor "wasm").
+	Module string `cbor:"module,omitempty"`
+	// Command is the argv run under bubblewrap (executor "native").
+	Command []string `cbor:"command,omitempty"`
+	// Inputs are UnixFS CIDs mounted read-only under /input.
+	Inputs []Input            `cbor:"inputs"`
+	Args   []string           `cbor:"args"`
+	Env    map[string]string  `cbor:"env"`
+	Seed   uint64             `cbor:"seed"` // the sandbox's randomness, same for every worker
+	Needs  Resources          `cbor:"needs"`
+	Verify VerificationPolicy `cbor:"verify"`
+	// Reward is paid per accepted worker, in the smallest unit of Mint
+	// (lamports when Mint is empty).
+	Reward uint64 `cbor:"reward"`
+	Mint   string `cbor:"mint"`
+	// Deadline is when the submitter stops waiting (Unix milliseconds).
+	Deadline int64 `cbor:"deadline"`
+	// Nonce makes two otherwise identical offers two different jobs.
+	Nonce []byte `cbor:"nonce"`
+}
+
+// Input mounts one CID at a path under /input.
+type Input struct {
+	CID  string `cbor:"cid"`
+	Path string `cbor:"path"` // relative to /input; "" mounts at /input itself
+}
+
+// Resources is what one worker must offer to run the job.
+type Resources struct {
+	CPUCores       uint32 `cbor:"cpu"`
+	MemoryBytes    uint64 `cbor:"memory"`
+	GPUs           uint32 `cbor:"gpus"`
+	GPUMemoryBytes uint64 `cbor:"gpu_memory"` // per GPU
+	GPUModel       string `cbor:"gpu_model"`  // substring of the NVML name, e.g. "H100"; empty: any
+	TimeoutMS      uint64 `cbor:"timeout_ms"`
+	MaxOutputBytes uint64 `cbor:"max_output"`
+}
+
+// VerificationPolicy says how results are checked before anyone is paid.
+type VerificationPolicy struct {
+	Mode string `cbor:"mode"`
+	// Workers (k) run the job; Quorum (m) of them must agree.
+	Workers uint32 `cbor:"k"`
+	Quorum  uint32 `cbor:"m"`
+	// SpotPermille is the chance (in 1/1000) that a spot-checked job is re-run.
+	SpotPermille uint32 `cbor:"spot_permille,omitempty"`
+	// Tolerances in parts per billion, for "tolerance" (integers keep the
+	// encoding deterministic).
+	RelTolPPB uint64 `cbor:"rel_tol_ppb,omitempty"`
+	AbsTolPPB uint64 `cbor:"abs_tol_ppb,omitempty"`
+	// Verifier is the CID of the verifier module, for "custom".
+	Verifier string `cbor:"verifier,omitempty"`
+}
+
+// Timeout is the per-worker run time limit.
+func (r Resources) Timeout() time.Duration { return time.Duration(r.TimeoutMS) * time.Millisecond }
+
+// Validate checks a spec as every node must before acting on it, at time
+// now. The error names the first bad field and its value.
+func (s Spec) Validate(now time.Time) error {
+	switch s.Executor {
+	case ExecutorWASM:
+		if err := checkCID("module", s.Module); err != nil {
+			return err
+		}
+		if len(s.Command) > 0 {
+			return fmt.Errorf("command is set for a wasm job: the module's main runs, with args")
+		}
+		if s.Needs.GPUs > 0 {
+			return fmt.Errorf("needs.gpus = %d for a wasm job: WASM cannot use GPUs; use executor native", s.Needs.GPUs)
+		}
+	case ExecutorNative:
+		if len(s.Command) == 0 || s.Command[0] == "" {
+			return fmt.Errorf("command is empty: a native job needs the program to run")
+		}
+		if s.Module != "" {
+			return fmt.Errorf("module is set for a native job")
+		}
+	default:
+		return fmt.Errorf("executor %q is not one of wasm, native", s.Executor)
+	}
+	if len(s.Inputs) > MaxInputs {
+		return fmt.Errorf("%d inputs, at most %d", len(s.Inputs), MaxInputs)
+	}
+	seen := map[string]bool{}
+	for i, in := range s.Inputs {
+		if err := checkCID(fmt.Sprintf("inputs[%d].cid", i), in.CID); err != nil {
+			return err
+		}
+		// The executor's own rule, checked here too so a bad offer is
+		// refused before anyone bids on it.
+		clean, err := executor.CleanGuestPath(in.Path)
+		if err != nil {
+			return fmt.Errorf("inputs[%d].path: %w", i, err)
+		}
+		if seen[clean] {
+			return fmt.Errorf("inputs[%d].path %q is mounted twice", i, in.Path)
+		}
+		seen[clean] = true
+	}
+	if len(s.Args) > MaxArgs || len(s.Env) > MaxEnv {
+		return fmt.Errorf("%d args and %d env entries, at most %d and %d", len(s.Args), len(s.Env), MaxArgs, MaxEnv)
+	}
+	for k := range s.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			return fmt.Errorf("env name %q is invalid", k)
+		}
+	}
+	if t := s.Needs.Timeout(); t <= 0 || t > MaxTimeout {
+		return fmt.Errorf("needs.timeout %s is outside (0, %s]", t, MaxTimeout)
+	}
+	if err := s.Verify.validate(); err != nil {
+		return err
+	}
+	if len(s.Nonce) < 8 || len(s.Nonce) > 32 {
+		return fmt.Errorf("nonce has %d bytes, want 8..32", len(s.Nonce))
+	}
+	deadline := time.UnixMilli(s.Deadline)
+	if !deadline.After(now) {
+		return fmt.Errorf("deadline %s has passed", deadline.UTC().Format(time.RFC3339))
+	}
+	if deadline.Sub(now) > MaxDeadline {
+		return fmt.Errorf("deadline %s is more than %s away", deadline.UTC().Format(time.RFC3339), MaxDeadline)
+	}
+	return nil
+}
+
+func (v VerificationPolicy) validate() error {
+	if v.Workers < 1 || v.Workers > MaxRedundancy {
+		return fmt.Errorf("verify.k = %d is outside 1..%d", v.Workers, MaxRedundancy)
+	}
+	switch v.Mode {
+	case VerifyExact, VerifyTolerance:
+		// A strict majority, so two disjoint groups can never both "agree".
+		if v.Quorum <= v.Workers/2 || v.Quorum > v.Workers {
+			return fmt.Errorf("verify.m = %d with k = %d: need a majority, %d..%d", v.Quorum, v.Workers, v.Workers/2+1, v.Workers)
+		}
+		if v.Mode == VerifyTolerance && v.RelTolPPB == 0 && v.AbsTolPPB == 0 {
+			return fmt.Errorf("verify mode tolerance needs rel_tol or abs_tol")
+		}
+	case VerifySpot:
+		if v.Workers != 1 {
+			return fmt.Errorf("verify mode spot runs one worker, not k = %d", v.Workers)
+		}
+		if v.SpotPermille == 0 || v.SpotPermille > 1000 {
+			return fmt.Errorf("verify.spot_permille = %d is outside 1..1000", v.SpotPermille)
+		}
+	case VerifyCustom:
+		if err := checkCID("verify.verifier", v.Verifier); err != nil {
+			return err
+		}
+		if v.Quorum <= v.Workers/2 || v.Quorum > v.Workers {
+			return fmt.Errorf("verify.m = %d with k = %d: need a majority", v.Quorum, v.Workers)
+		}
+	default:
+		return fmt.Errorf("verify mode %q is not one of exact, tolerance, spot, custom", v.Mode)
+	}
+	return nil
+}
+
+func checkCID(field, s string) error {
+	if _, err := cid.Decode(s); err != nil {
+		return fmt.Errorf("%s %q is not a CID", field, s)
+	}
+	return nil
+}
