@@ -1,0 +1,159 @@
+package job
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Capacity is what a miner can offer a job now: its hardware after
+// exclusions and its free slots.
+type Capacity struct {
+	CPUCores    uint32
+	MemoryBytes uint64
+	FreeSlots   uint32
+	GPUs        []GPU
+}
+
+// GPU is one GPU a miner may hand to a job.
+type GPU struct {
+	Name        string
+	MemoryBytes uint64
+}
+
+// Policy is a miner's own terms (the `[market]` config).
+type Policy struct {
+	MinPrice   uint64
+	Mint       string
+	Executors  []string
+	Submitters []peer.ID // empty: anyone
+}
+
+// Decline says why a miner does not bid; the submitter collects these to
+// tell its user why a job gets no bids.
+type Decline struct {
+	Reason string
+}
+
+func (d *Decline) Error() string { return d.Reason }
+
+// CanRun decides whether a miner with this capacity and policy bids on an
+// offer. A nil result means it can; otherwise the reason names the first
+// unmet need, in words a submitter can act on.
+func CanRun(o Offer, c Capacity, p Policy) *Decline {
+	s := o.Spec
+	if !slices.Contains(p.Executors, s.Executor) {
+		return &Decline{fmt.Sprintf("does not offer the %s executor (offers %s)", s.Executor, strings.Join(p.Executors, ", "))}
+	}
+	if len(p.Submitters) > 0 && !slices.Contains(p.Submitters, o.Submitter) {
+		return &Decline{"takes jobs only from its allowed submitters"}
+	}
+	if s.Mint != p.Mint {
+		return &Decline{fmt.Sprintf("is paid in %s, not %s", mintName(p.Mint), mintName(s.Mint))}
+	}
+	if s.Reward < p.MinPrice {
+		return &Decline{fmt.Sprintf("asks at least %d, the offer pays %d", p.MinPrice, s.Reward)}
+	}
+	if c.FreeSlots == 0 {
+		return &Decline{"has no free job slot"}
+	}
+	if s.Needs.CPUCores > c.CPUCores {
+		return &Decline{fmt.Sprintf("has %d CPU cores, the job needs %d", c.CPUCores, s.Needs.CPUCores)}
+	}
+	if s.Needs.MemoryBytes > c.MemoryBytes {
+		return &Decline{fmt.Sprintf("has %d MiB of memory free, the job needs %d MiB", c.MemoryBytes>>20, s.Needs.MemoryBytes>>20)}
+	}
+	if s.Needs.GPUs > 0 {
+		fit := 0
+		for _, g := range c.GPUs {
+			if g.MemoryBytes >= s.Needs.GPUMemoryBytes && (s.Needs.GPUModel == "" || strings.Contains(strings.ToLower(g.Name), strings.ToLower(s.Needs.GPUModel))) {
+				fit++
+			}
+		}
+		if uint32(fit) < s.Needs.GPUs {
+			need := fmt.Sprintf("%d GPU(s)", s.Needs.GPUs)
+			if s.Needs.GPUModel != "" {
+				need += " " + s.Needs.GPUModel
+			}
+			if s.Needs.GPUMemoryBytes > 0 {
+				need += fmt.Sprintf(" with %d GiB", s.Needs.GPUMemoryBytes>>30)
+			}
+			return &Decline{fmt.Sprintf("has %d matching GPU(s), the job needs %s", fit, need)}
+		}
+	}
+	return nil
+}
+
+func mintName(m string) string {
+	if m == "" {
+		return "SOL"
+	}
+	return m
+}
+
+// Bid is a miner's answer to an offer, as the submitter weighs it.
+type Bid struct {
+	Worker     peer.ID
+	Price      uint64  // what the worker asks, ≤ the offer's reward
+	Reputation float64 // the submitter's own view, 0..1 (0.5 for strangers)
+	FreeSlots  uint32
+}
+
+// Choose picks k workers from the bids. Cheaper, more reputable and less
+// loaded workers score higher, and a per-job random draw, keyed by a secret
+// only the submitter knows (its signature over the job, say), breaks ties
+// and mixes the order, so that workers can neither predict nor arrange to
+// be picked together for a job. Workers with a reputation below floor are
+// never picked. It returns fewer than k when there are not enough bids.
+func Choose(bids []Bid, k int, reward uint64, secret []byte, floor float64) []peer.ID {
+	type scored struct {
+		id    peer.ID
+		score float64
+	}
+	var pool []scored
+	seen := map[peer.ID]bool{}
+	for _, b := range bids {
+		if seen[b.Worker] || b.Price > reward || b.Reputation < floor {
+			continue
+		}
+		seen[b.Worker] = true
+		price := 1.0
+		if reward > 0 {
+			price = 1 - float64(b.Price)/float64(reward) // 0 (asks the full reward) .. 1 (free)
+		}
+		load := 1 - 1/float64(1+b.FreeSlots) // more free slots, less queueing
+		// Reputation dominates, price and load follow, and the random
+		// draw carries a weight of its own so the top of the list is not
+		// fixed: a Sybil cannot win every job by undercutting.
+		s := 3*b.Reputation + 1*price + 0.5*load + 1.5*draw(secret, b.Worker)
+		pool = append(pool, scored{b.Worker, s})
+	}
+	slices.SortFunc(pool, func(a, b scored) int {
+		if a.score != b.score {
+			if a.score > b.score {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(string(a.id), string(b.id))
+	})
+	out := make([]peer.ID, 0, k)
+	for i := 0; i < len(pool) && len(out) < k; i++ {
+		out = append(out, pool[i].id)
+	}
+	return out
+}
+
+// draw maps (secret, worker) to a uniform number in [0, 1).
+func draw(secret []byte, worker peer.ID) float64 {
+	h := sha256.New()
+	h.Write(secret)
+	h.Write([]byte(worker))
+	sum := h.Sum(nil)
+	return float64(binary.BigEndian.Uint64(sum[:8])>>11) / math.Exp2(53)
+}

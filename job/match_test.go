@@ -1,0 +1,120 @@
+package job
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/vft-network/vft/identity"
+)
+
+func TestCanRun(t *testing.T) {
+	alice, _ := identity.Generate()
+	gpuSpec := validSpec()
+	gpuSpec.Executor, gpuSpec.Module, gpuSpec.Command = ExecutorNative, "", []string{"python3", "infer.py"}
+	gpuSpec.Needs.GPUs, gpuSpec.Needs.GPUMemoryBytes, gpuSpec.Needs.GPUModel = 2, 40<<30, "H100"
+
+	rig := Capacity{CPUCores: 32, MemoryBytes: 128 << 30, FreeSlots: 2, GPUs: []GPU{
+		{Name: "NVIDIA H100 80GB HBM3", MemoryBytes: 80 << 30}, {Name: "NVIDIA H100 80GB HBM3", MemoryBytes: 80 << 30},
+	}}
+	open := Policy{MinPrice: 1000, Executors: []string{ExecutorWASM, ExecutorNative}}
+	cases := []struct {
+		name   string
+		spec   Spec
+		cap    Capacity
+		policy Policy
+		want   string // "" = bids
+	}{
+		{"wasm job on a rig", validSpec(), rig, open, ""},
+		{"gpu job on a rig", gpuSpec, rig, open, ""},
+		{"executor not offered", gpuSpec, rig, Policy{MinPrice: 1000, Executors: []string{ExecutorWASM}}, "does not offer the native executor"},
+		{"price below floor", validSpec(), rig, Policy{MinPrice: 9000, Executors: []string{ExecutorWASM}}, "asks at least 9000"},
+		{"other mint", validSpec(), rig, Policy{Mint: "VFTmint", Executors: []string{ExecutorWASM}}, "paid in VFTmint, not SOL"},
+		{"no slot", validSpec(), Capacity{CPUCores: 8, MemoryBytes: 8 << 30}, open, "no free job slot"},
+		{"not enough memory", validSpec(), Capacity{CPUCores: 8, MemoryBytes: 100 << 20, FreeSlots: 1}, open, "has 100 MiB"},
+		{"GPU too small", gpuSpec, Capacity{CPUCores: 8, MemoryBytes: 64 << 30, FreeSlots: 1, GPUs: []GPU{{Name: "NVIDIA H100 PCIe", MemoryBytes: 24 << 30}, {Name: "NVIDIA H100 PCIe", MemoryBytes: 24 << 30}}}, open, "has 0 matching GPU(s), the job needs 2 GPU(s) H100 with 40 GiB"},
+		{"wrong GPU model", gpuSpec, Capacity{CPUCores: 8, MemoryBytes: 64 << 30, FreeSlots: 1, GPUs: []GPU{{Name: "RTX 4090", MemoryBytes: 48 << 30}, {Name: "RTX 4090", MemoryBytes: 48 << 30}}}, open, "0 matching"},
+		{"submitter not allowed", validSpec(), rig, Policy{Executors: []string{ExecutorWASM}, Submitters: []peer.ID{"someone-else"}}, "allowed submitters"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			offer := Offer{Submitter: alice.PeerID(), Spec: tc.spec}
+			d := CanRun(offer, tc.cap, tc.policy)
+			if tc.want == "" {
+				if d != nil {
+					t.Fatalf("declined: %s", d)
+				}
+				return
+			}
+			if d == nil || !strings.Contains(d.Reason, tc.want) {
+				t.Fatalf("CanRun = %v, want a decline saying %q", d, tc.want)
+			}
+		})
+	}
+}
+
+func bids(n int, rep float64) []Bid {
+	out := make([]Bid, n)
+	for i := range out {
+		out[i] = Bid{Worker: peer.ID(fmt.Sprintf("worker-%02d", i)), Price: 1000, Reputation: rep, FreeSlots: 1}
+	}
+	return out
+}
+
+func TestChoose(t *testing.T) {
+	pool := bids(10, 0.5)
+	pool = append(pool,
+		Bid{Worker: "greedy", Price: 99999, Reputation: 1, FreeSlots: 4}, // asks more than the reward
+		Bid{Worker: "cheater", Price: 1, Reputation: 0.05, FreeSlots: 4}, // below the reputation floor
+		pool[0], // a duplicate bid
+	)
+	got := Choose(pool, 3, 5000, []byte("job-secret"), 0.1)
+	if len(got) != 3 {
+		t.Fatalf("chose %v, want 3 workers", got)
+	}
+	seen := map[peer.ID]bool{}
+	for _, id := range got {
+		if id == "greedy" || id == "cheater" || seen[id] {
+			t.Fatalf("chose %v", got)
+		}
+		seen[id] = true
+	}
+	if got := Choose(bids(2, 0.5), 3, 5000, []byte("x"), 0); len(got) != 2 {
+		t.Fatalf("with 2 bids for k=3 chose %v, want both", got)
+	}
+}
+
+// Among equal bids no worker is always picked: the draw depends on the
+// job's secret, so workers cannot arrange to be chosen together, and over
+// many jobs the picks spread evenly.
+func TestChooseIsUnpredictableAndFair(t *testing.T) {
+	pool := bids(10, 0.5)
+	counts := map[peer.ID]int{}
+	const jobs = 3000
+	for j := range jobs {
+		for _, id := range Choose(pool, 3, 5000, []byte(fmt.Sprintf("secret-%d", j)), 0) {
+			counts[id]++
+		}
+	}
+	want := jobs * 3 / 10
+	for id, n := range counts {
+		if n < want*8/10 || n > want*12/10 {
+			t.Errorf("%s picked %d times over %d jobs, want about %d", id, n, jobs, want)
+		}
+	}
+	// Reputation still matters: a trusted worker is picked far more often.
+	pool[0].Reputation = 1
+	trusted := 0
+	for j := range 500 {
+		for _, id := range Choose(pool, 3, 5000, []byte(fmt.Sprintf("s%d", j)), 0) {
+			if id == pool[0].Worker {
+				trusted++
+			}
+		}
+	}
+	if trusted < 450 {
+		t.Errorf("a worker with reputation 1 among 0.5s was picked in %d of 500 jobs", trusted)
+	}
+}
