@@ -1,0 +1,213 @@
+package job
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// State is where a job is in its life, seen from one node.
+type State string
+
+// The states a submitter's or a worker's job moves through.
+const (
+	StateOffered   State = "offered"   // submitter: offer gossiped, collecting bids
+	StateAssigned  State = "assigned"  // workers chosen (submitter) / assignment received (worker)
+	StateRunning   State = "running"   // inputs fetched, executor running
+	StateVerifying State = "verifying" // results committed, revealed and being compared
+	StateSettling  State = "settling"  // verified; payouts being sent
+	StateDone      State = "done"      // result accepted (and paid)
+	StateFailed    State = "failed"    // ended without an accepted result; Reason says why
+	StateCancelled State = "cancelled" // withdrawn by its submitter
+)
+
+// next lists the allowed transitions; anything else is a bug or an attack
+// and is refused.
+var next = map[State][]State{
+	StateOffered:   {StateAssigned, StateFailed, StateCancelled},
+	StateAssigned:  {StateRunning, StateOffered, StateFailed, StateCancelled}, // back to offered: reassignment
+	StateRunning:   {StateVerifying, StateAssigned, StateFailed, StateCancelled},
+	StateVerifying: {StateSettling, StateDone, StateAssigned, StateFailed},
+	StateSettling:  {StateDone, StateFailed},
+}
+
+// Terminal is true for states a job never leaves.
+func (s State) Terminal() bool {
+	return s == StateDone || s == StateFailed || s == StateCancelled
+}
+
+// Role is this node's part in a job.
+type Role string
+
+const (
+	RoleSubmitter Role = "submitter"
+	RoleWorker    Role = "worker"
+)
+
+// Record is a job as one node keeps it across restarts.
+type Record struct {
+	ID        string    `json:"id"`
+	Role      Role      `json:"role"`
+	State     State     `json:"state"`
+	Offer     []byte    `json:"offer"` // the signed offer, from which the spec and ID are recomputed
+	Workers   []peer.ID `json:"workers,omitempty"`
+	Result    string    `json:"result,omitempty"` // accepted result CID
+	Reason    string    `json:"reason,omitempty"` // why it failed or was cancelled
+	History   []Change  `json:"history"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Change is one transition, kept so `vft job status` can show the stages.
+type Change struct {
+	State State     `json:"state"`
+	At    time.Time `json:"at"`
+	Note  string    `json:"note,omitempty"`
+}
+
+// ErrTransition reports a move the state machine does not allow.
+var ErrTransition = errors.New("job state transition not allowed")
+
+// ErrNoJob reports an unknown job ID.
+var ErrNoJob = errors.New("no such job")
+
+// Book keeps this node's jobs in the datastore, so a restart loses none.
+type Book struct {
+	ds  datastore.Batching
+	now func() time.Time
+	mu  sync.Mutex
+}
+
+var bookPrefix = datastore.NewKey("/vft/jobs")
+
+// NewBook keeps records in ds under /vft/jobs.
+func NewBook(ds datastore.Batching, now func() time.Time) *Book {
+	if now == nil {
+		now = time.Now
+	}
+	return &Book{ds: ds, now: now}
+}
+
+func key(id string) datastore.Key { return bookPrefix.ChildString(id) }
+
+// Create records a new job in its first state.
+func (b *Book) Create(ctx context.Context, id string, role Role, offer []byte, state State) (Record, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if ok, err := b.ds.Has(ctx, key(id)); err != nil {
+		return Record{}, fmt.Errorf("job %s: %w", id, err)
+	} else if ok {
+		return Record{}, fmt.Errorf("job %s is already recorded", id)
+	}
+	now := b.now()
+	r := Record{ID: id, Role: role, State: state, Offer: offer, History: []Change{{State: state, At: now}}, UpdatedAt: now}
+	return r, b.put(ctx, r)
+}
+
+// Move changes a job's state if the transition is allowed, applying edit
+// (workers, result, reason) in the same write.
+func (b *Book) Move(ctx context.Context, id string, to State, note string, edit func(*Record)) (Record, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r, err := b.get(ctx, id)
+	if err != nil {
+		return Record{}, err
+	}
+	allowed := false
+	for _, s := range next[r.State] {
+		if s == to {
+			allowed = true
+		}
+	}
+	if !allowed {
+		return r, fmt.Errorf("%w: job %s from %s to %s", ErrTransition, id, r.State, to)
+	}
+	now := b.now()
+	r.State, r.UpdatedAt = to, now
+	r.History = append(r.History, Change{State: to, At: now, Note: note})
+	if edit != nil {
+		edit(&r)
+	}
+	return r, b.put(ctx, r)
+}
+
+// Get returns one job.
+func (b *Book) Get(ctx context.Context, id string) (Record, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.get(ctx, id)
+}
+
+// List returns every job, most recently updated first.
+func (b *Book) List(ctx context.Context) ([]Record, error) {
+	res, err := b.ds.Query(ctx, query.Query{Prefix: bookPrefix.String()})
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	defer res.Close()
+	var out []Record
+	for e := range res.Next() {
+		if e.Error != nil {
+			return nil, fmt.Errorf("list jobs: %w", e.Error)
+		}
+		var r Record
+		if err := json.Unmarshal(e.Value, &r); err != nil {
+			return nil, fmt.Errorf("job record %s: %w", e.Key, err)
+		}
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].UpdatedAt.After(out[j].UpdatedAt) })
+	return out, nil
+}
+
+// Unfinished lists the jobs a restarted node must resume or fail.
+func (b *Book) Unfinished(ctx context.Context) ([]Record, error) {
+	all, err := b.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Record
+	for _, r := range all {
+		if !r.State.Terminal() {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (b *Book) get(ctx context.Context, id string) (Record, error) {
+	data, err := b.ds.Get(ctx, key(id))
+	if errors.Is(err, datastore.ErrNotFound) {
+		return Record{}, fmt.Errorf("%w: %s", ErrNoJob, id)
+	}
+	if err != nil {
+		return Record{}, fmt.Errorf("job %s: %w", id, err)
+	}
+	var r Record
+	if err := json.Unmarshal(data, &r); err != nil {
+		return Record{}, fmt.Errorf("job record %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// put writes and syncs, so a record survives a crash right after.
+func (b *Book) put(ctx context.Context, r Record) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if err := b.ds.Put(ctx, key(r.ID), data); err != nil {
+		return fmt.Errorf("save job %s: %w", r.ID, err)
+	}
+	if err := b.ds.Sync(ctx, key(r.ID)); err != nil {
+		return fmt.Errorf("sync job %s: %w", r.ID, err)
+	}
+	return nil
+}
