@@ -157,3 +157,35 @@ func draw(secret []byte, worker peer.ID) float64 {
 	sum := h.Sum(nil)
 	return float64(binary.BigEndian.Uint64(sum[:8])>>11) / math.Exp2(53)
 }
+
+// Explain summarises why the known nodes would not run an offer, for a
+// submitter whose job gets no bids: "no node can run it: 3× has 0 matching
+// GPU(s)...; 1× asks at least 9000...".
+func Explain(o Offer, nodes []KnownNode) string {
+	if len(nodes) == 0 {
+		return "no miners known yet: none has sent a heartbeat"
+	}
+	counts := map[string]int{}
+	var order []string
+	able := 0
+	for _, n := range nodes {
+		d := CanRun(o, n.Capacity, n.Policy)
+		if d == nil {
+			able++
+			continue
+		}
+		if counts[d.Reason] == 0 {
+			order = append(order, d.Reason)
+		}
+		counts[d.Reason]++
+	}
+	if len(order) == 0 {
+		return fmt.Sprintf("%d known node(s) could run it but have not bid yet", able)
+	}
+	parts := make([]string, len(order))
+	for i, r := range order {
+		parts[i] = fmt.Sprintf("%d× %s", counts[r], r)
+	}
+	msg := fmt.Sprintf("%d of %d known node(s) cannot run it: %s", len(nodes)-able, len(nodes), strings.Join(parts, "; "))
+	return msg
+}

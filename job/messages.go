@@ -16,6 +16,9 @@ import (
 const (
 	KindOffer  = "job-offer/1"
 	KindCancel = "job-cancel/1"
+	KindBid    = "job-bid/1"
+	KindAssign = "job-assign/1"
+	KindAck    = "job-ack/1"
 )
 
 // OffersTopic is the GossipSub topic job offers travel on.
@@ -23,8 +26,11 @@ const OffersTopic = "/vft/1/jobs"
 
 // Limits for offers on the wire.
 const (
-	MaxOfferSize   = 64 << 10
-	MaxOfferAge    = 2 * time.Minute
+	MaxOfferSize = 64 << 10
+	// An offer is re-gossiped unchanged while it waits for workers (a new
+	// signature would make it a new job), so its age is bounded by the
+	// spec's deadline rather than by a short freshness window.
+	MaxOfferAge    = MaxDeadline + time.Hour
 	MaxOfferFuture = 30 * time.Second
 )
 
@@ -114,4 +120,43 @@ func OpenCancel(raw []byte, offer Offer, now time.Time) (Cancel, error) {
 		return Cancel{}, fmt.Errorf("cancel of %s signed by %s, not by its submitter %s", offer.ID, msg.Signer, offer.Submitter)
 	}
 	return c, nil
+}
+
+// BidMsg is a worker's bid, sent to the submitter on ProtocolBid.
+type BidMsg struct {
+	Job       string `cbor:"job"`
+	Price     uint64 `cbor:"price"`
+	FreeSlots uint32 `cbor:"free_slots"`
+}
+
+// AssignMsg tells a worker it was chosen; it carries the signed offer so
+// the worker needs nothing it may have dropped.
+type AssignMsg struct {
+	Job     string   `cbor:"job"`
+	Offer   []byte   `cbor:"offer"`
+	Workers []string `cbor:"workers"`
+}
+
+// AckMsg answers a bid or an assignment.
+type AckMsg struct {
+	Job    string `cbor:"job"`
+	OK     bool   `cbor:"ok"`
+	Reason string `cbor:"reason"`
+}
+
+// directLimits apply to bids, assignments and acks: they arrive straight
+// from the peer within seconds of being signed.
+var directLimits = wire.Limits{MaxSize: MaxOfferSize + 4<<10, MaxAge: time.Minute, MaxFuture: MaxOfferFuture}
+
+// openDirect checks a direct message and that it was signed by the peer at
+// the other end of the stream, then decodes its body into v.
+func openDirect(raw []byte, kind string, from peer.ID, now time.Time, v any) error {
+	msg, err := wire.Open(raw, kind, directLimits, now)
+	if err != nil {
+		return err
+	}
+	if msg.Signer != from {
+		return fmt.Errorf("%s signed by %s but sent by %s", kind, msg.Signer, from)
+	}
+	return wire.Unmarshal(msg.Body, v)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/vft-network/vft/heartbeat"
 	"github.com/vft-network/vft/hwdetect"
 	"github.com/vft-network/vft/identity"
+	"github.com/vft-network/vft/job"
 	"github.com/vft-network/vft/p2p"
 	"github.com/vft-network/vft/repo"
 	"github.com/vft-network/vft/storage"
@@ -46,6 +47,8 @@ type Node struct {
 	net       *p2p.Network
 	hardware  *hwdetect.Detector
 	storage   *storage.Store
+	jobs      *job.Book
+	market    *job.Market
 	heartbeat *heartbeat.Service
 	api       *api.Server
 
@@ -123,6 +126,20 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.heartbeat.Start(hbTopic)
 	n.stops = append(n.stops, hbTopic.Close, n.heartbeat.Close)
 
+	n.jobs = job.NewBook(n.storage.Datastore(), nil)
+	n.market = job.NewMarket(n.key, n.net.Host(), n.jobs, job.MarketOptions{
+		Capacity: n.jobCapacity,
+		Policy:   marketPolicy(n.cfg.Market),
+		Works:    n.cfg.Node.Mode != config.ModeLight,
+		Known:    n.knownNodes,
+	}, n.log)
+	offers, err := n.net.Join(job.OffersTopic, n.market.ValidateOffer)
+	if err != nil {
+		return err
+	}
+	n.market.Start(gossip{offers})
+	n.stops = append(n.stops, offers.Close, n.market.Close)
+
 	token, err := n.repo.APIToken()
 	if err != nil {
 		return err
@@ -177,6 +194,12 @@ func (n *Node) Key() *identity.Key { return n.key }
 
 // Storage is the node's content store.
 func (n *Node) Storage() *storage.Store { return n.storage }
+
+// Market is the node's job market.
+func (n *Node) Market() *job.Market { return n.market }
+
+// Jobs is the node's job book.
+func (n *Node) Jobs() *job.Book { return n.jobs }
 
 // Heartbeats is the live network table.
 func (n *Node) Heartbeats() *heartbeat.Service { return n.heartbeat }

@@ -1,0 +1,345 @@
+package job
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/vft-network/vft/identity"
+	"github.com/vft-network/vft/wire"
+)
+
+// Gossip is the offers topic as the market uses it.
+type Gossip interface {
+	Publish(ctx context.Context, data []byte) error
+	Next(ctx context.Context) (from peer.ID, data []byte, err error)
+}
+
+// MarketOptions are the market's hooks into the rest of the node.
+type MarketOptions struct {
+	// Capacity is what this node can offer a job now (workers only).
+	Capacity func(ctx context.Context) Capacity
+	// Policy is this node's [market] terms.
+	Policy Policy
+	// Works is true on miners and edge nodes: they bid on offers.
+	Works bool
+	// Reputation is this node's view of a peer, 0..1.
+	Reputation func(peer.ID) float64
+	// Known lists the nodes from the heartbeat table, to explain a job
+	// nobody bids on.
+	Known func() []KnownNode
+	// BidWindow is how long a submitter collects bids before choosing.
+	BidWindow time.Duration
+	// OnAssigned is called on a worker when it is assigned a job.
+	OnAssigned func(Record)
+	Now        func() time.Time
+}
+
+// KnownNode is a node seen in heartbeats with its capacity and terms.
+type KnownNode struct {
+	Peer     peer.ID
+	Capacity Capacity
+	Policy   Policy
+}
+
+// Market runs the offer → bid → assignment protocol for one node.
+type Market struct {
+	key     *identity.Key
+	streams Streams
+	book    *Book
+	opts    MarketOptions
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	bids    map[string][]Bid    // submitter: bids per job ID
+	seen    map[string]struct{} // worker: offers already considered
+	offers  Gossip
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closing sync.Once
+}
+
+// NewMarket builds the market; Start runs it.
+func NewMarket(key *identity.Key, streams Streams, book *Book, opts MarketOptions, log *slog.Logger) *Market {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.BidWindow == 0 {
+		opts.BidWindow = 2 * time.Second
+	}
+	if opts.Reputation == nil {
+		opts.Reputation = func(peer.ID) float64 { return 0.5 }
+	}
+	m := &Market{key: key, streams: streams, book: book, opts: opts, log: log.With("component", "market"),
+		bids: map[string][]Bid{}, seen: map[string]struct{}{}}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	return m
+}
+
+// ValidateOffer is the GossipSub validator of the offers topic: the offer
+// must be well-formed, validly signed by its author, and its spec valid.
+func (m *Market) ValidateOffer(_ context.Context, from peer.ID, data []byte) error {
+	o, err := OpenOffer(data, m.opts.Now())
+	if err != nil {
+		return err
+	}
+	if o.Submitter != from {
+		return fmt.Errorf("offer signed by %s but published by %s", o.Submitter, from)
+	}
+	return nil
+}
+
+// Start handles offers from gossip and bids and assignments from streams.
+func (m *Market) Start(offers Gossip) {
+	m.offers = offers
+	m.streams.SetStreamHandler(ProtocolBid, m.handleBid)
+	if m.opts.Works {
+		m.streams.SetStreamHandler(ProtocolAssign, m.handleAssign)
+	}
+	m.wg.Add(1)
+	go m.readOffers()
+}
+
+// Close stops the market; safe to call twice.
+func (m *Market) Close() error {
+	m.closing.Do(func() {
+		m.streams.RemoveStreamHandler(ProtocolBid)
+		m.streams.RemoveStreamHandler(ProtocolAssign)
+		m.cancel()
+		m.wg.Wait()
+	})
+	return nil
+}
+
+// Submit signs and publishes an offer, records it, and in the background
+// collects bids and assigns workers.
+func (m *Market) Submit(ctx context.Context, spec Spec) (Offer, error) {
+	offer, err := NewOffer(m.key, spec, m.opts.Now())
+	if err != nil {
+		return Offer{}, err
+	}
+	if _, err := m.book.Create(ctx, offer.ID.String(), RoleSubmitter, offer.Raw, StateOffered); err != nil {
+		return Offer{}, err
+	}
+	m.mu.Lock()
+	m.bids[offer.ID.String()] = nil
+	m.mu.Unlock()
+	if err := m.offers.Publish(ctx, offer.Raw); err != nil {
+		return Offer{}, err
+	}
+	m.wg.Add(1)
+	go m.collect(offer)
+	return offer, nil
+}
+
+// collect waits for bids, re-gossiping the offer, until k workers can be
+// chosen or the deadline passes; then it assigns them.
+func (m *Market) collect(o Offer) {
+	defer m.wg.Done()
+	id := o.ID.String()
+	k := int(o.Spec.Verify.Workers)
+	deadline := time.UnixMilli(o.Spec.Deadline)
+	explained := false
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-time.After(m.opts.BidWindow):
+		}
+		m.mu.Lock()
+		bids := slices.Clone(m.bids[id])
+		m.mu.Unlock()
+		for i := range bids {
+			bids[i].Reputation = m.opts.Reputation(bids[i].Worker)
+		}
+		// The draw's secret is our signature over the job ID: fixed for the
+		// job, unknowable to workers.
+		secret := ed25519.Sign(m.key.PrivateKey(), []byte("vft/choose/"+id))
+		chosen := Choose(bids, k, o.Spec.Reward, secret, 0.1)
+		if len(chosen) >= k {
+			m.assign(o, chosen)
+			return
+		}
+		if m.opts.Now().After(deadline) {
+			m.fail(id, fmt.Sprintf("deadline passed with %d of %d workers: %s", len(chosen), k, m.explain(o)))
+			return
+		}
+		if !explained && len(bids) == 0 {
+			// Say why while still waiting: new miners may yet come.
+			m.note(id, m.explain(o))
+			explained = true
+		}
+		if err := m.offers.Publish(m.ctx, o.Raw); err != nil && !errors.Is(err, context.Canceled) {
+			m.log.Debug("re-gossip offer", "job", id, "err", err)
+		}
+	}
+}
+
+func (m *Market) assign(o Offer, workers []peer.ID) {
+	id := o.ID.String()
+	names := make([]string, len(workers))
+	for i, w := range workers {
+		names[i] = w.String()
+	}
+	req, err := wire.Seal(m.key, KindAssign, m.opts.Now(), AssignMsg{Job: id, Offer: o.Raw, Workers: names})
+	if err != nil {
+		m.fail(id, err.Error())
+		return
+	}
+	var accepted []peer.ID
+	for _, w := range workers {
+		reply, err := exchange(m.ctx, m.streams, w, ProtocolAssign, req, 4<<10)
+		if err != nil {
+			m.log.Info("assignment not delivered", "job", id, "worker", w, "err", err)
+			continue
+		}
+		var ack AckMsg
+		if err := openDirect(reply, KindAck, w, m.opts.Now(), &ack); err != nil || !ack.OK || ack.Job != id {
+			m.log.Info("assignment declined", "job", id, "worker", w, "reason", ack.Reason, "err", err)
+			continue
+		}
+		accepted = append(accepted, w)
+	}
+	if len(accepted) == 0 {
+		m.fail(id, "every chosen worker declined or was unreachable")
+		return
+	}
+	if _, err := m.book.Move(m.ctx, id, StateAssigned, fmt.Sprintf("%d workers", len(accepted)), func(r *Record) { r.Workers = accepted }); err != nil {
+		m.log.Warn("record assignment", "job", id, "err", err)
+	}
+}
+
+func (m *Market) fail(id, reason string) {
+	if _, err := m.book.Move(m.ctx, id, StateFailed, reason, func(r *Record) { r.Reason = reason }); err != nil {
+		m.log.Warn("record failure", "job", id, "err", err)
+	}
+}
+
+func (m *Market) note(id, reason string) {
+	m.log.Info("job waiting for workers", "job", id, "why", reason)
+}
+
+// explain says why known nodes would not run the offer.
+func (m *Market) explain(o Offer) string {
+	if m.opts.Known == nil {
+		return "no bids yet"
+	}
+	return Explain(o, m.opts.Known())
+}
+
+// readOffers considers each validated offer once and bids when it can.
+func (m *Market) readOffers() {
+	defer m.wg.Done()
+	for {
+		from, data, err := m.offers.Next(m.ctx)
+		if err != nil {
+			return
+		}
+		if !m.opts.Works {
+			continue
+		}
+		o, err := OpenOffer(data, m.opts.Now())
+		if err != nil || o.Submitter != from {
+			continue // the validator already refused it; nothing to do
+		}
+		m.mu.Lock()
+		_, dup := m.seen[o.ID.String()]
+		m.seen[o.ID.String()] = struct{}{}
+		m.mu.Unlock()
+		if dup {
+			continue
+		}
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.bid(o)
+		}()
+	}
+}
+
+func (m *Market) bid(o Offer) {
+	c := m.opts.Capacity(m.ctx)
+	if d := CanRun(o, c, m.opts.Policy); d != nil {
+		m.log.Debug("not bidding", "job", o.ID, "why", d.Reason)
+		return
+	}
+	req, err := wire.Seal(m.key, KindBid, m.opts.Now(), BidMsg{Job: o.ID.String(), Price: m.opts.Policy.MinPrice, FreeSlots: c.FreeSlots})
+	if err != nil {
+		return
+	}
+	reply, err := exchange(m.ctx, m.streams, o.Submitter, ProtocolBid, req, 4<<10)
+	if err != nil {
+		m.log.Debug("bid not delivered", "job", o.ID, "err", err)
+		return
+	}
+	var ack AckMsg
+	if err := openDirect(reply, KindAck, o.Submitter, m.opts.Now(), &ack); err != nil {
+		m.log.Debug("bad bid reply", "job", o.ID, "err", err)
+	}
+}
+
+// handleBid records a bid on one of our open offers.
+func (m *Market) handleBid(st network.Stream) {
+	serve(st, 4<<10, func(from peer.ID, req []byte) ([]byte, error) {
+		var b BidMsg
+		if err := openDirect(req, KindBid, from, m.opts.Now(), &b); err != nil {
+			return nil, err
+		}
+		m.mu.Lock()
+		bids, open := m.bids[b.Job]
+		if open && !slices.ContainsFunc(bids, func(x Bid) bool { return x.Worker == from }) {
+			m.bids[b.Job] = append(bids, Bid{Worker: from, Price: b.Price, FreeSlots: b.FreeSlots})
+		}
+		m.mu.Unlock()
+		reason := ""
+		if !open {
+			reason = "not an open job of this node"
+		}
+		return wire.Seal(m.key, KindAck, m.opts.Now(), AckMsg{Job: b.Job, OK: open, Reason: reason})
+	})
+}
+
+// handleAssign accepts an assignment from an offer's submitter when this
+// node can still run the job, and records it.
+func (m *Market) handleAssign(st network.Stream) {
+	serve(st, MaxOfferSize+8<<10, func(from peer.ID, req []byte) ([]byte, error) {
+		var a AssignMsg
+		if err := openDirect(req, KindAssign, from, m.opts.Now(), &a); err != nil {
+			return nil, err
+		}
+		ack := AckMsg{Job: a.Job}
+		o, err := OpenOffer(a.Offer, m.opts.Now())
+		switch {
+		case err != nil:
+			ack.Reason = "offer invalid: " + err.Error()
+		case o.Submitter != from || o.ID.String() != a.Job:
+			ack.Reason = "assignment does not match its offer"
+		case !slices.Contains(a.Workers, m.key.PeerID().String()):
+			ack.Reason = "this node is not among the assigned workers"
+		default:
+			if d := CanRun(o, m.opts.Capacity(m.ctx), m.opts.Policy); d != nil {
+				ack.Reason = d.Reason
+				break
+			}
+			rec, err := m.book.Create(m.ctx, a.Job, RoleWorker, a.Offer, StateAssigned)
+			if err != nil {
+				ack.Reason = err.Error()
+				break
+			}
+			ack.OK = true
+			if m.opts.OnAssigned != nil {
+				m.opts.OnAssigned(rec)
+			}
+		}
+		return wire.Seal(m.key, KindAck, m.opts.Now(), ack)
+	})
+}

@@ -1,0 +1,52 @@
+package node
+
+import (
+	"context"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/vft-network/vft/config"
+	"github.com/vft-network/vft/job"
+	"github.com/vft-network/vft/p2p"
+)
+
+// gossip adapts a p2p topic to the market's Gossip.
+type gossip struct{ t *p2p.Topic }
+
+func (g gossip) Publish(ctx context.Context, data []byte) error { return g.t.Publish(ctx, data) }
+
+func (g gossip) Next(ctx context.Context) (peer.ID, []byte, error) {
+	m, err := g.t.Next(ctx)
+	return m.From, m.Data, err
+}
+
+func marketPolicy(m config.MarketConfig) job.Policy {
+	return job.Policy{MinPrice: m.MinPrice, Mint: m.Mint, Executors: m.Executors}
+}
+
+// jobCapacity is what this node can give a job now: the heartbeat's view
+// of its hardware and slots.
+func (n *Node) jobCapacity(ctx context.Context) job.Capacity {
+	hb := n.capabilities(ctx)
+	c := job.Capacity{CPUCores: hb.CPUCores, MemoryBytes: hb.FreeMemoryBytes, FreeSlots: hb.FreeSlots}
+	for _, g := range hb.GPUs {
+		c.GPUs = append(c.GPUs, job.GPU{Name: g.Name, MemoryBytes: g.FreeMemoryBytes})
+	}
+	return c
+}
+
+// knownNodes turns the heartbeat table into what the market needs to
+// explain a job nobody bids on.
+func (n *Node) knownNodes() []job.KnownNode {
+	var out []job.KnownNode
+	for _, e := range n.heartbeat.Nodes() {
+		hb := e.Heartbeat
+		c := job.Capacity{CPUCores: hb.CPUCores, MemoryBytes: hb.FreeMemoryBytes, FreeSlots: hb.FreeSlots}
+		for _, g := range hb.GPUs {
+			c.GPUs = append(c.GPUs, job.GPU{Name: g.Name, MemoryBytes: g.FreeMemoryBytes})
+		}
+		out = append(out, job.KnownNode{Peer: e.Peer, Capacity: c,
+			Policy: job.Policy{MinPrice: hb.PriceFloor, Mint: hb.Mint, Executors: hb.Executors}})
+	}
+	return out
+}
