@@ -125,7 +125,8 @@ func TestOpenOfferRejects(t *testing.T) {
 	}{
 		{"invalid spec, validly signed", unchecked, t0, "../../etc"},
 		{"tampered", tampered, t0, ""},
-		{"stale", good.Raw, t0.Add(time.Hour), "too old"},
+		{"past its deadline", good.Raw, t0.Add(2 * time.Hour), "has passed"},
+		{"signed far in the past", mustSeal(t, key, t0.Add(-MaxOfferAge-time.Minute)), t0, "too old"},
 		{"not an offer", []byte("hello"), t0, "malformed"},
 	}
 	for _, tc := range cases {
@@ -201,4 +202,13 @@ func TestLoadFileRejects(t *testing.T) {
 	if _, err := fs.Resolve(t.TempDir(), func(string) (string, error) { return "", errors.New("unused") }, t0); err == nil || !strings.Contains(err.Error(), "missing.wasm") {
 		t.Fatalf("Resolve with a missing module = %v", err)
 	}
+}
+
+func mustSeal(t *testing.T, key *identity.Key, at time.Time) []byte {
+	t.Helper()
+	raw, err := wire.Seal(key, KindOffer, at, validSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }
