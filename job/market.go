@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -59,7 +60,8 @@ type Market struct {
 	log     *slog.Logger
 
 	mu      sync.Mutex
-	bids    map[string][]Bid    // submitter: bids per job ID
+	bids    map[string][]Bid // submitter: bids per job ID
+	results map[string]map[peer.ID]ResultMsg
 	seen    map[string]struct{} // worker: offers already considered
 	offers  Gossip
 	ctx     context.Context
@@ -80,7 +82,7 @@ func NewMarket(key *identity.Key, streams Streams, book *Book, opts MarketOption
 		opts.Reputation = func(peer.ID) float64 { return 0.5 }
 	}
 	m := &Market{key: key, streams: streams, book: book, opts: opts, log: log.With("component", "market"),
-		bids: map[string][]Bid{}, seen: map[string]struct{}{}}
+		bids: map[string][]Bid{}, seen: map[string]struct{}{}, results: map[string]map[peer.ID]ResultMsg{}}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	return m
 }
@@ -102,6 +104,7 @@ func (m *Market) ValidateOffer(_ context.Context, from peer.ID, data []byte) err
 func (m *Market) Start(offers Gossip) {
 	m.offers = offers
 	m.streams.SetStreamHandler(ProtocolBid, m.handleBid)
+	m.streams.SetStreamHandler(ProtocolResult, m.handleResult)
 	if m.opts.Works {
 		m.streams.SetStreamHandler(ProtocolAssign, m.handleAssign)
 	}
@@ -113,6 +116,7 @@ func (m *Market) Start(offers Gossip) {
 func (m *Market) Close() error {
 	m.closing.Do(func() {
 		m.streams.RemoveStreamHandler(ProtocolBid)
+		m.streams.RemoveStreamHandler(ProtocolResult)
 		m.streams.RemoveStreamHandler(ProtocolAssign)
 		m.cancel()
 		m.wg.Wait()
@@ -342,4 +346,65 @@ func (m *Market) handleAssign(st network.Stream) {
 		}
 		return wire.Seal(m.key, KindAck, m.opts.Now(), ack)
 	})
+}
+
+// handleResult records a worker's result for one of our jobs and decides
+// the job once enough results are in: with "exact" verification, m equal
+// result CIDs accept it. (Commit–reveal and the other modes belong to the
+// verification layer.)
+func (m *Market) handleResult(st network.Stream) {
+	serve(st, 4<<10, func(from peer.ID, req []byte) ([]byte, error) {
+		var r ResultMsg
+		if err := openDirect(req, KindResult, from, m.opts.Now(), &r); err != nil {
+			return nil, err
+		}
+		rec, err := m.book.Get(m.ctx, r.Job)
+		if err != nil || rec.Role != RoleSubmitter || !slices.Contains(rec.Workers, from) {
+			return wire.Seal(m.key, KindAck, m.opts.Now(), AckMsg{Job: r.Job, Reason: "not a worker of this job"})
+		}
+		m.mu.Lock()
+		if m.results[r.Job] == nil {
+			m.results[r.Job] = map[peer.ID]ResultMsg{}
+		}
+		m.results[r.Job][from] = r
+		got := maps.Clone(m.results[r.Job])
+		m.mu.Unlock()
+		m.decide(rec, got)
+		return wire.Seal(m.key, KindAck, m.opts.Now(), AckMsg{Job: r.Job, OK: true})
+	})
+}
+
+func (m *Market) decide(rec Record, results map[peer.ID]ResultMsg) {
+	o, err := OpenOffer(rec.Offer, m.opts.Now())
+	if err != nil {
+		return
+	}
+	if rec.State == StateAssigned {
+		if _, err := m.book.Move(m.ctx, rec.ID, StateVerifying, "first result in", nil); err != nil {
+			m.log.Debug("verifying", "job", rec.ID, "err", err)
+		}
+	}
+	votes := map[string]int{}
+	for _, r := range results {
+		if r.Error == "" && r.Result != "" {
+			votes[r.Result]++
+		}
+	}
+	quorum := int(o.Spec.Verify.Quorum)
+	for result, n := range votes {
+		if n >= quorum {
+			m.book.Move(m.ctx, rec.ID, StateDone, fmt.Sprintf("%d of %d results agree", n, len(rec.Workers)), func(r *Record) { r.Result = result })
+			return
+		}
+	}
+	if len(results) == len(rec.Workers) {
+		reason := fmt.Sprintf("no %d of %d results agree", quorum, len(rec.Workers))
+		for _, r := range results {
+			if r.Error != "" {
+				reason += "; a worker failed: " + r.Error
+				break
+			}
+		}
+		m.fail(rec.ID, reason)
+	}
 }

@@ -33,7 +33,7 @@ const (
 // and is refused.
 var next = map[State][]State{
 	StateOffered:   {StateAssigned, StateFailed, StateCancelled},
-	StateAssigned:  {StateRunning, StateOffered, StateFailed, StateCancelled}, // back to offered: reassignment
+	StateAssigned:  {StateRunning, StateVerifying, StateOffered, StateFailed, StateCancelled}, // back to offered: reassignment
 	StateRunning:   {StateVerifying, StateAssigned, StateFailed, StateCancelled},
 	StateVerifying: {StateSettling, StateDone, StateAssigned, StateFailed},
 	StateSettling:  {StateDone, StateFailed},

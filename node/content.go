@@ -78,3 +78,23 @@ func (c content) Stat(ctx context.Context) (api.RepoStat, error) {
 	st, err := c.s.Stat(ctx)
 	return api.RepoStat{Blocks: st.Blocks, Bytes: st.Bytes, Pins: st.Pins, MaxBytes: st.MaxBytes, CorruptBlocks: st.CorruptBlocks}, err
 }
+
+// jobContent adapts the store to what a worker needs.
+type jobContent struct{ s *storage.Store }
+
+func (c jobContent) Get(ctx context.Context, id, path string) error {
+	parsed, err := parseCID(id)
+	if err != nil {
+		return err
+	}
+	_, err = c.s.Get(ctx, parsed, path, storage.FetchOptions{})
+	return err
+}
+
+func (c jobContent) AddDir(ctx context.Context, path string) (string, error) {
+	id, err := c.s.Add(ctx, path, storage.AddOptions{})
+	if err != nil {
+		return "", err
+	}
+	return id.String(), nil
+}

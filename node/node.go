@@ -16,6 +16,7 @@ import (
 
 	"github.com/vft-network/vft/api"
 	"github.com/vft-network/vft/config"
+	"github.com/vft-network/vft/executor/wasm"
 	"github.com/vft-network/vft/heartbeat"
 	"github.com/vft-network/vft/hwdetect"
 	"github.com/vft-network/vft/identity"
@@ -43,12 +44,18 @@ type Node struct {
 	log  *slog.Logger
 	opts Options
 
-	metrics   *prometheus.Registry
-	net       *p2p.Network
-	hardware  *hwdetect.Detector
-	storage   *storage.Store
-	jobs      *job.Book
-	market    *job.Market
+	metrics  *prometheus.Registry
+	net      *p2p.Network
+	hardware *hwdetect.Detector
+	storage  *storage.Store
+	jobs     *job.Book
+	market   *job.Market
+	worker   *job.Worker
+
+	// work is the lifetime of jobs this node runs; Close cancels and waits.
+	work      context.Context
+	stopWork  context.CancelFunc
+	workers   sync.WaitGroup
 	heartbeat *heartbeat.Service
 	api       *api.Server
 
@@ -127,11 +134,32 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.stops = append(n.stops, hbTopic.Close, n.heartbeat.Close)
 
 	n.jobs = job.NewBook(n.storage.Datastore(), nil)
+	works := n.cfg.Node.Mode != config.ModeLight
+	var onAssigned func(job.Record)
+	if works {
+		wasmExec, err := wasm.New(wasm.Config{CacheDir: n.repo.Path("wasm-cache")}, n.log)
+		if err != nil {
+			return err
+		}
+		n.stops = append(n.stops, wasmExec.Close)
+		n.worker = job.NewWorker(n.key, n.net.Host(), n.jobs, jobContent{n.storage},
+			job.Executors{job.ExecutorWASM: wasmExec}, n.repo.Path("work"), n.log)
+		n.work, n.stopWork = context.WithCancel(context.Background())
+		n.stops = append(n.stops, func() error { n.stopWork(); n.workers.Wait(); return nil })
+		onAssigned = func(rec job.Record) {
+			n.workers.Add(1)
+			go func() {
+				defer n.workers.Done()
+				n.worker.Run(n.work, rec)
+			}()
+		}
+	}
 	n.market = job.NewMarket(n.key, n.net.Host(), n.jobs, job.MarketOptions{
-		Capacity: n.jobCapacity,
-		Policy:   marketPolicy(n.cfg.Market),
-		Works:    n.cfg.Node.Mode != config.ModeLight,
-		Known:    n.knownNodes,
+		Capacity:   n.jobCapacity,
+		Policy:     marketPolicy(n.cfg.Market),
+		Works:      works,
+		Known:      n.knownNodes,
+		OnAssigned: onAssigned,
 	}, n.log)
 	offers, err := n.net.Join(job.OffersTopic, n.market.ValidateOffer)
 	if err != nil {

@@ -1,0 +1,84 @@
+package testnet
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/vft-network/vft/config"
+	"github.com/vft-network/vft/executor/wasm/wasmtest"
+	"github.com/vft-network/vft/job"
+	"github.com/vft-network/vft/storage"
+)
+
+// The main job, end to end on real nodes: a submitter adds the wordcount
+// module and a directory of texts, offers the job with exact verification
+// (k = 3, m = 2), three miners bid, fetch the inputs over bitswap, run the
+// module in wazero, import /output and report; the submitter accepts the
+// agreeing result and fetches it, and it matches the expected counts.
+func TestJobEndToEnd(t *testing.T) {
+	module, err := wasmtest.NewBuilder(t.TempDir()).Build("../../examples/wordcount")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := New(t, 4, Options{Configure: func(i int, cfg *config.Config) {
+		cfg.Heartbeat.Interval.UnmarshalText([]byte("5s"))
+		if i == 3 {
+			cfg.Node.Mode = config.ModeLight
+		}
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if _, err := WaitFullMesh(ctx, nodes); err != nil {
+		t.Fatal(err)
+	}
+	submitter := nodes[3]
+	store := submitter.Storage()
+	moduleCID, err := store.Add(ctx, module, storage.AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputCID, err := store.Add(ctx, "../../examples/wordcount/testdata", storage.AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := wasmSpec(3, 2*time.Minute)
+	spec.Module = moduleCID.String()
+	spec.Inputs = []job.Input{{CID: inputCID.String(), Path: ""}}
+	spec.Seed = 42
+	spec.Needs.MemoryBytes = 256 << 20
+	offer, err := submitter.Market().Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := waitState(ctx, t, submitter, offer.ID.String(), job.StateDone)
+	t.Logf("job %s done: %s", offer.ID, rec.History[len(rec.History)-1].Note)
+
+	result, err := cid.Decode(rec.Result)
+	if err != nil {
+		t.Fatalf("result %q: %v", rec.Result, err)
+	}
+	out := filepath.Join(t.TempDir(), "result")
+	if _, err := store.Get(ctx, result, out, storage.FetchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(out, "counts.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.ReadFile("../../examples/wordcount/expected/texts/counts.tsv")
+	if !bytes.Equal(got, want) {
+		t.Fatalf("counts.tsv differs from the expected output:\n%s", got)
+	}
+	for _, miner := range nodes[:3] {
+		w, err := miner.Jobs().Get(ctx, offer.ID.String())
+		if err != nil || w.Result != rec.Result {
+			t.Fatalf("worker %s: %+v, %v", miner.Network().ID(), w, err)
+		}
+	}
+}

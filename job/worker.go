@@ -1,0 +1,165 @@
+package job
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/vft-network/vft/executor"
+	"github.com/vft-network/vft/identity"
+	"github.com/vft-network/vft/wire"
+)
+
+// Content is the content store as a worker uses it.
+type Content interface {
+	// Get fetches a CID (from the network if needed) and writes it to path.
+	Get(ctx context.Context, cid, path string) error
+	// AddDir imports a directory and returns its CID, pinned.
+	AddDir(ctx context.Context, path string) (string, error)
+}
+
+// Executors maps an executor name to what runs it.
+type Executors map[string]executor.Executor
+
+// KindResult is a worker's result announcement to the submitter.
+const KindResult = "job-result/1"
+
+// ProtocolResult carries results from workers to submitters.
+const ProtocolResult = "/vft/result/1"
+
+// ResultMsg says what a worker computed. Commit–reveal (verification)
+// wraps this later; today the submitter compares result CIDs directly.
+type ResultMsg struct {
+	Job      string `cbor:"job"`
+	Result   string `cbor:"result"` // UnixFS CID of /output
+	ExitCode int64  `cbor:"exit"`
+	Error    string `cbor:"error"` // why the run failed, when it did
+}
+
+// Worker runs assigned jobs: fetch inputs, execute, import the output,
+// report the result CID to the submitter.
+type Worker struct {
+	key     *identity.Key
+	streams Streams
+	book    *Book
+	content Content
+	execs   Executors
+	workDir string
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// NewWorker builds a worker whose scratch space is under workDir.
+func NewWorker(key *identity.Key, streams Streams, book *Book, content Content, execs Executors, workDir string, log *slog.Logger) *Worker {
+	return &Worker{key: key, streams: streams, book: book, content: content, execs: execs, workDir: workDir,
+		log: log.With("component", "worker"), now: time.Now}
+}
+
+// Run executes one assigned job to the end and reports its result. Every
+// failure ends as a failed job with a reason, never a crashed daemon.
+func (w *Worker) Run(ctx context.Context, rec Record) {
+	o, err := OpenOffer(rec.Offer, w.now())
+	if err != nil {
+		w.finish(ctx, rec.ID, "", StateFailed, "offer no longer valid: "+err.Error())
+		return
+	}
+	if _, err := w.book.Move(ctx, rec.ID, StateRunning, "", nil); err != nil {
+		w.log.Warn("start job", "job", rec.ID, "err", err)
+		return
+	}
+	result, runErr := w.execute(ctx, o)
+	msg := ResultMsg{Job: rec.ID, Result: result}
+	if runErr != nil {
+		msg.Error = runErr.Error()
+	}
+	data, err := wire.Seal(w.key, KindResult, w.now(), msg)
+	if err == nil {
+		var reply []byte
+		reply, err = exchange(ctx, w.streams, o.Submitter, ProtocolResult, data, 4<<10)
+		if err == nil {
+			var ack AckMsg
+			err = openDirect(reply, KindAck, o.Submitter, w.now(), &ack)
+		}
+	}
+	switch {
+	case runErr != nil:
+		w.finish(ctx, rec.ID, "", StateFailed, runErr.Error())
+	case err != nil:
+		w.finish(ctx, rec.ID, result, StateFailed, "result not delivered to the submitter: "+err.Error())
+	default:
+		w.finish(ctx, rec.ID, result, StateVerifying, "result "+result+" delivered")
+	}
+}
+
+func (w *Worker) finish(ctx context.Context, id, result string, to State, note string) {
+	_, err := w.book.Move(ctx, id, to, note, func(r *Record) {
+		r.Result = result
+		if to == StateFailed {
+			r.Reason = note
+		}
+	})
+	if err != nil {
+		w.log.Warn("record job end", "job", id, "err", err)
+	}
+}
+
+// execute fetches, runs and imports; it returns the result CID.
+func (w *Worker) execute(ctx context.Context, o Offer) (string, error) {
+	s := o.Spec
+	ex, ok := w.execs[s.Executor]
+	if !ok {
+		return "", fmt.Errorf("this node has no %s executor", s.Executor)
+	}
+	dir := filepath.Join(w.workDir, o.ID.String())
+	if err := os.RemoveAll(dir); err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	task := executor.Task{
+		JobID: o.ID.String(), Seed: s.Seed, Args: s.Args, Env: s.Env,
+		OutputDir: filepath.Join(dir, "output"),
+		Limits: executor.Limits{
+			MemoryBytes: s.Needs.MemoryBytes, Timeout: s.Needs.Timeout(), MaxOutputBytes: int64(s.Needs.MaxOutputBytes),
+		},
+	}
+	fetchCtx, cancel := context.WithTimeout(ctx, s.Needs.Timeout()+5*time.Minute)
+	defer cancel()
+	if s.Module != "" {
+		task.ModulePath = filepath.Join(dir, "module.wasm")
+		if err := w.content.Get(fetchCtx, s.Module, task.ModulePath); err != nil {
+			return "", fmt.Errorf("fetch module %s: %w", s.Module, err)
+		}
+	}
+	if s.Executor == ExecutorNative {
+		task.Args = append(append([]string{}, s.Command...), s.Args...)
+	}
+	for i, in := range s.Inputs {
+		host := filepath.Join(dir, "inputs", fmt.Sprint(i))
+		if err := w.content.Get(fetchCtx, in.CID, host); err != nil {
+			return "", fmt.Errorf("fetch input %s: %w", in.CID, err)
+		}
+		task.Inputs = append(task.Inputs, executor.Mount{Host: host, Guest: in.Path})
+	}
+	res, err := ex.Run(ctx, task)
+	if err != nil {
+		return "", fmt.Errorf("run: %w", err)
+	}
+	if res.ExitCode != 0 {
+		return "", fmt.Errorf("exited with status %d: %s", res.ExitCode, tail(res.Stderr))
+	}
+	id, err := w.content.AddDir(ctx, task.OutputDir)
+	if err != nil {
+		return "", fmt.Errorf("import /output: %w", err)
+	}
+	return id, nil
+}
+
+func tail(b []byte) string {
+	if len(b) > 300 {
+		b = b[len(b)-300:]
+	}
+	return string(b)
+}
