@@ -140,7 +140,8 @@ func New(cfg Config, repoDir string, h host.Host, r routing.ContentRouting, log 
 		// the host already has (bootstrap peers dialled before New) so
 		// bitswap asks them too.
 		evm := bsnetwork.NewConnectEventManager()
-		s.bswap = bitswap.New(s.ctx, bsnet.NewFromIpfsHost(h, bsnet.WithConnectEventManager(evm)), finder, s.bstore)
+		s.bswap = bitswap.New(s.ctx, bsnet.NewFromIpfsHost(h, bsnet.WithConnectEventManager(evm)), finder, s.bstore,
+			bitswap.SetSimulateDontHavesOnTimeout(false))
 		for _, conn := range h.Network().Conns() {
 			if !conn.Stat().Limited {
 				evm.Connected(conn.RemotePeer())
