@@ -37,8 +37,8 @@ type FetchResult struct {
 // peers (bitswap, DHT providers) for what is missing with at most
 // storage.fetch_concurrency requests at a time. Each block is written to
 // disk as it arrives, so a fetch that is cancelled or fails resumes from
-// there the next time. A block that takes longer than
-// storage.fetch_timeout fails the fetch with ErrFetchTimeout.
+// there the next time. When no block arrives for storage.fetch_timeout
+// the fetch fails with ErrFetchTimeout, naming the block it waited for.
 func (s *Store) Fetch(ctx context.Context, c cid.Cid, opts FetchOptions) (FetchResult, error) {
 	if err := s.live(); err != nil {
 		return FetchResult{}, err
