@@ -128,7 +128,10 @@ func (b *guardedBlockstore) PutMany(ctx context.Context, blks []blocks.Block) er
 				ErrQuotaExceeded, need, int64(used)+need, b.maxBytes)
 		}
 	}
-	if err := b.Blockstore.PutMany(ctx, fresh); err != nil {
+	// Not cancellable: boxo's PutMany abandons a flatfs batch whose Put
+	// sees a cancelled context without Commit or Discard, leaving its
+	// writers running into a temp dir. A batch is at most a few MiB.
+	if err := b.Blockstore.PutMany(context.WithoutCancel(ctx), fresh); err != nil {
 		return err
 	}
 	b.written.Add(int64(len(fresh)))

@@ -42,7 +42,7 @@ type Config struct {
 	// HashOnRead re-hashes every block read from disk and treats a
 	// mismatch as a missing (and deleted) block.
 	HashOnRead bool `toml:"hash_on_read"`
-	// FetchTimeout bounds how long a fetch waits for any one block.
+	// FetchTimeout fails a fetch when no block has arrived for that long.
 	FetchTimeout time.Duration `toml:"fetch_timeout"`
 	// FetchConcurrency is how many blocks one fetch requests at a time.
 	FetchConcurrency int `toml:"fetch_concurrency"`

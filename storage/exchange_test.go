@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/routing"
 )
@@ -189,12 +190,14 @@ func TestFetchOverQuota(t *testing.T) {
 
 // The fetching node is not connected to the one that has the content:
 // it learns of it from the provider record the importer put on the DHT.
+// The fetcher runs no DHT of its own (it asks node 0's), so nothing but
+// bitswap's provider search can connect it to the owner.
 func TestFetchViaDHTProvider(t *testing.T) {
 	ctx := context.Background()
 	nodes := newNodes(t, 2, testConfig())
 	owner := nodes[1]
 	h := newHost(t)
-	rt := &countingRouting{ContentRouting: newDHT(t, h), owner: owner.h.ID()}
+	rt := &countingRouting{ContentRouting: nodes[0].d, owner: owner.h.ID()}
 	fetcher := newStore(t, testConfig(), h, rt)
 	connect(t, h, nodes[0].h)
 
@@ -215,8 +218,9 @@ func TestFetchViaDHTProvider(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	// DHT traffic may have connected them already; start the fetch apart.
-	_ = h.Network().ClosePeer(owner.h.ID())
+	if h.Network().Connectedness(owner.h.ID()) == network.Connected {
+		t.Fatal("fetcher is connected to the owner before fetching")
+	}
 	out := filepath.Join(t.TempDir(), "out")
 	if _, err := fetcher.Get(ctx, c, out, FetchOptions{}); err != nil {
 		t.Fatalf("Get via DHT provider: %v", err)

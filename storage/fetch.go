@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/ipfs/boxo/blockservice"
 	"github.com/ipfs/boxo/ipld/merkledag"
@@ -36,8 +37,8 @@ type FetchResult struct {
 // peers (bitswap, DHT providers) for what is missing with at most
 // storage.fetch_concurrency requests at a time. Each block is written to
 // disk as it arrives, so a fetch that is cancelled or fails resumes from
-// there the next time. A block that takes longer than
-// storage.fetch_timeout fails the fetch with ErrFetchTimeout.
+// there the next time. When no block arrives for storage.fetch_timeout
+// the fetch fails with ErrFetchTimeout, naming the block it waited for.
 func (s *Store) Fetch(ctx context.Context, c cid.Cid, opts FetchOptions) (FetchResult, error) {
 	if err := s.live(); err != nil {
 		return FetchResult{}, err
@@ -78,6 +79,8 @@ type walker struct {
 	queue    []cid.Cid
 	seen     map[string]struct{}
 	inflight int
+	waiting  map[cid.Cid]time.Time // blocks being requested, since when
+	lastDone time.Time
 	err      error
 	res      FetchResult
 	total    int64
@@ -87,17 +90,22 @@ type walker struct {
 // blockservice it only checks that the DAG is complete. onBlock, when
 // set, is called (serially) with every CID of the DAG.
 func (s *Store) fetchDAG(ctx context.Context, bserv blockservice.BlockService, root cid.Cid, progress Progress, onBlock func(cid.Cid)) (FetchResult, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	w := &walker{
 		s: s, ctx: ctx, root: root, progress: progress, onBlock: onBlock,
-		ses:   blockservice.NewSession(ctx, bserv),
-		queue: []cid.Cid{root},
-		seen:  map[string]struct{}{root.KeyString(): {}},
-		total: -1,
-		res:   FetchResult{Root: root},
+		ses:      blockservice.NewSession(ctx, bserv),
+		queue:    []cid.Cid{root},
+		seen:     map[string]struct{}{root.KeyString(): {}},
+		total:    -1,
+		res:      FetchResult{Root: root},
+		waiting:  map[cid.Cid]time.Time{},
+		lastDone: time.Now(),
 	}
 	w.cond = sync.NewCond(&w.mu)
+	stop := make(chan struct{})
+	defer close(stop)
+	go w.watchdog(cancel, stop)
 	var wg sync.WaitGroup
 	for range s.cfg.FetchConcurrency {
 		wg.Add(1)
@@ -124,12 +132,15 @@ func (w *walker) work() {
 		c := w.queue[0]
 		w.queue = w.queue[1:]
 		w.inflight++
+		w.waiting[c] = time.Now()
 		w.mu.Unlock()
 
 		links, size, fetched, err := w.visit(c)
 
 		w.mu.Lock()
 		w.inflight--
+		delete(w.waiting, c)
+		w.lastDone = time.Now()
 		if err != nil && w.err == nil {
 			w.err = err
 		}
@@ -168,9 +179,7 @@ func (w *walker) visit(c cid.Cid) (links []cid.Cid, size int64, fetched bool, er
 		n, err := w.s.bstore.GetSize(w.ctx, c)
 		return nil, int64(n), false, err
 	}
-	ctx, cancel := context.WithTimeout(w.ctx, w.s.cfg.FetchTimeout)
-	defer cancel()
-	blk, err := w.ses.GetBlock(ctx, c)
+	blk, err := w.ses.GetBlock(w.ctx, c)
 	if err != nil {
 		return nil, 0, false, w.explain(c, err)
 	}
@@ -198,14 +207,38 @@ func (w *walker) setTotal(blk blocks.Block) {
 	w.mu.Unlock()
 }
 
-// explain turns a failed block request into an error a user can act on.
-func (w *walker) explain(c cid.Cid, err error) error {
-	if w.ctx.Err() != nil {
-		return w.ctx.Err()
+// watchdog fails the fetch when no block has arrived for
+// storage.fetch_timeout, naming the block waited on longest. A stall
+// timeout rather than one per block: on a slow link a large DAG keeps
+// many requests queued, and none of them is lost while blocks flow.
+func (w *walker) watchdog(cancel context.CancelCauseFunc, stop <-chan struct{}) {
+	timeout := w.s.cfg.FetchTimeout
+	tick := time.NewTicker(min(timeout/4, time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		w.mu.Lock()
+		var stuck cid.Cid
+		var since time.Time
+		for c, t := range w.waiting {
+			if !stuck.Defined() || t.Before(since) {
+				stuck, since = c, t
+			}
+		}
+		stalled := stuck.Defined() && time.Since(w.lastDone) > timeout && time.Since(since) > timeout
+		w.mu.Unlock()
+		if stalled {
+			cancel(w.timeoutError(stuck))
+			return
+		}
 	}
-	if !errors.Is(err, context.DeadlineExceeded) {
-		return w.s.explainLocal(err)
-	}
+}
+
+func (w *walker) timeoutError(c cid.Cid) error {
 	what := "block " + c.String()
 	if c == w.root {
 		what = "root block " + c.String()
@@ -216,6 +249,14 @@ func (w *walker) explain(c cid.Cid, err error) error {
 	}
 	return fmt.Errorf("%w: no peer sent %s within storage.fetch_timeout = %s%s; check that a peer that has it is connected",
 		ErrFetchTimeout, what, w.s.cfg.FetchTimeout, note)
+}
+
+// explain turns a failed block request into an error a user can act on.
+func (w *walker) explain(c cid.Cid, err error) error {
+	if cause := context.Cause(w.ctx); cause != nil {
+		return cause // the watchdog's timeout, or the caller's cancellation
+	}
+	return w.s.explainLocal(err)
 }
 
 // blockLinks returns the children of a UnixFS block (dag-pb or raw).

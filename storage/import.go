@@ -162,7 +162,8 @@ func (im *importer) addFile(f files.File) (ipld.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	bufDAG := ipld.NewBufferedDAG(im.ctx, im.s.dag)
+	bufDAG := newBatchDAG(im.ctx, im.s.dag)
+	defer bufDAG.wait()
 	params := ihelper.DagBuilderParams{
 		Dagserv:    bufDAG,
 		RawLeaves:  cfg.RawLeaves,

@@ -74,6 +74,8 @@ type Store struct {
 
 	ctx       context.Context
 	cancel    context.CancelFunc
+	mu        sync.Mutex // guards closing against new background work
+	closing   bool
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
@@ -140,7 +142,8 @@ func New(cfg Config, repoDir string, h host.Host, r routing.ContentRouting, log 
 		// the host already has (bootstrap peers dialled before New) so
 		// bitswap asks them too.
 		evm := bsnetwork.NewConnectEventManager()
-		s.bswap = bitswap.New(s.ctx, bsnet.NewFromIpfsHost(h, bsnet.WithConnectEventManager(evm)), finder, s.bstore)
+		s.bswap = bitswap.New(s.ctx, bsnet.NewFromIpfsHost(h, bsnet.WithConnectEventManager(evm)), finder, s.bstore,
+			bitswap.SetSimulateDontHavesOnTimeout(false))
 		for _, conn := range h.Network().Conns() {
 			if !conn.Stat().Limited {
 				evm.Connected(conn.RemotePeer())
@@ -211,9 +214,14 @@ func (s *Store) DAG() ipld.DAGService { return s.dag }
 func (s *Store) Blockstore() blockstore.Blockstore { return s.bstore }
 
 // Close stops bitswap and pending provides and closes the stores. It is
-// safe to call more than once.
+// safe to call more than once. Calls still running when Close is called
+// fail (the stores close under them), so the node closes storage after
+// the API and the market have stopped.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closing = true
+		s.mu.Unlock()
 		s.cancel()
 		var errs []error
 		if s.bswap != nil {
@@ -251,7 +259,12 @@ func (s *Store) live() error {
 // provide announces c on the DHT in the background; failures are logged,
 // since content is still served to peers that ask bitswap directly.
 func (s *Store) provide(c cid.Cid) {
-	if !s.cfg.Provide || s.rt == nil || s.live() != nil {
+	if !s.cfg.Provide || s.rt == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
 		return
 	}
 	s.wg.Add(1)

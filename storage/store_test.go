@@ -239,6 +239,20 @@ func TestGC(t *testing.T) {
 	if after.Blocks != before.Blocks-int64(res.Blocks) || after.Pins != 1 {
 		t.Errorf("Stat after GC = %+v, before %+v", after, before)
 	}
+	// Pin works on content that is already here, and GC then keeps it.
+	late, err := s.AddReader(ctx, bytes.NewReader(randomBytes(100_000, 9)), AddOptions{NoPin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Pin(ctx, late); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.GC(ctx); err != nil || res.Blocks != 0 {
+		t.Fatalf("GC after Pin = %+v, %v; want nothing removed", res, err)
+	}
+	if err := s.Unpin(ctx, late); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Unpin(ctx, kept); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,112 @@
+package storage
+
+import (
+	"context"
+	"runtime"
+	"sync"
+
+	"github.com/ipfs/go-cid"
+	ipld "github.com/ipfs/go-ipld-format"
+)
+
+// Batch limits, as go-ipld-format's Batch (kubo's adder uses that one).
+const (
+	batchMaxNodes = 128
+	batchMaxSize  = 8 << 20
+)
+
+// batchDAG buffers nodes written by the importer and stores them in
+// batches in the background, like ipld.BufferedDAG, but wait makes sure
+// no write is still running once an import has returned, even a failed
+// one: otherwise blocks could land after the pin lock is released.
+type batchDAG struct {
+	ipld.DAGService
+	ctx   context.Context
+	nodes []ipld.Node
+	size  int
+	sem   chan struct{}
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	err   error
+}
+
+func newBatchDAG(ctx context.Context, ds ipld.DAGService) *batchDAG {
+	return &batchDAG{DAGService: ds, ctx: ctx, sem: make(chan struct{}, max(2, runtime.NumCPU()))}
+}
+
+func (b *batchDAG) Add(ctx context.Context, nd ipld.Node) error {
+	if err := b.firstErr(); err != nil {
+		return err
+	}
+	b.nodes = append(b.nodes, nd)
+	b.size += len(nd.RawData())
+	if len(b.nodes) >= batchMaxNodes || b.size >= batchMaxSize {
+		return b.flush()
+	}
+	return nil
+}
+
+func (b *batchDAG) AddMany(ctx context.Context, nds []ipld.Node) error {
+	for _, nd := range nds {
+		if err := b.Add(ctx, nd); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *batchDAG) flush() error {
+	if len(b.nodes) == 0 {
+		return nil
+	}
+	select {
+	case b.sem <- struct{}{}:
+	case <-b.ctx.Done():
+		return b.ctx.Err()
+	}
+	nodes := b.nodes
+	b.nodes, b.size = nil, 0
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		defer func() { <-b.sem }()
+		if err := b.DAGService.AddMany(b.ctx, nodes); err != nil {
+			b.mu.Lock()
+			if b.err == nil {
+				b.err = err
+			}
+			b.mu.Unlock()
+		}
+	}()
+	return nil
+}
+
+func (b *batchDAG) firstErr() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
+
+// Commit writes what is buffered and waits for every write.
+func (b *batchDAG) Commit() error {
+	err := b.flush()
+	b.wg.Wait()
+	if err != nil {
+		return err
+	}
+	return b.firstErr()
+}
+
+// wait waits for the writes already started.
+func (b *batchDAG) wait() { b.wg.Wait() }
+
+// Get must see nodes still in the buffer (the balanced layout does not
+// read back, but the interface allows it).
+func (b *batchDAG) Get(ctx context.Context, c cid.Cid) (ipld.Node, error) {
+	for _, nd := range b.nodes {
+		if nd.Cid().Equals(c) {
+			return nd, nil
+		}
+	}
+	return b.DAGService.Get(ctx, c)
+}
