@@ -117,6 +117,9 @@ func (w *Worker) execute(ctx context.Context, o Offer) (string, error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return "", err
 	}
+	if err := os.MkdirAll(filepath.Join(dir, "inputs"), 0o700); err != nil {
+		return "", err
+	}
 	defer os.RemoveAll(dir)
 	task := executor.Task{
 		JobID: o.ID.String(), Seed: s.Seed, Args: s.Args, Env: s.Env,

@@ -42,6 +42,9 @@ func waitState(ctx context.Context, t *testing.T, nd *node.Node, id string, want
 		if err == nil && r.State == want {
 			return r
 		}
+		if err == nil && r.State.Terminal() {
+			t.Fatalf("job %s ended %s, want %s: %s", id, r.State, want, r.Reason)
+		}
 		select {
 		case <-ctx.Done():
 			t.Fatalf("job %s never reached %s (last: %+v, %v)", id, want, r.State, err)
