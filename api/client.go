@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vft-network/vft/heartbeat"
+	"github.com/vft-network/vft/job"
 )
 
 // ErrUnreachable means no daemon answered at the API address.
@@ -197,4 +198,22 @@ func (c *Client) stream(ctx context.Context, path string, body any, progress fun
 			progress(ev.Done, ev.Total)
 		}
 	}
+}
+
+// SubmitJob offers a job to the network.
+func (c *Client) SubmitJob(ctx context.Context, spec job.Spec) (string, error) {
+	var out SubmitResponse
+	return out.ID, c.do(ctx, http.MethodPost, "/api/v1/jobs", spec, &out)
+}
+
+// Jobs lists this node's jobs.
+func (c *Client) Jobs(ctx context.Context) ([]job.Record, error) {
+	var out []job.Record
+	return out, c.do(ctx, http.MethodGet, "/api/v1/jobs", nil, &out)
+}
+
+// Job returns one job's record.
+func (c *Client) Job(ctx context.Context, id string) (job.Record, error) {
+	var out job.Record
+	return out, c.do(ctx, http.MethodGet, "/api/v1/jobs/"+id, nil, &out)
 }

@@ -50,3 +50,20 @@ func (n *Node) knownNodes() []job.KnownNode {
 	}
 	return out
 }
+
+// jobsAPI adapts the market and the book to what the API serves.
+type jobsAPI struct{ n *Node }
+
+func (j jobsAPI) Submit(ctx context.Context, spec job.Spec) (string, error) {
+	o, err := j.n.market.Submit(ctx, spec)
+	if err != nil {
+		return "", err
+	}
+	return o.ID.String(), nil
+}
+
+func (j jobsAPI) List(ctx context.Context) ([]job.Record, error) { return j.n.jobs.List(ctx) }
+
+func (j jobsAPI) Status(ctx context.Context, id string) (job.Record, error) {
+	return j.n.jobs.Get(ctx, id)
+}

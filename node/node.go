@@ -177,6 +177,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.api.ServeContent(content{n.storage})
+	n.api.ServeJobs(jobsAPI{n})
 	if err := n.api.Start(); err != nil {
 		return err
 	}

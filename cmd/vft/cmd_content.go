@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -91,6 +92,12 @@ func runGet(c *cli, args []string) error {
 	return nil
 }
 
+// valueFlags are the flags that take a value, for reorderFlags.
+var valueFlags = map[string]bool{
+	"o": true, "repo": true, "wasm": true, "input": true, "arg": true,
+	"timeout": true, "redundancy": true, "verify": true, "reward": true,
+}
+
 // reorderFlags moves flags after positional arguments to the front, since
 // Go's flag package stops at the first positional argument.
 func reorderFlags(args []string) []string {
@@ -99,7 +106,7 @@ func reorderFlags(args []string) []string {
 		a := args[i]
 		if len(a) > 1 && a[0] == '-' {
 			flags = append(flags, a)
-			if (a == "-o" || a == "--o" || a == "-repo" || a == "--repo") && i+1 < len(args) {
+			if !strings.Contains(a, "=") && valueFlags[strings.TrimLeft(a, "-")] && i+1 < len(args) {
 				flags = append(flags, args[i+1])
 				i++
 			}

@@ -43,6 +43,7 @@ func commands() []command {
 		{"get", "get CID [-o PATH]: fetch content from the network and write it out", runGet},
 		{"pin", "pin add CID | pin rm CID | pin ls: keep content from garbage collection", runPin},
 		{"repo", "repo stat | repo gc: content store size; remove unpinned blocks", runRepo},
+		{"job", "job submit [SPEC.toml] [--wasm F] [--input P]... [--wait] [-o DIR] | list | status ID | result ID -o DIR", runJob},
 		{"nodes", "live network table from heartbeats: capabilities, price, last seen", runNodes},
 		{"hw", "hardware report: GPUs (NVML), CPU, memory, disk; no daemon needed", runHW},
 		{"doctor", "check what a miner needs, with the fix for each problem", runDoctor},

@@ -1,0 +1,44 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/vft-network/vft/job"
+)
+
+// Jobs is the job market the API serves: `vft job ...`.
+type Jobs interface {
+	Submit(ctx context.Context, spec job.Spec) (id string, err error)
+	List(ctx context.Context) ([]job.Record, error)
+	Status(ctx context.Context, id string) (job.Record, error)
+}
+
+// SubmitResponse answers POST /api/v1/jobs.
+type SubmitResponse struct {
+	ID string `json:"id"`
+}
+
+// ServeJobs adds the job endpoints.
+func (s *Server) ServeJobs(j Jobs) {
+	s.Handle("POST /api/v1/jobs", func(w http.ResponseWriter, r *http.Request) {
+		var spec job.Spec
+		if err := decodeJSON(r, &spec); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		id, err := j.Submit(r.Context(), spec)
+		respond(w, SubmitResponse{ID: id}, err)
+	})
+	s.Handle("GET /api/v1/jobs", func(w http.ResponseWriter, r *http.Request) {
+		list, err := j.List(r.Context())
+		if list == nil {
+			list = []job.Record{}
+		}
+		respond(w, list, err)
+	})
+	s.Handle("GET /api/v1/jobs/{id}", func(w http.ResponseWriter, r *http.Request) {
+		rec, err := j.Status(r.Context(), r.PathValue("id"))
+		respond(w, rec, err)
+	})
+}

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/vft-network/vft/api"
+	"github.com/vft-network/vft/job"
+)
+
+func runJob(c *cli, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: vft job submit [SPEC.toml] | list | status ID | result ID -o DIR", errUsage)
+	}
+	switch args[0] {
+	case "submit":
+		return jobSubmit(c, args[1:])
+	case "list":
+		return listCommand(c, "job list", args[1:], (*api.Client).Jobs, "no jobs yet",
+			"JOB\tROLE\tSTATE\tUPDATED\tRESULT / REASON",
+			func(r job.Record) string {
+				detail := r.Result
+				if r.Reason != "" {
+					detail = r.Reason
+				}
+				return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", r.ID, r.Role, r.State, r.UpdatedAt.Local().Format(time.TimeOnly), detail)
+			})
+	case "status":
+		return jobStatus(c, args[1:])
+	case "result":
+		return jobResult(c, args[1:])
+	}
+	return fmt.Errorf("%w: unknown job subcommand %q: use submit, list, status or result", errUsage, args[0])
+}
+
+// jobSubmit builds a spec from a TOML file and/or flags, adds the module
+// and inputs through the daemon, and offers the job.
+func jobSubmit(c *cli, args []string) error {
+	fs, asJSON := c.flags("job submit")
+	module := fs.String("wasm", "", "WASM module file")
+	var inputs, jobArgs stringList
+	fs.Var(&inputs, "input", "input path, rsync-style: dir/ (contents at /input), dir or file (at /input/NAME), src:name (repeatable)")
+	fs.Var(&jobArgs, "arg", "argument for the program (repeatable)")
+	timeout := fs.String("timeout", "", "per-worker time limit, e.g. 2m")
+	redundancy := fs.Uint("redundancy", 0, "workers that run the job (k)")
+	verify := fs.String("verify", "", "exact, tolerance, spot or custom")
+	reward := fs.Uint64("reward", 0, "payment per accepted worker, in lamports or the mint's smallest unit")
+	wait := fs.Bool("wait", false, "wait for the job to finish, showing its stages")
+	output := fs.String("o", "", "with --wait: write the result here")
+	if err := parse(fs, reorderFlags(args)); err != nil {
+		return err
+	}
+	var spec job.FileSpec
+	base, _ := os.Getwd()
+	if fs.NArg() == 1 {
+		var err error
+		if spec, err = job.LoadFile(fs.Arg(0)); err != nil {
+			return err
+		}
+		base = filepath.Dir(fs.Arg(0))
+	} else if fs.NArg() > 1 {
+		return fmt.Errorf("%w: one spec file at most", errUsage)
+	}
+	if *module != "" {
+		spec.Module, _ = filepath.Abs(*module)
+	}
+	for _, in := range inputs {
+		src, rest, _ := strings.Cut(in, ":")
+		abs, _ := filepath.Abs(src)
+		if strings.HasSuffix(src, "/") {
+			abs += "/"
+		}
+		if rest != "" {
+			abs += ":" + rest
+		}
+		spec.Inputs = append(spec.Inputs, abs)
+	}
+	if len(jobArgs) > 0 {
+		spec.Args = jobArgs
+	}
+	if *timeout != "" {
+		if err := spec.Timeout.UnmarshalText([]byte(*timeout)); err != nil {
+			return fmt.Errorf("--timeout: %w", err)
+		}
+	}
+	if *redundancy > 0 {
+		spec.Redundancy = uint32(*redundancy)
+	}
+	if *verify != "" {
+		spec.Verify = *verify
+	}
+	if *reward > 0 {
+		spec.Reward = *reward
+	}
+	if spec.Module == "" && len(spec.Command) == 0 {
+		return fmt.Errorf("%w: give a spec file or --wasm MODULE", errUsage)
+	}
+	cl, err := c.daemon()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := interruptible()
+	defer cancel()
+	resolved, err := spec.Resolve(base, func(path string) (string, error) {
+		return cl.Add(ctx, strings.TrimSuffix(path, "/"), false, nil)
+	}, time.Now())
+	if err != nil {
+		return err
+	}
+	id, err := cl.SubmitJob(ctx, resolved)
+	if err != nil {
+		return err
+	}
+	if !*wait {
+		if *asJSON {
+			return c.printJSON(api.SubmitResponse{ID: id})
+		}
+		fmt.Fprintln(c.stdout, id)
+		return nil
+	}
+	rec, err := waitJob(ctx, c, cl, id)
+	if err != nil {
+		return err
+	}
+	if rec.State != job.StateDone {
+		return fmt.Errorf("job %s %s: %s", id, rec.State, rec.Reason)
+	}
+	if *output != "" {
+		out, _ := filepath.Abs(*output)
+		if _, err := cl.Get(ctx, rec.Result, out, nil); err != nil {
+			return fmt.Errorf("fetch result %s: %w", rec.Result, err)
+		}
+		fmt.Fprintf(c.stdout, "result %s written to %s\n", rec.Result, out)
+	} else {
+		fmt.Fprintf(c.stdout, "result %s\n", rec.Result)
+	}
+	if *asJSON {
+		return c.printJSON(rec)
+	}
+	return nil
+}
+
+// waitJob prints each stage as the job reaches it, until it ends.
+func waitJob(ctx context.Context, c *cli, cl *api.Client, id string) (job.Record, error) {
+	fmt.Fprintf(c.stderr, "job %s\n", id)
+	shown := 0
+	for {
+		rec, err := cl.Job(ctx, id)
+		if err != nil {
+			return rec, err
+		}
+		for ; shown < len(rec.History); shown++ {
+			h := rec.History[shown]
+			line := fmt.Sprintf("  %-10s %s", h.State, h.At.Local().Format(time.TimeOnly))
+			if h.Note != "" {
+				line += "  " + h.Note
+			}
+			fmt.Fprintln(c.stderr, line)
+		}
+		if rec.State.Terminal() {
+			return rec, nil
+		}
+		select {
+		case <-ctx.Done():
+			return rec, fmt.Errorf("stopped waiting; the job goes on: `vft job status %s`", id)
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}
+
+func jobStatus(c *cli, args []string) error {
+	fs, asJSON := c.flags("job status")
+	if err := parse(fs, reorderFlags(args)); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: vft job status ID", errUsage)
+	}
+	cl, err := c.daemon()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := requestContext()
+	defer cancel()
+	rec, err := cl.Job(ctx, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return c.printJSON(rec)
+	}
+	fmt.Fprintf(c.stdout, "job     %s\nrole    %s\nstate   %s\n", rec.ID, rec.Role, rec.State)
+	if rec.Result != "" {
+		fmt.Fprintf(c.stdout, "result  %s\n", rec.Result)
+	}
+	if rec.Reason != "" {
+		fmt.Fprintf(c.stdout, "reason  %s\n", rec.Reason)
+	}
+	for _, w := range rec.Workers {
+		fmt.Fprintf(c.stdout, "worker  %s\n", w)
+	}
+	for _, h := range rec.History {
+		fmt.Fprintf(c.stdout, "  %-10s %s  %s\n", h.State, h.At.Local().Format(time.DateTime), h.Note)
+	}
+	return nil
+}
+
+func jobResult(c *cli, args []string) error {
+	fs, _ := c.flags("job result")
+	output := fs.String("o", "", "where to write the result")
+	if err := parse(fs, reorderFlags(args)); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 || *output == "" {
+		return fmt.Errorf("%w: vft job result ID -o DIR", errUsage)
+	}
+	cl, err := c.daemon()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := interruptible()
+	defer cancel()
+	rec, err := cl.Job(ctx, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if rec.Result == "" {
+		return fmt.Errorf("job %s has no accepted result yet (state %s)", rec.ID, rec.State)
+	}
+	out, _ := filepath.Abs(*output)
+	if _, err := cl.Get(ctx, rec.Result, out, nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "result %s written to %s\n", rec.Result, out)
+	return nil
+}
