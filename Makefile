@@ -6,10 +6,20 @@ LDFLAGS := -X main.version=$(VERSION)
 
 LOCALNET_DIR := chain/localnet
 
-.PHONY: build test test-short demo bench lint clean localnet localnet-deps
+EXAMPLES := matmul nninfer wordcount qsim
+
+.PHONY: build examples test test-short demo bench lint clean localnet localnet-deps
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/vft
+
+# The example workloads as WASI modules: bin/examples/NAME.wasm
+examples:
+	@mkdir -p bin/examples
+	@for ex in $(EXAMPLES); do \
+	  echo "GOOS=wasip1 GOARCH=wasm go build -o bin/examples/$$ex.wasm ./examples/$$ex"; \
+	  GOOS=wasip1 GOARCH=wasm $(GO) build -o bin/examples/$$ex.wasm ./examples/$$ex || exit 1; \
+	done
 
 # Every package's tests, including the in-process mesh and the multi-process
 # tests that run the real binary.
@@ -31,7 +41,7 @@ localnet: localnet-deps
 	node $(LOCALNET_DIR)/server.js --rpc-port 8899
 
 # A local mesh of vft daemons that find each other through the DHT.
-demo: build
+demo: build examples
 	./scripts/demo.sh
 
 bench:

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# make demo: starts a local VFT mesh of separate `vft daemon` processes and
-# shows them discover each other through the DHT. Node A starts the
-# network; every other node is given only A's address.
+# make demo: starts a local VFT network of separate `vft daemon` processes,
+# shows them discover each other through the DHT (miner1 starts the network;
+# every other node is given only its address) and build the network table
+# from heartbeats, then runs the main job: a neural-network inference
+# offered by the submitter, run by three miners, accepted when two agree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -93,3 +95,19 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 "$VFT" --repo "$WORK/submitter" nodes
+
+echo
+echo "== the submitter offers a job: neural-network inference (examples/nninfer) on 3 miners, exact verification (2 of 3 must agree)"
+"$VFT" --repo "$WORK/submitter" job submit \
+  --wasm bin/examples/nninfer.wasm --input examples/nninfer/testdata/ \
+  --redundancy 3 --verify exact --timeout 1m --reward 5000 \
+  --wait -o "$WORK/result"
+echo
+echo "-- predictions (first lines of result/predictions.json):"
+head -n 12 "$WORK/result/predictions.json"
+if cmp -s "$WORK/result/predictions.json" examples/nninfer/expected/blobs/predictions.json; then
+  echo "== the verified result equals the expected output (examples/nninfer/expected/blobs)"
+else
+  echo "== the result differs from examples/nninfer/expected/blobs/predictions.json" >&2
+  exit 1
+fi
