@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -82,7 +82,7 @@ func NewMarket(key *identity.Key, streams Streams, book *Book, opts MarketOption
 		opts.Reputation = func(peer.ID) float64 { return 0.5 }
 	}
 	m := &Market{key: key, streams: streams, book: book, opts: opts, log: log.With("component", "market"),
-		bids: map[string][]Bid{}, seen: map[string]struct{}{}, results: map[string]map[peer.ID]ResultMsg{}}
+		bids: map[string][]Bid{}, seen: map[string]struct{}{}}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	return m
 }
@@ -362,19 +362,28 @@ func (m *Market) handleResult(st network.Stream) {
 		if err != nil || rec.Role != RoleSubmitter || !slices.Contains(rec.Workers, from) {
 			return wire.Seal(m.key, KindAck, m.opts.Now(), AckMsg{Job: r.Job, Reason: "not a worker of this job"})
 		}
-		m.mu.Lock()
-		if m.results[r.Job] == nil {
-			m.results[r.Job] = map[peer.ID]ResultMsg{}
+		report := r.Result
+		if r.Error != "" || r.Result == "" {
+			report = "error: " + r.Error
 		}
-		m.results[r.Job][from] = r
-		got := maps.Clone(m.results[r.Job])
-		m.mu.Unlock()
-		m.decide(rec, got)
+		rec, err = m.book.Update(m.ctx, r.Job, func(rec *Record) {
+			if rec.Reports == nil {
+				rec.Reports = map[string]string{}
+			}
+			rec.Reports[from.String()] = report
+		})
+		if err != nil {
+			return nil, err
+		}
+		m.decide(rec)
 		return wire.Seal(m.key, KindAck, m.opts.Now(), AckMsg{Job: r.Job, OK: true})
 	})
 }
 
-func (m *Market) decide(rec Record, results map[peer.ID]ResultMsg) {
+func (m *Market) decide(rec Record) {
+	if rec.State.Terminal() {
+		return
+	}
 	o, err := OpenOffer(rec.Offer, m.opts.Now())
 	if err != nil {
 		return
@@ -385,10 +394,13 @@ func (m *Market) decide(rec Record, results map[peer.ID]ResultMsg) {
 		}
 	}
 	votes := map[string]int{}
-	for _, r := range results {
-		if r.Error == "" && r.Result != "" {
-			votes[r.Result]++
+	failure := ""
+	for _, r := range rec.Reports {
+		if msg, failed := strings.CutPrefix(r, "error: "); failed {
+			failure = msg
+			continue
 		}
+		votes[r]++
 	}
 	quorum := int(o.Spec.Verify.Quorum)
 	for result, n := range votes {
@@ -397,14 +409,45 @@ func (m *Market) decide(rec Record, results map[peer.ID]ResultMsg) {
 			return
 		}
 	}
-	if len(results) == len(rec.Workers) {
+	if len(rec.Reports) == len(rec.Workers) {
 		reason := fmt.Sprintf("no %d of %d results agree", quorum, len(rec.Workers))
-		for _, r := range results {
-			if r.Error != "" {
-				reason += "; a worker failed: " + r.Error
-				break
-			}
+		if failure != "" {
+			reason += "; a worker failed: " + failure
 		}
 		m.fail(rec.ID, reason)
 	}
+}
+
+// Resume picks up this node's unfinished jobs after a restart: a
+// submitter's offered jobs go back to collecting bids (assigned ones keep
+// waiting for reports, which are on disk); a worker's assigned or running
+// jobs run again from the start (runs are deterministic, so a re-run gives
+// the same result).
+func (m *Market) Resume(ctx context.Context) error {
+	open, err := m.book.Unfinished(ctx)
+	if err != nil {
+		return err
+	}
+	for _, rec := range open {
+		o, err := OpenOffer(rec.Offer, m.opts.Now())
+		if err != nil {
+			m.fail(rec.ID, "offer expired while the node was down: "+err.Error())
+			continue
+		}
+		switch {
+		case rec.Role == RoleSubmitter && rec.State == StateOffered:
+			m.mu.Lock()
+			m.bids[rec.ID] = nil
+			m.mu.Unlock()
+			m.wg.Add(1)
+			go m.collect(o)
+		case rec.Role == RoleSubmitter:
+			m.decide(rec)
+		case rec.Role == RoleWorker && m.opts.OnAssigned != nil:
+			m.opts.OnAssigned(rec)
+		default:
+			m.fail(rec.ID, "this node no longer runs jobs")
+		}
+	}
+	return nil
 }

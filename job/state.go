@@ -54,15 +54,19 @@ const (
 
 // Record is a job as one node keeps it across restarts.
 type Record struct {
-	ID        string    `json:"id"`
-	Role      Role      `json:"role"`
-	State     State     `json:"state"`
-	Offer     []byte    `json:"offer"` // the signed offer, from which the spec and ID are recomputed
-	Workers   []peer.ID `json:"workers,omitempty"`
-	Result    string    `json:"result,omitempty"` // accepted result CID
-	Reason    string    `json:"reason,omitempty"` // why it failed or was cancelled
-	History   []Change  `json:"history"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID      string    `json:"id"`
+	Role    Role      `json:"role"`
+	State   State     `json:"state"`
+	Offer   []byte    `json:"offer"` // the signed offer, from which the spec and ID are recomputed
+	Workers []peer.ID `json:"workers,omitempty"`
+	Result  string    `json:"result,omitempty"` // accepted result CID
+	// Reports are the workers' results as the submitter received them
+	// (worker peer ID → result CID, or "error: ..."), kept so a restarted
+	// submitter still counts them.
+	Reports   map[string]string `json:"reports,omitempty"`
+	Reason    string            `json:"reason,omitempty"` // why it failed or was cancelled
+	History   []Change          `json:"history"`
+	UpdatedAt time.Time         `json:"updated_at"`
 }
 
 // Change is one transition, kept so `vft job status` can show the stages.
@@ -135,6 +139,19 @@ func (b *Book) Move(ctx context.Context, id string, to State, note string, edit 
 	if edit != nil {
 		edit(&r)
 	}
+	return r, b.put(ctx, r)
+}
+
+// Update edits a job without changing its state (a worker's report).
+func (b *Book) Update(ctx context.Context, id string, edit func(*Record)) (Record, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r, err := b.get(ctx, id)
+	if err != nil {
+		return Record{}, err
+	}
+	edit(&r)
+	r.UpdatedAt = b.now()
 	return r, b.put(ctx, r)
 }
 

@@ -66,9 +66,11 @@ func (w *Worker) Run(ctx context.Context, rec Record) {
 		w.finish(ctx, rec.ID, "", StateFailed, "offer no longer valid: "+err.Error())
 		return
 	}
-	if _, err := w.book.Move(ctx, rec.ID, StateRunning, "", nil); err != nil {
-		w.log.Warn("start job", "job", rec.ID, "err", err)
-		return
+	if rec.State != StateRunning { // a resumed job is already running
+		if _, err := w.book.Move(ctx, rec.ID, StateRunning, "", nil); err != nil {
+			w.log.Warn("start job", "job", rec.ID, "err", err)
+			return
+		}
 	}
 	result, runErr := w.execute(ctx, o)
 	msg := ResultMsg{Job: rec.ID, Result: result}

@@ -167,6 +167,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	n.market.Start(gossip{offers})
 	n.stops = append(n.stops, offers.Close, n.market.Close)
+	if err := n.market.Resume(ctx); err != nil {
+		return err
+	}
 
 	token, err := n.repo.APIToken()
 	if err != nil {

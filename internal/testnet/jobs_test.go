@@ -13,6 +13,7 @@ import (
 	"github.com/vft-network/vft/config"
 	"github.com/vft-network/vft/executor/wasm/wasmtest"
 	"github.com/vft-network/vft/job"
+	"github.com/vft-network/vft/node"
 	"github.com/vft-network/vft/storage"
 )
 
@@ -82,5 +83,52 @@ func TestJobEndToEnd(t *testing.T) {
 		if w.Result != rec.Result {
 			t.Fatalf("worker %s computed %s, want %s", miner.Network().ID(), w.Result, rec.Result)
 		}
+	}
+}
+
+// A submitter that restarts while its job waits for workers loses
+// nothing: after the restart it still offers the job, and once a miner
+// joins, the job runs and is accepted.
+func TestSubmitterRestartKeepsJob(t *testing.T) {
+	module, err := wasmtest.NewBuilder(t.TempDir()).Build("../../examples/wordcount")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cfg := Config(config.ModeLight)
+	dir := filepath.Join(t.TempDir(), "submitter")
+	submitter := StartIn(t, dir, cfg, node.Options{})
+	moduleCID, err := submitter.Storage().Add(ctx, module, storage.AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputCID, err := submitter.Storage().Add(ctx, "../../examples/wordcount/testdata", storage.AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := wasmSpec(1, 2*time.Minute)
+	spec.Module, spec.Seed, spec.Needs.MemoryBytes = moduleCID.String(), 42, 256<<20
+	spec.Inputs = []job.Input{{CID: inputCID.String()}}
+	offer, err := submitter.Market().Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := submitter.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	submitter = StartIn(t, dir, cfg, node.Options{})
+	if r, err := submitter.Jobs().Get(ctx, offer.ID.String()); err != nil || r.State != job.StateOffered {
+		t.Fatalf("after restart: %+v, %v", r, err)
+	}
+	minerCfg := Config(config.ModeMiner)
+	for _, a := range submitter.Network().Addrs() {
+		minerCfg.P2P.Bootstrap = append(minerCfg.P2P.Bootstrap, a.String())
+	}
+	Start(t, minerCfg, "miner", node.Options{})
+	rec := waitState(ctx, t, submitter, offer.ID.String(), job.StateDone)
+	if rec.Result == "" {
+		t.Fatal("done without a result")
 	}
 }

@@ -6,6 +6,7 @@ package testnet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -73,10 +74,24 @@ func New(tb testing.TB, n int, opts Options) []*node.Node {
 // Start initialises a repo for one node, starts it, and registers its stop.
 func Start(tb testing.TB, cfg config.Config, name string, opts node.Options) *node.Node {
 	tb.Helper()
-	dir := filepath.Join(tb.TempDir(), name)
-	r, key, err := repo.Init(dir, cfg)
+	return StartIn(tb, filepath.Join(tb.TempDir(), name), cfg, opts)
+}
+
+// StartIn starts a node on the repo in dir, initialising it first if it
+// holds none: call it again on the same dir to restart a node.
+func StartIn(tb testing.TB, dir string, cfg config.Config, opts node.Options) *node.Node {
+	tb.Helper()
+	name := filepath.Base(dir)
+	r, err := repo.Open(dir)
+	if errors.Is(err, repo.ErrNotInitialised) {
+		r, _, err = repo.Init(dir, cfg)
+	}
 	if err != nil {
-		tb.Fatalf("init %s: %v", name, err)
+		tb.Fatalf("repo %s: %v", name, err)
+	}
+	key, err := r.Identity()
+	if err != nil {
+		tb.Fatalf("identity %s: %v", name, err)
 	}
 	nd, err := node.New(r, cfg, key, Logger(tb).With("node", name), opts)
 	if err != nil {
