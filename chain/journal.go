@@ -1,0 +1,393 @@
+package chain
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gagliardetto/solana-go"
+	"github.com/gagliardetto/solana-go/rpc"
+	"github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
+)
+
+// State is where a settlement or one of its transactions stands.
+type State string
+
+const (
+	// StatePending: written, maybe sent, not yet known to have landed.
+	StatePending State = "pending"
+	// StateDone: landed successfully at the configured commitment.
+	StateDone State = "done"
+	// StateFailed: rejected by the chain; nothing of it was paid.
+	StateFailed State = "failed"
+)
+
+var (
+	// ErrSettlementFailed is returned when a settlement's transaction was rejected.
+	ErrSettlementFailed = errors.New("chain: settlement failed")
+	// ErrConflict is returned when a job is settled again with other payouts.
+	ErrConflict = errors.New("chain: job already settled with other payouts")
+)
+
+// journalPrefix is where settlements live in the datastore.
+var journalPrefix = datastore.NewKey("/chain/settlements")
+
+// Settlement is the journal's record of paying one job.
+type Settlement struct {
+	JobID     string     `json:"job_id"`
+	ResultCID string     `json:"result_cid"`
+	Mint      string     `json:"mint,omitempty"` // empty: SOL
+	Payouts   []Payout   `json:"payouts"`        // normalized: one per recipient
+	Txs       []TxRecord `json:"txs"`
+	State     State      `json:"state"`
+	Created   time.Time  `json:"created"`
+	Updated   time.Time  `json:"updated"`
+}
+
+// TxRecord is one transaction of a settlement: its payouts and the exact
+// signed bytes, so a resend after a crash is the same transaction.
+type TxRecord struct {
+	Payouts              []Payout `json:"payouts"`
+	Raw                  []byte   `json:"raw"`
+	Signature            string   `json:"signature"`
+	LastValidBlockHeight uint64   `json:"last_valid_block_height"`
+	// Superseded are earlier signatures of this transaction whose
+	// blockhash expired while they were not on chain.
+	Superseded []string `json:"superseded,omitempty"`
+	State      State    `json:"state"`
+	Slot       uint64   `json:"slot,omitempty"`
+	Err        string   `json:"err,omitempty"`
+}
+
+// Signatures are the settlement's transactions' current signatures.
+func (s *Settlement) Signatures() []solana.Signature {
+	out := make([]solana.Signature, len(s.Txs))
+	for i, tx := range s.Txs {
+		out[i] = solana.MustSignatureFromBase58(tx.Signature)
+	}
+	return out
+}
+
+// Journal settles jobs crash-safely: every transaction is recorded, signed,
+// before it is sent, and after a restart Reconcile finishes what was
+// pending. It has no goroutines of its own.
+type Journal struct {
+	store datastore.Batching
+	c     *Client
+	log   *slog.Logger
+
+	mu    sync.Mutex
+	locks map[string]*jobLock
+
+	// crash, when set (tests), is called after each step; an error stops
+	// Settle there, as a crash would.
+	crash func(step string) error
+}
+
+type jobLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+// NewJournal keeps its records in store and pays through c.
+func NewJournal(store datastore.Batching, c *Client, log *slog.Logger) *Journal {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Journal{store: store, c: c, log: log.With("component", "chain/journal"), locks: map[string]*jobLock{}}
+}
+
+// Settle pays payouts for a job, with the memo vft:1:<jobID>:<resultCID> in
+// every transaction, and returns the record with the signatures. It is
+// idempotent by job ID: a job already settled returns its record (an error
+// wrapping ErrSettlementFailed if it failed) and pays nothing; a pending one
+// is driven to the end; other payouts for a known job are ErrConflict.
+// Insufficient funds are reported before anything is written or sent.
+func (j *Journal) Settle(ctx context.Context, jobID, resultCID string, payouts []Payout) (*Settlement, error) {
+	if jobID == "" {
+		return nil, errors.New("chain: settle: empty job ID")
+	}
+	norm, err := normalize(payouts)
+	if err != nil {
+		return nil, fmt.Errorf("settle %s: %w", jobID, err)
+	}
+	unlock := j.lock(jobID)
+	defer unlock()
+
+	rec, err := j.Get(ctx, jobID)
+	switch {
+	case err == nil:
+		if rec.ResultCID != resultCID || !slices.Equal(rec.Payouts, norm) {
+			return rec, fmt.Errorf("settle %s: %w", jobID, ErrConflict)
+		}
+		return j.finish(ctx, rec)
+	case !errors.Is(err, datastore.ErrNotFound):
+		return nil, err
+	}
+
+	batches, txs, err := j.c.prepare(ctx, Memo(jobID, resultCID), norm)
+	if err != nil {
+		return nil, fmt.Errorf("settle %s: %w", jobID, err)
+	}
+	now := time.Now().UTC()
+	rec = &Settlement{JobID: jobID, ResultCID: resultCID, Payouts: norm, State: StatePending, Created: now}
+	if !j.c.mint.IsZero() {
+		rec.Mint = j.c.mint.String()
+	}
+	for i, b := range batches {
+		rec.Txs = append(rec.Txs, TxRecord{
+			Payouts: b.payouts, Raw: txs[i].raw, Signature: txs[i].sig.String(),
+			LastValidBlockHeight: txs[i].lastValid, State: StatePending,
+		})
+	}
+	if err := j.put(ctx, rec); err != nil {
+		return nil, fmt.Errorf("settle %s: record intent: %w", jobID, err)
+	}
+	j.log.Info("settlement recorded", "job", jobID, "payouts", len(norm), "transactions", len(rec.Txs))
+	if err := j.step("intent"); err != nil {
+		return rec, err
+	}
+	for i := range rec.Txs {
+		if err := j.c.send(ctx, signed{raw: rec.Txs[i].Raw, sig: solana.MustSignatureFromBase58(rec.Txs[i].Signature)}); err != nil {
+			var te *TxError
+			if !errors.As(err, &te) || blockhashNotFound(err) {
+				// Not known to be rejected: stays pending for drive/Reconcile.
+				return rec, fmt.Errorf("settle %s: %w", jobID, err)
+			}
+			// Rejected in preflight: drive records it.
+		}
+	}
+	if err := j.step("send"); err != nil {
+		return rec, err
+	}
+	return j.finish(ctx, rec)
+}
+
+// Reconcile drives every pending settlement to done or failed: a
+// transaction on chain is recorded; one not on chain whose blockhash is
+// still valid is resent as the same bytes; one whose blockhash expired is
+// re-signed, recorded, then sent. Call it at start-up.
+func (j *Journal) Reconcile(ctx context.Context) error {
+	pending, err := j.Pending(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, rec := range pending {
+		unlock := j.lock(rec.JobID)
+		// Re-read under the lock: a concurrent Settle may have finished it.
+		cur, err := j.Get(ctx, rec.JobID)
+		if err == nil {
+			_, err = j.finish(ctx, cur)
+		}
+		unlock()
+		if err != nil && !errors.Is(err, ErrSettlementFailed) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Get returns the journal's record of a job; datastore.ErrNotFound if none.
+func (j *Journal) Get(ctx context.Context, jobID string) (*Settlement, error) {
+	data, err := j.store.Get(ctx, jobKey(jobID))
+	if err != nil {
+		if errors.Is(err, datastore.ErrNotFound) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("journal: read %s: %w", jobID, err)
+	}
+	var rec Settlement
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, fmt.Errorf("journal: record of %s is corrupt: %w", jobID, err)
+	}
+	return &rec, nil
+}
+
+// Pending lists the settlements not yet done or failed.
+func (j *Journal) Pending(ctx context.Context) ([]*Settlement, error) {
+	res, err := j.store.Query(ctx, query.Query{Prefix: journalPrefix.String()})
+	if err != nil {
+		return nil, fmt.Errorf("journal: list: %w", err)
+	}
+	defer res.Close()
+	var out []*Settlement
+	for r := range res.Next() {
+		if r.Error != nil {
+			return nil, fmt.Errorf("journal: list: %w", r.Error)
+		}
+		var rec Settlement
+		if err := json.Unmarshal(r.Value, &rec); err != nil {
+			return nil, fmt.Errorf("journal: record %s is corrupt: %w", r.Key, err)
+		}
+		if rec.State == StatePending {
+			out = append(out, &rec)
+		}
+	}
+	return out, nil
+}
+
+// finish drives a record's pending transactions and returns its final form.
+func (j *Journal) finish(ctx context.Context, rec *Settlement) (*Settlement, error) {
+	for i := range rec.Txs {
+		if err := j.drive(ctx, rec, i); err != nil {
+			return rec, fmt.Errorf("settle %s: %w", rec.JobID, err)
+		}
+	}
+	if rec.State == StatePending {
+		rec.State = StateDone
+		for _, tx := range rec.Txs {
+			if tx.State == StateFailed {
+				rec.State = StateFailed
+			}
+		}
+		if err := j.put(ctx, rec); err != nil {
+			return rec, fmt.Errorf("settle %s: %w", rec.JobID, err)
+		}
+		j.log.Info("settlement finished", "job", rec.JobID, "state", rec.State, "transactions", len(rec.Txs))
+	}
+	if rec.State == StateFailed {
+		for _, tx := range rec.Txs {
+			if tx.State == StateFailed {
+				return rec, fmt.Errorf("settle %s: %w: transaction %s: %s", rec.JobID, ErrSettlementFailed, tx.Signature, tx.Err)
+			}
+		}
+	}
+	return rec, nil
+}
+
+// resendEvery is how many status polls pass between resends of a pending
+// transaction whose blockhash is still valid.
+const resendEvery = 20
+
+// drive brings one pending transaction to done or failed. It never signs a
+// new transaction while an older signature of it could still land.
+func (j *Journal) drive(ctx context.Context, rec *Settlement, i int) error {
+	tx := &rec.Txs[i]
+	for n := 0; tx.State == StatePending; n++ {
+		sigs := []solana.Signature{solana.MustSignatureFromBase58(tx.Signature)}
+		for _, s := range tx.Superseded {
+			sigs = append(sigs, solana.MustSignatureFromBase58(s))
+		}
+		sts, err := j.c.statuses(ctx, sigs)
+		if err != nil {
+			return err
+		}
+		landed := -1
+		for k, st := range sts {
+			if st != nil {
+				landed = k
+				break
+			}
+		}
+		if landed >= 0 {
+			st := sts[landed]
+			if reached(st.ConfirmationStatus, j.c.cfg.commitment()) {
+				tx.Signature, tx.Slot = sigs[landed].String(), st.Slot
+				tx.State = StateDone
+				if st.Err != nil {
+					tx.State, tx.Err = StateFailed, j.c.txError(ctx, sigs[landed], st.Err).Error()
+				}
+				return j.put(ctx, rec)
+			}
+		} else {
+			expired, err := j.c.expired(ctx, tx.LastValidBlockHeight)
+			if err != nil {
+				return err
+			}
+			switch {
+			case expired:
+				// The old signature can no longer land (checked after expiry
+				// in the next round before anything else is sent).
+				if again, err := j.c.statuses(ctx, sigs); err != nil {
+					return err
+				} else if slices.ContainsFunc(again, func(s *rpc.SignatureStatusesResult) bool { return s != nil }) {
+					continue
+				}
+				s, err := j.c.resign(ctx, tx.Raw)
+				if err != nil {
+					return err
+				}
+				j.log.Warn("blockhash expired before the transaction landed; re-signed", "job", rec.JobID, "old", tx.Signature, "new", s.sig)
+				tx.Superseded = append(tx.Superseded, tx.Signature)
+				tx.Raw, tx.Signature, tx.LastValidBlockHeight = s.raw, s.sig.String(), s.lastValid
+				if err := j.put(ctx, rec); err != nil {
+					return err
+				}
+				n = -1 // send at once
+				continue
+			case n%resendEvery == 0:
+				err := j.c.send(ctx, signed{raw: tx.Raw, sig: sigs[0]})
+				var te *TxError
+				if errors.As(err, &te) && !blockhashNotFound(err) {
+					// Rejected by preflight, so not forwarded: record it.
+					tx.State, tx.Err = StateFailed, te.Error()
+					return j.put(ctx, rec)
+				}
+				if err != nil && !blockhashNotFound(err) {
+					return err
+				}
+			}
+		}
+		if err := j.c.sleep(ctx, j.c.poll); err != nil {
+			return fmt.Errorf("wait for %s: %w", tx.Signature, err)
+		}
+	}
+	return nil
+}
+
+func (j *Journal) put(ctx context.Context, rec *Settlement) error {
+	rec.Updated = time.Now().UTC()
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("journal: encode %s: %w", rec.JobID, err)
+	}
+	key := jobKey(rec.JobID)
+	if err := j.store.Put(ctx, key, data); err != nil {
+		return fmt.Errorf("journal: write %s: %w", rec.JobID, err)
+	}
+	// The record must be on disk before the transaction it describes is sent.
+	if err := j.store.Sync(ctx, key); err != nil {
+		return fmt.Errorf("journal: sync %s: %w", rec.JobID, err)
+	}
+	return nil
+}
+
+func (j *Journal) step(name string) error {
+	if j.crash == nil {
+		return nil
+	}
+	return j.crash(name)
+}
+
+func (j *Journal) lock(jobID string) (unlock func()) {
+	j.mu.Lock()
+	l := j.locks[jobID]
+	if l == nil {
+		l = &jobLock{}
+		j.locks[jobID] = l
+	}
+	l.refs++
+	j.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		j.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(j.locks, jobID)
+		}
+		j.mu.Unlock()
+	}
+}
+
+// jobKey escapes the job ID, which may hold any characters, into one key segment.
+func jobKey(jobID string) datastore.Key {
+	return journalPrefix.ChildString(base64.RawURLEncoding.EncodeToString([]byte(jobID)))
+}

@@ -1,0 +1,383 @@
+package chain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gagliardetto/solana-go"
+	"github.com/ipfs/go-datastore"
+	pebbleds "github.com/ipfs/go-ds-pebble"
+
+	"github.com/vft-network/vft/chain/localnet"
+	"github.com/vft-network/vft/identity"
+)
+
+// TestSettleSOL pays three recipients in one transaction with the memo,
+// on both datastores, and checks that a second Settle pays nothing.
+func TestSettleSOL(t *testing.T) {
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			ctx := t.Context()
+			c, _ := newClient(t, nil)
+			airdrop(t, c, 2*sol)
+			j := NewJournal(st.open(t, t.TempDir()), c, testLog(t))
+			pay := payees(t, 3, sol/10)
+			const job, result = "bafyjobsol", "bafyresultsol"
+
+			rec, err := j.Settle(ctx, job, result, pay)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec.State != StateDone || len(rec.Txs) != 1 || rec.Txs[0].Slot == 0 {
+				t.Fatalf("settlement = %+v, want done in one transaction", rec)
+			}
+			checkPaid(t, c, solana.PublicKey{}, pay)
+			memoLogged(t, c, rec.Signatures()[0], Memo(job, result))
+			spent := 2*sol - lamportsOf(t, c, c.Address())
+			if want := 3*(sol/10) + 3 + 5000; spent != want {
+				t.Errorf("wallet spent %d, want %d (payouts + one fee)", spent, want)
+			}
+
+			again, err := j.Settle(ctx, job, result, pay)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(again.Signatures(), rec.Signatures()) {
+				t.Errorf("second Settle returned %v, want the recorded %v", again.Signatures(), rec.Signatures())
+			}
+			checkPaid(t, c, solana.PublicKey{}, pay)
+			if _, err := j.Settle(ctx, job, result, pay[:2]); !errors.Is(err, ErrConflict) {
+				t.Errorf("Settle with other payouts = %v, want ErrConflict", err)
+			}
+		})
+	}
+}
+
+// TestSettleSPL pays in a token, creating the token accounts that are
+// missing; with a separate fee payer the wallet spends no lamports.
+func TestSettleSPL(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		feePayer  bool
+		preexists int // recipients that already have a token account
+	}{
+		{"wallet pays fees", false, 1},
+		{"separate fee payer", true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			setup, key := newClient(t, nil)
+			airdrop(t, setup, sol)
+			mint := testMint(t, setup, 1_000_000)
+			cfg := testConfig()
+			cfg.Mint = mint.String()
+			var fee solana.PrivateKey
+			if tc.feePayer {
+				fee = newKey(t)
+				cfg.FeePayer = writeKeypair(t, fee, 0o600)
+			}
+			c := clientFor(t, cfg, key)
+			if tc.feePayer {
+				fundKey(t, c, fee.PublicKey(), sol)
+			}
+			pay := payees(t, 3, 1000)
+			for _, p := range pay[:tc.preexists] {
+				createATA(t, c, p.Recipient, mint)
+			}
+			walletBefore := lamportsOf(t, c, c.Address())
+			j := NewJournal(openPebble(t, t.TempDir()), c, testLog(t))
+			rec, err := j.Settle(ctx, "job-spl", "result-spl", pay)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec.Mint != mint.String() || len(rec.Txs) != 1 {
+				t.Fatalf("settlement = %+v, want one transaction in %s", rec, mint)
+			}
+			checkPaid(t, c, mint, pay)
+			if left, _ := c.TokenBalance(ctx, mint, c.Address()); left != 1_000_000-3000-3 {
+				t.Errorf("wallet holds %d tokens, want %d", left, 1_000_000-3000-3)
+			}
+			memoLogged(t, c, rec.Signatures()[0], Memo("job-spl", "result-spl"))
+			walletSpent := walletBefore - lamportsOf(t, c, c.Address())
+			if tc.feePayer && walletSpent != 0 {
+				t.Errorf("wallet spent %d lamports with a separate fee payer", walletSpent)
+			}
+			if !tc.feePayer && walletSpent <= 10000 {
+				t.Errorf("wallet spent %d lamports, want fees (2 signatures... ) plus rent", walletSpent)
+			}
+		})
+	}
+}
+
+// TestBatching: payees that do not fit one transaction are packed into
+// the fewest transactions, each within the packet limit, all landed, and
+// every payee is paid exactly once.
+func TestBatching(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		spl  bool
+		n    int
+	}{
+		{"sol", false, 45},
+		{"spl new accounts", true, 25},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			c, key := newClient(t, nil)
+			airdrop(t, c, 10*sol)
+			var mint solana.PublicKey
+			if tc.spl {
+				mint = testMint(t, c, 1_000_000_000)
+				cfg := testConfig()
+				cfg.Mint = mint.String()
+				c = clientFor(t, cfg, key)
+			}
+			pay := payees(t, tc.n, 1_000_000)
+			j := NewJournal(openPebble(t, t.TempDir()), c, testLog(t))
+			job, result := "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi", "bafybeihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+			rec, err := j.Settle(ctx, job, result, pay)
+			if err != nil {
+				t.Fatal(err)
+			}
+			perTx := len(rec.Txs[0].Payouts)
+			if want := (tc.n + perTx - 1) / perTx; len(rec.Txs) != want || want < 2 {
+				t.Fatalf("%d payees at %d per transaction took %d transactions, want %d (>1)", tc.n, perTx, len(rec.Txs), want)
+			}
+			// The first transaction is full: one more payee would not fit.
+			var spl *splInfo
+			missing := map[solana.PublicKey]bool{}
+			if tc.spl {
+				if spl, err = c.mintInfo(ctx, mint); err != nil {
+					t.Fatal(err)
+				}
+				for _, p := range pay {
+					missing[p.Recipient] = true
+				}
+			}
+			one, err := c.plan(Memo(job, result), pay[:perTx+1], spl, missing)
+			if err != nil || len(one) != 2 {
+				t.Fatalf("%d payees fit one transaction (%d batches, %v): packing is not tight", perTx+1, len(one), err)
+			}
+			seen := map[solana.PublicKey]int{}
+			for _, tx := range rec.Txs {
+				if len(tx.Raw) > MaxTxSize {
+					t.Errorf("transaction %s is %d bytes", tx.Signature, len(tx.Raw))
+				}
+				if tx.State != StateDone {
+					t.Errorf("transaction %s is %s", tx.Signature, tx.State)
+				}
+				memoLogged(t, c, solana.MustSignatureFromBase58(tx.Signature), Memo(job, result))
+				for _, p := range tx.Payouts {
+					seen[p.Recipient]++
+				}
+			}
+			for _, p := range pay {
+				if seen[p.Recipient] != 1 {
+					t.Errorf("%s is in %d transactions", p.Recipient, seen[p.Recipient])
+				}
+			}
+			checkPaid(t, c, mint, pay)
+			t.Logf("%d payees per transaction, %d transactions, first is %d bytes", perTx, len(rec.Txs), len(rec.Txs[0].Raw))
+		})
+	}
+}
+
+// TestInsufficientFunds: a payout the wallet cannot cover is refused before
+// anything is journaled or sent, with the exact missing amount.
+func TestInsufficientFunds(t *testing.T) {
+	ctx := context.Background()
+	t.Run("sol", func(t *testing.T) {
+		c, _ := newClient(t, nil)
+		airdrop(t, c, sol)
+		j := NewJournal(openPebble(t, t.TempDir()), c, testLog(t))
+		pay := payees(t, 2, sol/2) // sol/2 + sol/2+1 + 5000 fee
+		_, err := j.Settle(ctx, "job-poor", "r", pay)
+		var ie *InsufficientFundsError
+		if !errors.As(err, &ie) || !errors.Is(err, ErrInsufficientFunds) {
+			t.Fatalf("Settle() = %v, want InsufficientFundsError", err)
+		}
+		if ie.Missing() != 5001 || ie.Account != c.Address() {
+			t.Fatalf("missing %d on %s, want 5001 on the wallet: %v", ie.Missing(), ie.Account, err)
+		}
+		if _, err := j.Get(ctx, "job-poor"); !errors.Is(err, datastore.ErrNotFound) {
+			t.Errorf("refused payout was journaled: %v", err)
+		}
+		if got := lamportsOf(t, c, c.Address()); got != sol {
+			t.Errorf("balance %d, want %d untouched", got, sol)
+		}
+	})
+	t.Run("spl tokens", func(t *testing.T) {
+		c, key := newClient(t, nil)
+		airdrop(t, c, sol)
+		mint := testMint(t, c, 500)
+		cfg := testConfig()
+		cfg.Mint = mint.String()
+		c = clientFor(t, cfg, key)
+		_, err := NewJournal(openPebble(t, t.TempDir()), c, nil).Settle(ctx, "job-poor", "r", payees(t, 2, 300))
+		var ie *InsufficientFundsError
+		if !errors.As(err, &ie) || ie.Missing() != 101 {
+			t.Fatalf("Settle() = %v, want 101 base units missing", err)
+		}
+	})
+	t.Run("spl rent", func(t *testing.T) {
+		c, key := newClient(t, nil)
+		airdrop(t, c, sol)
+		mint := testMint(t, c, 500)
+		fee := newKey(t)
+		cfg := testConfig()
+		cfg.Mint, cfg.FeePayer = mint.String(), writeKeypair(t, fee, 0o600)
+		c = clientFor(t, cfg, key)
+		fundKey(t, c, fee.PublicKey(), 1_000_000) // less than 2 accounts' rent
+		rent, err := c.rpc.GetMinimumBalanceForRentExemption(ctx, tokenAccountSize, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = NewJournal(openPebble(t, t.TempDir()), c, nil).Settle(ctx, "job-poor", "r", payees(t, 2, 10))
+		var ie *InsufficientFundsError
+		if !errors.As(err, &ie) || ie.Account != fee.PublicKey() || ie.Missing() != 2*rent+10000-1_000_000 {
+			t.Fatalf("Settle() = %v, want the fee payer missing %d", err, 2*rent+10000-1_000_000)
+		}
+	})
+}
+
+// TestRejected: a transaction the chain refuses comes back with its error,
+// is recorded failed, and is not retried by a second Settle.
+func TestRejected(t *testing.T) {
+	ctx := t.Context()
+	c, _ := newClient(t, nil)
+	airdrop(t, c, sol)
+	j := NewJournal(openPebble(t, t.TempDir()), c, testLog(t))
+	// 1000 lamports cannot open an account: below the rent-exempt minimum.
+	pay := payees(t, 1, 1000)
+	rec, err := j.Settle(ctx, "job-rent", "r", pay)
+	if !errors.Is(err, ErrSettlementFailed) || rec == nil || rec.State != StateFailed {
+		t.Fatalf("Settle() = %+v, %v; want a failed settlement", rec, err)
+	}
+	if rec.Txs[0].Err == "" {
+		t.Error("failed transaction has no error recorded")
+	}
+	t.Logf("recorded error: %s", rec.Txs[0].Err)
+	if _, err := j.Settle(ctx, "job-rent", "r", pay); !errors.Is(err, ErrSettlementFailed) {
+		t.Errorf("second Settle = %v, want the recorded failure", err)
+	}
+	checkPaid(t, c, solana.PublicKey{}, []Payout{{pay[0].Recipient, 0}})
+}
+
+// TestCrashRecovery stops Settle after each journal step, then a new
+// Client and Journal on the same on-disk datastore reconcile; every
+// recipient ends up paid exactly once.
+func TestCrashRecovery(t *testing.T) {
+	for _, tc := range []struct {
+		step       string // where the crash happens
+		expire     bool   // wait for the blockhash to expire before restarting
+		wantResign bool
+	}{
+		{"intent", false, false}, // not sent: the same bytes are sent
+		{"send", false, false},   // sent, not marked done: found on chain
+		{"intent", true, true},   // not sent, blockhash gone: re-signed
+		{"send", true, false},    // sent, blockhash gone: found on chain, not re-signed
+	} {
+		t.Run(fmt.Sprintf("%s expired=%v", tc.step, tc.expire), func(t *testing.T) {
+			ctx := t.Context()
+			dir := t.TempDir()
+			c1, key := newClient(t, nil)
+			airdrop(t, c1, sol)
+			pay := payees(t, 3, 2_000_000)
+
+			store1, err := pebbleds.NewDatastore(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			j1 := NewJournal(store1, c1, testLog(t))
+			j1.crash = func(step string) error {
+				if step == tc.step {
+					return errCrash
+				}
+				return nil
+			}
+			if _, err := j1.Settle(ctx, "job-crash", "res", pay); !errors.Is(err, errCrash) {
+				t.Fatalf("Settle() = %v, want the simulated crash", err)
+			}
+			c1.Close()
+			if err := store1.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			// Restart: a new client and journal on the same directory.
+			c2 := clientFor(t, testConfig(), key)
+			j2 := NewJournal(openPebble(t, dir), c2, testLog(t))
+			before, err := j2.Get(ctx, "job-crash")
+			if err != nil || before.State != StatePending || len(before.Txs) != 1 {
+				t.Fatalf("after the crash: %+v, %v; want a pending record", before, err)
+			}
+			if tc.expire {
+				waitExpired(t, c2, before.Txs[0].LastValidBlockHeight)
+			}
+			if err := j2.Reconcile(ctx); err != nil {
+				t.Fatal(err)
+			}
+			after, err := j2.Get(ctx, "job-crash")
+			if err != nil || after.State != StateDone {
+				t.Fatalf("after Reconcile: %+v, %v; want done", after, err)
+			}
+			old, now := before.Txs[0].Signature, after.Txs[0].Signature
+			if resigned := old != now; resigned != tc.wantResign {
+				t.Errorf("re-signed = %v (%s -> %s), want %v", resigned, old, now, tc.wantResign)
+			}
+			if tc.wantResign && !slices.Equal(after.Txs[0].Superseded, []string{old}) {
+				t.Errorf("superseded = %v, want [%s]", after.Txs[0].Superseded, old)
+			}
+			checkPaid(t, c2, solana.PublicKey{}, pay)
+			if spent, want := sol-lamportsOf(t, c2, c2.Address()), 3*2_000_000+3+uint64(5000); spent != want {
+				t.Errorf("wallet spent %d, want %d: one payment, one fee", spent, want)
+			}
+			memoLogged(t, c2, solana.MustSignatureFromBase58(now), Memo("job-crash", "res"))
+			if pending, err := j2.Pending(ctx); err != nil || len(pending) != 0 {
+				t.Errorf("pending after Reconcile: %v, %v", pending, err)
+			}
+			again, err := j2.Settle(ctx, "job-crash", "res", pay)
+			if err != nil || again.Txs[0].Signature != now {
+				t.Errorf("Settle after recovery = %+v, %v; want the recorded settlement", again, err)
+			}
+			checkPaid(t, c2, solana.PublicKey{}, pay)
+		})
+	}
+}
+
+// TestUnreachableKeepsIntent: the RPC server goes away after the intent is
+// written; Settle fails with a clear error and the intent stays pending.
+func TestUnreachableKeepsIntent(t *testing.T) {
+	ctx := t.Context()
+	ln, err := localnet.Start(ctx, localnet.Options{SlotInterval: slotInterval})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := testConfig()
+	cfg.RPC, cfg.WS, cfg.MaxRetries = ln.RPCURL(), ln.WSURL(), 2
+	key, _ := identity.Generate()
+	c := clientFor(t, cfg, key)
+	airdrop(t, c, sol)
+	j := NewJournal(openPebble(t, t.TempDir()), c, testLog(t))
+	j.crash = func(step string) error {
+		if step == "intent" {
+			return ln.Close() // the chain goes away before the send
+		}
+		return nil
+	}
+	_, err = j.Settle(ctx, "job-offline", "r", payees(t, 2, 2_000_000))
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), ln.RPCURL()) {
+		t.Fatalf("Settle() = %v, want ErrUnreachable naming %s", err, ln.RPCURL())
+	}
+	pending, err := j.Pending(ctx)
+	if err != nil || len(pending) != 1 || pending[0].JobID != "job-offline" || pending[0].Txs[0].State != StatePending {
+		t.Fatalf("pending = %+v, %v; want the intent kept", pending, err)
+	}
+	if err := j.Reconcile(ctx); !errors.Is(err, ErrUnreachable) {
+		t.Errorf("Reconcile() = %v, want ErrUnreachable", err)
+	}
+}
