@@ -48,7 +48,7 @@ func BenchmarkSettle(b *testing.B) {
 			airdrop(b, c, 500*sol)
 			var spl *splInfo
 			if bc.spl {
-				mint := testMint(b, c, 1<<60)
+				mint, _ := testMint(b, c, 1<<60)
 				cfg := testConfig()
 				cfg.Mint = mint.String()
 				c = clientFor(b, cfg, key)

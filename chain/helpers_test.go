@@ -135,9 +135,9 @@ func openPebble(t testing.TB, dir string) datastore.Batching {
 	return ds
 }
 
-// testMint creates an SPL mint with authority c's fee payer... and mints
-// supply to c's wallet. It returns the mint and its decimals.
-func testMint(t testing.TB, c *Client, supply uint64) solana.PublicKey {
+// testMint creates an SPL mint (6 decimals) and mints supply to c's
+// wallet. It returns the mint and its mint and freeze authority.
+func testMint(t testing.TB, c *Client, supply uint64) (solana.PublicKey, solana.PrivateKey) {
 	t.Helper()
 	ctx := context.Background()
 	auth := newKey(t)
@@ -154,7 +154,7 @@ func testMint(t testing.TB, c *Client, supply uint64) solana.PublicKey {
 		ata.NewCreateInstruction(auth.PublicKey(), c.Address(), mint.PublicKey()).Build(),
 		token.NewMintToInstruction(supply, mint.PublicKey(), walletATA, auth.PublicKey(), nil).Build(),
 	)
-	return mint.PublicKey()
+	return mint.PublicKey(), auth
 }
 
 // createATA makes owner's token account for mint, paid by a funded key.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gagliardetto/solana-go"
+	"github.com/gagliardetto/solana-go/programs/token"
 	"github.com/ipfs/go-datastore"
 	pebbleds "github.com/ipfs/go-ds-pebble"
 
@@ -72,7 +73,7 @@ func TestSettleSPL(t *testing.T) {
 			ctx := t.Context()
 			setup, key := newClient(t, nil)
 			airdrop(t, setup, sol)
-			mint := testMint(t, setup, 1_000_000)
+			mint, _ := testMint(t, setup, 1_000_000)
 			cfg := testConfig()
 			cfg.Mint = mint.String()
 			var fee solana.PrivateKey
@@ -131,7 +132,7 @@ func TestBatching(t *testing.T) {
 			airdrop(t, c, 10*sol)
 			var mint solana.PublicKey
 			if tc.spl {
-				mint = testMint(t, c, 1_000_000_000)
+				mint, _ = testMint(t, c, 1_000_000_000)
 				cfg := testConfig()
 				cfg.Mint = mint.String()
 				c = clientFor(t, cfg, key)
@@ -210,10 +211,32 @@ func TestInsufficientFunds(t *testing.T) {
 			t.Errorf("balance %d, want %d untouched", got, sol)
 		}
 	})
+	t.Run("wallet left below rent", func(t *testing.T) {
+		c, _ := newClient(t, nil)
+		airdrop(t, c, sol)
+		j := NewJournal(openPebble(t, t.TempDir()), c, nil)
+		_, err := j.Settle(ctx, "job-poor", "r", payees(t, 1, sol-5000-1000))
+		var ie *InsufficientFundsError
+		if !errors.As(err, &ie) || ie.Missing() != minBalance(t, c)-1000 {
+			t.Fatalf("Settle() = %v, want %d missing to stay rent-exempt", err, minBalance(t, c)-1000)
+		}
+		// Paying everything out, leaving zero, is allowed.
+		if _, err := j.Settle(ctx, "job-all", "r", payees(t, 1, sol-5000)); err != nil {
+			t.Fatalf("draining the wallet: %v", err)
+		}
+	})
+	t.Run("recipient below rent", func(t *testing.T) {
+		c, _ := newClient(t, nil)
+		airdrop(t, c, sol)
+		_, err := NewJournal(openPebble(t, t.TempDir()), c, nil).Settle(ctx, "job-small", "r", payees(t, 2, 1000))
+		if !errors.Is(err, ErrBelowRent) {
+			t.Fatalf("Settle() = %v, want ErrBelowRent", err)
+		}
+	})
 	t.Run("spl tokens", func(t *testing.T) {
 		c, key := newClient(t, nil)
 		airdrop(t, c, sol)
-		mint := testMint(t, c, 500)
+		mint, _ := testMint(t, c, 500)
 		cfg := testConfig()
 		cfg.Mint = mint.String()
 		c = clientFor(t, cfg, key)
@@ -226,7 +249,7 @@ func TestInsufficientFunds(t *testing.T) {
 	t.Run("spl rent", func(t *testing.T) {
 		c, key := newClient(t, nil)
 		airdrop(t, c, sol)
-		mint := testMint(t, c, 500)
+		mint, _ := testMint(t, c, 500)
 		fee := newKey(t)
 		cfg := testConfig()
 		cfg.Mint, cfg.FeePayer = mint.String(), writeKeypair(t, fee, 0o600)
@@ -244,27 +267,34 @@ func TestInsufficientFunds(t *testing.T) {
 	})
 }
 
-// TestRejected: a transaction the chain refuses comes back with its error,
-// is recorded failed, and is not retried by a second Settle.
+// TestRejected: a transaction the chain refuses comes back with the
+// program's error and logs, is recorded failed, and a second Settle
+// returns the recorded failure instead of trying again.
 func TestRejected(t *testing.T) {
 	ctx := t.Context()
-	c, _ := newClient(t, nil)
+	c, key := newClient(t, nil)
 	airdrop(t, c, sol)
+	mint, auth := testMint(t, c, 1_000_000)
+	walletATA, _, _ := solana.FindAssociatedTokenAddress(c.Address(), mint)
+	// A frozen source account: funds are there, the token program says no.
+	sendIxs(t, c, auth, nil, token.NewFreezeAccountInstruction(walletATA, mint, auth.PublicKey(), nil).Build())
+	cfg := testConfig()
+	cfg.Mint = mint.String()
+	c = clientFor(t, cfg, key)
 	j := NewJournal(openPebble(t, t.TempDir()), c, testLog(t))
-	// 1000 lamports cannot open an account: below the rent-exempt minimum.
-	pay := payees(t, 1, 1000)
-	rec, err := j.Settle(ctx, "job-rent", "r", pay)
+	pay := payees(t, 2, 1000)
+	rec, err := j.Settle(ctx, "job-frozen", "r", pay)
 	if !errors.Is(err, ErrSettlementFailed) || rec == nil || rec.State != StateFailed {
 		t.Fatalf("Settle() = %+v, %v; want a failed settlement", rec, err)
 	}
-	if rec.Txs[0].Err == "" {
-		t.Error("failed transaction has no error recorded")
+	// Token program error 0x11 is AccountFrozen; the logs say so.
+	if msg := rec.Txs[0].Err; !strings.Contains(msg, "0x11") || !strings.Contains(msg, "Account is frozen") {
+		t.Errorf("recorded error %q lacks the program's error and logs", msg)
 	}
-	t.Logf("recorded error: %s", rec.Txs[0].Err)
-	if _, err := j.Settle(ctx, "job-rent", "r", pay); !errors.Is(err, ErrSettlementFailed) {
+	if _, err := j.Settle(ctx, "job-frozen", "r", pay); !errors.Is(err, ErrSettlementFailed) {
 		t.Errorf("second Settle = %v, want the recorded failure", err)
 	}
-	checkPaid(t, c, solana.PublicKey{}, []Payout{{pay[0].Recipient, 0}})
+	checkPaid(t, c, mint, []Payout{{pay[0].Recipient, 0}, {pay[1].Recipient, 0}})
 }
 
 // TestCrashRecovery stops Settle after each journal step, then a new
@@ -380,4 +410,13 @@ func TestUnreachableKeepsIntent(t *testing.T) {
 	if err := j.Reconcile(ctx); !errors.Is(err, ErrUnreachable) {
 		t.Errorf("Reconcile() = %v, want ErrUnreachable", err)
 	}
+}
+
+func minBalance(t *testing.T, c *Client) uint64 {
+	t.Helper()
+	n, err := c.rent(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
