@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gagliardetto/solana-go"
@@ -419,4 +420,50 @@ func minBalance(t *testing.T, c *Client) uint64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestSettleConcurrent: many callers settling the same job at once pay it
+// once and all get the same record.
+func TestSettleConcurrent(t *testing.T) {
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			c, _ := newClient(t, nil)
+			airdrop(t, c, sol)
+			j := NewJournal(st.open(t, t.TempDir()), c, testLog(t))
+			pay := payees(t, 4, 3_000_000)
+			const callers = 6
+			sigs := make([][]solana.Signature, callers)
+			errs := make([]error, callers)
+			var wg sync.WaitGroup
+			for i := range callers {
+				wg.Go(func() {
+					rec, err := j.Settle(t.Context(), "job-race", "r", pay)
+					errs[i] = err
+					if rec != nil {
+						sigs[i] = rec.Signatures()
+					}
+				})
+			}
+			wg.Wait()
+			for i := range callers {
+				if errs[i] != nil || !slices.Equal(sigs[i], sigs[0]) {
+					t.Errorf("caller %d: %v, %v; want %v", i, sigs[i], errs[i], sigs[0])
+				}
+			}
+			checkPaid(t, c, solana.PublicKey{}, pay)
+		})
+	}
+}
+
+func TestClientClose(t *testing.T) {
+	c, _ := newClient(t, nil)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("second Close() = %v", err)
+	}
+	if _, err := c.Balance(t.Context()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Balance after Close = %v, want ErrClosed", err)
+	}
 }
