@@ -66,7 +66,7 @@ func New(cfg Config, wallet *identity.Key, log *slog.Logger) (*Client, error) {
 		cfg:        cfg,
 		rpc:        rpc.New(cfg.RPC),
 		log:        log.With("component", "chain"),
-		poll:       50 * time.Millisecond,
+		poll:       cfg.PollInterval.Std(),
 		backoff:    100 * time.Millisecond,
 		maxBackoff: 2 * time.Second,
 		closed:     make(chan struct{}),

@@ -35,16 +35,20 @@ type Config struct {
 	// MaxRetries is how many times a request that did not reach the RPC
 	// server is retried, with exponential backoff, before giving up.
 	MaxRetries int `toml:"max_retries"`
+	// PollInterval is how often a sent transaction's status is asked for
+	// while waiting for the commitment; public RPC servers rate-limit.
+	PollInterval units.Duration `toml:"poll_interval"`
 }
 
 // DefaultConfig points at a localnet on the standard ports.
 func DefaultConfig() Config {
 	return Config{
-		RPC:        "http://127.0.0.1:8899",
-		WS:         "ws://127.0.0.1:8900",
-		Commitment: string(rpc.CommitmentConfirmed),
-		Timeout:    units.Duration(30 * time.Second),
-		MaxRetries: 5,
+		RPC:          "http://127.0.0.1:8899",
+		WS:           "ws://127.0.0.1:8900",
+		Commitment:   string(rpc.CommitmentConfirmed),
+		Timeout:      units.Duration(30 * time.Second),
+		MaxRetries:   5,
+		PollInterval: units.Duration(500 * time.Millisecond),
 	}
 }
 
@@ -68,6 +72,9 @@ func (c Config) Validate() error {
 	}
 	if c.Timeout.Std() <= 0 {
 		return fmt.Errorf("chain.timeout: %s must be positive, e.g. \"30s\"", c.Timeout)
+	}
+	if c.PollInterval.Std() <= 0 {
+		return fmt.Errorf("chain.poll_interval: %s must be positive, e.g. \"500ms\"", c.PollInterval)
 	}
 	if c.MaxRetries < 0 {
 		return fmt.Errorf("chain.max_retries: %d must be zero or more", c.MaxRetries)

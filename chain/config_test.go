@@ -22,6 +22,7 @@ func TestConfigValidate(t *testing.T) {
 		{"commitment", func(c *Config) { c.Commitment = "max" }, "chain.commitment"},
 		{"mint", func(c *Config) { c.Mint = "not-base58!" }, "chain.mint"},
 		{"timeout", func(c *Config) { c.Timeout = 0 }, "chain.timeout"},
+		{"poll", func(c *Config) { c.PollInterval = 0 }, "chain.poll_interval"},
 		{"retries", func(c *Config) { c.MaxRetries = -1 }, "chain.max_retries"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -52,6 +53,7 @@ mint = ""
 fee_payer = ""
 timeout = "10s"
 max_retries = 3
+poll_interval = "400ms"
 `
 	c := DefaultConfig()
 	md, err := toml.Decode(snippet, &c)

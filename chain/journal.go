@@ -263,9 +263,13 @@ func (j *Journal) finish(ctx context.Context, rec *Settlement) (*Settlement, err
 	return rec, nil
 }
 
-// resendEvery is how many status polls pass between resends of a pending
-// transaction whose blockhash is still valid.
-const resendEvery = 20
+// A pending transaction not yet on chain has its blockhash checked every
+// expiryEvery polls and, while valid, is resent every resendEvery polls
+// (a multiple, so a resend always follows a fresh expiry check).
+const (
+	expiryEvery = 4
+	resendEvery = 20
+)
 
 // drive brings one pending transaction to done or failed. It never signs a
 // new transaction while an older signature of it could still land.
@@ -298,32 +302,35 @@ func (j *Journal) drive(ctx context.Context, rec *Settlement, i int) error {
 				return j.put(ctx, rec)
 			}
 		} else {
-			expired, err := j.c.expired(ctx, tx.LastValidBlockHeight)
-			if err != nil {
-				return err
-			}
-			switch {
-			case expired:
-				// The old signature can no longer land (checked after expiry
-				// in the next round before anything else is sent).
-				if again, err := j.c.statuses(ctx, sigs); err != nil {
-					return err
-				} else if slices.ContainsFunc(again, func(s *rpc.SignatureStatusesResult) bool { return s != nil }) {
-					continue
-				}
-				s, err := j.c.resign(ctx, tx.Raw)
+			if n%expiryEvery == 0 {
+				expired, err := j.c.expired(ctx, tx.LastValidBlockHeight)
 				if err != nil {
 					return err
 				}
-				j.log.Warn("blockhash expired before the transaction landed; re-signed", "job", rec.JobID, "old", tx.Signature, "new", s.sig)
-				tx.Superseded = append(tx.Superseded, tx.Signature)
-				tx.Raw, tx.Signature, tx.LastValidBlockHeight = s.raw, s.sig.String(), s.lastValid
-				if err := j.put(ctx, rec); err != nil {
-					return err
+				if expired {
+					// It may have landed just before the expiry: look again,
+					// now that it no longer can.
+					if again, err := j.c.statuses(ctx, sigs); err != nil {
+						return err
+					} else if slices.ContainsFunc(again, func(s *rpc.SignatureStatusesResult) bool { return s != nil }) {
+						continue
+					}
+					s, err := j.c.resign(ctx, tx.Raw)
+					if err != nil {
+						return err
+					}
+					j.log.Warn("blockhash expired before the transaction landed; re-signed", "job", rec.JobID, "old", tx.Signature, "new", s.sig)
+					tx.Superseded = append(tx.Superseded, tx.Signature)
+					tx.Raw, tx.Signature, tx.LastValidBlockHeight = s.raw, s.sig.String(), s.lastValid
+					// Recorded before it is sent, like the first signature.
+					if err := j.put(ctx, rec); err != nil {
+						return err
+					}
+					n = -1 // send at once
+					continue
 				}
-				n = -1 // send at once
-				continue
-			case n%resendEvery == 0:
+			}
+			if n%resendEvery == 0 {
 				err := j.c.send(ctx, signed{raw: tx.Raw, sig: sigs[0]})
 				var te *TxError
 				if errors.As(err, &te) && !blockhashNotFound(err) {
