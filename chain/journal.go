@@ -240,6 +240,9 @@ func (j *Journal) finish(ctx context.Context, rec *Settlement) (*Settlement, err
 		if err := j.drive(ctx, rec, i); err != nil {
 			return rec, fmt.Errorf("settle %s: %w", rec.JobID, err)
 		}
+		if err := j.step("done"); err != nil {
+			return rec, err
+		}
 	}
 	if rec.State == StatePending {
 		rec.State = StateDone

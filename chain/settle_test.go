@@ -306,18 +306,25 @@ func TestCrashRecovery(t *testing.T) {
 		step       string // where the crash happens
 		expire     bool   // wait for the blockhash to expire before restarting
 		wantResign bool
+		payees     int // 25 need two transactions
 	}{
-		{"intent", false, false}, // not sent: the same bytes are sent
-		{"send", false, false},   // sent, not marked done: found on chain
-		{"intent", true, true},   // not sent, blockhash gone: re-signed
-		{"send", true, false},    // sent, blockhash gone: found on chain, not re-signed
+		{"intent", false, false, 3}, // not sent: the same bytes are sent
+		{"send", false, false, 3},   // sent, not marked done: found on chain
+		{"intent", true, true, 3},   // not sent, blockhash gone: re-signed
+		{"send", true, false, 3},    // sent, blockhash gone: found on chain, not re-signed
+		{"done", false, false, 25},  // first transaction recorded done, second not
+		{"intent", true, true, 25},  // both transactions re-signed
 	} {
-		t.Run(fmt.Sprintf("%s expired=%v", tc.step, tc.expire), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s expired=%v payees=%d", tc.step, tc.expire, tc.payees), func(t *testing.T) {
 			ctx := t.Context()
 			dir := t.TempDir()
 			c1, key := newClient(t, nil)
 			airdrop(t, c1, sol)
-			pay := payees(t, 3, 2_000_000)
+			pay := payees(t, tc.payees, 2_000_000)
+			var total uint64
+			for _, p := range pay {
+				total += p.Amount
+			}
 
 			store1, err := pebbleds.NewDatastore(dir)
 			if err != nil {
@@ -342,11 +349,14 @@ func TestCrashRecovery(t *testing.T) {
 			c2 := clientFor(t, testConfig(), key)
 			j2 := NewJournal(openPebble(t, dir), c2, testLog(t))
 			before, err := j2.Get(ctx, "job-crash")
-			if err != nil || before.State != StatePending || len(before.Txs) != 1 {
-				t.Fatalf("after the crash: %+v, %v; want a pending record", before, err)
+			if wantTxs := (tc.payees + 17) / 18; err != nil || before.State != StatePending || len(before.Txs) != wantTxs {
+				t.Fatalf("after the crash: %+v, %v; want a pending record of %d transactions", before, err, wantTxs)
+			}
+			if tc.step == "done" && (before.Txs[0].State != StateDone || before.Txs[1].State != StatePending) {
+				t.Fatalf("crash after the first confirmation recorded %s, %s", before.Txs[0].State, before.Txs[1].State)
 			}
 			if tc.expire {
-				waitExpired(t, c2, before.Txs[0].LastValidBlockHeight)
+				waitExpired(t, c2, before.Txs[len(before.Txs)-1].LastValidBlockHeight)
 			}
 			if err := j2.Reconcile(ctx); err != nil {
 				t.Fatal(err)
@@ -355,23 +365,25 @@ func TestCrashRecovery(t *testing.T) {
 			if err != nil || after.State != StateDone {
 				t.Fatalf("after Reconcile: %+v, %v; want done", after, err)
 			}
-			old, now := before.Txs[0].Signature, after.Txs[0].Signature
-			if resigned := old != now; resigned != tc.wantResign {
-				t.Errorf("re-signed = %v (%s -> %s), want %v", resigned, old, now, tc.wantResign)
-			}
-			if tc.wantResign && !slices.Equal(after.Txs[0].Superseded, []string{old}) {
-				t.Errorf("superseded = %v, want [%s]", after.Txs[0].Superseded, old)
+			for i := range after.Txs {
+				old, now := before.Txs[i].Signature, after.Txs[i].Signature
+				if resigned := old != now; resigned != tc.wantResign {
+					t.Errorf("transaction %d re-signed = %v (%s -> %s), want %v", i, resigned, old, now, tc.wantResign)
+				}
+				if tc.wantResign && !slices.Equal(after.Txs[i].Superseded, []string{old}) {
+					t.Errorf("superseded = %v, want [%s]", after.Txs[i].Superseded, old)
+				}
+				memoLogged(t, c2, solana.MustSignatureFromBase58(now), Memo("job-crash", "res"))
 			}
 			checkPaid(t, c2, solana.PublicKey{}, pay)
-			if spent, want := sol-lamportsOf(t, c2, c2.Address()), 3*2_000_000+3+uint64(5000); spent != want {
-				t.Errorf("wallet spent %d, want %d: one payment, one fee", spent, want)
+			if spent, want := sol-lamportsOf(t, c2, c2.Address()), total+5000*uint64(len(after.Txs)); spent != want {
+				t.Errorf("wallet spent %d, want %d: one payment, one fee per transaction", spent, want)
 			}
-			memoLogged(t, c2, solana.MustSignatureFromBase58(now), Memo("job-crash", "res"))
 			if pending, err := j2.Pending(ctx); err != nil || len(pending) != 0 {
 				t.Errorf("pending after Reconcile: %v, %v", pending, err)
 			}
 			again, err := j2.Settle(ctx, "job-crash", "res", pay)
-			if err != nil || again.Txs[0].Signature != now {
+			if err != nil || !slices.Equal(again.Signatures(), after.Signatures()) {
 				t.Errorf("Settle after recovery = %+v, %v; want the recorded settlement", again, err)
 			}
 			checkPaid(t, c2, solana.PublicKey{}, pay)
