@@ -92,7 +92,11 @@ func New(cfg Config, wallet *identity.Key, log *slog.Logger) (*Client, error) {
 		c.feePayer = k
 	}
 	if cfg.Mint != "" {
-		c.mint = solana.MustPublicKeyFromBase58(cfg.Mint) // checked by Validate
+		mint, err := solana.PublicKeyFromBase58(cfg.Mint)
+		if err != nil {
+			return nil, fmt.Errorf("chain.mint: %w", err)
+		}
+		c.mint = mint
 	}
 	return c, nil
 }

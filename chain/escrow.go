@@ -102,7 +102,10 @@ func (c *Client) OpenEscrow(ctx context.Context, jobID string, signers []solana.
 	if have < amount {
 		return nil, sig, &InsufficientFundsError{Account: c.Address(), Unit: "base units of " + c.mint.String(), Have: have, Need: amount, Detail: "escrow"}
 	}
-	fee := 5000 * uint64(tx.Message.Header.NumRequiredSignatures)
+	fee, err := c.fee(ctx, tx)
+	if err != nil {
+		return nil, sig, err
+	}
 	minBalance, err := c.rent(ctx, 0)
 	if err != nil {
 		return nil, sig, err

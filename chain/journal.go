@@ -54,23 +54,23 @@ type Settlement struct {
 // TxRecord is one transaction of a settlement: its payouts and the exact
 // signed bytes, so a resend after a crash is the same transaction.
 type TxRecord struct {
-	Payouts              []Payout `json:"payouts"`
-	Raw                  []byte   `json:"raw"`
-	Signature            string   `json:"signature"`
-	LastValidBlockHeight uint64   `json:"last_valid_block_height"`
+	Payouts              []Payout         `json:"payouts"`
+	Raw                  []byte           `json:"raw"`
+	Signature            solana.Signature `json:"signature"`
+	LastValidBlockHeight uint64           `json:"last_valid_block_height"`
 	// Superseded are earlier signatures of this transaction whose
 	// blockhash expired while they were not on chain.
-	Superseded []string `json:"superseded,omitempty"`
-	State      State    `json:"state"`
-	Slot       uint64   `json:"slot,omitempty"`
-	Err        string   `json:"err,omitempty"`
+	Superseded []solana.Signature `json:"superseded,omitempty"`
+	State      State              `json:"state"`
+	Slot       uint64             `json:"slot,omitempty"`
+	Err        string             `json:"err,omitempty"`
 }
 
 // Signatures are the settlement's transactions' current signatures.
 func (s *Settlement) Signatures() []solana.Signature {
 	out := make([]solana.Signature, len(s.Txs))
 	for i, tx := range s.Txs {
-		out[i] = solana.MustSignatureFromBase58(tx.Signature)
+		out[i] = tx.Signature
 	}
 	return out
 }
@@ -143,7 +143,7 @@ func (j *Journal) Settle(ctx context.Context, jobID, resultCID string, payouts [
 	}
 	for i, b := range batches {
 		rec.Txs = append(rec.Txs, TxRecord{
-			Payouts: b.payouts, Raw: txs[i].raw, Signature: txs[i].sig.String(),
+			Payouts: b.payouts, Raw: txs[i].raw, Signature: txs[i].sig,
 			LastValidBlockHeight: txs[i].lastValid, State: StatePending,
 		})
 	}
@@ -155,7 +155,7 @@ func (j *Journal) Settle(ctx context.Context, jobID, resultCID string, payouts [
 		return rec, err
 	}
 	for i := range rec.Txs {
-		if err := j.c.send(ctx, signed{raw: rec.Txs[i].Raw, sig: solana.MustSignatureFromBase58(rec.Txs[i].Signature)}); err != nil {
+		if err := j.c.send(ctx, signed{raw: rec.Txs[i].Raw, sig: rec.Txs[i].Signature}); err != nil {
 			var te *TxError
 			if !errors.As(err, &te) || blockhashNotFound(err) {
 				// Not known to be rejected: stays pending for drive/Reconcile.
@@ -279,10 +279,7 @@ const (
 func (j *Journal) drive(ctx context.Context, rec *Settlement, i int) error {
 	tx := &rec.Txs[i]
 	for n := 0; tx.State == StatePending; n++ {
-		sigs := []solana.Signature{solana.MustSignatureFromBase58(tx.Signature)}
-		for _, s := range tx.Superseded {
-			sigs = append(sigs, solana.MustSignatureFromBase58(s))
-		}
+		sigs := append([]solana.Signature{tx.Signature}, tx.Superseded...)
 		sts, err := j.c.statuses(ctx, sigs)
 		if err != nil {
 			return err
@@ -297,7 +294,7 @@ func (j *Journal) drive(ctx context.Context, rec *Settlement, i int) error {
 		if landed >= 0 {
 			st := sts[landed]
 			if reached(st.ConfirmationStatus, j.c.cfg.commitment()) {
-				tx.Signature, tx.Slot = sigs[landed].String(), st.Slot
+				tx.Signature, tx.Slot = sigs[landed], st.Slot
 				tx.State = StateDone
 				if st.Err != nil {
 					tx.State, tx.Err = StateFailed, j.c.txError(ctx, sigs[landed], st.Err).Error()
@@ -324,7 +321,7 @@ func (j *Journal) drive(ctx context.Context, rec *Settlement, i int) error {
 					}
 					j.log.Warn("blockhash expired before the transaction landed; re-signed", "job", rec.JobID, "old", tx.Signature, "new", s.sig)
 					tx.Superseded = append(tx.Superseded, tx.Signature)
-					tx.Raw, tx.Signature, tx.LastValidBlockHeight = s.raw, s.sig.String(), s.lastValid
+					tx.Raw, tx.Signature, tx.LastValidBlockHeight = s.raw, s.sig, s.lastValid
 					// Recorded before it is sent, like the first signature.
 					if err := j.put(ctx, rec); err != nil {
 						return err

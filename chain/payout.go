@@ -376,16 +376,11 @@ func (c *Client) resign(ctx context.Context, raw []byte) (signed, error) {
 func (c *Client) checkFunds(ctx context.Context, spl *splInfo, batches []batch, txs []*solana.Transaction) error {
 	var fees, creates, amount uint64
 	for i, tx := range txs {
-		fee, err := call(ctx, c, "getFeeForMessage", func(ctx context.Context) (*rpc.GetFeeForMessageResult, error) {
-			return c.rpc.GetFeeForMessage(ctx, tx.Message.ToBase64(), c.cfg.commitment())
-		})
+		fee, err := c.fee(ctx, tx)
 		if err != nil {
-			return fmt.Errorf("fee for transaction: %w", err)
+			return err
 		}
-		if fee.Value == nil {
-			return fmt.Errorf("fee for transaction: blockhash unknown to %s", c.cfg.RPC)
-		}
-		fees += *fee.Value
+		fees += fee
 		creates += uint64(batches[i].creates)
 		for _, p := range batches[i].payouts {
 			amount += p.Amount
@@ -426,6 +421,20 @@ func (c *Client) checkFunds(ctx context.Context, spl *splInfo, batches []batch, 
 		}
 	}
 	return c.needLamports(ctx, c.FeePayer(), payerNeeds, detail, minBalance)
+}
+
+// fee is what the cluster charges for tx's message.
+func (c *Client) fee(ctx context.Context, tx *solana.Transaction) (uint64, error) {
+	out, err := call(ctx, c, "getFeeForMessage", func(ctx context.Context) (*rpc.GetFeeForMessageResult, error) {
+		return c.rpc.GetFeeForMessage(ctx, tx.Message.ToBase64(), c.cfg.commitment())
+	})
+	if err != nil {
+		return 0, fmt.Errorf("fee for transaction: %w", err)
+	}
+	if out.Value == nil {
+		return 0, fmt.Errorf("fee for transaction: blockhash unknown to %s", c.cfg.RPC)
+	}
+	return *out.Value, nil
 }
 
 func (c *Client) rent(ctx context.Context, size uint64) (uint64, error) {

@@ -172,7 +172,7 @@ func TestBatching(t *testing.T) {
 				if tx.State != StateDone {
 					t.Errorf("transaction %s is %s", tx.Signature, tx.State)
 				}
-				memoLogged(t, c, solana.MustSignatureFromBase58(tx.Signature), Memo(job, result))
+				memoLogged(t, c, tx.Signature, Memo(job, result))
 				for _, p := range tx.Payouts {
 					seen[p.Recipient]++
 				}
@@ -370,10 +370,10 @@ func TestCrashRecovery(t *testing.T) {
 				if resigned := old != now; resigned != tc.wantResign {
 					t.Errorf("transaction %d re-signed = %v (%s -> %s), want %v", i, resigned, old, now, tc.wantResign)
 				}
-				if tc.wantResign && !slices.Equal(after.Txs[i].Superseded, []string{old}) {
+				if tc.wantResign && !slices.Equal(after.Txs[i].Superseded, []solana.Signature{old}) {
 					t.Errorf("superseded = %v, want [%s]", after.Txs[i].Superseded, old)
 				}
-				memoLogged(t, c2, solana.MustSignatureFromBase58(now), Memo("job-crash", "res"))
+				memoLogged(t, c2, now, Memo("job-crash", "res"))
 			}
 			checkPaid(t, c2, solana.PublicKey{}, pay)
 			if spent, want := sol-lamportsOf(t, c2, c2.Address()), total+5000*uint64(len(after.Txs)); spent != want {
