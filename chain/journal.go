@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/gagliardetto/solana-go"
-	"github.com/gagliardetto/solana-go/rpc"
 	"github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
 )
@@ -58,8 +57,10 @@ type TxRecord struct {
 	Raw                  []byte           `json:"raw"`
 	Signature            solana.Signature `json:"signature"`
 	LastValidBlockHeight uint64           `json:"last_valid_block_height"`
-	// Superseded are earlier signatures of this transaction whose
-	// blockhash expired while they were not on chain.
+	// Superseded are earlier signatures of this transaction: ones whose
+	// blockhash expired while they were not on chain, and failed ones that
+	// Retry replaced. A zero Signature (after Retry) is signed anew once
+	// LastValidBlockHeight has passed.
 	Superseded []solana.Signature `json:"superseded,omitempty"`
 	State      State              `json:"state"`
 	Slot       uint64             `json:"slot,omitempty"`
@@ -157,11 +158,12 @@ func (j *Journal) Settle(ctx context.Context, jobID, resultCID string, payouts [
 	for i := range rec.Txs {
 		if err := j.c.send(ctx, signed{raw: rec.Txs[i].Raw, sig: rec.Txs[i].Signature}); err != nil {
 			var te *TxError
-			if !errors.As(err, &te) || blockhashNotFound(err) {
-				// Not known to be rejected: stays pending for drive/Reconcile.
+			if !errors.As(err, &te) {
+				// The server did not answer: stays pending for Reconcile.
 				return rec, fmt.Errorf("settle %s: %w", jobID, err)
 			}
-			// Rejected in preflight: drive records it.
+			// An answer (rejected in preflight, or a blockhash this RPC
+			// node has not seen yet): drive finds out and records it.
 		}
 	}
 	if err := j.step("send"); err != nil {
@@ -279,29 +281,24 @@ const (
 func (j *Journal) drive(ctx context.Context, rec *Settlement, i int) error {
 	tx := &rec.Txs[i]
 	for n := 0; tx.State == StatePending; n++ {
-		sigs := append([]solana.Signature{tx.Signature}, tx.Superseded...)
-		sts, err := j.c.statuses(ctx, sigs)
+		sigs := tx.Superseded
+		if !tx.Signature.IsZero() {
+			sigs = slices.Concat([]solana.Signature{tx.Signature}, tx.Superseded)
+		}
+		o, err := j.lookup(ctx, tx, sigs)
 		if err != nil {
 			return err
 		}
-		landed := -1
-		for k, st := range sts {
-			if st != nil {
-				landed = k
-				break
-			}
-		}
-		if landed >= 0 {
-			st := sts[landed]
-			if reached(st.ConfirmationStatus, j.c.cfg.commitment()) {
-				tx.Signature, tx.Slot = sigs[landed], st.Slot
-				tx.State = StateDone
-				if st.Err != nil {
-					tx.State, tx.Err = StateFailed, j.c.txError(ctx, sigs[landed], st.Err).Error()
-				}
-				return j.put(ctx, rec)
-			}
-		} else {
+		switch {
+		case o.success >= 0:
+			tx.Signature, tx.Slot, tx.State, tx.Err = sigs[o.success], o.slot, StateDone, ""
+			return j.put(ctx, rec)
+		case o.failed != nil:
+			tx.Slot, tx.State, tx.Err = o.slot, StateFailed, j.c.txError(ctx, tx.Signature, o.failed).Error()
+			return j.put(ctx, rec)
+		case o.inFlight:
+			// On chain, not yet at the commitment: wait.
+		default:
 			if n%expiryEvery == 0 {
 				expired, err := j.c.expired(ctx, tx.LastValidBlockHeight)
 				if err != nil {
@@ -310,28 +307,20 @@ func (j *Journal) drive(ctx context.Context, rec *Settlement, i int) error {
 				if expired {
 					// It may have landed just before the expiry: look again,
 					// now that it no longer can.
-					if again, err := j.c.statuses(ctx, sigs); err != nil {
+					if o, err := j.lookup(ctx, tx, sigs); err != nil {
 						return err
-					} else if slices.ContainsFunc(again, func(s *rpc.SignatureStatusesResult) bool { return s != nil }) {
+					} else if o.success >= 0 || o.failed != nil || o.inFlight {
 						continue
 					}
-					s, err := j.c.resign(ctx, tx.Raw)
-					if err != nil {
-						return err
-					}
-					j.log.Warn("blockhash expired before the transaction landed; re-signed", "job", rec.JobID, "old", tx.Signature, "new", s.sig)
-					tx.Superseded = append(tx.Superseded, tx.Signature)
-					tx.Raw, tx.Signature, tx.LastValidBlockHeight = s.raw, s.sig, s.lastValid
-					// Recorded before it is sent, like the first signature.
-					if err := j.put(ctx, rec); err != nil {
+					if err := j.resign(ctx, rec, tx); err != nil {
 						return err
 					}
 					n = -1 // send at once
 					continue
 				}
 			}
-			if n%resendEvery == 0 {
-				err := j.c.send(ctx, signed{raw: tx.Raw, sig: sigs[0]})
+			if n%resendEvery == 0 && !tx.Signature.IsZero() {
+				err := j.c.send(ctx, signed{raw: tx.Raw, sig: tx.Signature})
 				var te *TxError
 				if errors.As(err, &te) && !blockhashNotFound(err) {
 					// Rejected by preflight, so not forwarded: record it.
@@ -348,6 +337,85 @@ func (j *Journal) drive(ctx context.Context, rec *Settlement, i int) error {
 		}
 	}
 	return nil
+}
+
+// outcome is what the chain says about a transaction's signatures.
+type outcome struct {
+	success  int    // index of a signature that landed without error, or -1
+	slot     uint64 // of the success or of the current signature's failure
+	failed   any    // the chain's error for the current signature
+	inFlight bool   // some signature landed but is below the commitment
+}
+
+// lookup classifies the statuses of sigs (the current signature first, if
+// any). An earlier signature that failed on chain is ignored: a failed
+// transaction moves no funds, and Retry superseded it.
+func (j *Journal) lookup(ctx context.Context, tx *TxRecord, sigs []solana.Signature) (outcome, error) {
+	o := outcome{success: -1}
+	if len(sigs) == 0 {
+		return o, nil
+	}
+	sts, err := j.c.statuses(ctx, sigs)
+	if err != nil {
+		return o, err
+	}
+	for k, st := range sts {
+		switch {
+		case st == nil:
+		case !reached(st.ConfirmationStatus, j.c.cfg.commitment()):
+			o.inFlight = true
+		case st.Err == nil:
+			o.success, o.slot = k, st.Slot
+			return o, nil
+		case sigs[k] == tx.Signature:
+			o.failed, o.slot = st.Err, st.Slot
+		}
+	}
+	return o, nil
+}
+
+// resign gives an expired transaction a new blockhash and signature and
+// records it before it is sent, like the first one.
+func (j *Journal) resign(ctx context.Context, rec *Settlement, tx *TxRecord) error {
+	s, err := j.c.resign(ctx, tx.Raw)
+	if err != nil {
+		return err
+	}
+	j.log.Warn("blockhash expired before the transaction landed; re-signed", "job", rec.JobID, "old", tx.Signature, "new", s.sig)
+	if !tx.Signature.IsZero() {
+		tx.Superseded = append(tx.Superseded, tx.Signature)
+	}
+	tx.Raw, tx.Signature, tx.LastValidBlockHeight = s.raw, s.sig, s.lastValid
+	return j.put(ctx, rec)
+}
+
+// Retry tries a failed settlement again, for example after the wallet
+// was funded or a frozen account thawed. Only its failed transactions are
+// paid; each is re-signed once its old blockhash has expired, so that the
+// rejected bytes can never land as well. A settlement that is not failed
+// is returned as it is.
+func (j *Journal) Retry(ctx context.Context, jobID string) (*Settlement, error) {
+	unlock := j.lock(jobID)
+	defer unlock()
+	rec, err := j.Get(ctx, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("retry %s: %w", jobID, err)
+	}
+	if rec.State != StateFailed {
+		return j.finish(ctx, rec)
+	}
+	for i := range rec.Txs {
+		if tx := &rec.Txs[i]; tx.State == StateFailed {
+			tx.Superseded = append(tx.Superseded, tx.Signature)
+			tx.Signature, tx.State, tx.Err, tx.Slot = solana.Signature{}, StatePending, "", 0
+		}
+	}
+	rec.State = StatePending
+	if err := j.put(ctx, rec); err != nil {
+		return nil, fmt.Errorf("retry %s: %w", jobID, err)
+	}
+	j.log.Info("retrying failed settlement", "job", jobID)
+	return j.finish(ctx, rec)
 }
 
 func (j *Journal) put(ctx context.Context, rec *Settlement) error {

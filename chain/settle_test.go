@@ -270,7 +270,8 @@ func TestInsufficientFunds(t *testing.T) {
 
 // TestRejected: a transaction the chain refuses comes back with the
 // program's error and logs, is recorded failed, and a second Settle
-// returns the recorded failure instead of trying again.
+// returns the recorded failure instead of trying again; Retry pays it
+// once the cause is gone.
 func TestRejected(t *testing.T) {
 	ctx := t.Context()
 	c, key := newClient(t, nil)
@@ -296,6 +297,30 @@ func TestRejected(t *testing.T) {
 		t.Errorf("second Settle = %v, want the recorded failure", err)
 	}
 	checkPaid(t, c, mint, []Payout{{pay[0].Recipient, 0}, {pay[1].Recipient, 0}})
+
+	// Thawed, the job is retried: paid once, under a new signature, after
+	// the rejected one's blockhash expired.
+	sendIxs(t, c, auth, nil, token.NewThawAccountInstruction(walletATA, mint, auth.PublicKey(), nil).Build())
+	failedSig := rec.Txs[0].Signature
+	rec, err = j.Retry(ctx, "job-frozen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.State != StateDone || rec.Txs[0].Signature == failedSig || !slices.Equal(rec.Txs[0].Superseded, []solana.Signature{failedSig}) {
+		t.Fatalf("after Retry: %+v", rec)
+	}
+	checkPaid(t, c, mint, pay)
+	memoLogged(t, c, rec.Txs[0].Signature, Memo("job-frozen", "r"))
+	if again, err := j.Retry(ctx, "job-frozen"); err != nil || !slices.Equal(again.Signatures(), rec.Signatures()) {
+		t.Errorf("Retry of a done settlement = %+v, %v", again, err)
+	}
+	if again, err := j.Settle(ctx, "job-frozen", "r", pay); err != nil || !slices.Equal(again.Signatures(), rec.Signatures()) {
+		t.Errorf("Settle after Retry = %+v, %v", again, err)
+	}
+	checkPaid(t, c, mint, pay)
+	if _, err := j.Retry(ctx, "no-such-job"); !errors.Is(err, datastore.ErrNotFound) {
+		t.Errorf("Retry of an unknown job = %v, want ErrNotFound", err)
+	}
 }
 
 // TestCrashRecovery stops Settle after each journal step, then a new
