@@ -130,9 +130,11 @@ type splInfo struct {
 	source   solana.PublicKey // the wallet's associated token account
 }
 
-// plan turns payouts into transactions' instructions, as many payees per
-// transaction as fit MaxTxSize. missing says which recipients need a
-// token account created (SPL only).
+// plan turns payouts into transactions' instructions, filling each
+// transaction with payees until the next would exceed MaxTxSize (measured
+// on the serialized transaction), so equal-sized payees take the fewest
+// transactions. missing says which recipients need a token account
+// created (SPL only).
 func (c *Client) plan(memoText string, payouts []Payout, spl *splInfo, missing map[solana.PublicKey]bool) ([]batch, error) {
 	order := payouts
 	if spl != nil {
@@ -154,15 +156,18 @@ func (c *Client) plan(memoText string, payouts []Payout, spl *splInfo, missing m
 		if err != nil {
 			return nil, err
 		}
-		if size > MaxTxSize {
-			if len(cur.payouts) == 0 {
-				return nil, fmt.Errorf("chain: one payout to %s needs %d bytes, over the %d-byte limit: shorten the job ID or result CID", p.Recipient, size, MaxTxSize)
-			}
+		if size > MaxTxSize && len(cur.payouts) > 0 {
 			out = append(out, cur)
-			cur = batch{ixs: append([]solana.Instruction{memoIx}, ixs...)}
-		} else {
-			cur.ixs = try
+			cur = batch{ixs: []solana.Instruction{memoIx}}
+			try = append([]solana.Instruction{memoIx}, ixs...)
+			if size, err = c.txSize(try); err != nil {
+				return nil, err
+			}
 		}
+		if size > MaxTxSize {
+			return nil, fmt.Errorf("chain: one payout to %s needs %d bytes, over the %d-byte limit: shorten the job ID or result CID", p.Recipient, size, MaxTxSize)
+		}
+		cur.ixs = try
 		cur.payouts = append(cur.payouts, p)
 		if create {
 			cur.creates++

@@ -504,3 +504,35 @@ func TestClientClose(t *testing.T) {
 		t.Fatalf("Balance after Close = %v, want ErrClosed", err)
 	}
 }
+
+func TestPlanLimits(t *testing.T) {
+	c, _ := newClient(t, nil)
+	long := strings.Repeat("x", MaxTxSize)
+	if _, err := c.plan(Memo("job", long), payees(t, 1, 1), nil, nil); err == nil || !strings.Contains(err.Error(), "over the 1232-byte limit") {
+		t.Fatalf("plan with an oversized memo = %v", err)
+	}
+	for _, tc := range []struct {
+		name string
+		pay  []Payout
+		want string
+	}{
+		{"empty", nil, "no payouts"},
+		{"zero amount", []Payout{{newKey(t).PublicKey(), 0}}, "is zero"},
+		{"no recipient", []Payout{{solana.PublicKey{}, 1}}, "no recipient"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := normalize(tc.pay); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("normalize = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	// A recipient named twice gets one transfer of the sum.
+	a := newKey(t).PublicKey()
+	got, err := normalize([]Payout{{a, 5}, {newKey(t).PublicKey(), 1}, {a, 7}})
+	if err != nil || len(got) != 2 || got[0] != (Payout{a, 12}) {
+		t.Fatalf("normalize merged to %v, %v", got, err)
+	}
+	if _, err := ParsePayout("not an address", 1); err == nil {
+		t.Fatal("ParsePayout accepted a bad address")
+	}
+}
