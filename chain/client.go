@@ -21,6 +21,7 @@ import (
 	"github.com/gagliardetto/solana-go"
 	"github.com/gagliardetto/solana-go/rpc"
 	"github.com/gagliardetto/solana-go/rpc/jsonrpc"
+	"github.com/gagliardetto/solana-go/rpc/ws"
 
 	"github.com/vft-network/vft/identity"
 )
@@ -48,6 +49,10 @@ type Client struct {
 	poll       time.Duration // status polling interval
 	backoff    time.Duration // first retry delay
 	maxBackoff time.Duration
+
+	wsMu     sync.Mutex
+	wsc      *ws.Client // nil until first needed, or after a failure
+	wsFailed time.Time
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -153,6 +158,12 @@ func (c *Client) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
 		close(c.closed)
+		c.wsMu.Lock()
+		if c.wsc != nil {
+			c.wsc.Close()
+			c.wsc = nil
+		}
+		c.wsMu.Unlock()
 		err = c.rpc.Close()
 	})
 	return err
@@ -272,6 +283,8 @@ func reached(got rpc.ConfirmationStatusType, want rpc.CommitmentType) bool {
 // configured commitment. With lastValid > 0 it gives up with ErrExpired
 // once the chain is past that block height without the transaction.
 func (c *Client) waitConfirmed(ctx context.Context, sig solana.Signature, lastValid uint64) (uint64, error) {
+	sub := c.subscribe(ctx, sig)
+	defer sub.close()
 	for i := 0; ; i++ {
 		st, err := c.status(ctx, sig)
 		if err != nil {
@@ -296,7 +309,7 @@ func (c *Client) waitConfirmed(ctx context.Context, sig solana.Signature, lastVa
 				return 0, fmt.Errorf("%s: %w", sig, ErrExpired)
 			}
 		}
-		if err := c.sleep(ctx, c.poll); err != nil {
+		if err := c.await(ctx, sub, c.poll); err != nil {
 			return 0, fmt.Errorf("wait for %s: %w", sig, err)
 		}
 	}

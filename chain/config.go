@@ -15,9 +15,9 @@ import (
 type Config struct {
 	// RPC is the Solana JSON-RPC endpoint (localnet, devnet or mainnet).
 	RPC string `toml:"rpc"`
-	// WS is the PubSub websocket endpoint. Confirmation currently polls
-	// getSignatureStatuses over RPC; the key is validated and kept for
-	// subscriptions.
+	// WS is the PubSub websocket endpoint: signatureSubscribe wakes a
+	// waiting payout as soon as it lands. Status is also polled over RPC,
+	// so payouts still confirm (more slowly) when the websocket is down.
 	WS string `toml:"ws"`
 	// Commitment is the level a payout waits for: processed, confirmed or
 	// finalized.

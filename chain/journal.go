@@ -280,6 +280,9 @@ const (
 // new transaction while an older signature of it could still land.
 func (j *Journal) drive(ctx context.Context, rec *Settlement, i int) error {
 	tx := &rec.Txs[i]
+	var sub *subscription
+	var subSig solana.Signature
+	defer func() { sub.close() }()
 	for n := 0; tx.State == StatePending; n++ {
 		sigs := tx.Superseded
 		if !tx.Signature.IsZero() {
@@ -332,7 +335,13 @@ func (j *Journal) drive(ctx context.Context, rec *Settlement, i int) error {
 				}
 			}
 		}
-		if err := j.c.sleep(ctx, j.c.poll); err != nil {
+		if subSig != tx.Signature && !tx.Signature.IsZero() {
+			// Subscribed only once a wait is needed: most transactions
+			// are found at the first look.
+			sub.close()
+			sub, subSig = j.c.subscribe(ctx, tx.Signature), tx.Signature
+		}
+		if err := j.c.await(ctx, sub, j.c.poll); err != nil {
 			return fmt.Errorf("wait for %s: %w", tx.Signature, err)
 		}
 	}
