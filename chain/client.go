@@ -14,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -41,6 +43,7 @@ var (
 type Client struct {
 	cfg      Config
 	rpc      *rpc.Client
+	http     *http.Transport // ours, so Close can drop its idle connections
 	wallet   solana.PrivateKey
 	feePayer solana.PrivateKey
 	mint     solana.PublicKey // zero: SOL
@@ -67,9 +70,18 @@ func New(cfg Config, wallet *identity.Key, log *slog.Logger) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	tr := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         (&net.Dialer{Timeout: cfg.Timeout.Std(), KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:   true,
+		MaxIdleConnsPerHost: 8,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
+	}
 	c := &Client{
 		cfg:        cfg,
-		rpc:        rpc.New(cfg.RPC),
+		rpc:        rpc.NewWithCustomRPCClient(jsonrpc.NewClientWithOpts(cfg.RPC, &jsonrpc.RPCClientOpts{HTTPClient: &http.Client{Transport: tr}})),
+		http:       tr,
 		log:        log.With("component", "chain"),
 		poll:       cfg.PollInterval.Std(),
 		backoff:    100 * time.Millisecond,
@@ -165,6 +177,7 @@ func (c *Client) Close() error {
 		}
 		c.wsMu.Unlock()
 		err = c.rpc.Close()
+		c.http.CloseIdleConnections()
 	})
 	return err
 }

@@ -8,6 +8,9 @@ import (
 
 	"github.com/gagliardetto/solana-go"
 	"github.com/gagliardetto/solana-go/programs/system"
+	"github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+	"go.uber.org/goleak"
 )
 
 // TestWebsocketWakesWaiter: with polling at one hour, a waiter still
@@ -60,4 +63,25 @@ func TestWebsocketDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkPaid(t, c, solana.PublicKey{}, pay)
+}
+
+// TestNoGoroutineLeak: a client that used RPC and the websocket leaves
+// nothing running after Close.
+func TestNoGoroutineLeak(t *testing.T) {
+	run := func() {
+		c, _ := newClient(t, nil)
+		airdrop(t, c, sol)
+		j := NewJournal(dssync.MutexWrap(datastore.NewMapDatastore()), c, nil)
+		if _, err := j.Settle(t.Context(), "job-leak", "r", payees(t, 1, 2_000_000)); err != nil {
+			t.Fatal(err)
+		}
+		c.subscribe(t.Context(), solana.Signature{1}).close()
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run() // warm up the libraries' process-wide goroutines
+	ignore := goleak.IgnoreCurrent()
+	run()
+	goleak.VerifyNone(t, ignore)
 }
