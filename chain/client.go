@@ -1,7 +1,9 @@
-// Package chain settles VFT jobs on Solana: a wallet client, payouts in SOL
-// or an SPL token packed into as few transactions as fit, and a crash-safe
-// journal that records every payout before it is sent, so that a payout is
-// never made twice and never forgotten.
+// Package chain settles VFT jobs on Solana: a wallet client (Client),
+// payouts in SOL or an SPL token packed into as few transactions as fit
+// (Payout), a crash-safe journal that records every payout before it is
+// sent, so that a payout is never made twice and never forgotten (Journal,
+// whose Settle is the entry point), and escrow under an SPL Token multisig
+// (OpenEscrow, ReleaseTx, SignRelease, SubmitRelease).
 //
 // The package knows payouts (recipient, amount) for a job ID and result CID,
 // not the job market; it must not import job/ or node/.

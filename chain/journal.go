@@ -181,6 +181,9 @@ func (j *Journal) Reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if len(pending) > 0 {
+		j.log.Info("reconciling pending settlements", "count", len(pending))
+	}
 	var errs []error
 	for _, rec := range pending {
 		unlock := j.lock(rec.JobID)
@@ -190,6 +193,10 @@ func (j *Journal) Reconcile(ctx context.Context) error {
 			_, err = j.finish(ctx, cur)
 		}
 		unlock()
+		if errors.Is(err, ErrUnreachable) {
+			// The rest would wait on the same server: leave them pending.
+			return errors.Join(append(errs, err)...)
+		}
 		if err != nil && !errors.Is(err, ErrSettlementFailed) {
 			errs = append(errs, err)
 		}
