@@ -11,7 +11,9 @@ import (
 
 	"github.com/gagliardetto/solana-go"
 	"github.com/gagliardetto/solana-go/programs/token"
+	"github.com/gagliardetto/solana-go/rpc"
 	"github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
 	pebbleds "github.com/ipfs/go-ds-pebble"
 
 	"github.com/vft-network/vft/chain/localnet"
@@ -535,4 +537,52 @@ func TestPlanLimits(t *testing.T) {
 	if _, err := ParsePayout("not an address", 1); err == nil {
 		t.Fatal("ParsePayout accepted a bad address")
 	}
+}
+
+// TestReconcileFailedOnChain: a journaled transaction that landed with an
+// error (sent, say, by an earlier run without preflight) is recorded failed
+// with the program's logs; Retry then pays once.
+func TestReconcileFailedOnChain(t *testing.T) {
+	ctx := t.Context()
+	c, key := newClient(t, nil)
+	airdrop(t, c, sol)
+	mint, auth := testMint(t, c, 1_000_000)
+	walletATA, _, _ := solana.FindAssociatedTokenAddress(c.Address(), mint)
+	cfg := testConfig()
+	cfg.Mint = mint.String()
+	c = clientFor(t, cfg, key)
+	store := dssync.MutexWrap(datastore.NewMapDatastore())
+	j := NewJournal(store, c, testLog(t))
+	j.crash = func(step string) error {
+		if step == "intent" {
+			return errCrash
+		}
+		return nil
+	}
+	pay := payees(t, 2, 500)
+	rec, err := j.Settle(ctx, "job-landed-failed", "r", pay)
+	if !errors.Is(err, errCrash) {
+		t.Fatalf("Settle() = %v, want the simulated crash", err)
+	}
+	// Frozen after the funds check; the bytes land, and fail, without preflight.
+	sendIxs(t, c, auth, nil, token.NewFreezeAccountInstruction(walletATA, mint, auth.PublicKey(), nil).Build())
+	if _, err := c.rpc.SendRawTransactionWithOpts(ctx, rec.Txs[0].Raw, rpc.TransactionOpts{SkipPreflight: true}); err != nil {
+		t.Fatal(err)
+	}
+
+	j2 := NewJournal(store, clientFor(t, cfg, key), testLog(t))
+	if err := j2.Reconcile(ctx); err != nil {
+		t.Fatalf("Reconcile() = %v; a failed settlement is a result, not an error", err)
+	}
+	got, err := j2.Get(ctx, "job-landed-failed")
+	if err != nil || got.State != StateFailed || got.Txs[0].Slot == 0 || !strings.Contains(got.Txs[0].Err, "Account is frozen") {
+		t.Fatalf("after Reconcile: %+v, %v; want failed on chain with the program's logs", got, err)
+	}
+	checkPaid(t, c, mint, []Payout{{pay[0].Recipient, 0}, {pay[1].Recipient, 0}})
+
+	sendIxs(t, c, auth, nil, token.NewThawAccountInstruction(walletATA, mint, auth.PublicKey(), nil).Build())
+	if got, err = j2.Retry(ctx, "job-landed-failed"); err != nil || got.State != StateDone {
+		t.Fatalf("Retry() = %+v, %v", got, err)
+	}
+	checkPaid(t, c, mint, pay)
 }
