@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 
@@ -380,6 +381,7 @@ func (c *Client) resign(ctx context.Context, raw []byte) (signed, error) {
 // amounts, every transaction's fee and the rent of new token accounts.
 func (c *Client) checkFunds(ctx context.Context, spl *splInfo, batches []batch, txs []*solana.Transaction) error {
 	var fees, creates, amount uint64
+	payees := 0
 	for i, tx := range txs {
 		fee, err := c.fee(ctx, tx)
 		if err != nil {
@@ -388,7 +390,11 @@ func (c *Client) checkFunds(ctx context.Context, spl *splInfo, batches []batch, 
 		fees += fee
 		creates += uint64(batches[i].creates)
 		for _, p := range batches[i].payouts {
+			if amount+p.Amount < amount {
+				return fmt.Errorf("chain: payouts add up to more than %d", uint64(math.MaxUint64))
+			}
 			amount += p.Amount
+			payees++
 		}
 	}
 	var rent uint64
@@ -422,7 +428,7 @@ func (c *Client) checkFunds(ctx context.Context, spl *splInfo, batches []batch, 
 		}
 		if have < amount {
 			return &InsufficientFundsError{Account: c.Address(), Unit: "base units of " + spl.mint.String(),
-				Have: have, Need: amount, Detail: fmt.Sprintf("%d payees", len(batches))}
+				Have: have, Need: amount, Detail: fmt.Sprintf("%d payees", payees)}
 		}
 	}
 	return c.needLamports(ctx, c.FeePayer(), payerNeeds, detail, minBalance)
