@@ -2,6 +2,8 @@ package chain
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -42,7 +44,10 @@ type Release struct {
 // OpenEscrow creates a multisig of signers needing m signatures, its token
 // account for the configured mint, and moves amount into it from the
 // wallet, in one transaction with the memo vft:1:<jobID>:escrow. It waits
-// for the configured commitment.
+// for the configured commitment. The multisig's address is derived from the
+// fee payer and the job ID, so calling it again for the job (after a crash,
+// say) returns the existing escrow, with a zero signature, and moves
+// nothing; other signers for the same job are ErrConflict.
 func (c *Client) OpenEscrow(ctx context.Context, jobID string, signers []solana.PublicKey, m int, amount uint64) (*Escrow, solana.Signature, error) {
 	var sig solana.Signature
 	if c.mint.IsZero() {
@@ -58,13 +63,20 @@ func (c *Client) OpenEscrow(ctx context.Context, jobID string, signers []solana.
 	if err != nil {
 		return nil, sig, err
 	}
-	msKey, err := solana.NewRandomPrivateKey()
+	seed := escrowSeed(jobID)
+	ms, err := solana.CreateWithSeed(c.FeePayer(), seed, solana.TokenProgramID)
 	if err != nil {
-		return nil, sig, fmt.Errorf("escrow key: %w", err)
+		return nil, sig, fmt.Errorf("escrow address: %w", err)
 	}
-	e := &Escrow{JobID: jobID, Mint: c.mint, Multisig: msKey.PublicKey(), Signers: slices.Clone(signers), M: m, Amount: amount}
+	e := &Escrow{JobID: jobID, Mint: c.mint, Multisig: ms, Signers: slices.Clone(signers), M: m, Amount: amount}
 	if e.Account, _, err = solana.FindAssociatedTokenAddress(e.Multisig, c.mint); err != nil {
 		return nil, sig, fmt.Errorf("escrow token account: %w", err)
+	}
+	// The address is derived from the job, so the escrow is opened once:
+	// a second transaction (a retry after a crash) fails as a whole
+	// because the account exists, and here the existing one is returned.
+	if found, err := c.existingEscrow(ctx, e); err != nil || found {
+		return e, sig, err
 	}
 	msRent, err := c.rent(ctx, multisigSize)
 	if err != nil {
@@ -79,7 +91,7 @@ func (c *Client) OpenEscrow(ctx context.Context, jobID string, signers []solana.
 		return nil, sig, fmt.Errorf("escrow transfer: %w", err)
 	}
 	ixs := []solana.Instruction{
-		system.NewCreateAccountInstruction(msRent, multisigSize, solana.TokenProgramID, c.FeePayer(), e.Multisig).Build(),
+		system.NewCreateAccountWithSeedInstruction(c.FeePayer(), seed, msRent, multisigSize, solana.TokenProgramID, c.FeePayer(), e.Multisig, c.FeePayer()).Build(),
 		initializeMultisig2(e.Multisig, signers, m),
 		createATAIdempotent(c.FeePayer(), e.Multisig, c.mint, e.Account),
 		transfer,
@@ -119,8 +131,6 @@ func (c *Client) OpenEscrow(ctx context.Context, jobID string, signers []solana.
 			return &c.wallet
 		case c.feePayer.PublicKey():
 			return &c.feePayer
-		case msKey.PublicKey():
-			return &msKey
 		}
 		return nil
 	}); err != nil {
@@ -138,6 +148,45 @@ func (c *Client) OpenEscrow(ctx context.Context, jobID string, signers []solana.
 		return nil, s.sig, fmt.Errorf("escrow of %s: %w", jobID, err)
 	}
 	return e, s.sig, nil
+}
+
+// escrowSeed derives the seed of a job's multisig address (at most 32
+// characters, as CreateAccountWithSeed requires).
+func escrowSeed(jobID string) string {
+	sum := sha256.Sum256([]byte("vft/1/escrow/" + jobID))
+	return hex.EncodeToString(sum[:16])
+}
+
+// existingEscrow reports whether e's multisig already exists; if so it
+// must have e's signers and threshold, and e.Amount becomes what it holds.
+func (c *Client) existingEscrow(ctx context.Context, e *Escrow) (bool, error) {
+	acc, err := call(ctx, c, "getAccountInfo", func(ctx context.Context) (*rpc.GetAccountInfoResult, error) {
+		return c.rpc.GetAccountInfoWithOpts(ctx, e.Multisig, &rpc.GetAccountInfoOpts{Commitment: c.cfg.commitment()})
+	})
+	if errors.Is(err, rpc.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("escrow of %s: %w", e.JobID, err)
+	}
+	data := acc.Value.Data.GetBinary()
+	if acc.Value.Owner != solana.TokenProgramID || len(data) != multisigSize || data[2] != 1 {
+		return false, fmt.Errorf("chain: escrow of %s: %s exists but is not an SPL multisig", e.JobID, e.Multisig)
+	}
+	n := int(data[1])
+	same := int(data[0]) == e.M && n == len(e.Signers)
+	for i := 0; same && i < n; i++ {
+		same = solana.PublicKeyFromBytes(data[3+32*i:3+32*(i+1)]) == e.Signers[i]
+	}
+	if !same {
+		return false, fmt.Errorf("escrow of %s: %w (the multisig has other signers or threshold)", e.JobID, ErrConflict)
+	}
+	held, err := c.TokenBalance(ctx, e.Mint, e.Multisig)
+	if err != nil {
+		return false, err
+	}
+	e.Amount = held
+	return true, nil
 }
 
 // initializeMultisig2 is SPL Token's InitializeMultisig2 (index 19). The

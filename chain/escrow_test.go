@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -33,6 +34,18 @@ func TestEscrow(t *testing.T) {
 	}
 	if left, _ := c.TokenBalance(ctx, mint, c.Address()); left != 9000 {
 		t.Fatalf("wallet holds %d, want 9000", left)
+	}
+
+	// Opening it again (a retry after a crash) returns it and moves nothing.
+	again, sig2, err := c.OpenEscrow(ctx, "job-escrow", signers, 2, 1000)
+	if err != nil || again.Multisig != e.Multisig || again.Amount != 1000 || !sig2.IsZero() {
+		t.Fatalf("second OpenEscrow = %+v, %s, %v; want the existing escrow", again, sig2, err)
+	}
+	if left, _ := c.TokenBalance(ctx, mint, c.Address()); left != 9000 {
+		t.Fatalf("wallet holds %d after the second OpenEscrow, want 9000", left)
+	}
+	if _, _, err := c.OpenEscrow(ctx, "job-escrow", signers[:2], 2, 1000); !errors.Is(err, ErrConflict) {
+		t.Fatalf("OpenEscrow with other signers = %v, want ErrConflict", err)
 	}
 
 	pay := []Payout{{a.PublicKey(), 600}, {b.PublicKey(), 400}}
