@@ -15,6 +15,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/vft-network/vft/api"
+	"github.com/vft-network/vft/chain"
 	"github.com/vft-network/vft/heartbeat"
 	"github.com/vft-network/vft/hwdetect"
 	"github.com/vft-network/vft/internal/logging"
@@ -49,6 +50,7 @@ type Config struct {
 	Heartbeat heartbeat.Config `toml:"heartbeat"`
 	Market    MarketConfig     `toml:"market"`
 	Storage   storage.Config   `toml:"storage"`
+	Chain     chain.Config     `toml:"chain"`
 }
 
 // MarketConfig is the `[market]` section: what this node sells and on
@@ -105,6 +107,7 @@ func Default(mode Mode) Config {
 		Heartbeat: heartbeat.DefaultConfig(),
 		Market:    MarketConfig{MinPrice: 1000, MaxJobs: 1, Executors: []string{"wasm"}},
 		Storage:   storage.DefaultConfig(),
+		Chain:     chain.DefaultConfig(),
 	}
 	if mode != ModeMiner {
 		// Light and edge nodes are dialled out from laptops and devices:
@@ -135,7 +138,7 @@ func (c Config) Validate() error {
 	if c.Node.ShutdownTimeout.Std() < 1e9 {
 		return fmt.Errorf("node.shutdown_timeout %s is under 1s", c.Node.ShutdownTimeout)
 	}
-	for _, v := range []interface{ Validate() error }{c.Log, c.P2P, c.API, c.Hardware, c.Heartbeat, c.Storage} {
+	for _, v := range []interface{ Validate() error }{c.Log, c.P2P, c.API, c.Hardware, c.Heartbeat, c.Storage, c.Chain} {
 		if err := v.Validate(); err != nil {
 			return err
 		}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"math/big"
+	"strings"
+
+	"github.com/vft-network/vft/chain"
+)
+
+const lamportsPerSOL = 1_000_000_000
+
+// runWallet shows the node's Solana wallet, its balance, and airdrops on
+// local and development chains. It talks to the chain directly, so it
+// works without a daemon.
+func runWallet(c *cli, args []string) error {
+	sub := "address"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		sub, args = args[0], args[1:]
+	}
+	fs, asJSON := c.flags("wallet " + sub)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	r, err := c.openRepo()
+	if err != nil {
+		return err
+	}
+	cfg, err := r.Config(c.environ)
+	if err != nil {
+		return err
+	}
+	key, err := r.Identity()
+	if err != nil {
+		return err
+	}
+	cl, err := chain.New(cfg.Chain, key, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := requestContext()
+	defer cancel()
+
+	switch sub {
+	case "address":
+		if *asJSON {
+			return c.printJSON(map[string]string{"address": cl.Address().String(), "rpc": cfg.Chain.RPC})
+		}
+		fmt.Fprintln(c.stdout, cl.Address())
+		return nil
+	case "balance":
+		lamports, err := cl.Balance(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return c.printJSON(map[string]any{"address": cl.Address().String(), "lamports": lamports})
+		}
+		fmt.Fprintf(c.stdout, "%s SOL (%d lamports) at %s\n", formatSOL(lamports), lamports, cl.Address())
+		return nil
+	case "airdrop":
+		if fs.NArg() != 1 {
+			return fmt.Errorf("%w: vft wallet airdrop AMOUNT (in SOL, like 2 or 0.5)", errUsage)
+		}
+		lamports, err := parseSOL(fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		sig, err := cl.Airdrop(ctx, lamports)
+		if err != nil {
+			return fmt.Errorf("airdrop of %s SOL from %s: %w (airdrops work on local and development chains only)", fs.Arg(0), cfg.Chain.RPC, err)
+		}
+		if *asJSON {
+			return c.printJSON(map[string]any{"signature": sig.String(), "lamports": lamports})
+		}
+		fmt.Fprintf(c.stdout, "airdropped %s SOL to %s: %s\n", formatSOL(lamports), cl.Address(), sig)
+		return nil
+	}
+	return fmt.Errorf("%w: unknown wallet subcommand %q: use balance or airdrop", errUsage, sub)
+}
+
+// parseSOL reads "2", "0.5" or "0.000000001" SOL exactly, into lamports.
+func parseSOL(s string) (uint64, error) {
+	r, ok := new(big.Rat).SetString(strings.TrimSpace(s))
+	if !ok || r.Sign() <= 0 {
+		return 0, fmt.Errorf("amount %q is not a positive number of SOL", s)
+	}
+	r.Mul(r, big.NewRat(lamportsPerSOL, 1))
+	if !r.IsInt() || !r.Num().IsUint64() {
+		return 0, fmt.Errorf("amount %q is not a whole number of lamports (1 SOL = 10^9 lamports)", s)
+	}
+	return r.Num().Uint64(), nil
+}
+
+func formatSOL(lamports uint64) string {
+	whole, frac := lamports/lamportsPerSOL, lamports%lamportsPerSOL
+	if frac == 0 {
+		return fmt.Sprint(whole)
+	}
+	return strings.TrimRight(fmt.Sprintf("%d.%09d", whole, frac), "0")
+}
