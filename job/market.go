@@ -51,6 +51,9 @@ type KnownNode struct {
 	Policy   Policy
 }
 
+// maxSeenOffers bounds the memory a worker spends remembering offers.
+const maxSeenOffers = 100_000
+
 // Market runs the offer → bid → assignment protocol for one node.
 type Market struct {
 	key     *identity.Key
@@ -150,14 +153,34 @@ func (m *Market) Submit(ctx context.Context, spec Spec) (Offer, error) {
 func (m *Market) collect(o Offer) {
 	defer m.wg.Done()
 	id := o.ID.String()
+	defer func() {
+		m.mu.Lock()
+		delete(m.bids, id) // later bids for it are answered "not open"
+		m.mu.Unlock()
+	}()
 	k := int(o.Spec.Verify.Workers)
 	deadline := time.UnixMilli(o.Spec.Deadline)
 	explained := false
 	for {
-		select {
-		case <-m.ctx.Done():
-			return
-		case <-time.After(m.opts.BidWindow):
+		// Choose at the end of the bid window, or earlier once there are
+		// twice as many bids as workers: enough to choose well among, and
+		// on a busy network that comes within milliseconds.
+		windowEnd := time.After(m.opts.BidWindow)
+	wait:
+		for {
+			select {
+			case <-m.ctx.Done():
+				return
+			case <-windowEnd:
+				break wait
+			case <-time.After(20 * time.Millisecond):
+				m.mu.Lock()
+				n := len(m.bids[id])
+				m.mu.Unlock()
+				if n >= 2*k {
+					break wait
+				}
+			}
 		}
 		m.mu.Lock()
 		bids := slices.Clone(m.bids[id])
@@ -257,6 +280,11 @@ func (m *Market) readOffers() {
 		}
 		m.mu.Lock()
 		_, dup := m.seen[o.ID.String()]
+		if len(m.seen) >= maxSeenOffers {
+			// Offers are re-gossiped only while open; forgetting old ones
+			// costs at most a repeated CanRun check.
+			clear(m.seen)
+		}
 		m.seen[o.ID.String()] = struct{}{}
 		m.mu.Unlock()
 		if dup {

@@ -1,0 +1,90 @@
+package testnet
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vft-network/vft/config"
+	"github.com/vft-network/vft/executor/wasm/wasmtest"
+	"github.com/vft-network/vft/job"
+	"github.com/vft-network/vft/storage"
+)
+
+// BenchmarkJobLatency measures submit → accepted result for a trivial WASM
+// job (wordcount over two small files, k = 1) on a 5-node loopback network
+// (4 miners, 1 submitter), one job at a time, and jobs per second with 8
+// submitted at once:
+//   - p50_ms / p99_ms: latency over the sequential jobs;
+//   - jobs_per_s: throughput of the concurrent batch.
+//
+// Run: go test -run '^$' -bench JobLatency -benchtime 1x ./internal/testnet/
+func BenchmarkJobLatency(b *testing.B) {
+	module, err := wasmtest.NewBuilder(b.TempDir()).Build("../../examples/wordcount")
+	if err != nil {
+		b.Fatal(err)
+	}
+	nodes := New(b, 5, Options{Configure: func(i int, cfg *config.Config) {
+		cfg.Log.Level = "warn"
+		cfg.Market.MaxJobs = 4
+		if i == 4 {
+			cfg.Node.Mode = config.ModeLight
+		}
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	if _, err := WaitFullMesh(ctx, nodes); err != nil {
+		b.Fatal(err)
+	}
+	submitter := nodes[4]
+	moduleCID, err := submitter.Storage().Add(ctx, module, storage.AddOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	inputCID, err := submitter.Storage().Add(ctx, "../../examples/wordcount/testdata/books", storage.AddOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	run := func() time.Duration {
+		spec := wasmSpec(1, 5*time.Minute)
+		spec.Module, spec.Needs.MemoryBytes = moduleCID.String(), 128<<20
+		spec.Inputs = []job.Input{{CID: inputCID.String()}}
+		start := time.Now()
+		offer, err := submitter.Market().Submit(ctx, spec)
+		if err != nil {
+			b.Error(err)
+			return 0
+		}
+		for {
+			r, err := submitter.Jobs().Get(ctx, offer.ID.String())
+			if err == nil && r.State.Terminal() {
+				if r.State != job.StateDone {
+					b.Errorf("job %s %s: %s", offer.ID, r.State, r.Reason)
+				}
+				return time.Since(start)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	run() // warm the miners' compilation caches
+	const sequential = 100
+	lat := make([]time.Duration, 0, sequential)
+	for range sequential {
+		lat = append(lat, run())
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "p50_ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Milliseconds()), "p99_ms")
+
+	const concurrent = 8
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range concurrent {
+		wg.Add(1)
+		go func() { defer wg.Done(); run() }()
+	}
+	wg.Wait()
+	b.ReportMetric(concurrent/time.Since(start).Seconds(), "jobs_per_s")
+}
