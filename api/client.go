@@ -217,3 +217,8 @@ func (c *Client) Job(ctx context.Context, id string) (job.Record, error) {
 	var out job.Record
 	return out, c.do(ctx, http.MethodGet, "/api/v1/jobs/"+id, nil, &out)
 }
+
+// CancelJob withdraws one of this node's jobs.
+func (c *Client) CancelJob(ctx context.Context, id, reason string) error {
+	return c.do(ctx, http.MethodPost, "/api/v1/jobs/"+id+"/cancel", CancelRequest{Reason: reason}, nil)
+}

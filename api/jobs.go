@@ -12,6 +12,12 @@ type Jobs interface {
 	Submit(ctx context.Context, spec job.Spec) (id string, err error)
 	List(ctx context.Context) ([]job.Record, error)
 	Status(ctx context.Context, id string) (job.Record, error)
+	Cancel(ctx context.Context, id, reason string) error
+}
+
+// CancelRequest is the body of POST /api/v1/jobs/{id}/cancel.
+type CancelRequest struct {
+	Reason string `json:"reason"`
 }
 
 // SubmitResponse answers POST /api/v1/jobs.
@@ -36,6 +42,14 @@ func (s *Server) ServeJobs(j Jobs) {
 			list = []job.Record{}
 		}
 		respond(w, list, err)
+	})
+	s.Handle("POST /api/v1/jobs/{id}/cancel", func(w http.ResponseWriter, r *http.Request) {
+		var req CancelRequest
+		if err := decodeJSON(r, &req); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		respond(w, req, j.Cancel(r.Context(), r.PathValue("id"), req.Reason))
 	})
 	s.Handle("GET /api/v1/jobs/{id}", func(w http.ResponseWriter, r *http.Request) {
 		rec, err := j.Status(r.Context(), r.PathValue("id"))

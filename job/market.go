@@ -41,7 +41,9 @@ type MarketOptions struct {
 	BidWindow time.Duration
 	// OnAssigned is called on a worker when it is assigned a job.
 	OnAssigned func(Record)
-	Now        func() time.Time
+	// OnCancelled is called on a worker when the submitter cancels a job.
+	OnCancelled func(id string)
+	Now         func() time.Time
 }
 
 // KnownNode is a node seen in heartbeats with its capacity and terms.
@@ -90,17 +92,93 @@ func NewMarket(key *identity.Key, streams Streams, book *Book, opts MarketOption
 	return m
 }
 
-// ValidateOffer is the GossipSub validator of the offers topic: the offer
-// must be well-formed, validly signed by its author, and its spec valid.
+// ValidateOffer is the GossipSub validator of the offers topic, which
+// carries offers and cancels: an offer must be well-formed, validly signed
+// by its author, and its spec valid; a cancel must be validly signed by its
+// author (whether that author submitted the job is checked by each node
+// that holds the offer).
 func (m *Market) ValidateOffer(_ context.Context, from peer.ID, data []byte) error {
-	o, err := OpenOffer(data, m.opts.Now())
+	kind, err := wire.KindOf(data)
 	if err != nil {
 		return err
 	}
-	if o.Submitter != from {
-		return fmt.Errorf("offer signed by %s but published by %s", o.Submitter, from)
+	switch kind {
+	case KindOffer:
+		o, err := OpenOffer(data, m.opts.Now())
+		if err != nil {
+			return err
+		}
+		if o.Submitter != from {
+			return fmt.Errorf("offer signed by %s but published by %s", o.Submitter, from)
+		}
+		return nil
+	case KindCancel:
+		msg, err := wire.Open(data, KindCancel, cancelLimits, m.opts.Now())
+		if err != nil {
+			return err
+		}
+		if msg.Signer != from {
+			return fmt.Errorf("cancel signed by %s but published by %s", msg.Signer, from)
+		}
+		return nil
 	}
-	return nil
+	return fmt.Errorf("%w: %q on the offers topic", wire.ErrWrongKind, kind)
+}
+
+// Cancel withdraws one of this node's jobs: it is recorded cancelled and a
+// signed cancel is gossiped so its workers stop.
+func (m *Market) Cancel(ctx context.Context, id, reason string) error {
+	rec, err := m.book.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if rec.Role != RoleSubmitter {
+		return fmt.Errorf("job %s was submitted by another node: only its submitter can cancel it", id)
+	}
+	if rec.State.Terminal() {
+		return fmt.Errorf("job %s is already %s", id, rec.State)
+	}
+	o, err := OpenOffer(rec.Offer, m.opts.Now())
+	if err != nil {
+		return err
+	}
+	raw, err := NewCancel(m.key, o.ID, reason, m.opts.Now())
+	if err != nil {
+		return err
+	}
+	if _, err := m.book.Move(ctx, id, StateCancelled, reason, func(r *Record) { r.Reason = "cancelled: " + reason }); err != nil {
+		return err
+	}
+	return m.offers.Publish(ctx, raw)
+}
+
+// cancelled handles a gossiped cancel: a worker of that job stops it.
+func (m *Market) cancelled(data []byte) {
+	kind, _ := wire.KindOf(data)
+	if kind != KindCancel {
+		return
+	}
+	var c Cancel
+	msg, err := wire.Open(data, KindCancel, cancelLimits, m.opts.Now())
+	if err != nil || wire.Unmarshal(msg.Body, &c) != nil {
+		return
+	}
+	rec, err := m.book.Get(m.ctx, c.Job)
+	if err != nil || rec.Role != RoleWorker || rec.State.Terminal() {
+		return
+	}
+	o, err := OpenOffer(rec.Offer, m.opts.Now())
+	if err != nil {
+		return
+	}
+	if _, err := OpenCancel(data, o, m.opts.Now()); err != nil {
+		m.log.Info("cancel refused", "job", c.Job, "err", err)
+		return
+	}
+	if m.opts.OnCancelled != nil {
+		m.opts.OnCancelled(c.Job)
+	}
+	m.book.Move(m.ctx, c.Job, StateCancelled, c.Reason, func(r *Record) { r.Reason = "cancelled by the submitter: " + c.Reason })
 }
 
 // Start handles offers from gossip and bids and assignments from streams.
@@ -272,6 +350,10 @@ func (m *Market) readOffers() {
 			return
 		}
 		if !m.opts.Works {
+			continue
+		}
+		if kind, _ := wire.KindOf(data); kind == KindCancel {
+			m.cancelled(data)
 			continue
 		}
 		o, err := OpenOffer(data, m.opts.Now())

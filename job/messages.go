@@ -34,6 +34,8 @@ const (
 	MaxOfferFuture = 30 * time.Second
 )
 
+var cancelLimits = wire.Limits{MaxSize: 4 << 10, MaxAge: 2 * time.Minute, MaxFuture: MaxOfferFuture}
+
 var offerLimits = wire.Limits{MaxSize: MaxOfferSize, MaxAge: MaxOfferAge, MaxFuture: MaxOfferFuture}
 
 // ID is a job's identity: the CID (dag-cbor, sha2-256) of its signed offer's
@@ -105,7 +107,7 @@ func NewCancel(key *identity.Key, job ID, reason string, now time.Time) ([]byte,
 // OpenCancel checks a cancel against the offer it names: it must be signed
 // by the offer's submitter.
 func OpenCancel(raw []byte, offer Offer, now time.Time) (Cancel, error) {
-	msg, err := wire.Open(raw, KindCancel, wire.Limits{MaxSize: 4 << 10, MaxAge: MaxOfferAge, MaxFuture: MaxOfferFuture}, now)
+	msg, err := wire.Open(raw, KindCancel, cancelLimits, now)
 	if err != nil {
 		return Cancel{}, err
 	}

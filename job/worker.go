@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/vft-network/vft/executor"
@@ -50,17 +51,30 @@ type Worker struct {
 	workDir string
 	log     *slog.Logger
 	now     func() time.Time
+
+	mu      sync.Mutex
+	running map[string]context.CancelFunc
 }
 
 // NewWorker builds a worker whose scratch space is under workDir.
 func NewWorker(key *identity.Key, streams Streams, book *Book, content Content, execs Executors, workDir string, log *slog.Logger) *Worker {
 	return &Worker{key: key, streams: streams, book: book, content: content, execs: execs, workDir: workDir,
-		log: log.With("component", "worker"), now: time.Now}
+		log: log.With("component", "worker"), now: time.Now, running: map[string]context.CancelFunc{}}
 }
 
 // Run executes one assigned job to the end and reports its result. Every
 // failure ends as a failed job with a reason, never a crashed daemon.
 func (w *Worker) Run(ctx context.Context, rec Record) {
+	ctx, cancel := context.WithCancel(ctx)
+	w.mu.Lock()
+	w.running[rec.ID] = cancel
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		delete(w.running, rec.ID)
+		w.mu.Unlock()
+		cancel()
+	}()
 	o, err := OpenOffer(rec.Offer, w.now())
 	if err != nil {
 		w.finish(ctx, rec.ID, "", StateFailed, "offer no longer valid: "+err.Error())
@@ -86,6 +100,9 @@ func (w *Worker) Run(ctx context.Context, rec Record) {
 			err = openDirect(reply, KindAck, o.Submitter, w.now(), &ack)
 		}
 	}
+	if ctx.Err() != nil {
+		return // cancelled: the market has recorded why
+	}
 	switch {
 	case runErr != nil:
 		w.finish(ctx, rec.ID, "", StateFailed, runErr.Error())
@@ -93,6 +110,15 @@ func (w *Worker) Run(ctx context.Context, rec Record) {
 		w.finish(ctx, rec.ID, result, StateFailed, "result not delivered to the submitter: "+err.Error())
 	default:
 		w.finish(ctx, rec.ID, result, StateVerifying, "result "+result+" delivered")
+	}
+}
+
+// Cancel stops a running job (its submitter withdrew it).
+func (w *Worker) Cancel(id string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if cancel, ok := w.running[id]; ok {
+		cancel()
 	}
 }
 

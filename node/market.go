@@ -67,3 +67,7 @@ func (j jobsAPI) List(ctx context.Context) ([]job.Record, error) { return j.n.jo
 func (j jobsAPI) Status(ctx context.Context, id string) (job.Record, error) {
 	return j.n.jobs.Get(ctx, id)
 }
+
+func (j jobsAPI) Cancel(ctx context.Context, id, reason string) error {
+	return j.n.market.Cancel(ctx, id, reason)
+}

@@ -160,6 +160,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		Works:      works,
 		Known:      n.knownNodes,
 		OnAssigned: onAssigned,
+		OnCancelled: func(id string) {
+			if n.worker != nil {
+				n.worker.Cancel(id)
+			}
+		},
 	}, n.log)
 	offers, err := n.net.Join(job.OffersTopic, n.market.ValidateOffer)
 	if err != nil {

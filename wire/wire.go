@@ -168,3 +168,15 @@ func Open(data []byte, kind string, lim Limits, now time.Time) (Opened, error) {
 	}
 	return Opened{Signer: signer, Time: at, Body: env.Body}, nil
 }
+
+// KindOf returns a message's kind without checking it, so a topic that
+// carries several kinds can dispatch before the full check.
+func KindOf(data []byte) (string, error) {
+	var head struct {
+		Kind string `cbor:"kind"`
+	}
+	if err := cbor.Unmarshal(data, &head); err != nil {
+		return "", fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return head.Kind, nil
+}

@@ -95,7 +95,7 @@ func runGet(c *cli, args []string) error {
 // valueFlags are the flags that take a value, for reorderFlags.
 var valueFlags = map[string]bool{
 	"o": true, "repo": true, "wasm": true, "input": true, "arg": true,
-	"timeout": true, "redundancy": true, "verify": true, "reward": true,
+	"timeout": true, "redundancy": true, "verify": true, "reward": true, "reason": true,
 }
 
 // reorderFlags moves flags after positional arguments to the front, since

@@ -14,7 +14,7 @@ import (
 
 func runJob(c *cli, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: vft job submit [SPEC.toml] | list | status ID | result ID -o DIR", errUsage)
+		return fmt.Errorf("%w: vft job submit [SPEC.toml] | list | status ID | result ID -o DIR | cancel ID", errUsage)
 	}
 	switch args[0] {
 	case "submit":
@@ -33,8 +33,10 @@ func runJob(c *cli, args []string) error {
 		return jobStatus(c, args[1:])
 	case "result":
 		return jobResult(c, args[1:])
+	case "cancel":
+		return jobCancel(c, args[1:])
 	}
-	return fmt.Errorf("%w: unknown job subcommand %q: use submit, list, status or result", errUsage, args[0])
+	return fmt.Errorf("%w: unknown job subcommand %q: use submit, list, status, result or cancel", errUsage, args[0])
 }
 
 // jobSubmit builds a spec from a TOML file and/or flags, adds the module
@@ -236,5 +238,27 @@ func jobResult(c *cli, args []string) error {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "result %s written to %s\n", rec.Result, out)
+	return nil
+}
+
+func jobCancel(c *cli, args []string) error {
+	fs, _ := c.flags("job cancel")
+	reason := fs.String("reason", "cancelled by the submitter", "why, shown to the workers")
+	if err := parse(fs, reorderFlags(args)); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: vft job cancel ID", errUsage)
+	}
+	cl, err := c.daemon()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := requestContext()
+	defer cancel()
+	if err := cl.CancelJob(ctx, fs.Arg(0), *reason); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "cancelled %s\n", fs.Arg(0))
 	return nil
 }

@@ -132,3 +132,49 @@ func TestSubmitterRestartKeepsJob(t *testing.T) {
 		t.Fatal("done without a result")
 	}
 }
+
+// A cancelled job stops on its worker: the submitter records it cancelled,
+// the gossiped cancel reaches the worker, which kills the run.
+func TestCancelStopsWorker(t *testing.T) {
+	module, err := wasmtest.NewBuilder(t.TempDir()).Build("../../executor/wasm/testdata/badguest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := New(t, 2, Options{Configure: func(i int, cfg *config.Config) {
+		if i == 1 {
+			cfg.Node.Mode = config.ModeLight
+		}
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := WaitFullMesh(ctx, nodes); err != nil {
+		t.Fatal(err)
+	}
+	miner, submitter := nodes[0], nodes[1]
+	moduleCID, err := submitter.Storage().Add(ctx, module, storage.AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := wasmSpec(1, 5*time.Minute)
+	spec.Module, spec.Args, spec.Needs.MemoryBytes = moduleCID.String(), []string{"loop"}, 128<<20
+	spec.Needs.TimeoutMS = uint64((10 * time.Minute).Milliseconds())
+	offer, err := submitter.Market().Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := offer.ID.String()
+	waitState(ctx, t, miner, id, job.StateRunning)
+	if err := submitter.Market().Cancel(ctx, id, "wrong input"); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := submitter.Jobs().Get(ctx, id); r.State != job.StateCancelled {
+		t.Fatalf("submitter: %s", r.State)
+	}
+	w := waitState(ctx, t, miner, id, job.StateCancelled)
+	if w.Reason != "cancelled by the submitter: wrong input" {
+		t.Fatalf("worker reason %q", w.Reason)
+	}
+	if err := submitter.Market().Cancel(ctx, id, "again"); err == nil {
+		t.Fatal("cancelled a job twice")
+	}
+}
