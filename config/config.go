@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
@@ -66,10 +67,16 @@ type MarketConfig struct {
 	// Executors offered: "wasm" (sandboxed WebAssembly) and, opt-in,
 	// "native" (commands under bubblewrap, for GPU work).
 	Executors []string `toml:"executors"`
+	// ReportGrace is how long past a job's timeout a submitter waits for a
+	// worker's result before giving the work to another miner.
+	ReportGrace units.Duration `toml:"report_grace"`
 }
 
 // Validate names a bad value.
 func (m MarketConfig) Validate(mode Mode) error {
+	if m.ReportGrace.Std() < time.Second {
+		return fmt.Errorf("market.report_grace %s is under 1s", m.ReportGrace)
+	}
 	if m.MaxJobs < 0 || m.MaxJobs > 1024 {
 		return fmt.Errorf("market.max_jobs %d is outside 0..1024", m.MaxJobs)
 	}
@@ -105,7 +112,7 @@ func Default(mode Mode) Config {
 
 		Hardware:  hwdetect.DefaultConfig(),
 		Heartbeat: heartbeat.DefaultConfig(),
-		Market:    MarketConfig{MinPrice: 1000, MaxJobs: 1, Executors: []string{"wasm"}},
+		Market:    MarketConfig{MinPrice: 1000, MaxJobs: 1, Executors: []string{"wasm"}, ReportGrace: units.Duration(2 * time.Minute)},
 		Storage:   storage.DefaultConfig(),
 		Chain:     chain.DefaultConfig(),
 	}

@@ -39,6 +39,9 @@ type MarketOptions struct {
 	Known func() []KnownNode
 	// BidWindow is how long a submitter collects bids before choosing.
 	BidWindow time.Duration
+	// ReportGrace is how long past a job's timeout a worker may take to
+	// report (fetching inputs, importing output) before it is replaced.
+	ReportGrace time.Duration
 	// OnAssigned is called on a worker when it is assigned a job.
 	OnAssigned func(Record)
 	// OnCancelled is called on a worker when the submitter cancels a job.
@@ -82,6 +85,9 @@ func NewMarket(key *identity.Key, streams Streams, book *Book, opts MarketOption
 	}
 	if opts.BidWindow == 0 {
 		opts.BidWindow = 2 * time.Second
+	}
+	if opts.ReportGrace == 0 {
+		opts.ReportGrace = 2 * time.Minute
 	}
 	if opts.Reputation == nil {
 		opts.Reputation = func(peer.ID) float64 { return 0.5 }
@@ -226,8 +232,11 @@ func (m *Market) Submit(ctx context.Context, spec Spec) (Offer, error) {
 	return offer, nil
 }
 
-// collect waits for bids, re-gossiping the offer, until k workers can be
-// chosen or the deadline passes; then it assigns them.
+// collect waits for bids, re-gossiping the offer, until k workers are
+// assigned; then it watches them, and a worker that has not reported by
+// the job's timeout plus the report grace is replaced by a new bidder.
+// It ends when every worker has reported, the job ends, or its deadline
+// passes.
 func (m *Market) collect(o Offer) {
 	defer m.wg.Done()
 	id := o.ID.String()
@@ -238,26 +247,63 @@ func (m *Market) collect(o Offer) {
 	}()
 	k := int(o.Spec.Verify.Workers)
 	deadline := time.UnixMilli(o.Spec.Deadline)
+	missed := map[peer.ID]bool{}
 	explained := false
 	for {
-		// Choose at the end of the bid window, or earlier once there are
-		// twice as many bids as workers: enough to choose well among, and
-		// on a busy network that comes within milliseconds.
-		windowEnd := time.After(m.opts.BidWindow)
-	wait:
-		for {
-			select {
-			case <-m.ctx.Done():
+		rec, err := m.book.Get(m.ctx, id)
+		if err != nil || rec.State.Terminal() {
+			return
+		}
+		if need := k - len(rec.Workers); need > 0 {
+			bids, open := m.awaitBids(id, 2*need)
+			if !open {
+				return // the market is closing
+			}
+			bids = slices.DeleteFunc(bids, func(b Bid) bool { return missed[b.Worker] || slices.Contains(rec.Workers, b.Worker) })
+			// The draw's secret is our signature over the job ID: fixed
+			// for the job, unknowable to workers.
+			secret := ed25519.Sign(m.key.PrivateKey(), []byte("vft/choose/"+id))
+			if chosen := Choose(bids, need, o.Spec.Reward, secret, 0.1); len(chosen) == need {
+				m.assign(o, chosen)
+				continue
+			}
+			if m.opts.Now().After(deadline) {
+				m.fail(id, fmt.Sprintf("deadline passed with %d of %d workers: %s", len(rec.Workers), k, m.explain(o)))
 				return
-			case <-windowEnd:
-				break wait
-			case <-time.After(20 * time.Millisecond):
-				m.mu.Lock()
-				n := len(m.bids[id])
-				m.mu.Unlock()
-				if n >= 2*k {
-					break wait
-				}
+			}
+			if !explained && len(bids) == 0 {
+				// Say why while still waiting: new miners may yet come.
+				m.note(id, m.explain(o))
+				explained = true
+			}
+			if err := m.offers.Publish(m.ctx, o.Raw); err != nil && !errors.Is(err, context.Canceled) {
+				m.log.Debug("re-gossip offer", "job", id, "err", err)
+			}
+			continue
+		}
+		// All k assigned: wait for their reports.
+		if !m.watch(o, missed) {
+			return
+		}
+	}
+}
+
+// awaitBids waits for a bid window, or less once there are enough bids to
+// choose well among (on a busy network that takes milliseconds). It
+// returns false when the market is closing.
+func (m *Market) awaitBids(id string, enough int) ([]Bid, bool) {
+	windowEnd := time.After(m.opts.BidWindow)
+	for {
+		select {
+		case <-m.ctx.Done():
+			return nil, false
+		case <-windowEnd:
+		case <-time.After(20 * time.Millisecond):
+			m.mu.Lock()
+			n := len(m.bids[id])
+			m.mu.Unlock()
+			if n < enough {
+				continue
 			}
 		}
 		m.mu.Lock()
@@ -266,29 +312,55 @@ func (m *Market) collect(o Offer) {
 		for i := range bids {
 			bids[i].Reputation = m.opts.Reputation(bids[i].Worker)
 		}
-		// The draw's secret is our signature over the job ID: fixed for the
-		// job, unknowable to workers.
-		secret := ed25519.Sign(m.key.PrivateKey(), []byte("vft/choose/"+id))
-		chosen := Choose(bids, k, o.Spec.Reward, secret, 0.1)
-		if len(chosen) >= k {
-			m.assign(o, chosen)
-			return
-		}
-		if m.opts.Now().After(deadline) {
-			m.fail(id, fmt.Sprintf("deadline passed with %d of %d workers: %s", len(chosen), k, m.explain(o)))
-			return
-		}
-		if !explained && len(bids) == 0 {
-			// Say why while still waiting: new miners may yet come.
-			m.note(id, m.explain(o))
-			explained = true
-		}
-		if err := m.offers.Publish(m.ctx, o.Raw); err != nil && !errors.Is(err, context.Canceled) {
-			m.log.Debug("re-gossip offer", "job", id, "err", err)
-		}
+		return bids, true
 	}
 }
 
+// watch waits until the assigned workers have all reported or the report
+// deadline passes. Workers that missed it are dropped from the job (and
+// recorded in missed) so collect replaces them; it returns false when
+// there is nothing more to do.
+func (m *Market) watch(o Offer, missed map[peer.ID]bool) bool {
+	id := o.ID.String()
+	reportBy := time.Now().Add(o.Spec.Needs.Timeout() + m.opts.ReportGrace)
+	for time.Now().Before(reportBy) {
+		rec, err := m.book.Get(m.ctx, id)
+		if err != nil || rec.State.Terminal() || len(rec.Reports) >= len(rec.Workers) {
+			return false
+		}
+		select {
+		case <-m.ctx.Done():
+			return false
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	var late []peer.ID
+	rec, err := m.book.Update(m.ctx, id, func(r *Record) {
+		kept := r.Workers[:0]
+		for _, w := range r.Workers {
+			if _, reported := r.Reports[w.String()]; reported {
+				kept = append(kept, w)
+				continue
+			}
+			late = append(late, w)
+			missed[w] = true
+		}
+		r.Workers = kept
+		if len(late) > 0 {
+			r.History = append(r.History, Change{State: r.State, At: time.Now(), Note: fmt.Sprintf("%d worker(s) missed the report deadline; reassigning", len(late))})
+		}
+	})
+	if err != nil || rec.State.Terminal() {
+		return false
+	}
+	for _, w := range late {
+		m.log.Info("worker missed its report deadline", "job", id, "worker", w)
+	}
+	return len(late) > 0
+}
+
+// assign sends the assignment to the chosen workers and adds those who
+// accept to the job's workers.
 func (m *Market) assign(o Offer, workers []peer.ID) {
 	id := o.ID.String()
 	names := make([]string, len(workers))
@@ -315,10 +387,19 @@ func (m *Market) assign(o Offer, workers []peer.ID) {
 		accepted = append(accepted, w)
 	}
 	if len(accepted) == 0 {
-		m.fail(id, "every chosen worker declined or was unreachable")
-		return
+		return // collect chooses again from other bids
 	}
-	if _, err := m.book.Move(m.ctx, id, StateAssigned, fmt.Sprintf("%d workers", len(accepted)), func(r *Record) { r.Workers = accepted }); err != nil {
+	add := func(r *Record) { r.Workers = append(r.Workers, accepted...) }
+	rec, err := m.book.Get(m.ctx, id)
+	if err == nil && rec.State == StateOffered {
+		_, err = m.book.Move(m.ctx, id, StateAssigned, fmt.Sprintf("%d workers", len(accepted)), add)
+	} else if err == nil {
+		_, err = m.book.Update(m.ctx, id, func(r *Record) {
+			add(r)
+			r.History = append(r.History, Change{State: r.State, At: time.Now(), Note: fmt.Sprintf("%d replacement worker(s)", len(accepted))})
+		})
+	}
+	if err != nil {
 		m.log.Warn("record assignment", "job", id, "err", err)
 	}
 }
@@ -491,7 +572,7 @@ func (m *Market) handleResult(st network.Stream) {
 }
 
 func (m *Market) decide(rec Record) {
-	if rec.State.Terminal() {
+	if rec.State.Terminal() || len(rec.Workers) == 0 {
 		return
 	}
 	o, err := OpenOffer(rec.Offer, m.opts.Now())
@@ -529,8 +610,8 @@ func (m *Market) decide(rec Record) {
 }
 
 // Resume picks up this node's unfinished jobs after a restart: a
-// submitter's offered jobs go back to collecting bids (assigned ones keep
-// waiting for reports, which are on disk); a worker's assigned or running
+// submitter's jobs go back to collecting bids or watching their workers
+// (reports already received are on disk); a worker's assigned or running
 // jobs run again from the start (runs are deterministic, so a re-run gives
 // the same result).
 func (m *Market) Resume(ctx context.Context) error {
@@ -545,14 +626,15 @@ func (m *Market) Resume(ctx context.Context) error {
 			continue
 		}
 		switch {
-		case rec.Role == RoleSubmitter && rec.State == StateOffered:
+		case rec.Role == RoleSubmitter:
+			// Count the reports already on disk, then go on collecting
+			// bids (offered) or watching the workers (assigned).
+			m.decide(rec)
 			m.mu.Lock()
 			m.bids[rec.ID] = nil
 			m.mu.Unlock()
 			m.wg.Add(1)
 			go m.collect(o)
-		case rec.Role == RoleSubmitter:
-			m.decide(rec)
 		case rec.Role == RoleWorker && m.opts.OnAssigned != nil:
 			m.opts.OnAssigned(rec)
 		default:

@@ -155,11 +155,12 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		}
 	}
 	n.market = job.NewMarket(n.key, n.net.Host(), n.jobs, job.MarketOptions{
-		Capacity:   n.jobCapacity,
-		Policy:     marketPolicy(n.cfg.Market),
-		Works:      works,
-		Known:      n.knownNodes,
-		OnAssigned: onAssigned,
+		Capacity:    n.jobCapacity,
+		Policy:      marketPolicy(n.cfg.Market),
+		Works:       works,
+		Known:       n.knownNodes,
+		OnAssigned:  onAssigned,
+		ReportGrace: n.cfg.Market.ReportGrace.Std(),
 		OnCancelled: func(id string) {
 			if n.worker != nil {
 				n.worker.Cancel(id)

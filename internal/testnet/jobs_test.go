@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -176,5 +177,60 @@ func TestCancelStopsWorker(t *testing.T) {
 	}
 	if err := submitter.Market().Cancel(ctx, id, "again"); err == nil {
 		t.Fatal("cancelled a job twice")
+	}
+}
+
+// A worker that disappears after taking a job is replaced: when it misses
+// the report deadline (job timeout + market.report_grace) the submitter
+// assigns another miner, and the job completes.
+func TestWorkerNoShowIsReplaced(t *testing.T) {
+	module, err := wasmtest.NewBuilder(t.TempDir()).Build("../../examples/wordcount")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := New(t, 3, Options{Configure: func(i int, cfg *config.Config) {
+		if i == 2 {
+			cfg.Node.Mode = config.ModeLight
+		}
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := WaitFullMesh(ctx, nodes); err != nil {
+		t.Fatal(err)
+	}
+	submitter := nodes[2]
+	moduleCID, err := submitter.Storage().Add(ctx, module, storage.AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputCID, err := submitter.Storage().Add(ctx, "../../examples/wordcount/testdata/books", storage.AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := wasmSpec(1, 2*time.Minute)
+	spec.Module, spec.Needs.MemoryBytes, spec.Needs.TimeoutMS = moduleCID.String(), 128<<20, 5000
+	spec.Inputs = []job.Input{{CID: inputCID.String()}}
+	offer, err := submitter.Market().Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Stop whichever miner was chosen the moment it is assigned, before
+	// it can report.
+	first := waitState(ctx, t, submitter, offer.ID.String(), job.StateAssigned).Workers[0]
+	for _, nd := range nodes[:2] {
+		if nd.Network().ID() == first {
+			nd.Close()
+		}
+	}
+	rec := waitState(ctx, t, submitter, offer.ID.String(), job.StateDone)
+	if len(rec.Workers) != 1 || rec.Workers[0] == first {
+		t.Fatalf("workers %v: want the other miner instead of %s", rec.Workers, first)
+	}
+	noted := false
+	for _, h := range rec.History {
+		noted = noted || strings.Contains(h.Note, "missed the report deadline")
+	}
+	if !noted {
+		t.Fatalf("history does not say why the worker was replaced: %+v", rec.History)
 	}
 }

@@ -41,6 +41,7 @@ func Config(mode config.Mode) config.Config {
 	cfg.P2P.Rendezvous = "vft/1/testnet"
 	cfg.P2P.DiscoveryInterval.UnmarshalText([]byte("2s"))
 	cfg.API.Listen = "127.0.0.1:0"
+	cfg.Market.ReportGrace.UnmarshalText([]byte("3s"))
 	cfg.Log.Level = "debug"
 	return cfg
 }
