@@ -57,6 +57,9 @@ type Repo struct {
 // Init runs `ipfs init --profile=test[,profiles...]` in dir and applies
 // the loopback-only settings to its config.
 func Init(ctx context.Context, bin, dir string, profiles ...string) (*Repo, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create kubo repo dir: %w", err)
+	}
 	r := &Repo{Bin: bin, Path: dir}
 	profile := strings.Join(append([]string{"test"}, profiles...), ",")
 	if _, err := r.Run(ctx, nil, "init", "--empty-repo", "--profile="+profile); err != nil {
@@ -135,6 +138,11 @@ func (r *Repo) patchConfig(set map[string]any) error {
 		}
 		cur[parts[len(parts)-1]] = v
 	}
+	return r.WriteConfig(m)
+}
+
+// WriteConfig replaces the repo's config file.
+func (r *Repo) WriteConfig(m map[string]any) error {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
