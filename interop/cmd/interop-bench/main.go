@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -43,8 +44,9 @@ func main() {
 	}
 	sizeMB := flag.Int("size-mb", envInt("SIZE_MB", 1024), "size of the test file in MiB (env SIZE_MB)")
 	dir := flag.String("dir", os.Getenv("BENCH_DIR"), "work directory (env BENCH_DIR; default a new temp dir, removed afterwards)")
+	repeat := flag.Int("repeat", envInt("REPEAT", 3), "runs of each measure; the table shows the median (env REPEAT)")
 	flag.Parse()
-	if err := run(*sizeMB, *dir); err != nil {
+	if err := run(*sizeMB, *dir, *repeat); err != nil {
 		fmt.Fprintln(os.Stderr, "interop-bench:", err)
 		os.Exit(1)
 	}
@@ -66,7 +68,7 @@ type row struct {
 	ratioTo string
 }
 
-func run(sizeMB int, dir string) error {
+func run(sizeMB int, dir string, repeat int) error {
 	ctx := context.Background()
 	if dir == "" {
 		d, err := os.MkdirTemp("", "vft-interop-bench-")
@@ -96,26 +98,39 @@ func run(sizeMB int, dir string) error {
 	}
 	shaSecs := time.Since(start).Seconds()
 
-	// Import: vft (child process) vs ipfs add --offline, unixfs-v1-2025.
+	// Import: vft (child process) vs ipfs add --offline, unixfs-v1-2025,
+	// alternating, each into a fresh repo. kubo 0.43.1's default flatfs
+	// does not fsync each block, like vft's.
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	vftSecs, vftRSS, vftCID, err := timed(exec.Command(self, "vft-add", filepath.Join(dir, "vft-import"), data))
-	if err != nil {
-		return fmt.Errorf("vft import: %w", err)
-	}
-	// kubo 0.43.1's default flatfs does not fsync each block either.
-	kr, err := kubo.Init(ctx, bin, filepath.Join(dir, "kubo-import"), "unixfs-v1-2025")
-	if err != nil {
-		return err
-	}
-	kSecs, kRSS, kCID, err := timed(kr.Command(ctx, "add", "--offline", "-Q", "--progress=false", data))
-	if err != nil {
-		return fmt.Errorf("kubo import: %w", err)
-	}
-	if vftCID != kCID {
-		return fmt.Errorf("CIDs differ: vft %s, kubo %s", vftCID, kCID)
+	var vftSecs, kSecs []float64
+	var vftRSS, kRSS []int64
+	var vftCID, kCID string
+	for i := range repeat {
+		vdir := filepath.Join(dir, fmt.Sprintf("vft-import-%d", i))
+		secs, rss, c, err := timed(exec.Command(self, "vft-add", vdir, data))
+		if err != nil {
+			return fmt.Errorf("vft import: %w", err)
+		}
+		vftSecs, vftRSS, vftCID = append(vftSecs, secs), append(vftRSS, rss), c
+		os.RemoveAll(vdir)
+
+		kdir := filepath.Join(dir, fmt.Sprintf("kubo-import-%d", i))
+		kr, err := kubo.Init(ctx, bin, kdir, "unixfs-v1-2025")
+		if err != nil {
+			return err
+		}
+		secs, rss, c, err = timed(kr.Command(ctx, "add", "--offline", "-Q", "--progress=false", data))
+		if err != nil {
+			return fmt.Errorf("kubo import: %w", err)
+		}
+		kSecs, kRSS, kCID = append(kSecs, secs), append(kRSS, rss), c
+		os.RemoveAll(kdir)
+		if vftCID != kCID {
+			return fmt.Errorf("CIDs differ: vft %s, kubo %s", vftCID, kCID)
+		}
 	}
 
 	// Import through a kubo daemon, to read the daemon's peak RSS.
@@ -143,16 +158,8 @@ func run(sizeMB int, dir string) error {
 		return fmt.Errorf("kubo daemon add gave %s, offline add %s", got, kCID)
 	}
 
-	// Transfer kubo -> kubo: ipfs cat on a second daemon, output discarded.
-	dst, err := kubo.Init(ctx, bin, filepath.Join(dir, "kubo-dst"), "unixfs-v1-2025")
-	if err != nil {
-		return err
-	}
-	ddst, err := dst.StartDaemon(ctx)
-	if err != nil {
-		return err
-	}
-	defer ddst.Stop()
+	// Transfer kubo -> kubo: ipfs cat on a fresh second daemon each
+	// run, output discarded.
 	id, err := src.ID(ctx)
 	if err != nil {
 		return err
@@ -161,25 +168,24 @@ func run(sizeMB int, dir string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := dst.Run(ctx, nil, "swarm", "connect", addr); err != nil {
-		return err
+	var kkSecs []float64
+	for i := range repeat {
+		secs, err := kuboTransfer(ctx, bin, filepath.Join(dir, fmt.Sprintf("kubo-dst-%d", i)), addr, kCID)
+		if err != nil {
+			return fmt.Errorf("kubo transfer: %w", err)
+		}
+		kkSecs = append(kkSecs, secs)
 	}
-	start = time.Now()
-	if _, err := dst.Run(ctx, io.Discard, "cat", kCID); err != nil {
-		return err
-	}
-	kkSecs := time.Since(start).Seconds()
 	dsrc.Stop()
-	ddst.Stop()
 
 	// Transfer vft -> vft: two in-process nodes; Fetch (bitswap, to disk)
 	// then read the file back, like ipfs cat (which also stores blocks).
-	vvSecs, err := vftTransfer(ctx, dir, data, vftCID)
+	vvSecs, err := vftTransfer(ctx, dir, data, vftCID, repeat)
 	if err != nil {
 		return fmt.Errorf("vft transfer: %w", err)
 	}
 
-	fmt.Printf("root CID (same for all): %s\n\n", kCID)
+	fmt.Printf("root CID (same for all): %s; median of %d runs\n\n", kCID, repeat)
 	fmt.Printf("| %-52s | %8s | %9s | %12s | %s\n", "measure", "seconds", "MiB/s", "peak RSS MiB", "vs kubo")
 	fmt.Printf("|%s|%s|%s|%s|%s\n", strings.Repeat("-", 54), strings.Repeat("-", 10), strings.Repeat("-", 11), strings.Repeat("-", 14), strings.Repeat("-", 9))
 	line := func(what string, secs float64, rss int64, ratio string) {
@@ -190,12 +196,41 @@ func run(sizeMB int, dir string) error {
 		fmt.Printf("| %-52s | %8.2f | %9.1f | %12s | %s\n", what, secs, mb/secs, r, ratio)
 	}
 	line("sha256 of the file (ceiling)", shaSecs, 0, "")
-	line("import: vft Store.Add (child process)", vftSecs, vftRSS, fmt.Sprintf("%.2fx speed, %.2fx RSS", kSecs/vftSecs, float64(vftRSS)/float64(kRSS)))
-	line("import: ipfs add --offline (child process)", kSecs, kRSS, "")
+	vs, ks, vr, kr := median(vftSecs), median(kSecs), median(vftRSS), median(kRSS)
+	line("import: vft Store.Add (child process)", vs, vr, fmt.Sprintf("%.2fx speed, %.2fx RSS", ks/vs, float64(vr)/float64(kr)))
+	line("import: ipfs add --offline (child process)", ks, kr, "")
 	line("import: ipfs add via daemon (daemon VmHWM)", kdSecs, kdRSS, fmt.Sprintf("daemon VmHWM before add %.0f MiB", float64(rssBefore)/(1<<20)))
-	line("transfer vft -> vft (Fetch + read back)", vvSecs, 0, fmt.Sprintf("%.2fx", kkSecs/vvSecs))
-	line("transfer kubo -> kubo (ipfs cat > /dev/null)", kkSecs, 0, "")
+	line("transfer vft -> vft (Fetch + read back)", median(vvSecs), 0, fmt.Sprintf("%.2fx speed", median(kkSecs)/median(vvSecs)))
+	line("transfer kubo -> kubo (ipfs cat > /dev/null)", median(kkSecs), 0, "")
+	fmt.Printf("\nall runs (s): vft import %.2f, kubo import %.2f, vft transfer %.2f, kubo transfer %.2f\n", vftSecs, kSecs, vvSecs, kkSecs)
 	return nil
+}
+
+func median[T float64 | int64](xs []T) T {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func kuboTransfer(ctx context.Context, bin, dir, srcAddr, c string) (float64, error) {
+	dst, err := kubo.Init(ctx, bin, dir, "unixfs-v1-2025")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	d, err := dst.StartDaemon(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer d.Stop()
+	if _, err := dst.Run(ctx, nil, "swarm", "connect", srcAddr); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if _, err := dst.Run(ctx, io.Discard, "cat", c); err != nil {
+		return 0, err
+	}
+	return time.Since(start).Seconds(), nil
 }
 
 // timed runs cmd and returns its wall time, peak RSS (from rusage) and
@@ -232,7 +267,7 @@ func vftAdd(repo, path string) error {
 	return nil
 }
 
-func vftTransfer(ctx context.Context, dir, data, want string) (float64, error) {
+func vftTransfer(ctx context.Context, dir, data, want string, repeat int) ([]float64, error) {
 	newNode := func(name string) (host.Host, *storage.Store, error) {
 		h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay())
 		if err != nil {
@@ -247,31 +282,45 @@ func vftTransfer(ctx context.Context, dir, data, want string) (float64, error) {
 	}
 	ha, sa, err := newNode("vft-src")
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer ha.Close()
 	defer sa.Close()
-	hb, sb, err := newNode("vft-dst")
-	if err != nil {
-		return 0, err
-	}
-	defer hb.Close()
-	defer sb.Close()
 	c, err := sa.Add(ctx, data, storage.AddOptions{})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if c.String() != want {
-		return 0, fmt.Errorf("source node imported %s, want %s", c, want)
+		return nil, fmt.Errorf("source node imported %s, want %s", c, want)
 	}
-	if err := hb.Connect(ctx, peer.AddrInfo{ID: ha.ID(), Addrs: ha.Addrs()}); err != nil {
+	var secs []float64
+	for i := range repeat {
+		name := fmt.Sprintf("vft-dst-%d", i)
+		hb, sb, err := newNode(name)
+		if err != nil {
+			return nil, err
+		}
+		s, err := fetchAndRead(ctx, hb, sb, peer.AddrInfo{ID: ha.ID(), Addrs: ha.Addrs()}, c)
+		sb.Close()
+		hb.Close()
+		os.RemoveAll(filepath.Join(dir, name))
+		if err != nil {
+			return nil, err
+		}
+		secs = append(secs, s)
+	}
+	return secs, nil
+}
+
+func fetchAndRead(ctx context.Context, h host.Host, s *storage.Store, src peer.AddrInfo, c cid.Cid) (float64, error) {
+	if err := h.Connect(ctx, src); err != nil {
 		return 0, err
 	}
 	start := time.Now()
-	if _, err := sb.Fetch(ctx, cid.MustParse(want), storage.FetchOptions{}); err != nil {
+	if _, err := s.Fetch(ctx, c, storage.FetchOptions{}); err != nil {
 		return 0, err
 	}
-	rc, err := sb.Cat(ctx, cid.MustParse(want), 0, -1)
+	rc, err := s.Cat(ctx, c, 0, -1)
 	if err != nil {
 		return 0, err
 	}
