@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipfs/boxo/ipld/merkledag"
+	"github.com/ipfs/boxo/ipld/unixfs"
+	"github.com/ipfs/go-cid"
 	"github.com/vft-network/vft/interop/internal/kubo"
 	"github.com/vft-network/vft/storage"
 )
@@ -28,6 +31,7 @@ func TestCIDsMatchKubo(t *testing.T) {
 		path  string
 		dir   bool
 		chunk string // chunker for both sides; "" keeps the profile's
+		hamt  bool   // the root must be a HAMT shard
 	}
 	in := []input{
 		{name: "small file", path: writeFile(t, inputs, "small.txt", []byte("hello world\n"))},
@@ -47,7 +51,7 @@ func TestCIDsMatchKubo(t *testing.T) {
 			".hidden":          []byte("skipped by both without --hidden\n"),
 			"sub/deeper/c.bin": randomBytes(70_000, 16),
 		})},
-		{name: "HAMT directory", dir: true, path: writeTree(t, hamt)},
+		{name: "HAMT directory", dir: true, hamt: true, path: writeTree(t, hamt)},
 	}
 
 	repos := map[string]*kubo.Repo{
@@ -99,12 +103,16 @@ func TestCIDsMatchKubo(t *testing.T) {
 				}
 				want := string(trimSpace(out))
 
-				got, err := newOfflineVFT(t, cfg).Add(ctx, tc.path, storage.AddOptions{})
+				s := newOfflineVFT(t, cfg)
+				got, err := s.Add(ctx, tc.path, storage.AddOptions{})
 				if err != nil {
 					t.Fatal(err)
 				}
 				if got.String() != want {
 					t.Fatalf("vft Add = %s, ipfs %v printed %s", got, args, want)
+				}
+				if tc.hamt {
+					requireHAMT(t, s, got)
 				}
 			})
 		}
@@ -115,6 +123,27 @@ func TestCIDsMatchKubo(t *testing.T) {
 		if after := refsLocal(t, r); after != before[name] {
 			t.Errorf("%s repo: ipfs refs local changed after --only-hash adds:\nbefore %q\nafter  %q", name, before[name], after)
 		}
+	}
+}
+
+// requireHAMT fails unless the root is a UnixFS HAMT shard, so the HAMT
+// case cannot silently turn into a plain directory.
+func requireHAMT(t testing.TB, s *storage.Store, c cid.Cid) {
+	t.Helper()
+	nd, err := s.DAG().Get(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pn, ok := nd.(*merkledag.ProtoNode)
+	if !ok {
+		t.Fatalf("%s is not a dag-pb node", c)
+	}
+	fsn, err := unixfs.FSNodeFromBytes(pn.Data())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fsn.Type() != unixfs.THAMTShard {
+		t.Fatalf("%s is UnixFS type %v, want a HAMT shard", c, fsn.Type())
 	}
 }
 
