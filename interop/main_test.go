@@ -64,6 +64,8 @@ func startKubo(t testing.TB, profiles ...string) (*kubo.Daemon, kubo.Identity) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		// Before stopping: every socket the daemon has is loopback only.
+		requireLoopbackSockets(t, "ipfs daemon", d.Pid())
 		d.Stop()
 		if t.Failed() {
 			t.Logf("ipfs daemon log:\n%s", d.Log())
@@ -96,4 +98,18 @@ func trimSpace(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+// requireLoopbackSockets fails the test if process pid has a TCP or UDP
+// socket bound to, or connected to, anything but 127.0.0.1 / ::1.
+func requireLoopbackSockets(t testing.TB, what string, pid int) {
+	t.Helper()
+	bad, err := kubo.NonLoopbackSockets(pid)
+	if err != nil {
+		t.Errorf("list sockets of %s (pid %d): %v", what, pid, err)
+		return
+	}
+	if len(bad) > 0 {
+		t.Errorf("%s (pid %d) has sockets beyond loopback: %v", what, pid, bad)
+	}
 }

@@ -45,7 +45,11 @@ func newVFT(t testing.TB, cfg storage.Config) *vftNode {
 	if err != nil {
 		t.Fatalf("storage.New: %v", err)
 	}
-	t.Cleanup(func() { _ = s.Close() })
+	t.Cleanup(func() {
+		// This process holds the vft nodes' sockets.
+		requireLoopbackSockets(t, "test process (vft nodes)", os.Getpid())
+		_ = s.Close()
+	})
 	return &vftNode{h: h, s: s}
 }
 
