@@ -14,4 +14,4 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 go build -o "$tmp/interop-bench" ./cmd/interop-bench
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -srm), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2" GiB RAM"}')"
-exec "$tmp/interop-bench" "$@"
+"$tmp/interop-bench" "$@"

@@ -185,6 +185,9 @@ func (r *Repo) StartDaemon(ctx context.Context) (*Daemon, error) {
 	cmd := exec.Command(r.Bin, "daemon", "--migrate=false", "--enable-gc=false")
 	cmd.Env = r.Env()
 	cmd.Dir = r.Path
+	// If the test or bench process dies without Stop (a test timeout, ^C),
+	// the daemon must not linger.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	pr, pw := io.Pipe()
 	d := &Daemon{Repo: r, cmd: cmd, done: make(chan struct{})}
 	cmd.Stdout = io.MultiWriter(pw, d.logWriter())
