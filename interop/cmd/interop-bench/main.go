@@ -1,0 +1,377 @@
+// Command interop-bench measures VFT's storage against kubo side by side:
+// import speed and peak memory on the same file with the same import
+// settings (unixfs-v1-2025), and transfer speed between two local nodes
+// on loopback. It prints a small table. Run it through
+// bench/interop-bench.sh.
+//
+// Every node listens on 127.0.0.1 only; kubo repos get the loopback-only
+// settings of internal/kubo (no routing, no bootstrap, no mDNS, no NAT).
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/vft-network/vft/interop/internal/kubo"
+	"github.com/vft-network/vft/storage"
+)
+
+func main() {
+	if len(os.Args) == 4 && os.Args[1] == "vft-add" {
+		// Child process: one import, so its peak RSS is the import's.
+		if err := vftAdd(os.Args[2], os.Args[3]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	sizeMB := flag.Int("size-mb", envInt("SIZE_MB", 1024), "size of the test file in MiB (env SIZE_MB)")
+	dir := flag.String("dir", os.Getenv("BENCH_DIR"), "work directory (env BENCH_DIR; default a new temp dir, removed afterwards)")
+	repeat := flag.Int("repeat", envInt("REPEAT", 3), "runs of each measure; the table shows the median (env REPEAT)")
+	flag.Parse()
+	if err := run(*sizeMB, *dir, *repeat); err != nil {
+		fmt.Fprintln(os.Stderr, "interop-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func envInt(name string, def int) int {
+	var v int
+	if _, err := fmt.Sscan(os.Getenv(name), &v); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+type row struct {
+	what    string
+	secs    float64
+	rss     int64 // bytes, 0 if not measured
+	note    string
+	ratioTo string
+}
+
+func run(sizeMB int, dir string, repeat int) error {
+	ctx := context.Background()
+	if dir == "" {
+		d, err := os.MkdirTemp("", "vft-interop-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	bin, err := kubo.Build(ctx, ".")
+	if err != nil {
+		return err
+	}
+	size := int64(sizeMB) << 20
+	data := filepath.Join(dir, fmt.Sprintf("random-%dMiB.bin", sizeMB))
+	if err := ensureFile(data, size); err != nil {
+		return err
+	}
+	mb := float64(size) / (1 << 20)
+	fmt.Printf("file %s: %d MiB of random bytes; kubo %s at %s\n", data, sizeMB, kubo.Version, bin)
+	fmt.Printf("GOMAXPROCS=%d, %s\n\n", runtime.GOMAXPROCS(0), loadavg())
+
+	// Ceiling: SHA-256 over the same file (page cache warm, as for the imports).
+	start := time.Now()
+	if err := hashFile(data); err != nil {
+		return err
+	}
+	shaSecs := time.Since(start).Seconds()
+
+	// Import: vft (child process) vs ipfs add --offline, unixfs-v1-2025,
+	// alternating, each into a fresh repo. kubo 0.43.1's default flatfs
+	// does not fsync each block, like vft's.
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	var vftSecs, kSecs []float64
+	var vftRSS, kRSS []int64
+	var vftCID, kCID string
+	for i := range repeat {
+		vdir := filepath.Join(dir, fmt.Sprintf("vft-import-%d", i))
+		secs, rss, c, err := timed(exec.Command(self, "vft-add", vdir, data))
+		if err != nil {
+			return fmt.Errorf("vft import: %w", err)
+		}
+		vftSecs, vftRSS, vftCID = append(vftSecs, secs), append(vftRSS, rss), c
+		os.RemoveAll(vdir)
+
+		kdir := filepath.Join(dir, fmt.Sprintf("kubo-import-%d", i))
+		kr, err := kubo.Init(ctx, bin, kdir, "unixfs-v1-2025")
+		if err != nil {
+			return err
+		}
+		secs, rss, c, err = timed(kr.Command(ctx, "add", "--offline", "-Q", "--progress=false", data))
+		if err != nil {
+			return fmt.Errorf("kubo import: %w", err)
+		}
+		kSecs, kRSS, kCID = append(kSecs, secs), append(kRSS, rss), c
+		os.RemoveAll(kdir)
+		if vftCID != kCID {
+			return fmt.Errorf("CIDs differ: vft %s, kubo %s", vftCID, kCID)
+		}
+	}
+
+	// Import through a kubo daemon, to read the daemon's peak RSS.
+	src, err := kubo.Init(ctx, bin, filepath.Join(dir, "kubo-src"), "unixfs-v1-2025")
+	if err != nil {
+		return err
+	}
+	dsrc, err := src.StartDaemon(ctx)
+	if err != nil {
+		return err
+	}
+	defer dsrc.Stop()
+	rssBefore, _ := kubo.PeakRSS(dsrc.Pid())
+	start = time.Now()
+	out, err := src.Run(ctx, nil, "add", "-Q", "--progress=false", data)
+	if err != nil {
+		return err
+	}
+	kdSecs := time.Since(start).Seconds()
+	kdRSS, err := kubo.PeakRSS(dsrc.Pid())
+	if err != nil {
+		return err
+	}
+	if got := strings.TrimSpace(string(out)); got != kCID {
+		return fmt.Errorf("kubo daemon add gave %s, offline add %s", got, kCID)
+	}
+
+	// Transfer kubo -> kubo: ipfs cat on a fresh second daemon each
+	// run, output discarded.
+	id, err := src.ID(ctx)
+	if err != nil {
+		return err
+	}
+	addr, err := id.LoopbackAddr()
+	if err != nil {
+		return err
+	}
+	var kkSecs []float64
+	for i := range repeat {
+		secs, err := kuboTransfer(ctx, bin, filepath.Join(dir, fmt.Sprintf("kubo-dst-%d", i)), addr, kCID)
+		if err != nil {
+			return fmt.Errorf("kubo transfer: %w", err)
+		}
+		kkSecs = append(kkSecs, secs)
+	}
+	dsrc.Stop()
+
+	// Transfer vft -> vft: two in-process nodes; Fetch (bitswap, to disk)
+	// then read the file back, like ipfs cat (which also stores blocks).
+	vvSecs, err := vftTransfer(ctx, dir, data, vftCID, repeat)
+	if err != nil {
+		return fmt.Errorf("vft transfer: %w", err)
+	}
+
+	fmt.Printf("root CID (same for all): %s; median of %d runs\n\n", kCID, repeat)
+	fmt.Printf("| %-52s | %8s | %9s | %12s | %s\n", "measure", "seconds", "MiB/s", "peak RSS MiB", "vs kubo")
+	fmt.Printf("|%s|%s|%s|%s|%s\n", strings.Repeat("-", 54), strings.Repeat("-", 10), strings.Repeat("-", 11), strings.Repeat("-", 14), strings.Repeat("-", 9))
+	line := func(what string, secs float64, rss int64, ratio string) {
+		r := "-"
+		if rss > 0 {
+			r = fmt.Sprintf("%.0f", float64(rss)/(1<<20))
+		}
+		fmt.Printf("| %-52s | %8.2f | %9.1f | %12s | %s\n", what, secs, mb/secs, r, ratio)
+	}
+	line("sha256 of the file (ceiling)", shaSecs, 0, "")
+	vs, ks, vr, kr := median(vftSecs), median(kSecs), median(vftRSS), median(kRSS)
+	line("import: vft Store.Add (child process)", vs, vr, fmt.Sprintf("%.2fx speed, %.2fx RSS", ks/vs, float64(vr)/float64(kr)))
+	line("import: ipfs add --offline (child process)", ks, kr, "")
+	line("import: ipfs add via daemon (daemon VmHWM)", kdSecs, kdRSS, fmt.Sprintf("daemon VmHWM before add %.0f MiB", float64(rssBefore)/(1<<20)))
+	line("transfer vft -> vft (Fetch + read back)", median(vvSecs), 0, fmt.Sprintf("%.2fx speed", median(kkSecs)/median(vvSecs)))
+	line("transfer kubo -> kubo (ipfs cat > /dev/null)", median(kkSecs), 0, "")
+	fmt.Printf("\nall runs (s): vft import %.2f, kubo import %.2f, vft transfer %.2f, kubo transfer %.2f\n", vftSecs, kSecs, vvSecs, kkSecs)
+	return nil
+}
+
+func median[T float64 | int64](xs []T) T {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func kuboTransfer(ctx context.Context, bin, dir, srcAddr, c string) (float64, error) {
+	dst, err := kubo.Init(ctx, bin, dir, "unixfs-v1-2025")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	d, err := dst.StartDaemon(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer d.Stop()
+	if _, err := dst.Run(ctx, nil, "swarm", "connect", srcAddr); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if _, err := dst.Run(ctx, io.Discard, "cat", c); err != nil {
+		return 0, err
+	}
+	return time.Since(start).Seconds(), nil
+}
+
+// timed runs cmd and returns its wall time, peak RSS (from rusage) and
+// trimmed stdout.
+func timed(cmd *exec.Cmd) (float64, int64, string, error) {
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return 0, 0, "", fmt.Errorf("%s: %w: %s", strings.Join(cmd.Args, " "), err, errb.String())
+	}
+	secs := time.Since(start).Seconds()
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return 0, 0, "", errors.New("no rusage")
+	}
+	return secs, ru.Maxrss << 10, strings.TrimSpace(out.String()), nil
+}
+
+func vftAdd(repo, path string) error {
+	s, err := storage.New(storage.DefaultConfig(), repo, nil, nil, nil)
+	if err != nil {
+		return err
+	}
+	c, err := s.Add(context.Background(), path, storage.AddOptions{})
+	if err != nil {
+		s.Close()
+		return err
+	}
+	if err := s.Close(); err != nil {
+		return err
+	}
+	fmt.Println(c)
+	return nil
+}
+
+func vftTransfer(ctx context.Context, dir, data, want string, repeat int) ([]float64, error) {
+	newNode := func(name string) (host.Host, *storage.Store, error) {
+		h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay())
+		if err != nil {
+			return nil, nil, err
+		}
+		s, err := storage.New(storage.DefaultConfig(), filepath.Join(dir, name), h, nil, nil)
+		if err != nil {
+			h.Close()
+			return nil, nil, err
+		}
+		return h, s, nil
+	}
+	ha, sa, err := newNode("vft-src")
+	if err != nil {
+		return nil, err
+	}
+	defer ha.Close()
+	defer sa.Close()
+	c, err := sa.Add(ctx, data, storage.AddOptions{})
+	if err != nil {
+		return nil, err
+	}
+	if c.String() != want {
+		return nil, fmt.Errorf("source node imported %s, want %s", c, want)
+	}
+	var secs []float64
+	for i := range repeat {
+		name := fmt.Sprintf("vft-dst-%d", i)
+		hb, sb, err := newNode(name)
+		if err != nil {
+			return nil, err
+		}
+		s, err := fetchAndRead(ctx, hb, sb, peer.AddrInfo{ID: ha.ID(), Addrs: ha.Addrs()}, c)
+		sb.Close()
+		hb.Close()
+		os.RemoveAll(filepath.Join(dir, name))
+		if err != nil {
+			return nil, err
+		}
+		secs = append(secs, s)
+	}
+	return secs, nil
+}
+
+func fetchAndRead(ctx context.Context, h host.Host, s *storage.Store, src peer.AddrInfo, c cid.Cid) (float64, error) {
+	if err := h.Connect(ctx, src); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if _, err := s.Fetch(ctx, c, storage.FetchOptions{}); err != nil {
+		return 0, err
+	}
+	rc, err := s.Cat(ctx, c, 0, -1)
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	if _, err := io.Copy(io.Discard, rc); err != nil {
+		return 0, err
+	}
+	return time.Since(start).Seconds(), nil
+}
+
+func ensureFile(path string, size int64) error {
+	if st, err := os.Stat(path); err == nil && st.Size() == size {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	r := rand.New(rand.NewChaCha8([32]byte{'v', 'f', 't'}))
+	buf := make([]byte, 1<<20)
+	for written := int64(0); written < size; written += int64(len(buf)) {
+		for i := 0; i < len(buf); i += 8 {
+			v := r.Uint64()
+			for j := range 8 {
+				buf[i+j] = byte(v >> (8 * j))
+			}
+		}
+		n := min(int64(len(buf)), size-written)
+		if _, err := f.Write(buf[:n]); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return f.Close()
+}
+
+func hashFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	_, err = io.Copy(h, f)
+	return err
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "load unknown"
+	}
+	return "loadavg " + strings.Join(strings.Fields(string(b))[:3], " ")
+}
