@@ -8,7 +8,7 @@ LOCALNET_DIR := chain/localnet
 
 EXAMPLES := matmul nninfer wordcount qsim
 
-.PHONY: build examples test test-short demo bench lint clean localnet localnet-deps
+.PHONY: build examples test test-short demo bench lint clean localnet localnet-deps interop interop-bench
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/vft
@@ -22,9 +22,20 @@ examples:
 	done
 
 # Every package's tests, including the in-process mesh and the multi-process
-# tests that run the real binary.
+# tests that run the real binary, then the interop tests against kubo.
 test: localnet-deps
 	$(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) interop
+
+# Interop with kubo (real IPFS): a separate Go module that builds kubo
+# v0.43.1's `ipfs` once (about 11 minutes cold on two cores, cached after)
+# and checks bitswap both ways and CID equality. Loopback only.
+interop:
+	cd interop && $(GO) test -count=1 -timeout 30m ./...
+
+# vft vs kubo side by side: import and loopback transfer of the same file.
+interop-bench:
+	SIZE_MB=$${SIZE_MB:-1024} bench/interop-bench.sh
 
 test-short: localnet-deps
 	$(GO) test -short -count=1 ./...
@@ -50,6 +61,7 @@ bench:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd interop && $(GO) vet ./...
 
 clean:
 	rm -rf bin
