@@ -55,6 +55,7 @@ localnet: localnet-deps
 demo: build examples
 	./scripts/demo.sh
 
+# In-process network benchmarks (mesh, gossip, heartbeats, job latency).
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/testnet/
 
