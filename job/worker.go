@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +25,16 @@ type Content interface {
 
 // Executors maps an executor name to what runs it.
 type Executors map[string]executor.Executor
+
+// Device is a GPU a worker may hand to a job.
+type Device struct {
+	UUID        string
+	Name        string
+	MemoryBytes uint64
+}
+
+// Devices lists the GPUs jobs may use now (after the miner's exclusions).
+type Devices func(ctx context.Context) []Device
 
 // KindResult is a worker's result announcement to the submitter.
 const KindResult = "job-result/1"
@@ -52,14 +63,17 @@ type Worker struct {
 	log     *slog.Logger
 	now     func() time.Time
 
+	devices Devices
+
 	mu      sync.Mutex
 	running map[string]context.CancelFunc
+	gpusBy  map[string][]string // job ID → GPU UUIDs it holds
 }
 
 // NewWorker builds a worker whose scratch space is under workDir.
 func NewWorker(key *identity.Key, streams Streams, book *Book, content Content, execs Executors, workDir string, log *slog.Logger) *Worker {
 	return &Worker{key: key, streams: streams, book: book, content: content, execs: execs, workDir: workDir,
-		log: log.With("component", "worker"), now: time.Now, running: map[string]context.CancelFunc{}}
+		log: log.With("component", "worker"), now: time.Now, running: map[string]context.CancelFunc{}, gpusBy: map[string][]string{}}
 }
 
 // Run executes one assigned job to the end and reports its result. Every
@@ -111,6 +125,50 @@ func (w *Worker) Run(ctx context.Context, rec Record) {
 	default:
 		w.finish(ctx, rec.ID, result, StateVerifying, "result "+result+" delivered")
 	}
+}
+
+// WithDevices lets the worker give GPUs to native jobs.
+func (w *Worker) WithDevices(d Devices) *Worker { w.devices = d; return w }
+
+// allocateGPUs reserves n GPUs that match the job's needs and no other
+// running job holds, so two jobs never share a GPU.
+func (w *Worker) allocateGPUs(ctx context.Context, id string, need Resources) ([]string, error) {
+	if need.GPUs == 0 {
+		return nil, nil
+	}
+	if w.devices == nil {
+		return nil, fmt.Errorf("this node has no GPUs to give")
+	}
+	devices := w.devices(ctx)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	held := map[string]bool{}
+	for _, uuids := range w.gpusBy {
+		for _, u := range uuids {
+			held[u] = true
+		}
+	}
+	var picked []string
+	for _, d := range devices {
+		if held[d.UUID] || d.UUID == "" || d.MemoryBytes < need.GPUMemoryBytes {
+			continue
+		}
+		if need.GPUModel != "" && !strings.Contains(strings.ToLower(d.Name), strings.ToLower(need.GPUModel)) {
+			continue
+		}
+		picked = append(picked, d.UUID)
+		if uint32(len(picked)) == need.GPUs {
+			w.gpusBy[id] = picked
+			return picked, nil
+		}
+	}
+	return nil, fmt.Errorf("%d matching GPU(s) free, the job needs %d", len(picked), need.GPUs)
+}
+
+func (w *Worker) releaseGPUs(id string) {
+	w.mu.Lock()
+	delete(w.gpusBy, id)
+	w.mu.Unlock()
 }
 
 // Cancel stops a running job (its submitter withdrew it).
@@ -166,6 +224,12 @@ func (w *Worker) execute(ctx context.Context, o Offer) (string, error) {
 	}
 	if s.Executor == ExecutorNative {
 		task.Args = append(append([]string{}, s.Command...), s.Args...)
+		gpus, err := w.allocateGPUs(ctx, o.ID.String(), s.Needs)
+		if err != nil {
+			return "", err
+		}
+		defer w.releaseGPUs(o.ID.String())
+		task.GPUs = gpus
 	}
 	for i, in := range s.Inputs {
 		host := filepath.Join(dir, "inputs", fmt.Sprint(i))

@@ -2,10 +2,13 @@ package node
 
 import (
 	"context"
+	"fmt"
+	"os"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/vft-network/vft/config"
+	"github.com/vft-network/vft/executor/native"
 	"github.com/vft-network/vft/job"
 	"github.com/vft-network/vft/p2p"
 )
@@ -70,4 +73,52 @@ func (j jobsAPI) Status(ctx context.Context, id string) (job.Record, error) {
 
 func (j jobsAPI) Cancel(ctx context.Context, id, reason string) error {
 	return j.n.market.Cancel(ctx, id, reason)
+}
+
+// nativeExecutor starts the bubblewrap executor a miner opted into, and
+// checks that this host can create its sandbox: a miner that offers native
+// jobs and cannot run them would only collect failures.
+func (n *Node) nativeExecutor(ctx context.Context) (*native.Executor, error) {
+	workRoot := n.repo.Path("native-work")
+	if err := os.MkdirAll(workRoot, 0o700); err != nil {
+		return nil, fmt.Errorf("native executor work dir: %w", err)
+	}
+	ex, err := native.New(native.Config{WorkRoot: workRoot, GPUs: gpuNodes{n}}, n.log)
+	if err != nil {
+		return nil, fmt.Errorf("market.executors offers native, but %w; install bubblewrap (apt-get install bubblewrap) or remove native", err)
+	}
+	if err := ex.Check(ctx); err != nil {
+		ex.Close()
+		return nil, fmt.Errorf("market.executors offers native, but bubblewrap cannot sandbox here: %w", err)
+	}
+	return ex, nil
+}
+
+// gpuDevices lists the GPUs jobs may use (after hardware.exclude_gpus).
+func (n *Node) gpuDevices(ctx context.Context) []job.Device {
+	gpus, err := n.hardware.GPUs(ctx)
+	if err != nil {
+		return nil
+	}
+	out := make([]job.Device, 0, len(gpus))
+	for _, g := range gpus {
+		out = append(out, job.Device{UUID: g.UUID, Name: g.Name, MemoryBytes: g.MemoryFreeBytes})
+	}
+	return out
+}
+
+// gpuNodes gives the native executor the /dev/nvidiaN node of a GPU.
+type gpuNodes struct{ n *Node }
+
+func (g gpuNodes) DeviceNode(uuid string) (string, error) {
+	gpus, err := g.n.hardware.GPUs(context.Background())
+	if err != nil {
+		return "", err
+	}
+	for _, gpu := range gpus {
+		if gpu.UUID == uuid && gpu.DevicePath != "" {
+			return gpu.DevicePath, nil
+		}
+	}
+	return "", fmt.Errorf("GPU %s has no device node", uuid)
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 
 	"github.com/libp2p/go-libp2p/core/metrics"
@@ -142,8 +143,17 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			return err
 		}
 		n.stops = append(n.stops, wasmExec.Close)
+		execs := job.Executors{job.ExecutorWASM: wasmExec}
+		if slices.Contains(n.cfg.Market.Executors, job.ExecutorNative) {
+			nativeExec, err := n.nativeExecutor(ctx)
+			if err != nil {
+				return err
+			}
+			n.stops = append(n.stops, nativeExec.Close)
+			execs[job.ExecutorNative] = nativeExec
+		}
 		n.worker = job.NewWorker(n.key, n.net.Host(), n.jobs, jobContent{n.storage},
-			job.Executors{job.ExecutorWASM: wasmExec}, n.repo.Path("work"), n.log)
+			execs, n.repo.Path("work"), n.log).WithDevices(n.gpuDevices)
 		n.work, n.stopWork = context.WithCancel(context.Background())
 		n.stops = append(n.stops, func() error { n.stopWork(); n.workers.Wait(); return nil })
 		onAssigned = func(rec job.Record) {

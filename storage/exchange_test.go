@@ -33,6 +33,9 @@ func TestExchange(t *testing.T) {
 			"three.bin":  big[5:400_000],
 			"empty-dir":  nil,
 			"x/y/z.data": big[2<<20:],
+			// An empty file is a 0-byte raw block, which bitswap never
+			// sends: the fetch must still complete.
+			"x/empty.txt": {},
 		}, false},
 	}
 	for _, tt := range tests {

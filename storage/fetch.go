@@ -179,6 +179,18 @@ func (w *walker) visit(c cid.Cid) (links []cid.Cid, size int64, fetched bool, er
 		n, err := w.s.bstore.GetSize(w.ctx, c)
 		return nil, int64(n), false, err
 	}
+	if !has {
+		// An empty raw block is never sent over bitswap (boxo answers a
+		// want for a 0-byte block with HAVE only), so a file that is empty
+		// in a result could never be fetched. Its content is known from
+		// its CID: check the hash and store it locally.
+		if blk, ok := emptyBlock(c); ok {
+			if err := w.s.bstore.Put(w.ctx, blk); err != nil {
+				return nil, 0, false, err
+			}
+			return nil, 0, true, nil
+		}
+	}
 	blk, err := w.ses.GetBlock(w.ctx, c)
 	if err != nil {
 		return nil, 0, false, w.explain(c, err)
@@ -276,4 +288,18 @@ func blockLinks(blk blocks.Block) ([]cid.Cid, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("block %s: codec 0x%x is not UnixFS (dag-pb or raw)", blk.Cid(), blk.Cid().Type())
+}
+
+// emptyBlock returns the 0-byte raw block when c is its CID (any CID
+// version and hash function the node supports).
+func emptyBlock(c cid.Cid) (blocks.Block, bool) {
+	if c.Type() != cid.Raw {
+		return nil, false
+	}
+	sum, err := c.Prefix().Sum(nil)
+	if err != nil || !sum.Equals(c) {
+		return nil, false
+	}
+	blk, err := blocks.NewBlockWithCid(nil, c)
+	return blk, err == nil
 }

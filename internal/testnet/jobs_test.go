@@ -18,72 +18,93 @@ import (
 	"github.com/vft-network/vft/storage"
 )
 
-// The main job, end to end on real nodes: a submitter adds the wordcount
-// module and a directory of texts, offers the job with exact verification
-// (k = 3, m = 2), three miners bid, fetch the inputs over bitswap, run the
-// module in wazero, import /output and report; the submitter accepts the
-// agreeing result and fetches it, and it matches the expected counts.
+// The main job, end to end on real nodes, for every example workload: a
+// submitter adds the module and its inputs, offers the job with exact
+// verification (k = 3, m = 2), three miners bid, fetch the inputs over
+// bitswap, run the module in wazero, import /output and report; the
+// submitter accepts the agreeing result, fetches it, and every file equals
+// the example's expected output.
 func TestJobEndToEnd(t *testing.T) {
-	module, err := wasmtest.NewBuilder(t.TempDir()).Build("../../examples/wordcount")
-	if err != nil {
-		t.Fatal(err)
+	cases := []struct {
+		example, input, expected string
+		args                     []string
+	}{
+		{"wordcount", "testdata", "texts", nil},
+		{"nninfer", "testdata", "blobs", nil},
+		{"matmul", "testdata", "files", nil},
+		{"qsim", "testdata/bell", "bell", nil},
 	}
+	builder := wasmtest.NewBuilder(t.TempDir())
 	nodes := New(t, 4, Options{Configure: func(i int, cfg *config.Config) {
-		cfg.Heartbeat.Interval.UnmarshalText([]byte("5s"))
 		if i == 3 {
 			cfg.Node.Mode = config.ModeLight
 		}
 	}})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if _, err := WaitFullMesh(ctx, nodes); err != nil {
 		t.Fatal(err)
 	}
 	submitter := nodes[3]
 	store := submitter.Storage()
-	moduleCID, err := store.Add(ctx, module, storage.AddOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inputCID, err := store.Add(ctx, "../../examples/wordcount/testdata", storage.AddOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec := wasmSpec(3, 2*time.Minute)
-	spec.Module = moduleCID.String()
-	spec.Inputs = []job.Input{{CID: inputCID.String(), Path: ""}}
-	spec.Seed = 42
-	spec.Needs.MemoryBytes = 256 << 20
-	offer, err := submitter.Market().Submit(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := waitState(ctx, t, submitter, offer.ID.String(), job.StateDone)
-	t.Logf("job %s done: %s", offer.ID, rec.History[len(rec.History)-1].Note)
-
-	result, err := cid.Decode(rec.Result)
-	if err != nil {
-		t.Fatalf("result %q: %v", rec.Result, err)
-	}
-	out := filepath.Join(t.TempDir(), "result")
-	if _, err := store.Get(ctx, result, out, storage.FetchOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	got, err := os.ReadFile(filepath.Join(out, "counts.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, _ := os.ReadFile("../../examples/wordcount/expected/texts/counts.tsv")
-	if !bytes.Equal(got, want) {
-		t.Fatalf("counts.tsv differs from the expected output:\n%s", got)
-	}
-	// Every worker computed the same result (the third may report after
-	// the job was already accepted).
-	for _, miner := range nodes[:3] {
-		w := waitState(ctx, t, miner, offer.ID.String(), job.StateVerifying)
-		if w.Result != rec.Result {
-			t.Fatalf("worker %s computed %s, want %s", miner.Network().ID(), w.Result, rec.Result)
-		}
+	for _, tc := range cases {
+		t.Run(tc.example, func(t *testing.T) {
+			dir := filepath.Join("../../examples", tc.example)
+			module, err := builder.Build(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			moduleCID, err := store.Add(ctx, module, storage.AddOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			inputCID, err := store.Add(ctx, filepath.Join(dir, tc.input), storage.AddOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			spec := wasmSpec(3, 3*time.Minute)
+			spec.Module, spec.Seed, spec.Needs.MemoryBytes = moduleCID.String(), 42, 256<<20
+			spec.Inputs = []job.Input{{CID: inputCID.String()}}
+			if tc.args != nil {
+				spec.Args = tc.args
+			}
+			offer, err := submitter.Market().Submit(ctx, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := waitState(ctx, t, submitter, offer.ID.String(), job.StateDone)
+			result, err := cid.Decode(rec.Result)
+			if err != nil {
+				t.Fatalf("result %q: %v", rec.Result, err)
+			}
+			out := filepath.Join(t.TempDir(), "result")
+			if _, err := store.Get(ctx, result, out, storage.FetchOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			want := filepath.Join(dir, "expected", tc.expected)
+			files, _ := os.ReadDir(want)
+			if len(files) == 0 {
+				t.Fatalf("no expected files in %s", want)
+			}
+			for _, f := range files {
+				got, err := os.ReadFile(filepath.Join(out, f.Name()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				exp, _ := os.ReadFile(filepath.Join(want, f.Name()))
+				if !bytes.Equal(got, exp) {
+					t.Fatalf("%s differs from %s", f.Name(), want)
+				}
+			}
+			// Every worker computed the same result (the third may report
+			// after the job was already accepted).
+			for _, miner := range nodes[:3] {
+				w := waitState(ctx, t, miner, offer.ID.String(), job.StateVerifying)
+				if w.Result != rec.Result {
+					t.Fatalf("worker %s computed %s, want %s", miner.Network().ID(), w.Result, rec.Result)
+				}
+			}
+		})
 	}
 }
 
@@ -232,5 +253,42 @@ func TestWorkerNoShowIsReplaced(t *testing.T) {
 	}
 	if !noted {
 		t.Fatalf("history does not say why the worker was replaced: %+v", rec.History)
+	}
+}
+
+// A miner that opts into native jobs runs a command under bubblewrap: no
+// network, read-only system, only /output writable; the submitter gets the
+// result like any other.
+func TestNativeJob(t *testing.T) {
+	nodes := New(t, 2, Options{Configure: func(i int, cfg *config.Config) {
+		cfg.Market.Executors = []string{job.ExecutorWASM, job.ExecutorNative}
+		if i == 1 {
+			cfg.Node.Mode = config.ModeLight
+		}
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := WaitFullMesh(ctx, nodes); err != nil {
+		t.Fatal(err)
+	}
+	submitter := nodes[1]
+	spec := wasmSpec(1, 2*time.Minute)
+	spec.Executor, spec.Module = job.ExecutorNative, ""
+	spec.Command = []string{"/bin/sh", "-c", "echo sandboxed > /output/hello.txt; (getent hosts localhost >/dev/null && ls /sys/class/net | grep -vx lo) > /output/net.txt; true"}
+	offer, err := submitter.Market().Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := waitState(ctx, t, submitter, offer.ID.String(), job.StateDone)
+	result, _ := cid.Decode(rec.Result)
+	out := filepath.Join(t.TempDir(), "result")
+	if _, err := submitter.Storage().Get(ctx, result, out, storage.FetchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(out, "hello.txt")); string(got) != "sandboxed\n" {
+		t.Fatalf("hello.txt = %q", got)
+	}
+	if got, _ := os.ReadFile(filepath.Join(out, "net.txt")); len(bytes.TrimSpace(got)) != 0 {
+		t.Fatalf("the sandbox sees network interfaces besides lo: %q", got)
 	}
 }
