@@ -292,3 +292,49 @@ func TestNativeJob(t *testing.T) {
 		t.Fatalf("the sandbox sees network interfaces besides lo: %q", got)
 	}
 }
+
+// A miner restarted in the middle of a job runs it again from its
+// datastore record and reports, and the submitter accepts the result.
+func TestMinerRestartMidJob(t *testing.T) {
+	module, err := wasmtest.NewBuilder(t.TempDir()).Build("../../examples/matmul")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	minerDir := filepath.Join(t.TempDir(), "miner")
+	minerCfg := Config(config.ModeMiner)
+	miner := StartIn(t, minerDir, minerCfg, node.Options{})
+	subCfg := Config(config.ModeLight)
+	for _, a := range miner.Network().Addrs() {
+		subCfg.P2P.Bootstrap = append(subCfg.P2P.Bootstrap, a.String())
+	}
+	submitter := Start(t, subCfg, "submitter", node.Options{})
+	moduleCID, err := submitter.Storage().Add(ctx, module, storage.AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := wasmSpec(1, 3*time.Minute)
+	// A product big enough to take seconds in the sandbox.
+	spec.Module, spec.Args, spec.Needs.MemoryBytes = moduleCID.String(), []string{"-n", "700", "-seed", "1"}, 256<<20
+	spec.Needs.TimeoutMS = 120_000
+	offer, err := submitter.Market().Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := offer.ID.String()
+	waitState(ctx, t, miner, id, job.StateRunning)
+	if err := miner.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, a := range submitter.Network().Addrs() {
+		minerCfg.P2P.Bootstrap = append(minerCfg.P2P.Bootstrap, a.String())
+	}
+	miner = StartIn(t, minerDir, minerCfg, node.Options{})
+	rec := waitState(ctx, t, submitter, id, job.StateDone)
+	w := waitState(ctx, t, miner, id, job.StateVerifying)
+	if w.Result != rec.Result {
+		t.Fatalf("restarted miner reported %s, accepted %s", w.Result, rec.Result)
+	}
+}
