@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/vft-network/vft/api"
 	"github.com/vft-network/vft/chain"
@@ -67,6 +68,9 @@ type MarketConfig struct {
 	// Executors offered: "wasm" (sandboxed WebAssembly) and, opt-in,
 	// "native" (commands under bubblewrap, for GPU work).
 	Executors []string `toml:"executors"`
+	// AllowedSubmitters, when not empty, are the only peer IDs whose jobs
+	// this node runs (a private pool).
+	AllowedSubmitters []string `toml:"allowed_submitters"`
 	// ReportGrace is how long past a job's timeout a submitter waits for a
 	// worker's result before giving the work to another miner.
 	ReportGrace units.Duration `toml:"report_grace"`
@@ -74,6 +78,11 @@ type MarketConfig struct {
 
 // Validate names a bad value.
 func (m MarketConfig) Validate(mode Mode) error {
+	for _, s := range m.AllowedSubmitters {
+		if _, err := peer.Decode(s); err != nil {
+			return fmt.Errorf("market.allowed_submitters: %q is not a peer ID (12D3KooW...)", s)
+		}
+	}
 	if m.ReportGrace.Std() < time.Second {
 		return fmt.Errorf("market.report_grace %s is under 1s", m.ReportGrace)
 	}
@@ -112,9 +121,10 @@ func Default(mode Mode) Config {
 
 		Hardware:  hwdetect.DefaultConfig(),
 		Heartbeat: heartbeat.DefaultConfig(),
-		Market:    MarketConfig{MinPrice: 1000, MaxJobs: 1, Executors: []string{"wasm"}, ReportGrace: units.Duration(2 * time.Minute)},
-		Storage:   storage.DefaultConfig(),
-		Chain:     chain.DefaultConfig(),
+		Market: MarketConfig{MinPrice: 1000, MaxJobs: 1, Executors: []string{"wasm"}, AllowedSubmitters: []string{},
+			ReportGrace: units.Duration(2 * time.Minute)},
+		Storage: storage.DefaultConfig(),
+		Chain:   chain.DefaultConfig(),
 	}
 	if mode != ModeMiner {
 		// Light and edge nodes are dialled out from laptops and devices:

@@ -127,6 +127,13 @@ func (w *Worker) Run(ctx context.Context, rec Record) {
 	}
 }
 
+// Running is how many jobs the worker is running now.
+func (w *Worker) Running() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.running)
+}
+
 // WithDevices lets the worker give GPUs to native jobs.
 func (w *Worker) WithDevices(d Devices) *Worker { w.devices = d; return w }
 

@@ -24,7 +24,13 @@ func (g gossip) Next(ctx context.Context) (peer.ID, []byte, error) {
 }
 
 func marketPolicy(m config.MarketConfig) job.Policy {
-	return job.Policy{MinPrice: m.MinPrice, Mint: m.Mint, Executors: m.Executors}
+	p := job.Policy{MinPrice: m.MinPrice, Mint: m.Mint, Executors: m.Executors}
+	for _, s := range m.AllowedSubmitters {
+		if id, err := peer.Decode(s); err == nil { // Validate has checked them
+			p.Submitters = append(p.Submitters, id)
+		}
+	}
+	return p
 }
 
 // jobCapacity is what this node can give a job now: the heartbeat's view

@@ -262,6 +262,9 @@ func (n *Node) capabilities(ctx context.Context) heartbeat.Heartbeat {
 		Mint:       n.cfg.Market.Mint,
 		FreeSlots:  uint32(n.cfg.Market.MaxJobs),
 	}
+	if n.worker != nil {
+		hb.FreeSlots = uint32(max(0, n.cfg.Market.MaxJobs-n.worker.Running()))
+	}
 	report, err := n.hardware.Detect(ctx, n.repo.Dir())
 	if err != nil {
 		n.log.Warn("hardware detection failed", "err", err)
