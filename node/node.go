@@ -127,13 +127,6 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	n.stops = append(n.stops, n.storage.Close)
 
-	hbTopic, err := n.net.Join(heartbeat.TopicName, n.heartbeat.Validate)
-	if err != nil {
-		return err
-	}
-	n.heartbeat.Start(hbTopic)
-	n.stops = append(n.stops, hbTopic.Close, n.heartbeat.Close)
-
 	n.jobs = job.NewBook(n.storage.Datastore(), nil)
 	works := n.cfg.Node.Mode != config.ModeLight
 	var onAssigned func(job.Record)
@@ -177,6 +170,14 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			}
 		},
 	}, n.log)
+	// Heartbeats start once the worker exists: they announce its free slots.
+	hbTopic, err := n.net.Join(heartbeat.TopicName, n.heartbeat.Validate)
+	if err != nil {
+		return err
+	}
+	n.heartbeat.Start(hbTopic)
+	n.stops = append(n.stops, hbTopic.Close, n.heartbeat.Close)
+
 	offers, err := n.net.Join(job.OffersTopic, n.market.ValidateOffer)
 	if err != nil {
 		return err
