@@ -76,10 +76,13 @@ type AddFunc func(path string) (string, error)
 // 512 MiB of memory, a one-hour deadline. The result is validated.
 func (f FileSpec) Resolve(baseDir string, add AddFunc, now time.Time) (Spec, error) {
 	abs := func(p string) string {
-		if filepath.IsAbs(p) {
-			return p
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(baseDir, p)
 		}
-		return filepath.Join(baseDir, p)
+		if a, err := filepath.Abs(p); err == nil {
+			return a
+		}
+		return p
 	}
 	s := Spec{
 		Executor: f.Executor, Command: f.Command, Args: f.Args, Env: f.Env, Seed: f.Seed,

@@ -173,6 +173,9 @@ func TestExampleSpecFiles(t *testing.T) {
 			}
 			var added []string
 			spec, err := fs.Resolve(dir, func(p string) (string, error) {
+				if !filepath.IsAbs(p) {
+					t.Errorf("Resolve passed the relative path %q to add: the daemon needs absolute paths", p)
+				}
 				added = append(added, p)
 				return fakeCID(p), nil
 			}, t0)

@@ -410,8 +410,16 @@ func (m *Market) fail(id, reason string) {
 	}
 }
 
+// note records why a job is still waiting, so `vft job status` and
+// `--wait` show it while the job can still be fixed or cancelled.
 func (m *Market) note(id, reason string) {
 	m.log.Info("job waiting for workers", "job", id, "why", reason)
+	_, err := m.book.Update(m.ctx, id, func(r *Record) {
+		r.History = append(r.History, Change{State: r.State, At: time.Now(), Note: "waiting for workers: " + reason})
+	})
+	if err != nil {
+		m.log.Debug("record note", "job", id, "err", err)
+	}
 }
 
 // explain says why known nodes would not run the offer.

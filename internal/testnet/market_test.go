@@ -128,4 +128,12 @@ func TestJobNobodyCanRunIsExplained(t *testing.T) {
 	if !strings.Contains(rec.Reason, "2× asks at least 1000, the offer pays 10") {
 		t.Fatalf("failure reason %q does not say why", rec.Reason)
 	}
+	// While it waited, the job's history already said why.
+	waited := false
+	for _, h := range rec.History {
+		waited = waited || (h.State == job.StateOffered && strings.Contains(h.Note, "waiting for workers: 2 of 2 known node(s) cannot run it"))
+	}
+	if !waited {
+		t.Fatalf("history does not explain the wait: %+v", rec.History)
+	}
 }
