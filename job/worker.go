@@ -105,15 +105,7 @@ func (w *Worker) Run(ctx context.Context, rec Record) {
 	if runErr != nil {
 		msg.Error = runErr.Error()
 	}
-	data, err := wire.Seal(w.key, KindResult, w.now(), msg)
-	if err == nil {
-		var reply []byte
-		reply, err = exchange(ctx, w.streams, o.Submitter, ProtocolResult, data, 4<<10)
-		if err == nil {
-			var ack AckMsg
-			err = openDirect(reply, KindAck, o.Submitter, w.now(), &ack)
-		}
-	}
+	err = w.report(ctx, o, msg)
 	if ctx.Err() != nil {
 		return // cancelled: the market has recorded why
 	}
@@ -176,6 +168,35 @@ func (w *Worker) releaseGPUs(id string) {
 	w.mu.Lock()
 	delete(w.gpusBy, id)
 	w.mu.Unlock()
+}
+
+// report delivers the result to the submitter, retrying with backoff: a
+// result that does not arrive makes the submitter give the work to
+// someone else once the report deadline passes.
+func (w *Worker) report(ctx context.Context, o Offer, msg ResultMsg) error {
+	var err error
+	for attempt, wait := 0, time.Second; attempt < 4; attempt, wait = attempt+1, wait*2 {
+		if attempt > 0 {
+			w.log.Info("result not delivered, retrying", "job", msg.Job, "err", err, "in", wait)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(wait):
+			}
+		}
+		var data, reply []byte
+		if data, err = wire.Seal(w.key, KindResult, w.now(), msg); err != nil {
+			return err
+		}
+		if reply, err = exchange(ctx, w.streams, o.Submitter, ProtocolResult, data, 4<<10); err != nil {
+			continue
+		}
+		var ack AckMsg
+		if err = openDirect(reply, KindAck, o.Submitter, w.now(), &ack); err == nil {
+			return nil
+		}
+	}
+	return err
 }
 
 // Cancel stops a running job (its submitter withdrew it).

@@ -8,9 +8,7 @@ import (
 	"time"
 
 	"github.com/vft-network/vft/config"
-	"github.com/vft-network/vft/executor/wasm/wasmtest"
 	"github.com/vft-network/vft/job"
-	"github.com/vft-network/vft/storage"
 )
 
 // BenchmarkJobLatency measures submit → accepted result for a trivial WASM
@@ -22,35 +20,19 @@ import (
 //
 // Run: go test -run '^$' -bench JobLatency -benchtime 1x ./internal/testnet/
 func BenchmarkJobLatency(b *testing.B) {
-	module, err := wasmtest.NewBuilder(b.TempDir()).Build("../../examples/wordcount")
-	if err != nil {
-		b.Fatal(err)
-	}
-	nodes := New(b, 5, Options{Configure: func(i int, cfg *config.Config) {
-		cfg.Log.Level = "warn"
-		cfg.Market.MaxJobs = 4
-		if i == 4 {
-			cfg.Node.Mode = config.ModeLight
-		}
-	}})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	if _, err := WaitFullMesh(ctx, nodes); err != nil {
-		b.Fatal(err)
-	}
+	nodes := jobNetwork(ctx, b, 4, func(i int, cfg *config.Config) {
+		cfg.Log.Level = "warn"
+		cfg.Market.MaxJobs = 4
+	})
 	submitter := nodes[4]
-	moduleCID, err := submitter.Storage().Add(ctx, module, storage.AddOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	inputCID, err := submitter.Storage().Add(ctx, "../../examples/wordcount/testdata/books", storage.AddOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	moduleCID := addModule(ctx, b, submitter, "../../examples/wordcount")
+	inputCID := addPath(ctx, b, submitter, "../../examples/wordcount/testdata/books")
 	run := func() time.Duration {
 		spec := wasmSpec(1, 5*time.Minute)
-		spec.Module, spec.Needs.MemoryBytes = moduleCID.String(), 128<<20
-		spec.Inputs = []job.Input{{CID: inputCID.String()}}
+		spec.Module, spec.Needs.MemoryBytes = moduleCID, 128<<20
+		spec.Inputs = []job.Input{{CID: inputCID}}
 		start := time.Now()
 		offer, err := submitter.Market().Submit(ctx, spec)
 		if err != nil {

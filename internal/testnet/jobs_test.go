@@ -34,37 +34,17 @@ func TestJobEndToEnd(t *testing.T) {
 		{"matmul", "testdata", "files", nil},
 		{"qsim", "testdata/bell", "bell", nil},
 	}
-	builder := wasmtest.NewBuilder(t.TempDir())
-	nodes := New(t, 4, Options{Configure: func(i int, cfg *config.Config) {
-		if i == 3 {
-			cfg.Node.Mode = config.ModeLight
-		}
-	}})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if _, err := WaitFullMesh(ctx, nodes); err != nil {
-		t.Fatal(err)
-	}
+	nodes := jobNetwork(ctx, t, 3, nil)
 	submitter := nodes[3]
 	store := submitter.Storage()
 	for _, tc := range cases {
 		t.Run(tc.example, func(t *testing.T) {
 			dir := filepath.Join("../../examples", tc.example)
-			module, err := builder.Build(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			moduleCID, err := store.Add(ctx, module, storage.AddOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			inputCID, err := store.Add(ctx, filepath.Join(dir, tc.input), storage.AddOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
 			spec := wasmSpec(3, 3*time.Minute)
-			spec.Module, spec.Seed, spec.Needs.MemoryBytes = moduleCID.String(), 42, 256<<20
-			spec.Inputs = []job.Input{{CID: inputCID.String()}}
+			spec.Module, spec.Seed, spec.Needs.MemoryBytes = addModule(ctx, t, submitter, dir), 42, 256<<20
+			spec.Inputs = []job.Input{{CID: addPath(ctx, t, submitter, filepath.Join(dir, tc.input))}}
 			if tc.args != nil {
 				spec.Args = tc.args
 			}
@@ -112,26 +92,14 @@ func TestJobEndToEnd(t *testing.T) {
 // nothing: after the restart it still offers the job, and once a miner
 // joins, the job runs and is accepted.
 func TestSubmitterRestartKeepsJob(t *testing.T) {
-	module, err := wasmtest.NewBuilder(t.TempDir()).Build("../../examples/wordcount")
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cfg := Config(config.ModeLight)
 	dir := filepath.Join(t.TempDir(), "submitter")
 	submitter := StartIn(t, dir, cfg, node.Options{})
-	moduleCID, err := submitter.Storage().Add(ctx, module, storage.AddOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inputCID, err := submitter.Storage().Add(ctx, "../../examples/wordcount/testdata", storage.AddOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	spec := wasmSpec(1, 2*time.Minute)
-	spec.Module, spec.Seed, spec.Needs.MemoryBytes = moduleCID.String(), 42, 256<<20
-	spec.Inputs = []job.Input{{CID: inputCID.String()}}
+	spec.Module, spec.Seed, spec.Needs.MemoryBytes = addModule(ctx, t, submitter, "../../examples/wordcount"), 42, 256<<20
+	spec.Inputs = []job.Input{{CID: addPath(ctx, t, submitter, "../../examples/wordcount/testdata")}}
 	offer, err := submitter.Market().Submit(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
@@ -158,27 +126,12 @@ func TestSubmitterRestartKeepsJob(t *testing.T) {
 // A cancelled job stops on its worker: the submitter records it cancelled,
 // the gossiped cancel reaches the worker, which kills the run.
 func TestCancelStopsWorker(t *testing.T) {
-	module, err := wasmtest.NewBuilder(t.TempDir()).Build("../../executor/wasm/testdata/badguest")
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes := New(t, 2, Options{Configure: func(i int, cfg *config.Config) {
-		if i == 1 {
-			cfg.Node.Mode = config.ModeLight
-		}
-	}})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, err := WaitFullMesh(ctx, nodes); err != nil {
-		t.Fatal(err)
-	}
+	nodes := jobNetwork(ctx, t, 1, nil)
 	miner, submitter := nodes[0], nodes[1]
-	moduleCID, err := submitter.Storage().Add(ctx, module, storage.AddOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	spec := wasmSpec(1, 5*time.Minute)
-	spec.Module, spec.Args, spec.Needs.MemoryBytes = moduleCID.String(), []string{"loop"}, 128<<20
+	spec.Module, spec.Args, spec.Needs.MemoryBytes = addModule(ctx, t, submitter, "../../executor/wasm/testdata/badguest"), []string{"loop"}, 128<<20
 	spec.Needs.TimeoutMS = uint64((10 * time.Minute).Milliseconds())
 	offer, err := submitter.Market().Submit(ctx, spec)
 	if err != nil {
@@ -205,32 +158,13 @@ func TestCancelStopsWorker(t *testing.T) {
 // the report deadline (job timeout + market.report_grace) the submitter
 // assigns another miner, and the job completes.
 func TestWorkerNoShowIsReplaced(t *testing.T) {
-	module, err := wasmtest.NewBuilder(t.TempDir()).Build("../../examples/wordcount")
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes := New(t, 3, Options{Configure: func(i int, cfg *config.Config) {
-		if i == 2 {
-			cfg.Node.Mode = config.ModeLight
-		}
-	}})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, err := WaitFullMesh(ctx, nodes); err != nil {
-		t.Fatal(err)
-	}
+	nodes := jobNetwork(ctx, t, 2, nil)
 	submitter := nodes[2]
-	moduleCID, err := submitter.Storage().Add(ctx, module, storage.AddOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inputCID, err := submitter.Storage().Add(ctx, "../../examples/wordcount/testdata/books", storage.AddOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	spec := wasmSpec(1, 2*time.Minute)
-	spec.Module, spec.Needs.MemoryBytes, spec.Needs.TimeoutMS = moduleCID.String(), 128<<20, 5000
-	spec.Inputs = []job.Input{{CID: inputCID.String()}}
+	spec.Module, spec.Needs.MemoryBytes, spec.Needs.TimeoutMS = addModule(ctx, t, submitter, "../../examples/wordcount"), 128<<20, 5000
+	spec.Inputs = []job.Input{{CID: addPath(ctx, t, submitter, "../../examples/wordcount/testdata/books")}}
 	offer, err := submitter.Market().Submit(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
@@ -260,17 +194,11 @@ func TestWorkerNoShowIsReplaced(t *testing.T) {
 // network, read-only system, only /output writable; the submitter gets the
 // result like any other.
 func TestNativeJob(t *testing.T) {
-	nodes := New(t, 2, Options{Configure: func(i int, cfg *config.Config) {
-		cfg.Market.Executors = []string{job.ExecutorWASM, job.ExecutorNative}
-		if i == 1 {
-			cfg.Node.Mode = config.ModeLight
-		}
-	}})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, err := WaitFullMesh(ctx, nodes); err != nil {
-		t.Fatal(err)
-	}
+	nodes := jobNetwork(ctx, t, 1, func(i int, cfg *config.Config) {
+		cfg.Market.Executors = []string{job.ExecutorWASM, job.ExecutorNative}
+	})
 	submitter := nodes[1]
 	spec := wasmSpec(1, 2*time.Minute)
 	spec.Executor, spec.Module = job.ExecutorNative, ""
@@ -296,10 +224,6 @@ func TestNativeJob(t *testing.T) {
 // A miner restarted in the middle of a job runs it again from its
 // datastore record and reports, and the submitter accepts the result.
 func TestMinerRestartMidJob(t *testing.T) {
-	module, err := wasmtest.NewBuilder(t.TempDir()).Build("../../examples/matmul")
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	minerDir := filepath.Join(t.TempDir(), "miner")
@@ -310,13 +234,9 @@ func TestMinerRestartMidJob(t *testing.T) {
 		subCfg.P2P.Bootstrap = append(subCfg.P2P.Bootstrap, a.String())
 	}
 	submitter := Start(t, subCfg, "submitter", node.Options{})
-	moduleCID, err := submitter.Storage().Add(ctx, module, storage.AddOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	spec := wasmSpec(1, 3*time.Minute)
 	// A product big enough to take seconds in the sandbox.
-	spec.Module, spec.Args, spec.Needs.MemoryBytes = moduleCID.String(), []string{"-n", "700", "-seed", "1"}, 256<<20
+	spec.Module, spec.Args, spec.Needs.MemoryBytes = addModule(ctx, t, submitter, "../../examples/matmul"), []string{"-n", "700", "-seed", "1"}, 256<<20
 	spec.Needs.TimeoutMS = 120_000
 	offer, err := submitter.Market().Submit(ctx, spec)
 	if err != nil {
@@ -337,4 +257,43 @@ func TestMinerRestartMidJob(t *testing.T) {
 	if w.Result != rec.Result {
 		t.Fatalf("restarted miner reported %s, accepted %s", w.Result, rec.Result)
 	}
+}
+
+// addModule builds a Go package for wasip1 and adds the module to nd's
+// store, returning its CID.
+func addModule(ctx context.Context, tb testing.TB, nd *node.Node, pkg string) string {
+	tb.Helper()
+	module, err := wasmtest.NewBuilder(tb.TempDir()).Build(pkg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return addPath(ctx, tb, nd, module)
+}
+
+// addPath adds a file or directory to nd's store, returning its CID.
+func addPath(ctx context.Context, tb testing.TB, nd *node.Node, path string) string {
+	tb.Helper()
+	c, err := nd.Storage().Add(ctx, path, storage.AddOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c.String()
+}
+
+// jobNetwork starts miners miner nodes and one light submitter (the last
+// node) and waits for the full mesh.
+func jobNetwork(ctx context.Context, tb testing.TB, miners int, configure func(i int, cfg *config.Config)) []*node.Node {
+	tb.Helper()
+	nodes := New(tb, miners+1, Options{Configure: func(i int, cfg *config.Config) {
+		if configure != nil {
+			configure(i, cfg)
+		}
+		if i == miners {
+			cfg.Node.Mode = config.ModeLight
+		}
+	}})
+	if _, err := WaitFullMesh(ctx, nodes); err != nil {
+		tb.Fatal(err)
+	}
+	return nodes
 }
