@@ -12,12 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/vft-network/vft/examples/internal/matmul"
 	"github.com/vft-network/vft/executor"
 	"github.com/vft-network/vft/executor/wasm"
 	"github.com/vft-network/vft/executor/wasm/wasmtest"
+	"github.com/vft-network/vft/job"
 )
 
 var update = flag.Bool("update", false, "rewrite examples/*/expected from this run")
@@ -201,36 +200,18 @@ func sameTree(a, b map[string][]byte) bool {
 
 // jobSpec is the part of a sample job.toml these tests rely on; the real
 // format belongs to the job package.
-type jobSpec struct {
-	Executor   string   `toml:"executor"`
-	Module     string   `toml:"module"`
-	Inputs     []string `toml:"inputs"`
-	Args       []string `toml:"args"`
-	Seed       uint64   `toml:"seed"`
-	Timeout    string   `toml:"timeout"`
-	Memory     string   `toml:"memory"`
-	Redundancy int      `toml:"redundancy"`
-	Verify     string   `toml:"verify"`
-}
-
-// TestJobSpecs keeps each sample job.toml in step with the case the tests run.
+// TestJobSpecs keeps each sample job.toml, read as the job package reads
+// it, in step with the case the tests run.
 func TestJobSpecs(t *testing.T) {
 	for _, example := range []string{"matmul", "nninfer", "wordcount", "qsim"} {
 		t.Run(example, func(t *testing.T) {
-			var spec jobSpec
-			md, err := toml.DecodeFile(filepath.Join(example, "job.toml"), &spec)
+			spec, err := job.LoadFile(filepath.Join(example, "job.toml"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if undecoded := md.Undecoded(); len(undecoded) > 0 {
-				t.Fatalf("unknown keys %v", undecoded)
-			}
-			if spec.Executor != "wasm" || spec.Module != example+".wasm" || spec.Seed != jobSeed ||
-				spec.Redundancy != 3 || spec.Verify != "exact" {
+			if spec.Executor != "wasm" || spec.Module != "../../bin/examples/"+example+".wasm" || spec.Seed != jobSeed ||
+				spec.Redundancy != 3 || spec.Verify != "exact" || spec.Timeout.Std() <= 0 {
 				t.Fatalf("unexpected spec %+v", spec)
-			}
-			if _, err := time.ParseDuration(spec.Timeout); err != nil {
-				t.Fatalf("timeout: %v", err)
 			}
 			var c *exampleCase
 			for i := range cases {
