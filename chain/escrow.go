@@ -125,15 +125,7 @@ func (c *Client) OpenEscrow(ctx context.Context, jobID string, signers []solana.
 	if err := c.needLamports(ctx, c.FeePayer(), fee+msRent+accRent, fmt.Sprintf("%d fee + %d rent of the multisig and its token account", fee, msRent+accRent), minBalance); err != nil {
 		return nil, sig, err
 	}
-	if _, err := tx.Sign(func(pk solana.PublicKey) *solana.PrivateKey {
-		switch pk {
-		case c.wallet.PublicKey():
-			return &c.wallet
-		case c.feePayer.PublicKey():
-			return &c.feePayer
-		}
-		return nil
-	}); err != nil {
+	if _, err := tx.Sign(c.ownKey); err != nil {
 		return nil, sig, fmt.Errorf("sign escrow transaction: %w", err)
 	}
 	raw, err := tx.MarshalBinary()

@@ -337,17 +337,21 @@ func (c *Client) prepare(ctx context.Context, memoText string, payouts []Payout)
 	return batches, out, nil
 }
 
+// ownKey returns this client's private key for pk (the wallet or the fee
+// payer), or nil: what solana-go's Transaction.Sign asks for.
+func (c *Client) ownKey(pk solana.PublicKey) *solana.PrivateKey {
+	switch pk {
+	case c.wallet.PublicKey():
+		return &c.wallet
+	case c.feePayer.PublicKey():
+		return &c.feePayer
+	}
+	return nil
+}
+
 func (c *Client) sign(tx *solana.Transaction, lastValid uint64) (signed, error) {
 	tx.Signatures = nil
-	if _, err := tx.Sign(func(pk solana.PublicKey) *solana.PrivateKey {
-		switch pk {
-		case c.wallet.PublicKey():
-			return &c.wallet
-		case c.feePayer.PublicKey():
-			return &c.feePayer
-		}
-		return nil
-	}); err != nil {
+	if _, err := tx.Sign(c.ownKey); err != nil {
 		return signed{}, fmt.Errorf("sign transaction: %w", err)
 	}
 	raw, err := tx.MarshalBinary()

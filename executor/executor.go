@@ -13,6 +13,7 @@ package executor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -137,4 +138,19 @@ type Executor interface {
 	Run(ctx context.Context, t Task) (Result, error)
 	// Close releases the executor's resources; it is safe to call twice.
 	Close() error
+}
+
+// RunError puts a finished run's error in the terms every executor uses:
+// ErrClosed when the executor was closing, and the job ID for the logs.
+func RunError(err error, closing bool, jobID string) error {
+	if err == nil {
+		return nil
+	}
+	if closing {
+		err = fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	if jobID != "" {
+		err = fmt.Errorf("job %s: %w", jobID, err)
+	}
+	return err
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vft-network/vft/api"
 )
 
 // interruptible returns a context cancelled by Ctrl-C, so an interrupted
@@ -117,21 +120,41 @@ func reorderFlags(args []string) []string {
 	return append(flags, rest...)
 }
 
-func runPin(c *cli, args []string) error {
+// daemonSub is what a `vft CMD SUB [flags] [args]` command needs: the
+// subcommand, its parsed flags, a client to the daemon and a context that
+// Ctrl-C cancels.
+type daemonSub struct {
+	name   string
+	fs     *flag.FlagSet
+	asJSON bool
+	cl     *api.Client
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func (c *cli) daemonSub(cmd, usage string, args []string) (*daemonSub, error) {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: vft pin add CID | pin rm CID | pin ls", errUsage)
+		return nil, fmt.Errorf("%w: %s", errUsage, usage)
 	}
-	sub := args[0]
-	fs, asJSON := c.flags("pin " + sub)
+	fs, asJSON := c.flags(cmd + " " + args[0])
 	if err := parse(fs, args[1:]); err != nil {
-		return err
+		return nil, err
 	}
 	cl, err := c.daemon()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ctx, cancel := interruptible()
-	defer cancel()
+	return &daemonSub{name: args[0], fs: fs, asJSON: *asJSON, cl: cl, ctx: ctx, cancel: cancel}, nil
+}
+
+func runPin(c *cli, args []string) error {
+	d, err := c.daemonSub("pin", "vft pin add CID | pin rm CID | pin ls", args)
+	if err != nil {
+		return err
+	}
+	defer d.cancel()
+	sub, fs, cl, ctx := d.name, d.fs, d.cl, d.ctx
 	switch sub {
 	case "add", "rm":
 		if fs.NArg() != 1 {
@@ -144,7 +167,7 @@ func runPin(c *cli, args []string) error {
 		if err := call(ctx, fs.Arg(0)); err != nil {
 			return err
 		}
-		if *asJSON {
+		if d.asJSON {
 			return c.printJSON(map[string]string{"cid": fs.Arg(0), "status": verb})
 		}
 		fmt.Fprintf(c.stdout, "%s %s\n", verb, fs.Arg(0))
@@ -154,7 +177,7 @@ func runPin(c *cli, args []string) error {
 		if err != nil {
 			return err
 		}
-		if *asJSON {
+		if d.asJSON {
 			return c.printJSON(pins)
 		}
 		for _, p := range pins {
@@ -166,27 +189,19 @@ func runPin(c *cli, args []string) error {
 }
 
 func runRepo(c *cli, args []string) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: vft repo stat | repo gc", errUsage)
-	}
-	sub := args[0]
-	fs, asJSON := c.flags("repo " + sub)
-	if err := parse(fs, args[1:]); err != nil {
-		return err
-	}
-	cl, err := c.daemon()
+	d, err := c.daemonSub("repo", "vft repo stat | repo gc", args)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := interruptible()
-	defer cancel()
+	defer d.cancel()
+	sub, cl, ctx := d.name, d.cl, d.ctx
 	switch sub {
 	case "stat":
 		st, err := cl.RepoStat(ctx)
 		if err != nil {
 			return err
 		}
-		if *asJSON {
+		if d.asJSON {
 			return c.printJSON(st)
 		}
 		quota := "none"
@@ -201,7 +216,7 @@ func runRepo(c *cli, args []string) error {
 		if err != nil {
 			return err
 		}
-		if *asJSON {
+		if d.asJSON {
 			return c.printJSON(res)
 		}
 		fmt.Fprintf(c.stdout, "removed %d blocks, freed %s\n", res.Blocks, humanBytes(res.Bytes))

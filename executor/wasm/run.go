@@ -37,12 +37,7 @@ func (e *Executor) Run(ctx context.Context, t executor.Task) (executor.Result, e
 	defer context.AfterFunc(e.life, cancel)()
 
 	res, err := e.run(ctx, t)
-	if err != nil && e.life.Err() != nil {
-		err = fmt.Errorf("%w: %w", executor.ErrClosed, err)
-	}
-	if err != nil && t.JobID != "" {
-		err = fmt.Errorf("job %s: %w", t.JobID, err)
-	}
+	err = executor.RunError(err, e.life.Err() != nil, t.JobID)
 	e.log.Debug("task finished", "job", t.JobID, "exit", res.ExitCode,
 		"duration", res.Duration, "output_bytes", res.OutputBytes, "err", err)
 	return res, err
