@@ -87,6 +87,9 @@ type Book struct {
 	ds  datastore.Batching
 	now func() time.Time
 	mu  sync.Mutex
+
+	watchMu  sync.RWMutex
+	watchers []func(Record)
 }
 
 var bookPrefix = datastore.NewKey("/vft/jobs")
@@ -101,8 +104,33 @@ func NewBook(ds datastore.Batching, now func() time.Time) *Book {
 
 func key(id string) datastore.Key { return bookPrefix.ChildString(id) }
 
+// Watch calls fn with every record after it is saved (created, moved or
+// updated), in the saving goroutine and outside the book's lock: metrics
+// and the dashboard's live feed follow jobs this way. fn must not block.
+func (b *Book) Watch(fn func(Record)) {
+	b.watchMu.Lock()
+	b.watchers = append(b.watchers, fn)
+	b.watchMu.Unlock()
+}
+
+func (b *Book) notify(r Record, err error) (Record, error) {
+	if err != nil {
+		return r, err
+	}
+	b.watchMu.RLock()
+	defer b.watchMu.RUnlock()
+	for _, fn := range b.watchers {
+		fn(r)
+	}
+	return r, nil
+}
+
 // Create records a new job in its first state.
 func (b *Book) Create(ctx context.Context, id string, role Role, offer []byte, state State) (Record, error) {
+	return b.notify(b.create(ctx, id, role, offer, state))
+}
+
+func (b *Book) create(ctx context.Context, id string, role Role, offer []byte, state State) (Record, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if ok, err := b.ds.Has(ctx, key(id)); err != nil {
@@ -118,6 +146,10 @@ func (b *Book) Create(ctx context.Context, id string, role Role, offer []byte, s
 // Move changes a job's state if the transition is allowed, applying edit
 // (workers, result, reason) in the same write.
 func (b *Book) Move(ctx context.Context, id string, to State, note string, edit func(*Record)) (Record, error) {
+	return b.notify(b.move(ctx, id, to, note, edit))
+}
+
+func (b *Book) move(ctx context.Context, id string, to State, note string, edit func(*Record)) (Record, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	r, err := b.get(ctx, id)
@@ -144,6 +176,10 @@ func (b *Book) Move(ctx context.Context, id string, to State, note string, edit 
 
 // Update edits a job without changing its state (a worker's report).
 func (b *Book) Update(ctx context.Context, id string, edit func(*Record)) (Record, error) {
+	return b.notify(b.update(ctx, id, edit))
+}
+
+func (b *Book) update(ctx context.Context, id string, edit func(*Record)) (Record, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	r, err := b.get(ctx, id)

@@ -88,3 +88,29 @@ func TestBookSurvivesRestart(t *testing.T) {
 		t.Fatalf("unfinished after job-b is done: %d", len(open))
 	}
 }
+
+// Watchers see every saved change in order, and no refused one.
+func TestBookWatch(t *testing.T) {
+	ctx := context.Background()
+	ds, err := pebbleds.NewDatastore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close()
+	book := NewBook(ds, nil)
+	var seen []State
+	book.Watch(func(r Record) { seen = append(seen, r.State) })
+	book.Create(ctx, "j", RoleWorker, nil, StateAssigned)
+	book.Move(ctx, "j", StateRunning, "", nil)
+	book.Move(ctx, "j", StateOffered, "", nil) // refused: running → offered
+	book.Update(ctx, "j", func(r *Record) { r.Result = "x" })
+	want := []State{StateAssigned, StateRunning, StateRunning}
+	if len(seen) != len(want) {
+		t.Fatalf("watcher saw %v, want %v", seen, want)
+	}
+	for i := range want {
+		if seen[i] != want[i] {
+			t.Fatalf("watcher saw %v, want %v", seen, want)
+		}
+	}
+}
