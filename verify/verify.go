@@ -1,0 +1,122 @@
+// Package verify decides whether workers' results are correct before
+// anyone is paid: commitments that stop copying, the per-job policies
+// (exact quorum, numeric tolerance, spot checks, a custom verifier
+// module), and the reputation each node keeps from verdicts.
+//
+// It knows result CIDs and peers, not the market: job/ runs the protocol
+// (who commits, reveals and verifies when) and asks Decide what the
+// reports mean.
+package verify
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Modes, as a job spec names them.
+const (
+	ModeExact     = "exact"
+	ModeTolerance = "tolerance"
+	ModeSpot      = "spot"
+	ModeCustom    = "custom"
+)
+
+// Policy is a job's verification rule.
+type Policy struct {
+	Mode string
+	// K workers run the job; M of them must agree.
+	K, M int
+	// SpotProbability is the chance a spot-mode job is re-run by a verifier.
+	SpotProbability float64
+	// RelTol and AbsTol bound the difference of two numbers that "agree"
+	// in tolerance mode: |a-b| <= AbsTol + RelTol*max(|a|,|b|).
+	RelTol, AbsTol float64
+	// Verifier is the CID of the custom verifier module.
+	Verifier string
+}
+
+// Report is one worker's revealed outcome: a result CID, or why it has
+// none (its run failed, or its reveal did not match its commitment).
+type Report struct {
+	Worker peer.ID
+	Result string
+	Failed string
+}
+
+// Outcome is what the reports so far decide.
+type Outcome struct {
+	// Done is true once the job is decided either way.
+	Done bool
+	// Accepted is the result CID accepted; empty when rejected or undecided.
+	Accepted string
+	// Agreed are the workers whose result matches the accepted one;
+	// Dissented those whose result differs or who failed.
+	Agreed, Dissented []peer.ID
+	Reason            string
+}
+
+// Matcher says whether two result CIDs are the same answer. Exact
+// verification needs none (equal CIDs); tolerance and custom modes compare
+// the content.
+type Matcher interface {
+	Match(ctx context.Context, a, b string) (bool, error)
+}
+
+// Decide groups the reports by agreement and decides once M agree, or
+// once expected reports are in and no group can reach M. With a nil
+// matcher results agree only when their CIDs are equal.
+func Decide(ctx context.Context, p Policy, reports []Report, expected int, match Matcher) (Outcome, error) {
+	var groups [][]Report // each group's results agree with its first
+	var failed []peer.ID
+	for _, r := range reports {
+		if r.Failed != "" || r.Result == "" {
+			failed = append(failed, r.Worker)
+			continue
+		}
+		placed := false
+		for i, g := range groups {
+			same := g[0].Result == r.Result
+			if !same && match != nil {
+				var err error
+				if same, err = match.Match(ctx, g[0].Result, r.Result); err != nil {
+					return Outcome{}, fmt.Errorf("compare %s with %s: %w", g[0].Result, r.Result, err)
+				}
+			}
+			if same {
+				groups[i] = append(g, r)
+				placed = true
+				break
+			}
+		}
+		if !placed {
+			groups = append(groups, []Report{r})
+		}
+	}
+	for _, g := range groups {
+		if len(g) < p.M {
+			continue
+		}
+		out := Outcome{Done: true, Accepted: g[0].Result,
+			Reason: fmt.Sprintf("%d of %d results agree", len(g), len(reports))}
+		for _, r := range reports {
+			if slices.ContainsFunc(g, func(x Report) bool { return x.Worker == r.Worker }) {
+				out.Agreed = append(out.Agreed, r.Worker)
+			} else {
+				out.Dissented = append(out.Dissented, r.Worker)
+			}
+		}
+		return out, nil
+	}
+	if len(reports) < expected {
+		return Outcome{}, nil
+	}
+	out := Outcome{Done: true, Reason: fmt.Sprintf("no %d of %d results agree", p.M, len(reports))}
+	for _, r := range reports {
+		out.Dissented = append(out.Dissented, r.Worker)
+	}
+	_ = failed
+	return out, nil
+}
