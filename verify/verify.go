@@ -70,11 +70,9 @@ type Matcher interface {
 // matcher results agree only when their CIDs are equal.
 func Decide(ctx context.Context, p Policy, reports []Report, expected int, match Matcher) (Outcome, error) {
 	var groups [][]Report // each group's results agree with its first
-	var failed []peer.ID
 	for _, r := range reports {
 		if r.Failed != "" || r.Result == "" {
-			failed = append(failed, r.Worker)
-			continue
+			continue // a failure agrees with nothing; it is a dissent below
 		}
 		placed := false
 		for i, g := range groups {
@@ -117,6 +115,5 @@ func Decide(ctx context.Context, p Policy, reports []Report, expected int, match
 	for _, r := range reports {
 		out.Dissented = append(out.Dissented, r.Worker)
 	}
-	_ = failed
 	return out, nil
 }
