@@ -13,6 +13,9 @@ import (
 
 // Config is the `[chain]` section of the node's config.
 type Config struct {
+	// Settle pays the workers of this node's accepted jobs on chain. Off,
+	// results are accepted without payment (a private pool, tests).
+	Settle bool `toml:"settle"`
 	// RPC is the Solana JSON-RPC endpoint (localnet, devnet or mainnet).
 	RPC string `toml:"rpc"`
 	// WS is the PubSub websocket endpoint: signatureSubscribe wakes a
@@ -43,6 +46,7 @@ type Config struct {
 // DefaultConfig points at a localnet on the standard ports.
 func DefaultConfig() Config {
 	return Config{
+		Settle:       true,
 		RPC:          "http://127.0.0.1:8899",
 		WS:           "ws://127.0.0.1:8900",
 		Commitment:   string(rpc.CommitmentConfirmed),

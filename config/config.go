@@ -53,6 +53,14 @@ type Config struct {
 	Market    MarketConfig     `toml:"market"`
 	Storage   storage.Config   `toml:"storage"`
 	Chain     chain.Config     `toml:"chain"`
+	Debug     DebugConfig      `toml:"debug"`
+}
+
+// DebugConfig is the `[debug]` section: switches for tests and demos.
+type DebugConfig struct {
+	// AllowFaults lets VFT_DEBUG_FAULT make this node a deliberately
+	// dishonest miner. Off, a set VFT_DEBUG_FAULT stops the daemon.
+	AllowFaults bool `toml:"allow_faults"`
 }
 
 // MarketConfig is the `[market]` section: what this node sells and on

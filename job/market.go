@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/vft-network/vft/identity"
+	"github.com/vft-network/vft/verify"
 	"github.com/vft-network/vft/wire"
 )
 
@@ -46,7 +46,20 @@ type MarketOptions struct {
 	OnAssigned func(Record)
 	// OnCancelled is called on a worker when the submitter cancels a job.
 	OnCancelled func(id string)
-	Now         func() time.Time
+	// Matcher compares results for the tolerance and custom modes (nil
+	// for exact: equal CIDs agree).
+	Matcher func(verify.Policy) (verify.Matcher, error)
+	// OnVerdict receives every checked verdict, this node's own included,
+	// for the reputation table.
+	OnVerdict func(CheckedVerdict)
+	// Penalize counts a protocol violation against a peer.
+	Penalize func(p peer.ID, reason string)
+	// CheckFunds refuses a job its submitter cannot pay, before it is offered.
+	CheckFunds func(ctx context.Context, spec Spec) error
+	// Settle pays an accepted job's agreeing workers; nil accepts jobs
+	// without paying (a network with settlement turned off).
+	Settle func(ctx context.Context, rec Record) ([]Payout, error)
+	Now    func() time.Time
 }
 
 // KnownNode is a node seen in heartbeats with its capacity and terms.
@@ -69,7 +82,9 @@ type Market struct {
 
 	mu      sync.Mutex
 	bids    map[string][]Bid // submitter: bids per job ID
-	results map[string]map[peer.ID]ResultMsg
+	// revealing holds the jobs whose reveal phase is running.
+	revealing map[string]bool
+	verdicts  Gossip
 	seen    map[string]struct{} // worker: offers already considered
 	offers  Gossip
 	ctx     context.Context
@@ -93,7 +108,7 @@ func NewMarket(key *identity.Key, streams Streams, book *Book, opts MarketOption
 		opts.Reputation = func(peer.ID) float64 { return 0.5 }
 	}
 	m := &Market{key: key, streams: streams, book: book, opts: opts, log: log.With("component", "market"),
-		bids: map[string][]Bid{}, seen: map[string]struct{}{}}
+		bids: map[string][]Bid{}, seen: map[string]struct{}{}, revealing: map[string]bool{}}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	return m
 }
@@ -187,24 +202,28 @@ func (m *Market) cancelled(data []byte) {
 	m.book.Move(m.ctx, c.Job, StateCancelled, c.Reason, func(r *Record) { r.Reason = "cancelled by the submitter: " + c.Reason })
 }
 
-// Start handles offers from gossip and bids and assignments from streams.
-func (m *Market) Start(offers Gossip) {
-	m.offers = offers
+// Start handles offers and verdicts from gossip, and bids, assignments and
+// commitments from streams.
+func (m *Market) Start(offers, verdicts Gossip) {
+	m.offers, m.verdicts = offers, verdicts
 	m.streams.SetStreamHandler(ProtocolBid, m.handleBid)
-	m.streams.SetStreamHandler(ProtocolResult, m.handleResult)
+	m.streams.SetStreamHandler(ProtocolCommit, m.handleCommit)
 	if m.opts.Works {
 		m.streams.SetStreamHandler(ProtocolAssign, m.handleAssign)
+		m.streams.SetStreamHandler(ProtocolVerdict, m.handleVerdict)
 	}
-	m.wg.Add(1)
+	m.wg.Add(2)
 	go m.readOffers()
+	go m.readVerdicts()
 }
 
 // Close stops the market; safe to call twice.
 func (m *Market) Close() error {
 	m.closing.Do(func() {
 		m.streams.RemoveStreamHandler(ProtocolBid)
-		m.streams.RemoveStreamHandler(ProtocolResult)
+		m.streams.RemoveStreamHandler(ProtocolCommit)
 		m.streams.RemoveStreamHandler(ProtocolAssign)
+		m.streams.RemoveStreamHandler(ProtocolVerdict)
 		m.cancel()
 		m.wg.Wait()
 	})
@@ -217,6 +236,11 @@ func (m *Market) Submit(ctx context.Context, spec Spec) (Offer, error) {
 	offer, err := NewOffer(m.key, spec, m.opts.Now())
 	if err != nil {
 		return Offer{}, err
+	}
+	if m.opts.CheckFunds != nil && spec.Reward > 0 {
+		if err := m.opts.CheckFunds(ctx, spec); err != nil {
+			return Offer{}, err
+		}
 	}
 	if _, err := m.book.Create(ctx, offer.ID.String(), RoleSubmitter, offer.Raw, StateOffered); err != nil {
 		return Offer{}, err
@@ -254,7 +278,7 @@ func (m *Market) collect(o Offer) {
 		if err != nil || rec.State.Terminal() {
 			return
 		}
-		if need := k - len(rec.Workers); need > 0 {
+		if need := rec.needed(k) - len(rec.Workers); need > 0 {
 			bids, open := m.awaitBids(id, 2*need)
 			if !open {
 				return // the market is closing
@@ -281,7 +305,7 @@ func (m *Market) collect(o Offer) {
 			}
 			continue
 		}
-		// All k assigned: wait for their reports.
+		// All assigned: wait for their commitments and the decision.
 		if !m.watch(o, missed) {
 			return
 		}
@@ -316,17 +340,28 @@ func (m *Market) awaitBids(id string, enough int) ([]Bid, bool) {
 	}
 }
 
-// watch waits until the assigned workers have all reported or the report
-// deadline passes. Workers that missed it are dropped from the job (and
-// recorded in missed) so collect replaces them; it returns false when
-// there is nothing more to do.
+// watch waits until the job needs more workers (a spot check's verifier,
+// a tie-breaker) or ends, and drops the workers that have not committed by
+// the report deadline (recording them in missed) so collect replaces them.
+// It returns false when there is nothing more to do.
 func (m *Market) watch(o Offer, missed map[peer.ID]bool) bool {
 	id := o.ID.String()
+	k := int(o.Spec.Verify.Workers)
 	reportBy := time.Now().Add(o.Spec.Needs.Timeout() + m.opts.ReportGrace)
-	for time.Now().Before(reportBy) {
+	for {
 		rec, err := m.book.Get(m.ctx, id)
-		if err != nil || rec.State.Terminal() || len(rec.Reports) >= len(rec.Workers) {
+		if err != nil || rec.State.Terminal() {
 			return false
+		}
+		if len(rec.Workers) < rec.needed(k) {
+			return true
+		}
+		if committed(rec) {
+			// Waiting for reveals, the decision or settlement, which
+			// end the job or ask for more workers.
+			reportBy = time.Now().Add(o.Spec.Needs.Timeout() + m.opts.ReportGrace)
+		} else if time.Now().After(reportBy) {
+			break
 		}
 		select {
 		case <-m.ctx.Done():
@@ -338,7 +373,11 @@ func (m *Market) watch(o Offer, missed map[peer.ID]bool) bool {
 	rec, err := m.book.Update(m.ctx, id, func(r *Record) {
 		kept := r.Workers[:0]
 		for _, w := range r.Workers {
-			if _, reported := r.Reports[w.String()]; reported {
+			if _, ok := r.Commits[w.String()]; ok {
+				kept = append(kept, w)
+				continue
+			}
+			if _, ok := r.Reports[w.String()]; ok { // its run failed
 				kept = append(kept, w)
 				continue
 			}
@@ -355,6 +394,7 @@ func (m *Market) watch(o Offer, missed map[peer.ID]bool) bool {
 	}
 	for _, w := range late {
 		m.log.Info("worker missed its report deadline", "job", id, "worker", w)
+		m.penalize(w, "missed the report deadline of job "+id)
 	}
 	return len(late) > 0
 }
@@ -547,81 +587,12 @@ func (m *Market) handleAssign(st network.Stream) {
 	})
 }
 
-// handleResult records a worker's result for one of our jobs and decides
-// the job once enough results are in: with "exact" verification, m equal
-// result CIDs accept it. (Commit–reveal and the other modes belong to the
-// verification layer.)
-func (m *Market) handleResult(st network.Stream) {
-	serve(st, 4<<10, func(from peer.ID, req []byte) ([]byte, error) {
-		var r ResultMsg
-		if err := openDirect(req, KindResult, from, m.opts.Now(), &r); err != nil {
-			return nil, err
-		}
-		rec, err := m.book.Get(m.ctx, r.Job)
-		if err != nil || rec.Role != RoleSubmitter || !slices.Contains(rec.Workers, from) {
-			return wire.Seal(m.key, KindAck, m.opts.Now(), AckMsg{Job: r.Job, Reason: "not a worker of this job"})
-		}
-		report := r.Result
-		if r.Error != "" || r.Result == "" {
-			report = "error: " + r.Error
-		}
-		rec, err = m.book.Update(m.ctx, r.Job, func(rec *Record) {
-			if rec.Reports == nil {
-				rec.Reports = map[string]string{}
-			}
-			rec.Reports[from.String()] = report
-		})
-		if err != nil {
-			return nil, err
-		}
-		m.decide(rec)
-		return wire.Seal(m.key, KindAck, m.opts.Now(), AckMsg{Job: r.Job, OK: true})
-	})
-}
-
-func (m *Market) decide(rec Record) {
-	if rec.State.Terminal() || len(rec.Workers) == 0 {
-		return
-	}
-	o, err := OpenOffer(rec.Offer, m.opts.Now())
-	if err != nil {
-		return
-	}
-	if rec.State == StateAssigned {
-		if _, err := m.book.Move(m.ctx, rec.ID, StateVerifying, "first result in", nil); err != nil {
-			m.log.Debug("verifying", "job", rec.ID, "err", err)
-		}
-	}
-	votes := map[string]int{}
-	failure := ""
-	for _, r := range rec.Reports {
-		if msg, failed := strings.CutPrefix(r, "error: "); failed {
-			failure = msg
-			continue
-		}
-		votes[r]++
-	}
-	quorum := int(o.Spec.Verify.Quorum)
-	for result, n := range votes {
-		if n >= quorum {
-			m.book.Move(m.ctx, rec.ID, StateDone, fmt.Sprintf("%d of %d results agree", n, len(rec.Workers)), func(r *Record) { r.Result = result })
-			return
-		}
-	}
-	if len(rec.Reports) == len(rec.Workers) {
-		reason := fmt.Sprintf("no %d of %d results agree", quorum, len(rec.Workers))
-		if failure != "" {
-			reason += "; a worker failed: " + failure
-		}
-		m.fail(rec.ID, reason)
-	}
-}
-
 // Resume picks up this node's unfinished jobs after a restart: a
-// submitter's jobs go back to collecting bids or watching their workers
-// (reports already received are on disk); a worker's assigned or running
-// jobs run again from the start (runs are deterministic, so a re-run gives
-// the same result).
+// submitter's jobs go back to collecting bids, watching their workers or
+// settling (commitments and reveals already received are on disk); a
+// worker's assigned or running jobs run again from the start (runs are
+// deterministic, so a re-run gives the same result), and its committed
+// ones wait for their reveal and verdict.
 func (m *Market) Resume(ctx context.Context) error {
 	open, err := m.book.Unfinished(ctx)
 	if err != nil {
@@ -634,15 +605,20 @@ func (m *Market) Resume(ctx context.Context) error {
 			continue
 		}
 		switch {
+		case rec.Role == RoleSubmitter && rec.State == StateSettling:
+			m.wg.Add(1)
+			go m.settle(rec.ID)
 		case rec.Role == RoleSubmitter:
-			// Count the reports already on disk, then go on collecting
-			// bids (offered) or watching the workers (assigned).
-			m.decide(rec)
+			// Pick up the commitments and reveals already on disk, then go
+			// on collecting bids or watching the workers.
+			m.maybeReveal(rec)
 			m.mu.Lock()
 			m.bids[rec.ID] = nil
 			m.mu.Unlock()
 			m.wg.Add(1)
 			go m.collect(o)
+		case rec.Role == RoleWorker && rec.State == StateVerifying:
+			// Committed: it waits for the reveal request and the verdict.
 		case rec.Role == RoleWorker && m.opts.OnAssigned != nil:
 			m.opts.OnAssigned(rec)
 		default:

@@ -89,6 +89,25 @@ func OpenOffer(raw []byte, now time.Time) (Offer, error) {
 	return Offer{ID: id, Submitter: msg.Signer, SignedAt: msg.Time, Spec: spec, Raw: raw}, nil
 }
 
+// RecordedOffer reads an offer this node recorded itself, checking its
+// signature but not its freshness or deadline: work accepted before the
+// deadline is still owed after it.
+func RecordedOffer(raw []byte) (Offer, error) {
+	msg, err := wire.Open(raw, KindOffer, wire.Limits{MaxSize: MaxOfferSize, MaxAge: 100 * 365 * 24 * time.Hour, MaxFuture: MaxOfferFuture}, time.Now())
+	if err != nil {
+		return Offer{}, err
+	}
+	var spec Spec
+	if err := wire.Unmarshal(msg.Body, &spec); err != nil {
+		return Offer{}, err
+	}
+	id, err := offerID(raw)
+	if err != nil {
+		return Offer{}, err
+	}
+	return Offer{ID: id, Submitter: msg.Signer, SignedAt: msg.Time, Spec: spec, Raw: raw}, nil
+}
+
 func offerID(raw []byte) (cid.Cid, error) {
 	return cid.Prefix{Version: 1, Codec: cid.DagCBOR, MhType: mh.SHA2_256, MhLength: -1}.Sum(raw)
 }

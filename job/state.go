@@ -63,11 +63,46 @@ type Record struct {
 	// Reports are the workers' results as the submitter received them
 	// (worker peer ID → result CID, or "error: ..."), kept so a restarted
 	// submitter still counts them.
-	Reports   map[string]string `json:"reports,omitempty"`
-	Reason    string            `json:"reason,omitempty"` // why it failed or was cancelled
+	Reports map[string]string `json:"reports,omitempty"`
+	// Commits are the workers' commitments (submitter), and Reveals their
+	// signed reveals, kept as the verdict's evidence.
+	Commits map[string][]byte `json:"commits,omitempty"`
+	Reveals map[string][]byte `json:"reveals,omitempty"`
+	// Needed is how many workers the job needs now when that is more than
+	// its k: a spot-checked job adds a verifier, a split one a tie-breaker.
+	Needed int `json:"needed,omitempty"`
+	// Salt opens this worker's commitment to Result (worker).
+	Salt    []byte         `json:"salt,omitempty"`
+	Verdict *VerdictRecord `json:"verdict,omitempty"`
+	Payouts []Payout       `json:"payouts,omitempty"`
+	Reason  string         `json:"reason,omitempty"` // why it failed or was cancelled
 	History   []Change          `json:"history"`
 	UpdatedAt time.Time         `json:"updated_at"`
 }
+
+// VerdictRecord is how a job was decided: the accepted result, who
+// agreed and who dissented (and why).
+type VerdictRecord struct {
+	Accepted  string            `json:"accepted,omitempty"`
+	Agreed    []string          `json:"agreed"`
+	Dissented []string          `json:"dissented"`
+	Reasons   map[string]string `json:"reasons,omitempty"`
+	Reason    string            `json:"reason"`
+	// Author is who decided it: this node, or the submitter whose gossiped
+	// verdict a worker received.
+	Author string `json:"author"`
+}
+
+// Payout is one payment of a settled job.
+type Payout struct {
+	Recipient string `json:"recipient"` // base58 wallet address
+	Amount    uint64 `json:"amount"`
+	Signature string `json:"signature"`
+	State     string `json:"state"`
+}
+
+// needed is how many workers the job needs now.
+func (r Record) needed(k int) int { return max(k, r.Needed) }
 
 // Change is one transition, kept so `vft job status` can show the stages.
 type Change struct {

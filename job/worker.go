@@ -10,8 +10,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/vft-network/vft/executor"
 	"github.com/vft-network/vft/identity"
+	"github.com/vft-network/vft/verify"
 	"github.com/vft-network/vft/wire"
 )
 
@@ -36,20 +40,17 @@ type Device struct {
 // Devices lists the GPUs jobs may use now (after the miner's exclusions).
 type Devices func(ctx context.Context) []Device
 
-// KindResult is a worker's result announcement to the submitter.
-const KindResult = "job-result/1"
+// Faults a deliberately dishonest worker can be told to commit, for tests
+// and demos of verification (VFT_DEBUG_FAULT; refused unless the node's
+// config has debug.allow_faults).
+const (
+	FaultWrongResult = "wrong-result" // returns garbage instead of running the job
+	FaultCopy        = "copy"         // skips the work and tries to pass off a result it did not compute
+	FaultNoShow      = "no-show"      // accepts the assignment, then never reports
+)
 
-// ProtocolResult carries results from workers to submitters.
-const ProtocolResult = "/vft/result/1"
-
-// ResultMsg says what a worker computed. Commit–reveal (verification)
-// wraps this later; today the submitter compares result CIDs directly.
-type ResultMsg struct {
-	Job      string `cbor:"job"`
-	Result   string `cbor:"result"` // UnixFS CID of /output
-	ExitCode int64  `cbor:"exit"`
-	Error    string `cbor:"error"` // why the run failed, when it did
-}
+// Faults lists the valid fault names.
+var Faults = []string{FaultWrongResult, FaultCopy, FaultNoShow}
 
 // Worker runs assigned jobs: fetch inputs, execute, import the output,
 // report the result CID to the submitter.
@@ -64,6 +65,7 @@ type Worker struct {
 	now     func() time.Time
 
 	devices Devices
+	fault   string
 
 	mu      sync.Mutex
 	running map[string]context.CancelFunc
@@ -100,12 +102,32 @@ func (w *Worker) Run(ctx context.Context, rec Record) {
 			return
 		}
 	}
+	if w.fault == FaultNoShow {
+		w.log.Warn("debug fault: not running the job and never reporting", "job", rec.ID)
+		return
+	}
 	result, runErr := w.execute(ctx, o)
-	msg := ResultMsg{Job: rec.ID, Result: result}
+	msg := CommitMsg{Job: rec.ID}
+	var salt []byte
 	if runErr != nil {
 		msg.Error = runErr.Error()
+	} else {
+		salt = verify.NewSalt()
+		msg.Commitment = verify.Commit(result, w.key.PeerID(), salt)
+		if w.fault == FaultCopy {
+			// With nothing to copy before the reveals (commitments are
+			// sent to the submitter only), a copier commits to a guess and
+			// reveals whatever it learns later; the reveal cannot match.
+			msg.Commitment = verify.Commit("copied", w.key.PeerID(), verify.NewSalt())
+		}
+		// Saved before the commitment leaves, so a restarted worker can
+		// still open it.
+		if _, err := w.book.Update(ctx, rec.ID, func(r *Record) { r.Result, r.Salt = result, salt }); err != nil {
+			w.log.Warn("record result", "job", rec.ID, "err", err)
+			return
+		}
 	}
-	err = w.report(ctx, o, msg)
+	err = w.commit(ctx, o, msg)
 	if ctx.Err() != nil {
 		return // cancelled: the market has recorded why
 	}
@@ -113,10 +135,49 @@ func (w *Worker) Run(ctx context.Context, rec Record) {
 	case runErr != nil:
 		w.finish(ctx, rec.ID, "", StateFailed, runErr.Error())
 	case err != nil:
-		w.finish(ctx, rec.ID, result, StateFailed, "result not delivered to the submitter: "+err.Error())
+		w.finish(ctx, rec.ID, result, StateFailed, "commitment not delivered to the submitter: "+err.Error())
 	default:
-		w.finish(ctx, rec.ID, result, StateVerifying, "result "+result+" delivered")
+		w.finish(ctx, rec.ID, result, StateVerifying, "result "+result+" committed")
 	}
+}
+
+// Start serves the submitters' reveal requests.
+func (w *Worker) Start() { w.streams.SetStreamHandler(ProtocolReveal, w.handleReveal) }
+
+// Close stops serving reveals.
+func (w *Worker) Close() error {
+	w.streams.RemoveStreamHandler(ProtocolReveal)
+	return nil
+}
+
+// WithFault makes this worker dishonest in the named way (Faults).
+func (w *Worker) WithFault(f string) *Worker { w.fault = f; return w }
+
+// handleReveal opens this worker's commitment for the job's submitter,
+// and for nobody else: another worker must not learn the result.
+func (w *Worker) handleReveal(st network.Stream) {
+	serve(st, 4<<10, func(from peer.ID, req []byte) ([]byte, error) {
+		var r RevealRequest
+		if err := openDirect(req, KindRevealRequest, from, w.now(), &r); err != nil {
+			return nil, err
+		}
+		rec, err := w.book.Get(context.Background(), r.Job)
+		if err != nil || rec.Role != RoleWorker {
+			return nil, fmt.Errorf("reveal of %s: not a job of this worker", r.Job)
+		}
+		o, err := OpenOffer(rec.Offer, w.now())
+		if err != nil || o.Submitter != from {
+			return nil, fmt.Errorf("reveal of %s asked by %s, not its submitter", r.Job, from)
+		}
+		reveal := RevealMsg{Job: r.Job, Result: rec.Result, Salt: rec.Salt}
+		if w.fault == FaultCopy {
+			reveal.Result, reveal.Salt = rec.Result, verify.NewSalt()
+		}
+		if len(reveal.Salt) == 0 {
+			return nil, fmt.Errorf("reveal of %s: nothing committed yet", r.Job)
+		}
+		return wire.Seal(w.key, KindReveal, w.now(), reveal)
+	})
 }
 
 // Running is how many jobs the worker is running now.
@@ -170,14 +231,14 @@ func (w *Worker) releaseGPUs(id string) {
 	w.mu.Unlock()
 }
 
-// report delivers the result to the submitter, retrying with backoff: a
-// result that does not arrive makes the submitter give the work to
-// someone else once the report deadline passes.
-func (w *Worker) report(ctx context.Context, o Offer, msg ResultMsg) error {
+// commit delivers the commitment to the submitter, retrying with backoff:
+// one that does not arrive makes the submitter give the work to someone
+// else once the report deadline passes.
+func (w *Worker) commit(ctx context.Context, o Offer, msg CommitMsg) error {
 	var err error
 	for attempt, wait := 0, time.Second; attempt < 4; attempt, wait = attempt+1, wait*2 {
 		if attempt > 0 {
-			w.log.Info("result not delivered, retrying", "job", msg.Job, "err", err, "in", wait)
+			w.log.Info("commitment not delivered, retrying", "job", msg.Job, "err", err, "in", wait)
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
@@ -185,10 +246,10 @@ func (w *Worker) report(ctx context.Context, o Offer, msg ResultMsg) error {
 			}
 		}
 		var data, reply []byte
-		if data, err = wire.Seal(w.key, KindResult, w.now(), msg); err != nil {
+		if data, err = wire.Seal(w.key, KindCommit, w.now(), msg); err != nil {
 			return err
 		}
-		if reply, err = exchange(ctx, w.streams, o.Submitter, ProtocolResult, data, 4<<10); err != nil {
+		if reply, err = exchange(ctx, w.streams, o.Submitter, ProtocolCommit, data, 4<<10); err != nil {
 			continue
 		}
 		var ack AckMsg
@@ -266,6 +327,10 @@ func (w *Worker) execute(ctx context.Context, o Offer) (string, error) {
 		}
 		task.Inputs = append(task.Inputs, executor.Mount{Host: host, Guest: in.Path})
 	}
+	if w.fault == FaultWrongResult || w.fault == FaultCopy {
+		w.log.Warn("debug fault: not running the job", "job", o.ID, "fault", w.fault)
+		return w.garbage(ctx, task.OutputDir)
+	}
 	res, err := ex.Run(ctx, task)
 	if err != nil {
 		return "", fmt.Errorf("run: %w", err)
@@ -278,6 +343,17 @@ func (w *Worker) execute(ctx context.Context, o Offer) (string, error) {
 		return "", fmt.Errorf("import /output: %w", err)
 	}
 	return id, nil
+}
+
+// garbage imports a made-up output, as a cheating worker would return.
+func (w *Worker) garbage(ctx context.Context, dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "result.txt"), verify.NewSalt(), 0o600); err != nil {
+		return "", err
+	}
+	return w.content.AddDir(ctx, dir)
 }
 
 func tail(b []byte) string {

@@ -35,6 +35,9 @@ type Options struct {
 	NewHost p2p.HostConstructor
 	// Bandwidth counts bytes per protocol when set.
 	Bandwidth metrics.Reporter
+	// Fault makes this node a deliberately dishonest miner (job.Faults),
+	// from VFT_DEBUG_FAULT; refused unless debug.allow_faults is set.
+	Fault string
 }
 
 // Node is one VFT node: a miner, light or edge node.
@@ -52,6 +55,7 @@ type Node struct {
 	jobs     *job.Book
 	market   *job.Market
 	worker   *job.Worker
+	settle   *settlement // nil when chain.settle is off
 
 	// work is the lifetime of jobs this node runs; Close cancels and waits.
 	work      context.Context
@@ -73,6 +77,17 @@ func New(r *repo.Repo, cfg config.Config, key *identity.Key, log *slog.Logger, o
 	}
 	if opts.Version == "" {
 		opts.Version = "dev"
+	}
+	if opts.Fault != "" {
+		if !slices.Contains(job.Faults, opts.Fault) {
+			return nil, fmt.Errorf("VFT_DEBUG_FAULT=%q is not one of %v", opts.Fault, job.Faults)
+		}
+		if !cfg.Debug.AllowFaults {
+			return nil, fmt.Errorf("VFT_DEBUG_FAULT=%s asks for a dishonest miner, but debug.allow_faults is false: unset VFT_DEBUG_FAULT, or set VFT_DEBUG_ALLOW_FAULTS=true on a test network", opts.Fault)
+		}
+		if cfg.Node.Mode == config.ModeLight {
+			return nil, fmt.Errorf("VFT_DEBUG_FAULT=%s: a light node runs no jobs to cheat on", opts.Fault)
+		}
 	}
 	n := &Node{cfg: cfg, repo: r, key: key, log: log, opts: opts, metrics: prometheus.NewRegistry()}
 	n.metrics.MustRegister(
@@ -128,6 +143,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.stops = append(n.stops, n.storage.Close)
 
 	n.jobs = job.NewBook(n.storage.Datastore(), nil)
+	n.work, n.stopWork = context.WithCancel(context.Background())
+	n.stops = append(n.stops, func() error { n.stopWork(); n.workers.Wait(); return nil })
+	if err := n.startSettlement(); err != nil {
+		return err
+	}
 	works := n.cfg.Node.Mode != config.ModeLight
 	var onAssigned func(job.Record)
 	if works {
@@ -146,9 +166,12 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			execs[job.ExecutorNative] = nativeExec
 		}
 		n.worker = job.NewWorker(n.key, n.net.Host(), n.jobs, jobContent{n.storage},
-			execs, n.repo.Path("work"), n.log).WithDevices(n.gpuDevices)
-		n.work, n.stopWork = context.WithCancel(context.Background())
-		n.stops = append(n.stops, func() error { n.stopWork(); n.workers.Wait(); return nil })
+			execs, n.repo.Path("work"), n.log).WithDevices(n.gpuDevices).WithFault(n.opts.Fault)
+		if n.opts.Fault != "" {
+			n.log.Warn("THIS NODE IS A DISHONEST MINER FOR TESTING (VFT_DEBUG_FAULT)", "fault", n.opts.Fault)
+		}
+		n.worker.Start()
+		n.stops = append(n.stops, n.worker.Close)
 		onAssigned = func(rec job.Record) {
 			n.workers.Add(1)
 			go func() {
@@ -169,6 +192,8 @@ func (n *Node) Start(ctx context.Context) (err error) {
 				n.worker.Cancel(id)
 			}
 		},
+		Settle:     n.settleFunc(),
+		CheckFunds: n.checkFundsFunc(),
 	}, n.log)
 	// Heartbeats start once the worker exists: they announce its free slots.
 	hbTopic, err := n.net.Join(heartbeat.TopicName, n.heartbeat.Validate)
@@ -182,8 +207,12 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	n.market.Start(gossip{offers})
-	n.stops = append(n.stops, offers.Close, n.market.Close)
+	verdicts, err := n.net.Join(job.VerdictsTopic, n.market.ValidateVerdict)
+	if err != nil {
+		return err
+	}
+	n.market.Start(gossip{offers}, gossip{verdicts})
+	n.stops = append(n.stops, offers.Close, verdicts.Close, n.market.Close)
 	if err := n.market.Resume(ctx); err != nil {
 		return err
 	}

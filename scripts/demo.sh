@@ -23,6 +23,7 @@ trap cleanup EXIT INT TERM
 export VFT_API_LISTEN=127.0.0.1:0
 export VFT_P2P_LISTEN=/ip4/127.0.0.1/tcp/0,/ip4/127.0.0.1/udp/0/quic-v1
 export VFT_P2P_MDNS=false
+export VFT_CHAIN_SETTLE=false
 export VFT_P2P_NAT_PORTMAP=false
 export VFT_P2P_RENDEZVOUS=vft/1/demo
 export VFT_P2P_DISCOVERY_INTERVAL=2s

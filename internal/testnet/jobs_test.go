@@ -76,12 +76,15 @@ func TestJobEndToEnd(t *testing.T) {
 					t.Fatalf("%s differs from %s", f.Name(), want)
 				}
 			}
-			// Every worker computed the same result (the third may report
-			// after the job was already accepted).
+			// Every worker computed the same result and learnt from the
+			// submitter's verdict that it was accepted.
+			if v := rec.Verdict; v == nil || len(v.Agreed) != 3 || len(v.Dissented) != 0 {
+				t.Fatalf("verdict %+v, want 3 agreeing workers", rec.Verdict)
+			}
 			for _, miner := range nodes[:3] {
-				w := waitState(ctx, t, miner, offer.ID.String(), job.StateVerifying)
-				if w.Result != rec.Result {
-					t.Fatalf("worker %s computed %s, want %s", miner.Network().ID(), w.Result, rec.Result)
+				w := waitState(ctx, t, miner, offer.ID.String(), job.StateDone)
+				if w.Result != rec.Result || w.Verdict == nil || w.Verdict.Author != submitter.Network().ID().String() {
+					t.Fatalf("worker %s: result %s, verdict %+v; want %s accepted by the submitter", miner.Network().ID(), w.Result, w.Verdict, rec.Result)
 				}
 			}
 		})
@@ -253,7 +256,7 @@ func TestMinerRestartMidJob(t *testing.T) {
 	}
 	miner = StartIn(t, minerDir, minerCfg, node.Options{})
 	rec := waitState(ctx, t, submitter, id, job.StateDone)
-	w := waitState(ctx, t, miner, id, job.StateVerifying)
+	w := waitState(ctx, t, miner, id, job.StateDone)
 	if w.Result != rec.Result {
 		t.Fatalf("restarted miner reported %s, accepted %s", w.Result, rec.Result)
 	}

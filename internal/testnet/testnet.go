@@ -43,6 +43,8 @@ func Config(mode config.Mode) config.Config {
 	cfg.API.Listen = "127.0.0.1:0"
 	cfg.Market.ReportGrace.UnmarshalText([]byte("3s"))
 	cfg.Log.Level = "debug"
+	// Tests that pay start a localnet and turn this on.
+	cfg.Chain.Settle = false
 	return cfg
 }
 

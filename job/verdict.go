@@ -1,0 +1,208 @@
+package job
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/vft-network/vft/verify"
+	"github.com/vft-network/vft/wire"
+)
+
+// Commit–reveal and verdict messages (docs/VERIFICATION.md).
+const (
+	KindCommit        = "job-commit/1"
+	KindRevealRequest = "job-reveal-request/1"
+	KindReveal        = "job-reveal/1"
+	KindVerdict       = "job-verdict/1"
+
+	// ProtocolCommit carries a worker's commitment to its submitter.
+	ProtocolCommit = "/vft/commit/1"
+	// ProtocolReveal is the submitter asking a worker to open its
+	// commitment, once every worker has committed.
+	ProtocolReveal = "/vft/reveal/1"
+	// ProtocolVerdict hands a verdict to the job's workers directly.
+	ProtocolVerdict = "/vft/verdict/1"
+	// VerdictsTopic is where submitters gossip signed verdicts.
+	VerdictsTopic = "/vft/1/verdicts"
+)
+
+// MaxVerdictSize bounds a verdict: the offer plus one reveal per worker.
+const MaxVerdictSize = MaxOfferSize + MaxRedundancy*1024 + 8<<10
+
+// Reveals travel inside verdicts, which are gossiped a little after the
+// reveal was signed and re-checked by every node that receives them.
+var revealInVerdictLimits = wire.Limits{MaxSize: 1024, MaxAge: 24 * time.Hour, MaxFuture: MaxOfferFuture}
+
+var verdictLimits = wire.Limits{MaxSize: MaxVerdictSize, MaxAge: time.Hour, MaxFuture: MaxOfferFuture}
+
+// CommitMsg is a worker's commitment H(resultCID ‖ workerID ‖ salt), sent
+// before anyone reveals, so no worker can copy another's result. A worker
+// whose run failed sends the reason instead.
+type CommitMsg struct {
+	Job        string `cbor:"job"`
+	Commitment []byte `cbor:"commitment"`
+	Error      string `cbor:"error"`
+}
+
+// RevealRequest asks a worker to open its commitment.
+type RevealRequest struct {
+	Job string `cbor:"job"`
+}
+
+// RevealMsg opens a commitment. Signed by the worker, it is also the
+// evidence a verdict carries.
+type RevealMsg struct {
+	Job    string `cbor:"job"`
+	Result string `cbor:"result"`
+	Salt   []byte `cbor:"salt"`
+}
+
+// Verdict is a submitter's signed account of how a job was decided. It
+// carries the offer (so anyone can see the policy and who submitted it)
+// and the workers' own signed reveals, so any node can check that the
+// agreeing workers did reveal the accepted result and the dissenters
+// something else, before counting it in its reputation table.
+type Verdict struct {
+	Job       string   `cbor:"job"`
+	Offer     []byte   `cbor:"offer"`
+	Accepted  string   `cbor:"accepted"` // empty: rejected
+	Agreed    []string `cbor:"agreed"`
+	Dissented []string `cbor:"dissented"`
+	// Reveals are the workers' signed RevealMsgs.
+	Reveals [][]byte `cbor:"reveals"`
+	// Reasons say why each dissenter dissented (failed run, no reveal,
+	// reveal not matching its commitment, different result).
+	Reasons map[string]string `cbor:"reasons"`
+}
+
+// CheckedVerdict is a verdict whose evidence was checked: Agreed and
+// Dissented hold only the workers the signed reveals prove it about.
+type CheckedVerdict struct {
+	Author    peer.ID
+	Job       string
+	Accepted  string
+	Agreed    []peer.ID
+	Dissented []peer.ID
+	// Unproven are dissenters the verdict names without evidence a third
+	// party can check (no reveal); the author alone can vouch for them.
+	Unproven []peer.ID
+}
+
+// OpenVerdict checks a gossiped verdict: signed by the job's submitter,
+// the offer valid, every reveal signed by a worker it names and about this
+// job, and in exact mode the agreeing reveals equal to the accepted result,
+// at least m of them, and no evidenced dissenter revealing it too. Anything
+// else is an error: a forged verdict, or one about a job the sender did not
+// submit.
+func OpenVerdict(raw []byte, now time.Time) (CheckedVerdict, error) {
+	msg, err := wire.Open(raw, KindVerdict, verdictLimits, now)
+	if err != nil {
+		return CheckedVerdict{}, err
+	}
+	var v Verdict
+	if err := wire.Unmarshal(msg.Body, &v); err != nil {
+		return CheckedVerdict{}, err
+	}
+	// The offer may be older than its own freshness window by now; what
+	// matters is its signature and ID.
+	om, err := wire.Open(v.Offer, KindOffer, wire.Limits{MaxSize: MaxOfferSize, MaxAge: 2 * MaxOfferAge, MaxFuture: MaxOfferFuture}, now)
+	if err != nil {
+		return CheckedVerdict{}, fmt.Errorf("verdict's offer: %w", err)
+	}
+	id, err := offerID(v.Offer)
+	if err != nil || id.String() != v.Job {
+		return CheckedVerdict{}, fmt.Errorf("verdict names job %s but carries the offer of another", v.Job)
+	}
+	if om.Signer != msg.Signer {
+		return CheckedVerdict{}, fmt.Errorf("verdict on job %s signed by %s, not by its submitter %s", v.Job, msg.Signer, om.Signer)
+	}
+	var spec Spec
+	if err := wire.Unmarshal(om.Body, &spec); err != nil {
+		return CheckedVerdict{}, fmt.Errorf("verdict's offer: %w", err)
+	}
+	out := CheckedVerdict{Author: msg.Signer, Job: v.Job, Accepted: v.Accepted}
+	named := map[peer.ID]string{} // worker → "agreed" | "dissented"
+	for _, list := range []struct {
+		ids  []string
+		side string
+	}{{v.Agreed, "agreed"}, {v.Dissented, "dissented"}} {
+		for _, s := range list.ids {
+			p, err := peer.Decode(s)
+			if err != nil {
+				return CheckedVerdict{}, fmt.Errorf("verdict names %q, not a peer ID", s)
+			}
+			if _, dup := named[p]; dup || p == msg.Signer {
+				return CheckedVerdict{}, fmt.Errorf("verdict names %s twice or names its own author", p)
+			}
+			named[p] = list.side
+		}
+	}
+	if len(named) > MaxRedundancy*2 {
+		return CheckedVerdict{}, fmt.Errorf("verdict names %d workers", len(named))
+	}
+	revealed := map[peer.ID]string{}
+	for _, r := range v.Reveals {
+		rm, err := wire.Open(r, KindReveal, revealInVerdictLimits, now)
+		if err != nil {
+			return CheckedVerdict{}, fmt.Errorf("verdict's reveal: %w", err)
+		}
+		var body RevealMsg
+		if err := wire.Unmarshal(rm.Body, &body); err != nil {
+			return CheckedVerdict{}, err
+		}
+		if body.Job != v.Job {
+			return CheckedVerdict{}, fmt.Errorf("verdict on %s carries a reveal about %s", v.Job, body.Job)
+		}
+		if _, ok := named[rm.Signer]; !ok {
+			return CheckedVerdict{}, fmt.Errorf("verdict carries a reveal by %s, whom it does not name", rm.Signer)
+		}
+		revealed[rm.Signer] = body.Result
+	}
+	exact := spec.Verify.Mode == VerifyExact || spec.Verify.Mode == VerifySpot
+	for p, side := range named {
+		result, has := revealed[p]
+		switch {
+		case side == "agreed" && !has:
+			return CheckedVerdict{}, fmt.Errorf("verdict says %s agreed but carries no reveal of it", p)
+		case side == "agreed" && exact && result != v.Accepted:
+			return CheckedVerdict{}, fmt.Errorf("verdict says %s agreed, but it revealed %s, not %s", p, result, v.Accepted)
+		case side == "agreed":
+			out.Agreed = append(out.Agreed, p)
+		case has && exact && v.Accepted != "" && result == v.Accepted:
+			return CheckedVerdict{}, fmt.Errorf("verdict says %s dissented, but it revealed the accepted result", p)
+		case has:
+			out.Dissented = append(out.Dissented, p)
+		default:
+			out.Unproven = append(out.Unproven, p)
+		}
+	}
+	if v.Accepted != "" && len(out.Agreed) < int(quorumOf(spec.Verify)) {
+		return CheckedVerdict{}, fmt.Errorf("verdict accepts %s with %d agreeing, the job needs %d", v.Accepted, len(out.Agreed), quorumOf(spec.Verify))
+	}
+	for _, l := range [][]peer.ID{out.Agreed, out.Dissented, out.Unproven} {
+		slices.Sort(l)
+	}
+	return out, nil
+}
+
+// quorumOf is how many agreeing workers accept a result: a spot-checked
+// job is accepted on its one worker.
+func quorumOf(p VerificationPolicy) uint32 {
+	if p.Mode == VerifySpot {
+		return 1
+	}
+	return p.Quorum
+}
+
+// policyOf turns a spec's verification into the verify package's terms.
+func policyOf(p VerificationPolicy) verify.Policy {
+	return verify.Policy{
+		Mode: p.Mode, K: int(p.Workers), M: int(quorumOf(p)),
+		SpotProbability: float64(p.SpotPermille) / 1000,
+		RelTol:          float64(p.RelTolPPB) / 1e9, AbsTol: float64(p.AbsTolPPB) / 1e9,
+		Verifier: p.Verifier,
+	}
+}

@@ -1,0 +1,495 @@
+package job
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/vft-network/vft/verify"
+	"github.com/vft-network/vft/wire"
+)
+
+// This file is the submitter's side of verification: commitments come in,
+// reveals are asked for once every worker has committed, the policy
+// decides, the verdict is gossiped, and an accepted job is settled. The
+// rules themselves live in the verify package.
+
+// ErrWillNotPay marks a settlement failure that retrying cannot fix (the
+// chain rejected the payout, the wallet lacks the funds): the job fails
+// with it instead of staying in settling.
+var ErrWillNotPay = errors.New("payment refused")
+
+// handleCommit records a worker's commitment (or its failed run) and
+// starts the reveal phase once every worker of the job has committed.
+func (m *Market) handleCommit(st network.Stream) {
+	serve(st, 4<<10, func(from peer.ID, req []byte) ([]byte, error) {
+		var c CommitMsg
+		if err := openDirect(req, KindCommit, from, m.opts.Now(), &c); err != nil {
+			return nil, err
+		}
+		refuse := func(reason string) ([]byte, error) {
+			return wire.Seal(m.key, KindAck, m.opts.Now(), AckMsg{Job: c.Job, Reason: reason})
+		}
+		rec, err := m.book.Get(m.ctx, c.Job)
+		if err != nil || rec.Role != RoleSubmitter || !slices.Contains(rec.Workers, from) {
+			return refuse("not a worker of this job")
+		}
+		if rec.State.Terminal() {
+			return refuse("job is " + string(rec.State))
+		}
+		if c.Error == "" && len(c.Commitment) != 32 {
+			m.penalize(from, "sent a malformed commitment for job "+c.Job)
+			return refuse("a commitment is 32 bytes")
+		}
+		rec, err = m.book.Update(m.ctx, c.Job, func(r *Record) {
+			w := from.String()
+			if _, done := r.Reports[w]; done {
+				return // already revealed or failed: a commitment cannot change
+			}
+			if c.Error != "" {
+				if r.Reports == nil {
+					r.Reports = map[string]string{}
+				}
+				r.Reports[w] = "error: " + c.Error
+				return
+			}
+			if r.Commits == nil {
+				r.Commits = map[string][]byte{}
+			}
+			r.Commits[w] = c.Commitment
+		})
+		if err != nil {
+			return nil, err
+		}
+		if rec.State == StateAssigned {
+			rec, _ = m.book.Move(m.ctx, rec.ID, StateVerifying, "first commitment in", nil)
+		}
+		m.maybeReveal(rec)
+		return wire.Seal(m.key, KindAck, m.opts.Now(), AckMsg{Job: c.Job, OK: true})
+	})
+}
+
+// committed is true when every worker the job needs has committed or
+// reported a failed run: nobody can copy from a reveal any more.
+func committed(r Record) bool {
+	if len(r.Workers) == 0 {
+		return false
+	}
+	for _, w := range r.Workers {
+		_, c := r.Commits[w.String()]
+		_, f := r.Reports[w.String()]
+		if !c && !f {
+			return false
+		}
+	}
+	return true
+}
+
+// maybeReveal starts the reveal phase of a fully committed job, once.
+func (m *Market) maybeReveal(rec Record) {
+	o, err := RecordedOffer(rec.Offer)
+	if err != nil || rec.State.Terminal() || len(rec.Workers) < rec.needed(int(o.Spec.Verify.Workers)) || !committed(rec) {
+		return
+	}
+	m.mu.Lock()
+	if m.revealing[rec.ID] {
+		m.mu.Unlock()
+		return
+	}
+	m.revealing[rec.ID] = true
+	m.mu.Unlock()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer func() {
+			m.mu.Lock()
+			delete(m.revealing, rec.ID)
+			m.mu.Unlock()
+		}()
+		m.reveal(o)
+	}()
+}
+
+// reveal asks each committed worker to open its commitment, records what
+// each revealed (a reveal that does not open the commitment is a failed
+// report and counts against the worker), then decides.
+func (m *Market) reveal(o Offer) {
+	id := o.ID.String()
+	rec, err := m.book.Get(m.ctx, id)
+	if err != nil {
+		return
+	}
+	req, err := wire.Seal(m.key, KindRevealRequest, m.opts.Now(), RevealRequest{Job: id})
+	if err != nil {
+		return
+	}
+	for _, w := range rec.Workers {
+		commitment, ok := rec.Commits[w.String()]
+		if _, done := rec.Reports[w.String()]; done || !ok {
+			continue
+		}
+		report, raw := m.askReveal(w, id, req, commitment)
+		rec, err = m.book.Update(m.ctx, id, func(r *Record) {
+			if r.Reports == nil {
+				r.Reports = map[string]string{}
+			}
+			if r.Reveals == nil {
+				r.Reveals = map[string][]byte{}
+			}
+			r.Reports[w.String()] = report
+			if raw != nil {
+				r.Reveals[w.String()] = raw
+			}
+		})
+		if err != nil {
+			return
+		}
+	}
+	m.decide(rec)
+}
+
+// askReveal gets one worker's reveal, retrying a little, and checks it
+// against the commitment. It returns the report and the signed reveal.
+func (m *Market) askReveal(w peer.ID, id string, req, commitment []byte) (string, []byte) {
+	var err error
+	for attempt := range 3 {
+		if attempt > 0 {
+			select {
+			case <-m.ctx.Done():
+				return "error: " + m.ctx.Err().Error(), nil
+			case <-time.After(time.Duration(attempt) * time.Second):
+			}
+		}
+		var reply []byte
+		if reply, err = exchange(m.ctx, m.streams, w, ProtocolReveal, req, 2<<10); err != nil {
+			continue
+		}
+		var r RevealMsg
+		if err = openDirect(reply, KindReveal, w, m.opts.Now(), &r); err != nil {
+			continue
+		}
+		if r.Job != id {
+			err = fmt.Errorf("revealed job %s instead", r.Job)
+			continue
+		}
+		if err := verify.CheckReveal(commitment, r.Result, w, r.Salt); err != nil {
+			m.penalize(w, fmt.Sprintf("job %s: %v", id, err))
+			return "error: " + err.Error(), reply
+		}
+		return r.Result, reply
+	}
+	m.log.Info("no reveal", "job", id, "worker", w, "err", err)
+	return "error: no reveal: " + err.Error(), nil
+}
+
+// decide applies the job's policy to the revealed reports: it accepts,
+// rejects, or asks for another worker (a spot check's verifier, the
+// tie-breaker of a split spot check).
+func (m *Market) decide(rec Record) {
+	if rec.State.Terminal() || rec.State == StateSettling || len(rec.Workers) == 0 {
+		return
+	}
+	o, err := RecordedOffer(rec.Offer)
+	if err != nil {
+		return
+	}
+	pol := policyOf(o.Spec.Verify)
+	var reports []verify.Report
+	for _, w := range rec.Workers {
+		r, ok := rec.Reports[w.String()]
+		if !ok {
+			continue
+		}
+		failed, isErr := strings.CutPrefix(r, "error: ")
+		if isErr {
+			reports = append(reports, verify.Report{Worker: w, Failed: failed})
+		} else {
+			reports = append(reports, verify.Report{Worker: w, Result: r})
+		}
+	}
+	if len(reports) < len(rec.Workers) {
+		return // reveals still to come
+	}
+	if pol.Mode == VerifySpot {
+		if len(reports) == 1 && reports[0].Failed == "" {
+			// The draw's secret is our signature over the job: the worker
+			// cannot tell whether it will be checked.
+			secret := ed25519.Sign(m.key.PrivateKey(), []byte("vft/spot/"+rec.ID))
+			if draw(secret, "spot") >= pol.SpotProbability {
+				m.conclude(rec, o, verify.Outcome{Done: true, Accepted: reports[0].Result,
+					Agreed: []peer.ID{reports[0].Worker}, Reason: "not drawn for a spot check"})
+				return
+			}
+			m.needMore(rec.ID, 2, "spot check: a verifier re-runs the job")
+			return
+		}
+		pol.M = 2
+	}
+	var match verify.Matcher
+	if m.opts.Matcher != nil {
+		if match, err = m.opts.Matcher(pol); err != nil {
+			m.fail(rec.ID, "cannot compare results: "+err.Error())
+			return
+		}
+	}
+	out, err := verify.Decide(m.ctx, pol, reports, len(rec.Workers), match)
+	if err != nil {
+		m.fail(rec.ID, "comparing results: "+err.Error())
+		return
+	}
+	if !out.Done {
+		return
+	}
+	if out.Accepted == "" && pol.Mode == VerifySpot && len(rec.Workers) == 2 {
+		m.needMore(rec.ID, 3, "the spot check disagrees with the worker: a third worker breaks the tie")
+		return
+	}
+	m.conclude(rec, o, out)
+}
+
+// needMore raises the number of workers a job needs; collect assigns them.
+func (m *Market) needMore(id string, n int, why string) {
+	_, err := m.book.Update(m.ctx, id, func(r *Record) {
+		r.Needed = n
+		r.History = append(r.History, Change{State: r.State, At: time.Now(), Note: why})
+	})
+	if err != nil {
+		m.log.Warn("record need for workers", "job", id, "err", err)
+	}
+}
+
+// conclude records and gossips the verdict, tells the reputation table,
+// and settles an accepted job or fails a rejected one.
+func (m *Market) conclude(rec Record, o Offer, out verify.Outcome) {
+	v := Verdict{Job: rec.ID, Offer: rec.Offer, Accepted: out.Accepted, Reasons: map[string]string{}}
+	vr := &VerdictRecord{Accepted: out.Accepted, Reason: out.Reason, Reasons: map[string]string{}, Author: m.key.PeerID().String(),
+		Agreed: []string{}, Dissented: []string{}}
+	for _, w := range out.Agreed {
+		v.Agreed = append(v.Agreed, w.String())
+	}
+	for _, w := range out.Dissented {
+		v.Dissented = append(v.Dissented, w.String())
+		report := rec.Reports[w.String()]
+		if failed, isErr := strings.CutPrefix(report, "error: "); isErr {
+			v.Reasons[w.String()] = failed
+		} else if out.Accepted != "" {
+			v.Reasons[w.String()] = "revealed " + report + ", not the accepted result"
+		} else {
+			v.Reasons[w.String()] = "revealed " + report
+		}
+	}
+	for _, w := range rec.Workers {
+		if raw, ok := rec.Reveals[w.String()]; ok {
+			v.Reveals = append(v.Reveals, raw)
+		}
+	}
+	vr.Agreed, vr.Dissented, vr.Reasons = v.Agreed, v.Dissented, v.Reasons
+	if vr.Agreed == nil {
+		vr.Agreed = []string{}
+	}
+	if vr.Dissented == nil {
+		vr.Dissented = []string{}
+	}
+	if m.opts.OnVerdict != nil {
+		m.opts.OnVerdict(CheckedVerdict{Author: m.key.PeerID(), Job: rec.ID, Accepted: out.Accepted,
+			Agreed: out.Agreed, Dissented: out.Dissented})
+	}
+	if raw, err := wire.Seal(m.key, KindVerdict, m.opts.Now(), v); err != nil {
+		m.log.Warn("seal verdict", "job", rec.ID, "err", err)
+	} else {
+		m.announce(rec, raw)
+	}
+	setVerdict := func(r *Record) { r.Verdict = vr }
+	if out.Accepted == "" {
+		reason := out.Reason
+		if len(v.Reasons) > 0 {
+			reason += ": " + summarize(v.Reasons)
+		}
+		if _, err := m.book.Move(m.ctx, rec.ID, StateFailed, reason, func(r *Record) { setVerdict(r); r.Reason = reason }); err != nil {
+			m.log.Warn("record rejection", "job", rec.ID, "err", err)
+		}
+		return
+	}
+	accept := func(r *Record) { setVerdict(r); r.Result = out.Accepted }
+	if m.opts.Settle == nil || o.Spec.Reward == 0 {
+		m.book.Move(m.ctx, rec.ID, StateDone, out.Reason, accept)
+		return
+	}
+	if _, err := m.book.Move(m.ctx, rec.ID, StateSettling, out.Reason+"; paying "+fmt.Sprint(len(out.Agreed))+" worker(s)", accept); err != nil {
+		m.log.Warn("record acceptance", "job", rec.ID, "err", err)
+		return
+	}
+	m.wg.Add(1)
+	go m.settle(rec.ID)
+}
+
+// announce gossips a verdict for every node's reputation table and also
+// hands it to each of the job's workers directly, so that a worker that
+// just (re)joined the topic still learns how its job ended.
+func (m *Market) announce(rec Record, raw []byte) {
+	if m.verdicts != nil {
+		if err := m.verdicts.Publish(m.ctx, raw); err != nil {
+			m.log.Info("verdict not gossiped", "job", rec.ID, "err", err)
+		}
+	}
+	for _, w := range rec.Workers {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			if _, err := exchange(m.ctx, m.streams, w, ProtocolVerdict, raw, 1<<10); err != nil {
+				m.log.Debug("verdict not delivered to worker", "job", rec.ID, "worker", w, "err", err)
+			}
+		}()
+	}
+}
+
+// handleVerdict takes a verdict about one of this worker's jobs straight
+// from its submitter.
+func (m *Market) handleVerdict(st network.Stream) {
+	serve(st, MaxVerdictSize, func(from peer.ID, req []byte) ([]byte, error) {
+		v, err := OpenVerdict(req, m.opts.Now())
+		if err != nil || v.Author != from {
+			return nil, fmt.Errorf("verdict from %s refused: %v", from, err)
+		}
+		m.workerVerdict(v)
+		return wire.Seal(m.key, KindAck, m.opts.Now(), AckMsg{Job: v.Job, OK: true})
+	})
+}
+
+func summarize(reasons map[string]string) string {
+	var parts []string
+	for w, r := range reasons {
+		parts = append(parts, shortPeer(w)+" "+r)
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, "; ")
+}
+
+func shortPeer(s string) string {
+	if len(s) > 12 {
+		return "…" + s[len(s)-6:]
+	}
+	return s
+}
+
+// settle pays an accepted job's workers, retrying with backoff while the
+// chain cannot be reached: the job stays settling and nothing is lost. A
+// refusal that retrying cannot fix fails the job, its result kept.
+func (m *Market) settle(id string) {
+	defer m.wg.Done()
+	noted := false
+	for wait := time.Second; ; wait = min(2*wait, time.Minute) {
+		rec, err := m.book.Get(m.ctx, id)
+		if err != nil || rec.State != StateSettling {
+			return
+		}
+		payouts, err := m.opts.Settle(m.ctx, rec)
+		if err == nil {
+			m.book.Move(m.ctx, id, StateDone, fmt.Sprintf("paid %d worker(s)", len(payouts)), func(r *Record) { r.Payouts = payouts })
+			return
+		}
+		if errors.Is(err, ErrWillNotPay) {
+			reason := "verified, but not paid: " + err.Error()
+			m.book.Move(m.ctx, id, StateFailed, reason, func(r *Record) { r.Reason = reason })
+			return
+		}
+		m.log.Warn("settlement failed; retrying", "job", id, "err", err, "in", wait)
+		if !noted {
+			noted = true
+			m.book.Update(m.ctx, id, func(r *Record) {
+				r.History = append(r.History, Change{State: r.State, At: time.Now(), Note: "payment not sent yet, retrying: " + err.Error()})
+			})
+		}
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// penalize counts a protocol violation against a peer.
+func (m *Market) penalize(p peer.ID, reason string) {
+	m.log.Info("peer penalised", "peer", p, "reason", reason)
+	if m.opts.Penalize != nil {
+		m.opts.Penalize(p, reason)
+	}
+}
+
+// ValidateVerdict is the verdicts topic's GossipSub validator: a verdict
+// must be signed by the submitter of the job it is about, and its evidence
+// must hold (OpenVerdict). A bad one counts against its author.
+func (m *Market) ValidateVerdict(_ context.Context, from peer.ID, data []byte) error {
+	v, err := OpenVerdict(data, m.opts.Now())
+	if err == nil && v.Author != from {
+		err = fmt.Errorf("verdict signed by %s but published by %s", v.Author, from)
+	}
+	if err != nil {
+		m.penalize(from, "bad verdict: "+err.Error())
+	}
+	return err
+}
+
+// readVerdicts feeds other submitters' verdicts to the reputation table,
+// and ends this worker's own jobs as their submitter decided them.
+func (m *Market) readVerdicts() {
+	defer m.wg.Done()
+	if m.verdicts == nil {
+		return
+	}
+	for {
+		_, data, err := m.verdicts.Next(m.ctx)
+		if err != nil {
+			return
+		}
+		v, err := OpenVerdict(data, m.opts.Now())
+		if err != nil || v.Author == m.key.PeerID() {
+			continue // invalid (the validator refused it) or our own
+		}
+		if m.opts.OnVerdict != nil {
+			// Others' unproven claims are theirs alone to vouch for.
+			m.opts.OnVerdict(CheckedVerdict{Author: v.Author, Job: v.Job, Accepted: v.Accepted, Agreed: v.Agreed, Dissented: v.Dissented})
+		}
+		m.workerVerdict(v)
+	}
+}
+
+// workerVerdict ends this worker's record of a job its submitter decided.
+func (m *Market) workerVerdict(v CheckedVerdict) {
+	rec, err := m.book.Get(m.ctx, v.Job)
+	if err != nil || rec.Role != RoleWorker || rec.State.Terminal() {
+		return
+	}
+	o, err := RecordedOffer(rec.Offer)
+	if err != nil || o.Submitter != v.Author {
+		return
+	}
+	self := m.key.PeerID()
+	vr := &VerdictRecord{Accepted: v.Accepted, Author: v.Author.String(), Agreed: []string{}, Dissented: []string{}}
+	for _, p := range v.Agreed {
+		vr.Agreed = append(vr.Agreed, p.String())
+	}
+	for _, p := range append(slices.Clone(v.Dissented), v.Unproven...) {
+		vr.Dissented = append(vr.Dissented, p.String())
+	}
+	to, note := StateFailed, "the submitter's verdict: this worker's result was not accepted"
+	if slices.Contains(v.Agreed, self) {
+		to, note = StateDone, "the submitter accepted this worker's result"
+	}
+	vr.Reason = note
+	if _, err := m.book.Move(m.ctx, v.Job, to, note, func(r *Record) {
+		r.Verdict = vr
+		if to == StateFailed {
+			r.Reason = note
+		}
+	}); err != nil {
+		m.log.Debug("record verdict", "job", v.Job, "err", err)
+	}
+}

@@ -1,0 +1,152 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/vft-network/vft/chain"
+	"github.com/vft-network/vft/identity"
+	"github.com/vft-network/vft/job"
+)
+
+// settlement pays the agreeing workers of this node's accepted jobs
+// through the crash-safe chain journal.
+type settlement struct {
+	n       *Node
+	client  *chain.Client
+	journal *chain.Journal
+}
+
+// startSettlement connects the chain client and, in the background,
+// reconciles whatever a crash left pending; an unreachable chain does not
+// stop the node (jobs wait in settling until it answers).
+func (n *Node) startSettlement() error {
+	if !n.cfg.Chain.Settle {
+		return nil
+	}
+	c, err := chain.New(n.cfg.Chain, n.key, n.log)
+	if err != nil {
+		return err
+	}
+	n.settle = &settlement{n: n, client: c, journal: chain.NewJournal(n.storage.Datastore(), c, n.log)}
+	n.stops = append(n.stops, c.Close)
+	n.workers.Add(1)
+	go func() {
+		defer n.workers.Done()
+		for wait := time.Second; n.work.Err() == nil; wait = min(2*wait, time.Minute) {
+			err := n.settle.journal.Reconcile(n.work)
+			if err == nil {
+				return
+			}
+			n.log.Warn("settlement journal not reconciled yet; retrying", "err", err, "in", wait)
+			select {
+			case <-n.work.Done():
+			case <-time.After(wait):
+			}
+		}
+	}()
+	return nil
+}
+
+// Pay is the market's Settle: it pays each agreeing worker the job's
+// reward, with the memo vft:1:<jobID>:<resultCID>. The journal makes it
+// idempotent by job ID, so a retry after a crash or an RPC error pays
+// nobody twice.
+func (s *settlement) Pay(ctx context.Context, rec job.Record) ([]job.Payout, error) {
+	// Not OpenOffer: a payment retried after the job's deadline is still
+	// owed, and the record is ours, checked when it was made.
+	o, err := job.RecordedOffer(rec.Offer)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", job.ErrWillNotPay, err)
+	}
+	if rec.Verdict == nil || rec.Result == "" {
+		return nil, fmt.Errorf("%w: job %s has no accepted result", job.ErrWillNotPay, rec.ID)
+	}
+	var payouts []chain.Payout
+	for _, w := range rec.Verdict.Agreed {
+		id, err := peer.Decode(w)
+		if err != nil {
+			return nil, fmt.Errorf("%w: worker %q is not a peer ID", job.ErrWillNotPay, w)
+		}
+		addr, err := identity.WalletAddressOf(id)
+		if err != nil {
+			return nil, fmt.Errorf("%w: worker %s has no wallet address: %v", job.ErrWillNotPay, w, err)
+		}
+		p, err := chain.ParsePayout(addr, o.Spec.Reward)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", job.ErrWillNotPay, err)
+		}
+		payouts = append(payouts, p)
+	}
+	st, err := s.journal.Settle(ctx, rec.ID, rec.Result, payouts)
+	var insufficient *chain.InsufficientFundsError
+	var rejected *chain.TxError
+	switch {
+	case errors.As(err, &insufficient), errors.As(err, &rejected), errors.Is(err, chain.ErrSettlementFailed), errors.Is(err, chain.ErrConflict):
+		return nil, fmt.Errorf("%w: %w", job.ErrWillNotPay, err)
+	case err != nil:
+		return nil, err
+	}
+	var out []job.Payout
+	for _, tx := range st.Txs {
+		for _, p := range tx.Payouts {
+			out = append(out, job.Payout{Recipient: p.Recipient.String(), Amount: p.Amount, Signature: tx.Signature.String(), State: string(tx.State)})
+		}
+	}
+	return out, nil
+}
+
+// CheckFunds refuses a job the wallet cannot pay for all k workers, before
+// it is offered, naming the amount missing.
+func (s *settlement) CheckFunds(ctx context.Context, spec job.Spec) error {
+	mint := s.client.Mint()
+	if spec.Mint != "" && (mint.IsZero() || spec.Mint != mint.String()) {
+		return fmt.Errorf("the job pays in mint %s but this node's chain.mint is %q: set chain.mint to the job's mint", spec.Mint, mint.String())
+	}
+	if spec.Mint == "" && !mint.IsZero() {
+		return fmt.Errorf("the job pays in SOL but this node pays in mint %s: set the job's mint", mint)
+	}
+	// A spot check or a tie-breaker may add up to two paid workers.
+	workers := uint64(spec.Verify.Workers)
+	if spec.Verify.Mode == job.VerifySpot {
+		workers = 2
+	}
+	need := spec.Reward * workers
+	var have uint64
+	var err error
+	unit := "lamports"
+	if mint.IsZero() {
+		have, err = s.client.Balance(ctx)
+	} else {
+		have, err = s.client.TokenBalance(ctx, mint, s.client.Address())
+		unit = "base units of " + mint.String()
+	}
+	if err != nil {
+		return fmt.Errorf("cannot check the wallet's funds before offering the job (chain.rpc %s): %w", s.n.cfg.Chain.RPC, err)
+	}
+	if have < need {
+		return fmt.Errorf("wallet %s holds %d %s, the job needs %d (reward %d × %d workers): %d missing",
+			s.client.Address(), have, unit, need, spec.Reward, workers, need-have)
+	}
+	return nil
+}
+
+// settleFunc is the market's Settle, nil when settlement is off.
+func (n *Node) settleFunc() func(context.Context, job.Record) ([]job.Payout, error) {
+	if n.settle == nil {
+		return nil
+	}
+	return n.settle.Pay
+}
+
+// checkFundsFunc is the market's CheckFunds, nil when settlement is off.
+func (n *Node) checkFundsFunc() func(context.Context, job.Spec) error {
+	if n.settle == nil {
+		return nil
+	}
+	return n.settle.CheckFunds
+}
