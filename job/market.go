@@ -383,6 +383,7 @@ func (m *Market) watch(o Offer, missed map[peer.ID]bool) bool {
 			}
 			late = append(late, w)
 			missed[w] = true
+			r.Missed = append(r.Missed, w.String())
 		}
 		r.Workers = kept
 		if len(late) > 0 {

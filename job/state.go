@@ -71,6 +71,9 @@ type Record struct {
 	// Needed is how many workers the job needs now when that is more than
 	// its k: a spot-checked job adds a verifier, a split one a tie-breaker.
 	Needed int `json:"needed,omitempty"`
+	// Missed are workers dropped for not committing by the report
+	// deadline; the verdict names them.
+	Missed []string `json:"missed,omitempty"`
 	// Salt opens this worker's commitment to Result (worker).
 	Salt    []byte         `json:"salt,omitempty"`
 	Verdict *VerdictRecord `json:"verdict,omitempty"`

@@ -251,8 +251,20 @@ func (m *Market) decide(rec Record) {
 		m.needMore(rec.ID, 3, "the spot check disagrees with the worker: a third worker breaks the tie")
 		return
 	}
+	if out.Accepted == "" && pol.Mode != VerifySpot && len(rec.Workers) < pol.K+maxTieBreakers &&
+		time.Until(time.UnixMilli(o.Spec.Deadline)) > o.Spec.Needs.Timeout() {
+		// A cheater or a failed run can leave the honest results short of
+		// a quorum: one more worker, chosen the same unpredictable way,
+		// can still make it.
+		m.needMore(rec.ID, len(rec.Workers)+1, out.Reason+": one more worker breaks the tie")
+		return
+	}
 	m.conclude(rec, o, out)
 }
+
+// maxTieBreakers is how many workers beyond k a split job may add before
+// it is rejected.
+const maxTieBreakers = 2
 
 // needMore raises the number of workers a job needs; collect assigns them.
 func (m *Market) needMore(id string, n int, why string) {
@@ -283,6 +295,12 @@ func (m *Market) conclude(rec Record, o Offer, out verify.Outcome) {
 			v.Reasons[w.String()] = "revealed " + report + ", not the accepted result"
 		} else {
 			v.Reasons[w.String()] = "revealed " + report
+		}
+	}
+	for _, w := range rec.Missed {
+		if !slices.Contains(v.Dissented, w) {
+			v.Dissented = append(v.Dissented, w)
+			v.Reasons[w] = "did not commit a result by the report deadline"
 		}
 	}
 	for _, w := range rec.Workers {

@@ -53,7 +53,9 @@ type Outcome struct {
 	// Accepted is the result CID accepted; empty when rejected or undecided.
 	Accepted string
 	// Agreed are the workers whose result matches the accepted one;
-	// Dissented those whose result differs or who failed.
+	// Dissented those whose result differs or who failed (when the job is
+	// rejected, only those who failed: differing results prove nothing
+	// about each other).
 	Agreed, Dissented []peer.ID
 	Reason            string
 }
@@ -111,9 +113,13 @@ func Decide(ctx context.Context, p Policy, reports []Report, expected int, match
 	if len(reports) < expected {
 		return Outcome{}, nil
 	}
+	// Rejected: only the workers that failed are proven wrong; with no
+	// quorum nobody can tell which of the differing results is right.
 	out := Outcome{Done: true, Reason: fmt.Sprintf("no %d of %d results agree", p.M, len(reports))}
 	for _, r := range reports {
-		out.Dissented = append(out.Dissented, r.Worker)
+		if r.Failed != "" || r.Result == "" {
+			out.Dissented = append(out.Dissented, r.Worker)
+		}
 	}
 	return out, nil
 }

@@ -38,7 +38,6 @@ func TestJobEndToEnd(t *testing.T) {
 	defer cancel()
 	nodes := jobNetwork(ctx, t, 3, nil)
 	submitter := nodes[3]
-	store := submitter.Storage()
 	for _, tc := range cases {
 		t.Run(tc.example, func(t *testing.T) {
 			dir := filepath.Join("../../examples", tc.example)
@@ -53,29 +52,7 @@ func TestJobEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			rec := waitState(ctx, t, submitter, offer.ID.String(), job.StateDone)
-			result, err := cid.Decode(rec.Result)
-			if err != nil {
-				t.Fatalf("result %q: %v", rec.Result, err)
-			}
-			out := filepath.Join(t.TempDir(), "result")
-			if _, err := store.Get(ctx, result, out, storage.FetchOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			want := filepath.Join(dir, "expected", tc.expected)
-			files, _ := os.ReadDir(want)
-			if len(files) == 0 {
-				t.Fatalf("no expected files in %s", want)
-			}
-			for _, f := range files {
-				got, err := os.ReadFile(filepath.Join(out, f.Name()))
-				if err != nil {
-					t.Fatal(err)
-				}
-				exp, _ := os.ReadFile(filepath.Join(want, f.Name()))
-				if !bytes.Equal(got, exp) {
-					t.Fatalf("%s differs from %s", f.Name(), want)
-				}
-			}
+			checkOutput(ctx, t, submitter, rec.Result, filepath.Join(dir, "expected", tc.expected))
 			// Every worker computed the same result and learnt from the
 			// submitter's verdict that it was accepted.
 			if v := rec.Verdict; v == nil || len(v.Agreed) != 3 || len(v.Dissented) != 0 {
@@ -259,6 +236,34 @@ func TestMinerRestartMidJob(t *testing.T) {
 	w := waitState(ctx, t, miner, id, job.StateDone)
 	if w.Result != rec.Result {
 		t.Fatalf("restarted miner reported %s, accepted %s", w.Result, rec.Result)
+	}
+}
+
+// checkOutput fetches a result and checks that every file in wantDir is in
+// it with the same bytes.
+func checkOutput(ctx context.Context, t *testing.T, nd *node.Node, result, wantDir string) {
+	t.Helper()
+	c, err := cid.Decode(result)
+	if err != nil {
+		t.Fatalf("result %q: %v", result, err)
+	}
+	out := filepath.Join(t.TempDir(), "result")
+	if _, err := nd.Storage().Get(ctx, c, out, storage.FetchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := os.ReadDir(wantDir)
+	if len(files) == 0 {
+		t.Fatalf("no expected files in %s", wantDir)
+	}
+	for _, f := range files {
+		got, err := os.ReadFile(filepath.Join(out, f.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		exp, _ := os.ReadFile(filepath.Join(wantDir, f.Name()))
+		if !bytes.Equal(got, exp) {
+			t.Fatalf("%s differs from %s", f.Name(), wantDir)
+		}
 	}
 }
 

@@ -29,6 +29,9 @@ type Options struct {
 	Configure func(i int, cfg *config.Config)
 	// Bandwidth, when set, counts every node's bytes per protocol.
 	Bandwidth metrics.Reporter
+	// Faults makes node i a dishonest miner (job.Faults); the harness
+	// turns on debug.allow_faults for it.
+	Faults map[int]string
 }
 
 // Config is the config of a node on a loopback test network: fast
@@ -63,7 +66,11 @@ func New(tb testing.TB, n int, opts Options) []*node.Node {
 		if opts.Configure != nil {
 			opts.Configure(i, &cfg)
 		}
-		nd := Start(tb, cfg, fmt.Sprintf("node%d", i), node.Options{Version: "test", Bandwidth: opts.Bandwidth})
+		fault := opts.Faults[i]
+		if fault != "" {
+			cfg.Debug.AllowFaults = true
+		}
+		nd := Start(tb, cfg, fmt.Sprintf("node%d", i), node.Options{Version: "test", Bandwidth: opts.Bandwidth, Fault: fault})
 		nodes = append(nodes, nd)
 		if i == 0 {
 			for _, a := range nd.Network().Addrs() {

@@ -1,0 +1,128 @@
+package testnet
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/vft-network/vft/config"
+	"github.com/vft-network/vft/job"
+	"github.com/vft-network/vft/node"
+)
+
+// Dishonest miners of each kind on a real network: four honest miners,
+// one returning garbage, one trying to pass off a result it did not
+// compute, one that accepts work and never reports. Jobs run with exact
+// verification (k = 3, m = 2) until every cheater has been chosen. Every
+// accepted result is the correct one, every cheater chosen is named as a
+// dissenter in the verdict with its reason, and once caught it is not
+// chosen again.
+func TestDishonestMiners(t *testing.T) {
+	faults := map[int]string{4: job.FaultWrongResult, 5: job.FaultCopy, 6: job.FaultNoShow}
+	const miners = 7
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	nodes := New(t, miners+1, Options{Faults: faults, Configure: func(i int, cfg *config.Config) {
+		cfg.Market.MaxJobs = 4
+		if i == miners {
+			cfg.Node.Mode = config.ModeLight
+		}
+	}})
+	if _, err := WaitFullMesh(ctx, nodes); err != nil {
+		t.Fatal(err)
+	}
+	submitter := nodes[miners]
+	cheater := map[peer.ID]string{}
+	for i, f := range faults {
+		cheater[nodes[i].Network().ID()] = f
+	}
+	dir := "../../examples/wordcount"
+	module := addModule(ctx, t, submitter, dir)
+	input := addPath(ctx, t, submitter, filepath.Join(dir, "testdata"))
+
+	caught := map[peer.ID]bool{}
+	correct := ""
+	for round := 1; len(caught) < len(faults); round++ {
+		if round > 12 {
+			t.Fatalf("after %d jobs only %d of %d cheaters were chosen and caught", round-1, len(caught), len(faults))
+		}
+		spec := wasmSpec(3, 4*time.Minute)
+		spec.Module, spec.Seed = module, 42
+		spec.Needs.TimeoutMS = 8_000 // a no-show is replaced 8 s + report_grace after assignment
+		spec.Inputs = []job.Input{{CID: input}}
+		offer, err := submitter.Market().Submit(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := waitEnd(ctx, t, submitter, offer.ID.String())
+		if rec.Verdict == nil {
+			t.Fatalf("job %d ended %s without a verdict: %s", round, rec.State, rec.Reason)
+		}
+		if rec.State == job.StateDone {
+			if correct == "" {
+				correct = rec.Result
+				checkOutput(ctx, t, submitter, correct, filepath.Join(dir, "expected", "texts"))
+			}
+			if rec.Result != correct {
+				t.Fatalf("job %d accepted %s, the correct result is %s", round, rec.Result, correct)
+			}
+		}
+		for _, s := range rec.Verdict.Agreed {
+			p, _ := peer.Decode(s)
+			if f, bad := cheater[p]; bad {
+				t.Fatalf("job %d: %s cheater %s counted as agreeing", round, f, p)
+			}
+		}
+		for _, s := range append(slices.Clone(rec.Verdict.Dissented), rec.Missed...) {
+			p, _ := peer.Decode(s)
+			if _, bad := cheater[p]; !bad {
+				t.Fatalf("job %d: honest miner %s named as dissenting: %s (verdict %+v, reports %v, cheaters %v)", round, p, rec.Verdict.Reasons[s], rec.Verdict, rec.Reports, cheater)
+			}
+		}
+		chosen := append(slices.Clone(rec.Workers), decodeAll(rec.Missed)...)
+		for _, w := range chosen {
+			f, bad := cheater[w]
+			if !bad {
+				continue
+			}
+			if caught[w] {
+				t.Fatalf("job %d: %s cheater %s was chosen again after being caught", round, f, w)
+			}
+			if !slices.Contains(rec.Verdict.Dissented, w.String()) {
+				t.Fatalf("job %d: %s cheater %s not named in the verdict %+v", round, f, w, rec.Verdict)
+			}
+			t.Logf("job %d: %s cheater caught: %s", round, f, rec.Verdict.Reasons[w.String()])
+			caught[w] = true
+		}
+	}
+}
+
+// waitEnd waits for a job to reach a terminal state.
+func waitEnd(ctx context.Context, t *testing.T, nd *node.Node, id string) job.Record {
+	t.Helper()
+	for {
+		r, err := nd.Jobs().Get(ctx, id)
+		if err == nil && r.State.Terminal() {
+			return r
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("job %s never ended (last: %s, %v)", id, r.State, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func decodeAll(ids []string) []peer.ID {
+	out := make([]peer.ID, 0, len(ids))
+	for _, s := range ids {
+		if p, err := peer.Decode(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
