@@ -96,7 +96,10 @@ func checkRequest(req *SignRequest, e *chain.Escrow, submitter, self solana.Publ
 			return nil, fmt.Errorf("instruction %d: %w", i, err)
 		}
 		prog := keys[ix.ProgramIDIndex]
-		signerSlots := 0 // accounts at the end of a transfer that are multisig signers
+		// Where self may appear: as a multisig signer at the end of a
+		// transfer, or as the wallet whose token account is created (its
+		// signature is not needed there, so it authorises nothing).
+		selfOK := func(k int) bool { return false }
 		switch prog {
 		case solana.MemoProgramID:
 			if string(ix.Data) != memoWant {
@@ -107,6 +110,7 @@ func checkRequest(req *SignRequest, e *chain.Escrow, submitter, self solana.Publ
 			if err := checkCreate(accs, ix.Data, e, want); err != nil {
 				return nil, fmt.Errorf("instruction %d: %w", i, err)
 			}
+			selfOK = func(k int) bool { return k == 2 }
 		case solana.TokenProgramID:
 			dest, amount, err := checkTransfer(accs, ix.Data, e)
 			if err != nil {
@@ -120,12 +124,12 @@ func checkRequest(req *SignRequest, e *chain.Escrow, submitter, self solana.Publ
 				return nil, fmt.Errorf("instruction %d pays %s a second time", i, to)
 			}
 			paid[to] = amount
-			signerSlots = len(accs) - 4
+			selfOK = func(k int) bool { return k >= 4 }
 		default:
 			return nil, fmt.Errorf("instruction %d calls program %s, which a release must not", i, prog)
 		}
 		for k, a := range accs {
-			if a == self && k < len(accs)-signerSlots {
+			if a == self && !selfOK(k) {
 				return nil, fmt.Errorf("instruction %d uses this node's account %s as other than a multisig signer", i, self)
 			}
 		}
