@@ -11,8 +11,15 @@ import (
 	"github.com/vft-network/vft/chain"
 )
 
-// ErrBadEscrow is wrapped by every reason CheckEscrow refuses an escrow.
+// ErrBadEscrow is matched (errors.Is) by every reason CheckEscrow refuses
+// an escrow that exists.
 var ErrBadEscrow = errors.New("escrow does not secure the job")
+
+// badEscrow reads "escrow for job <id> <reason>" and is an ErrBadEscrow.
+type badEscrow struct{ jobID, reason string }
+
+func (b *badEscrow) Error() string        { return "escrow for job " + b.jobID + " " + b.reason }
+func (b *badEscrow) Is(target error) bool { return target == ErrBadEscrow }
 
 // Terms are what a worker was promised for a job; the escrow on chain must
 // secure exactly that.
@@ -53,7 +60,7 @@ func CheckEscrow(ctx context.Context, c *chain.Client, t Terms, self solana.Publ
 		return nil, fmt.Errorf("escrow for job %s: %w", t.JobID, err)
 	}
 	if err := checkEscrow(e, t, self, want); err != nil {
-		return nil, fmt.Errorf("escrow for job %s: %w: %w", t.JobID, ErrBadEscrow, err)
+		return nil, &badEscrow{jobID: t.JobID, reason: err.Error()}
 	}
 	return e, nil
 }
@@ -61,37 +68,37 @@ func CheckEscrow(ctx context.Context, c *chain.Client, t Terms, self solana.Publ
 // checkEscrow is CheckEscrow's judgement of what it read.
 func checkEscrow(e *chain.Escrow, t Terms, self solana.PublicKey, want int) error {
 	if e.Mint != t.Mint {
-		return fmt.Errorf("it is in mint %s, the job pays in %s", e.Mint, t.Mint)
+		return fmt.Errorf("is in mint %s, the job pays in %s", e.Mint, t.Mint)
 	}
 	if e.Amount < t.Amount {
-		return fmt.Errorf("it holds %d, the job pays %d", e.Amount, t.Amount)
+		return fmt.Errorf("holds %d, the job pays %d", e.Amount, t.Amount)
 	}
 	for i, s := range e.Signers {
 		if slices.Contains(e.Signers[:i], s) {
-			return fmt.Errorf("signer %s is listed twice, so it would count twice", s)
+			return fmt.Errorf("lists signer %s twice, so it would count twice", s)
 		}
 	}
 	if !slices.Contains(e.Signers, self) {
-		return fmt.Errorf("this node (%s) is not a signer", self)
+		return fmt.Errorf("does not list this node (%s) as a signer", self)
 	}
 	allowed := append([]solana.PublicKey{t.Submitter}, t.Workers...)
 	for _, s := range e.Signers {
 		if !slices.Contains(allowed, s) {
-			return fmt.Errorf("signer %s is neither the submitter nor an assigned worker", s)
+			return fmt.Errorf("has signer %s, who is neither the submitter nor an assigned worker", s)
 		}
 	}
 	for _, a := range allowed {
 		if !slices.Contains(e.Signers, a) {
-			return fmt.Errorf("%s is missing from its %d signers", a, len(e.Signers))
+			return fmt.Errorf("lacks %s among its %d signers", a, len(e.Signers))
 		}
 	}
 	switch {
 	case e.M == 1:
-		return fmt.Errorf("threshold 1 lets the submitter alone take it back (want %d)", want)
+		return fmt.Errorf("has threshold 1, which lets the submitter alone take it back (want %d)", want)
 	case e.M < want:
-		return fmt.Errorf("threshold %d lets the submitter with %d workers take it back, fewer than the quorum of %d (want %d)", e.M, e.M-1, t.Quorum, want)
+		return fmt.Errorf("has threshold %d, which lets the submitter with %d workers take it back, fewer than the quorum of %d (want %d)", e.M, e.M-1, t.Quorum, want)
 	case e.M > want:
-		return fmt.Errorf("threshold %d: the submitter and the %d agreeing workers could not release it (want %d)", e.M, t.Quorum, want)
+		return fmt.Errorf("has threshold %d, so the submitter and the %d agreeing workers could not release it (want %d)", e.M, t.Quorum, want)
 	}
 	return nil
 }
