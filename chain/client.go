@@ -3,7 +3,9 @@
 // (Payout), a crash-safe journal that records every payout before it is
 // sent, so that a payout is never made twice and never forgotten (Journal,
 // whose Settle is the entry point), and escrow under an SPL Token multisig
-// (OpenEscrow, ReleaseTx, SignRelease, SubmitRelease).
+// (OpenEscrow, GetEscrow, ReleaseTx, SignRelease, and the journaled
+// Journal.RecordRelease / FinishRelease; package escrow collects the
+// approvals between nodes).
 //
 // The package knows payouts (recipient, amount) for a job ID and result CID,
 // not the job market; it must not import job/ or node/.

@@ -270,29 +270,18 @@ func SignRelease(r *Release, key solana.PrivateKey) error {
 }
 
 // SubmitRelease adds the fee payer's signature, sends the release once
-// every approver signed, and waits for the configured commitment.
+// every approver signed, and waits for the configured commitment. It keeps
+// no record: a node uses Journal.RecordRelease and FinishRelease, which
+// survive a crash.
 func (c *Client) SubmitRelease(ctx context.Context, r *Release) (solana.Signature, error) {
-	if _, err := r.Tx.PartialSign(func(pk solana.PublicKey) *solana.PrivateKey {
-		if pk == c.feePayer.PublicKey() {
-			return &c.feePayer
-		}
-		return nil
-	}); err != nil {
-		return solana.Signature{}, fmt.Errorf("sign release: %w", err)
-	}
-	for i, pk := range r.Tx.Message.Signers() {
-		if r.Tx.Signatures[i].IsZero() {
-			return r.Tx.Signatures[0], fmt.Errorf("chain: release not signed by approver %s yet", pk)
-		}
-	}
-	if err := r.Tx.VerifySignatures(); err != nil {
-		return r.Tx.Signatures[0], fmt.Errorf("chain: release: %w", err)
-	}
-	raw, err := r.Tx.MarshalBinary()
+	s, err := c.signRelease(r)
 	if err != nil {
-		return solana.Signature{}, fmt.Errorf("encode release: %w", err)
+		var sig solana.Signature
+		if len(r.Tx.Signatures) > 0 {
+			sig = r.Tx.Signatures[0]
+		}
+		return sig, err
 	}
-	s := signed{raw: raw, sig: r.Tx.Signatures[0], lastValid: r.LastValidBlockHeight}
 	if err := c.send(ctx, s); err != nil {
 		return s.sig, fmt.Errorf("release: %w", err)
 	}

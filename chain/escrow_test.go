@@ -2,10 +2,13 @@ package chain
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/gagliardetto/solana-go"
+	"github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
 )
 
 // TestEscrow: a submitter locks a job's reward under a 2-of-3 multisig;
@@ -76,5 +79,72 @@ func TestEscrow(t *testing.T) {
 	checkPaid(t, c, mint, pay)
 	if held, _ := c.TokenBalance(ctx, mint, e.Multisig); held != 0 {
 		t.Errorf("escrow holds %d after the release, want 0", held)
+	}
+}
+
+// TestReleaseJournal: a recorded release blocks any other while it can
+// land; once its blockhash expired unsent it is replaced by a newly
+// approved one, which pays once; after that, another is a conflict.
+func TestReleaseJournal(t *testing.T) {
+	ctx := t.Context()
+	c, key := newClient(t, nil)
+	airdrop(t, c, sol)
+	mint, _ := testMint(t, c, 10_000)
+	cfg := testConfig()
+	cfg.Mint = mint.String()
+	c = clientFor(t, cfg, key)
+	j := NewJournal(dssync.MutexWrap(datastore.NewMapDatastore()), c, testLog(t))
+	self, worker := solana.PrivateKey(key.PrivateKey()), newKey(t)
+	e, _, err := c.OpenEscrow(ctx, "job-journal", []solana.PublicKey{self.PublicKey(), worker.PublicKey()}, 2, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.GetEscrow(ctx, "job-journal", c.FeePayer(), mint); err != nil || got.Multisig != e.Multisig || got.M != 2 || got.Amount != 1000 {
+		t.Fatalf("GetEscrow = %+v, %v; want the opened escrow", got, err)
+	}
+	approved := func(pay []Payout) *Release {
+		t.Helper()
+		r, err := c.ReleaseTx(ctx, e, "res", pay, []solana.PublicKey{self.PublicKey(), worker.PublicKey()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []solana.PrivateKey{self, worker} {
+			if err := SignRelease(r, k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return r
+	}
+	first := []Payout{{worker.PublicKey(), 1000}}
+	second := []Payout{{worker.PublicKey(), 700}}
+
+	rec, err := j.RecordRelease(ctx, e, "res", first, approved(first))
+	if err != nil || rec.State != StatePending {
+		t.Fatalf("RecordRelease = %+v, %v", rec, err)
+	}
+	if _, err := j.RecordRelease(ctx, e, "res", second, approved(second)); !errors.Is(err, ErrReleasePending) {
+		t.Fatalf("a second release while the first can land = %v, want ErrReleasePending", err)
+	}
+	// The first is never sent (a crash, say) and its blockhash expires.
+	waitExpired(t, c, rec.Tx.LastValidBlockHeight)
+	if _, err := j.FinishRelease(ctx, "job-journal"); !errors.Is(err, ErrExpired) {
+		t.Fatalf("FinishRelease of an expired release = %v, want ErrExpired", err)
+	}
+	if held, _ := c.TokenBalance(ctx, mint, worker.PublicKey()); held != 0 {
+		t.Fatalf("the expired release paid %d", held)
+	}
+	rec2, err := j.RecordRelease(ctx, e, "res", second, approved(second))
+	if err != nil || !slices.Contains(rec2.Tx.Superseded, rec.Tx.Signature) {
+		t.Fatalf("RecordRelease after expiry = %+v, %v; want a new record superseding %s", rec2, err, rec.Tx.Signature)
+	}
+	if rec2, err = j.FinishRelease(ctx, "job-journal"); err != nil || rec2.State != StateDone {
+		t.Fatalf("FinishRelease = %+v, %v", rec2, err)
+	}
+	checkPaid(t, c, mint, second)
+	if _, err := j.RecordRelease(ctx, e, "res", first, approved(first)); !errors.Is(err, ErrConflict) {
+		t.Fatalf("another release after one landed = %v, want ErrConflict", err)
+	}
+	if expired, err := j.ReconcileReleases(ctx); err != nil || len(expired) != 0 {
+		t.Fatalf("ReconcileReleases = %v, %v; want nothing left", expired, err)
 	}
 }

@@ -246,7 +246,10 @@ func (j *Journal) Pending(ctx context.Context) ([]*Settlement, error) {
 // finish drives a record's pending transactions and returns its final form.
 func (j *Journal) finish(ctx context.Context, rec *Settlement) (*Settlement, error) {
 	for i := range rec.Txs {
-		if err := j.drive(ctx, rec, i); err != nil {
+		tx := &rec.Txs[i]
+		save := func(ctx context.Context) error { return j.put(ctx, rec) }
+		renew := func(ctx context.Context) error { return j.resign(ctx, rec, tx) }
+		if err := j.drive(ctx, tx, save, renew); err != nil {
 			return rec, fmt.Errorf("settle %s: %w", rec.JobID, err)
 		}
 		if err := j.step("done"); err != nil {
@@ -283,10 +286,12 @@ const (
 	resendEvery = 20
 )
 
-// drive brings one pending transaction to done or failed. It never signs a
-// new transaction while an older signature of it could still land.
-func (j *Journal) drive(ctx context.Context, rec *Settlement, i int) error {
-	tx := &rec.Txs[i]
+// drive brings one pending transaction to done or failed, recording each
+// change with save. Once its blockhash has expired with none of its
+// signatures on chain, renew replaces it (re-signs and records it, or
+// marks it for new approvals by leaving it not pending), so a new
+// transaction is never made while an older signature of it could still land.
+func (j *Journal) drive(ctx context.Context, tx *TxRecord, save, renew func(context.Context) error) error {
 	var sub *subscription
 	var subSig solana.Signature
 	defer func() { sub.close() }()
@@ -302,10 +307,10 @@ func (j *Journal) drive(ctx context.Context, rec *Settlement, i int) error {
 		switch {
 		case o.success >= 0:
 			tx.Signature, tx.Slot, tx.State, tx.Err = sigs[o.success], o.slot, StateDone, ""
-			return j.put(ctx, rec)
+			return save(ctx)
 		case o.failed != nil:
 			tx.Slot, tx.State, tx.Err = o.slot, StateFailed, j.c.txError(ctx, tx.Signature, o.failed).Error()
-			return j.put(ctx, rec)
+			return save(ctx)
 		case o.inFlight:
 			// On chain, not yet at the commitment: wait.
 		default:
@@ -322,7 +327,7 @@ func (j *Journal) drive(ctx context.Context, rec *Settlement, i int) error {
 					} else if o.success >= 0 || o.failed != nil || o.inFlight {
 						continue
 					}
-					if err := j.resign(ctx, rec, tx); err != nil {
+					if err := renew(ctx); err != nil {
 						return err
 					}
 					n = -1 // send at once
@@ -335,7 +340,7 @@ func (j *Journal) drive(ctx context.Context, rec *Settlement, i int) error {
 				if errors.As(err, &te) && !blockhashNotFound(err) {
 					// Rejected by preflight, so not forwarded: record it.
 					tx.State, tx.Err = StateFailed, te.Error()
-					return j.put(ctx, rec)
+					return save(ctx)
 				}
 				if err != nil && !blockhashNotFound(err) {
 					return err

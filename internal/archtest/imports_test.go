@@ -26,6 +26,7 @@ var forbidden = map[string][]string{
 	"config":    {"node"},
 	"wire":      {"p2p", "job", "verify", "chain", "node"},
 	"heartbeat": {"job", "verify", "chain", "node"},
+	"escrow":    {"job", "node"},
 }
 
 // mayImportNode lists who may import node/: the binary, and the test
