@@ -80,17 +80,17 @@ type Market struct {
 	opts    MarketOptions
 	log     *slog.Logger
 
-	mu      sync.Mutex
-	bids    map[string][]Bid // submitter: bids per job ID
+	mu   sync.Mutex
+	bids map[string][]Bid // submitter: bids per job ID
 	// revealing holds the jobs whose reveal phase is running.
 	revealing map[string]bool
 	verdicts  Gossip
-	seen    map[string]struct{} // worker: offers already considered
-	offers  Gossip
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	closing sync.Once
+	seen      map[string]struct{} // worker: offers already considered
+	offers    Gossip
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closing   sync.Once
 }
 
 // NewMarket builds the market; Start runs it.
