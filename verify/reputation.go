@@ -45,6 +45,12 @@ const (
 	// unvouchedCap bounds the total weight unvouched authors can add to
 	// one peer's counts, so a sybil swarm cannot make or break anyone.
 	unvouchedCap = 1.0
+	// provenAfter is how many of our own checks a worker must pass before
+	// a dissent no longer excludes it outright (it still counts as bad
+	// evidence, and the floor still applies). The simulation's smart ring
+	// wins 98% of jobs in the end without this and 12% with it; higher
+	// values exclude more honest workers the ring outvotes early on.
+	provenAfter = 1
 	// penaltyWeight is the bad evidence a protocol violation adds.
 	penaltyWeight = 1.0
 	// ExcludeFloor is the score below which a peer is not selected.
@@ -126,7 +132,7 @@ func (r *Reputation) Observe(ctx context.Context, o Observation) error {
 		changed = append(changed, r.add(p, now, w, 0, vouched, direct, false))
 	}
 	for _, p := range o.Dissented {
-		changed = append(changed, r.add(p, now, 0, w, vouched, direct, exclude))
+		changed = append(changed, r.add(p, now, 0, w, vouched, direct, exclude && !r.proven(p, now)))
 	}
 	return r.save(ctx, changed, seenKey(o.Author, o.Job), at)
 }
@@ -207,6 +213,16 @@ func (r *Reputation) weight(author peer.ID, now time.Time) (float64, bool) {
 		return unvouchedWeight, false
 	}
 	return authorFactor * s, true
+}
+
+// proven says whether we have seen p agree with accepted results often
+// enough that one dissent is bad evidence rather than grounds to drop it.
+// Without this, a ring of colluders that cheats only when it holds a
+// job's quorum would get every honest worker it outvotes excluded, and
+// take over the pool (see the simulation's "smart ring").
+func (r *Reputation) proven(p peer.ID, now time.Time) bool {
+	e, ok := r.peers[p]
+	return ok && e.Value.(*record).decayed(now).Direct >= provenAfter
 }
 
 func (r *Reputation) score(p peer.ID, now time.Time) float64 {

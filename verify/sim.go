@@ -22,8 +22,12 @@ const (
 	simHonest    = "honest"
 	CheatWrong   = "wrong"   // an independent random wrong result
 	CheatCollude = "collude" // the same wrong result as every other colluder
-	CheatCopy    = "copy"    // copies another's commitment, cannot open it
-	CheatNoShow  = "no-show" // takes the job and never reports
+	// CheatColludeSmart colludes only when the ring holds a quorum of the
+	// job (its members tell each other out of band which jobs they got)
+	// and is honest otherwise, so it never dissents from a majority.
+	CheatColludeSmart = "collude-smart"
+	CheatCopy         = "copy"    // copies another's commitment, cannot open it
+	CheatNoShow       = "no-show" // takes the job and never reports
 )
 
 // Payments are counted in simSpots windows of jobs; a tenth is simTenth.
@@ -43,8 +47,8 @@ type SimConfig struct {
 	// Reputation on: the submitter picks workers weighted by score and
 	// never picks excluded ones. Off: uniform picks, no memory.
 	Reputation bool
-	// Cheaters maps a behaviour (CheatWrong, CheatCollude, CheatCopy,
-	// CheatNoShow) to its fraction of the pool.
+	// Cheaters maps a behaviour (CheatWrong, CheatCollude,
+	// CheatColludeSmart, CheatCopy, CheatNoShow) to its fraction of the pool.
 	Cheaters map[string]float64
 }
 
@@ -126,7 +130,7 @@ func Simulate(cfg SimConfig) SimResult {
 	// Cheaters are a random part of the pool, in a fixed order of kinds.
 	order := s.rng.Perm(cfg.Workers)
 	next := 0
-	for _, kind := range []string{CheatWrong, CheatCollude, CheatCopy, CheatNoShow} {
+	for _, kind := range []string{CheatWrong, CheatCollude, CheatColludeSmart, CheatCopy, CheatNoShow} {
 		for n := int(cfg.Cheaters[kind]*float64(cfg.Workers) + 0.5); n > 0 && next < len(order); n-- {
 			s.behavior[s.workers[order[next]]] = kind
 			next++

@@ -33,9 +33,11 @@ func (s *sim) runJob(j int) {
 	var used, noShows []peer.ID
 	var reports []Report
 	var out Outcome
-	for {
-		for len(reports) < need {
-			w, ok := s.pick(jobID, len(reports) > 0, used, weights)
+	ringCheats := false
+	for round := 0; ; round++ {
+		var fresh []peer.ID
+		for len(reports)+len(fresh) < need {
+			w, ok := s.pick(jobID, len(reports)+len(fresh) > 0, used, weights)
 			if !ok {
 				s.res.Unplaced++
 				return
@@ -47,8 +49,14 @@ func (s *sim) runJob(j int) {
 				s.res.NoShows++
 				continue
 			}
+			fresh = append(fresh, w)
+		}
+		if round == 0 {
+			ringCheats = s.ringHoldsQuorum(fresh, policy.M)
+		}
+		for _, w := range fresh {
 			s.res.Executions++
-			reports = append(reports, s.report(w, jobID, truth))
+			reports = append(reports, s.report(w, jobID, truth, ringCheats))
 		}
 		var err error
 		if out, err = Decide(context.Background(), policy, reports, need, nil); err != nil {
@@ -72,9 +80,27 @@ func (s *sim) runJob(j int) {
 	}
 }
 
-// report is what worker w reveals for the job.
-func (s *sim) report(w peer.ID, jobID, truth string) Report {
+// ringHoldsQuorum says whether the smart colluders among a job's first
+// workers are enough to win it. A lone spot-mode worker is its own quorum
+// unless checked, which it cannot know, so it always cheats.
+func (s *sim) ringHoldsQuorum(workers []peer.ID, m int) bool {
+	n := 0
+	for _, w := range workers {
+		if s.behavior[w] == CheatColludeSmart {
+			n++
+		}
+	}
+	return n > 0 && (s.cfg.Policy.Mode == ModeSpot || n >= m)
+}
+
+// report is what worker w reveals for the job; ringCheats is whether the
+// smart colluders cheat on it.
+func (s *sim) report(w peer.ID, jobID, truth string, ringCheats bool) Report {
 	switch s.behavior[w] {
+	case CheatColludeSmart:
+		if ringCheats {
+			return Report{Worker: w, Result: "collude-" + jobID}
+		}
 	case CheatWrong:
 		return Report{Worker: w, Result: fmt.Sprintf("wrong-%s-%x", jobID, s.rng.Uint64())}
 	case CheatCollude:

@@ -10,6 +10,7 @@ import (
 var (
 	independent = map[string]float64{CheatWrong: 0.10, CheatCopy: 0.05, CheatNoShow: 0.05}
 	colluding   = map[string]float64{CheatCollude: 0.20}
+	smartRing   = map[string]float64{CheatColludeSmart: 0.20}
 )
 
 func simConfigs() []SimConfig {
@@ -29,7 +30,7 @@ func simConfigs() []SimConfig {
 		for _, mix := range []struct {
 			name     string
 			cheaters map[string]float64
-		}{{"independent", independent}, {"colluding", colluding}} {
+		}{{"independent", independent}, {"colluding", colluding}, {"smart ring", smartRing}} {
 			out = append(out, SimConfig{Name: c.name + ", " + mix.name, Seed: 1, Workers: 100, Jobs: 20_000,
 				Policy: c.policy, Reputation: c.rep, Cheaters: mix.cheaters})
 		}
@@ -44,7 +45,7 @@ func simConfigs() []SimConfig {
 // executions per accepted job and starve cheaters of payments.
 func TestSim(t *testing.T) {
 	if testing.Short() {
-		t.Skip("simulates 160,000 jobs")
+		t.Skip("simulates 240,000 jobs")
 	}
 	var table strings.Builder
 	table.WriteString("| configuration (20% cheaters) | wrong accepted | honest flagged | cheaters' pay: first 10% | middle 10% | last 10% | cheaters < 1% after | executions / accepted job | rejected |\n")
@@ -72,6 +73,15 @@ func TestSim(t *testing.T) {
 		if r.HonestFlaggedPct() >= 0.1 {
 			t.Errorf("%s: %.3f%% honest reports flagged, goal < 0.1%%", name, r.HonestFlaggedPct())
 		}
+	}
+	// A ring that cheats only when it holds a job's quorum cannot be told
+	// apart from honest workers by its verdicts; what reputation must not
+	// do is hand it the pool by excluding the honest workers it outvotes
+	// (the naive exclusion rule let it win 98% of jobs).
+	ringWith, ringWithout := results["exact k=3 m=2, reputation, smart ring"], results["exact k=3 m=2, no reputation, smart ring"]
+	if ringWith.WrongAcceptedPct() > 1.5*ringWithout.WrongAcceptedPct() {
+		t.Errorf("smart ring: %.2f%% wrong accepted with reputation, %.2f%% without",
+			ringWith.WrongAcceptedPct(), ringWithout.WrongAcceptedPct())
 	}
 	spot := results["spot p=0.1, reputation, independent"]
 	if spot.ExecPerAccepted() > 1.2 {
