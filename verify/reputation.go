@@ -121,17 +121,26 @@ func (r *Reputation) Observe(ctx context.Context, o Observation) error {
 		return nil
 	}
 	w, vouched := r.weight(o.Author, now)
+	if w == 0 {
+		return nil
+	}
 	direct := o.Author == r.self
 	// Only our own check of an accepted result is grounds to drop a worker.
 	exclude := o.Author == r.self && len(o.Agreed) > 0
 	var changed []*record
 	for _, p := range o.Agreed {
-		if p == o.Author {
-			continue // nobody vouches for themselves
+		// Nobody vouches for themselves; and an author we do not trust
+		// cannot add peers to the table, or a flood of made-up peers
+		// would evict the ones we know.
+		if p == o.Author || (!vouched && !r.known(p)) {
+			continue
 		}
 		changed = append(changed, r.add(p, now, w, 0, vouched, direct, false))
 	}
 	for _, p := range o.Dissented {
+		if !vouched && !r.known(p) {
+			continue
+		}
 		changed = append(changed, r.add(p, now, 0, w, vouched, direct, exclude && !r.proven(p, now)))
 	}
 	return r.save(ctx, changed, seenKey(o.Author, o.Job), at)
@@ -213,6 +222,11 @@ func (r *Reputation) weight(author peer.ID, now time.Time) (float64, bool) {
 		return unvouchedWeight, false
 	}
 	return authorFactor * s, true
+}
+
+func (r *Reputation) known(p peer.ID) bool {
+	_, ok := r.peers[p]
+	return ok
 }
 
 // proven says whether we have seen p agree with accepted results often

@@ -75,6 +75,11 @@ func TestReputationRules(t *testing.T) {
 	// trustAlice makes alice an author we have checked ourselves:
 	// good 3 from our own verdicts, score 0.8, weight 0.3*0.8.
 	trustAlice := repeat(3, func(i int) step { return observe(me, jobN("own", i), ps(alice, bob), nil) })
+	// know puts a peer in the table without evidence either way.
+	know := func(p peer.ID) step {
+		return func(r *Reputation) error { r.add(p, r.now(), 0, 0, true, false, false); return nil }
+	}
+	knowCarol := know(carol)
 	tests := []struct {
 		name         string
 		steps        []step
@@ -98,13 +103,18 @@ func TestReputationRules(t *testing.T) {
 		{"same job by another author counts",
 			append(trustAlice, observe(me, "j1", ps(carol), nil), observe(alice, "j1", ps(carol), nil)), carol, 1 + 0.3*0.8, 0, false},
 		{"an unknown author weighs near nothing",
-			[]step{observe(sybil, "j1", ps(carol), nil)}, carol, unvouchedWeight, 0, false},
+			[]step{knowCarol, observe(sybil, "j1", ps(carol), nil)}, carol, unvouchedWeight, 0, false},
+		{"an unknown author cannot add peers to the table",
+			[]step{observe(sybil, "j1", ps(carol), nil)}, carol, 0, 0, false},
 		{"a sybil swarm moves a peer by at most one verdict",
-			repeat(200, func(i int) step { return observe(pid(jobN("sybil", i)), "j", ps(carol), nil) }), carol, unvouchedCap, 0, false},
+			append([]step{knowCarol}, repeat(200, func(i int) step { return observe(pid(jobN("sybil", i)), "j", ps(carol), nil) })...),
+			carol, unvouchedCap, 0, false},
 		{"sybils cannot get an honest peer excluded",
-			repeat(200, func(i int) step { return observe(pid(jobN("sybil", i)), "j", ps(alice), ps(carol)) }), carol, 0, unvouchedCap, false},
+			append([]step{knowCarol}, repeat(200, func(i int) step { return observe(pid(jobN("sybil", i)), "j", ps(alice), ps(carol)) })...),
+			carol, 0, unvouchedCap, false},
 		{"second-hand praise does not make an author trusted",
-			append(repeat(3, func(i int) step { return observe(sybil, jobN("s", i), ps(alice), nil) }),
+			append(append([]step{knowCarol, know(alice)},
+				repeat(3, func(i int) step { return observe(sybil, jobN("s", i), ps(alice), nil) })...),
 				observe(alice, "j1", ps(carol), nil)), carol, unvouchedWeight, 0, false},
 		{"a trusted author weighs its score times the factor",
 			append(trustAlice, observe(alice, "j1", ps(carol), nil)), carol, 0.3 * 0.8, 0, false},
