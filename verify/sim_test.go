@@ -1,0 +1,111 @@
+package verify
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// The cheater mixes: f = 20% of the pool either way.
+var (
+	independent = map[string]float64{CheatWrong: 0.10, CheatCopy: 0.05, CheatNoShow: 0.05}
+	colluding   = map[string]float64{CheatCollude: 0.20}
+	smartRing   = map[string]float64{CheatColludeSmart: 0.20}
+)
+
+func simConfigs() []SimConfig {
+	exact := Policy{Mode: ModeExact, K: 3, M: 2}
+	spot := Policy{Mode: ModeSpot, SpotProbability: 0.1}
+	var out []SimConfig
+	for _, c := range []struct {
+		name   string
+		policy Policy
+		rep    bool
+	}{
+		{"exact k=3 m=2, reputation", exact, true},
+		{"exact k=3 m=2, no reputation", exact, false},
+		{"spot p=0.1, reputation", spot, true},
+		{"spot p=0.1, no reputation", spot, false},
+	} {
+		for _, mix := range []struct {
+			name     string
+			cheaters map[string]float64
+		}{{"independent", independent}, {"colluding", colluding}, {"smart ring", smartRing}} {
+			out = append(out, SimConfig{Name: c.name + ", " + mix.name, Seed: 1, Workers: 100, Jobs: 20_000,
+				Policy: c.policy, Reputation: c.rep, Cheaters: mix.cheaters})
+		}
+	}
+	return out
+}
+
+// TestSim runs the simulated markets, logs the table docs/VERIFICATION.md
+// shows, and checks the goals: with exact k=3 m=2 and 20% independent
+// cheaters, under 1% wrong results accepted and under 0.1% of honest
+// reports flagged; spot checks with reputation cost at most 1.2
+// executions per accepted job and starve cheaters of payments.
+func TestSim(t *testing.T) {
+	if testing.Short() {
+		t.Skip("simulates 240,000 jobs")
+	}
+	var table strings.Builder
+	table.WriteString("| configuration (20% cheaters) | wrong accepted | honest flagged | cheaters' pay: first 10% | middle 10% | last 10% | cheaters < 1% after | executions / accepted job | rejected |\n")
+	table.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	results := map[string]SimResult{}
+	for _, cfg := range simConfigs() {
+		r := Simulate(cfg)
+		results[cfg.Name] = r
+		after := "never"
+		if r.ShareBelow1PctAfter >= 0 {
+			after = fmt.Sprintf("%d jobs", r.ShareBelow1PctAfter)
+		}
+		fmt.Fprintf(&table, "| %s | %.2f%% | %.3f%% | %.1f%% | %.1f%% | %.1f%% | %s | %.2f | %d |\n",
+			cfg.Name, r.WrongAcceptedPct(), r.HonestFlaggedPct(),
+			100*r.ShareWindow(0), 100*r.ShareWindow(5), 100*r.ShareWindow(9), after,
+			r.ExecPerAccepted(), r.Rejected+r.Unplaced)
+	}
+	t.Log("\n" + table.String())
+
+	for _, name := range []string{"exact k=3 m=2, reputation, independent", "exact k=3 m=2, no reputation, independent"} {
+		r := results[name]
+		if r.WrongAcceptedPct() >= 1 {
+			t.Errorf("%s: %.2f%% wrong results accepted, goal < 1%%", name, r.WrongAcceptedPct())
+		}
+		if r.HonestFlaggedPct() >= 0.1 {
+			t.Errorf("%s: %.3f%% honest reports flagged, goal < 0.1%%", name, r.HonestFlaggedPct())
+		}
+	}
+	// A ring that cheats only when it holds a job's quorum cannot be told
+	// apart from honest workers by its verdicts; what reputation must not
+	// do is hand it the pool by excluding the honest workers it outvotes
+	// (the naive exclusion rule let it win 98% of jobs).
+	ringWith, ringWithout := results["exact k=3 m=2, reputation, smart ring"], results["exact k=3 m=2, no reputation, smart ring"]
+	if ringWith.WrongAcceptedPct() > 1.5*ringWithout.WrongAcceptedPct() {
+		t.Errorf("smart ring: %.2f%% wrong accepted with reputation, %.2f%% without",
+			ringWith.WrongAcceptedPct(), ringWithout.WrongAcceptedPct())
+	}
+	spot := results["spot p=0.1, reputation, independent"]
+	if spot.ExecPerAccepted() > 1.2 {
+		t.Errorf("spot with reputation: %.2f executions per accepted job, goal <= 1.2", spot.ExecPerAccepted())
+	}
+	if spot.ShareBelow1PctAfter < 0 {
+		t.Errorf("spot with reputation: cheaters' share of payments never stays below 1%%")
+	}
+	// Reputation must pay for itself: cheaters earn less in the end than
+	// without it.
+	for _, mix := range []string{"independent", "colluding"} {
+		with, without := results["spot p=0.1, reputation, "+mix], results["spot p=0.1, no reputation, "+mix]
+		if with.ShareWindow(9) >= without.ShareWindow(9) {
+			t.Errorf("spot, %s: cheaters' last-tenth share %.3f with reputation, %.3f without",
+				mix, with.ShareWindow(9), without.ShareWindow(9))
+		}
+	}
+}
+
+func TestSimDeterministic(t *testing.T) {
+	cfg := SimConfig{Seed: 7, Workers: 30, Jobs: 500, Policy: Policy{Mode: ModeSpot, SpotProbability: 0.3},
+		Reputation: true, Cheaters: independent}
+	a, b := Simulate(cfg), Simulate(cfg)
+	if fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Fatalf("two runs of one seed differ:\n%+v\n%+v", a, b)
+	}
+}
