@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vft-network/vft/heartbeat"
 	"github.com/vft-network/vft/job"
 )
 
@@ -49,8 +48,8 @@ func (c *Client) Connect(ctx context.Context, addr string) (string, error) {
 }
 
 // Nodes returns the live network table.
-func (c *Client) Nodes(ctx context.Context) ([]heartbeat.Entry, error) {
-	var out []heartbeat.Entry
+func (c *Client) Nodes(ctx context.Context) ([]NodeEntry, error) {
+	var out []NodeEntry
 	return out, c.do(ctx, http.MethodGet, "/api/v1/nodes", nil, &out)
 }
 

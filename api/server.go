@@ -47,8 +47,9 @@ type Backend interface {
 	Identity() Identity
 	Peers() []Peer
 	Connect(ctx context.Context, addr string) (peerID string, err error)
-	// Nodes is the live network table from heartbeats.
-	Nodes() []heartbeat.Entry
+	// Nodes is the live network table from heartbeats, with this node's
+	// view of each one's reputation.
+	Nodes() []NodeEntry
 	// ClockSkew is the median offset of peers' clocks from ours.
 	ClockSkew() (median time.Duration, samples int)
 }
@@ -180,6 +181,15 @@ func (s *Server) handlePeers(w http.ResponseWriter, r *http.Request) {
 		peers = []Peer{}
 	}
 	writeJSON(w, http.StatusOK, peers)
+}
+
+// NodeEntry is one row of the network table.
+type NodeEntry struct {
+	heartbeat.Entry
+	// Reputation is this node's score of the peer, 0..1 (0.5: a stranger).
+	Reputation float64 `json:"reputation"`
+	// Excluded peers are never chosen for this node's jobs again.
+	Excluded bool `json:"excluded"`
 }
 
 func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {

@@ -13,14 +13,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/vft-network/vft/heartbeat"
 )
 
 type fakeBackend struct{ connected []string }
 
 func (f *fakeBackend) Identity() Identity              { return Identity{PeerID: "12D3KooWtest", Mode: "miner"} }
 func (f *fakeBackend) Peers() []Peer                   { return nil }
-func (f *fakeBackend) Nodes() []heartbeat.Entry        { return []heartbeat.Entry{} }
+func (f *fakeBackend) Nodes() []NodeEntry              { return []NodeEntry{} }
 func (f *fakeBackend) ClockSkew() (time.Duration, int) { return 0, 0 }
 func (f *fakeBackend) Connect(_ context.Context, addr string) (string, error) {
 	if strings.Contains(addr, "bad") {

@@ -394,8 +394,9 @@ func (m *Market) watch(o Offer, missed map[peer.ID]bool) bool {
 		return false
 	}
 	for _, w := range late {
+		// Not a penalty: an honest miner may have crashed. The verdict
+		// names it, and the reputation table weighs that.
 		m.log.Info("worker missed its report deadline", "job", id, "worker", w)
-		m.penalize(w, "missed the report deadline of job "+id)
 	}
 	return len(late) > 0
 }

@@ -317,7 +317,7 @@ func (m *Market) conclude(rec Record, o Offer, out verify.Outcome) {
 	}
 	if m.opts.OnVerdict != nil {
 		m.opts.OnVerdict(CheckedVerdict{Author: m.key.PeerID(), Job: rec.ID, Accepted: out.Accepted,
-			Agreed: out.Agreed, Dissented: out.Dissented})
+			Agreed: out.Agreed, Dissented: out.Dissented, Unproven: decodePeers(rec.Missed)})
 	}
 	if raw, err := wire.Seal(m.key, KindVerdict, m.opts.Now(), v); err != nil {
 		m.log.Warn("seal verdict", "job", rec.ID, "err", err)
@@ -379,6 +379,16 @@ func (m *Market) handleVerdict(st network.Stream) {
 		m.workerVerdict(v)
 		return wire.Seal(m.key, KindAck, m.opts.Now(), AckMsg{Job: v.Job, OK: true})
 	})
+}
+
+func decodePeers(ids []string) []peer.ID {
+	out := make([]peer.ID, 0, len(ids))
+	for _, s := range ids {
+		if p, err := peer.Decode(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func summarize(reasons map[string]string) string {

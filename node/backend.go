@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/vft-network/vft/api"
-	"github.com/vft-network/vft/heartbeat"
 )
 
 // backend adapts the node to what the API serves.
@@ -47,6 +46,13 @@ func (b backend) Connect(ctx context.Context, addr string) (string, error) {
 	return info.ID.String(), nil
 }
 
-func (b backend) Nodes() []heartbeat.Entry { return b.n.heartbeat.Nodes() }
+func (b backend) Nodes() []api.NodeEntry {
+	entries := b.n.heartbeat.Nodes()
+	out := make([]api.NodeEntry, len(entries))
+	for i, e := range entries {
+		out[i] = api.NodeEntry{Entry: e, Reputation: b.n.reputation.Score(e.Peer), Excluded: b.n.reputation.Excluded(e.Peer)}
+	}
+	return out
+}
 
 func (b backend) ClockSkew() (time.Duration, int) { return b.n.heartbeat.ClockSkew() }

@@ -25,6 +25,7 @@ import (
 	"github.com/vft-network/vft/p2p"
 	"github.com/vft-network/vft/repo"
 	"github.com/vft-network/vft/storage"
+	"github.com/vft-network/vft/verify"
 )
 
 // Options are the parts of a node that are not user configuration.
@@ -56,6 +57,8 @@ type Node struct {
 	market   *job.Market
 	worker   *job.Worker
 	settle   *settlement // nil when chain.settle is off
+	// reputation is this node's own view of other nodes, from verdicts.
+	reputation *verify.Reputation
 
 	// work is the lifetime of jobs this node runs; Close cancels and waits.
 	work      context.Context
@@ -148,14 +151,20 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.startSettlement(); err != nil {
 		return err
 	}
+	n.reputation, err = verify.NewReputation(n.storage.Datastore(), n.key.PeerID(), n.log)
+	if err != nil {
+		return err
+	}
+	// Every node has the WASM runtime: miners run jobs in it, and
+	// submitters run custom verifier modules.
+	wasmExec, err := wasm.New(wasm.Config{CacheDir: n.repo.Path("wasm-cache")}, n.log)
+	if err != nil {
+		return err
+	}
+	n.stops = append(n.stops, wasmExec.Close)
 	works := n.cfg.Node.Mode != config.ModeLight
 	var onAssigned func(job.Record)
 	if works {
-		wasmExec, err := wasm.New(wasm.Config{CacheDir: n.repo.Path("wasm-cache")}, n.log)
-		if err != nil {
-			return err
-		}
-		n.stops = append(n.stops, wasmExec.Close)
 		execs := job.Executors{job.ExecutorWASM: wasmExec}
 		if slices.Contains(n.cfg.Market.Executors, job.ExecutorNative) {
 			nativeExec, err := n.nativeExecutor(ctx)
@@ -194,6 +203,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		},
 		Settle:     n.settleFunc(),
 		CheckFunds: n.checkFundsFunc(),
+		Reputation: n.reputationOf,
+		OnVerdict:  n.observeVerdict,
+		Penalize:   n.penalize,
+		Matcher:    n.matcher(wasmExec),
 	}, n.log)
 	// Heartbeats start once the worker exists: they announce its free slots.
 	hbTopic, err := n.net.Join(heartbeat.TopicName, n.heartbeat.Validate)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/vft-network/vft/api"
 	"github.com/vft-network/vft/config"
-	"github.com/vft-network/vft/heartbeat"
 	"github.com/vft-network/vft/hwdetect"
 	"github.com/vft-network/vft/identity"
 	"github.com/vft-network/vft/repo"
@@ -218,8 +217,8 @@ func listenChecks(addrs []string) []hwdetect.Check {
 func runNodes(c *cli, args []string) error {
 	return listCommand(c, "nodes", args, (*api.Client).Nodes,
 		"no heartbeats yet: nodes appear here after their first heartbeat (heartbeat.interval)",
-		"PEER\tMODE\tGPUS\tCPU\tRAM\tEXECUTORS\tMIN PRICE\tSLOTS\tLAST SEEN",
-		func(e heartbeat.Entry) string {
+		"PEER\tMODE\tGPUS\tCPU\tRAM\tEXECUTORS\tMIN PRICE\tSLOTS\tREPUTATION\tLAST SEEN",
+		func(e api.NodeEntry) string {
 			hb := e.Heartbeat
 			gpus := "-"
 			if len(hb.GPUs) > 0 {
@@ -233,9 +232,15 @@ func runNodes(c *cli, args []string) error {
 			if hb.Mint == "" {
 				price += " lamports"
 			}
-			return fmt.Sprintf("%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s",
+			rep := fmt.Sprintf("%.2f", e.Reputation)
+			if e.Self {
+				rep = "-"
+			} else if e.Excluded {
+				rep += " excluded"
+			}
+			return fmt.Sprintf("%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s",
 				shortID(e.Peer.String()), hb.Mode, gpus, hb.CPUCores, gib(hb.MemoryBytes),
-				strings.Join(hb.Executors, ","), price, hb.FreeSlots, seen)
+				strings.Join(hb.Executors, ","), price, hb.FreeSlots, rep, seen)
 		})
 }
 

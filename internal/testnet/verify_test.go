@@ -52,7 +52,7 @@ func TestDishonestMiners(t *testing.T) {
 		}
 		spec := wasmSpec(3, 4*time.Minute)
 		spec.Module, spec.Seed = module, 42
-		spec.Needs.TimeoutMS = 8_000 // a no-show is replaced 8 s + report_grace after assignment
+		spec.Needs.TimeoutMS = 20_000 // a no-show is replaced 20 s + report_grace after assignment
 		spec.Inputs = []job.Input{{CID: input}}
 		offer, err := submitter.Market().Submit(ctx, spec)
 		if err != nil {
