@@ -105,3 +105,27 @@ func TestRPCUnreachable(t *testing.T) {
 		t.Fatalf("Balance() = %v, want ErrUnreachable naming %s after 4 attempts", err, url)
 	}
 }
+
+// The devnet's token: a new mint with the wallet as authority, its supply
+// in the wallet, and more minted to another owner whose account is made.
+func TestCreateMintAndMintTo(t *testing.T) {
+	ctx := context.Background()
+	c, _ := newClient(t, nil)
+	airdrop(t, c, 2*sol)
+	mint, _, err := c.CreateMint(ctx, 6, 1_000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.TokenBalance(ctx, mint, c.Address()); err != nil || got != 1_000_000 {
+		t.Fatalf("wallet holds %d, %v; want 1000000", got, err)
+	}
+	owner := newKey(t).PublicKey()
+	for range 2 { // the second time the account exists
+		if _, err := c.MintTo(ctx, mint, owner, 250); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := c.TokenBalance(ctx, mint, owner); err != nil || got != 500 {
+		t.Fatalf("owner holds %d, %v; want 500", got, err)
+	}
+}
