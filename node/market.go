@@ -64,6 +64,10 @@ func (n *Node) knownNodes() []job.KnownNode {
 type jobsAPI struct{ n *Node }
 
 func (j jobsAPI) Submit(ctx context.Context, spec job.Spec) (string, error) {
+	// A spec that names no mint pays in what this node pays with.
+	if spec.Mint == "" && j.n.settle != nil && !j.n.settle.client.Mint().IsZero() {
+		spec.Mint = j.n.settle.client.Mint().String()
+	}
 	o, err := j.n.market.Submit(ctx, spec)
 	if err != nil {
 		return "", err

@@ -61,7 +61,7 @@ func runDaemon(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	nd, err := node.New(r, cfg, key, log, node.Options{Version: versionString()})
+	nd, err := node.New(r, cfg, key, log, node.Options{Version: versionString(), Fault: c.getenv("VFT_DEBUG_FAULT")})
 	if err != nil {
 		return err
 	}

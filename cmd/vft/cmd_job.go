@@ -202,8 +202,20 @@ func jobStatus(c *cli, args []string) error {
 	if rec.Reason != "" {
 		fmt.Fprintf(c.stdout, "reason  %s\n", rec.Reason)
 	}
-	for _, w := range rec.Workers {
-		fmt.Fprintf(c.stdout, "worker  %s\n", w)
+	if v := rec.Verdict; v != nil {
+		for _, w := range v.Agreed {
+			fmt.Fprintf(c.stdout, "agreed  %s\n", w)
+		}
+		for _, w := range v.Dissented {
+			fmt.Fprintf(c.stdout, "dissent %s  %s\n", w, v.Reasons[w])
+		}
+	} else {
+		for _, w := range rec.Workers {
+			fmt.Fprintf(c.stdout, "worker  %s\n", w)
+		}
+	}
+	for _, p := range rec.Payouts {
+		fmt.Fprintf(c.stdout, "paid    %s  %d  tx %s (%s)\n", p.Recipient, p.Amount, p.Signature, p.State)
 	}
 	for _, h := range rec.History {
 		fmt.Fprintf(c.stdout, "  %-10s %s  %s\n", h.State, h.At.Local().Format(time.DateTime), h.Note)

@@ -55,10 +55,21 @@ func runWallet(c *cli, args []string) error {
 		if err != nil {
 			return err
 		}
+		out := map[string]any{"address": cl.Address().String(), "lamports": lamports}
+		var tokens uint64
+		if mint := cl.Mint(); !mint.IsZero() {
+			if tokens, err = cl.TokenBalance(ctx, mint, cl.Address()); err != nil {
+				return err
+			}
+			out["mint"], out["tokens"] = mint.String(), tokens
+		}
 		if *asJSON {
-			return c.printJSON(map[string]any{"address": cl.Address().String(), "lamports": lamports})
+			return c.printJSON(out)
 		}
 		fmt.Fprintf(c.stdout, "%s SOL (%d lamports) at %s\n", formatSOL(lamports), lamports, cl.Address())
+		if mint := cl.Mint(); !mint.IsZero() {
+			fmt.Fprintf(c.stdout, "%d base units of token %s\n", tokens, mint)
+		}
 		return nil
 	case "airdrop":
 		if fs.NArg() != 1 {

@@ -49,6 +49,7 @@ func commands() []command {
 		{"hw", "hardware report: GPUs (NVML), CPU, memory, disk; no daemon needed", runHW},
 		{"doctor", "check what a miner needs, with the fix for each problem", runDoctor},
 		{"config", "config show | config set KEY VALUE", runConfig},
+		{"devnet", "devnet [--miners N] [--cheaters K] [--fault KIND] [--dir DIR]: a local network in processes: Solana localnet, miners, a submitter", runDevnet},
 		{"version", "print the version", runVersion},
 	}
 }
