@@ -52,7 +52,7 @@ localnet: localnet-deps
 	node $(LOCALNET_DIR)/server.js --rpc-port 8899
 
 # A local mesh of vft daemons that find each other through the DHT.
-demo: build examples
+demo: build examples localnet-deps
 	./scripts/demo.sh
 
 # In-process network benchmarks (mesh, gossip, heartbeats, job latency).

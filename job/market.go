@@ -414,7 +414,7 @@ func (m *Market) assign(o Offer, workers []peer.ID) {
 		m.fail(id, err.Error())
 		return
 	}
-	var accepted []peer.ID
+	accepted := 0
 	for _, w := range workers {
 		reply, err := exchange(m.ctx, m.streams, w, ProtocolAssign, req, 4<<10)
 		if err != nil {
@@ -426,24 +426,39 @@ func (m *Market) assign(o Offer, workers []peer.ID) {
 			m.log.Info("assignment declined", "job", id, "worker", w, "reason", ack.Reason, "err", err)
 			continue
 		}
-		accepted = append(accepted, w)
+		// Recorded at once: the worker may finish and commit before the
+		// other assignments are out.
+		if err := m.addWorker(id, w, accepted == 0); err != nil {
+			m.log.Warn("record assignment", "job", id, "err", err)
+			continue
+		}
+		accepted++
 	}
-	if len(accepted) == 0 {
-		return // collect chooses again from other bids
+}
+
+// addWorker records one accepted assignment; the first one of a new job
+// moves it to assigned.
+func (m *Market) addWorker(id string, w peer.ID, first bool) error {
+	add := func(r *Record) {
+		if !slices.Contains(r.Workers, w) {
+			r.Workers = append(r.Workers, w)
+		}
 	}
-	add := func(r *Record) { r.Workers = append(r.Workers, accepted...) }
 	rec, err := m.book.Get(m.ctx, id)
-	if err == nil && rec.State == StateOffered {
-		_, err = m.book.Move(m.ctx, id, StateAssigned, fmt.Sprintf("%d workers", len(accepted)), add)
-	} else if err == nil {
-		_, err = m.book.Update(m.ctx, id, func(r *Record) {
-			add(r)
-			r.History = append(r.History, Change{State: r.State, At: time.Now(), Note: fmt.Sprintf("%d replacement worker(s)", len(accepted))})
-		})
-	}
 	if err != nil {
-		m.log.Warn("record assignment", "job", id, "err", err)
+		return err
 	}
+	if rec.State == StateOffered {
+		_, err = m.book.Move(m.ctx, id, StateAssigned, "workers chosen", add)
+		return err
+	}
+	_, err = m.book.Update(m.ctx, id, func(r *Record) {
+		add(r)
+		if first && len(r.Workers) > 1 {
+			r.History = append(r.History, Change{State: r.State, At: time.Now(), Note: "replacement or extra worker assigned"})
+		}
+	})
+	return err
 }
 
 func (m *Market) fail(id, reason string) {

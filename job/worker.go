@@ -253,9 +253,16 @@ func (w *Worker) commit(ctx context.Context, o Offer, msg CommitMsg) error {
 			continue
 		}
 		var ack AckMsg
-		if err = openDirect(reply, KindAck, o.Submitter, w.now(), &ack); err == nil {
+		if err = openDirect(reply, KindAck, o.Submitter, w.now(), &ack); err != nil {
+			continue
+		}
+		if ack.OK {
 			return nil
 		}
+		// A fast job can commit before the submitter has recorded the
+		// assignment; other refusals do not change on retry either, but
+		// cost little to ask again.
+		err = fmt.Errorf("submitter refused the commitment: %s", ack.Reason)
 	}
 	return err
 }

@@ -1,114 +1,108 @@
 #!/usr/bin/env bash
-# make demo: starts a local VFT network of separate `vft daemon` processes,
-# shows them discover each other through the DHT (miner1 starts the network;
-# every other node is given only its address) and build the network table
-# from heartbeats, then runs the main job: a neural-network inference
-# offered by the submitter, run by three miners, accepted when two agree.
+# make demo: the whole flow on this machine. `vft devnet` starts a Solana
+# localnet (LiteSVM), a VFT token, 4 miner daemons of which one is
+# dishonest, and a submitter, as separate processes that find each other
+# through the DHT. The submitter offers a neural-network inference with
+# exact verification (3 workers, 2 must agree); the cheater is caught by
+# commit-reveal and the verdict, the honest miners are paid on chain.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VFT=${VFT:-./bin/vft}
 MINERS=${MINERS:-4}
+CHEATERS=${CHEATERS:-1}
 WORK=$(mktemp -d -t vft-demo-XXXXXX)
-PIDS=()
+DEVNET_PID=
 
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -n "$DEVNET_PID" ]; then
+    kill -INT "$DEVNET_PID" 2>/dev/null || true
+    wait "$DEVNET_PID" 2>/dev/null || true
+  fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
 
-# Loopback only: no multicast, no router port mapping, kernel-chosen ports.
-export VFT_API_LISTEN=127.0.0.1:0
-export VFT_P2P_LISTEN=/ip4/127.0.0.1/tcp/0,/ip4/127.0.0.1/udp/0/quic-v1
-export VFT_P2P_MDNS=false
-export VFT_CHAIN_SETTLE=false
-export VFT_P2P_NAT_PORTMAP=false
-export VFT_P2P_RENDEZVOUS=vft/1/demo
-export VFT_P2P_DISCOVERY_INTERVAL=2s
-export VFT_LOG_FORMAT=json
-export VFT_HEARTBEAT_INTERVAL=5s
+# json FILE EXPR: evaluates a JavaScript expression over the JSON in FILE
+# (as j). Node.js is already required by the local Solana runtime.
+json() { node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); const v = eval(process.argv[2]); console.log(Array.isArray(v) ? v.join("\n") : v)' "$1" "$2"; }
 
-names=()
-for i in $(seq 1 "$MINERS"); do names+=("miner$i"); done
-names+=("submitter")
-
-start_node() { # name mode
-  local name=$1 mode=$2
-  "$VFT" --repo "$WORK/$name" init --mode "$mode" >/dev/null
-  "$VFT" --repo "$WORK/$name" daemon >"$WORK/$name.out" 2>"$WORK/$name.log" &
-  PIDS+=($!)
-  for _ in $(seq 1 100); do
-    grep -q "daemon ready" "$WORK/$name.out" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "demo: $name did not start; its log:" >&2
-  cat "$WORK/$name.log" >&2
-  exit 1
-}
-
-echo "== VFT demo: a local mesh of $((MINERS + 1)) daemons in $WORK"
-start_node miner1 miner
-BOOT=$("$VFT" --repo "$WORK/miner1" id --json | sed -n 's/^    "\(\/ip4\/[^"]*\)",\{0,1\}$/\1/p' | paste -sd, -)
-echo "   miner1 started the network at $BOOT"
-export VFT_P2P_BOOTSTRAP=$BOOT
-for name in "${names[@]:1}"; do
-  mode=miner; [ "$name" = submitter ] && mode=light
-  start_node "$name" "$mode"
-  echo "   $name ($mode) started, knowing only miner1"
-done
-
-want=$(( ${#names[@]} - 1 ))
-echo "== waiting for every node to find the other $want through the DHT"
-start=$(date +%s%N)
-for _ in $(seq 1 300); do
-  complete=1
-  for name in "${names[@]}"; do
-    n=$("$VFT" --repo "$WORK/$name" peers --json | grep -c '"id"' || true)
-    [ "$n" -ge "$want" ] || complete=0
-  done
-  [ $complete = 1 ] && break
+echo "== VFT demo: starting a devnet ($MINERS miners, $CHEATERS dishonest, 1 submitter) in $WORK"
+"$VFT" devnet --miners "$MINERS" --cheaters "$CHEATERS" --dir "$WORK/net" >"$WORK/devnet.out" 2>"$WORK/devnet.err" &
+DEVNET_PID=$!
+for _ in $(seq 1 900); do
+  grep -q "^devnet ready" "$WORK/devnet.out" 2>/dev/null && break
+  if ! kill -0 "$DEVNET_PID" 2>/dev/null; then
+    echo "demo: the devnet did not start:" >&2
+    cat "$WORK/devnet.err" >&2
+    DEVNET_PID=
+    exit 1
+  fi
   sleep 0.2
 done
-took=$(awk -v a="$start" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
+grep -q "^devnet ready" "$WORK/devnet.out" || { echo "demo: the devnet did not start in 3 minutes" >&2; cat "$WORK/devnet.err" >&2; exit 1; }
+sed 's/^/   /' "$WORK/devnet.err"
+grep -v "^devnet ready" "$WORK/devnet.out" | sed 's/^/   /'
 
-for name in "${names[@]}"; do
-  echo
-  echo "-- $name: $("$VFT" --repo "$WORK/$name" id --json | grep '"peer_id"' | cut -d'"' -f4)"
-  "$VFT" --repo "$WORK/$name" peers
-done
-echo
-if [ $complete = 1 ]; then
-  echo "== full mesh: every node is connected to all $want others (took ${took}s)"
-  echo "   only miner1's address was given out; the rest came from the DHT."
-else
-  echo "== mesh incomplete after 60s; logs are in $WORK" >&2
-  trap - EXIT
-  exit 1
-fi
+INFO=$WORK/net/devnet.json
+SUB=$(json "$INFO" 'j.nodes.find(n => n.name == "submitter").repo')
+names=$(json "$INFO" 'j.nodes.map(n => n.name)')
+name_of() { json "$INFO" "(j.nodes.find(n => n.peer_id == '$1') || {name: '$1'}).name"; }
+
+balances() {
+  printf '   %-10s %-46s %s\n' NODE WALLET "VFT TOKENS (base units)"
+  for n in $names; do
+    repo=$(json "$INFO" "j.nodes.find(n => n.name == '$n').repo")
+    "$VFT" --repo "$repo" wallet balance --json >"$WORK/bal.json"
+    printf '   %-10s %-46s %s\n' "$n" "$(json "$WORK/bal.json" 'j.address')" "$(json "$WORK/bal.json" 'j.tokens')"
+  done
+}
 
 echo
-echo "== the network table the submitter built from signed heartbeats (no registration)"
-for _ in $(seq 1 100); do
-  n=$("$VFT" --repo "$WORK/submitter" nodes --json | grep -c '"peer_id"' || true)
+echo "== the network table the submitter built from signed heartbeats"
+for _ in $(seq 1 150); do
+  n=$("$VFT" --repo "$SUB" nodes --json | grep -c '"peer_id"' || true)
   [ "$n" -ge "$MINERS" ] && break
   sleep 0.2
 done
-"$VFT" --repo "$WORK/submitter" nodes
+"$VFT" --repo "$SUB" nodes | sed 's/^/   /'
 
 echo
-echo "== the submitter offers a job: neural-network inference (examples/nninfer) on 3 miners, exact verification (2 of 3 must agree)"
-"$VFT" --repo "$WORK/submitter" job submit \
-  --wasm bin/examples/nninfer.wasm --input examples/nninfer/testdata/ \
-  --redundancy 3 --verify exact --timeout 1m --reward 5000 \
-  --wait -o "$WORK/result"
+echo "== balances before"
+balances
+
+caught=""
+for attempt in 1 2 3; do
+  echo
+  echo "== job $attempt: neural-network inference (examples/nninfer), exact verification: 3 miners, 2 must agree"
+  "$VFT" --repo "$SUB" job submit examples/nninfer/job.toml --wait -o "$WORK/result$attempt" 2>&1 | sed 's/^/   /'
+  id=$("$VFT" --repo "$SUB" job list --json | json /dev/stdin 'j[0].id')
+  "$VFT" --repo "$SUB" job status "$id" --json >"$WORK/status.json"
+  if ! cmp -s "$WORK/result$attempt/predictions.json" examples/nninfer/expected/blobs/predictions.json; then
+    echo "demo: the accepted result differs from examples/nninfer/expected/blobs/predictions.json" >&2
+    exit 1
+  fi
+  echo "   the verified result equals the expected predictions (examples/nninfer/expected/blobs):"
+  head -n 4 "$WORK/result$attempt/predictions.json" | sed 's/^/     /'
+  for p in $(json "$WORK/status.json" 'j.verdict.agreed'); do
+    echo "   agreed:    $(name_of "$p") ($p)"
+  done
+  for p in $(json "$WORK/status.json" 'j.verdict.dissented'); do
+    echo "   CAUGHT:    $(name_of "$p") ($p): $(json "$WORK/status.json" "j.verdict.reasons['$p']")"
+    caught="$caught $(name_of "$p")"
+  done
+  echo "   settlement on Solana (memo vft:1:<job>:<result>):"
+  json "$WORK/status.json" 'j.payouts.map(p => "     paid " + p.amount + " to " + p.recipient + "  tx " + p.signature)'
+  [ -n "$caught" ] && break
+  echo "   (the unpredictable draw picked only honest miners this time; offering another job)"
+done
+
 echo
-echo "-- predictions (first lines of result/predictions.json):"
-head -n 12 "$WORK/result/predictions.json"
-if cmp -s "$WORK/result/predictions.json" examples/nninfer/expected/blobs/predictions.json; then
-  echo "== the verified result equals the expected output (examples/nninfer/expected/blobs)"
+echo "== balances after"
+balances
+echo
+if [ -n "$caught" ]; then
+  echo "== done: the dishonest miner(s)$caught returned a wrong result, were named in the signed verdict, earned nothing, and are excluded from this submitter's jobs."
 else
-  echo "== the result differs from examples/nninfer/expected/blobs/predictions.json" >&2
-  exit 1
+  echo "== done: the dishonest miner was not drawn in 3 jobs (each job picks 3 of $MINERS miners at random)."
 fi
