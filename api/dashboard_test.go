@@ -59,7 +59,7 @@ func TestNoDashboard(t *testing.T) {
 type fakeJobs struct{ cancelled []string }
 
 func (f *fakeJobs) Submit(context.Context, job.Spec) (string, error) { return "j1", nil }
-func (f *fakeJobs) List(context.Context) ([]job.Record, error)      { return nil, nil }
+func (f *fakeJobs) List(context.Context) ([]job.Record, error)       { return nil, nil }
 func (f *fakeJobs) Status(context.Context, string) (job.Record, error) {
 	return job.Record{}, job.ErrNoJob
 }

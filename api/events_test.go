@@ -108,7 +108,8 @@ func TestEventsSlowClientResyncs(t *testing.T) {
 	}
 	sawResync := false
 	for len(c.queue) > 0 {
-		sawResync = sawResync || strings.HasPrefix(string(<-c.queue), "event: "+EventResync+"\n")
+		frame := string(<-c.queue)
+		sawResync = sawResync || strings.HasPrefix(frame, "event: "+EventResync+"\n")
 	}
 	if !sawResync {
 		t.Fatal("slow client was never told to resync")
