@@ -46,6 +46,7 @@ type Node struct {
 	opts Options
 
 	metrics  *prometheus.Registry
+	stats    *nodeMetrics // job, GPU and settlement series on metrics
 	net      *p2p.Network
 	hardware *hwdetect.Detector
 	storage  *storage.Store
@@ -79,6 +80,7 @@ func New(r *repo.Repo, cfg config.Config, key *identity.Key, log *slog.Logger, o
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	n.stats = newNodeMetrics(n.metrics)
 	var err error
 	n.net, err = p2p.New(cfg.P2P, key.LibP2P(), p2p.Options{
 		DHTServer:  cfg.Node.Mode == config.ModeMiner,
@@ -128,6 +130,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.stops = append(n.stops, n.storage.Close)
 
 	n.jobs = job.NewBook(n.storage.Datastore(), nil)
+	n.jobs.Watch(n.stats.observe)
 	works := n.cfg.Node.Mode != config.ModeLight
 	var onAssigned func(job.Record)
 	if works {
@@ -198,6 +201,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	n.api.ServeContent(content{n.storage})
 	n.api.ServeJobs(jobsAPI{n})
+	n.serveDashboard()
 	if err := n.api.Start(); err != nil {
 		return err
 	}
