@@ -434,6 +434,9 @@ function refreshAll() {
   loadReputation();
 }
 
+// A token pasted into an open tab's address bar counts too.
+window.addEventListener("hashchange", () => { loadToken(); renderJobs(); });
+
 loadToken();
 refreshAll();
 connect();
