@@ -132,21 +132,31 @@ async function loadPeers() {
     el("td", { text: p.agent || "" }))));
 }
 
+// field reads a heartbeat field: /api/v1/nodes encodes heartbeats with
+// their Go field names (the snake_case names are their CBOR wire form).
+function field(obj, snake, goName) {
+  if (!obj) return undefined;
+  return obj[snake] !== undefined ? obj[snake] : obj[goName];
+}
+
 async function loadNodes() {
   const r = await api("/api/v1/nodes");
   if (!r.ok) return;
   setText("node-count", String(r.data.length));
   fillTable("nodes-table", r.data.map((e) => {
     const hb = e.heartbeat || {};
-    const gpus = (hb.gpus || []).map((g) => g.name + " (" + bytes(g.free_memory_bytes) + " free)").join(", ") || "none";
+    const gpus = (field(hb, "gpus", "GPUs") || [])
+      .map((g) => field(g, "name", "Name") + " (" + bytes(field(g, "free_memory_bytes", "FreeMemoryBytes")) + " free)")
+      .join(", ") || "none";
+    const mint = field(hb, "mint", "Mint");
     return el("tr", { "data-peer": e.peer_id },
       el("td", { class: "mono", text: short(e.peer_id) + (e.self ? " (this node)" : ""), title: e.peer_id }),
-      el("td", { text: hb.mode || "" }),
+      el("td", { text: field(hb, "mode", "Mode") || "" }),
       el("td", { text: gpus }),
-      el("td", { text: (hb.cpu_cores || 0) + " cores" }),
-      el("td", { text: bytes(hb.free_memory_bytes) }),
-      el("td", { text: String(hb.free_slots ?? "") }),
-      el("td", { text: String(hb.price_floor ?? 0) + (hb.mint ? " (token)" : " lamports") }),
+      el("td", { text: (field(hb, "cpu_cores", "CPUCores") || 0) + " cores" }),
+      el("td", { text: bytes(field(hb, "free_memory_bytes", "FreeMemoryBytes")) }),
+      el("td", { text: String(field(hb, "free_slots", "FreeSlots") ?? "") }),
+      el("td", { text: String(field(hb, "price_floor", "PriceFloor") ?? 0) + (mint ? " (token " + short(mint) + ")" : " lamports") }),
       el("td", { text: ago(e.received_at), title: e.received_at }));
   }));
 }
@@ -158,10 +168,13 @@ async function loadWallet() {
   if (r.ok) {
     const w = r.data;
     setText("wallet-balance", sol(w.balance), "");
+    document.getElementById("wallet-detail").title = "";
     setText("wallet-detail", w.address + (w.mint ? " · " + w.token_balance + " tokens of " + short(w.mint) : ""));
   } else if (r.status === 503) {
     setText("wallet-balance", "chain unreachable", "error");
-    setText("wallet-detail", (r.data && r.data.error) || "");
+    const why = (r.data && r.data.error) || "";
+    setText("wallet-detail", why.length > 140 ? why.slice(0, 140) + "…" : why);
+    document.getElementById("wallet-detail").title = why;
   } else {
     setText("wallet-balance", "not available", "unavailable");
     setText("wallet-detail", "this node has no wallet endpoint");

@@ -76,7 +76,7 @@ func TestDashboard(t *testing.T) {
 	defer closeSubTab()
 	run(t, subTab, chromedp.Navigate(subURL))
 	waitPage(t, subTab, "the submitter's mode", `text("#mode") === "light" && document.body.classList.contains("light")`)
-	waitPage(t, subTab, "the network table", `rows("#nodes-table") >= 3`)
+	waitPage(t, subTab, "the network table", `rows("#nodes-table") >= 3 && text("#nodes-table").includes("miner")`)
 	waitPage(t, subTab, "the token explanation", `!document.getElementById("token-note").hidden`)
 	evaluate(t, subTab, `window.vftNoReload = true`)
 
