@@ -5,15 +5,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/metrics"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vft-network/vft/hwdetect"
 	"github.com/vft-network/vft/job"
 )
 
-// nodeMetrics are the job, GPU and settlement series on /metrics. Bytes in
-// and out per protocol come from libp2p's own collectors (p2p.Options
-// Registerer: libp2p_rcmgr_*, and the bandwidth reporter when set).
+// nodeMetrics are the job, GPU, settlement and byte-count series on
+// /metrics, next to libp2p's own (libp2p_swarm_*, libp2p_rcmgr_*, ...).
 type nodeMetrics struct {
 	jobs        *prometheus.CounterVec
 	stages      *prometheus.HistogramVec
@@ -177,4 +178,51 @@ func stageDuration(rec job.Record, i int) time.Duration {
 		return 0
 	}
 	return rec.History[i].At.Sub(rec.History[i-1].At)
+}
+
+// bandwidthStats is what a libp2p BandwidthCounter reports.
+type bandwidthStats interface {
+	GetBandwidthTotals() metrics.Stats
+	GetBandwidthByProtocol() map[protocol.ID]metrics.Stats
+}
+
+// bandwidth returns the reporter the host counts bytes with, creating
+// one when the caller gave none, and exports its totals: libp2p's own
+// Prometheus metrics count connections and streams but no bytes.
+func (m *nodeMetrics) bandwidth(given metrics.Reporter, reg prometheus.Registerer) metrics.Reporter {
+	if given == nil {
+		given = metrics.NewBandwidthCounter()
+	}
+	if stats, ok := given.(bandwidthStats); ok {
+		reg.MustRegister(bandwidthCollector{stats})
+	}
+	return given
+}
+
+var (
+	bytesDesc = prometheus.NewDesc("vft_p2p_bytes_total",
+		"Bytes this node sent (out) and received (in) over libp2p.", []string{"direction"}, nil)
+	protocolBytesDesc = prometheus.NewDesc("vft_p2p_protocol_bytes_total",
+		"Bytes over libp2p streams by protocol (bitswap, gossipsub, kad, the market's).", []string{"protocol", "direction"}, nil)
+)
+
+// bandwidthCollector reads the counter at scrape time.
+type bandwidthCollector struct{ stats bandwidthStats }
+
+func (b bandwidthCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- bytesDesc
+	ch <- protocolBytesDesc
+}
+
+func (b bandwidthCollector) Collect(ch chan<- prometheus.Metric) {
+	t := b.stats.GetBandwidthTotals()
+	ch <- prometheus.MustNewConstMetric(bytesDesc, prometheus.CounterValue, float64(t.TotalIn), "in")
+	ch <- prometheus.MustNewConstMetric(bytesDesc, prometheus.CounterValue, float64(t.TotalOut), "out")
+	for p, s := range b.stats.GetBandwidthByProtocol() {
+		if p == "" {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(protocolBytesDesc, prometheus.CounterValue, float64(s.TotalIn), string(p), "in")
+		ch <- prometheus.MustNewConstMetric(protocolBytesDesc, prometheus.CounterValue, float64(s.TotalOut), string(p), "out")
+	}
 }

@@ -81,13 +81,14 @@ func New(r *repo.Repo, cfg config.Config, key *identity.Key, log *slog.Logger, o
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	n.stats = newNodeMetrics(n.metrics)
+	n.opts.Bandwidth = n.stats.bandwidth(n.opts.Bandwidth, n.metrics)
 	var err error
 	n.net, err = p2p.New(cfg.P2P, key.LibP2P(), p2p.Options{
 		DHTServer:  cfg.Node.Mode == config.ModeMiner,
 		Registerer: n.metrics,
 		UserAgent:  "vft/" + opts.Version,
 		NewHost:    opts.NewHost,
-		Bandwidth:  opts.Bandwidth,
+		Bandwidth:  n.opts.Bandwidth,
 	}, log)
 	if err != nil {
 		return nil, err

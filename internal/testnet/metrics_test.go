@@ -46,12 +46,14 @@ func TestJobMetrics(t *testing.T) {
 			`vft_job_stage_seconds_count{role="worker",stage="running"} 1`,
 			`vft_executor_seconds_count{executor="wasm",outcome="ok"} 1`,
 			`libp2p_rcmgr_`, // libp2p's resource manager: streams, connections, memory
+			`vft_p2p_bytes_total{direction="in"}`,
+			`vft_p2p_protocol_bytes_total{direction="in",protocol="/ipfs/bitswap/`,
 		}},
 	} {
 		body := scrape(ctx, t, tc.nd)
 		for _, w := range tc.want {
 			if !strings.Contains(body, w) {
-				t.Errorf("%s /metrics lacks %s", tc.nd.Network().ID(), w)
+				t.Errorf("%s /metrics lacks %s:\n%s", tc.nd.Network().ID(), w, grep(body, "vft_"))
 			}
 		}
 	}
@@ -70,4 +72,15 @@ func scrape(ctx context.Context, t *testing.T, nd *node.Node) string {
 		t.Fatalf("/metrics: %d %v", resp.StatusCode, err)
 	}
 	return string(body)
+}
+
+// grep keeps the lines of text that contain s, to show what was there.
+func grep(text, s string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
