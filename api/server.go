@@ -67,6 +67,8 @@ type Server struct {
 	allowed   map[string]bool // Host header values that name this server
 	done      chan struct{}
 	closeOnce sync.Once
+	// beforeClose runs first in Close: long-lived streams end there.
+	beforeClose []func() error
 }
 
 // New prepares the API; Start listens.
@@ -131,6 +133,9 @@ func (s *Server) Addr() string { return s.listener.Addr().String() }
 func (s *Server) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		for _, fn := range s.beforeClose {
+			fn()
+		}
 		if s.http == nil {
 			return
 		}

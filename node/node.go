@@ -50,6 +50,7 @@ type Node struct {
 	opts Options
 
 	metrics  *prometheus.Registry
+	stats    *nodeMetrics // job, GPU and settlement series on metrics
 	net      *p2p.Network
 	hardware *hwdetect.Detector
 	storage  *storage.Store
@@ -97,13 +98,15 @@ func New(r *repo.Repo, cfg config.Config, key *identity.Key, log *slog.Logger, o
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	n.stats = newNodeMetrics(n.metrics)
+	n.opts.Bandwidth = n.stats.bandwidth(n.opts.Bandwidth, n.metrics)
 	var err error
 	n.net, err = p2p.New(cfg.P2P, key.LibP2P(), p2p.Options{
 		DHTServer:  cfg.Node.Mode == config.ModeMiner,
 		Registerer: n.metrics,
 		UserAgent:  "vft/" + opts.Version,
 		NewHost:    opts.NewHost,
-		Bandwidth:  opts.Bandwidth,
+		Bandwidth:  n.opts.Bandwidth,
 	}, log)
 	if err != nil {
 		return nil, err
@@ -146,6 +149,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.stops = append(n.stops, n.storage.Close)
 
 	n.jobs = job.NewBook(n.storage.Datastore(), nil)
+	n.jobs.Watch(n.stats.observe)
 	n.work, n.stopWork = context.WithCancel(context.Background())
 	n.stops = append(n.stops, func() error { n.stopWork(); n.workers.Wait(); return nil })
 	if err := n.startSettlement(); err != nil {
@@ -240,6 +244,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	n.api.ServeContent(content{n.storage})
 	n.api.ServeJobs(jobsAPI{n})
+	n.serveDashboard()
 	if err := n.api.Start(); err != nil {
 		return err
 	}

@@ -87,10 +87,13 @@ func (s *settlement) Pay(ctx context.Context, rec job.Record) ([]job.Payout, err
 	var rejected *chain.TxError
 	switch {
 	case errors.As(err, &insufficient), errors.As(err, &rejected), errors.Is(err, chain.ErrSettlementFailed), errors.Is(err, chain.ErrConflict):
+		s.n.stats.settled("refused")
 		return nil, fmt.Errorf("%w: %w", job.ErrWillNotPay, err)
 	case err != nil:
+		s.n.stats.settled("retry")
 		return nil, err
 	}
+	s.n.stats.settled("confirmed")
 	var out []job.Payout
 	for _, tx := range st.Txs {
 		for _, p := range tx.Payouts {

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vft-network/vft/config"
 	"github.com/vft-network/vft/internal/logging"
 	"github.com/vft-network/vft/node"
 	"github.com/vft-network/vft/repo"
@@ -86,6 +87,14 @@ func runDaemon(c *cli, args []string) error {
 	fmt.Fprintf(c.stdout, "daemon ready: peer %s, API http://%s\n", key.PeerID(), nd.APIAddr())
 	for _, a := range nd.Network().Addrs() {
 		fmt.Fprintf(c.stdout, "listening on %s\n", a)
+	}
+	if cfg.Node.Mode != config.ModeEdge {
+		token, err := r.APIToken()
+		if err != nil {
+			nd.Close()
+			return err
+		}
+		fmt.Fprintf(c.stdout, "dashboard %s\n", dashboardURL(nd.APIAddr(), token))
 	}
 
 	sig := <-signals

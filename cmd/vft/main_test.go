@@ -232,6 +232,26 @@ func TestSwarmConnectAndAPIToken(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(msg), "api.token") {
 		t.Fatalf("connect without token: %d %s", resp.StatusCode, msg)
 	}
+
+	// `vft dashboard` prints the page's URL with the token in its fragment.
+	out, stderr, code = vft(t, env, "--repo", repoB, "dashboard", "--json")
+	var dash struct{ URL string }
+	if code != 0 || json.Unmarshal([]byte(out), &dash) != nil {
+		t.Fatalf("dashboard: code %d, %s %s", code, out, stderr)
+	}
+	token, _ := os.ReadFile(filepath.Join(repoB, "api.token"))
+	page, fragment, _ := strings.Cut(dash.URL, "#")
+	if fragment != "token="+strings.TrimSpace(string(token)) {
+		t.Fatalf("dashboard URL %s does not carry the API token", dash.URL)
+	}
+	resp, err = http.Get(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Security-Policy") == "" {
+		t.Fatalf("dashboard page: %d", resp.StatusCode)
+	}
 }
 
 // Each mistake gives one clear error naming the bad value and a non-zero

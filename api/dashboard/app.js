@@ -1,0 +1,457 @@
+// VFT dashboard: reads the local API and follows GET /api/v1/events.
+// Plain JavaScript, no dependencies: everything is drawn from this file.
+// Text from the node (job reasons, peer agents) is only ever set with
+// textContent, never parsed as HTML.
+"use strict";
+
+const STAGES = ["offered", "assigned", "running", "verifying", "settling", "done"];
+const TERMINAL = new Set(["done", "failed", "cancelled"]);
+const HISTORY_POINTS = 150; // 5 minutes of 2-second status samples
+const LOG_LINES = 200;
+
+const state = {
+  identity: null,
+  jobs: new Map(), // id → job record
+  gpuHistory: new Map(), // GPU key → {util: [], mem: [], temp: []}
+  token: null,
+};
+
+// ---- token: from the URL fragment (never sent to the server) to sessionStorage
+
+function loadToken() {
+  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (m) {
+    sessionStorage.setItem("vft-token", decodeURIComponent(m[1]));
+    // Keep the token out of the address bar, bookmarks and screen shares.
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  state.token = sessionStorage.getItem("vft-token");
+  document.getElementById("token-note").hidden = !!state.token;
+}
+
+// ---- API helpers
+
+async function api(path, opts = {}) {
+  const headers = { Accept: "application/json" };
+  if (opts.body !== undefined) headers["Content-Type"] = "application/json";
+  if (opts.auth && state.token) headers.Authorization = "Bearer " + state.token;
+  const resp = await fetch(path, {
+    method: opts.method || "GET",
+    headers,
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+    cache: "no-store",
+  });
+  let data = null;
+  try { data = await resp.json(); } catch (e) { /* empty or non-JSON body */ }
+  return { status: resp.status, ok: resp.ok, data };
+}
+
+// ---- small DOM helpers
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v;
+    else if (k === "text") e.textContent = v;
+    else if (k.startsWith("data-")) e.setAttribute(k, v);
+    else e[k] = v;
+  }
+  for (const c of children) e.append(c);
+  return e;
+}
+
+function setText(id, text, cls) {
+  const e = document.getElementById(id);
+  e.textContent = text;
+  if (cls !== undefined) e.className = e.className.replace(/\b(unavailable|error)\b/g, "").trim() + (cls ? " " + cls : "");
+}
+
+function fillTable(id, rows) {
+  const body = document.querySelector("#" + id + " tbody");
+  body.replaceChildren(...rows);
+  const empty = document.querySelector('[data-empty-for="' + id + '"]');
+  if (empty) empty.hidden = rows.length > 0;
+}
+
+function short(id) {
+  if (!id) return "";
+  return id.length > 16 ? id.slice(0, 8) + "…" + id.slice(-6) : id;
+}
+
+function bytes(n) {
+  if (!n) return "0 B";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return n.toFixed(i ? 1 : 0) + " " + units[i];
+}
+
+function sol(lamports) {
+  return (lamports / 1e9).toLocaleString(undefined, { maximumFractionDigits: 9 }) + " SOL";
+}
+
+function ago(iso) {
+  const s = Math.round((Date.now() - Date.parse(iso)) / 1000);
+  if (!isFinite(s)) return "";
+  if (s < 60) return Math.max(s, 0) + " s ago";
+  if (s < 3600) return Math.round(s / 60) + " min ago";
+  return Math.round(s / 3600) + " h ago";
+}
+
+function clock(iso) {
+  const d = iso ? new Date(iso) : new Date();
+  return d.toLocaleTimeString();
+}
+
+// ---- identity, peers, network table
+
+async function loadIdentity() {
+  const r = await api("/api/v1/id");
+  if (!r.ok) return;
+  state.identity = r.data;
+  setText("peer-id", r.data.peer_id);
+  document.getElementById("peer-id").title = "wallet " + r.data.wallet;
+  setText("mode", r.data.mode);
+  setText("version", r.data.version);
+  const light = r.data.mode === "light";
+  document.body.classList.toggle("light", light);
+  setText("submitted-title", light ? "Jobs submitted (this node pays)" : "Jobs submitted");
+  setText("money-title", light ? "Paid out" : "Earned");
+  renderJobs();
+}
+
+async function loadPeers() {
+  const r = await api("/api/v1/peers");
+  if (!r.ok) return;
+  setText("peer-count", String(r.data.length));
+  fillTable("peers-table", r.data.map((p) => el("tr", {},
+    el("td", { class: "mono", text: short(p.id), title: p.id }),
+    el("td", { class: "mono", text: p.addr }),
+    el("td", { text: p.direction }),
+    el("td", { text: p.latency_ms + " ms" }),
+    el("td", { text: p.agent || "" }))));
+}
+
+// field reads a heartbeat field: /api/v1/nodes encodes heartbeats with
+// their Go field names (the snake_case names are their CBOR wire form).
+function field(obj, snake, goName) {
+  if (!obj) return undefined;
+  return obj[snake] !== undefined ? obj[snake] : obj[goName];
+}
+
+async function loadNodes() {
+  const r = await api("/api/v1/nodes");
+  if (!r.ok) return;
+  setText("node-count", String(r.data.length));
+  fillTable("nodes-table", r.data.map((e) => {
+    const hb = e.heartbeat || {};
+    const gpus = (field(hb, "gpus", "GPUs") || [])
+      .map((g) => field(g, "name", "Name") + " (" + bytes(field(g, "free_memory_bytes", "FreeMemoryBytes")) + " free)")
+      .join(", ") || "none";
+    const mint = field(hb, "mint", "Mint");
+    return el("tr", { "data-peer": e.peer_id },
+      el("td", { class: "mono", text: short(e.peer_id) + (e.self ? " (this node)" : ""), title: e.peer_id }),
+      el("td", { text: field(hb, "mode", "Mode") || "" }),
+      el("td", { text: gpus }),
+      el("td", { text: (field(hb, "cpu_cores", "CPUCores") || 0) + " cores" }),
+      el("td", { text: bytes(field(hb, "free_memory_bytes", "FreeMemoryBytes")) }),
+      el("td", { text: String(field(hb, "free_slots", "FreeSlots") ?? "") }),
+      el("td", { text: String(field(hb, "price_floor", "PriceFloor") ?? 0) + (mint ? " (token " + short(mint) + ")" : " lamports") }),
+      el("td", { text: ago(e.received_at), title: e.received_at }));
+  }));
+}
+
+// ---- wallet and reputation: endpoints that may be missing or failing
+
+async function loadWallet() {
+  const r = await api("/api/v1/wallet");
+  if (r.ok) {
+    const w = r.data;
+    setText("wallet-balance", sol(w.balance), "");
+    document.getElementById("wallet-detail").title = "";
+    setText("wallet-detail", w.address + (w.mint ? " · " + w.token_balance + " tokens of " + short(w.mint) : ""));
+  } else if (r.status === 503) {
+    setText("wallet-balance", "chain unreachable", "error");
+    const why = (r.data && r.data.error) || "";
+    setText("wallet-detail", why.length > 140 ? why.slice(0, 140) + "…" : why);
+    document.getElementById("wallet-detail").title = why;
+  } else {
+    setText("wallet-balance", "not available", "unavailable");
+    setText("wallet-detail", "this node has no wallet endpoint");
+  }
+}
+
+async function loadReputation() {
+  const r = await api("/api/v1/reputation");
+  const empty = document.getElementById("reputation-empty");
+  if (!r.ok || !Array.isArray(r.data)) {
+    fillTable("reputation", []);
+    empty.textContent = r.status === 404 ? "Reputation is not available on this node." : "Reputation could not be read.";
+    return;
+  }
+  fillTable("reputation", r.data.map((p) => el("tr", {},
+    el("td", { class: "mono", text: short(p.peer), title: p.peer }),
+    el("td", { text: Number(p.score).toFixed(2) }),
+    el("td", { text: String(p.good) }),
+    el("td", { text: String(p.bad) }),
+    el("td", { text: p.excluded ? "yes" : "no", class: p.excluded ? "error" : "" }))));
+  empty.textContent = "No peers rated yet.";
+}
+
+// ---- jobs
+
+async function loadJobs() {
+  const r = await api("/api/v1/jobs");
+  if (!r.ok) return;
+  state.jobs.clear();
+  for (const rec of r.data) state.jobs.set(rec.id, rec);
+  renderJobs();
+}
+
+function stageBar(rec) {
+  const reached = new Set((rec.history || []).map((h) => h.state));
+  const cur = rec.state;
+  const stages = STAGES.slice(0, -1).concat([TERMINAL.has(cur) ? cur : "done"]);
+  const idx = stages.indexOf(cur);
+  return el("div", { class: "stages", "data-stage": cur }, ...stages.map((s, i) => {
+    let cls = "stage";
+    if (s === cur) cls += " current" + (TERMINAL.has(s) ? " final-" + s : "");
+    else if (reached.has(s) || (idx >= 0 && i < idx)) cls += " passed";
+    const when = (rec.history || []).filter((h) => h.state === s).pop();
+    return el("span", { class: cls, text: s, title: when ? clock(when.at) + (when.note ? ": " + when.note : "") : "" });
+  }));
+}
+
+function verdictCell(rec) {
+  const v = rec.verdict;
+  if (!v) return el("td", { class: "unavailable", text: TERMINAL.has(rec.state) ? "no verdict" : "–" });
+  const parts = [];
+  if (v.accepted) parts.push("accepted " + short(v.accepted));
+  if (v.agreed) parts.push(v.agreed.length + " agreed");
+  if (v.dissented && v.dissented.length) parts.push(v.dissented.length + " dissented");
+  return el("td", { text: parts.join(", ") || "–", title: v.reason || "" });
+}
+
+function payoutsCell(rec) {
+  if (!Array.isArray(rec.payouts)) return el("td", { class: "unavailable", text: "–" });
+  const total = rec.payouts.reduce((a, p) => a + (p.amount || 0), 0);
+  const states = [...new Set(rec.payouts.map((p) => p.state))].join("/");
+  return el("td", { text: total + " (" + rec.payouts.length + ", " + states + ")" });
+}
+
+function cancelCell(rec) {
+  if (rec.role !== "submitter" || TERMINAL.has(rec.state)) return el("td");
+  const b = el("button", { class: "cancel", text: "cancel", type: "button", "data-job": rec.id });
+  if (!state.token) {
+    b.disabled = true;
+    b.title = "Cancelling needs the API token: open the URL printed by `vft dashboard` (…/#token=…)";
+  } else {
+    b.addEventListener("click", () => cancelJob(rec.id, b));
+  }
+  return el("td", {}, b);
+}
+
+async function cancelJob(id, button) {
+  button.disabled = true;
+  const r = await api("/api/v1/jobs/" + encodeURIComponent(id) + "/cancel", {
+    method: "POST", auth: true, body: { reason: "cancelled from the dashboard" },
+  });
+  if (!r.ok) {
+    addLog({ level: "error", message: "cancel " + short(id) + ": " + ((r.data && r.data.error) || r.status), job: id });
+    if (r.status === 401) {
+      sessionStorage.removeItem("vft-token");
+      loadToken();
+      renderJobs();
+    } else {
+      button.disabled = false;
+    }
+  }
+}
+
+function jobRow(rec) {
+  const outcome = rec.result ? "result " + short(rec.result) : rec.reason || "";
+  const cells = [
+    el("td", { class: "mono", text: short(rec.id), title: rec.id }),
+    el("td", {}, stageBar(rec)),
+  ];
+  if (rec.role === "submitter") {
+    cells.push(el("td", { class: "mono", text: (rec.workers || []).map(short).join(", ") }));
+  }
+  cells.push(el("td", { text: outcome, title: rec.result || rec.reason || "" }), verdictCell(rec), payoutsCell(rec));
+  if (rec.role === "submitter") cells.push(cancelCell(rec));
+  return el("tr", { "data-job": rec.id, "data-state": rec.state }, ...cells);
+}
+
+function renderJobs() {
+  const all = [...state.jobs.values()].sort((a, b) => Date.parse(b.updated_at) - Date.parse(a.updated_at));
+  fillTable("jobs-submitted", all.filter((r) => r.role === "submitter").map(jobRow));
+  fillTable("jobs-worked", all.filter((r) => r.role === "worker").map(jobRow));
+  renderPayouts(all);
+}
+
+// renderPayouts lists payouts and totals what this node earned (as a
+// worker, paid to its wallet) or paid (as a submitter).
+function renderPayouts(all) {
+  const wallet = state.identity && state.identity.wallet;
+  const rows = [];
+  let earned = 0, paid = 0, known = false;
+  for (const rec of all) {
+    if (!Array.isArray(rec.payouts)) continue;
+    known = true;
+    for (const p of rec.payouts) {
+      if (rec.role === "submitter") paid += p.amount || 0;
+      else if (p.recipient === wallet) earned += p.amount || 0;
+      rows.push(el("tr", {},
+        el("td", { class: "mono", text: short(rec.id), title: rec.id }),
+        el("td", { class: "mono", text: short(p.recipient) + (p.recipient === wallet ? " (this node)" : ""), title: p.recipient }),
+        el("td", { text: String(p.amount) }),
+        el("td", { text: p.state || "", class: p.state === "failed" ? "error" : "" }),
+        el("td", { class: "mono", text: short(p.signature), title: p.signature || "" })));
+    }
+  }
+  fillTable("payouts", rows);
+  const light = state.identity && state.identity.mode === "light";
+  if (!known) {
+    setText("money-total", "not available", "unavailable");
+    setText("money-detail", "no job on this node has payout records yet");
+    return;
+  }
+  setText("money-total", String(light ? paid : earned), "");
+  setText("money-detail", "smallest units, over " + rows.length + " payouts");
+}
+
+// ---- GPUs: live readings with small charts of the last minutes
+
+function gpuKey(g) { return g.uuid || "gpu" + g.index; }
+
+function pushSample(arr, v) {
+  arr.push(v);
+  if (arr.length > HISTORY_POINTS) arr.shift();
+}
+
+function drawChart(canvas, samples, maxValue, color) {
+  const ctx = canvas.getContext("2d");
+  const w = canvas.width, h = canvas.height;
+  ctx.clearRect(0, 0, w, h);
+  if (!samples.length || !(maxValue > 0)) return;
+  ctx.strokeStyle = color;
+  ctx.lineWidth = 1.5;
+  ctx.beginPath();
+  samples.forEach((v, i) => {
+    const x = w - (samples.length - 1 - i) * (w / (HISTORY_POINTS - 1));
+    const y = h - 2 - (Math.min(v, maxValue) / maxValue) * (h - 4);
+    if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+  });
+  ctx.stroke();
+}
+
+function renderGPUs(gpus) {
+  const box = document.getElementById("gpus");
+  if (!gpus || !gpus.length) {
+    box.replaceChildren(el("p", { class: "empty", text: "No usable GPU on this node: it runs WASM and CPU jobs only (see `vft hw`)." }));
+    return;
+  }
+  const cards = gpus.map((g) => {
+    const key = gpuKey(g);
+    let h = state.gpuHistory.get(key);
+    if (!h) { h = { util: [], mem: [], temp: [] }; state.gpuHistory.set(key, h); }
+    const na = g.unavailable || {};
+    pushSample(h.util, g.utilization_percent);
+    pushSample(h.mem, g.memory_used_bytes);
+    pushSample(h.temp, g.temperature_c);
+    const metric = (label, value, unknown, samples, max, color) => {
+      const canvas = el("canvas", { width: 160, height: 36 });
+      drawChart(canvas, unknown ? [] : samples, max, color);
+      return el("div", { class: "metric" },
+        el("span", { text: label }),
+        el("strong", { text: unknown ? "unknown" : value, class: unknown ? "unavailable" : "" }),
+        canvas);
+    };
+    return el("div", { class: "gpu", "data-gpu": key },
+      el("h3", { text: "#" + g.index + " " + g.name }),
+      metric("utilisation", g.utilization_percent + " %", na.utilization, h.util, 100, "#2563eb"),
+      metric("memory", bytes(g.memory_used_bytes) + " / " + bytes(g.memory_total_bytes), na.memory, h.mem, g.memory_total_bytes, "#7c3aed"),
+      metric("temperature", g.temperature_c + " °C", na.temperature, h.temp, 100, "#dc2626"));
+  });
+  box.replaceChildren(...cards);
+}
+
+// ---- log
+
+function addLog(line) {
+  const list = document.getElementById("log");
+  const li = el("li", { class: line.level || "info" },
+    el("time", { text: clock(line.time) }),
+    el("span", { text: line.message }));
+  list.prepend(li);
+  while (list.children.length > LOG_LINES) list.lastChild.remove();
+}
+
+// ---- live feed
+
+let lastRefresh = 0;
+
+function onStatus(s) {
+  setText("peer-count", String(s.peers));
+  setText("node-count", String(s.nodes));
+  setText("free-slots", s.max_jobs ? s.free_slots + " / " + s.max_jobs : String(s.free_slots));
+  renderGPUs(s.gpus);
+  // The tables change slowly: refresh them every few status ticks.
+  if (Date.now() - lastRefresh > 5000) {
+    lastRefresh = Date.now();
+    loadPeers();
+    loadNodes();
+  }
+}
+
+function setOnline(online) {
+  document.getElementById("offline").hidden = online;
+  setText("conn", online ? "live" : "offline");
+  document.getElementById("conn").className = "conn " + (online ? "live" : "offline");
+}
+
+let source = null;
+
+function connect() {
+  if (source) source.close();
+  source = new EventSource("/api/v1/events");
+  source.addEventListener("open", () => {
+    setOnline(true);
+    refreshAll(); // after a daemon restart everything may have changed
+  });
+  source.addEventListener("error", () => {
+    setOnline(false);
+    // The browser retries by itself unless the stream was refused; then
+    // start over after a pause.
+    if (source.readyState === EventSource.CLOSED) setTimeout(connect, 3000);
+  });
+  source.addEventListener("status", (e) => onStatus(JSON.parse(e.data)));
+  source.addEventListener("log", (e) => addLog(JSON.parse(e.data)));
+  source.addEventListener("job", (e) => {
+    const rec = JSON.parse(e.data);
+    state.jobs.set(rec.id, rec);
+    renderJobs();
+  });
+  source.addEventListener("resync", () => {
+    addLog({ level: "warn", message: "the live feed fell behind; reloading the state" });
+    refreshAll();
+  });
+}
+
+function refreshAll() {
+  loadIdentity();
+  loadPeers();
+  loadNodes();
+  loadJobs();
+  loadWallet();
+  loadReputation();
+}
+
+// A token pasted into an open tab's address bar counts too.
+window.addEventListener("hashchange", () => { loadToken(); renderJobs(); });
+
+loadToken();
+refreshAll();
+connect();
+setInterval(loadWallet, 30000);
+setInterval(loadReputation, 10000);

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/vft-network/vft/api"
+	"github.com/vft-network/vft/config"
+)
+
+// dashboardURL is the address of a daemon's web dashboard with the API
+// token in the fragment: browsers never send a fragment to the server, and
+// the page keeps the token in its tab (sessionStorage) for cancel buttons.
+func dashboardURL(apiAddr, token string) string {
+	return "http://" + apiAddr + "/#token=" + token
+}
+
+// runDashboard prints the running daemon's dashboard URL.
+func runDashboard(c *cli, args []string) error {
+	fs, asJSON := c.flags("dashboard")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	r, err := c.openRepo()
+	if err != nil {
+		return err
+	}
+	addr, err := r.APIAddr()
+	if err != nil {
+		return err
+	}
+	token, err := r.APIToken()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := requestContext()
+	defer cancel()
+	id, err := api.NewClient(addr, token).ID(ctx) // the daemon answers, and is not an edge device
+	if err != nil {
+		return err
+	}
+	if id.Mode == string(config.ModeEdge) {
+		return fmt.Errorf("this daemon runs in edge mode, which serves no dashboard: read http://%s/metrics, or use a miner or light node", addr)
+	}
+	url := dashboardURL(addr, token)
+	if *asJSON {
+		return c.printJSON(map[string]string{"url": url, "api": addr, "mode": id.Mode})
+	}
+	fmt.Fprintln(c.stdout, url)
+	return nil
+}
