@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vft-network/vft/job"
+	"github.com/vft-network/vft/verify"
 )
 
 // ErrUnreachable means no daemon answered at the API address.
@@ -51,6 +52,12 @@ func (c *Client) Connect(ctx context.Context, addr string) (string, error) {
 func (c *Client) Nodes(ctx context.Context) ([]NodeEntry, error) {
 	var out []NodeEntry
 	return out, c.do(ctx, http.MethodGet, "/api/v1/nodes", nil, &out)
+}
+
+// Reputation returns this node's rating of other nodes.
+func (c *Client) Reputation(ctx context.Context) ([]verify.Entry, error) {
+	var out []verify.Entry
+	return out, c.do(ctx, http.MethodGet, "/api/v1/reputation", nil, &out)
 }
 
 // Health returns the daemon's view of itself.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/vft-network/vft/api"
 	"github.com/vft-network/vft/config"
 	"github.com/vft-network/vft/job"
 	"github.com/vft-network/vft/node"
@@ -46,8 +47,13 @@ func TestDishonestMiners(t *testing.T) {
 
 	caught := map[peer.ID]bool{}
 	correct := ""
-	for round := 1; len(caught) < len(faults); round++ {
-		if round > 12 {
+	// Until every cheater is caught, then two more jobs in which none may
+	// be chosen.
+	for round, after := 1, 0; after < 2; round++ {
+		if len(caught) == len(faults) {
+			after++
+		}
+		if round > 14 {
 			t.Fatalf("after %d jobs only %d of %d cheaters were chosen and caught", round-1, len(caught), len(faults))
 		}
 		spec := wasmSpec(3, 4*time.Minute)
@@ -99,6 +105,41 @@ func TestDishonestMiners(t *testing.T) {
 			caught[w] = true
 		}
 	}
+	for p, f := range cheater {
+		if !excludedIn(ctx, t, submitter, p) {
+			t.Fatalf("%s cheater %s is not excluded in the submitter's network table", f, p)
+		}
+	}
+}
+
+// excludedIn reads the network table through the API, as `vft nodes` does,
+// and checks the dashboard's reputation endpoint agrees.
+func excludedIn(ctx context.Context, t *testing.T, nd *node.Node, p peer.ID) bool {
+	t.Helper()
+	c := api.NewClient(nd.APIAddr(), "")
+	entries, err := c.Nodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	excluded, found := false, false
+	for _, e := range entries {
+		if e.Peer == p {
+			excluded, found = e.Excluded && e.Reputation < 0.5, true
+		}
+	}
+	if !found {
+		t.Fatalf("%s is not in the network table", p)
+	}
+	rated, err := c.Reputation(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range rated {
+		if e.Peer == p && e.Excluded != excluded {
+			t.Fatalf("/api/v1/reputation says %s excluded=%v, the network table %v", p, e.Excluded, excluded)
+		}
+	}
+	return excluded
 }
 
 // waitEnd waits for a job to reach a terminal state.
