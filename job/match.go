@@ -109,7 +109,8 @@ type Bid struct {
 // only the submitter knows (its signature over the job, say), breaks ties
 // and mixes the order, so that workers can neither predict nor arrange to
 // be picked together for a job. Workers with a reputation below floor are
-// never picked. It returns fewer than k when there are not enough bids.
+// never picked, and on jobs of 3 or more one seat is kept for a stranger
+// (reputation 0.5) when one bids. It returns fewer than k when there are not enough bids.
 func Choose(bids []Bid, k int, reward uint64, secret []byte, floor float64) []peer.ID {
 	type scored struct {
 		id    peer.ID
@@ -117,11 +118,13 @@ func Choose(bids []Bid, k int, reward uint64, secret []byte, floor float64) []pe
 	}
 	var pool []scored
 	seen := map[peer.ID]bool{}
+	strangers := map[peer.ID]bool{}
 	for _, b := range bids {
 		if seen[b.Worker] || b.Price > reward || b.Reputation < floor {
 			continue
 		}
 		seen[b.Worker] = true
+		strangers[b.Worker] = math.Abs(b.Reputation-strangerScore) < 1e-9
 		price := 1.0
 		if reward > 0 {
 			price = 1 - float64(b.Price)/float64(reward) // 0 (asks the full reward) .. 1 (free)
@@ -146,8 +149,26 @@ func Choose(bids []Bid, k int, reward uint64, secret []byte, floor float64) []pe
 	for i := 0; i < len(pool) && len(out) < k; i++ {
 		out = append(out, pool[i].id)
 	}
+	// A newcomer never outscores workers with a record, so without a
+	// reserved seat it would never earn one. On a job of 3 or more, one
+	// seat goes to the best-placed stranger when none was picked: new
+	// miners get work, and stay a minority on any job they join.
+	if k >= 3 && len(out) == k {
+		stranger := func(id peer.ID) bool { return strangers[id] }
+		if !slices.ContainsFunc(out, stranger) {
+			for _, c := range pool[k:] {
+				if strangers[c.id] {
+					out[k-1] = c.id
+					break
+				}
+			}
+		}
+	}
 	return out
 }
+
+// strangerScore is the reputation of a peer this node knows nothing about.
+const strangerScore = 0.5
 
 // draw maps (secret, worker) to a uniform number in [0, 1).
 func draw(secret []byte, worker peer.ID) float64 {

@@ -118,3 +118,23 @@ func TestChooseIsUnpredictableAndFair(t *testing.T) {
 		t.Errorf("a worker with reputation 1 among 0.5s was picked in %d of 500 jobs", trusted)
 	}
 }
+
+// Newcomers get a seat: among workers with a record, a stranger is picked
+// for one of three seats, and never more than one.
+func TestChooseSeatsOneStranger(t *testing.T) {
+	pool := bids(6, 0.9)
+	pool = append(pool, Bid{Worker: "new1", Price: 1000, Reputation: 0.5, FreeSlots: 1},
+		Bid{Worker: "new2", Price: 1000, Reputation: 0.5, FreeSlots: 1})
+	for j := range 200 {
+		got := Choose(pool, 3, 5000, []byte(fmt.Sprintf("s%d", j)), 0.1)
+		newcomers := 0
+		for _, id := range got {
+			if id == "new1" || id == "new2" {
+				newcomers++
+			}
+		}
+		if len(got) != 3 || newcomers != 1 {
+			t.Fatalf("job %d chose %v: want 3 workers, exactly one a newcomer", j, got)
+		}
+	}
+}
