@@ -51,7 +51,8 @@ localnet-deps: $(LOCALNET_DIR)/node_modules/.package-lock.json
 localnet: localnet-deps
 	node $(LOCALNET_DIR)/server.js --rpc-port 8899
 
-# A local mesh of vft daemons that find each other through the DHT.
+# The whole flow in processes: vft devnet (Solana localnet, a VFT token, 4
+# miners of which 1 is dishonest, a submitter), a verified job, payouts.
 demo: build examples localnet-deps
 	./scripts/demo.sh
 

@@ -285,7 +285,7 @@ func (d *devnet) launch(ctx context.Context, name, dir string, env []string) ([]
 	}
 	cmd := exec.Command(d.self, "--repo", dir, "daemon")
 	cmd.Stdout, cmd.Stderr = out, logf
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(devnetEnviron(), env...)
 	// Its own process group: Ctrl-C reaches the devnet, which stops the
 	// daemons in order instead of all at once.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -408,6 +408,20 @@ func (d *devnet) stop() {
 	if d.chain != nil {
 		d.chain.Close()
 	}
+}
+
+// devnetEnviron is this process's environment without VFT_* settings: the
+// devnet writes each node's config itself, and a VFT_CHAIN_RPC or
+// VFT_P2P_BOOTSTRAP left in the shell would override it.
+func devnetEnviron() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "VFT_") && !strings.HasPrefix(kv, localnet.DirEnv+"=") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 func tailFile(path string) string {

@@ -131,14 +131,19 @@ func jobSubmit(c *cli, args []string) error {
 	if rec.State != job.StateDone {
 		return fmt.Errorf("job %s %s: %s", id, rec.State, rec.Reason)
 	}
+	// With --json, stdout holds only the job record.
+	say := c.stdout
+	if *asJSON {
+		say = c.stderr
+	}
 	if *output != "" {
 		out, _ := filepath.Abs(*output)
 		if _, err := cl.Get(ctx, rec.Result, out, nil); err != nil {
 			return fmt.Errorf("fetch result %s: %w", rec.Result, err)
 		}
-		fmt.Fprintf(c.stdout, "result %s written to %s\n", rec.Result, out)
+		fmt.Fprintf(say, "result %s written to %s\n", rec.Result, out)
 	} else {
-		fmt.Fprintf(c.stdout, "result %s\n", rec.Result)
+		fmt.Fprintf(say, "result %s\n", rec.Result)
 	}
 	if *asJSON {
 		return c.printJSON(rec)

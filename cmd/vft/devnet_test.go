@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vft-network/vft/executor/wasm/wasmtest"
+	"github.com/vft-network/vft/job"
+)
+
+// `vft devnet` as a user runs it: the localnet, a token, 3 miner processes
+// (one dishonest) and a submitter. A job submitted with the CLI is verified
+// with the cheater named, the two honest miners are paid in the devnet's
+// token (balances read with `vft wallet balance`), and Ctrl-C stops every
+// process and removes nothing the user asked to keep.
+func TestDevnet(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "net")
+	cmd := exec.Command(vftBin, "devnet", "--miners", "3", "--cheaters", "1", "--dir", dir, "--json")
+	cmd.Env = testEnv()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}()
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if sc.Text() == "devnet ready" {
+				ready <- true
+			}
+		}
+		close(ready)
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			cmd.Wait()
+			t.Fatalf("devnet exited before it was ready: %s", stderr.String())
+		}
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("devnet not ready after 3 minutes: %s", stderr.String())
+	}
+	var info DevnetInfo
+	data, err := os.ReadFile(filepath.Join(dir, "devnet.json"))
+	if err != nil || json.Unmarshal(data, &info) != nil || len(info.Nodes) != 4 || info.Mint == "" {
+		t.Fatalf("devnet.json: %v %s", err, data)
+	}
+	cheater := info.Nodes[2]
+	if cheater.Fault != job.FaultWrongResult || info.Nodes[0].Fault != "" {
+		t.Fatalf("nodes %+v: want miner3 dishonest", info.Nodes)
+	}
+	sub := info.Nodes[3]
+	env := testEnv()
+
+	module, err := wasmtest.NewBuilder(t.TempDir()).Build("../../examples/wordcount")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := vft(t, env, "--repo", sub.Repo, "job", "submit", "--wasm", module,
+		"--input", "../../examples/wordcount/testdata/", "--redundancy", "3", "--verify", "exact",
+		"--reward", "7000", "--timeout", "1m", "--wait", "--json")
+	if code != 0 {
+		t.Fatalf("job submit: %d %s %s", code, out, errOut)
+	}
+	var rec job.Record
+	if err := json.Unmarshal([]byte(out), &rec); err != nil {
+		t.Fatalf("job submit --json: %v: %s", err, out)
+	}
+	if rec.State != job.StateDone || rec.Verdict == nil {
+		t.Fatalf("job ended %s: %s (%s)", rec.State, rec.Reason, errOut)
+	}
+	if len(rec.Verdict.Dissented) != 1 || rec.Verdict.Dissented[0] != cheater.PeerID {
+		t.Fatalf("verdict %+v: want the dishonest miner %s named", rec.Verdict, cheater.PeerID)
+	}
+	if len(rec.Payouts) != 2 {
+		t.Fatalf("payouts %+v: want the two honest miners", rec.Payouts)
+	}
+	for _, n := range info.Nodes[:3] {
+		out, errOut, code := vft(t, env, "--repo", n.Repo, "wallet", "balance", "--json")
+		if code != 0 {
+			t.Fatalf("wallet balance of %s: %s", n.Name, errOut)
+		}
+		var bal struct {
+			Tokens uint64 `json:"tokens"`
+			Mint   string `json:"mint"`
+		}
+		json.Unmarshal([]byte(out), &bal)
+		want := uint64(7000)
+		if n.Name == cheater.Name {
+			want = 0
+		}
+		if bal.Tokens != want || bal.Mint != info.Mint {
+			t.Fatalf("%s holds %d of %s, want %d of %s", n.Name, bal.Tokens, bal.Mint, want, info.Mint)
+		}
+	}
+
+	cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		stopped = true
+		if err != nil {
+			t.Fatalf("devnet did not exit cleanly: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatal("devnet did not stop within 90 s of Ctrl-C")
+	}
+	for _, n := range info.Nodes {
+		if _, err := os.Stat(filepath.Join(n.Repo, "api")); err == nil {
+			t.Errorf("%s still has its api file: its daemon did not stop", n.Name)
+		}
+	}
+}
