@@ -59,4 +59,3 @@ func (n *Node) matcher(run verify.Runner) func(verify.Policy) (verify.Matcher, e
 		return nil, nil // exact and spot: equal CIDs agree
 	}
 }
-
