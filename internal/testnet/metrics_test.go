@@ -28,7 +28,7 @@ func TestJobMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitState(ctx, t, submitter, offer.ID.String(), job.StateDone)
-	waitState(ctx, t, miner, offer.ID.String(), job.StateVerifying)
+	waitState(ctx, t, miner, offer.ID.String(), job.StateDone) // from the submitter's verdict
 
 	for _, tc := range []struct {
 		nd   *node.Node
@@ -43,6 +43,7 @@ func TestJobMetrics(t *testing.T) {
 		{miner, []string{
 			`vft_jobs_total{role="worker",state="running"} 1`,
 			`vft_jobs_total{role="worker",state="verifying"} 1`,
+			`vft_jobs_total{role="worker",state="done"} 1`,
 			`vft_job_stage_seconds_count{role="worker",stage="running"} 1`,
 			`vft_executor_seconds_count{executor="wasm",outcome="ok"} 1`,
 			`libp2p_rcmgr_`, // libp2p's resource manager: streams, connections, memory
