@@ -16,6 +16,10 @@ type Config struct {
 	// Settle pays the workers of this node's accepted jobs on chain. Off,
 	// results are accepted without payment (a private pool, tests).
 	Settle bool `toml:"settle"`
+	// Escrow locks the reward of every job this node submits in an SPL
+	// multisig of the submitter and the workers before they start, instead
+	// of paying from the wallet after (needs mint).
+	Escrow bool `toml:"escrow"`
 	// RPC is the Solana JSON-RPC endpoint (localnet, devnet or mainnet).
 	RPC string `toml:"rpc"`
 	// WS is the PubSub websocket endpoint: signatureSubscribe wakes a
@@ -58,6 +62,9 @@ func DefaultConfig() Config {
 
 // Validate reports the first bad value, named as a user would write it.
 func (c Config) Validate() error {
+	if c.Escrow && c.Mint == "" {
+		return fmt.Errorf("chain.escrow needs an SPL token: set chain.mint")
+	}
 	if err := checkURL("chain.rpc", c.RPC, "http", "https"); err != nil {
 		return err
 	}

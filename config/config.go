@@ -82,6 +82,9 @@ type MarketConfig struct {
 	// ReportGrace is how long past a job's timeout a submitter waits for a
 	// worker's result before giving the work to another miner.
 	ReportGrace units.Duration `toml:"report_grace"`
+	// RequireEscrow: bid only on jobs whose reward is locked in escrow on
+	// chain, checked before the job runs.
+	RequireEscrow bool `toml:"require_escrow"`
 }
 
 // Validate names a bad value.

@@ -48,6 +48,7 @@ type FileSpec struct {
 
 	Reward   uint64         `toml:"reward"`
 	Mint     string         `toml:"mint"`
+	Escrow   bool           `toml:"escrow"`   // lock the reward in an SPL multisig before work starts
 	Deadline units.Duration `toml:"deadline"` // from submission
 }
 
@@ -86,7 +87,7 @@ func (f FileSpec) Resolve(baseDir string, add AddFunc, now time.Time) (Spec, err
 	}
 	s := Spec{
 		Executor: f.Executor, Command: f.Command, Args: f.Args, Env: f.Env, Seed: f.Seed,
-		Reward: f.Reward, Mint: f.Mint,
+		Reward: f.Reward, Mint: f.Mint, Escrow: f.Escrow,
 		Needs: Resources{
 			CPUCores: f.CPU, MemoryBytes: uint64(f.Memory), GPUs: f.GPUs, GPUMemoryBytes: uint64(f.GPUMemory),
 			GPUModel: f.GPUModel, TimeoutMS: uint64(f.Timeout.Std() / time.Millisecond), MaxOutputBytes: uint64(f.MaxOutput),

@@ -58,6 +58,15 @@ func TestSpecValidate(t *testing.T) {
 		{"spot with 3 workers", func(s *Spec) { s.Verify.Mode = VerifySpot; s.Verify.SpotPermille = 100 }, "spot runs one worker"},
 		{"tolerance without tolerances", func(s *Spec) { s.Verify.Mode = VerifyTolerance }, "rel_tol"},
 		{"short nonce", func(s *Spec) { s.Nonce = []byte{1} }, "nonce"},
+		{"escrow without a mint", func(s *Spec) { s.Escrow, s.Reward = true, 100 }, "escrow needs an SPL token"},
+		{"escrow with spot checks", func(s *Spec) {
+			s.Escrow, s.Reward, s.Mint = true, 100, "VFTmint"
+			s.Verify = VerificationPolicy{Mode: VerifySpot, Workers: 1, SpotPermille: 100}
+		}, "not spot"},
+		{"escrow for 11 workers", func(s *Spec) {
+			s.Escrow, s.Reward, s.Mint = true, 100, "VFTmint"
+			s.Verify.Workers, s.Verify.Quorum = 11, 6
+		}, "at most 10 workers"},
 		{"deadline passed", func(s *Spec) { s.Deadline = t0.Add(-time.Second).UnixMilli() }, "has passed"},
 		{"bad env name", func(s *Spec) { s.Env["A=B"] = "x" }, `"A=B"`},
 	}

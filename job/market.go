@@ -59,7 +59,12 @@ type MarketOptions struct {
 	// Settle pays an accepted job's agreeing workers; nil accepts jobs
 	// without paying (a network with settlement turned off).
 	Settle func(ctx context.Context, rec Record) ([]Payout, error)
-	Now    func() time.Time
+	// OpenEscrow locks an escrowed job's reward for its assigned workers
+	// and returns the escrow's address; Refund asks the workers to return
+	// what a failed job's escrow holds.
+	OpenEscrow func(ctx context.Context, rec Record) (string, error)
+	Refund     func(ctx context.Context, rec Record) error
+	Now        func() time.Time
 }
 
 // KnownNode is a node seen in heartbeats with its capacity and terms.
@@ -167,9 +172,11 @@ func (m *Market) Cancel(ctx context.Context, id, reason string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := m.book.Move(ctx, id, StateCancelled, reason, func(r *Record) { r.Reason = "cancelled: " + reason }); err != nil {
+	cancelled, err := m.book.Move(ctx, id, StateCancelled, reason, func(r *Record) { r.Reason = "cancelled: " + reason })
+	if err != nil {
 		return err
 	}
+	m.refund(cancelled)
 	return m.offers.Publish(ctx, raw)
 }
 
@@ -289,6 +296,9 @@ func (m *Market) collect(o Offer) {
 			secret := ed25519.Sign(m.key.PrivateKey(), []byte("vft/choose/"+id))
 			if chosen := Choose(bids, need, o.Spec.Reward, secret, 0.1); len(chosen) == need {
 				m.assign(o, chosen)
+				if o.Spec.Escrow && !m.fundEscrow(o) {
+					return
+				}
 				continue
 			}
 			if m.opts.Now().After(deadline) {
@@ -393,6 +403,10 @@ func (m *Market) watch(o Offer, missed map[peer.ID]bool) bool {
 	if err != nil || rec.State.Terminal() {
 		return false
 	}
+	if len(late) > 0 && o.Spec.Escrow && rec.Escrow != "" {
+		m.fail(id, fmt.Sprintf("%d worker(s) missed the report deadline, and an escrowed job cannot take replacements (only the assigned workers sign its escrow)", len(late)))
+		return false
+	}
 	for _, w := range late {
 		// Not a penalty: an honest miner may have crashed. The verdict
 		// names it, and the reputation table weighs that.
@@ -462,9 +476,12 @@ func (m *Market) addWorker(id string, w peer.ID, first bool) error {
 }
 
 func (m *Market) fail(id, reason string) {
-	if _, err := m.book.Move(m.ctx, id, StateFailed, reason, func(r *Record) { r.Reason = reason }); err != nil {
+	rec, err := m.book.Move(m.ctx, id, StateFailed, reason, func(r *Record) { r.Reason = reason })
+	if err != nil {
 		m.log.Warn("record failure", "job", id, "err", err)
+		return
 	}
+	m.refund(rec)
 }
 
 // note records why a job is still waiting, so `vft job status` and
@@ -595,6 +612,11 @@ func (m *Market) handleAssign(st network.Stream) {
 				ack.Reason = err.Error()
 				break
 			}
+			// The co-workers, for an escrow's signer set.
+			if rec, err = m.book.Update(m.ctx, a.Job, func(r *Record) { r.Workers = decodePeers(a.Workers) }); err != nil {
+				ack.Reason = err.Error()
+				break
+			}
 			ack.OK = true
 			if m.opts.OnAssigned != nil {
 				m.opts.OnAssigned(rec)
@@ -643,4 +665,55 @@ func (m *Market) Resume(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// fundEscrow locks an escrowed job's reward once its workers are known,
+// before they start (each checks it on chain first). Without an escrow the
+// job cannot go on: it fails and its workers are told to stop. It returns
+// false when the job ended.
+func (m *Market) fundEscrow(o Offer) bool {
+	id := o.ID.String()
+	rec, err := m.book.Get(m.ctx, id)
+	if err != nil || rec.State.Terminal() {
+		return false
+	}
+	if rec.Escrow != "" || len(rec.Workers) < int(o.Spec.Verify.Workers) || m.opts.OpenEscrow == nil {
+		return true
+	}
+	account, err := m.opts.OpenEscrow(m.ctx, rec)
+	if err != nil {
+		reason := "escrow not funded: " + err.Error()
+		m.fail(id, reason)
+		if raw, err := NewCancel(m.key, o.ID, reason, m.opts.Now()); err == nil {
+			m.offers.Publish(m.ctx, raw)
+		}
+		return false
+	}
+	_, err = m.book.Update(m.ctx, id, func(r *Record) {
+		r.Escrow = account
+		r.History = append(r.History, Change{State: r.State, At: time.Now(),
+			Note: fmt.Sprintf("escrow %s holds %d for %d workers", account, o.Spec.Reward*uint64(o.Spec.Verify.Workers), len(r.Workers))})
+	})
+	return err == nil
+}
+
+// refund asks, in the background, for what a failed job's escrow holds.
+// It may not succeed (the workers must agree, see docs/PROTOCOL.md); the
+// job's history says how it went.
+func (m *Market) refund(rec Record) {
+	if rec.Escrow == "" || rec.Role != RoleSubmitter || m.opts.Refund == nil {
+		return
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		note := "escrow refunded"
+		if err := m.opts.Refund(m.ctx, rec); err != nil {
+			note = "escrow not refunded: " + err.Error()
+			m.log.Warn("escrow refund", "job", rec.ID, "err", err)
+		}
+		m.book.Update(m.ctx, rec.ID, func(r *Record) {
+			r.History = append(r.History, Change{State: r.State, At: time.Now(), Note: note})
+		})
+	}()
 }

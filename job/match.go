@@ -32,6 +32,8 @@ type Policy struct {
 	Mint       string
 	Executors  []string
 	Submitters []peer.ID // empty: anyone
+	// RequireEscrow: run only jobs whose reward is locked in escrow.
+	RequireEscrow bool
 }
 
 // Decline says why a miner does not bid; the submitter collects these to
@@ -55,6 +57,9 @@ func CanRun(o Offer, c Capacity, p Policy) *Decline {
 	}
 	if s.Mint != p.Mint {
 		return &Decline{fmt.Sprintf("is paid in %s, not %s", mintName(p.Mint), mintName(s.Mint))}
+	}
+	if p.RequireEscrow && !s.Escrow {
+		return &Decline{"runs only jobs paid from an escrow (market.require_escrow)"}
 	}
 	if s.Reward < p.MinPrice {
 		return &Decline{fmt.Sprintf("asks at least %d, the offer pays %d", p.MinPrice, s.Reward)}

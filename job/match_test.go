@@ -37,6 +37,7 @@ func TestCanRun(t *testing.T) {
 		{"GPU too small", gpuSpec, Capacity{CPUCores: 8, MemoryBytes: 64 << 30, FreeSlots: 1, GPUs: []GPU{{Name: "NVIDIA H100 PCIe", MemoryBytes: 24 << 30}, {Name: "NVIDIA H100 PCIe", MemoryBytes: 24 << 30}}}, open, "has 0 matching GPU(s), the job needs 2 GPU(s) H100 with 40 GiB"},
 		{"wrong GPU model", gpuSpec, Capacity{CPUCores: 8, MemoryBytes: 64 << 30, FreeSlots: 1, GPUs: []GPU{{Name: "RTX 4090", MemoryBytes: 48 << 30}, {Name: "RTX 4090", MemoryBytes: 48 << 30}}}, open, "0 matching"},
 		{"submitter not allowed", validSpec(), rig, Policy{Executors: []string{ExecutorWASM}, Submitters: []peer.ID{"someone-else"}}, "allowed submitters"},
+		{"no escrow for a miner that requires one", validSpec(), rig, Policy{Executors: []string{ExecutorWASM}, RequireEscrow: true}, "only jobs paid from an escrow"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -36,6 +36,8 @@ const (
 	MaxEnv        = 64
 	MaxTimeout    = 24 * time.Hour
 	MaxDeadline   = 7 * 24 * time.Hour
+	// MaxEscrowWorkers: an SPL multisig has 11 signers, one the submitter.
+	MaxEscrowWorkers = 10
 )
 
 // Spec is the work a submitter asks for. It is the body of an Offer, in
@@ -57,6 +59,10 @@ type Spec struct {
 	// (lamports when Mint is empty).
 	Reward uint64 `cbor:"reward"`
 	Mint   string `cbor:"mint"`
+	// Escrow: the reward for all k workers is locked on chain in an SPL
+	// multisig of the submitter and the workers before they start, and
+	// released by the verified quorum (package escrow). Needs a Mint.
+	Escrow bool `cbor:"escrow,omitempty"`
 	// Deadline is when the submitter stops waiting (Unix milliseconds).
 	Deadline int64 `cbor:"deadline"`
 	// Nonce makes two otherwise identical offers two different jobs.
@@ -155,6 +161,18 @@ func (s Spec) Validate(now time.Time) error {
 	}
 	if err := s.Verify.validate(); err != nil {
 		return err
+	}
+	if s.Escrow {
+		switch {
+		case s.Mint == "":
+			return fmt.Errorf("escrow needs an SPL token: set the job's mint")
+		case s.Verify.Mode == VerifySpot:
+			return fmt.Errorf("escrow works with exact, tolerance and custom verification, not spot (its verifier is not known in advance)")
+		case s.Verify.Workers > MaxEscrowWorkers:
+			return fmt.Errorf("escrow with verify.k = %d: an SPL multisig holds the submitter and at most %d workers", s.Verify.Workers, MaxEscrowWorkers)
+		case s.Reward == 0:
+			return fmt.Errorf("escrow of a job that pays nothing")
+		}
 	}
 	if len(s.Nonce) < 8 || len(s.Nonce) > 32 {
 		return fmt.Errorf("nonce has %d bytes, want 8..32", len(s.Nonce))

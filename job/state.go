@@ -75,12 +75,14 @@ type Record struct {
 	// deadline; the verdict names them.
 	Missed []string `json:"missed,omitempty"`
 	// Salt opens this worker's commitment to Result (worker).
-	Salt      []byte         `json:"salt,omitempty"`
-	Verdict   *VerdictRecord `json:"verdict,omitempty"`
-	Payouts   []Payout       `json:"payouts,omitempty"`
-	Reason    string         `json:"reason,omitempty"` // why it failed or was cancelled
-	History   []Change       `json:"history"`
-	UpdatedAt time.Time      `json:"updated_at"`
+	Salt    []byte         `json:"salt,omitempty"`
+	Verdict *VerdictRecord `json:"verdict,omitempty"`
+	// Escrow is the escrow's token account, for an escrowed job.
+	Escrow    string    `json:"escrow,omitempty"`
+	Payouts   []Payout  `json:"payouts,omitempty"`
+	Reason    string    `json:"reason,omitempty"` // why it failed or was cancelled
+	History   []Change  `json:"history"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // VerdictRecord is how a job was decided: the accepted result, who

@@ -251,7 +251,7 @@ func (m *Market) decide(rec Record) {
 		m.needMore(rec.ID, 3, "the spot check disagrees with the worker: a third worker breaks the tie")
 		return
 	}
-	if out.Accepted == "" && pol.Mode != VerifySpot && len(rec.Workers) < pol.K+maxTieBreakers &&
+	if out.Accepted == "" && pol.Mode != VerifySpot && !o.Spec.Escrow && len(rec.Workers) < pol.K+maxTieBreakers &&
 		time.Until(time.UnixMilli(o.Spec.Deadline)) > o.Spec.Needs.Timeout() {
 		// A cheater or a failed run can leave the honest results short of
 		// a quorum: one more worker, chosen the same unpredictable way,
@@ -330,9 +330,12 @@ func (m *Market) conclude(rec Record, o Offer, out verify.Outcome) {
 		if len(v.Reasons) > 0 {
 			reason += ": " + summarize(v.Reasons)
 		}
-		if _, err := m.book.Move(m.ctx, rec.ID, StateFailed, reason, func(r *Record) { setVerdict(r); r.Reason = reason }); err != nil {
+		failed, err := m.book.Move(m.ctx, rec.ID, StateFailed, reason, func(r *Record) { setVerdict(r); r.Reason = reason })
+		if err != nil {
 			m.log.Warn("record rejection", "job", rec.ID, "err", err)
+			return
 		}
+		m.refund(failed)
 		return
 	}
 	accept := func(r *Record) { setVerdict(r); r.Result = out.Accepted }

@@ -66,6 +66,8 @@ type Worker struct {
 
 	devices Devices
 	fault   string
+	// escrow checks an escrowed job's escrow on chain before it runs.
+	escrow func(ctx context.Context, o Offer, workers []peer.ID) error
 
 	mu      sync.Mutex
 	running map[string]context.CancelFunc
@@ -106,7 +108,13 @@ func (w *Worker) Run(ctx context.Context, rec Record) {
 		w.log.Warn("debug fault: not running the job and never reporting", "job", rec.ID)
 		return
 	}
-	result, runErr := w.execute(ctx, o)
+	var result string
+	runErr := w.awaitEscrow(ctx, o, rec)
+	if runErr != nil {
+		runErr = fmt.Errorf("not run: the escrow does not secure it: %w", runErr)
+	} else {
+		result, runErr = w.execute(ctx, o)
+	}
 	msg := CommitMsg{Job: rec.ID}
 	var salt []byte
 	if runErr != nil {
@@ -148,6 +156,39 @@ func (w *Worker) Start() { w.streams.SetStreamHandler(ProtocolReveal, w.handleRe
 func (w *Worker) Close() error {
 	w.streams.RemoveStreamHandler(ProtocolReveal)
 	return nil
+}
+
+// WithEscrowCheck makes the worker check an escrowed job's escrow on
+// chain before running it.
+func (w *Worker) WithEscrowCheck(check func(ctx context.Context, o Offer, workers []peer.ID) error) *Worker {
+	w.escrow = check
+	return w
+}
+
+// escrowWait bounds how long a worker waits for the submitter to fund an
+// escrow after the assignment (a few slots on a healthy chain).
+const escrowWait = 2 * time.Minute
+
+// awaitEscrow checks the job's escrow until it is there or the wait ends.
+func (w *Worker) awaitEscrow(ctx context.Context, o Offer, rec Record) error {
+	if !o.Spec.Escrow {
+		return nil
+	}
+	if w.escrow == nil {
+		return fmt.Errorf("the job is paid from an escrow, and this node cannot check one (chain.settle is off)")
+	}
+	deadline := time.Now().Add(escrowWait)
+	for {
+		err := w.escrow(ctx, o, rec.Workers)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // WithFault makes this worker dishonest in the named way (Faults).

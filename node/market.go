@@ -24,7 +24,7 @@ func (g gossip) Next(ctx context.Context) (peer.ID, []byte, error) {
 }
 
 func marketPolicy(m config.MarketConfig) job.Policy {
-	p := job.Policy{MinPrice: m.MinPrice, Mint: m.Mint, Executors: m.Executors}
+	p := job.Policy{MinPrice: m.MinPrice, Mint: m.Mint, Executors: m.Executors, RequireEscrow: m.RequireEscrow}
 	for _, s := range m.AllowedSubmitters {
 		if id, err := peer.Decode(s); err == nil { // Validate has checked them
 			p.Submitters = append(p.Submitters, id)
@@ -67,6 +67,10 @@ func (j jobsAPI) Submit(ctx context.Context, spec job.Spec) (string, error) {
 	// A spec that names no mint pays in what this node pays with.
 	if spec.Mint == "" && j.n.settle != nil && !j.n.settle.client.Mint().IsZero() {
 		spec.Mint = j.n.settle.client.Mint().String()
+	}
+	// chain.escrow: this node pays every job from an escrow.
+	if j.n.cfg.Chain.Escrow && j.n.escrow != nil {
+		spec.Escrow = true
 	}
 	o, err := j.n.market.Submit(ctx, spec)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vft-network/vft/api"
 	"github.com/vft-network/vft/config"
+	"github.com/vft-network/vft/escrow"
 	"github.com/vft-network/vft/executor/wasm"
 	"github.com/vft-network/vft/heartbeat"
 	"github.com/vft-network/vft/hwdetect"
@@ -57,7 +58,8 @@ type Node struct {
 	jobs     *job.Book
 	market   *job.Market
 	worker   *job.Worker
-	settle   *settlement // nil when chain.settle is off
+	settle   *settlement     // nil when chain.settle is off
+	escrow   *escrow.Service // nil when chain.settle is off
 	// reputation is this node's own view of other nodes, from verdicts.
 	reputation *verify.Reputation
 
@@ -155,6 +157,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.startSettlement(); err != nil {
 		return err
 	}
+	if err := n.startEscrow(); err != nil {
+		return err
+	}
 	n.reputation, err = verify.NewReputation(n.storage.Datastore(), n.key.PeerID(), n.log)
 	if err != nil {
 		return err
@@ -180,6 +185,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		}
 		n.worker = job.NewWorker(n.key, n.net.Host(), n.jobs, jobContent{n.storage},
 			execs, n.repo.Path("work"), n.log).WithDevices(n.gpuDevices).WithFault(n.opts.Fault)
+		if n.escrow != nil {
+			n.worker.WithEscrowCheck(n.checkEscrow)
+		}
 		if n.opts.Fault != "" {
 			n.log.Warn("THIS NODE IS A DISHONEST MINER FOR TESTING (VFT_DEBUG_FAULT)", "fault", n.opts.Fault)
 		}
@@ -211,6 +219,8 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		OnVerdict:  n.observeVerdict,
 		Penalize:   n.penalize,
 		Matcher:    n.matcher(wasmExec),
+		OpenEscrow: n.escrowFunc(),
+		Refund:     n.refundFunc(),
 	}, n.log)
 	// Heartbeats start once the worker exists: they announce its free slots.
 	hbTopic, err := n.net.Join(heartbeat.TopicName, n.heartbeat.Validate)

@@ -66,6 +66,9 @@ func (s *settlement) Pay(ctx context.Context, rec job.Record) ([]job.Payout, err
 	if rec.Verdict == nil || rec.Result == "" {
 		return nil, fmt.Errorf("%w: job %s has no accepted result", job.ErrWillNotPay, rec.ID)
 	}
+	if o.Spec.Escrow {
+		return s.n.releaseEscrow(ctx, rec, o)
+	}
 	var payouts []chain.Payout
 	for _, w := range rec.Verdict.Agreed {
 		id, err := peer.Decode(w)
@@ -152,4 +155,20 @@ func (n *Node) checkFundsFunc() func(context.Context, job.Spec) error {
 		return nil
 	}
 	return n.settle.CheckFunds
+}
+
+// escrowFunc is the market's OpenEscrow, nil when settlement is off.
+func (n *Node) escrowFunc() func(context.Context, job.Record) (string, error) {
+	if n.escrow == nil {
+		return nil
+	}
+	return n.openEscrow
+}
+
+// refundFunc is the market's Refund, nil when settlement is off.
+func (n *Node) refundFunc() func(context.Context, job.Record) error {
+	if n.escrow == nil {
+		return nil
+	}
+	return n.refundEscrow
 }

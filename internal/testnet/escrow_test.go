@@ -1,0 +1,112 @@
+package testnet
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gagliardetto/solana-go"
+
+	"github.com/vft-network/vft/chain"
+	"github.com/vft-network/vft/chain/localnet"
+	"github.com/vft-network/vft/config"
+	"github.com/vft-network/vft/identity"
+	"github.com/vft-network/vft/job"
+)
+
+// An escrowed job on the real Solana runtime, with miners that run only
+// escrowed work: the submitter locks reward × 3 in an SPL multisig of
+// itself and the three assigned miners; each miner checks it on chain
+// before running; after the verdict the two honest miners co-sign, over
+// libp2p, a release paying each of them the reward and the dishonest
+// miner's share back to the submitter. The escrow ends empty.
+func TestEscrowedJob(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	lnet, err := localnet.Start(ctx, localnet.Options{SlotInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("the escrow test needs the localnet (npm ci --prefix chain/localnet): %v", err)
+	}
+	t.Cleanup(func() { lnet.Close() })
+	chainCfg := chain.DefaultConfig()
+	chainCfg.RPC, chainCfg.WS = lnet.RPCURL(), lnet.WSURL()
+	chainCfg.PollInterval.UnmarshalText([]byte("100ms"))
+
+	// A token whose authority is a test treasury.
+	treasuryKey, _ := identity.Generate()
+	treasury, err := chain.New(chainCfg, treasuryKey, Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer treasury.Close()
+	if _, err := treasury.Airdrop(ctx, 10*solana.LAMPORTS_PER_SOL); err != nil {
+		t.Fatal(err)
+	}
+	mint, _, err := treasury.CreateMint(ctx, 6, 1_000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	const miners, reward = 3, 40_000
+	nodes := New(t, miners+1, Options{Faults: map[int]string{2: job.FaultWrongResult}, Configure: func(i int, cfg *config.Config) {
+		cfg.Chain = chainCfg
+		cfg.Chain.Mint = mint.String()
+		if i == miners {
+			cfg.Node.Mode = config.ModeLight
+			cfg.Chain.Escrow = true
+			return
+		}
+		cfg.Market.Mint, cfg.Market.RequireEscrow = mint.String(), true
+	}})
+	if _, err := WaitFullMesh(ctx, nodes); err != nil {
+		t.Fatal(err)
+	}
+	submitter := nodes[miners]
+	subWallet, _ := solana.PublicKeyFromBase58(submitter.Key().WalletAddress())
+	if _, err := treasury.MintTo(ctx, mint, subWallet, 500_000); err != nil {
+		t.Fatal(err)
+	}
+	payer, err := chain.New(submitter.Config().Chain, submitter.Key(), Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer payer.Close()
+	if _, err := payer.Airdrop(ctx, solana.LAMPORTS_PER_SOL); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := "../../examples/wordcount"
+	spec := wasmSpec(3, 4*time.Minute)
+	spec.Module, spec.Seed, spec.Reward = addModule(ctx, t, submitter, dir), 42, reward
+	spec.Inputs = []job.Input{{CID: addPath(ctx, t, submitter, filepath.Join(dir, "testdata"))}}
+	spec.Mint, spec.Escrow = mint.String(), true
+	offer, err := submitter.Market().Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := waitState(ctx, t, submitter, offer.ID.String(), job.StateDone)
+	if rec.Escrow == "" || len(rec.Verdict.Agreed) != 2 || len(rec.Verdict.Dissented) != 1 {
+		t.Fatalf("escrow %q, verdict %+v: want an escrow and 2 agreeing, 1 dissenting", rec.Escrow, rec.Verdict)
+	}
+	for i, nd := range nodes[:miners] {
+		w, _ := solana.PublicKeyFromBase58(nd.Key().WalletAddress())
+		got, _ := payer.TokenBalance(ctx, mint, w)
+		want := uint64(reward)
+		if i == 2 {
+			want = 0
+		}
+		if got != want {
+			t.Fatalf("miner %d holds %d, want %d", i, got, want)
+		}
+	}
+	// 500,000 minted, 3 × reward locked, 2 × reward paid out, 1 back.
+	if got, _ := payer.TokenBalance(ctx, mint, subWallet); got != 500_000-2*reward {
+		t.Fatalf("submitter holds %d, want %d", got, 500_000-2*reward)
+	}
+	escrowAccount, _ := solana.PublicKeyFromBase58(rec.Escrow)
+	bal, err := payer.RPC().GetTokenAccountBalance(ctx, escrowAccount, "confirmed")
+	if err != nil || bal.Value.Amount != "0" {
+		t.Fatalf("escrow %s still holds %+v (%v)", rec.Escrow, bal, err)
+	}
+}

@@ -1,0 +1,194 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/gagliardetto/solana-go"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/vft-network/vft/chain"
+	"github.com/vft-network/vft/escrow"
+	"github.com/vft-network/vft/job"
+)
+
+// startEscrow answers escrow signature requests (as a worker) and opens
+// and releases escrows (as a submitter) when settlement is on.
+func (n *Node) startEscrow() error {
+	if n.settle == nil {
+		return nil
+	}
+	svc, err := escrow.NewService(n.net.Host(), n.key, n.settle.client, n.settle.journal, n.approveEscrow, n.log)
+	if err != nil {
+		return err
+	}
+	n.escrow = svc
+	n.stops = append(n.stops, svc.Close)
+	n.workers.Add(1)
+	go func() {
+		defer n.workers.Done()
+		if err := svc.Reconcile(n.work); err != nil && n.work.Err() == nil {
+			n.log.Warn("escrow releases not reconciled", "err", err)
+		}
+	}()
+	return nil
+}
+
+// escrowTerms is what an escrowed job promises its workers.
+func escrowTerms(o job.Offer, workers []peer.ID) (escrow.Terms, error) {
+	t := escrow.Terms{JobID: o.ID.String(), Quorum: int(o.Spec.Verify.Quorum),
+		Amount: o.Spec.Reward * uint64(o.Spec.Verify.Workers)}
+	var err error
+	if t.Submitter, err = escrow.KeyOf(o.Submitter); err != nil {
+		return t, err
+	}
+	if t.Mint, err = solana.PublicKeyFromBase58(o.Spec.Mint); err != nil {
+		return t, fmt.Errorf("job mint %q: %w", o.Spec.Mint, err)
+	}
+	for _, w := range workers {
+		k, err := escrow.KeyOf(w)
+		if err != nil {
+			return t, err
+		}
+		t.Workers = append(t.Workers, k)
+	}
+	return t, nil
+}
+
+// openEscrow is the market's OpenEscrow: reward × k for the assigned workers.
+func (n *Node) openEscrow(ctx context.Context, rec job.Record) (string, error) {
+	o, err := job.RecordedOffer(rec.Offer)
+	if err != nil {
+		return "", err
+	}
+	t, err := escrowTerms(o, rec.Workers)
+	if err != nil {
+		return "", err
+	}
+	e, err := n.escrow.Open(ctx, rec.ID, t.Workers, t.Quorum, t.Amount)
+	if err != nil {
+		return "", err
+	}
+	return e.Account.String(), nil
+}
+
+// checkEscrow is the worker's check before it runs an escrowed job.
+func (n *Node) checkEscrow(ctx context.Context, o job.Offer, workers []peer.ID) error {
+	t, err := escrowTerms(o, workers)
+	if err != nil {
+		return err
+	}
+	_, err = n.escrow.Check(ctx, t)
+	return err
+}
+
+// releaseEscrow pays an accepted escrowed job: the reward to each agreeing
+// worker and what is left (the dissenters' share) back to the submitter,
+// approved by the agreeing workers.
+func (n *Node) releaseEscrow(ctx context.Context, rec job.Record, o job.Offer) ([]job.Payout, error) {
+	var payouts []chain.Payout
+	var approvers []solana.PublicKey
+	for _, w := range rec.Verdict.Agreed {
+		id, err := peer.Decode(w)
+		if err != nil {
+			return nil, fmt.Errorf("%w: worker %q is not a peer ID", job.ErrWillNotPay, w)
+		}
+		k, err := escrow.KeyOf(id)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", job.ErrWillNotPay, err)
+		}
+		payouts = append(payouts, chain.Payout{Recipient: k, Amount: o.Spec.Reward})
+		approvers = append(approvers, k)
+	}
+	total := o.Spec.Reward * uint64(o.Spec.Verify.Workers)
+	if left := total - o.Spec.Reward*uint64(len(payouts)); left > 0 {
+		// To the submitter's seat in the multisig, its node key, as a
+		// refund would.
+		self, err := escrow.KeyOf(n.key.PeerID())
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", job.ErrWillNotPay, err)
+		}
+		payouts = append(payouts, chain.Payout{Recipient: self, Amount: left})
+	}
+	rel, err := n.escrow.Release(ctx, rec.ID, rec.Result, payouts, approvers)
+	var rejected *chain.TxError
+	switch {
+	case errors.Is(err, escrow.ErrRefused), errors.As(err, &rejected), errors.Is(err, chain.ErrConflict):
+		n.stats.settled("refused")
+		return nil, fmt.Errorf("%w: %w", job.ErrWillNotPay, err)
+	case err != nil:
+		n.stats.settled("retry")
+		return nil, err
+	}
+	n.stats.settled("confirmed")
+	out := make([]job.Payout, 0, len(rel.Payouts))
+	for _, p := range rel.Payouts {
+		out = append(out, job.Payout{Recipient: p.Recipient.String(), Amount: p.Amount, Signature: rel.Tx.Signature.String(), State: string(rel.State)})
+	}
+	return out, nil
+}
+
+// refundEscrow is the market's Refund: every worker is asked to approve.
+func (n *Node) refundEscrow(ctx context.Context, rec job.Record) error {
+	var approvers []solana.PublicKey
+	for _, w := range rec.Workers {
+		if k, err := escrow.KeyOf(w); err == nil {
+			approvers = append(approvers, k)
+		}
+	}
+	_, err := n.escrow.Refund(ctx, rec.ID, approvers)
+	return err
+}
+
+// approveEscrow is this worker's say on a release or refund its submitter
+// asks it to sign, from its own record of the job: a release must pay, for
+// the result this worker computed itself, the reward to each worker it
+// pays (this one included) and the rest of the escrow back to the
+// submitter; a refund is signed only when this worker knows of no
+// accepted result.
+func (n *Node) approveEscrow(ctx context.Context, jobID string, req escrow.SignRequest) error {
+	rec, err := n.jobs.Get(ctx, jobID)
+	if err != nil || rec.Role != job.RoleWorker {
+		return fmt.Errorf("job %s is not one this node worked on", jobID)
+	}
+	o, err := job.RecordedOffer(rec.Offer)
+	if err != nil {
+		return err
+	}
+	submitter, err := escrow.KeyOf(o.Submitter)
+	if err != nil {
+		return err
+	}
+	if req.Kind == escrow.KindRefund {
+		if rec.Verdict != nil && rec.Verdict.Accepted != "" {
+			return fmt.Errorf("job %s has an accepted result (%s): it is paid, not refunded", jobID, rec.Verdict.Accepted)
+		}
+		return nil
+	}
+	if rec.Result == "" || req.ResultCID != rec.Result {
+		return fmt.Errorf("the release pays for result %s, this worker computed %q", req.ResultCID, rec.Result)
+	}
+	self := n.settle.client.Address()
+	total := o.Spec.Reward * uint64(o.Spec.Verify.Workers)
+	var workersPaid, toSubmitter uint64
+	paidSelf := false
+	for _, p := range req.Payouts {
+		switch {
+		case p.Recipient == submitter:
+			toSubmitter = p.Amount
+		case p.Amount != o.Spec.Reward:
+			return fmt.Errorf("the release pays %s %d, the reward is %d", p.Recipient, p.Amount, o.Spec.Reward)
+		default:
+			workersPaid++
+			paidSelf = paidSelf || p.Recipient == self
+		}
+	}
+	if !paidSelf {
+		return fmt.Errorf("the release does not pay this worker")
+	}
+	if workersPaid*o.Spec.Reward+toSubmitter != total {
+		return fmt.Errorf("the release moves %d of the escrow's %d", workersPaid*o.Spec.Reward+toSubmitter, total)
+	}
+	return nil
+}
