@@ -104,6 +104,9 @@ type Payout struct {
 	Amount    uint64 `json:"amount"`
 	Signature string `json:"signature"`
 	State     string `json:"state"`
+	// Returned marks the dissenters' share of an escrow going back to the
+	// submitter, not a reward.
+	Returned bool `json:"returned,omitempty"`
 }
 
 // needed is how many workers the job needs now.

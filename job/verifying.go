@@ -423,7 +423,13 @@ func (m *Market) settle(id string) {
 		}
 		payouts, err := m.opts.Settle(m.ctx, rec)
 		if err == nil {
-			m.book.Move(m.ctx, id, StateDone, fmt.Sprintf("paid %d worker(s)", len(payouts)), func(r *Record) { r.Payouts = payouts })
+			rewards := 0
+			for _, p := range payouts {
+				if !p.Returned {
+					rewards++
+				}
+			}
+			m.book.Move(m.ctx, id, StateDone, fmt.Sprintf("paid %d worker(s)", rewards), func(r *Record) { r.Payouts = payouts })
 			return
 		}
 		if errors.Is(err, ErrWillNotPay) {

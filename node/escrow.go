@@ -122,9 +122,11 @@ func (n *Node) releaseEscrow(ctx context.Context, rec job.Record, o job.Offer) (
 		return nil, err
 	}
 	n.stats.settled("confirmed")
+	self, _ := escrow.KeyOf(n.key.PeerID())
 	out := make([]job.Payout, 0, len(rel.Payouts))
 	for _, p := range rel.Payouts {
-		out = append(out, job.Payout{Recipient: p.Recipient.String(), Amount: p.Amount, Signature: rel.Tx.Signature.String(), State: string(rel.State)})
+		out = append(out, job.Payout{Recipient: p.Recipient.String(), Amount: p.Amount, Signature: rel.Tx.Signature.String(),
+			State: string(rel.State), Returned: p.Recipient == self})
 	}
 	return out, nil
 }

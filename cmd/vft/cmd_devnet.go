@@ -68,6 +68,7 @@ func runDevnet(c *cli, args []string) error {
 	cheaters := fs.Int("cheaters", 0, "how many of the miners cheat (they get VFT_DEBUG_FAULT)")
 	fault := fs.String("fault", job.FaultWrongResult, "how cheaters cheat: "+strings.Join(job.Faults, ", "))
 	dir := fs.String("dir", "", "directory for the nodes' repos and logs (default: a new temporary one, removed on exit)")
+	withEscrow := fs.Bool("escrow", false, "pay jobs from an SPL-multisig escrow: the submitter locks each reward before work starts, miners run only escrowed jobs")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -114,6 +115,7 @@ func runDevnet(c *cli, args []string) error {
 	}()
 	defer d.stop()
 
+	d.escrow = *withEscrow
 	info, err := d.start(ctx, *miners, *cheaters, *fault)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -145,6 +147,7 @@ type devnet struct {
 	self   string
 	dir    string
 	chain  *localnet.Localnet
+	escrow bool
 	procs  []*exec.Cmd
 	done   []chan struct{} // closed when procs[i] has exited
 	exited chan string
@@ -199,7 +202,7 @@ func (d *devnet) start(ctx context.Context, miners, cheaters int, fault string) 
 	}
 	info.Mint = mint.String()
 	fmt.Fprintf(d.c.stderr, "devnet: VFT token %s minted; the submitter holds %d VFT and %d SOL\n", mint, devnetSupply/1_000_000, devnetAirdropLamports/lamportsPerSOL)
-	if err := d.setMint(subDir, mint); err != nil {
+	if err := d.setMint(subDir, mint, d.escrow); err != nil {
 		return nil, err
 	}
 
@@ -215,12 +218,13 @@ func (d *devnet) start(ctx context.Context, miners, cheaters int, fault string) 
 		cfg := base(config.ModeMiner)
 		cfg.Market.Mint, cfg.Market.MinPrice = mint.String(), devnetMinPrice
 		cfg.Market.MaxJobs = 2
+		cfg.Market.RequireEscrow = d.escrow
 		cfg.Debug.AllowFaults = p.fault != ""
 		p.repo = filepath.Join(d.dir, p.name)
 		if _, _, err := repo.Init(p.repo, cfg); err != nil {
 			return nil, err
 		}
-		if err := d.setMint(p.repo, mint); err != nil {
+		if err := d.setMint(p.repo, mint, false); err != nil {
 			return nil, err
 		}
 		plan = append(plan, p)
@@ -258,14 +262,18 @@ func (d *devnet) start(ctx context.Context, miners, cheaters int, fault string) 
 	return info, d.waitMesh(ctx, info)
 }
 
-// setMint makes the node pay and price in the devnet's token.
-func (d *devnet) setMint(dir string, mint solana.PublicKey) error {
+// setMint makes the node pay and price in the devnet's token, and pay
+// from escrows when asked.
+func (d *devnet) setMint(dir string, mint solana.PublicKey, escrow bool) error {
 	path := filepath.Join(dir, repo.ConfigFile)
 	cfg, err := config.Load(path, nil)
 	if err != nil {
 		return err
 	}
 	if err := cfg.Set("chain.mint", mint.String()); err != nil {
+		return err
+	}
+	if err := cfg.Set("chain.escrow", fmt.Sprint(escrow)); err != nil {
 		return err
 	}
 	return cfg.Write(path)

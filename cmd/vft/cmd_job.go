@@ -220,7 +220,11 @@ func jobStatus(c *cli, args []string) error {
 		}
 	}
 	for _, p := range rec.Payouts {
-		fmt.Fprintf(c.stdout, "paid    %s  %d  tx %s (%s)\n", p.Recipient, p.Amount, p.Signature, p.State)
+		what := "paid   "
+		if p.Returned {
+			what = "back   "
+		}
+		fmt.Fprintf(c.stdout, "%s %s  %d  tx %s (%s)\n", what, p.Recipient, p.Amount, p.Signature, p.State)
 	}
 	for _, h := range rec.History {
 		fmt.Fprintf(c.stdout, "  %-10s %s  %s\n", h.State, h.At.Local().Format(time.DateTime), h.Note)

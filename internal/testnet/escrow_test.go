@@ -89,6 +89,9 @@ func TestEscrowedJob(t *testing.T) {
 	if rec.Escrow == "" || len(rec.Verdict.Agreed) != 2 || len(rec.Verdict.Dissented) != 1 {
 		t.Fatalf("escrow %q, verdict %+v: want an escrow and 2 agreeing, 1 dissenting", rec.Escrow, rec.Verdict)
 	}
+	if len(rec.Payouts) != 3 || !rec.Payouts[2].Returned && !rec.Payouts[0].Returned && !rec.Payouts[1].Returned {
+		t.Fatalf("payouts %+v: want 2 rewards and the dissenter's share returned", rec.Payouts)
+	}
 	for i, nd := range nodes[:miners] {
 		w, _ := solana.PublicKeyFromBase58(nd.Key().WalletAddress())
 		got, _ := payer.TokenBalance(ctx, mint, w)
