@@ -1,11 +1,8 @@
 package escrow
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -16,6 +13,7 @@ import (
 	"github.com/gagliardetto/solana-go"
 
 	"github.com/vft-network/vft/chain"
+	"github.com/vft-network/vft/p2p/reqresp"
 	"github.com/vft-network/vft/wire"
 )
 
@@ -104,55 +102,7 @@ func KeyOf(p peer.ID) (solana.PublicKey, error) {
 	return solana.PublicKeyFromBytes(raw), nil
 }
 
-// writeMsg writes one length-prefixed message.
-func writeMsg(w io.Writer, data []byte) error {
-	var n [binary.MaxVarintLen64]byte
-	l := binary.PutUvarint(n[:], uint64(len(data)))
-	if _, err := w.Write(n[:l]); err != nil {
-		return err
-	}
-	_, err := w.Write(data)
-	return err
-}
-
-// readMsg reads one length-prefixed message of at most max bytes.
-func readMsg(r *bufio.Reader, max int) ([]byte, error) {
-	n, err := binary.ReadUvarint(r)
-	if err != nil {
-		return nil, err
-	}
-	if n > uint64(max) {
-		return nil, fmt.Errorf("message of %d bytes, limit %d", n, max)
-	}
-	buf := make([]byte, n)
-	_, err = io.ReadFull(r, buf)
-	return buf, err
-}
-
 // exchange sends req to p and returns its reply.
 func exchange(ctx context.Context, h Host, p peer.ID, req []byte) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, exchangeTimeout)
-	defer cancel()
-	st, err := h.NewStream(ctx, p, Protocol)
-	if err != nil {
-		return nil, fmt.Errorf("open %s to %s: %w", Protocol, p, err)
-	}
-	defer st.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		st.SetDeadline(dl)
-	}
-	if err := writeMsg(st, req); err != nil {
-		st.Reset()
-		return nil, fmt.Errorf("%s to %s: %w", Protocol, p, err)
-	}
-	if err := st.CloseWrite(); err != nil {
-		st.Reset()
-		return nil, fmt.Errorf("%s to %s: %w", Protocol, p, err)
-	}
-	reply, err := readMsg(bufio.NewReader(st), maxReplySize)
-	if err != nil {
-		st.Reset()
-		return nil, fmt.Errorf("%s reply from %s: %w", Protocol, p, err)
-	}
-	return reply, nil
+	return reqresp.Exchange(ctx, h, p, Protocol, req, maxReplySize, exchangeTimeout)
 }

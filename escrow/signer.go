@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/vft-network/vft/p2p/reqresp"
 	"github.com/vft-network/vft/wire"
 )
 
@@ -32,7 +33,7 @@ func (s *Service) handle(st network.Stream) {
 	defer cancel()
 	dl, _ := ctx.Deadline()
 	st.SetDeadline(dl)
-	data, err := readMsg(bufio.NewReader(st), maxRequestSize)
+	data, err := reqresp.Read(bufio.NewReader(st), maxRequestSize)
 	if err != nil {
 		st.Reset()
 		return
@@ -45,7 +46,7 @@ func (s *Service) handle(st network.Stream) {
 		st.Reset()
 		return
 	}
-	if err := writeMsg(st, sealed); err != nil {
+	if err := reqresp.Write(st, sealed); err != nil {
 		st.Reset()
 	}
 }
