@@ -89,6 +89,10 @@ type Market struct {
 	bids map[string][]Bid // submitter: bids per job ID
 	// revealing holds the jobs whose reveal phase is running.
 	revealing map[string]bool
+	// assigning holds the workers whose assignment is in flight, per job:
+	// a fast worker's commitment can arrive before its acceptance is
+	// recorded.
+	assigning map[string]map[peer.ID]bool
 	verdicts  Gossip
 	seen      map[string]struct{} // worker: offers already considered
 	offers    Gossip
@@ -113,7 +117,7 @@ func NewMarket(key *identity.Key, streams Streams, book *Book, opts MarketOption
 		opts.Reputation = func(peer.ID) float64 { return 0.5 }
 	}
 	m := &Market{key: key, streams: streams, book: book, opts: opts, log: log.With("component", "market"),
-		bids: map[string][]Bid{}, seen: map[string]struct{}{}, revealing: map[string]bool{}}
+		bids: map[string][]Bid{}, seen: map[string]struct{}{}, revealing: map[string]bool{}, assigning: map[string]map[peer.ID]bool{}}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	return m
 }
@@ -430,6 +434,7 @@ func (m *Market) assign(o Offer, workers []peer.ID) {
 	}
 	accepted := 0
 	for _, w := range workers {
+		m.setAssigning(id, w, true)
 		reply, err := exchange(m.ctx, m.streams, w, ProtocolAssign, req, 4<<10)
 		if err != nil {
 			m.log.Info("assignment not delivered", "job", id, "worker", w, "err", err)
@@ -447,6 +452,44 @@ func (m *Market) assign(o Offer, workers []peer.ID) {
 			continue
 		}
 		accepted++
+	}
+	for _, w := range workers {
+		m.setAssigning(id, w, false)
+	}
+}
+
+func (m *Market) setAssigning(id string, w peer.ID, on bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if on {
+		if m.assigning[id] == nil {
+			m.assigning[id] = map[peer.ID]bool{}
+		}
+		m.assigning[id][w] = true
+		return
+	}
+	delete(m.assigning[id], w)
+	if len(m.assigning[id]) == 0 {
+		delete(m.assigning, id)
+	}
+}
+
+// awaitWorker waits, briefly, for an assignment in flight to w to be
+// recorded, and returns the job's record then.
+func (m *Market) awaitWorker(id string, w peer.ID) (Record, error) {
+	for deadline := time.Now().Add(streamTimeout); ; {
+		rec, err := m.book.Get(m.ctx, id)
+		m.mu.Lock()
+		inFlight := m.assigning[id][w]
+		m.mu.Unlock()
+		if err != nil || slices.Contains(rec.Workers, w) || !inFlight || time.Now().After(deadline) {
+			return rec, err
+		}
+		select {
+		case <-m.ctx.Done():
+			return rec, m.ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
 }
 

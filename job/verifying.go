@@ -37,7 +37,7 @@ func (m *Market) handleCommit(st network.Stream) {
 		refuse := func(reason string) ([]byte, error) {
 			return wire.Seal(m.key, KindAck, m.opts.Now(), AckMsg{Job: c.Job, Reason: reason})
 		}
-		rec, err := m.book.Get(m.ctx, c.Job)
+		rec, err := m.awaitWorker(c.Job, from)
 		if err != nil || rec.Role != RoleSubmitter || !slices.Contains(rec.Workers, from) {
 			return refuse("not a worker of this job")
 		}

@@ -300,9 +300,9 @@ func (w *Worker) commit(ctx context.Context, o Offer, msg CommitMsg) error {
 		if ack.OK {
 			return nil
 		}
-		// A fast job can commit before the submitter has recorded the
-		// assignment; other refusals do not change on retry either, but
-		// cost little to ask again.
+		// Refusals are final in the normal course (the submitter waits for
+		// an assignment in flight before answering), but a retry costs
+		// little and covers a submitter that was restarting.
 		err = fmt.Errorf("submitter refused the commitment: %s", ack.Reason)
 	}
 	return err

@@ -2,6 +2,7 @@ package testnet
 
 import (
 	"context"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -48,6 +49,11 @@ func BenchmarkJobLatency(b *testing.B) {
 			r, err := submitter.Jobs().Get(ctx, offer.ID.String())
 			if err == nil && r.State.Terminal() {
 				took := time.Since(start)
+				if took > 500*time.Millisecond && os.Getenv("VFT_BENCH_DEBUG") != "" {
+					for _, h := range r.History {
+						b.Logf("slow job %s: %s %s %s", offer.ID, h.State, h.At.Sub(start), h.Note)
+					}
+				}
 				if r.State != job.StateDone {
 					b.Errorf("job %s %s: %s", offer.ID, r.State, r.Reason)
 				}
