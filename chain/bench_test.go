@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/gagliardetto/solana-go"
+	"github.com/gagliardetto/solana-go/rpc"
 )
 
 // Typical IDs: CIDv1 base32, as job IDs and result CIDs are.
@@ -37,10 +38,13 @@ func BenchmarkSettle(b *testing.B) {
 		name        string
 		spl         bool
 		newAccounts bool // SPL: recipients without a token account
+		payees      int  // 0: as many as fit one transaction
 	}{
-		{"sol", false, false},
-		{"spl-existing-accounts", true, false},
-		{"spl-new-accounts", true, true},
+		{"sol", false, false, 0},
+		{"spl-existing-accounts", true, false, 0},
+		{"spl-new-accounts", true, true, 0},
+		// A typical job: k = 3, all three agree, paid in the token.
+		{"job-k3-spl", true, false, 3},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			ctx := context.Background()
@@ -58,6 +62,9 @@ func BenchmarkSettle(b *testing.B) {
 				}
 			}
 			n := capacity(b, c, spl, bc.newAccounts)
+			if bc.payees > 0 {
+				n = bc.payees
+			}
 			j := NewJournal(openPebble(b, b.TempDir()), c, nil)
 			fixed := payees(b, n, 1_000_000)
 			if bc.spl && !bc.newAccounts {
@@ -66,6 +73,7 @@ func BenchmarkSettle(b *testing.B) {
 				}
 			}
 			b.ResetTimer()
+			var last *Settlement
 			for i := 0; b.Loop(); i++ {
 				pay := fixed
 				if bc.newAccounts {
@@ -80,7 +88,15 @@ func BenchmarkSettle(b *testing.B) {
 				if len(rec.Txs) != 1 {
 					b.Fatalf("%d payees took %d transactions", n, len(rec.Txs))
 				}
+				last = rec
 			}
+			b.StopTimer()
+			tx, err := c.rpc.GetTransaction(ctx, last.Txs[0].Signature, &rpc.GetTransactionOpts{Commitment: rpc.CommitmentConfirmed})
+			if err != nil || tx.Meta == nil {
+				b.Fatalf("fee of the last settlement: %v", err)
+			}
+			b.ReportMetric(float64(len(last.Txs[0].Raw)), "bytes/job")
+			b.ReportMetric(float64(tx.Meta.Fee), "fee_lamports/job")
 			b.ReportMetric(float64(n), "payees/tx")
 			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "payouts/s")
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tx/s")
