@@ -45,7 +45,8 @@ func TestHeartbeatTable(t *testing.T) {
 	// An attacker joins the network with a topic validator that lets
 	// anything out, captures a genuine heartbeat and republishes it, and
 	// publishes heartbeats signed with a key that is not its own.
-	attacker, attackerID := startAttacker(t, ctx, nodes[0])
+	attacker, attackerKey := startAttacker(t, ctx, nodes[0], heartbeat.TopicName)
+	attackerID := attackerKey.PeerID()
 	captured, err := attacker.Next(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +100,9 @@ func waitTables(ctx context.Context, t testing.TB, nodes []*node.Node, want []pe
 	}
 }
 
-func startAttacker(t *testing.T, ctx context.Context, boot *node.Node) (*p2p.Topic, peer.ID) {
+// startAttacker joins the network as a bare libp2p node whose validator on
+// topic accepts anything, so it can publish what honest nodes must refuse.
+func startAttacker(t *testing.T, ctx context.Context, boot *node.Node, topicName string) (*p2p.Topic, *identity.Key) {
 	t.Helper()
 	cfg := Config(config.ModeMiner).P2P
 	for _, a := range boot.Network().Addrs() {
@@ -114,7 +117,7 @@ func startAttacker(t *testing.T, ctx context.Context, boot *node.Node) (*p2p.Top
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { net.Close() })
-	topic, err := net.Join(heartbeat.TopicName, func(context.Context, peer.ID, []byte) error { return nil })
+	topic, err := net.Join(topicName, func(context.Context, peer.ID, []byte) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,9 +125,9 @@ func startAttacker(t *testing.T, ctx context.Context, boot *node.Node) (*p2p.Top
 	for len(topic.Peers()) == 0 {
 		select {
 		case <-ctx.Done():
-			t.Fatal("attacker never joined the heartbeat mesh")
+			t.Fatalf("attacker never joined the %s mesh", topicName)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return topic, net.ID()
+	return topic, key
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/vft-network/vft/config"
 	"github.com/vft-network/vft/job"
 	"github.com/vft-network/vft/node"
+	"github.com/vft-network/vft/p2p"
+	"github.com/vft-network/vft/wire"
 )
 
 // Dishonest miners of each kind on a real network: four honest miners,
@@ -179,4 +181,75 @@ func decodeAll(ids []string) []peer.ID {
 		}
 	}
 	return out
+}
+
+// A node that gossips verdicts it has no right to sign (about a job it did
+// not submit, framing an honest miner) is refused by every node's
+// validator and counted against it; the framed miner loses nothing. A
+// replay of a real verdict changes nothing either.
+func TestForgedVerdictsPenalized(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	nodes := jobNetwork(ctx, t, 3, nil)
+	submitter := nodes[3]
+	attacker, attackerKey := startAttacker(t, ctx, nodes[0], job.VerdictsTopic)
+	waitTopicMesh(ctx, t, []*p2p.Topic{attacker}, len(nodes))
+
+	spec := wasmSpec(3, 3*time.Minute)
+	spec.Module = addModule(ctx, t, submitter, "../../examples/wordcount")
+	spec.Inputs = []job.Input{{CID: addPath(ctx, t, submitter, "../../examples/wordcount/testdata")}}
+	offer, err := submitter.Market().Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := waitState(ctx, t, submitter, offer.ID.String(), job.StateDone)
+	real, err := attacker.Next(ctx) // the submitter's verdict, as gossiped
+	if err != nil {
+		t.Fatal(err)
+	}
+	framed := nodes[0].Network().ID()
+	forged := job.Verdict{Job: rec.ID, Offer: rec.Offer, Accepted: rec.Result,
+		Agreed: []string{nodes[1].Network().ID().String(), nodes[2].Network().ID().String()}, Dissented: []string{framed.String()},
+		Reasons: map[string]string{framed.String(): "made up"}}
+	if err := attacker.Publish(ctx, real.Data); err != nil { // a replay
+		t.Fatal(err)
+	}
+	// The forgery is re-signed (so it is a new message) until every node
+	// has seen it: one gossip message can miss a node whose mesh is still
+	// forming.
+	go func() {
+		for ctx.Err() == nil {
+			if raw, err := wire.Seal(attackerKey, job.KindVerdict, time.Now(), forged); err == nil {
+				attacker.Publish(ctx, raw)
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}()
+	// Every node that received the forgery penalised its author.
+	for _, nd := range nodes[:3] {
+		c := api.NewClient(nd.APIAddr(), "")
+		for {
+			rated, err := c.Reputation(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var attackerExcluded bool
+			for _, e := range rated {
+				if e.Peer == attackerKey.PeerID() && e.Excluded {
+					attackerExcluded = true
+				}
+				if e.Peer == framed && e.Excluded {
+					t.Fatalf("node %s excluded the framed miner %s", nd.Network().ID(), framed)
+				}
+			}
+			if attackerExcluded {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("node %s never penalised the forger %s", nd.Network().ID(), attackerKey.PeerID())
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
 }
