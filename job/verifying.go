@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -48,10 +49,14 @@ func (m *Market) handleCommit(st network.Stream) {
 			m.penalize(from, "sent a malformed commitment for job "+c.Job)
 			return refuse("a commitment is 32 bytes")
 		}
+		if prev, ok := rec.Commits[from.String()]; ok && string(prev) != string(c.Commitment) {
+			m.penalize(from, "tried to change its commitment for job "+c.Job)
+			return refuse("a commitment cannot change")
+		}
 		rec, err = m.book.Update(m.ctx, c.Job, func(r *Record) {
 			w := from.String()
 			if _, done := r.Reports[w]; done {
-				return // already revealed or failed: a commitment cannot change
+				return // already revealed or failed
 			}
 			if c.Error != "" {
 				if r.Reports == nil {
@@ -69,7 +74,9 @@ func (m *Market) handleCommit(st network.Stream) {
 			return nil, err
 		}
 		if rec.State == StateAssigned {
-			rec, _ = m.book.Move(m.ctx, rec.ID, StateVerifying, "first commitment in", nil)
+			if moved, err := m.book.Move(m.ctx, rec.ID, StateVerifying, "first commitment in", nil); err == nil {
+				rec = moved
+			}
 		}
 		m.maybeReveal(rec)
 		return wire.Seal(m.key, KindAck, m.opts.Now(), AckMsg{Job: c.Job, OK: true})
@@ -180,8 +187,10 @@ func (m *Market) askReveal(w peer.ID, id string, req, commitment []byte) (string
 			continue
 		}
 		if err := verify.CheckReveal(commitment, r.Result, w, r.Salt); err != nil {
+			// Not kept as evidence: what it revealed proves nothing, and
+			// it might even be the accepted result.
 			m.penalize(w, fmt.Sprintf("job %s: %v", id, err))
-			return "error: " + err.Error(), reply
+			return "error: " + err.Error(), nil
 		}
 		return r.Result, reply
 	}
@@ -238,6 +247,9 @@ func (m *Market) decide(rec Record) {
 			m.fail(rec.ID, "cannot compare results: "+err.Error())
 			return
 		}
+		if match != nil {
+			match = lenientMatcher{match, m.log.With("job", rec.ID)}
+		}
 	}
 	out, err := verify.Decide(m.ctx, pol, reports, len(rec.Workers), match)
 	if err != nil {
@@ -260,6 +272,23 @@ func (m *Market) decide(rec Record) {
 		return
 	}
 	m.conclude(rec, o, out)
+}
+
+// lenientMatcher counts a pair it cannot compare (a result that cannot be
+// fetched, a verifier module that traps on it) as not matching: one
+// worker's unfetchable result must not fail the whole job.
+type lenientMatcher struct {
+	verify.Matcher
+	log *slog.Logger
+}
+
+func (l lenientMatcher) Match(ctx context.Context, a, b string) (bool, error) {
+	same, err := l.Matcher.Match(ctx, a, b)
+	if err != nil {
+		l.log.Info("results not comparable; counted as different", "a", a, "b", b, "err", err)
+		return false, nil
+	}
+	return same, nil
 }
 
 // maxTieBreakers is how many workers beyond k a split job may add before
