@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -251,5 +252,35 @@ func TestForgedVerdictsPenalized(t *testing.T) {
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
+	}
+}
+
+// Spot checks on a real network: a spot job runs on one worker; when the
+// submitter's hidden draw picks it (here always: p = 1), a second worker
+// re-runs it, never the first one, and the job is accepted only when both
+// agree; the verdict names both.
+func TestSpotCheck(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	nodes := jobNetwork(ctx, t, 3, nil)
+	submitter := nodes[3]
+	spec := wasmSpec(1, 3*time.Minute)
+	spec.Verify = job.VerificationPolicy{Mode: job.VerifySpot, Workers: 1, Quorum: 1, SpotPermille: 1000}
+	spec.Module = addModule(ctx, t, submitter, "../../examples/wordcount")
+	spec.Inputs = []job.Input{{CID: addPath(ctx, t, submitter, "../../examples/wordcount/testdata")}}
+	offer, err := submitter.Market().Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := waitState(ctx, t, submitter, offer.ID.String(), job.StateDone)
+	if len(rec.Workers) != 2 || rec.Workers[0] == rec.Workers[1] || len(rec.Verdict.Agreed) != 2 {
+		t.Fatalf("workers %v, verdict %+v: want the worker and a different verifier agreeing", rec.Workers, rec.Verdict)
+	}
+	checked := false
+	for _, h := range rec.History {
+		checked = checked || strings.Contains(h.Note, "spot check")
+	}
+	if !checked {
+		t.Fatalf("history %+v does not say the job was spot-checked", rec.History)
 	}
 }
