@@ -31,8 +31,28 @@ func (n *Node) startEscrow() error {
 		if err := svc.Reconcile(n.work); err != nil && n.work.Err() == nil {
 			n.log.Warn("escrow releases not reconciled", "err", err)
 		}
+		n.recheckEscrows()
 	}()
 	return nil
+}
+
+// recheckEscrows checks again, after a restart, the escrows of the jobs
+// this worker has committed to and not yet seen settled: the service
+// signs releases only for escrows it has checked.
+func (n *Node) recheckEscrows() {
+	open, err := n.jobs.Unfinished(n.work)
+	if err != nil {
+		return
+	}
+	for _, rec := range open {
+		o, err := job.RecordedOffer(rec.Offer)
+		if err != nil || rec.Role != job.RoleWorker || rec.State != job.StateVerifying || !o.Spec.Escrow {
+			continue
+		}
+		if err := n.checkEscrow(n.work, o, rec.Workers); err != nil {
+			n.log.Warn("escrow of a committed job does not check out", "job", rec.ID, "err", err)
+		}
+	}
 }
 
 // escrowTerms is what an escrowed job promises its workers.
