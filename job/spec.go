@@ -1,6 +1,9 @@
 // Package job is VFT's market protocol: what a job is (its spec), the signed
-// messages that carry it (offers, bids, assignments, results, cancels), and
-// later the state machine and matching built on them.
+// messages that carry it (offers, cancels, bids, assignments, commitments,
+// reveals, verdicts), the persistent state machine of each job (Book),
+// matching (CanRun, Choose), the submitter's side (Market: collect bids,
+// assign, reveal, decide with the verify package, settle) and the
+// worker's side (Worker: fetch, run in an executor, commit, reveal).
 package job
 
 import (
