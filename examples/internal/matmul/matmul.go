@@ -235,3 +235,19 @@ func Checksum(m *Matrix) string {
 	}
 	return fmt.Sprintf("rows %d\ncols %d\nsum %.17g\ntrace %.17g\nsha256 %x\n", m.Rows, m.Cols, sum, trace, h.Sum(nil))
 }
+
+// Repeat multiplies two generated n×n matrices reps times and returns the
+// sum of the last product's first row. It is the kernel benchmark's
+// workload, shared by the native benchmark and the mulkernel module.
+func Repeat(n, reps int) float64 {
+	a, b := Generate(n, 1), Generate(n, 2)
+	var sum float64
+	for range reps {
+		c, _ := Mul(a, b)
+		sum = 0
+		for _, v := range c.Data[:n] {
+			sum += v
+		}
+	}
+	return sum
+}
