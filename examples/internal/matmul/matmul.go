@@ -58,12 +58,15 @@ func Generate(n int, seed uint64) *Matrix {
 
 // Mul returns a×b.
 //
-// The loop order (i, k, j) walks b and the result row by row. Four rows of b
-// are folded into a result row per pass, four columns at a time: that
-// quarters the loads and stores of the result and divides the loop
-// iterations by 16, which matters in WASM, where every loop iteration of a
-// sandboxed module pays for a termination check (see BenchmarkLoopChecks). Each c[i][j] is still summed in k order, one product at
-// a time, and the explicit float64 conversions forbid fused multiply-add, so
+// The loop order (i, k, j) walks b and the result row by row. Two rows of
+// the result are computed together, and four rows of b are folded into them
+// per pass, four columns at a time: each load of b serves both rows, the
+// result is loaded and stored once per four products, and the innermost
+// loop runs once per 32 products. That matters most in WASM, where a Go
+// loop iteration costs a jump through the function's dispatch table and, in
+// a sandboxed module, a termination check (see BenchmarkMatmulKernel in
+// examples/). Each c[i][j] is still summed in k order, one product at a
+// time, and the explicit float64 conversions forbid fused multiply-add, so
 // the result is bit-for-bit the same on every architecture and in WASM.
 func Mul(a, b *Matrix) (*Matrix, error) {
 	if a.Cols != b.Rows {
@@ -71,38 +74,84 @@ func Mul(a, b *Matrix) (*Matrix, error) {
 	}
 	c := New(a.Rows, b.Cols)
 	n, kn := b.Cols, a.Cols
-	for i := 0; i < a.Rows; i++ {
-		crow := c.Data[i*n : (i+1)*n]
-		arow := a.Data[i*kn : (i+1)*kn]
-		k := 0
-		for ; k+4 <= kn; k += 4 {
-			a0, a1, a2, a3 := arow[k], arow[k+1], arow[k+2], arow[k+3]
-			b0 := b.Data[k*n : (k+1)*n][:len(crow)]
-			b1 := b.Data[(k+1)*n : (k+2)*n][:len(crow)]
-			b2 := b.Data[(k+2)*n : (k+3)*n][:len(crow)]
-			b3 := b.Data[(k+3)*n : (k+4)*n][:len(crow)]
-			j := 0
-			for ; j+4 <= len(crow); j += 4 {
-				c4 := crow[j : j+4 : j+4]
-				x0, x1, x2, x3 := b0[j:j+4:j+4], b1[j:j+4:j+4], b2[j:j+4:j+4], b3[j:j+4:j+4]
-				c4[0] = c4[0] + float64(a0*x0[0]) + float64(a1*x1[0]) + float64(a2*x2[0]) + float64(a3*x3[0])
-				c4[1] = c4[1] + float64(a0*x0[1]) + float64(a1*x1[1]) + float64(a2*x2[1]) + float64(a3*x3[1])
-				c4[2] = c4[2] + float64(a0*x0[2]) + float64(a1*x1[2]) + float64(a2*x2[2]) + float64(a3*x3[2])
-				c4[3] = c4[3] + float64(a0*x0[3]) + float64(a1*x1[3]) + float64(a2*x2[3]) + float64(a3*x3[3])
-			}
-			for ; j < len(crow); j++ {
-				crow[j] = crow[j] + float64(a0*b0[j]) + float64(a1*b1[j]) + float64(a2*b2[j]) + float64(a3*b3[j])
-			}
-		}
-		for ; k < kn; k++ {
-			aik := arow[k]
-			brow := b.Data[k*n : (k+1)*n][:len(crow)]
-			for j := range crow {
-				crow[j] += float64(aik * brow[j])
-			}
-		}
+	i := 0
+	for ; i+2 <= a.Rows; i += 2 {
+		mulRows2(c.Data[i*n:(i+2)*n], a.Data[i*kn:(i+2)*kn], b.Data, n, kn)
+	}
+	if i < a.Rows {
+		mulRow(c.Data[i*n:(i+1)*n], a.Data[i*kn:(i+1)*kn], b.Data, n, kn)
 	}
 	return c, nil
+}
+
+// mulRows2 adds to the two rows in c (2×n) the product of the two rows in
+// a (2×kn) by b (kn×n).
+func mulRows2(c, a, b []float64, n, kn int) {
+	c0, c1 := c[:n], c[n:2*n]
+	ar0, ar1 := a[:kn], a[kn:2*kn]
+	k := 0
+	for ; k+4 <= kn; k += 4 {
+		a00, a01, a02, a03 := ar0[k], ar0[k+1], ar0[k+2], ar0[k+3]
+		a10, a11, a12, a13 := ar1[k], ar1[k+1], ar1[k+2], ar1[k+3]
+		b0 := b[k*n : (k+1)*n][:len(c0)]
+		b1 := b[(k+1)*n : (k+2)*n][:len(c0)]
+		b2 := b[(k+2)*n : (k+3)*n][:len(c0)]
+		b3 := b[(k+3)*n : (k+4)*n][:len(c0)]
+		c1 := c1[:len(c0)]
+		j := 0
+		for ; j+4 <= len(c0); j += 4 {
+			x0, x1, x2, x3 := b0[j:j+4:j+4], b1[j:j+4:j+4], b2[j:j+4:j+4], b3[j:j+4:j+4]
+			p, q := c0[j:j+4:j+4], c1[j:j+4:j+4]
+			y0, y1, y2, y3 := x0[0], x1[0], x2[0], x3[0]
+			p[0] = p[0] + float64(a00*y0) + float64(a01*y1) + float64(a02*y2) + float64(a03*y3)
+			q[0] = q[0] + float64(a10*y0) + float64(a11*y1) + float64(a12*y2) + float64(a13*y3)
+			y0, y1, y2, y3 = x0[1], x1[1], x2[1], x3[1]
+			p[1] = p[1] + float64(a00*y0) + float64(a01*y1) + float64(a02*y2) + float64(a03*y3)
+			q[1] = q[1] + float64(a10*y0) + float64(a11*y1) + float64(a12*y2) + float64(a13*y3)
+			y0, y1, y2, y3 = x0[2], x1[2], x2[2], x3[2]
+			p[2] = p[2] + float64(a00*y0) + float64(a01*y1) + float64(a02*y2) + float64(a03*y3)
+			q[2] = q[2] + float64(a10*y0) + float64(a11*y1) + float64(a12*y2) + float64(a13*y3)
+			y0, y1, y2, y3 = x0[3], x1[3], x2[3], x3[3]
+			p[3] = p[3] + float64(a00*y0) + float64(a01*y1) + float64(a02*y2) + float64(a03*y3)
+			q[3] = q[3] + float64(a10*y0) + float64(a11*y1) + float64(a12*y2) + float64(a13*y3)
+		}
+		for ; j < len(c0); j++ {
+			c0[j] = c0[j] + float64(a00*b0[j]) + float64(a01*b1[j]) + float64(a02*b2[j]) + float64(a03*b3[j])
+			c1[j] = c1[j] + float64(a10*b0[j]) + float64(a11*b1[j]) + float64(a12*b2[j]) + float64(a13*b3[j])
+		}
+	}
+	for ; k < kn; k++ {
+		a0k, a1k := ar0[k], ar1[k]
+		brow := b[k*n : (k+1)*n][:len(c0)]
+		c1 := c1[:len(c0)]
+		for j := range c0 {
+			c0[j] += float64(a0k * brow[j])
+			c1[j] += float64(a1k * brow[j])
+		}
+	}
+}
+
+// mulRow is mulRows2 for the last row when there is an odd number of rows.
+func mulRow(crow, arow, b []float64, n, kn int) {
+	crow, arow = crow[:n], arow[:kn]
+	k := 0
+	for ; k+4 <= kn; k += 4 {
+		a0, a1, a2, a3 := arow[k], arow[k+1], arow[k+2], arow[k+3]
+		b0 := b[k*n : (k+1)*n][:len(crow)]
+		b1 := b[(k+1)*n : (k+2)*n][:len(crow)]
+		b2 := b[(k+2)*n : (k+3)*n][:len(crow)]
+		b3 := b[(k+3)*n : (k+4)*n][:len(crow)]
+		for j := range crow {
+			crow[j] = crow[j] + float64(a0*b0[j]) + float64(a1*b1[j]) + float64(a2*b2[j]) + float64(a3*b3[j])
+		}
+	}
+	for ; k < kn; k++ {
+		aik := arow[k]
+		brow := b[k*n : (k+1)*n][:len(crow)]
+		for j := range crow {
+			crow[j] += float64(aik * brow[j])
+		}
+	}
 }
 
 // Encode writes m in the matrix file format.
