@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
@@ -103,7 +104,8 @@ func runExecutor(b *testing.B, bin []byte, args []string) {
 // checks that WithCloseOnContextDone compiles in at every loop header.
 func runBare(b *testing.B, bin []byte, checks bool, args []string) {
 	ctx := context.Background()
-	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(checks))
+	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(checks).
+		WithCompilationCache(bareCache(checks)))
 	defer r.Close(ctx)
 	wasi_snapshot_preview1.MustInstantiate(ctx, r)
 	cm, err := r.CompileModule(ctx, bin)
@@ -165,6 +167,15 @@ func BenchmarkModuleStart(b *testing.B) {
 			run(b, e)
 		}
 	})
+}
+
+// bareCaches keep runBare from compiling a module again for every
+// sub-benchmark and -count (seconds each); one per setting of the checks.
+var bareCaches sync.Map // bool → wazero.CompilationCache
+
+func bareCache(checks bool) wazero.CompilationCache {
+	c, _ := bareCaches.LoadOrStore(checks, wazero.NewCompilationCache())
+	return c.(wazero.CompilationCache)
 }
 
 func mustRead(b *testing.B, path string) []byte {
