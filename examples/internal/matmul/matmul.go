@@ -59,14 +59,16 @@ func Generate(n int, seed uint64) *Matrix {
 //
 // The loop order (i, k, j) walks b and the result row by row. Two rows of
 // the result are computed together, and four rows of b are folded into them
-// per pass, four columns at a time: each load of b serves both rows, the
-// result is loaded and stored once per four products, and the innermost
-// loop runs once per 32 products. That matters most in WASM, where a Go
-// loop iteration costs a jump through the function's dispatch table and, in
-// a sandboxed module, a termination check (see BenchmarkMatmulKernel in
-// examples/). Each c[i][j] is still summed in k order, one product at a
-// time, and the explicit float64 conversions forbid fused multiply-add, so
-// the result is bit-for-bit the same on every architecture and in WASM.
+// per pass, eight columns at a time: each load of b serves both rows, each
+// element of the result is loaded and stored once per four products, and
+// the innermost loop runs once per 64 products. Natively that is about as
+// fast as the plain i, k, j loop; in WASM it is several times faster, since
+// there every Go loop iteration costs a jump through the function's
+// dispatch table and, in the sandbox, a termination check, and every load
+// and store a bounds check (BenchmarkMatmulKernel in examples/). Each
+// c[i][j] is still summed in k order, one product at a time, and the
+// explicit float64 conversions forbid fused multiply-add, so the result is
+// bit-for-bit the same on every architecture and in WASM.
 func Mul(a, b *Matrix) (*Matrix, error) {
 	if a.Cols != b.Rows {
 		return nil, fmt.Errorf("cannot multiply %dx%d by %dx%d", a.Rows, a.Cols, b.Rows, b.Cols)
@@ -98,9 +100,9 @@ func mulRows2(c, a, b []float64, n, kn int) {
 		b3 := b[(k+3)*n : (k+4)*n][:len(c0)]
 		c1 := c1[:len(c0)]
 		j := 0
-		for ; j+4 <= len(c0); j += 4 {
-			x0, x1, x2, x3 := b0[j:j+4:j+4], b1[j:j+4:j+4], b2[j:j+4:j+4], b3[j:j+4:j+4]
-			p, q := c0[j:j+4:j+4], c1[j:j+4:j+4]
+		for ; j+8 <= len(c0); j += 8 {
+			x0, x1, x2, x3 := b0[j:j+8:j+8], b1[j:j+8:j+8], b2[j:j+8:j+8], b3[j:j+8:j+8]
+			p, q := c0[j:j+8:j+8], c1[j:j+8:j+8]
 			y0, y1, y2, y3 := x0[0], x1[0], x2[0], x3[0]
 			p[0] = p[0] + float64(a00*y0) + float64(a01*y1) + float64(a02*y2) + float64(a03*y3)
 			q[0] = q[0] + float64(a10*y0) + float64(a11*y1) + float64(a12*y2) + float64(a13*y3)
@@ -113,6 +115,18 @@ func mulRows2(c, a, b []float64, n, kn int) {
 			y0, y1, y2, y3 = x0[3], x1[3], x2[3], x3[3]
 			p[3] = p[3] + float64(a00*y0) + float64(a01*y1) + float64(a02*y2) + float64(a03*y3)
 			q[3] = q[3] + float64(a10*y0) + float64(a11*y1) + float64(a12*y2) + float64(a13*y3)
+			y0, y1, y2, y3 = x0[4], x1[4], x2[4], x3[4]
+			p[4] = p[4] + float64(a00*y0) + float64(a01*y1) + float64(a02*y2) + float64(a03*y3)
+			q[4] = q[4] + float64(a10*y0) + float64(a11*y1) + float64(a12*y2) + float64(a13*y3)
+			y0, y1, y2, y3 = x0[5], x1[5], x2[5], x3[5]
+			p[5] = p[5] + float64(a00*y0) + float64(a01*y1) + float64(a02*y2) + float64(a03*y3)
+			q[5] = q[5] + float64(a10*y0) + float64(a11*y1) + float64(a12*y2) + float64(a13*y3)
+			y0, y1, y2, y3 = x0[6], x1[6], x2[6], x3[6]
+			p[6] = p[6] + float64(a00*y0) + float64(a01*y1) + float64(a02*y2) + float64(a03*y3)
+			q[6] = q[6] + float64(a10*y0) + float64(a11*y1) + float64(a12*y2) + float64(a13*y3)
+			y0, y1, y2, y3 = x0[7], x1[7], x2[7], x3[7]
+			p[7] = p[7] + float64(a00*y0) + float64(a01*y1) + float64(a02*y2) + float64(a03*y3)
+			q[7] = q[7] + float64(a10*y0) + float64(a11*y1) + float64(a12*y2) + float64(a13*y3)
 		}
 		for ; j < len(c0); j++ {
 			c0[j] = c0[j] + float64(a00*b0[j]) + float64(a01*b1[j]) + float64(a02*b2[j]) + float64(a03*b3[j])
