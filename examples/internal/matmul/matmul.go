@@ -61,8 +61,8 @@ func Generate(n int, seed uint64) *Matrix {
 // the result are computed together, and four rows of b are folded into them
 // per pass, eight columns at a time: each load of b serves both rows, each
 // element of the result is loaded and stored once per four products, and
-// the innermost loop runs once per 64 products. Natively that is about as
-// fast as the plain i, k, j loop; in WASM it is several times faster, since
+// the innermost loop runs once per 64 products. Natively that runs no faster
+// than one row four columns at a time; in WASM it is about twice as fast, since
 // there every Go loop iteration costs a jump through the function's
 // dispatch table and, in the sandbox, a termination check, and every load
 // and store a bounds check (BenchmarkMatmulKernel in examples/). Each
