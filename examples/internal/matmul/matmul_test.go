@@ -43,7 +43,7 @@ func TestEncodeRoundTrip(t *testing.T) {
 }
 
 // BenchmarkMul is the native side of the wazero/native comparison in
-// examples (BenchmarkMatmulWASM runs Job with the same n in wazero).
+// examples (BenchmarkMatmulKernel runs the same Mul in wazero).
 func BenchmarkMul(b *testing.B) {
 	for _, n := range []int{128, 256} {
 		b.Run(fmt.Sprint("n=", n), func(b *testing.B) {
