@@ -127,11 +127,12 @@ func New(cfg Config, log *slog.Logger) (*Executor, error) {
 	// NewRuntimeConfig picks wazero's optimizing compiler on amd64 and arm64
 	// (the interpreter elsewhere). WithCloseOnContextDone is what enforces
 	// the timeout: without it neither the context nor Module.Close from
-	// another goroutine stops a loop that makes no host calls, and a
-	// goroutine in compiled code cannot be preempted, so a GC would wait for
-	// it too. Its price is a trip from the compiled code to Go at every loop
-	// header (tens of ns; in a Go-built module every loop iteration), up to
-	// half of a loop-bound module's time: docs/BENCHMARKS.md, "WASM executor".
+	// another goroutine stops a loop that makes no host calls, and since a
+	// goroutine in compiled code cannot be preempted, the next garbage
+	// collection would stop the whole process until the module returns. Its
+	// price is a trip from the compiled code to Go at every loop header
+	// (~45 ns; in a Go-built module, every loop iteration): over half of the
+	// matmul example's time (docs/BENCHMARKS.md, "WASM executor").
 	rc := wazero.NewRuntimeConfig().
 		WithCompilationCache(cache).
 		WithCloseOnContextDone(true)
