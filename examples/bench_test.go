@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
@@ -16,62 +17,107 @@ import (
 )
 
 // BenchmarkMatmul runs the whole matmul job (generate two n×n matrices,
-// multiply, write c.bin and checksum.txt) natively and as a module under
-// wazero (compiled module warm in memory; instantiation and the Go runtime's
-// start are included). Compare ns/op of wasm to native at the same n.
+// multiply, write c.bin and checksum.txt) on the same input four ways:
+//
+//   - native: the same Go code compiled for the host;
+//   - wazero: the module under the executor (its limits, fake clock, seeded
+//     randomness and the termination checks that enforce the timeout),
+//     compiled module warm in memory; instantiation and the Go runtime's
+//     start are included;
+//   - bare-checks: the module in a bare wazero runtime with the termination
+//     checks (WithCloseOnContextDone) but none of the executor's sandboxing;
+//   - bare-nochecks: the same without the termination checks, which is
+//     what WASM costs when nothing has to stop the module in-process.
+//
+// Compare ns/op within one n.
 func BenchmarkMatmul(b *testing.B) {
-	for _, n := range []int{128, 256, 384} {
-		b.Run(fmt.Sprintf("native/n=%d", n), func(b *testing.B) {
+	bin := mustRead(b, module(b, "matmul"))
+	for _, n := range []int{128, 256, 512} {
+		args := []string{"-n", fmt.Sprint(n), "-seed", "1"}
+		b.Run(fmt.Sprintf("n=%d/native", n), func(b *testing.B) {
 			in := b.TempDir()
 			for b.Loop() {
-				out := b.TempDir()
-				if err := matmul.Job(in, out, n, 1); err != nil {
+				if err := matmul.Job(in, b.TempDir(), n, 1); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
-		b.Run(fmt.Sprintf("wasm/n=%d", n), func(b *testing.B) {
-			e := executorFor(b)
-			task := executor.Task{ModulePath: module(b, "matmul"), Args: []string{"-n", fmt.Sprint(n), "-seed", "1"}}
-			if err := e.Compile(context.Background(), mustRead(b, task.ModulePath)); err != nil {
-				b.Fatal(err)
-			}
-			for b.Loop() {
-				task.OutputDir = filepath.Join(b.TempDir(), "out")
-				if res, err := e.Run(context.Background(), task); err != nil {
-					b.Fatalf("%v\n%s", err, res.Stderr)
-				}
-			}
+		b.Run(fmt.Sprintf("n=%d/wazero", n), func(b *testing.B) {
+			runExecutor(b, bin, args)
+		})
+		for _, checks := range []bool{true, false} {
+			name := map[bool]string{true: "bare-checks", false: "bare-nochecks"}[checks]
+			b.Run(fmt.Sprintf("n=%d/%s", n, name), func(b *testing.B) {
+				runBare(b, bin, checks, args)
+			})
+		}
+	}
+}
+
+// BenchmarkMatmulKernel is BenchmarkMatmul without the job around the
+// kernel: two generated 256×256 matrices multiplied 8 times (matmul.Repeat),
+// natively and as the mulkernel module, so that the module's start, file
+// output and checksum do not blur the ratio. ns/mul is the time per Mul.
+func BenchmarkMatmulKernel(b *testing.B) {
+	const n, reps = 256, 8
+	bin := mustRead(b, module(b, "internal/mulkernel"))
+	args := []string{"-n", fmt.Sprint(n), "-reps", fmt.Sprint(reps)}
+	perMul := func(b *testing.B) {
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*reps), "ns/mul")
+	}
+	b.Run(fmt.Sprintf("n=%d/native", n), func(b *testing.B) {
+		for b.Loop() {
+			matmul.Repeat(n, reps)
+		}
+		perMul(b)
+	})
+	b.Run(fmt.Sprintf("n=%d/wazero", n), func(b *testing.B) {
+		runExecutor(b, bin, args)
+		perMul(b)
+	})
+	for _, checks := range []bool{true, false} {
+		name := map[bool]string{true: "bare-checks", false: "bare-nochecks"}[checks]
+		b.Run(fmt.Sprintf("n=%d/%s", n, name), func(b *testing.B) {
+			runBare(b, bin, checks, args)
+			perMul(b)
 		})
 	}
 }
 
-// BenchmarkLoopChecks isolates the cost of the loop-header checks that
-// wazero's WithCloseOnContextDone compiles in (the executor needs them to
-// stop a module at its timeout): the same matmul module in bare wazero, with
-// and without them.
-func BenchmarkLoopChecks(b *testing.B) {
-	const n = 256
-	bin := mustRead(b, module(b, "matmul"))
-	for _, checks := range []bool{false, true} {
-		b.Run(fmt.Sprintf("checks=%v/n=%d", checks, n), func(b *testing.B) {
-			ctx := context.Background()
-			r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(checks))
-			defer r.Close(ctx)
-			wasi_snapshot_preview1.MustInstantiate(ctx, r)
-			cm, err := r.CompileModule(ctx, bin)
-			if err != nil {
-				b.Fatal(err)
-			}
-			for b.Loop() {
-				out := b.TempDir()
-				cfg := wazero.NewModuleConfig().WithName("").WithArgs("matmul", "-n", fmt.Sprint(n), "-seed", "1").
-					WithFSConfig(wazero.NewFSConfig().WithDirMount(out, "/output"))
-				if _, err := r.InstantiateModule(ctx, cm, cfg); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+// runExecutor runs the module b.N times under the shared executor.
+func runExecutor(b *testing.B, bin []byte, args []string) {
+	e := executorFor(b)
+	task := executor.Task{Module: bin, Args: args}
+	if err := e.Compile(context.Background(), bin); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		task.OutputDir = filepath.Join(b.TempDir(), "out")
+		if res, err := e.Run(context.Background(), task); err != nil {
+			b.Fatalf("%v\n%s", err, res.Stderr)
+		}
+	}
+}
+
+// runBare runs the module b.N times in a bare wazero runtime (the default
+// compiler, no limits, /output mounted), with or without the termination
+// checks that WithCloseOnContextDone compiles in at every loop header.
+func runBare(b *testing.B, bin []byte, checks bool, args []string) {
+	ctx := context.Background()
+	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(checks).
+		WithCompilationCache(bareCache(checks)))
+	defer r.Close(ctx)
+	wasi_snapshot_preview1.MustInstantiate(ctx, r)
+	cm, err := r.CompileModule(ctx, bin)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		cfg := wazero.NewModuleConfig().WithName("").WithArgs(append([]string{"task"}, args...)...).
+			WithFSConfig(wazero.NewFSConfig().WithDirMount(b.TempDir(), "/output"))
+		if _, err := r.InstantiateModule(ctx, cm, cfg); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
@@ -121,6 +167,15 @@ func BenchmarkModuleStart(b *testing.B) {
 			run(b, e)
 		}
 	})
+}
+
+// bareCaches keep runBare from compiling a module again for every
+// sub-benchmark and -count (seconds each); one per setting of the checks.
+var bareCaches sync.Map // bool → wazero.CompilationCache
+
+func bareCache(checks bool) wazero.CompilationCache {
+	c, _ := bareCaches.LoadOrStore(checks, wazero.NewCompilationCache())
+	return c.(wazero.CompilationCache)
 }
 
 func mustRead(b *testing.B, path string) []byte {

@@ -123,6 +123,16 @@ func New(cfg Config, log *slog.Logger) (*Executor, error) {
 	// The memory limit is enforced per task by limitedAllocator, which sees
 	// every grow request and can report it; the runtime allows wasm32's full
 	// range so that no request is refused before the allocator sees it.
+	//
+	// NewRuntimeConfig picks wazero's optimizing compiler on amd64 and arm64
+	// (the interpreter elsewhere). WithCloseOnContextDone is what enforces
+	// the timeout: without it neither the context nor Module.Close from
+	// another goroutine stops a loop that makes no host calls, and since a
+	// goroutine in compiled code cannot be preempted, the next garbage
+	// collection would stop the whole process until the module returns. Its
+	// price is a trip from the compiled code to Go at every loop header
+	// (~45 ns; in a Go-built module, every loop iteration): over half of the
+	// matmul example's time (docs/BENCHMARKS.md, "WASM executor").
 	rc := wazero.NewRuntimeConfig().
 		WithCompilationCache(cache).
 		WithCloseOnContextDone(true)

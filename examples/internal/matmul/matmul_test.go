@@ -25,17 +25,26 @@ func TestMulSmall(t *testing.T) {
 }
 
 func TestEncodeRoundTrip(t *testing.T) {
-	m := Generate(5, 3)
-	var buf bytes.Buffer
-	if err := Encode(&buf, m); err != nil {
-		t.Fatal(err)
-	}
-	got, err := Decode(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if Checksum(got) != Checksum(m) {
-		t.Fatal("round trip changed the matrix")
+	// 70×70 is more than one of Decode's 4096-element chunks.
+	for _, n := range []int{5, 70} {
+		m := Generate(n, 3)
+		var buf bytes.Buffer
+		if err := Encode(&buf, m); err != nil {
+			t.Fatal(err)
+		}
+		enc := bytes.Clone(buf.Bytes())
+		got, err := Decode(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if Checksum(got) != Checksum(m) {
+			t.Fatalf("n=%d: round trip changed the matrix", n)
+		}
+		for _, keep := range []int{5, 12, 13, len(enc) - 8, len(enc) - 1} {
+			if _, err := Decode(bytes.NewReader(enc[:keep])); err == nil {
+				t.Fatalf("n=%d: the first %d of %d bytes accepted", n, keep, len(enc))
+			}
+		}
 	}
 	if _, err := Decode(bytes.NewReader([]byte("VFTM\xff\xff\xff\xff\x01\x00\x00\x00"))); err == nil {
 		t.Fatal("huge header accepted")
@@ -43,7 +52,7 @@ func TestEncodeRoundTrip(t *testing.T) {
 }
 
 // BenchmarkMul is the native side of the wazero/native comparison in
-// examples (BenchmarkMatmulWASM runs Job with the same n in wazero).
+// examples (BenchmarkMatmulKernel runs the same Mul in wazero).
 func BenchmarkMul(b *testing.B) {
 	for _, n := range []int{128, 256} {
 		b.Run(fmt.Sprint("n=", n), func(b *testing.B) {
