@@ -152,7 +152,7 @@ func describe(rec job.Record, i int) (level, msg string) {
 			msg = fmt.Sprintf("Job %s offered again", id)
 		}
 	case job.StateAssigned:
-		msg = fmt.Sprintf("Job %s assigned to %d worker(s)", id, len(rec.Workers))
+		msg = fmt.Sprintf("Job %s: workers are being assigned", id)
 		if worker {
 			msg = fmt.Sprintf("This node was assigned job %s", id)
 		}

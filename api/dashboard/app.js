@@ -192,8 +192,8 @@ async function loadReputation() {
   fillTable("reputation", r.data.map((p) => el("tr", {},
     el("td", { class: "mono", text: short(p.peer), title: p.peer }),
     el("td", { text: Number(p.score).toFixed(2) }),
-    el("td", { text: String(p.good) }),
-    el("td", { text: String(p.bad) }),
+    el("td", { text: Number(p.good).toFixed(2) }),
+    el("td", { text: Number(p.bad).toFixed(2) }),
     el("td", { text: p.excluded ? "yes" : "no", class: p.excluded ? "error" : "" }))));
   empty.textContent = "No peers rated yet.";
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/vft-network/vft/executor/wasm/wasmtest"
 	"github.com/vft-network/vft/job"
@@ -113,6 +116,8 @@ func TestDevnet(t *testing.T) {
 		}
 	}
 
+	checkDevnetDashboard(t, sub.Dashboard, rec.ID)
+
 	cmd.Process.Signal(syscall.SIGINT)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -130,4 +135,58 @@ func TestDevnet(t *testing.T) {
 			t.Errorf("%s still has its api file: its daemon did not stop", n.Name)
 		}
 	}
+}
+
+// checkDevnetDashboard opens the submitter's dashboard of the running
+// devnet (the URL `vft devnet` printed, token in the fragment) in Debian's
+// chromium and waits for the job to show as done, with its dissenter and
+// payouts, and the reputation panel to list the excluded cheater; it saves
+// a screenshot to $VFT_SCREENSHOT_DIR (else the test's temp dir).
+func checkDevnetDashboard(t *testing.T, url, jobID string) {
+	t.Helper()
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("chromium is not installed: the devnet dashboard check needs it (Debian: apt-get install chromium)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	browser, stop := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU, chromedp.WindowSize(1400, 1400))...)
+	defer stop()
+	tab, closeTab := chromedp.NewContext(browser)
+	defer closeTab()
+	if err := chromedp.Do(tab, chromedp.Navigate(url)); err != nil {
+		t.Fatal(err)
+	}
+	short := jobID[len(jobID)-6:]
+	for _, want := range []struct{ what, cond string }{
+		{"the job done, with its dissenter", `(() => { const r = [...document.querySelectorAll("#jobs-submitted tbody tr")].find(r => r.textContent.includes("` + short + `")); return !!r && r.textContent.includes("1 dissented") && r.textContent.includes("done"); })()`},
+		{"the payouts", `document.querySelectorAll("#payouts tbody tr").length >= 2`},
+		{"the excluded cheater", `document.querySelector("#reputation").textContent.includes("yes")`},
+	} {
+		for {
+			ok, err := chromedp.Run(tab, chromedp.Evaluate[bool]("!!("+want.cond+")"))
+			if err == nil && ok {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("the devnet's dashboard never showed %s (last error %v)", want.what, err)
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	dir := os.Getenv("VFT_SCREENSHOT_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	png, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "devnet-submitter.png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
 }
