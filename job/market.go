@@ -219,6 +219,7 @@ func (m *Market) Start(offers, verdicts Gossip) {
 	m.offers, m.verdicts = offers, verdicts
 	m.streams.SetStreamHandler(ProtocolBid, m.handleBid)
 	m.streams.SetStreamHandler(ProtocolCommit, m.handleCommit)
+	m.streams.SetStreamHandler(ProtocolStarted, m.handleStarted)
 	if m.opts.Works {
 		m.streams.SetStreamHandler(ProtocolAssign, m.handleAssign)
 		m.streams.SetStreamHandler(ProtocolVerdict, m.handleVerdict)
@@ -233,6 +234,7 @@ func (m *Market) Close() error {
 	m.closing.Do(func() {
 		m.streams.RemoveStreamHandler(ProtocolBid)
 		m.streams.RemoveStreamHandler(ProtocolCommit)
+		m.streams.RemoveStreamHandler(ProtocolStarted)
 		m.streams.RemoveStreamHandler(ProtocolAssign)
 		m.streams.RemoveStreamHandler(ProtocolVerdict)
 		m.cancel()

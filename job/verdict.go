@@ -17,6 +17,11 @@ const (
 	KindRevealRequest = "job-reveal-request/1"
 	KindReveal        = "job-reveal/1"
 	KindVerdict       = "job-verdict/1"
+	KindStarted       = "job-started/1"
+
+	// ProtocolStarted tells the submitter a worker began running its job,
+	// so `vft job submit --wait` can show the running stage.
+	ProtocolStarted = "/vft/started/1"
 
 	// ProtocolCommit carries a worker's commitment to its submitter.
 	ProtocolCommit = "/vft/commit/1"
@@ -45,6 +50,11 @@ type CommitMsg struct {
 	Job        string `cbor:"job"`
 	Commitment []byte `cbor:"commitment"`
 	Error      string `cbor:"error"`
+}
+
+// StartedMsg says a worker has its inputs and is running the job.
+type StartedMsg struct {
+	Job string `cbor:"job"`
 }
 
 // RevealRequest asks a worker to open its commitment.

@@ -73,7 +73,7 @@ func (m *Market) handleCommit(st network.Stream) {
 		if err != nil {
 			return nil, err
 		}
-		if rec.State == StateAssigned {
+		if rec.State == StateAssigned || rec.State == StateRunning {
 			if moved, err := m.book.Move(m.ctx, rec.ID, StateVerifying, "first commitment in", nil); err == nil {
 				rec = moved
 			}
@@ -558,4 +558,20 @@ func (m *Market) workerVerdict(v CheckedVerdict) {
 	}); err != nil {
 		m.log.Debug("record verdict", "job", v.Job, "err", err)
 	}
+}
+
+// handleStarted moves one of our jobs to running when its first worker
+// says it started: the submitter's view of the stages a user waits on.
+func (m *Market) handleStarted(st network.Stream) {
+	serve(st, 1<<10, func(from peer.ID, req []byte) ([]byte, error) {
+		var s StartedMsg
+		if err := openDirect(req, KindStarted, from, m.opts.Now(), &s); err != nil {
+			return nil, err
+		}
+		rec, err := m.awaitWorker(s.Job, from)
+		if err == nil && rec.Role == RoleSubmitter && rec.State == StateAssigned && slices.Contains(rec.Workers, from) {
+			m.book.Move(m.ctx, s.Job, StateRunning, "a worker started", nil)
+		}
+		return wire.Seal(m.key, KindAck, m.opts.Now(), AckMsg{Job: s.Job, OK: true})
+	})
 }

@@ -104,6 +104,7 @@ func (w *Worker) Run(ctx context.Context, rec Record) {
 			return
 		}
 	}
+	go w.started(ctx, o) // best effort; never delays the run
 	if w.fault == FaultNoShow {
 		w.log.Warn("debug fault: not running the job and never reporting", "job", rec.ID)
 		return
@@ -146,6 +147,17 @@ func (w *Worker) Run(ctx context.Context, rec Record) {
 		w.finish(ctx, rec.ID, result, StateFailed, "commitment not delivered to the submitter: "+err.Error())
 	default:
 		w.finish(ctx, rec.ID, result, StateVerifying, "result "+result+" committed")
+	}
+}
+
+// started tells the submitter, best effort, that the job is running.
+func (w *Worker) started(ctx context.Context, o Offer) {
+	msg, err := wire.Seal(w.key, KindStarted, w.now(), StartedMsg{Job: o.ID.String()})
+	if err != nil {
+		return
+	}
+	if _, err := exchange(ctx, w.streams, o.Submitter, ProtocolStarted, msg, 1<<10); err != nil {
+		w.log.Debug("started not delivered", "job", o.ID, "err", err)
 	}
 }
 
