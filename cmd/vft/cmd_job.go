@@ -51,6 +51,7 @@ func jobSubmit(c *cli, args []string) error {
 	redundancy := fs.Uint("redundancy", 0, "workers that run the job (k)")
 	verify := fs.String("verify", "", "exact, tolerance, spot or custom")
 	reward := fs.Uint64("reward", 0, "payment per accepted worker, in lamports or the mint's smallest unit")
+	escrowFlag := fs.Bool("escrow", false, "lock the reward for all workers in an SPL-multisig escrow before they start (token jobs)")
 	wait := fs.Bool("wait", false, "wait for the job to finish, showing its stages")
 	output := fs.String("o", "", "with --wait: write the result here")
 	if err := parse(fs, reorderFlags(args)); err != nil {
@@ -97,6 +98,17 @@ func jobSubmit(c *cli, args []string) error {
 	}
 	if *reward > 0 {
 		spec.Reward = *reward
+	}
+	if *escrowFlag {
+		spec.Escrow = true
+	}
+	if spec.Mint == "" {
+		// Like the daemon: a spec that names no mint pays in chain.mint.
+		if r, err := c.openRepo(); err == nil {
+			if cfg, err := r.Config(c.environ); err == nil && cfg.Chain.Settle {
+				spec.Mint = cfg.Chain.Mint
+			}
+		}
 	}
 	if spec.Module == "" && len(spec.Command) == 0 {
 		return fmt.Errorf("%w: give a spec file or --wasm MODULE", errUsage)
