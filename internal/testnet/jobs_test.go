@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -134,14 +135,21 @@ func TestCancelStopsWorker(t *testing.T) {
 	}
 }
 
-// A worker that disappears after taking a job is replaced: when it misses
+// A worker that takes a job and never reports is replaced: when it misses
 // the report deadline (job timeout + market.report_grace) the submitter
-// assigns another miner, and the job completes.
+// assigns another miner, and the job completes. The no-show is the only
+// miner until it has the job; the honest one joins after.
 func TestWorkerNoShowIsReplaced(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	nodes := jobNetwork(ctx, t, 2, nil)
-	submitter := nodes[2]
+	noShowCfg := Config(config.ModeMiner)
+	noShowCfg.Debug.AllowFaults = true
+	noShow := Start(t, noShowCfg, "no-show", node.Options{Fault: job.FaultNoShow})
+	subCfg := Config(config.ModeLight)
+	for _, a := range noShow.Network().Addrs() {
+		subCfg.P2P.Bootstrap = append(subCfg.P2P.Bootstrap, a.String())
+	}
+	submitter := Start(t, subCfg, "submitter", node.Options{})
 	spec := wasmSpec(1, 2*time.Minute)
 	spec.Module, spec.Needs.MemoryBytes, spec.Needs.TimeoutMS = addModule(ctx, t, submitter, "../../examples/wordcount"), 128<<20, 5000
 	spec.Inputs = []job.Input{{CID: addPath(ctx, t, submitter, "../../examples/wordcount/testdata/books")}}
@@ -149,24 +157,24 @@ func TestWorkerNoShowIsReplaced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Stop whichever miner was chosen the moment it is assigned, before
-	// it can report.
-	first := waitState(ctx, t, submitter, offer.ID.String(), job.StateAssigned).Workers[0]
-	for _, nd := range nodes[:2] {
-		if nd.Network().ID() == first {
-			nd.Close()
-		}
+	first := waitWorkers(ctx, t, submitter, offer.ID.String(), 1).Workers[0]
+	if first != noShow.Network().ID() {
+		t.Fatalf("assigned %s, want the only miner %s", first, noShow.Network().ID())
 	}
+	honestCfg := Config(config.ModeMiner)
+	honestCfg.P2P.Bootstrap = subCfg.P2P.Bootstrap
+	honest := Start(t, honestCfg, "honest", node.Options{})
+
 	rec := waitState(ctx, t, submitter, offer.ID.String(), job.StateDone)
-	if len(rec.Workers) != 1 || rec.Workers[0] == first {
-		t.Fatalf("workers %v: want the other miner instead of %s", rec.Workers, first)
+	if len(rec.Workers) != 1 || rec.Workers[0] != honest.Network().ID() {
+		t.Fatalf("workers %v: want the honest miner %s instead of %s", rec.Workers, honest.Network().ID(), first)
 	}
 	noted := false
 	for _, h := range rec.History {
 		noted = noted || strings.Contains(h.Note, "missed the report deadline")
 	}
-	if !noted {
-		t.Fatalf("history does not say why the worker was replaced: %+v", rec.History)
+	if !noted || !slices.Contains(rec.Verdict.Dissented, first.String()) {
+		t.Fatalf("history or verdict does not say why the worker was replaced: %+v %+v", rec.History, rec.Verdict)
 	}
 }
 

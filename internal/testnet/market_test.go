@@ -53,6 +53,26 @@ func waitState(ctx context.Context, t *testing.T, nd *node.Node, id string, want
 	}
 }
 
+// waitWorkers waits until a submitter's job has n workers assigned, in
+// whatever state it is by then (a worker reports it started at once).
+func waitWorkers(ctx context.Context, t *testing.T, nd *node.Node, id string, n int) job.Record {
+	t.Helper()
+	for {
+		r, err := nd.Jobs().Get(ctx, id)
+		if err == nil && len(r.Workers) >= n {
+			return r
+		}
+		if err == nil && r.State.Terminal() {
+			t.Fatalf("job %s ended %s before %d workers were assigned: %s", id, r.State, n, r.Reason)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("job %s never had %d workers (last: %+v, %v)", id, n, r.Workers, err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
 // A light node offers a job; the three miners bid over direct streams; the
 // submitter picks three and each miner records the assignment.
 func TestOfferBidAssign(t *testing.T) {
@@ -76,7 +96,7 @@ func TestOfferBidAssign(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := offer.ID.String()
-	rec := waitState(ctx, t, submitter, id, job.StateAssigned)
+	rec := waitWorkers(ctx, t, submitter, id, 3)
 	if len(rec.Workers) != 3 {
 		t.Fatalf("assigned %v, want 3 workers", rec.Workers)
 	}
