@@ -456,6 +456,15 @@ func (j *Journal) put(ctx context.Context, rec *Settlement) error {
 	return nil
 }
 
+// CrashSteps are the points OnStep is called at: after the intent is on
+// disk, after the transactions were sent, after one is recorded done.
+var CrashSteps = []string{"intent", "send", "done"}
+
+// OnStep sets a hook called after each step of a settlement (CrashSteps);
+// an error stops it there, as a crash would. The daemon's
+// VFT_DEBUG_CRASH_AT uses it to exit at a step, for crash-recovery tests.
+func (j *Journal) OnStep(fn func(step string) error) { j.crash = fn }
+
 func (j *Journal) step(name string) error {
 	if j.crash == nil {
 		return nil

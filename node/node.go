@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/vft-network/vft/api"
+	"github.com/vft-network/vft/chain"
 	"github.com/vft-network/vft/config"
 	"github.com/vft-network/vft/escrow"
 	"github.com/vft-network/vft/executor/wasm"
@@ -40,6 +41,10 @@ type Options struct {
 	// Fault makes this node a deliberately dishonest miner (job.Faults),
 	// from VFT_DEBUG_FAULT; refused unless debug.allow_faults is set.
 	Fault string
+	// CrashAt makes the process exit (status 3) right after that step of
+	// a settlement (chain.CrashSteps), from VFT_DEBUG_CRASH_AT, to test
+	// crash recovery; refused unless debug.allow_faults is set.
+	CrashAt string
 }
 
 // Node is one VFT node: a miner, light or edge node.
@@ -93,6 +98,14 @@ func New(r *repo.Repo, cfg config.Config, key *identity.Key, log *slog.Logger, o
 		}
 		if cfg.Node.Mode == config.ModeLight {
 			return nil, fmt.Errorf("VFT_DEBUG_FAULT=%s: a light node runs no jobs to cheat on", opts.Fault)
+		}
+	}
+	if opts.CrashAt != "" {
+		if !slices.Contains(chain.CrashSteps, opts.CrashAt) {
+			return nil, fmt.Errorf("VFT_DEBUG_CRASH_AT=%q is not one of %v", opts.CrashAt, chain.CrashSteps)
+		}
+		if !cfg.Debug.AllowFaults {
+			return nil, fmt.Errorf("VFT_DEBUG_CRASH_AT=%s would kill the daemon mid-payment, but debug.allow_faults is false: unset it, or set VFT_DEBUG_ALLOW_FAULTS=true on a test network", opts.CrashAt)
 		}
 	}
 	n := &Node{cfg: cfg, repo: r, key: key, log: log, opts: opts, metrics: prometheus.NewRegistry()}

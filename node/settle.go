@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -33,6 +34,15 @@ func (n *Node) startSettlement() error {
 		return err
 	}
 	n.settle = &settlement{n: n, client: c, journal: chain.NewJournal(n.storage.Datastore(), c, n.log)}
+	if at := n.opts.CrashAt; at != "" {
+		n.settle.journal.OnStep(func(step string) error {
+			if step == at {
+				n.log.Error("VFT_DEBUG_CRASH_AT: exiting in the middle of a settlement", "step", step)
+				os.Exit(3)
+			}
+			return nil
+		})
+	}
 	n.stops = append(n.stops, c.Close)
 	n.workers.Add(1)
 	go func() {
