@@ -42,7 +42,9 @@ func (c *Client) CreateMint(ctx context.Context, decimals uint8, supply uint64) 
 }
 
 // MintTo mints amount base units of mint (whose authority is the wallet)
-// to owner's associated token account, creating it when missing.
+// to owner's associated token account, creating it when missing. Two
+// identical calls while one blockhash is current build the same
+// transaction, which the chain runs once.
 func (c *Client) MintTo(ctx context.Context, mint, owner solana.PublicKey, amount uint64) (solana.Signature, error) {
 	dest, _, err := solana.FindAssociatedTokenAddress(owner, mint)
 	if err != nil {
