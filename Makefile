@@ -23,8 +23,11 @@ examples:
 
 # Every package's tests, including the in-process mesh and the multi-process
 # tests that run the real binary, then the interop tests against kubo.
+# One package at a time (-p 1): the in-process networks and the devnet
+# processes each load the two cores on their own, and running them side by
+# side only made both slow enough to reach their timeouts.
 test: localnet-deps
-	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -p 1 -count=1 -timeout 20m ./...
 	$(MAKE) interop
 
 # Interop with kubo (real IPFS): a separate Go module that builds kubo

@@ -28,7 +28,7 @@ func TestDashboard(t *testing.T) {
 	if err != nil {
 		t.Fatal("chromium is not installed: the dashboard test needs it (Debian: apt-get install chromium)")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 
 	miners := New(t, 3, Options{Configure: func(i int, cfg *config.Config) {
