@@ -187,15 +187,7 @@ func sendIxs(t testing.TB, c *Client, payer solana.PrivateKey, signers []solana.
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := append([]solana.PrivateKey{payer}, signers...)
-	if _, err := tx.Sign(func(pk solana.PublicKey) *solana.PrivateKey {
-		for i := range keys {
-			if keys[i].PublicKey() == pk {
-				return &keys[i]
-			}
-		}
-		return nil
-	}); err != nil {
+	if _, err := tx.Sign(KeyLookup(append([]solana.PrivateKey{payer}, signers...)...)); err != nil {
 		t.Fatal(err)
 	}
 	sig, err := c.rpc.SendTransaction(ctx, tx)

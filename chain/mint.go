@@ -74,11 +74,10 @@ func (c *Client) sendOwn(ctx context.Context, ixs []solana.Instruction, extra ..
 	if err != nil {
 		return solana.Signature{}, err
 	}
+	extraKey := KeyLookup(extra...)
 	_, err = tx.Sign(func(pk solana.PublicKey) *solana.PrivateKey {
-		for i := range extra {
-			if extra[i].PublicKey() == pk {
-				return &extra[i]
-			}
+		if k := extraKey(pk); k != nil {
+			return k
 		}
 		return c.ownKey(pk)
 	})
@@ -97,4 +96,17 @@ func (c *Client) sendOwn(ctx context.Context, ixs []solana.Instruction, extra ..
 		return s.sig, err
 	}
 	return s.sig, nil
+}
+
+// KeyLookup is a transaction signer's key getter over keys: the one whose
+// public key is asked for, or nil.
+func KeyLookup(keys ...solana.PrivateKey) func(solana.PublicKey) *solana.PrivateKey {
+	return func(pk solana.PublicKey) *solana.PrivateKey {
+		for i := range keys {
+			if keys[i].PublicKey() == pk {
+				return &keys[i]
+			}
+		}
+		return nil
+	}
 }

@@ -231,15 +231,7 @@ func sendIxs(t *testing.T, c *chain.Client, payer solana.PrivateKey, signers []s
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := append([]solana.PrivateKey{payer}, signers...)
-	if _, err := tx.Sign(func(pk solana.PublicKey) *solana.PrivateKey {
-		for i := range keys {
-			if keys[i].PublicKey() == pk {
-				return &keys[i]
-			}
-		}
-		return nil
-	}); err != nil {
+	if _, err := tx.Sign(chain.KeyLookup(append([]solana.PrivateKey{payer}, signers...)...)); err != nil {
 		t.Fatal(err)
 	}
 	sig, err := c.RPC().SendTransaction(ctx, tx)

@@ -23,8 +23,10 @@ import (
 	"github.com/gagliardetto/solana-go/programs/system"
 	"github.com/gagliardetto/solana-go/programs/token"
 	"github.com/gagliardetto/solana-go/rpc"
+
 	"github.com/gagliardetto/solana-go/rpc/jsonrpc"
 	"github.com/gagliardetto/solana-go/rpc/ws"
+	"github.com/vft-network/vft/chain"
 )
 
 const sol = solana.LAMPORTS_PER_SOL
@@ -108,15 +110,7 @@ func signWith(t *testing.T, blockhash solana.Hash, payer solana.PrivateKey, sign
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := append([]solana.PrivateKey{payer}, signers...)
-	if _, err := tx.Sign(func(pk solana.PublicKey) *solana.PrivateKey {
-		for i := range keys {
-			if keys[i].PublicKey() == pk {
-				return &keys[i]
-			}
-		}
-		return nil
-	}); err != nil {
+	if _, err := tx.Sign(chain.KeyLookup(append([]solana.PrivateKey{payer}, signers...)...)); err != nil {
 		t.Fatal(err)
 	}
 	return tx
