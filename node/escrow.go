@@ -24,23 +24,21 @@ func (n *Node) startEscrow() error {
 		return err
 	}
 	n.escrow = svc
-	n.stops = append(n.stops, svc.Close)
-	n.workers.Add(1)
-	go func() {
-		defer n.workers.Done()
-		if err := svc.Reconcile(n.work); err != nil && n.work.Err() == nil {
+	// Stopped before the service closes (stops run in reverse).
+	n.stops = append(n.stops, svc.Close, background(func(ctx context.Context) {
+		if err := svc.Reconcile(ctx); err != nil && ctx.Err() == nil {
 			n.log.Warn("escrow releases not reconciled", "err", err)
 		}
-		n.recheckEscrows()
-	}()
+		n.recheckEscrows(ctx)
+	}))
 	return nil
 }
 
 // recheckEscrows checks again, after a restart, the escrows of the jobs
 // this worker has committed to and not yet seen settled: the service
 // signs releases only for escrows it has checked.
-func (n *Node) recheckEscrows() {
-	open, err := n.jobs.Unfinished(n.work)
+func (n *Node) recheckEscrows(ctx context.Context) {
+	open, err := n.jobs.Unfinished(ctx)
 	if err != nil {
 		return
 	}
@@ -49,7 +47,7 @@ func (n *Node) recheckEscrows() {
 		if err != nil || rec.Role != job.RoleWorker || rec.State != job.StateVerifying || !o.Spec.Escrow {
 			continue
 		}
-		if err := n.checkEscrow(n.work, o, rec.Workers); err != nil {
+		if err := n.checkEscrow(ctx, o, rec.Workers); err != nil {
 			n.log.Warn("escrow of a committed job does not check out", "job", rec.ID, "err", err)
 		}
 	}

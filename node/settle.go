@@ -43,23 +43,37 @@ func (n *Node) startSettlement() error {
 			return nil
 		})
 	}
-	n.stops = append(n.stops, c.Close)
-	n.workers.Add(1)
-	go func() {
-		defer n.workers.Done()
-		for wait := time.Second; n.work.Err() == nil; wait = min(2*wait, time.Minute) {
-			err := n.settle.journal.Reconcile(n.work)
+	// Stopped before the client closes (stops run in reverse).
+	n.stops = append(n.stops, c.Close, background(func(ctx context.Context) {
+		for wait := time.Second; ctx.Err() == nil; wait = min(2*wait, time.Minute) {
+			err := n.settle.journal.Reconcile(ctx)
 			if err == nil {
 				return
 			}
 			n.log.Warn("settlement journal not reconciled yet; retrying", "err", err, "in", wait)
 			select {
-			case <-n.work.Done():
+			case <-ctx.Done():
 			case <-time.After(wait):
 			}
 		}
-	}()
+	}))
 	return nil
+}
+
+// background runs fn in a goroutine; the returned stop cancels fn's
+// context and waits for it to return.
+func background(fn func(ctx context.Context)) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(ctx)
+	}()
+	return func() error {
+		cancel()
+		<-done
+		return nil
+	}
 }
 
 // Pay is the market's Settle: it pays each agreeing worker the job's
