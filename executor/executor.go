@@ -96,6 +96,10 @@ type Limits struct {
 	// MaxStdoutBytes caps the captured stdout, and separately stderr;
 	// the rest is dropped and Result.StdoutTruncated/StderrTruncated is set.
 	MaxStdoutBytes int
+	// CPUCores caps the CPU time the task may use per second of wall time,
+	// in cores; 0 means no cap. Only native applies it (with cgroups): a
+	// WASM task runs on one thread.
+	CPUCores uint32
 }
 
 // WithDefaults returns l with each zero field taken from d.
@@ -112,6 +116,9 @@ func (l Limits) WithDefaults(d Limits) Limits {
 	if l.MaxStdoutBytes == 0 {
 		l.MaxStdoutBytes = d.MaxStdoutBytes
 	}
+	if l.CPUCores == 0 {
+		l.CPUCores = d.CPUCores
+	}
 	return l
 }
 
@@ -127,6 +134,10 @@ type Result struct {
 	Duration        time.Duration
 	// OutputBytes is the total size of the regular files under /output.
 	OutputBytes int64
+	// PeakMemoryBytes and CPUTime are what the task used, where the
+	// executor can count it (native with cgroups); zero otherwise.
+	PeakMemoryBytes uint64
+	CPUTime         time.Duration
 }
 
 // Executor runs tasks. Implementations are safe for concurrent use.

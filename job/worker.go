@@ -361,6 +361,7 @@ func (w *Worker) execute(ctx context.Context, o Offer) (string, error) {
 		OutputDir: filepath.Join(dir, "output"),
 		Limits: executor.Limits{
 			MemoryBytes: s.Needs.MemoryBytes, Timeout: s.Needs.Timeout(), MaxOutputBytes: int64(s.Needs.MaxOutputBytes),
+			CPUCores: s.Needs.CPUCores,
 		},
 	}
 	fetchCtx, cancel := context.WithTimeout(ctx, s.Needs.Timeout()+5*time.Minute)

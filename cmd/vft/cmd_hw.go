@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/vft-network/vft/api"
 	"github.com/vft-network/vft/config"
+	"github.com/vft-network/vft/executor/native"
 	"github.com/vft-network/vft/hwdetect"
 	"github.com/vft-network/vft/identity"
 	"github.com/vft-network/vft/repo"
@@ -83,6 +85,7 @@ func runDoctor(c *cli, args []string) error {
 	ctx, cancel := requestContext()
 	defer cancel()
 	checks := det.Checks(ctx, dir)
+	checks = append(checks, cgroupCheck(cfg))
 	checks = append(checks, c.nodeChecks(ctx, cfg, r)...)
 
 	failed := 0
@@ -110,6 +113,19 @@ func runDoctor(c *cli, args []string) error {
 		return fmt.Errorf("%d check(s) failed", failed)
 	}
 	return nil
+}
+
+// cgroupCheck tells whether native tasks would get cgroup limits.
+func cgroupCheck(cfg config.Config) hwdetect.Check {
+	const name = "cgroups for native jobs"
+	if !slices.Contains(cfg.Market.Executors, "native") {
+		return hwdetect.Check{Name: name, OK: true, Severity: hwdetect.SeverityOK, Detail: "native jobs are not offered (market.executors)"}
+	}
+	st := native.ProbeCgroups()
+	if st.Version == 0 {
+		return hwdetect.Check{Name: name, Severity: hwdetect.SeverityWarn, Detail: st.Reason, Fix: st.Fix}
+	}
+	return hwdetect.Check{Name: name, OK: true, Severity: hwdetect.SeverityOK, Detail: fmt.Sprintf("cgroup v%d, tasks under %s", st.Version, st.Dir)}
 }
 
 // nodeChecks covers the repo and, when a daemon runs, the network.

@@ -387,7 +387,7 @@ func TestHardwareDoctorAndNodes(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("doctor failed with a healthy daemon: %s\n%s", out, stderr)
 	}
-	for _, want := range []string{"OK    peers", "clock skew", "accepts connections", "bwrap present"} {
+	for _, want := range []string{"OK    peers", "clock skew", "accepts connections", "bwrap present", "cgroups for native jobs"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("doctor output lacks %q:\n%s", want, out)
 		}

@@ -4,8 +4,10 @@
 // writable work directory at /work, an empty environment but for what the
 // task sets, and a process tree that is killed as a whole at its timeout.
 //
-// Memory is limited with prlimit's address-space limit (RLIMIT_AS) when
-// prlimit is installed; cgroup v2 limits are not applied yet.
+// Each task gets a cgroup of its own (v2, or v1 on older hosts; see
+// cgroup.go) that caps its memory, CPU and process count. Without cgroups,
+// memory is limited with prlimit's address-space limit (RLIMIT_AS), except
+// for GPU tasks, and CPU is not limited.
 //
 // Native tasks are opt-in for a miner: they run real binaries (PyTorch, ONNX
 // Runtime installed on the rig), so they are neither deterministic nor as
@@ -70,6 +72,11 @@ type Config struct {
 	// GPUs finds the device nodes of assigned GPUs; nil means the node has
 	// none to give (a task asking for GPUs is then refused).
 	GPUs GPULister
+	// MaxProcesses caps the processes and threads of one task, against fork
+	// bombs (default 4096; applied with cgroups only).
+	MaxProcesses int
+	// NoCgroups runs tasks without cgroups even where they are available.
+	NoCgroups bool
 }
 
 // GPULister maps a GPU's NVML UUID to its device node (/dev/nvidiaN). The
@@ -87,6 +94,8 @@ func gpuControlNodes() []string {
 type Executor struct {
 	cfg    Config
 	log    *slog.Logger
+	cg     *cgroups // nil: no cgroup limits on this host
+	cgInfo CgroupStatus
 	life   context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -125,10 +134,38 @@ func New(cfg Config, log *slog.Logger) (*Executor, error) {
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 250 * time.Millisecond
 	}
+	if cfg.MaxProcesses == 0 {
+		cfg.MaxProcesses = 4096
+	}
 	cfg.Limits = cfg.Limits.WithDefaults(DefaultLimits())
 	life, cancel := context.WithCancel(context.Background())
-	return &Executor{cfg: cfg, log: log.With("component", "executor/native"), life: life, cancel: cancel}, nil
+	e := &Executor{cfg: cfg, log: log.With("component", "executor/native"), life: life, cancel: cancel}
+	e.startCgroups()
+	return e, nil
 }
+
+// startCgroups sets up task cgroups, or says why tasks run without them.
+func (e *Executor) startCgroups() {
+	if e.cfg.NoCgroups {
+		e.cgInfo = CgroupStatus{Reason: "turned off in the executor's configuration"}
+		return
+	}
+	cg, err := setupCgroups(readProcFiles())
+	if err != nil {
+		e.cgInfo = CgroupStatus{Reason: err.Error(), Fix: cgroupFix}
+		e.log.Warn("native tasks run without cgroup limits", "reason", err, "fix", cgroupFix)
+		return
+	}
+	e.cg = cg
+	e.cgInfo = CgroupStatus{Version: 2, Dir: cg.v2}
+	if cg.v2 == "" {
+		e.cgInfo = CgroupStatus{Version: 1, Dir: cg.v1["memory"]}
+	}
+	e.log.Info("native tasks get cgroup limits", "version", e.cgInfo.Version, "dir", e.cgInfo.Dir)
+}
+
+// Cgroups tells whether tasks run with cgroup limits, and if not why.
+func (e *Executor) Cgroups() CgroupStatus { return e.cgInfo }
 
 // Name implements executor.Executor.
 func (*Executor) Name() string { return Name }
@@ -213,7 +250,16 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 		return res, err
 	}
 	name := e.cfg.Bwrap
-	if e.cfg.Prlimit != "" {
+	var cg *taskCgroup
+	switch {
+	case e.cg.enabled():
+		cg, err = e.cg.create(cgroupLimits{memoryBytes: limits.MemoryBytes, cpuCores: limits.CPUCores, processes: e.cfg.MaxProcesses})
+		if err != nil {
+			return res, err
+		}
+		defer cg.remove()
+		name, args = cg.wrap(name, args)
+	case e.cfg.Prlimit != "" && len(t.GPUs) == 0:
 		args = append([]string{fmt.Sprintf("--as=%d", limits.MemoryBytes), "--", e.cfg.Bwrap}, args...)
 		name = e.cfg.Prlimit
 	}
@@ -235,6 +281,12 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	kill := func() {
+		killGroup(cmd.Process.Pid)
+		if cg != nil {
+			cg.kill()
+		}
+	}
 
 	var overOutput bool
 	tick := time.NewTicker(e.cfg.PollInterval)
@@ -246,16 +298,19 @@ wait:
 		case waitErr = <-done:
 			break wait
 		case <-runCtx.Done():
-			killGroup(cmd.Process.Pid)
+			kill()
 		case <-tick.C:
 			if size, err := executor.DirSize(outDir); err == nil && size > limits.MaxOutputBytes {
 				overOutput = true
-				killGroup(cmd.Process.Pid)
+				kill()
 			}
 		}
 	}
-	killGroup(cmd.Process.Pid) // stragglers that left the sandbox's session
+	kill() // stragglers that left the sandbox's session
 	res.Duration = time.Since(start)
+	if cg != nil {
+		res.PeakMemoryBytes, res.CPUTime = cg.usage()
+	}
 	res.Stdout, res.StdoutTruncated = stdout.Bytes(), stdout.Truncated
 	res.Stderr, res.StderrTruncated = stderr.Bytes(), stderr.Truncated
 	res.ExitCode = cmd.ProcessState.ExitCode()
@@ -273,6 +328,8 @@ wait:
 		return res, fmt.Errorf("run interrupted: %w", ctx.Err())
 	case waitErr == nil:
 		return res, nil
+	case cg != nil && cg.oomKilled():
+		return res, fmt.Errorf("%w: killed at the %d MiB limit%s", executor.ErrMemoryLimit, limits.MemoryBytes>>20, lastLine(res.Stderr))
 	case res.ExitCode == -1:
 		return res, fmt.Errorf("%w: %v%s", executor.ErrTrap, waitErr, lastLine(res.Stderr))
 	case outOfMemory(res.Stderr):
