@@ -393,6 +393,8 @@ func (w *Worker) execute(ctx context.Context, o Offer) (string, error) {
 		return w.garbage(ctx, task.OutputDir)
 	}
 	res, err := ex.Run(ctx, task)
+	w.log.Info("task ran", "job", o.ID, "executor", s.Executor, "duration", res.Duration,
+		"cpu_time", res.CPUTime, "peak_memory_bytes", res.PeakMemoryBytes, "output_bytes", res.OutputBytes, "err", err)
 	if err != nil {
 		return "", fmt.Errorf("run: %w", err)
 	}
