@@ -28,8 +28,10 @@ func (n *Node) reputationOf(p peer.ID) float64 {
 // observeVerdict feeds a checked verdict (this node's own or a gossiped
 // one) to the reputation table.
 func (n *Node) observeVerdict(v job.CheckedVerdict) {
-	dissented := append(append([]peer.ID{}, v.Dissented...), v.Unproven...)
-	err := n.reputation.Observe(n.work, verify.Observation{Author: v.Author, Job: v.Job, Agreed: v.Agreed, Dissented: dissented, At: time.Now()})
+	// The unproven are the workers that missed the deadline (they revealed
+	// nothing): benched for a while, not excluded, since a crash looks the same.
+	err := n.reputation.Observe(n.work, verify.Observation{Author: v.Author, Job: v.Job, Agreed: v.Agreed,
+		Dissented: v.Dissented, Missed: v.Unproven, At: time.Now()})
 	if err != nil {
 		n.log.Warn("reputation not updated", "job", v.Job, "err", err)
 	}

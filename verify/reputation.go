@@ -53,6 +53,13 @@ const (
 	provenAfter = 1
 	// penaltyWeight is the bad evidence a protocol violation adds.
 	penaltyWeight = 1.0
+	// missBench is how long a worker that missed its deadline on one of our
+	// jobs is not chosen by us, before it has proven itself; each further
+	// miss doubles it, up to maxBench. A miss is bad evidence but not proof
+	// of cheating (a rig crashes, a link drops), so it benches rather than
+	// excludes; a worker that keeps missing falls under ExcludeFloor.
+	missBench = time.Hour
+	maxBench  = 7 * 24 * time.Hour
 	// ExcludeFloor is the score below which a peer is not selected.
 	ExcludeFloor = 0.2
 	// halfLife is how fast evidence decays.
@@ -67,24 +74,27 @@ const (
 )
 
 // Observation is a verdict's evidence: who authored it (the submitter
-// that decided, or this node), the job, and the workers it found agreeing
-// with the accepted result or dissenting (wrong result, failed run, no
-// show, bad reveal).
+// that decided, or this node), the job, the workers it found agreeing with
+// the accepted result or dissenting (wrong result, failed run, bad reveal),
+// and those that missed the deadline to commit a result.
 type Observation struct {
 	Author            peer.ID
 	Job               string
 	Agreed, Dissented []peer.ID
+	Missed            []peer.ID
 	At                time.Time
 }
 
 // Entry is one peer's line in the table, as `vft reputation` shows it.
 type Entry struct {
-	Peer     peer.ID   `json:"peer"`
-	Score    float64   `json:"score"`
-	Good     float64   `json:"good"`
-	Bad      float64   `json:"bad"`
-	Excluded bool      `json:"excluded"`
-	LastSeen time.Time `json:"last_seen"`
+	Peer     peer.ID `json:"peer"`
+	Score    float64 `json:"score"`
+	Good     float64 `json:"good"`
+	Bad      float64 `json:"bad"`
+	Excluded bool    `json:"excluded"`
+	// BenchedUntil: after a missed deadline, not chosen until then.
+	BenchedUntil time.Time `json:"benched_until,omitzero"`
+	LastSeen     time.Time `json:"last_seen"`
 }
 
 // NewReputation opens the table stored in ds under /vft/reputation.
@@ -106,7 +116,7 @@ func NewReputation(ds datastore.Batching, self peer.ID, log *slog.Logger) (*Repu
 // older than the replay window, is ignored.
 func (r *Reputation) Observe(ctx context.Context, o Observation) error {
 	for _, p := range o.Agreed {
-		if slices.Contains(o.Dissented, p) {
+		if slices.Contains(o.Dissented, p) || slices.Contains(o.Missed, p) {
 			return fmt.Errorf("verdict %s by %s: %s both agreed and dissented", o.Job, o.Author, p)
 		}
 	}
@@ -143,6 +153,18 @@ func (r *Reputation) Observe(ctx context.Context, o Observation) error {
 		}
 		changed = append(changed, r.add(p, now, 0, w, vouched, direct, exclude && !r.proven(p, now)))
 	}
+	for _, p := range o.Missed {
+		if slices.Contains(o.Dissented, p) || (!vouched && !r.known(p)) {
+			continue
+		}
+		bench := direct && !r.proven(p, now)
+		rec := r.add(p, now, 0, w, vouched, direct, false)
+		if bench {
+			rec.Misses++
+			rec.BenchedUntil = now.Add(min(maxBench, missBench<<min(rec.Misses-1, 16)))
+		}
+		changed = append(changed, rec)
+	}
 	return r.save(ctx, changed, seenKey(o.Author, o.Job), at)
 }
 
@@ -164,9 +186,10 @@ func (r *Reputation) Score(p peer.ID) float64 {
 	return r.score(p, r.now())
 }
 
-// Excluded reports whether p must not be selected again: this node saw it
+// Excluded reports whether p must not be selected: this node saw it
 // dissent from an accepted result or caught it cheating, or its score is
-// below ExcludeFloor.
+// below ExcludeFloor (for good), or it is benched after a missed deadline
+// (for a while).
 func (r *Reputation) Excluded(p peer.ID) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -174,8 +197,9 @@ func (r *Reputation) Excluded(p peer.ID) bool {
 	if !ok {
 		return false
 	}
+	now := r.now()
 	rec := e.Value.(*record)
-	return rec.Excluded || rec.decayed(r.now()).score() < ExcludeFloor
+	return rec.Excluded || rec.decayed(now).score() < ExcludeFloor || now.Before(rec.BenchedUntil)
 }
 
 // All lists the table, best score first.
@@ -187,8 +211,12 @@ func (r *Reputation) All() []Entry {
 	for e := r.lru.Front(); e != nil; e = e.Next() {
 		rec := e.Value.(*record).decayed(now)
 		s := rec.score()
+		benched := now.Before(rec.BenchedUntil)
 		out = append(out, Entry{Peer: rec.Peer, Score: s, Good: rec.Good, Bad: rec.Bad,
-			Excluded: rec.Excluded || s < ExcludeFloor, LastSeen: rec.LastSeen})
+			Excluded: rec.Excluded || s < ExcludeFloor || benched, LastSeen: rec.LastSeen})
+		if benched {
+			out[len(out)-1].BenchedUntil = rec.BenchedUntil
+		}
 	}
 	slices.SortStableFunc(out, func(a, b Entry) int {
 		if a.Score != b.Score {

@@ -29,13 +29,17 @@ var (
 // is the part of Good from this node's own checks; Unvouched the weight
 // added by authors this node does not trust (capped).
 type record struct {
-	Peer      peer.ID   `json:"peer"`
-	Good      float64   `json:"good"`
-	Bad       float64   `json:"bad"`
-	Direct    float64   `json:"direct"`
-	Unvouched float64   `json:"unvouched"`
-	Excluded  bool      `json:"excluded"`
-	LastSeen  time.Time `json:"last_seen"`
+	Peer      peer.ID `json:"peer"`
+	Good      float64 `json:"good"`
+	Bad       float64 `json:"bad"`
+	Direct    float64 `json:"direct"`
+	Unvouched float64 `json:"unvouched"`
+	Excluded  bool    `json:"excluded"`
+	// Misses counts deadlines missed on this node's own jobs before the
+	// peer proved itself; BenchedUntil is when the last one's bench ends.
+	Misses       int       `json:"misses,omitempty"`
+	BenchedUntil time.Time `json:"benched_until,omitzero"`
+	LastSeen     time.Time `json:"last_seen"`
 	// Updated is when the counts were last decayed.
 	Updated time.Time `json:"updated"`
 }

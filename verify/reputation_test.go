@@ -189,6 +189,62 @@ func TestReputationDecay(t *testing.T) {
 	}
 }
 
+// TestReputationMissedDeadline: a worker that misses the deadline on our
+// job is benched for an hour, then two, then four, and kept out for good
+// once its score falls under the floor; one that has proven itself, or
+// missed on someone else's job, is only marked down.
+func TestReputationMissedDeadline(t *testing.T) {
+	ctx := context.Background()
+	missed := func(r *Reputation, author peer.ID, job string, p peer.ID) {
+		t.Helper()
+		if err := r.Observe(ctx, Observation{Author: author, Job: job, Agreed: []peer.ID{alice}, Missed: []peer.ID{p}, At: r.now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, now := newTestReputation(t, nil)
+	for i, bench := range []time.Duration{time.Hour, 2 * time.Hour, 4 * time.Hour} {
+		missed(r, me, jobN("m", i), carol)
+		if !r.Excluded(carol) {
+			t.Fatalf("miss %d: not benched", i+1)
+		}
+		*now = now.Add(bench - time.Minute)
+		if !r.Excluded(carol) {
+			t.Fatalf("miss %d: bench ended before %v", i+1, bench)
+		}
+		*now = now.Add(2 * time.Minute)
+		if r.Excluded(carol) {
+			t.Fatalf("miss %d: still benched after %v (score %.2f)", i+1, bench, r.Score(carol))
+		}
+	}
+	missed(r, me, "m-last", carol) // 4 misses, no agreement: 1/6 is under the floor
+	*now = now.Add(maxBench + time.Hour)
+	if !r.Excluded(carol) {
+		t.Fatalf("four misses without a result: score %.2f, not excluded", r.Score(carol))
+	}
+
+	r, _ = newTestReputation(t, nil)
+	if err := observe(me, "ok", []peer.ID{bob, alice}, nil)(r); err != nil {
+		t.Fatal(err)
+	}
+	missed(r, me, "m", bob)
+	if r.Excluded(bob) || !near(r.Score(bob), 2.0/4) {
+		t.Fatalf("a proven worker's miss: excluded %v, score %.2f; want marked down only", r.Excluded(bob), r.Score(bob))
+	}
+	r, _ = newTestReputation(t, nil)
+	for i := range 3 {
+		if err := observe(me, jobN("own", i), []peer.ID{alice, carol}, nil)(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dave := pid("dave")
+	if err := r.Observe(ctx, Observation{Author: alice, Job: "theirs", Missed: []peer.ID{dave}}); err != nil {
+		t.Fatal(err)
+	}
+	if r.Excluded(dave) {
+		t.Fatal("a miss on another submitter's job benched the worker here")
+	}
+}
+
 func TestReputationAll(t *testing.T) {
 	r, _ := newTestReputation(t, nil)
 	for _, s := range []step{

@@ -68,12 +68,12 @@ func (s *sim) runJob(j int) {
 		need++
 		s.res.Escalations++
 	}
+	observed := Observation{Author: s.self, Job: jobID, Agreed: out.Agreed, Dissented: out.Dissented, Missed: noShows, At: s.clock}
 	out.Dissented = append(out.Dissented, noShows...)
 	s.account(j, truth, reports, out)
 	if s.rep != nil && checked {
 		// An unchecked spot job is no evidence either way.
-		err := s.rep.Observe(context.Background(), Observation{Author: s.self, Job: jobID,
-			Agreed: out.Agreed, Dissented: out.Dissented, At: s.clock})
+		err := s.rep.Observe(context.Background(), observed)
 		if err != nil {
 			panic(err)
 		}
