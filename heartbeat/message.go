@@ -25,10 +25,26 @@ const (
 	// which sets how long its entry lives: a sender cannot stay listed for
 	// a day by claiming a day-long interval.
 	MinInterval = 5 * time.Second
-	MaxInterval = 10 * time.Minute
+	MaxInterval = 30 * time.Minute
 	// MissedBeats is how many intervals an entry survives without news.
 	MissedBeats = 3
 )
+
+// NetworkBeatRate is how many heartbeats per second the whole network
+// carries once it is large. Every node hears every heartbeat, so at a fixed
+// interval each node's traffic grows with the network; instead each node
+// stretches its interval to (nodes in the network ÷ this rate), so that
+// each node receives about this many heartbeats per second whatever the
+// network's size (see ScaledInterval and docs/BENCHMARKS.md).
+const NetworkBeatRate = 10.0
+
+// ScaledInterval is the interval of a node configured for `configured` in
+// a network of n nodes: n / rate, never below configured nor above
+// MaxInterval, in whole seconds.
+func ScaledInterval(configured time.Duration, n int, rate float64) time.Duration {
+	scaled := time.Duration(float64(n) / rate * float64(time.Second)).Round(time.Second)
+	return min(MaxInterval, max(configured, scaled))
+}
 
 // Heartbeat is the body of a heartbeat message: what the sender offers now.
 type Heartbeat struct {
@@ -36,6 +52,10 @@ type Heartbeat struct {
 	Version     string `cbor:"version"`
 	UptimeSec   uint64 `cbor:"uptime_s"`
 	IntervalSec uint32 `cbor:"interval_s"`
+	// NetworkSize is the sender's estimate of how many nodes beat on the
+	// topic; a node that has just joined takes the others' word for it
+	// (the median) before its own table fills.
+	NetworkSize uint32 `cbor:"network_size"`
 	// Executors offered, e.g. ["wasm"] or ["wasm","native"].
 	Executors []string `cbor:"executors"`
 	// PriceFloor is the least the node accepts per job, in the smallest

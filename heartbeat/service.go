@@ -61,6 +61,10 @@ type Option func(*Service)
 // WithClock replaces time.Now.
 func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
 
+// WithNetworkBeatRate replaces NetworkBeatRate, so that a benchmark of a
+// few dozen nodes can show the scaling that starts at hundreds.
+func WithNetworkBeatRate(rate float64) Option { return func(s *Service) { s.rate = rate } }
+
 // Service publishes this node's heartbeats and keeps the table.
 type Service struct {
 	cfg     Config
@@ -69,10 +73,17 @@ type Service struct {
 	publish bool
 	log     *slog.Logger
 	now     func() time.Time
+	rate    float64 // NetworkBeatRate but for benchmarks
 	started time.Time
 
 	mu    sync.Mutex
 	table map[peer.ID]Entry
+	// size caches networkSize for a second: validating every heartbeat
+	// must not sort the table every time.
+	size   int
+	sizeAt time.Time
+	// announced is the interval of our last heartbeat (0 before the first).
+	announced time.Duration
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -86,7 +97,7 @@ func New(cfg Config, key *identity.Key, caps Capabilities, publish bool, log *sl
 	}
 	s := &Service{
 		cfg: cfg, key: key, caps: caps, publish: publish,
-		log: log.With("component", "heartbeat"), now: time.Now,
+		log: log.With("component", "heartbeat"), now: time.Now, rate: NetworkBeatRate,
 		table: map[peer.ID]Entry{},
 	}
 	for _, o := range opts {
@@ -120,6 +131,13 @@ func (s *Service) Validate(_ context.Context, from peer.ID, data []byte) error {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Nodes' estimates of the network's size differ a little; a quarter of
+	// ours leaves room for that and still stops a node that beats as if
+	// the network were small, multiplying everyone's traffic.
+	if n := s.networkSize(now); interval < ScaledInterval(MinInterval, n, s.rate)/4 {
+		return fmt.Errorf("heartbeat interval %s from %s is too short for a network of about %d nodes (at least %s)",
+			interval, from, n, ScaledInterval(MinInterval, n, s.rate)/4)
+	}
 	if prev, ok := s.table[from]; ok {
 		gap := msg.Time.Sub(prev.SignedAt)
 		if gap <= 0 {
@@ -173,18 +191,52 @@ func (s *Service) drain(ctx context.Context, topic Topic) {
 func (s *Service) publishLoop(ctx context.Context, topic Topic) {
 	defer s.wg.Done()
 	s.awaitTopicPeers(ctx, topic)
-	ticker := time.NewTicker(s.cfg.Interval.Std())
-	defer ticker.Stop()
 	for {
-		if err := s.beat(ctx, topic); err != nil && !errors.Is(err, context.Canceled) {
+		interval, err := s.beat(ctx, topic)
+		if err != nil && !errors.Is(err, context.Canceled) {
 			s.log.Warn("heartbeat not published", "err", err)
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-ticker.C:
+		case <-time.After(interval):
 		}
 	}
+}
+
+// Interval is how often this node beats now: heartbeat.interval, or longer
+// in a large network (ScaledInterval).
+func (s *Service) Interval() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return ScaledInterval(s.cfg.Interval.Std(), s.networkSize(s.now()), s.rate)
+}
+
+// networkSize estimates how many nodes beat on the topic: the live entries
+// of our table, or the median of the others' estimates if that is more
+// (right after joining, our table is still filling up). The median keeps a
+// few liars from slowing everyone down. s.mu is held.
+func (s *Service) networkSize(now time.Time) int {
+	if now.Sub(s.sizeAt) < time.Second && now.After(s.sizeAt) {
+		return s.size
+	}
+	live := 0
+	var reported []int
+	for _, e := range s.table {
+		if now.After(e.ExpiresAt) {
+			continue
+		}
+		live++
+		if !e.Self {
+			reported = append(reported, int(e.Heartbeat.NetworkSize))
+		}
+	}
+	s.size, s.sizeAt = live, now
+	if len(reported) > 0 {
+		sort.Ints(reported)
+		s.size = max(live, reported[len(reported)/2])
+	}
+	return s.size
 }
 
 // awaitTopicPeers delays the first heartbeat until someone will hear it (or
@@ -203,26 +255,40 @@ func (s *Service) awaitTopicPeers(ctx context.Context, topic Topic) {
 	}
 }
 
-// beat signs and publishes one heartbeat and records it as our own entry.
-func (s *Service) beat(ctx context.Context, topic Topic) error {
+// beat signs and publishes one heartbeat, records it as our own entry and
+// returns the interval it announced: the wait until the next one.
+func (s *Service) beat(ctx context.Context, topic Topic) (time.Duration, error) {
 	hb := s.caps(ctx)
 	now := s.now()
-	hb.IntervalSec = uint32(s.cfg.Interval.Std() / time.Second)
+	s.mu.Lock()
+	size := s.networkSize(now)
+	interval := ScaledInterval(s.cfg.Interval.Std(), size, s.rate)
+	if s.announced > 0 {
+		// Others drop our entry 3 intervals after our last heartbeat, as we
+		// announced it; growing more than 2× at once would let it expire
+		// before the next one arrives (a node that joins a large network
+		// starts at the configured interval and learns the size after).
+		interval = min(interval, 2*s.announced)
+	}
+	s.announced = interval
+	s.mu.Unlock()
+	hb.IntervalSec = uint32(interval / time.Second)
+	hb.NetworkSize = uint32(size)
 	hb.UptimeSec = uint64(now.Sub(s.started) / time.Second)
 	data, err := wire.Seal(s.key, Kind, now, hb)
 	if err != nil {
-		return err
+		return interval, err
 	}
 	if len(data) > MaxSize {
-		return fmt.Errorf("heartbeat is %d bytes, over the %d limit", len(data), MaxSize)
+		return interval, fmt.Errorf("heartbeat is %d bytes, over the %d limit", len(data), MaxSize)
 	}
 	s.mu.Lock()
 	s.table[s.key.PeerID()] = Entry{
 		Peer: s.key.PeerID(), Self: true, SignedAt: time.UnixMilli(now.UnixMilli()), ReceivedAt: now,
-		ExpiresAt: now.Add(MissedBeats * s.cfg.Interval.Std()), Heartbeat: hb,
+		ExpiresAt: now.Add(MissedBeats * interval), Heartbeat: hb,
 	}
 	s.mu.Unlock()
-	return topic.Publish(ctx, data)
+	return interval, topic.Publish(ctx, data)
 }
 
 // Nodes returns the live table, newest first; expired entries are removed.

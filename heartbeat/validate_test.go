@@ -131,7 +131,7 @@ func TestValidateSequence(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	for _, d := range []string{"1s", "11m"} {
+	for _, d := range []string{"1s", "31m"} {
 		var v units.Duration
 		v.UnmarshalText([]byte(d))
 		if err := (Config{Interval: v}).Validate(); err == nil || !strings.Contains(err.Error(), d) {

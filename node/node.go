@@ -45,6 +45,9 @@ type Options struct {
 	// a settlement (chain.CrashSteps), from VFT_DEBUG_CRASH_AT, to test
 	// crash recovery; refused unless debug.allow_faults is set.
 	CrashAt string
+	// HeartbeatRate replaces heartbeat.NetworkBeatRate (benchmarks show
+	// the interval scaling with a few dozen nodes).
+	HeartbeatRate float64
 }
 
 // Node is one VFT node: a miner, light or edge node.
@@ -131,7 +134,11 @@ func New(r *repo.Repo, cfg config.Config, key *identity.Key, log *slog.Logger, o
 		return nil, err
 	}
 	publish := cfg.Node.Mode != config.ModeLight
-	n.heartbeat, err = heartbeat.New(cfg.Heartbeat, key, n.capabilities, publish, log)
+	var hbOpts []heartbeat.Option
+	if opts.HeartbeatRate > 0 {
+		hbOpts = append(hbOpts, heartbeat.WithNetworkBeatRate(opts.HeartbeatRate))
+	}
+	n.heartbeat, err = heartbeat.New(cfg.Heartbeat, key, n.capabilities, publish, log, hbOpts...)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package testnet
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -25,18 +26,45 @@ import (
 //     many times each node receives each heartbeat's worth of bytes
 //     (mesh duplicates plus IHAVE/IWANT gossip and control traffic);
 //   - Bps_per_node_10k_30s: the same amplification applied to 10,000
-//     nodes beating every 30 s (the default interval).
+//     nodes beating every 30 s (the default interval, without scaling);
+//   - Bps_per_node_10k_scaled: the same for 10,000 nodes with interval
+//     scaling (heartbeat.NetworkBeatRate heartbeats per second in all).
 //
 // Run: go test -run '^$' -bench HeartbeatBandwidth -benchtime 1x ./internal/testnet/
 func BenchmarkHeartbeatBandwidth(b *testing.B) {
 	for range b.N {
-		benchHeartbeats(b, 50, 5*time.Second, 30*time.Second)
+		benchHeartbeats(b, 50, 5*time.Second, 0, 30*time.Second)
 	}
 }
 
-func benchHeartbeats(b *testing.B, n int, interval, window time.Duration) {
+// BenchmarkHeartbeatScaling shows the interval scaling of a large network
+// at a small scale: with the network rate set to 1 heartbeat per second,
+// 16 and 32 nodes stretch a 5 s interval to 16 s and 32 s, and each node
+// should receive about the same bytes per second at both sizes; "fixed"
+// keeps the 5 s interval (the behaviour before scaling), under which the
+// bytes per node double with the node count.
+//
+// Run: go test -run '^$' -bench HeartbeatScaling -benchtime 1x ./internal/testnet/
+func BenchmarkHeartbeatScaling(b *testing.B) {
+	for _, n := range []int{16, 32} {
+		b.Run(fmt.Sprintf("fixed/n=%d", n), func(b *testing.B) {
+			for range b.N {
+				benchHeartbeats(b, n, 5*time.Second, 0, 30*time.Second)
+			}
+		})
+		b.Run(fmt.Sprintf("scaled/n=%d", n), func(b *testing.B) {
+			for range b.N {
+				benchHeartbeats(b, n, 5*time.Second, 1, 2*time.Duration(n)*time.Second)
+			}
+		})
+	}
+}
+
+// benchHeartbeats measures n nodes configured for interval; rate, when not
+// zero, replaces heartbeat.NetworkBeatRate.
+func benchHeartbeats(b *testing.B, n int, interval time.Duration, rate float64, window time.Duration) {
 	counter := metrics.NewBandwidthCounter()
-	nodes := New(b, n, Options{Bandwidth: counter, Configure: func(i int, cfg *config.Config) {
+	nodes := New(b, n, Options{Bandwidth: counter, HeartbeatRate: rate, Configure: func(i int, cfg *config.Config) {
 		cfg.Log.Level = "warn"
 		cfg.Heartbeat.Interval.UnmarshalText([]byte(interval.String()))
 	}})
@@ -50,6 +78,10 @@ func benchHeartbeats(b *testing.B, n int, interval, window time.Duration) {
 		all = append(all, nd.Network().ID())
 	}
 	waitTables(ctx, b, nodes, all)
+	if rate > 0 {
+		interval = heartbeat.ScaledInterval(interval, n, rate)
+		waitAnnounced(ctx, b, nodes, interval)
+	}
 
 	before := meshsubBytesIn(counter)
 	time.Sleep(window)
@@ -67,6 +99,33 @@ func benchHeartbeats(b *testing.B, n int, interval, window time.Duration) {
 	b.ReportMetric(perNode, "in_Bps_per_node")
 	b.ReportMetric(amplification, "amplification")
 	b.ReportMetric(10000*float64(size)*amplification/30, "Bps_per_node_10k_30s")
+	// With scaling, 10,000 nodes beat every 1,000 s: NetworkBeatRate per second in all.
+	b.ReportMetric(heartbeat.NetworkBeatRate*float64(size)*amplification, "Bps_per_node_10k_scaled")
+	b.ReportMetric(interval.Seconds(), "interval_s")
+}
+
+// waitAnnounced waits until every node has announced interval (they double
+// theirs beat by beat up to it), then one interval more.
+func waitAnnounced(ctx context.Context, b *testing.B, nodes []*node.Node, interval time.Duration) {
+	for _, nd := range nodes {
+		for {
+			var announced time.Duration
+			for _, e := range nd.Heartbeats().Nodes() {
+				if e.Self {
+					announced = time.Duration(e.Heartbeat.IntervalSec) * time.Second
+				}
+			}
+			if announced == interval {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				b.Fatalf("a node announces %v, not the scaled %v", announced, interval)
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	time.Sleep(interval)
 }
 
 // meshsubBytesIn sums received bytes over GossipSub's protocol versions.

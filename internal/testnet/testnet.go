@@ -32,6 +32,8 @@ type Options struct {
 	// Faults makes node i a dishonest miner (job.Faults); the harness
 	// turns on debug.allow_faults for it.
 	Faults map[int]string
+	// HeartbeatRate replaces heartbeat.NetworkBeatRate on every node.
+	HeartbeatRate float64
 }
 
 // Config is the config of a node on a loopback test network: fast
@@ -70,7 +72,7 @@ func New(tb testing.TB, n int, opts Options) []*node.Node {
 		if fault != "" {
 			cfg.Debug.AllowFaults = true
 		}
-		nd := Start(tb, cfg, fmt.Sprintf("node%d", i), node.Options{Version: "test", Bandwidth: opts.Bandwidth, Fault: fault})
+		nd := Start(tb, cfg, fmt.Sprintf("node%d", i), node.Options{Version: "test", Bandwidth: opts.Bandwidth, Fault: fault, HeartbeatRate: opts.HeartbeatRate})
 		nodes = append(nodes, nd)
 		if i == 0 {
 			for _, a := range nd.Network().Addrs() {
