@@ -8,7 +8,7 @@ LOCALNET_DIR := chain/localnet
 
 EXAMPLES := matmul nninfer wordcount qsim
 
-.PHONY: build examples test test-short demo bench lint clean localnet localnet-deps interop interop-bench
+.PHONY: build examples test test-short demo bench lint clean localnet localnet-deps interop interop-bench gpu-tests
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/vft
@@ -62,6 +62,13 @@ demo: build examples localnet-deps
 # In-process network benchmarks (mesh, gossip, heartbeats, job latency).
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/testnet/
+
+# The GPU checks as prebuilt test binaries, for scripts/gpu-check.sh on a
+# machine with an NVIDIA GPU (it needs no Go toolchain there).
+gpu-tests: build
+	@mkdir -p bin/gpu
+	$(GO) test -c -tags gpu -o bin/gpu/hwdetect.test ./hwdetect/
+	$(GO) test -c -tags gpu -o bin/gpu/native.test ./executor/native/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

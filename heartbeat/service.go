@@ -204,14 +204,6 @@ func (s *Service) publishLoop(ctx context.Context, topic Topic) {
 	}
 }
 
-// Interval is how often this node beats now: heartbeat.interval, or longer
-// in a large network (ScaledInterval).
-func (s *Service) Interval() time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return ScaledInterval(s.cfg.Interval.Std(), s.networkSize(s.now()), s.rate)
-}
-
 // networkSize estimates how many nodes beat on the topic: the live entries
 // of our table, or the median of the others' estimates if that is more
 // (right after joining, our table is still filling up). The median keeps a

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# gpu-check.sh: the checks only a machine with an NVIDIA GPU can run.
+#
+#   make gpu-tests          # builds bin/vft and bin/gpu/*.test (any machine)
+#   scripts/gpu-check.sh    # runs them (on the GPU machine; needs the NVIDIA
+#                           # driver, nvidia-smi and bubblewrap)
+#
+# It runs the prebuilt binaries, so the GPU machine needs no Go toolchain:
+# NVML detection of every GPU (hwdetect), then a native task per GPU that
+# must see exactly its own GPU inside the sandbox under a cgroup memory
+# limit (executor/native), then `vft hw` and `vft doctor`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+for f in bin/vft bin/gpu/hwdetect.test bin/gpu/native.test; do
+	[ -x "$f" ] || { echo "gpu-check: $f missing: run \`make gpu-tests\` first" >&2; exit 2; }
+done
+command -v bwrap >/dev/null || echo "gpu-check: bwrap not found (apt-get install bubblewrap): the native check will fail" >&2
+
+status=0
+echo "== NVML detection"
+(cd hwdetect && ../bin/gpu/hwdetect.test -test.run 'TestDetectGPU' -test.v -test.count=1) || status=1
+echo "== a native task per GPU sees only its own"
+(cd executor/native && ../../bin/gpu/native.test -test.run 'TestRealGPU' -test.v -test.count=1) || status=1
+echo "== vft hw"
+bin/vft hw || status=1
+echo "== vft doctor (no repo: the repo checks fail, the hardware lines are what counts)"
+bin/vft --repo "$(mktemp -d)/repo" doctor || true
+exit $status
