@@ -403,14 +403,14 @@ func (m *Market) watch(o Offer, missed map[peer.ID]bool) bool {
 		}
 		r.Workers = kept
 		if len(late) > 0 {
-			r.History = append(r.History, Change{State: r.State, At: time.Now(), Note: fmt.Sprintf("%d worker(s) missed the report deadline; reassigning", len(late))})
+			note := fmt.Sprintf("%d worker(s) missed the report deadline; reassigning", len(late))
+			if o.Spec.Escrow && r.Escrow != "" {
+				note = fmt.Sprintf("%d worker(s) missed the report deadline", len(late))
+			}
+			r.History = append(r.History, Change{State: r.State, At: time.Now(), Note: note})
 		}
 	})
 	if err != nil || rec.State.Terminal() {
-		return false
-	}
-	if len(late) > 0 && o.Spec.Escrow && rec.Escrow != "" {
-		m.fail(id, fmt.Sprintf("%d worker(s) missed the report deadline, and an escrowed job cannot take replacements (only the assigned workers sign its escrow)", len(late)))
 		return false
 	}
 	for _, w := range late {
@@ -418,7 +418,35 @@ func (m *Market) watch(o Offer, missed map[peer.ID]bool) bool {
 		// names it, and the reputation table weighs that.
 		m.log.Info("worker missed its report deadline", "job", id, "worker", w)
 	}
+	if len(late) > 0 && o.Spec.Escrow && rec.Escrow != "" {
+		return m.continueEscrowed(rec, o, len(late))
+	}
 	return len(late) > 0
+}
+
+// continueEscrowed goes on with the workers that committed when some of an
+// escrowed job's workers missed the deadline. Only the assigned workers
+// sign its escrow, so it takes no replacements; the quorum can still be
+// reached by the rest (the release then returns the missing workers'
+// shares to the submitter), otherwise the job fails and is refunded.
+func (m *Market) continueEscrowed(rec Record, o Offer, late int) bool {
+	quorum := int(o.Spec.Verify.Quorum)
+	if len(rec.Workers) < quorum {
+		m.fail(rec.ID, fmt.Sprintf("%d worker(s) missed the report deadline and %d remain, fewer than the quorum of %d; an escrowed job takes no replacements (only the assigned workers sign its escrow)",
+			late, len(rec.Workers), quorum))
+		return false
+	}
+	rec, err := m.book.Update(m.ctx, rec.ID, func(r *Record) {
+		r.Needed = len(r.Workers)
+		r.History = append(r.History, Change{State: r.State, At: time.Now(),
+			Note: fmt.Sprintf("going on with the %d workers that committed: an escrowed job takes no replacements", len(r.Workers))})
+	})
+	if err != nil {
+		m.log.Warn("record the remaining workers", "job", rec.ID, "err", err)
+		return false
+	}
+	m.maybeReveal(rec)
+	return true
 }
 
 // assign sends the assignment to the chosen workers and adds those who

@@ -68,8 +68,9 @@ type Record struct {
 	// signed reveals, kept as the verdict's evidence.
 	Commits map[string][]byte `json:"commits,omitempty"`
 	Reveals map[string][]byte `json:"reveals,omitempty"`
-	// Needed is how many workers the job needs now when that is more than
-	// its k: a spot-checked job adds a verifier, a split one a tie-breaker.
+	// Needed is how many workers the job needs now when that is not its
+	// k (0 means k): a spot-checked job adds a verifier, a split one a
+	// tie-breaker; an escrowed job that lost a worker goes on with fewer.
 	Needed int `json:"needed,omitempty"`
 	// Missed are workers dropped for not committing by the report
 	// deadline; the verdict names them.
@@ -110,7 +111,12 @@ type Payout struct {
 }
 
 // needed is how many workers the job needs now.
-func (r Record) needed(k int) int { return max(k, r.Needed) }
+func (r Record) needed(k int) int {
+	if r.Needed > 0 {
+		return r.Needed
+	}
+	return k
+}
 
 // Change is one transition, kept so `vft job status` can show the stages.
 type Change struct {

@@ -152,9 +152,21 @@ func waitPage(t *testing.T, tab context.Context, what, cond string) {
 		case <-time.After(200 * time.Millisecond):
 		}
 		if dl, ok := t.Deadline(); ok && time.Until(dl) < 5*time.Second {
-			t.Fatalf("the page never showed %s (%s)", what, cond)
+			t.Fatalf("the page never showed %s (%s)\npage log:\n%s", what, cond, pageLog(tab))
 		}
 	}
+}
+
+// pageLog is the dashboard's live log as shown, for a failure message: a
+// refused API call (a cancel, say) is logged there.
+func pageLog(tab context.Context) string {
+	ctx, cancel := context.WithTimeout(tab, 3*time.Second)
+	defer cancel()
+	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#log") ? document.querySelector("#log").innerText.slice(-4000) : "(no #log)"`))
+	if err != nil {
+		return "(unreadable: " + err.Error() + ")"
+	}
+	return text
 }
 
 func run(t *testing.T, tab context.Context, steps ...chromedp.Action[chromedp.Void]) {

@@ -19,9 +19,17 @@ import (
 // escrowed work: the submitter locks reward × 3 in an SPL multisig of
 // itself and the three assigned miners; each miner checks it on chain
 // before running; after the verdict the two honest miners co-sign, over
-// libp2p, a release paying each of them the reward and the dishonest
-// miner's share back to the submitter. The escrow ends empty.
+// libp2p, a release paying each of them the reward and the third miner's
+// share back to the submitter. The escrow ends empty. The third miner
+// either returns a wrong result or never reports: an escrowed job takes no
+// replacement, so the two that committed must still reach the quorum.
 func TestEscrowedJob(t *testing.T) {
+	for _, fault := range []string{job.FaultWrongResult, job.FaultNoShow} {
+		t.Run(fault, func(t *testing.T) { escrowedJob(t, fault) })
+	}
+}
+
+func escrowedJob(t *testing.T, fault string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	lnet, err := localnet.Start(ctx, localnet.Options{SlotInterval: 100 * time.Millisecond})
@@ -49,7 +57,7 @@ func TestEscrowedJob(t *testing.T) {
 	}
 
 	const miners, reward = 3, 40_000
-	nodes := New(t, miners+1, Options{Faults: map[int]string{2: job.FaultWrongResult}, Configure: func(i int, cfg *config.Config) {
+	nodes := New(t, miners+1, Options{Faults: map[int]string{2: fault}, Configure: func(i int, cfg *config.Config) {
 		cfg.Chain = chainCfg
 		cfg.Chain.Mint = mint.String()
 		if i == miners {
@@ -81,6 +89,7 @@ func TestEscrowedJob(t *testing.T) {
 	spec.Module, spec.Seed, spec.Reward = addModule(ctx, t, submitter, dir), 42, reward
 	spec.Inputs = []job.Input{{CID: addPath(ctx, t, submitter, filepath.Join(dir, "testdata"))}}
 	spec.Mint, spec.Escrow = mint.String(), true
+	spec.Needs.TimeoutMS = 15_000 // the no-show is given up on 15 s + report_grace after assignment
 	offer, err := submitter.Market().Submit(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
@@ -88,6 +97,9 @@ func TestEscrowedJob(t *testing.T) {
 	rec := waitState(ctx, t, submitter, offer.ID.String(), job.StateDone)
 	if rec.Escrow == "" || len(rec.Verdict.Agreed) != 2 || len(rec.Verdict.Dissented) != 1 {
 		t.Fatalf("escrow %q, verdict %+v: want an escrow and 2 agreeing, 1 dissenting", rec.Escrow, rec.Verdict)
+	}
+	if fault == job.FaultNoShow && len(rec.Missed) != 1 {
+		t.Fatalf("missed %v: want the no-show", rec.Missed)
 	}
 	if len(rec.Payouts) != 3 || !rec.Payouts[2].Returned && !rec.Payouts[0].Returned && !rec.Payouts[1].Returned {
 		t.Fatalf("payouts %+v: want 2 rewards and the dissenter's share returned", rec.Payouts)
