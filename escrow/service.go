@@ -139,7 +139,8 @@ func (s *Service) Forget(jobID string) {
 	s.mu.Unlock()
 }
 
-// Release pays payouts out of the escrow this node opened for jobID, with
+// Release pays payouts out of the escrow this node opened for jobID (or,
+// as one of its workers, checked: see escrowOf), with
 // the memo vft:1:<jobID>:<resultCID>, approved by approvers (the agreeing
 // workers; this node signs as well when it is a signer): it asks each over
 // libp2p, records the signed transaction in the journal, sends it and
@@ -243,13 +244,39 @@ func (s *Service) move(ctx context.Context, jobID, kind, result string, payouts 
 	}
 }
 
-// escrowOf reads the escrow this node opened for jobID.
+// escrowOf reads the escrow of jobID: the one this node checked as a
+// worker of the job (a worker moves it when the submitter went silent), or
+// else the one it opened as the submitter.
 func (s *Service) escrowOf(ctx context.Context, jobID string) (*chain.Escrow, error) {
-	e, err := s.c.GetEscrow(ctx, jobID, s.c.FeePayer(), s.c.Mint())
+	payer, mint := s.c.FeePayer(), s.c.Mint()
+	s.mu.Lock()
+	if j, ok := s.checked[jobID]; ok {
+		payer, mint = j.terms.payer(), j.escrow.Mint
+	}
+	s.mu.Unlock()
+	e, err := s.c.GetEscrow(ctx, jobID, payer, mint)
 	if err != nil {
 		return nil, fmt.Errorf("escrow: %w", err)
 	}
 	return e, nil
+}
+
+// Emptied tells whether the escrow of jobID, which this node checked as a
+// worker, holds nothing any more, and whether this node signed a release
+// of resultCID for it (so that release, or one like it, paid it).
+func (s *Service) Emptied(ctx context.Context, jobID, resultCID string) (emptied, coSigned bool, err error) {
+	s.mu.Lock()
+	signed, ok := s.signed[jobID]
+	_, checked := s.checked[jobID]
+	s.mu.Unlock()
+	if !checked {
+		return false, false, fmt.Errorf("escrow: this node has not checked an escrow for job %s", jobID)
+	}
+	e, err := s.escrowOf(ctx, jobID)
+	if err != nil {
+		return false, false, err
+	}
+	return e.Amount == 0, ok && signed.tag == resultCID, nil
 }
 
 // samePayouts compares what two payout lists pay each recipient.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -68,6 +69,9 @@ type Worker struct {
 	fault   string
 	// escrow checks an escrowed job's escrow on chain before it runs.
 	escrow func(ctx context.Context, o Offer, workers []peer.ID) error
+	// rescuer releases escrows whose submitter went silent (rescue.go).
+	rescuer     Rescuer
+	rescueAfter time.Duration
 
 	mu      sync.Mutex
 	running map[string]context.CancelFunc
@@ -143,6 +147,11 @@ func (w *Worker) Run(ctx context.Context, rec Record) {
 	switch {
 	case runErr != nil:
 		w.finish(ctx, rec.ID, "", StateFailed, runErr.Error())
+	case err != nil && o.Spec.Escrow:
+		// The escrow still holds this worker's pay: if the submitter is
+		// gone for good, the workers release it themselves (rescue.go).
+		w.finish(ctx, rec.ID, result, StateVerifying, "commitment not delivered to the submitter ("+err.Error()+
+			"); waiting for a verdict, or after the deadline for the workers to release the escrow")
 	case err != nil:
 		w.finish(ctx, rec.ID, result, StateFailed, "commitment not delivered to the submitter: "+err.Error())
 	default:
@@ -206,8 +215,10 @@ func (w *Worker) awaitEscrow(ctx context.Context, o Offer, rec Record) error {
 // WithFault makes this worker dishonest in the named way (Faults).
 func (w *Worker) WithFault(f string) *Worker { w.fault = f; return w }
 
-// handleReveal opens this worker's commitment for the job's submitter,
-// and for nobody else: another worker must not learn the result.
+// handleReveal opens this worker's commitment for the job's submitter.
+// Another worker of an escrowed job may ask only after the job's deadline,
+// when no commitment can be sent any more (rescue.go); before, it must not
+// learn the result, or it could pass it off as its own.
 func (w *Worker) handleReveal(st network.Stream) {
 	serve(st, 4<<10, func(from peer.ID, req []byte) ([]byte, error) {
 		var r RevealRequest
@@ -218,9 +229,15 @@ func (w *Worker) handleReveal(st network.Stream) {
 		if err != nil || rec.Role != RoleWorker {
 			return nil, fmt.Errorf("reveal of %s: not a job of this worker", r.Job)
 		}
-		o, err := OpenOffer(rec.Offer, w.now())
-		if err != nil || o.Submitter != from {
-			return nil, fmt.Errorf("reveal of %s asked by %s, not its submitter", r.Job, from)
+		// Not OpenOffer: the record's offer was checked when it was made,
+		// and a co-worker asks after the offer's deadline.
+		o, err := RecordedOffer(rec.Offer)
+		if err != nil {
+			return nil, fmt.Errorf("reveal of %s: %w", r.Job, err)
+		}
+		coWorker := o.Spec.Escrow && slices.Contains(rec.Workers, from) && w.now().After(time.UnixMilli(o.Spec.Deadline))
+		if o.Submitter != from && !coWorker {
+			return nil, fmt.Errorf("reveal of %s asked by %s, not its submitter (nor, after the deadline, a co-worker of an escrowed job)", r.Job, from)
 		}
 		reveal := RevealMsg{Job: r.Job, Result: rec.Result, Salt: rec.Salt}
 		if w.fault == FaultCopy {

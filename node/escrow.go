@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gagliardetto/solana-go"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -211,4 +212,71 @@ func (n *Node) approveEscrow(ctx context.Context, jobID string, req escrow.SignR
 		return fmt.Errorf("the release moves %d of the escrow's %d", workersPaid*o.Spec.Reward+toSubmitter, total)
 	}
 	return nil
+}
+
+// startRescue has the worker look, every so often, for escrowed jobs whose
+// submitter went silent past the deadline (job.Worker.Rescue).
+func (n *Node) startRescue() {
+	after := n.opts.RescueAfter
+	if after == 0 {
+		after = job.RescueAfter
+	}
+	n.worker.WithRescue(after, escrowRescuer{n})
+	every := min(time.Minute, max(after/4, 200*time.Millisecond))
+	n.stops = append(n.stops, background(func(ctx context.Context) {
+		for {
+			n.worker.Rescue(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(every):
+			}
+		}
+	}))
+}
+
+// escrowRescuer is the worker's job.Rescuer: escrow releases sent or
+// co-signed by the workers themselves.
+type escrowRescuer struct{ n *Node }
+
+// Release pays each agreeing worker the reward and the rest to the
+// submitter; this node is the fee payer, so it needs SOL for the fee and
+// for token accounts it creates.
+func (r escrowRescuer) Release(ctx context.Context, rec job.Record, o job.Offer, agreeing []peer.ID) ([]job.Payout, error) {
+	n := r.n
+	var payouts []chain.Payout
+	var approvers []solana.PublicKey
+	for _, w := range agreeing {
+		k, err := escrow.KeyOf(w)
+		if err != nil {
+			return nil, err
+		}
+		payouts = append(payouts, chain.Payout{Recipient: k, Amount: o.Spec.Reward})
+		approvers = append(approvers, k)
+	}
+	total := o.Spec.Reward * uint64(o.Spec.Verify.Workers)
+	if left := total - o.Spec.Reward*uint64(len(payouts)); left > 0 {
+		submitter, err := escrow.KeyOf(o.Submitter)
+		if err != nil {
+			return nil, err
+		}
+		payouts = append(payouts, chain.Payout{Recipient: submitter, Amount: left})
+	}
+	rel, err := n.escrow.Release(ctx, rec.ID, rec.Result, payouts, approvers)
+	if err != nil {
+		return nil, err
+	}
+	submitter, _ := escrow.KeyOf(o.Submitter)
+	out := make([]job.Payout, 0, len(rel.Payouts))
+	for _, p := range rel.Payouts {
+		out = append(out, job.Payout{Recipient: p.Recipient.String(), Amount: p.Amount, Signature: rel.Tx.Signature.String(),
+			State: string(rel.State), Returned: p.Recipient == submitter})
+	}
+	return out, nil
+}
+
+// Emptied: the escrow holds nothing, and whether this node co-signed a
+// release of its result.
+func (r escrowRescuer) Emptied(ctx context.Context, rec job.Record) (bool, bool, error) {
+	return r.n.escrow.Emptied(ctx, rec.ID, rec.Result)
 }

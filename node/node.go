@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,6 +49,10 @@ type Options struct {
 	// HeartbeatRate replaces heartbeat.NetworkBeatRate (benchmarks show
 	// the interval scaling with a few dozen nodes).
 	HeartbeatRate float64
+	// RescueAfter replaces job.RescueAfter, how long after an escrowed
+	// job's deadline its workers release the escrow without a verdict
+	// (tests shorten it).
+	RescueAfter time.Duration
 }
 
 // Node is one VFT node: a miner, light or edge node.
@@ -213,6 +218,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		}
 		n.worker.Start()
 		n.stops = append(n.stops, n.worker.Close)
+		if n.escrow != nil {
+			n.startRescue() // stops before the worker does
+		}
 		onAssigned = func(rec job.Record) {
 			n.workers.Add(1)
 			go func() {

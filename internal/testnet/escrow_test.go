@@ -13,6 +13,7 @@ import (
 	"github.com/vft-network/vft/config"
 	"github.com/vft-network/vft/identity"
 	"github.com/vft-network/vft/job"
+	"github.com/vft-network/vft/node"
 )
 
 // An escrowed job on the real Solana runtime, with miners that run only
@@ -32,57 +33,10 @@ func TestEscrowedJob(t *testing.T) {
 func escrowedJob(t *testing.T, fault string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	lnet, err := localnet.Start(ctx, localnet.Options{SlotInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatalf("the escrow test needs the localnet (npm ci --prefix chain/localnet): %v", err)
-	}
-	t.Cleanup(func() { lnet.Close() })
-	chainCfg := chain.DefaultConfig()
-	chainCfg.RPC, chainCfg.WS = lnet.RPCURL(), lnet.WSURL()
-	chainCfg.PollInterval.UnmarshalText([]byte("100ms"))
-
-	// A token whose authority is a test treasury.
-	treasuryKey, _ := identity.Generate()
-	treasury, err := chain.New(chainCfg, treasuryKey, Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer treasury.Close()
-	if _, err := treasury.Airdrop(ctx, 10*solana.LAMPORTS_PER_SOL); err != nil {
-		t.Fatal(err)
-	}
-	mint, _, err := treasury.CreateMint(ctx, 6, 1_000_000)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	const miners, reward = 3, 40_000
-	nodes := New(t, miners+1, Options{Faults: map[int]string{2: fault}, Configure: func(i int, cfg *config.Config) {
-		cfg.Chain = chainCfg
-		cfg.Chain.Mint = mint.String()
-		if i == miners {
-			cfg.Node.Mode = config.ModeLight
-			cfg.Chain.Escrow = true
-			return
-		}
-		cfg.Market.Mint, cfg.Market.RequireEscrow = mint.String(), true
-	}})
-	if _, err := WaitFullMesh(ctx, nodes); err != nil {
-		t.Fatal(err)
-	}
-	submitter := nodes[miners]
-	subWallet, _ := solana.PublicKeyFromBase58(submitter.Key().WalletAddress())
-	if _, err := treasury.MintTo(ctx, mint, subWallet, 500_000); err != nil {
-		t.Fatal(err)
-	}
-	payer, err := chain.New(submitter.Config().Chain, submitter.Key(), Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer payer.Close()
-	if _, err := payer.Airdrop(ctx, solana.LAMPORTS_PER_SOL); err != nil {
-		t.Fatal(err)
-	}
+	const reward = 40_000
+	en := startEscrowNetwork(ctx, t, Options{Faults: map[int]string{2: fault}})
+	nodes, submitter, payer, mint, subWallet := en.nodes, en.submitter, en.payer, en.mint, en.subWallet
+	const miners = 3
 
 	dir := "../../examples/wordcount"
 	spec := wasmSpec(3, 4*time.Minute)
@@ -123,5 +77,145 @@ func escrowedJob(t *testing.T, fault string) {
 	bal, err := payer.RPC().GetTokenAccountBalance(ctx, escrowAccount, "confirmed")
 	if err != nil || bal.Value.Amount != "0" {
 		t.Fatalf("escrow %s still holds %+v (%v)", rec.Escrow, bal, err)
+	}
+}
+
+// escrowNetwork is a localnet with a VFT-like token, three miners that run
+// only escrowed work and a submitter holding 500,000 tokens and 1 SOL.
+type escrowNetwork struct {
+	nodes     []*node.Node // the miners, then the submitter
+	submitter *node.Node
+	payer     *chain.Client // the submitter's chain client
+	treasury  *chain.Client
+	mint      solana.PublicKey
+	subWallet solana.PublicKey
+}
+
+func startEscrowNetwork(ctx context.Context, t *testing.T, opts Options) escrowNetwork {
+	t.Helper()
+	lnet, err := localnet.Start(ctx, localnet.Options{SlotInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("the escrow test needs the localnet (npm ci --prefix chain/localnet): %v", err)
+	}
+	t.Cleanup(func() { lnet.Close() })
+	chainCfg := chain.DefaultConfig()
+	chainCfg.RPC, chainCfg.WS = lnet.RPCURL(), lnet.WSURL()
+	chainCfg.PollInterval.UnmarshalText([]byte("100ms"))
+
+	// A token whose authority is a test treasury.
+	treasuryKey, _ := identity.Generate()
+	treasury, err := chain.New(chainCfg, treasuryKey, Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { treasury.Close() })
+	if _, err := treasury.Airdrop(ctx, 10*solana.LAMPORTS_PER_SOL); err != nil {
+		t.Fatal(err)
+	}
+	mint, _, err := treasury.CreateMint(ctx, 6, 1_000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	const miners = 3
+	opts.Configure = func(i int, cfg *config.Config) {
+		cfg.Chain = chainCfg
+		cfg.Chain.Mint = mint.String()
+		if i == miners {
+			cfg.Node.Mode = config.ModeLight
+			cfg.Chain.Escrow = true
+			return
+		}
+		cfg.Market.Mint, cfg.Market.RequireEscrow = mint.String(), true
+	}
+	nodes := New(t, miners+1, opts)
+	if _, err := WaitFullMesh(ctx, nodes); err != nil {
+		t.Fatal(err)
+	}
+	submitter := nodes[miners]
+	subWallet, _ := solana.PublicKeyFromBase58(submitter.Key().WalletAddress())
+	if _, err := treasury.MintTo(ctx, mint, subWallet, 500_000); err != nil {
+		t.Fatal(err)
+	}
+	payer, err := chain.New(submitter.Config().Chain, submitter.Key(), Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { payer.Close() })
+	if _, err := payer.Airdrop(ctx, solana.LAMPORTS_PER_SOL); err != nil {
+		t.Fatal(err)
+	}
+	return escrowNetwork{nodes: nodes, submitter: submitter, payer: payer, treasury: treasury, mint: mint, subWallet: subWallet}
+}
+
+// A submitter that vanishes once the escrow is funded: its workers cannot
+// deliver their commitments, keep their results, and after the deadline
+// the three (m + 1 = 3 signatures of the 2-of-3 job's multisig) release
+// the escrow themselves: the first of them by peer ID sends the release,
+// paying its fee, and the others co-sign it. Each is paid the reward, the
+// escrow ends empty, and every worker's job ends done.
+func TestEscrowReleasedWithoutSubmitter(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	const reward = 40_000
+	en := startEscrowNetwork(ctx, t, Options{RescueAfter: time.Second})
+	miners := en.nodes[:3]
+	for _, nd := range miners {
+		c, err := chain.New(nd.Config().Chain, nd.Key(), Logger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// The worker that sends the release pays its fee.
+		if _, err := c.Airdrop(ctx, solana.LAMPORTS_PER_SOL/10); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The module and the input must outlive the submitter: as if they were
+	// pinned elsewhere too, each miner also holds them.
+	dir := "../../examples/wordcount"
+	for _, nd := range miners {
+		addModule(ctx, t, nd, dir)
+		addPath(ctx, t, nd, filepath.Join(dir, "testdata"))
+	}
+	spec := wasmSpec(3, 40*time.Second)
+	spec.Needs.TimeoutMS = 15_000
+	spec.Module, spec.Seed, spec.Reward = addModule(ctx, t, en.submitter, dir), 42, reward
+	spec.Inputs = []job.Input{{CID: addPath(ctx, t, en.submitter, filepath.Join(dir, "testdata"))}}
+	spec.Mint, spec.Escrow = en.mint.String(), true
+	offer, err := en.submitter.Market().Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := offer.ID.String()
+	for {
+		rec, err := en.submitter.Jobs().Get(ctx, id)
+		if err == nil && rec.Escrow != "" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the escrow was never opened (%+v, %v)", rec, err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if err := en.submitter.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Log("the submitter is gone; waiting for the deadline and the workers' release")
+
+	for i, nd := range miners {
+		rec := waitState(ctx, t, nd, id, job.StateDone)
+		if rec.Verdict == nil || len(rec.Verdict.Agreed) != 3 {
+			t.Fatalf("miner %d: verdict %+v, want the three workers agreeing", i, rec.Verdict)
+		}
+		w, _ := solana.PublicKeyFromBase58(nd.Key().WalletAddress())
+		if got, _ := en.payer.TokenBalance(ctx, en.mint, w); got != reward {
+			t.Fatalf("miner %d holds %d, want the reward %d", i, got, reward)
+		}
+	}
+	if got, _ := en.payer.TokenBalance(ctx, en.mint, en.subWallet); got != 500_000-3*reward {
+		t.Fatalf("submitter holds %d, want %d", got, 500_000-3*reward)
 	}
 }

@@ -34,6 +34,8 @@ type Options struct {
 	Faults map[int]string
 	// HeartbeatRate replaces heartbeat.NetworkBeatRate on every node.
 	HeartbeatRate float64
+	// RescueAfter replaces job.RescueAfter on every node.
+	RescueAfter time.Duration
 }
 
 // Config is the config of a node on a loopback test network: fast
@@ -72,7 +74,7 @@ func New(tb testing.TB, n int, opts Options) []*node.Node {
 		if fault != "" {
 			cfg.Debug.AllowFaults = true
 		}
-		nd := Start(tb, cfg, fmt.Sprintf("node%d", i), node.Options{Version: "test", Bandwidth: opts.Bandwidth, Fault: fault, HeartbeatRate: opts.HeartbeatRate})
+		nd := Start(tb, cfg, fmt.Sprintf("node%d", i), node.Options{Version: "test", Bandwidth: opts.Bandwidth, Fault: fault, HeartbeatRate: opts.HeartbeatRate, RescueAfter: opts.RescueAfter})
 		nodes = append(nodes, nd)
 		if i == 0 {
 			for _, a := range nd.Network().Addrs() {
