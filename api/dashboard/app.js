@@ -203,9 +203,18 @@ async function loadReputation() {
 async function loadJobs() {
   const r = await api("/api/v1/jobs");
   if (!r.ok) return;
-  state.jobs.clear();
-  for (const rec of r.data) state.jobs.set(rec.id, rec);
+  for (const rec of r.data) keepNewer(rec);
   renderJobs();
+}
+
+// keepNewer stores rec unless the copy already held was updated later: a
+// job event that arrives while a list is on its way (a cancel, say) is
+// newer than the list's copy, and must not be overwritten by it. A job is
+// never removed, so the list only adds and updates.
+function keepNewer(rec) {
+  const cur = state.jobs.get(rec.id);
+  if (cur && Date.parse(cur.updated_at) > Date.parse(rec.updated_at)) return;
+  state.jobs.set(rec.id, rec);
 }
 
 function stageBar(rec) {
@@ -256,15 +265,22 @@ async function cancelJob(id, button) {
   const r = await api("/api/v1/jobs/" + encodeURIComponent(id) + "/cancel", {
     method: "POST", auth: true, body: { reason: "cancelled from the dashboard" },
   });
-  if (!r.ok) {
-    addLog({ level: "error", message: "cancel " + short(id) + ": " + ((r.data && r.data.error) || r.status), job: id });
-    if (r.status === 401) {
-      sessionStorage.removeItem("vft-token");
-      loadToken();
+  if (r.ok) {
+    // The job event shows it too; this covers a feed that is reconnecting.
+    const j = await api("/api/v1/jobs/" + encodeURIComponent(id));
+    if (j.ok) {
+      keepNewer(j.data);
       renderJobs();
-    } else {
-      button.disabled = false;
     }
+    return;
+  }
+  addLog({ level: "error", message: "cancel " + short(id) + ": " + ((r.data && r.data.error) || r.status), job: id });
+  if (r.status === 401) {
+    sessionStorage.removeItem("vft-token");
+    loadToken();
+    renderJobs();
+  } else {
+    button.disabled = false;
   }
 }
 
@@ -428,8 +444,7 @@ function connect() {
   source.addEventListener("status", (e) => onStatus(JSON.parse(e.data)));
   source.addEventListener("log", (e) => addLog(JSON.parse(e.data)));
   source.addEventListener("job", (e) => {
-    const rec = JSON.parse(e.data);
-    state.jobs.set(rec.id, rec);
+    keepNewer(JSON.parse(e.data));
     renderJobs();
   });
   source.addEventListener("resync", () => {
