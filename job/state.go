@@ -79,11 +79,15 @@ type Record struct {
 	Salt    []byte         `json:"salt,omitempty"`
 	Verdict *VerdictRecord `json:"verdict,omitempty"`
 	// Escrow is the escrow's token account, for an escrowed job.
-	Escrow    string    `json:"escrow,omitempty"`
-	Payouts   []Payout  `json:"payouts,omitempty"`
-	Reason    string    `json:"reason,omitempty"` // why it failed or was cancelled
-	History   []Change  `json:"history"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Escrow  string   `json:"escrow,omitempty"`
+	Payouts []Payout `json:"payouts,omitempty"`
+	// ReleaseApproved is the result of an escrow release this worker
+	// approved and co-signed: once the escrow is empty, that release (or
+	// one like it) has paid it, even after a restart.
+	ReleaseApproved string    `json:"release_approved,omitempty"`
+	Reason          string    `json:"reason,omitempty"` // why it failed or was cancelled
+	History         []Change  `json:"history"`
+	UpdatedAt       time.Time `json:"updated_at"`
 }
 
 // VerdictRecord is how a job was decided: the accepted result, who

@@ -211,6 +211,9 @@ func (n *Node) approveEscrow(ctx context.Context, jobID string, req escrow.SignR
 	if workersPaid*o.Spec.Reward+toSubmitter != total {
 		return fmt.Errorf("the release moves %d of the escrow's %d", workersPaid*o.Spec.Reward+toSubmitter, total)
 	}
+	if _, err := n.jobs.Update(ctx, jobID, func(r *job.Record) { r.ReleaseApproved = req.ResultCID }); err != nil {
+		return fmt.Errorf("record the approval: %w", err)
+	}
 	return nil
 }
 
@@ -276,7 +279,9 @@ func (r escrowRescuer) Release(ctx context.Context, rec job.Record, o job.Offer,
 }
 
 // Emptied: the escrow holds nothing, and whether this node co-signed a
-// release of its result.
+// release of its result (the service remembers it until a restart, the
+// job record for good).
 func (r escrowRescuer) Emptied(ctx context.Context, rec job.Record) (bool, bool, error) {
-	return r.n.escrow.Emptied(ctx, rec.ID, rec.Result)
+	emptied, coSigned, err := r.n.escrow.Emptied(ctx, rec.ID, rec.Result)
+	return emptied, coSigned || (rec.ReleaseApproved != "" && rec.ReleaseApproved == rec.Result), err
 }
