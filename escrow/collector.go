@@ -17,13 +17,23 @@ import (
 
 // collect builds the transaction moving payouts out of e and gathers the
 // approvers' signatures: this node's own (when it is a signer and not
-// listed, it is added), the others' over libp2p, all at once. Every
+// listed, it is added), the others' over libp2p, all at once; of more
+// approvers than the multisig's M, the first M. Every
 // signature is checked against the message before it is kept. Any refusal
 // or failure fails the whole collection, naming each signer and why.
 func (s *Service) collect(ctx context.Context, e *chain.Escrow, kind, result string, payouts []chain.Payout, approvers []solana.PublicKey) (*chain.Release, error) {
 	approvers = slices.Clone(approvers)
 	if slices.Contains(e.Signers, s.self) && !slices.Contains(approvers, s.self) {
 		approvers = append([]solana.PublicKey{s.self}, approvers...)
+	}
+	if len(approvers) > e.M {
+		// The multisig takes exactly M signatures: when more workers agree
+		// than the quorum (all three of a 2-of-3 job), the first M sign,
+		// this node first; all of them are still paid.
+		if i := slices.Index(approvers, s.self); i > 0 {
+			approvers[0], approvers[i] = approvers[i], approvers[0]
+		}
+		approvers = approvers[:e.M]
 	}
 	tag := result
 	if kind == KindRefund {
