@@ -191,6 +191,12 @@ func (c *Client) Balance(ctx context.Context) (uint64, error) {
 	return c.lamports(ctx, c.Address())
 }
 
+// FeePayerBalance is the fee payer's SOL balance in lamports (the wallet's
+// unless chain.fee_payer names another key).
+func (c *Client) FeePayerBalance(ctx context.Context) (uint64, error) {
+	return c.lamports(ctx, c.FeePayer())
+}
+
 func (c *Client) lamports(ctx context.Context, who solana.PublicKey) (uint64, error) {
 	out, err := call(ctx, c, "getBalance", func(ctx context.Context) (*rpc.GetBalanceResult, error) {
 		return c.rpc.GetBalance(ctx, who, c.cfg.commitment())

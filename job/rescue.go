@@ -19,9 +19,10 @@ import (
 // passed with no verdict, each worker asks the others for their reveals
 // (commitments can no longer be sent, so nothing can be copied), and if
 // enough agree, the first of them by peer ID sends a release paying each
-// agreeing worker the reward and the rest back to the submitter; the others
-// co-sign it (each checks it pays, for its own result, its own reward) and
-// close their record once the escrow is empty.
+// agreeing worker the reward and the rest back to the submitter (the next
+// one takes over later if it cannot pay the fee); the others co-sign it
+// (each checks it pays, for its own result, its own reward) and close
+// their record once the escrow is empty.
 
 // Rescuer moves a silent submitter's escrow; the node implements it with
 // package escrow.
@@ -34,11 +35,19 @@ type Rescuer interface {
 	// whether this worker co-signed a release of rec's result (then that
 	// release, or one like it, has paid it).
 	Emptied(ctx context.Context, rec Record) (emptied, coSigned bool, err error)
+	// CanPayFee tells whether this worker can pay a release's fee and the
+	// token accounts it may create; nil means yes.
+	CanPayFee(ctx context.Context) error
 }
 
 // RescueAfter is how long after an escrowed job's deadline its workers
 // wait for a verdict before they release the escrow themselves.
 const RescueAfter = 10 * time.Minute
+
+// rescueGiveUp is how long after the deadline a worker keeps trying (too
+// few workers reachable or agreeing, no SOL for the fee) before it records
+// the job as failed with the reward locked.
+const rescueGiveUp = 7 * 24 * time.Hour
 
 // WithRescue makes the worker release the escrows of jobs whose submitter
 // gave no verdict by the deadline + after (see Rescue).
@@ -98,10 +107,17 @@ func (w *Worker) rescue(ctx context.Context, rec Record, o Offer) {
 	switch need := int(o.Spec.Verify.Quorum) + 1; {
 	case emptied: // and co-signed
 		w.finishRescue(ctx, rec, agreeing, dissenting, nil, StateDone, "the escrow was released by the agreeing workers (this one co-signed); the submitter gave no verdict")
+	case len(agreeing) < need && w.now().After(time.UnixMilli(o.Spec.Deadline).Add(rescueGiveUp)):
+		w.finishRescue(ctx, rec, nil, nil, nil, StateFailed, fmt.Sprintf(
+			"the submitter gave no verdict, and a week after the deadline only %d of the %d workers needed to release the escrow agree: the reward stays locked", len(agreeing), need))
 	case len(agreeing) < need:
 		w.log.Warn("the submitter gave no verdict, and too few workers agree to release the escrow without it; retrying later",
 			"job", rec.ID, "agreeing", len(agreeing), "needed", need)
-	case agreeing[0] == self:
+	case w.myTurn(o, slices.Index(agreeing, self)):
+		if err := w.rescuer.CanPayFee(ctx); err != nil {
+			w.log.Warn("this worker would send the escrow release but cannot pay its fee; the next agreeing worker will", "job", rec.ID, "err", err)
+			return
+		}
 		payouts, err := w.rescuer.Release(ctx, rec, o, agreeing)
 		if err != nil {
 			w.log.Warn("escrow release without the submitter failed; retrying later", "job", rec.ID, "err", err)
@@ -109,9 +125,18 @@ func (w *Worker) rescue(ctx context.Context, rec Record, o Offer) {
 		}
 		w.finishRescue(ctx, rec, agreeing, dissenting, payouts, StateDone, "the submitter gave no verdict: the agreeing workers released the escrow")
 	default:
-		// The first agreeing worker sends the release; this one co-signs
+		// An earlier agreeing worker sends the release; this one co-signs
 		// it, and closes its record once the escrow is empty.
 	}
+}
+
+// myTurn says whether the agreeing worker of this rank (by peer ID) sends
+// the release now: the first at the deadline + rescueAfter, each next one
+// 2 × rescueAfter later, in case those before it cannot (no SOL for the
+// fee). A worker that cannot be reached does not count: it is not among
+// the agreeing.
+func (w *Worker) myTurn(o Offer, rank int) bool {
+	return !w.now().Before(time.UnixMilli(o.Spec.Deadline).Add(w.rescueAfter * time.Duration(1+2*rank)))
 }
 
 func (w *Worker) finishRescue(ctx context.Context, rec Record, agreeing []peer.ID, dissenting []string, payouts []Payout, to State, note string) {

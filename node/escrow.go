@@ -278,6 +278,23 @@ func (r escrowRescuer) Release(ctx context.Context, rec job.Record, o job.Offer,
 	return out, nil
 }
 
+// rescueLamports is what a worker needs to send a release: the fee and up
+// to three token accounts it may create for payees (about 0.002 SOL each).
+const rescueLamports = 10_000_000
+
+// CanPayFee: this node's fee payer holds rescueLamports.
+func (r escrowRescuer) CanPayFee(ctx context.Context) error {
+	c := r.n.settle.client
+	bal, err := c.FeePayerBalance(ctx)
+	if err != nil {
+		return err
+	}
+	if bal < rescueLamports {
+		return fmt.Errorf("the fee payer %s holds %d lamports, a release needs about %d (0.01 SOL): fund it", c.FeePayer(), bal, rescueLamports)
+	}
+	return nil
+}
+
 // Emptied: the escrow holds nothing, and whether this node co-signed a
 // release of its result (the service remembers it until a restart, the
 // job record for good).

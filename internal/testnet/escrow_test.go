@@ -3,6 +3,8 @@ package testnet
 import (
 	"context"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -167,22 +169,26 @@ func startEscrowNetwork(ctx context.Context, t *testing.T, opts Options) escrowN
 // A submitter that vanishes once the escrow is funded: its workers cannot
 // deliver their commitments, keep their results, and after the deadline
 // the three (m + 1 = 3 signatures of the 2-of-3 job's multisig) release
-// the escrow themselves: the first of them by peer ID sends the release,
-// paying its fee, and the others co-sign it. Each is paid the reward, the
-// escrow ends empty, and every worker's job ends done.
+// the escrow themselves: the first of them by peer ID that can pay the fee
+// sends the release (here the second: the first has no SOL), and the others
+// co-sign it. Each is paid the reward, the escrow ends empty, and every
+// worker's job ends done.
 func TestEscrowReleasedWithoutSubmitter(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	const reward = 40_000
 	en := startEscrowNetwork(ctx, t, Options{RescueAfter: time.Second})
 	miners := en.nodes[:3]
-	for _, nd := range miners {
+	// The worker that sends the release pays its fee. The first by peer ID,
+	// whose turn comes first, has no SOL: the second takes over.
+	byID := slices.Clone(miners)
+	slices.SortFunc(byID, func(a, b *node.Node) int { return strings.Compare(string(a.Key().PeerID()), string(b.Key().PeerID())) })
+	for _, nd := range byID[1:] {
 		c, err := chain.New(nd.Config().Chain, nd.Key(), Logger(t))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		// The worker that sends the release pays its fee.
 		if _, err := c.Airdrop(ctx, solana.LAMPORTS_PER_SOL/10); err != nil {
 			t.Fatal(err)
 		}
