@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -762,6 +763,19 @@ func TestStartErrors(t *testing.T) {
 	_, err = Start(ctx, Options{Dir: dir, Node: filepath.Join(bare, "no-such-node")})
 	if !errors.Is(err, ErrNodeMissing) {
 		t.Errorf("Start without node: %v", err)
+	}
+	// A websocket port another program holds: one clear error, not a
+	// crashed server (ws re-emitted the listen error as an unhandled one;
+	// with random ports that crash also defeated the retry).
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	port := taken.Addr().(*net.TCPAddr).Port
+	_, err = Start(ctx, Options{Dir: dir, RPCPort: port - 1})
+	if err == nil || !strings.Contains(err.Error(), "cannot listen") || strings.Contains(err.Error(), "Unhandled") {
+		t.Errorf("Start with the websocket port %d taken: %v", port, err)
 	}
 	t.Setenv(DirEnv, bare)
 	if d, err := Locate(); err != nil || d != bare {

@@ -212,6 +212,11 @@ async function main() {
     res.end('websocket only');
   });
   const wss = new WebSocketServer({ server: wsHttp, maxPayload: 1024 * 1024 });
+  // ws re-emits the HTTP server's errors on wss, and an 'error' nobody
+  // listens to kills the process: a websocket port taken by another
+  // program crashed the server instead of being retried. listen() handles
+  // those errors.
+  wss.on('error', () => {});
   const pubsub = new PubSub(chain, methods, { stringify, parseRequest, log: debug });
   wss.on('connection', (sock) => pubsub.attach(sock));
 
