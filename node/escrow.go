@@ -106,29 +106,17 @@ func (n *Node) checkEscrow(ctx context.Context, o job.Offer, workers []peer.ID) 
 // worker and what is left (the dissenters' share) back to the submitter,
 // approved by the agreeing workers.
 func (n *Node) releaseEscrow(ctx context.Context, rec job.Record, o job.Offer) ([]job.Payout, error) {
-	var payouts []chain.Payout
-	var approvers []solana.PublicKey
+	agreed := make([]peer.ID, 0, len(rec.Verdict.Agreed))
 	for _, w := range rec.Verdict.Agreed {
 		id, err := peer.Decode(w)
 		if err != nil {
 			return nil, fmt.Errorf("%w: worker %q is not a peer ID", job.ErrWillNotPay, w)
 		}
-		k, err := escrow.KeyOf(id)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", job.ErrWillNotPay, err)
-		}
-		payouts = append(payouts, chain.Payout{Recipient: k, Amount: o.Spec.Reward})
-		approvers = append(approvers, k)
+		agreed = append(agreed, id)
 	}
-	total := o.Spec.Reward * uint64(o.Spec.Verify.Workers)
-	if left := total - o.Spec.Reward*uint64(len(payouts)); left > 0 {
-		// To the submitter's seat in the multisig, its node key, as a
-		// refund would.
-		self, err := escrow.KeyOf(n.key.PeerID())
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", job.ErrWillNotPay, err)
-		}
-		payouts = append(payouts, chain.Payout{Recipient: self, Amount: left})
+	payouts, approvers, err := releasePayouts(o, agreed)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", job.ErrWillNotPay, err)
 	}
 	rel, err := n.escrow.Release(ctx, rec.ID, rec.Result, payouts, approvers)
 	var rejected *chain.TxError
@@ -141,11 +129,45 @@ func (n *Node) releaseEscrow(ctx context.Context, rec job.Record, o job.Offer) (
 		return nil, err
 	}
 	n.stats.settled("confirmed")
-	self, _ := escrow.KeyOf(n.key.PeerID())
+	return jobPayouts(rel, o)
+}
+
+// releasePayouts is what a release of o's escrow pays, whoever sends it:
+// the reward to each agreeing worker, who approve it, and the rest back to
+// the submitter's seat in the multisig, its node key, as a refund would.
+func releasePayouts(o job.Offer, agreeing []peer.ID) ([]chain.Payout, []solana.PublicKey, error) {
+	var payouts []chain.Payout
+	var approvers []solana.PublicKey
+	for _, w := range agreeing {
+		k, err := escrow.KeyOf(w)
+		if err != nil {
+			return nil, nil, err
+		}
+		payouts = append(payouts, chain.Payout{Recipient: k, Amount: o.Spec.Reward})
+		approvers = append(approvers, k)
+	}
+	total := o.Spec.Reward * uint64(o.Spec.Verify.Workers)
+	if left := total - o.Spec.Reward*uint64(len(payouts)); left > 0 {
+		submitter, err := escrow.KeyOf(o.Submitter)
+		if err != nil {
+			return nil, nil, err
+		}
+		payouts = append(payouts, chain.Payout{Recipient: submitter, Amount: left})
+	}
+	return payouts, approvers, nil
+}
+
+// jobPayouts records a landed release in the job's terms; what went to
+// the submitter is marked returned.
+func jobPayouts(rel *chain.EscrowRelease, o job.Offer) ([]job.Payout, error) {
+	submitter, err := escrow.KeyOf(o.Submitter)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]job.Payout, 0, len(rel.Payouts))
 	for _, p := range rel.Payouts {
 		out = append(out, job.Payout{Recipient: p.Recipient.String(), Amount: p.Amount, Signature: rel.Tx.Signature.String(),
-			State: string(rel.State), Returned: p.Recipient == self})
+			State: string(rel.State), Returned: p.Recipient == submitter})
 	}
 	return out, nil
 }
@@ -246,36 +268,15 @@ type escrowRescuer struct{ n *Node }
 // submitter; this node is the fee payer, so it needs SOL for the fee and
 // for token accounts it creates.
 func (r escrowRescuer) Release(ctx context.Context, rec job.Record, o job.Offer, agreeing []peer.ID) ([]job.Payout, error) {
-	n := r.n
-	var payouts []chain.Payout
-	var approvers []solana.PublicKey
-	for _, w := range agreeing {
-		k, err := escrow.KeyOf(w)
-		if err != nil {
-			return nil, err
-		}
-		payouts = append(payouts, chain.Payout{Recipient: k, Amount: o.Spec.Reward})
-		approvers = append(approvers, k)
-	}
-	total := o.Spec.Reward * uint64(o.Spec.Verify.Workers)
-	if left := total - o.Spec.Reward*uint64(len(payouts)); left > 0 {
-		submitter, err := escrow.KeyOf(o.Submitter)
-		if err != nil {
-			return nil, err
-		}
-		payouts = append(payouts, chain.Payout{Recipient: submitter, Amount: left})
-	}
-	rel, err := n.escrow.Release(ctx, rec.ID, rec.Result, payouts, approvers)
+	payouts, approvers, err := releasePayouts(o, agreeing)
 	if err != nil {
 		return nil, err
 	}
-	submitter, _ := escrow.KeyOf(o.Submitter)
-	out := make([]job.Payout, 0, len(rel.Payouts))
-	for _, p := range rel.Payouts {
-		out = append(out, job.Payout{Recipient: p.Recipient.String(), Amount: p.Amount, Signature: rel.Tx.Signature.String(),
-			State: string(rel.State), Returned: p.Recipient == submitter})
+	rel, err := r.n.escrow.Release(ctx, rec.ID, rec.Result, payouts, approvers)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	return jobPayouts(rel, o)
 }
 
 // rescueLamports is what a worker needs to send a release: the fee and up
