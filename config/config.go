@@ -85,6 +85,14 @@ type MarketConfig struct {
 	// RequireEscrow: bid only on jobs whose reward is locked in escrow on
 	// chain, checked before the job runs.
 	RequireEscrow bool `toml:"require_escrow"`
+	// MaxInput caps what one job may make this node fetch and write out
+	// (its module and inputs); MaxOutput the most output a job may ask
+	// for (needs.max_output); MaxOutputFiles the files and directories a
+	// job may leave under /output. A job over them gets no bid, or fails
+	// with a reason that names the cap.
+	MaxInput       units.Bytes `toml:"max_input"`
+	MaxOutput      units.Bytes `toml:"max_output"`
+	MaxOutputFiles int         `toml:"max_output_files"`
 }
 
 // Validate names a bad value.
@@ -99,6 +107,15 @@ func (m MarketConfig) Validate(mode Mode) error {
 	}
 	if m.MaxJobs < 0 || m.MaxJobs > 1024 {
 		return fmt.Errorf("market.max_jobs %d is outside 0..1024", m.MaxJobs)
+	}
+	if m.MaxInput < 1<<20 {
+		return fmt.Errorf("market.max_input %s is under 1MiB: no job could stage its module", m.MaxInput)
+	}
+	if m.MaxOutput < 1<<20 {
+		return fmt.Errorf("market.max_output %s is under 1MiB", m.MaxOutput)
+	}
+	if m.MaxOutputFiles < 1 {
+		return fmt.Errorf("market.max_output_files %d is under 1", m.MaxOutputFiles)
 	}
 	for _, e := range m.Executors {
 		switch e {
@@ -133,7 +150,8 @@ func Default(mode Mode) Config {
 		Hardware:  hwdetect.DefaultConfig(),
 		Heartbeat: heartbeat.DefaultConfig(),
 		Market: MarketConfig{MinPrice: 1000, MaxJobs: 1, Executors: []string{"wasm"}, AllowedSubmitters: []string{},
-			ReportGrace: units.Duration(2 * time.Minute)},
+			ReportGrace: units.Duration(2 * time.Minute),
+			MaxInput:    units.Bytes(32 << 30), MaxOutput: units.Bytes(10 << 30), MaxOutputFiles: 100_000},
 		Storage: storage.DefaultConfig(),
 		Chain:   chain.DefaultConfig(),
 	}

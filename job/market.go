@@ -12,6 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
 
 	"github.com/vft-network/vft/identity"
 	"github.com/vft-network/vft/verify"
@@ -42,7 +43,9 @@ type MarketOptions struct {
 	// ReportGrace is how long past a job's timeout a worker may take to
 	// report (fetching inputs, importing output) before it is replaced.
 	ReportGrace time.Duration
-	// OnAssigned is called on a worker when it is assigned a job.
+	// OnAssigned is called on a worker when it is assigned a job; it must
+	// take the job's slot before it returns (the market checks the free
+	// capacity and calls it under one lock).
 	OnAssigned func(Record)
 	// OnCancelled is called on a worker when the submitter cancels a job.
 	OnCancelled func(id string)
@@ -77,6 +80,40 @@ type KnownNode struct {
 // maxSeenOffers bounds the memory a worker spends remembering offers.
 const maxSeenOffers = 100_000
 
+// Limits on what other peers can make this node spend. Each is far above
+// what an honest network needs and low enough that a flood costs a
+// bounded amount of memory and CPU.
+const (
+	// maxBidsPerJob caps the bids a submitter keeps for one open job: the
+	// choice needs a handful, and a Sybil crowd must not grow the slice
+	// without end.
+	maxBidsPerJob = 256
+	// maxOpenBids caps the bids a worker remembers, waiting for their
+	// assignment.
+	maxOpenBids = 4096
+	// bidQueue is how many considered offers may wait for a bidder, and
+	// bidders how many are worked on at once (each checks the capacity and
+	// opens a stream to the submitter). Offers beyond the queue are not
+	// dropped for good: their submitter re-gossips them while they are open.
+	bidQueue = 256
+	bidders  = 4
+	// offersPerAuthor and offerBurst rate one author's offers that this
+	// worker considers: an honest submitter posts a few jobs a second, a
+	// flooder gets no more of this node's attention than that.
+	offersPerAuthor = 2.0
+	offerBurst      = 20
+	// maxAuthors bounds the per-author rate table.
+	maxAuthors = 10_000
+)
+
+// openBid is a bid this worker sent and not yet seen assigned: the only
+// assignments it accepts are for these, from the job's submitter.
+type openBid struct {
+	submitter peer.ID
+	price     uint64
+	expires   time.Time
+}
+
 // Market runs the offer → bid → assignment protocol for one node.
 type Market struct {
 	key     *identity.Key
@@ -95,6 +132,15 @@ type Market struct {
 	assigning map[string]map[peer.ID]bool
 	verdicts  Gossip
 	seen      map[string]struct{} // worker: offers already considered
+	// openBids are this worker's bids waiting for an assignment.
+	openBids map[string]openBid
+	// authors rate each submitter's offers (worker).
+	authors map[peer.ID]*rate.Limiter
+	// toBid queues considered offers for the bidders.
+	toBid chan Offer
+	// accepting serialises the check of free capacity and the reservation
+	// of a slot, so that concurrent assignments cannot overbook.
+	accepting sync.Mutex
 	offers    Gossip
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -117,7 +163,8 @@ func NewMarket(key *identity.Key, streams Streams, book *Book, opts MarketOption
 		opts.Reputation = func(peer.ID) float64 { return 0.5 }
 	}
 	m := &Market{key: key, streams: streams, book: book, opts: opts, log: log.With("component", "market"),
-		bids: map[string][]Bid{}, seen: map[string]struct{}{}, revealing: map[string]bool{}, assigning: map[string]map[peer.ID]bool{}}
+		bids: map[string][]Bid{}, seen: map[string]struct{}{}, revealing: map[string]bool{}, assigning: map[string]map[peer.ID]bool{},
+		openBids: map[string]openBid{}, authors: map[peer.ID]*rate.Limiter{}, toBid: make(chan Offer, bidQueue)}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	return m
 }
@@ -227,6 +274,12 @@ func (m *Market) Start(offers, verdicts Gossip) {
 	m.wg.Add(2)
 	go m.readOffers()
 	go m.readVerdicts()
+	if m.opts.Works {
+		for range bidders {
+			m.wg.Add(1)
+			go m.bidder()
+		}
+	}
 }
 
 // Close stops the market; safe to call twice.
@@ -577,7 +630,9 @@ func (m *Market) explain(o Offer) string {
 	return Explain(o, m.opts.Known())
 }
 
-// readOffers considers each validated offer once and bids when it can.
+// readOffers considers each validated offer once and queues it for a
+// bidder. An author past its rate, or a full queue, leaves the offer
+// unmarked: if it is still open its submitter gossips it again.
 func (m *Market) readOffers() {
 	defer m.wg.Done()
 	for {
@@ -596,23 +651,57 @@ func (m *Market) readOffers() {
 		if err != nil || o.Submitter != from {
 			continue // the validator already refused it; nothing to do
 		}
+		id := o.ID.String()
 		m.mu.Lock()
-		_, dup := m.seen[o.ID.String()]
+		_, dup := m.seen[id]
+		m.mu.Unlock()
+		if dup || !m.allowAuthor(o.Submitter) {
+			continue
+		}
+		select {
+		case m.toBid <- o:
+		default:
+			m.log.Debug("bid queue full; offer left for its next gossip", "job", id)
+			continue
+		}
+		m.mu.Lock()
 		if len(m.seen) >= maxSeenOffers {
 			// Offers are re-gossiped only while open; forgetting old ones
 			// costs at most a repeated CanRun check.
 			clear(m.seen)
 		}
-		m.seen[o.ID.String()] = struct{}{}
+		m.seen[id] = struct{}{}
 		m.mu.Unlock()
-		if dup {
-			continue
+	}
+}
+
+// allowAuthor spends one of an author's offer tokens.
+func (m *Market) allowAuthor(author peer.ID) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l, ok := m.authors[author]
+	if !ok {
+		if len(m.authors) >= maxAuthors {
+			// Losing the table resets every author to a full burst, which
+			// is what a new author gets anyway.
+			clear(m.authors)
 		}
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
+		l = rate.NewLimiter(rate.Limit(offersPerAuthor), offerBurst)
+		m.authors[author] = l
+	}
+	return l.Allow()
+}
+
+// bidder works through the queued offers.
+func (m *Market) bidder() {
+	defer m.wg.Done()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case o := <-m.toBid:
 			m.bid(o)
-		}()
+		}
 	}
 }
 
@@ -622,12 +711,17 @@ func (m *Market) bid(o Offer) {
 		m.log.Debug("not bidding", "job", o.ID, "why", d.Reason)
 		return
 	}
-	req, err := wire.Seal(m.key, KindBid, m.opts.Now(), BidMsg{Job: o.ID.String(), Price: m.opts.Policy.MinPrice, FreeSlots: c.FreeSlots})
+	price := m.opts.Policy.MinPrice
+	req, err := wire.Seal(m.key, KindBid, m.opts.Now(), BidMsg{Job: o.ID.String(), Price: price, FreeSlots: c.FreeSlots})
 	if err != nil {
 		return
 	}
+	// Remembered before it leaves: the assignment can come back before
+	// the bid's reply does.
+	m.rememberBid(o, price)
 	reply, err := exchange(m.ctx, m.streams, o.Submitter, ProtocolBid, req, 4<<10)
 	if err != nil {
+		m.forgetBid(o.ID.String())
 		m.log.Debug("bid not delivered", "job", o.ID, "err", err)
 		return
 	}
@@ -635,6 +729,39 @@ func (m *Market) bid(o Offer) {
 	if err := openDirect(reply, KindAck, o.Submitter, m.opts.Now(), &ack); err != nil {
 		m.log.Debug("bad bid reply", "job", o.ID, "err", err)
 	}
+}
+
+// rememberBid records a bid this worker sends, until the offer's deadline.
+func (m *Market) rememberBid(o Offer, price uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.opts.Now()
+	if len(m.openBids) >= maxOpenBids {
+		for id, b := range m.openBids {
+			if now.After(b.expires) {
+				delete(m.openBids, id)
+			}
+		}
+		if len(m.openBids) >= maxOpenBids {
+			return // a full table only costs this worker an assignment
+		}
+	}
+	m.openBids[o.ID.String()] = openBid{submitter: o.Submitter, price: price, expires: time.UnixMilli(o.Spec.Deadline)}
+}
+
+func (m *Market) forgetBid(id string) {
+	m.mu.Lock()
+	delete(m.openBids, id)
+	m.mu.Unlock()
+}
+
+// bidFor reports whether this worker bid on job id, to submitter, at a
+// price the offer pays, and the bid has not expired.
+func (m *Market) bidFor(o Offer) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.openBids[o.ID.String()]
+	return ok && b.submitter == o.Submitter && b.price <= o.Spec.Reward && !m.opts.Now().After(b.expires)
 }
 
 // handleBid records a bid on one of our open offers.
@@ -646,20 +773,25 @@ func (m *Market) handleBid(st network.Stream) {
 		}
 		m.mu.Lock()
 		bids, open := m.bids[b.Job]
-		if open && !slices.ContainsFunc(bids, func(x Bid) bool { return x.Worker == from }) {
+		full := open && len(bids) >= maxBidsPerJob
+		if open && !full && !slices.ContainsFunc(bids, func(x Bid) bool { return x.Worker == from }) {
 			m.bids[b.Job] = append(bids, Bid{Worker: from, Price: b.Price, FreeSlots: b.FreeSlots})
 		}
 		m.mu.Unlock()
-		reason := ""
-		if !open {
-			reason = "not an open job of this node"
+		ack := AckMsg{Job: b.Job, OK: open && !full}
+		switch {
+		case !open:
+			ack.Reason = "not an open job of this node"
+		case full:
+			ack.Reason = fmt.Sprintf("the job already has %d bids", maxBidsPerJob)
 		}
-		return wire.Seal(m.key, KindAck, m.opts.Now(), AckMsg{Job: b.Job, OK: open, Reason: reason})
+		return wire.Seal(m.key, KindAck, m.opts.Now(), ack)
 	})
 }
 
-// handleAssign accepts an assignment from an offer's submitter when this
-// node can still run the job, and records it.
+// handleAssign accepts an assignment only for a job this node bid on,
+// from its submitter, while it can still run it; the slot is taken before
+// the reply, so concurrent assignments cannot overbook the node.
 func (m *Market) handleAssign(st network.Stream) {
 	serve(st, MaxOfferSize+8<<10, func(from peer.ID, req []byte) ([]byte, error) {
 		var a AssignMsg
@@ -675,28 +807,43 @@ func (m *Market) handleAssign(st network.Stream) {
 			ack.Reason = "assignment does not match its offer"
 		case !slices.Contains(a.Workers, m.key.PeerID().String()):
 			ack.Reason = "this node is not among the assigned workers"
+		case !m.bidFor(o):
+			// Unsolicited: nobody asked for this job, so nobody may make
+			// this node fetch and run it.
+			ack.Reason = "this node did not bid on job " + a.Job
+			m.penalize(from, "sent an assignment for job "+a.Job+" this node did not bid on")
 		default:
-			if d := CanRun(o, m.opts.Capacity(m.ctx), m.opts.Policy); d != nil {
-				ack.Reason = d.Reason
-				break
-			}
-			rec, err := m.book.Create(m.ctx, a.Job, RoleWorker, a.Offer, StateAssigned)
-			if err != nil {
-				ack.Reason = err.Error()
-				break
-			}
-			// The co-workers, for an escrow's signer set.
-			if rec, err = m.book.Update(m.ctx, a.Job, func(r *Record) { r.Workers = decodePeers(a.Workers) }); err != nil {
-				ack.Reason = err.Error()
-				break
-			}
-			ack.OK = true
-			if m.opts.OnAssigned != nil {
-				m.opts.OnAssigned(rec)
-			}
+			m.accept(o, a, &ack)
 		}
 		return wire.Seal(m.key, KindAck, m.opts.Now(), ack)
 	})
+}
+
+// accept records an assignment and hands it to the worker, which takes
+// its slot at once (OnAssigned): the capacity check and the reservation
+// happen under one lock.
+func (m *Market) accept(o Offer, a AssignMsg, ack *AckMsg) {
+	m.accepting.Lock()
+	defer m.accepting.Unlock()
+	if d := CanRun(o, m.opts.Capacity(m.ctx), m.opts.Policy); d != nil {
+		ack.Reason = d.Reason
+		return
+	}
+	rec, err := m.book.Create(m.ctx, a.Job, RoleWorker, a.Offer, StateAssigned)
+	if err != nil {
+		ack.Reason = err.Error()
+		return
+	}
+	// The co-workers, for an escrow's signer set.
+	if rec, err = m.book.Update(m.ctx, a.Job, func(r *Record) { r.Workers = decodePeers(a.Workers) }); err != nil {
+		ack.Reason = err.Error()
+		return
+	}
+	m.forgetBid(a.Job)
+	ack.OK = true
+	if m.opts.OnAssigned != nil {
+		m.opts.OnAssigned(rec)
+	}
 }
 
 // Resume picks up this node's unfinished jobs after a restart: a

@@ -34,6 +34,8 @@ type Policy struct {
 	Submitters []peer.ID // empty: anyone
 	// RequireEscrow: run only jobs whose reward is locked in escrow.
 	RequireEscrow bool
+	// MaxOutputBytes is the most output a job may ask for (0: any).
+	MaxOutputBytes uint64
 }
 
 // Decline says why a miner does not bid; the submitter collects these to
@@ -63,6 +65,9 @@ func CanRun(o Offer, c Capacity, p Policy) *Decline {
 	}
 	if s.Reward < p.MinPrice {
 		return &Decline{fmt.Sprintf("asks at least %d, the offer pays %d", p.MinPrice, s.Reward)}
+	}
+	if p.MaxOutputBytes > 0 && s.Needs.MaxOutputBytes > p.MaxOutputBytes {
+		return &Decline{fmt.Sprintf("accepts at most %d MiB of output, the job may write %d MiB (needs.max_output)", p.MaxOutputBytes>>20, s.Needs.MaxOutputBytes>>20)}
 	}
 	if c.FreeSlots == 0 {
 		return &Decline{"has no free job slot"}

@@ -84,10 +84,13 @@ type Record struct {
 	// ReleaseApproved is the result of an escrow release this worker
 	// approved and co-signed: once the escrow is empty, that release (or
 	// one like it) has paid it, even after a restart.
-	ReleaseApproved string    `json:"release_approved,omitempty"`
-	Reason          string    `json:"reason,omitempty"` // why it failed or was cancelled
-	History         []Change  `json:"history"`
-	UpdatedAt       time.Time `json:"updated_at"`
+	ReleaseApproved string `json:"release_approved,omitempty"`
+	// Runs counts the times this worker started running the job; a job
+	// whose runs kept stopping the node is not run again.
+	Runs      int       `json:"runs,omitempty"`
+	Reason    string    `json:"reason,omitempty"` // why it failed or was cancelled
+	History   []Change  `json:"history"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // VerdictRecord is how a job was decided: the accepted result, who

@@ -2,7 +2,9 @@ package job
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -73,21 +75,62 @@ type Worker struct {
 	rescuer     Rescuer
 	rescueAfter time.Duration
 
-	mu      sync.Mutex
+	// caps are this miner's limits on what a job may make it store.
+	caps StagingCaps
+	// commitRetryMax caps the wait between two tries to deliver a
+	// commitment.
+	commitRetryMax time.Duration
+
+	mu sync.Mutex
+	// running holds the jobs that have a slot: reserved when the
+	// assignment is accepted, cancellable once the run starts.
 	running map[string]context.CancelFunc
 	gpusBy  map[string][]string // job ID → GPU UUIDs it holds
 }
 
+// StagingCaps are a miner's limits on what one job may make it store, from
+// its [market] config; zero means no cap of that kind.
+type StagingCaps struct {
+	// InputBytes caps the module and inputs fetched for one job.
+	InputBytes int64
+	// OutputBytes caps /output for a job whose spec sets no max_output
+	// (one that asks for more gets no bid: Policy.MaxOutputBytes).
+	OutputBytes int64
+	// OutputFiles caps the files and directories a job leaves in /output:
+	// empty ones cost no bytes but do cost the import and the disk.
+	OutputFiles int
+}
+
+// maxRunStarts is how many times a worker starts running one job. A
+// node that stopped during a run runs the job again after its restart;
+// a job that itself crashed the node (a sandbox escape of memory or a
+// bug) would crash it again, so after this many starts it fails.
+const maxRunStarts = 2
+
 // NewWorker builds a worker whose scratch space is under workDir.
 func NewWorker(key *identity.Key, streams Streams, book *Book, content Content, execs Executors, workDir string, log *slog.Logger) *Worker {
 	return &Worker{key: key, streams: streams, book: book, content: content, execs: execs, workDir: workDir,
-		log: log.With("component", "worker"), now: time.Now, running: map[string]context.CancelFunc{}, gpusBy: map[string][]string{}}
+		log: log.With("component", "worker"), now: time.Now, commitRetryMax: 30 * time.Second,
+		running: map[string]context.CancelFunc{}, gpusBy: map[string][]string{}}
+}
+
+// WithCaps sets the miner's staging caps.
+func (w *Worker) WithCaps(c StagingCaps) *Worker { w.caps = c; return w }
+
+// Reserve takes a job slot for an accepted assignment before its run
+// starts, so that Running counts it at once.
+func (w *Worker) Reserve(id string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.running[id]; !ok {
+		w.running[id] = func() {}
+	}
 }
 
 // Run executes one assigned job to the end and reports its result. Every
 // failure ends as a failed job with a reason, never a crashed daemon.
-func (w *Worker) Run(ctx context.Context, rec Record) {
-	ctx, cancel := context.WithCancel(ctx)
+func (w *Worker) Run(parent context.Context, rec Record) {
+	ctx, cancel := context.WithCancel(parent)
 	w.mu.Lock()
 	w.running[rec.ID] = cancel
 	w.mu.Unlock()
@@ -102,11 +145,18 @@ func (w *Worker) Run(ctx context.Context, rec Record) {
 		w.finish(ctx, rec.ID, "", StateFailed, "offer no longer valid: "+err.Error())
 		return
 	}
-	if rec.State != StateRunning { // a resumed job is already running
-		if _, err := w.book.Move(ctx, rec.ID, StateRunning, "", nil); err != nil {
-			w.log.Warn("start job", "job", rec.ID, "err", err)
-			return
-		}
+	// Counted before the run, on disk: a run that kills the node is not
+	// started again and again (maxRunStarts).
+	started := func(r *Record) { r.Runs++ }
+	id := rec.ID
+	if rec.State != StateRunning {
+		rec, err = w.book.Move(ctx, rec.ID, StateRunning, "", started)
+	} else { // resumed after a restart
+		rec, err = w.book.Update(ctx, rec.ID, started)
+	}
+	if err != nil {
+		w.log.Warn("start job", "job", id, "err", err)
+		return
 	}
 	go w.started(ctx, o) // best effort; never delays the run
 	if w.fault == FaultNoShow {
@@ -115,9 +165,12 @@ func (w *Worker) Run(ctx context.Context, rec Record) {
 	}
 	var result string
 	runErr := w.awaitEscrow(ctx, o, rec)
-	if runErr != nil {
+	switch {
+	case rec.Runs > maxRunStarts:
+		runErr = fmt.Errorf("not run again: the node stopped during each of its %d runs of this job, which may be what stopped it", rec.Runs-1)
+	case runErr != nil:
 		runErr = fmt.Errorf("not run: the escrow does not secure it: %w", runErr)
-	} else {
+	default:
 		result, runErr = w.execute(ctx, o)
 	}
 	msg := CommitMsg{Job: rec.ID}
@@ -142,7 +195,12 @@ func (w *Worker) Run(ctx context.Context, rec Record) {
 	}
 	err = w.commit(ctx, o, msg)
 	if ctx.Err() != nil {
-		return // cancelled: the market has recorded why
+		if parent.Err() != nil {
+			// The node is shutting down, not crashing: this start does
+			// not count against the job.
+			w.book.Update(context.Background(), rec.ID, func(r *Record) { r.Runs = max(0, r.Runs-1) })
+		}
+		return // cancelled (the market has recorded why) or shutting down
 	}
 	switch {
 	case runErr != nil:
@@ -170,8 +228,15 @@ func (w *Worker) started(ctx context.Context, o Offer) {
 	}
 }
 
-// Start serves the submitters' reveal requests.
-func (w *Worker) Start() { w.streams.SetStreamHandler(ProtocolReveal, w.handleReveal) }
+// Start serves the submitters' reveal requests, after clearing the
+// scratch space a previous run of the node left (nothing runs yet, and a
+// resumed job stages its inputs again).
+func (w *Worker) Start() {
+	if err := os.RemoveAll(w.workDir); err != nil {
+		w.log.Warn("clear the work directory", "dir", w.workDir, "err", err)
+	}
+	w.streams.SetStreamHandler(ProtocolReveal, w.handleReveal)
+}
 
 // Close stops serving reveals.
 func (w *Worker) Close() error {
@@ -301,13 +366,18 @@ func (w *Worker) releaseGPUs(id string) {
 	w.mu.Unlock()
 }
 
-// commit delivers the commitment to the submitter, retrying with backoff:
-// one that does not arrive makes the submitter give the work to someone
-// else once the report deadline passes.
+// commit delivers the commitment to the submitter, retrying with backoff
+// until the job's deadline: a submitter that restarts or loses its
+// connection for a while still gets the work it paid for, and one that
+// does not arrive makes the submitter give the work to someone else.
 func (w *Worker) commit(ctx context.Context, o Offer, msg CommitMsg) error {
 	var err error
-	for attempt, wait := 0, time.Second; attempt < 4; attempt, wait = attempt+1, wait*2 {
+	deadline := time.UnixMilli(o.Spec.Deadline)
+	for attempt, wait := 0, time.Second; ; attempt, wait = attempt+1, min(2*wait, w.commitRetryMax) {
 		if attempt > 0 {
+			if w.now().Add(wait).After(deadline) {
+				return fmt.Errorf("%w (gave up at the job's deadline after %d tries)", err, attempt)
+			}
 			w.log.Info("commitment not delivered, retrying", "job", msg.Job, "err", err, "in", wait)
 			select {
 			case <-ctx.Done():
@@ -333,8 +403,10 @@ func (w *Worker) commit(ctx context.Context, o Offer, msg CommitMsg) error {
 		// an assignment in flight before answering), but a retry costs
 		// little and covers a submitter that was restarting.
 		err = fmt.Errorf("submitter refused the commitment: %s", ack.Reason)
+		if attempt >= 3 {
+			return err
+		}
 	}
-	return err
 }
 
 // Cancel stops a running job (its submitter withdrew it).
@@ -373,11 +445,15 @@ func (w *Worker) execute(ctx context.Context, o Offer) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(dir)
+	outputCap := int64(s.Needs.MaxOutputBytes)
+	if outputCap == 0 {
+		outputCap = w.caps.OutputBytes
+	}
 	task := executor.Task{
 		JobID: o.ID.String(), Seed: s.Seed, Args: s.Args, Env: s.Env,
 		OutputDir: filepath.Join(dir, "output"),
 		Limits: executor.Limits{
-			MemoryBytes: s.Needs.MemoryBytes, Timeout: s.Needs.Timeout(), MaxOutputBytes: int64(s.Needs.MaxOutputBytes),
+			MemoryBytes: s.Needs.MemoryBytes, Timeout: s.Needs.Timeout(), MaxOutputBytes: outputCap,
 			CPUCores: s.Needs.CPUCores,
 		},
 	}
@@ -418,12 +494,43 @@ func (w *Worker) execute(ctx context.Context, o Offer) (string, error) {
 	if res.ExitCode != 0 {
 		return "", fmt.Errorf("exited with status %d: %s", res.ExitCode, tail(res.Stderr))
 	}
+	if err := w.checkOutputFiles(task.OutputDir); err != nil {
+		return "", err
+	}
 	id, err := w.content.AddDir(ctx, task.OutputDir)
 	if err != nil {
 		return "", fmt.Errorf("import /output: %w", err)
 	}
 	return id, nil
 }
+
+// checkOutputFiles refuses an output of more files and directories than
+// the miner accepts (market.max_output_files), before it is imported.
+func (w *Worker) checkOutputFiles(dir string) error {
+	if w.caps.OutputFiles <= 0 {
+		return nil
+	}
+	n := 0
+	err := filepath.WalkDir(dir, func(_ string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if n++; n > w.caps.OutputFiles+1 { // +1: /output itself
+			return errTooManyFiles
+		}
+		return nil
+	})
+	if errors.Is(err, errTooManyFiles) {
+		return fmt.Errorf("%w: the job left more than %d files and directories under /output (market.max_output_files on this miner)",
+			executor.ErrOutputLimit, w.caps.OutputFiles)
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("read /output: %w", err)
+	}
+	return nil
+}
+
+var errTooManyFiles = errors.New("too many files")
 
 // garbage imports a made-up output, as a cheating worker would return.
 func (w *Worker) garbage(ctx context.Context, dir string) (string, error) {

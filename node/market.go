@@ -24,7 +24,8 @@ func (g gossip) Next(ctx context.Context) (peer.ID, []byte, error) {
 }
 
 func marketPolicy(m config.MarketConfig) job.Policy {
-	p := job.Policy{MinPrice: m.MinPrice, Mint: m.Mint, Executors: m.Executors, RequireEscrow: m.RequireEscrow}
+	p := job.Policy{MinPrice: m.MinPrice, Mint: m.Mint, Executors: m.Executors, RequireEscrow: m.RequireEscrow,
+		MaxOutputBytes: uint64(m.MaxOutput)}
 	for _, s := range m.AllowedSubmitters {
 		if id, err := peer.Decode(s); err == nil { // Validate has checked them
 			p.Submitters = append(p.Submitters, id)

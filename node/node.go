@@ -67,6 +67,10 @@ type Node struct {
 	stats    *nodeMetrics // job, GPU and settlement series on metrics
 	net      *p2p.Network
 	hardware *hwdetect.Detector
+	// hwReport is the latest hardware report, taken at hwAt.
+	hwMu     sync.Mutex
+	hwReport hwdetect.Report
+	hwAt     time.Time
 	storage  *storage.Store
 	jobs     *job.Book
 	market   *job.Market
@@ -209,7 +213,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			execs[job.ExecutorNative] = nativeExec
 		}
 		n.worker = job.NewWorker(n.key, n.net.Host(), n.jobs, jobContent{n.storage},
-			execs, n.repo.Path("work"), n.log).WithDevices(n.gpuDevices).WithFault(n.opts.Fault)
+			execs, n.repo.Path("work"), n.log).WithDevices(n.gpuDevices).WithFault(n.opts.Fault).
+			WithCaps(job.StagingCaps{InputBytes: int64(n.cfg.Market.MaxInput), OutputBytes: int64(n.cfg.Market.MaxOutput),
+				OutputFiles: n.cfg.Market.MaxOutputFiles})
 		if n.escrow != nil {
 			n.worker.WithEscrowCheck(n.checkEscrow)
 		}
@@ -222,6 +228,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			n.startRescue() // stops before the worker does
 		}
 		onAssigned = func(rec job.Record) {
+			n.worker.Reserve(rec.ID) // before the market's next capacity check
 			n.workers.Add(1)
 			go func() {
 				defer n.workers.Done()
@@ -338,6 +345,28 @@ func (n *Node) Jobs() *job.Book { return n.jobs }
 // Heartbeats is the live network table.
 func (n *Node) Heartbeats() *heartbeat.Service { return n.heartbeat }
 
+// hardwareMaxAge is how long a hardware report is reused. Every offer and
+// every assignment asks for the node's capacity; a full scan (NVML
+// included) per offer would let a flood of valid offers keep the node
+// busy scanning.
+const hardwareMaxAge = 2 * time.Second
+
+// hardwareReport is the hardware as detected at most hardwareMaxAge ago;
+// concurrent callers wait for one scan instead of each running their own.
+func (n *Node) hardwareReport(ctx context.Context) (hwdetect.Report, error) {
+	n.hwMu.Lock()
+	defer n.hwMu.Unlock()
+	if !n.hwAt.IsZero() && time.Since(n.hwAt) < hardwareMaxAge {
+		return n.hwReport, nil
+	}
+	report, err := n.hardware.Detect(ctx, n.repo.Dir())
+	if err != nil {
+		return report, err
+	}
+	n.hwReport, n.hwAt = report, time.Now()
+	return report, nil
+}
+
 // capabilities describes what this node offers now, for its heartbeat.
 func (n *Node) capabilities(ctx context.Context) heartbeat.Heartbeat {
 	hb := heartbeat.Heartbeat{
@@ -351,7 +380,7 @@ func (n *Node) capabilities(ctx context.Context) heartbeat.Heartbeat {
 	if n.worker != nil {
 		hb.FreeSlots = uint32(max(0, n.cfg.Market.MaxJobs-n.worker.Running()))
 	}
-	report, err := n.hardware.Detect(ctx, n.repo.Dir())
+	report, err := n.hardwareReport(ctx)
 	if err != nil {
 		n.log.Warn("hardware detection failed", "err", err)
 		return hb

@@ -313,3 +313,57 @@ func jobNetwork(ctx context.Context, tb testing.TB, miners int, configure func(i
 	}
 	return nodes
 }
+
+// A submitter that is down when its worker finishes still gets the
+// result: the worker keeps trying to deliver its commitment until the
+// job's deadline, not for a few seconds (issue 13, finding 11).
+func TestWorkerCommitsAfterSubmitterRestart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	miner := Start(t, Config(config.ModeMiner), "miner", node.Options{})
+	subCfg := Config(config.ModeLight)
+	// TCP only: a dial to the stopped submitter fails at once instead of
+	// waiting out a QUIC handshake, so the worker's tries are quick.
+	subCfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	for _, a := range miner.Network().Addrs() {
+		subCfg.P2P.Bootstrap = append(subCfg.P2P.Bootstrap, a.String())
+	}
+	subDir := filepath.Join(t.TempDir(), "submitter")
+	submitter := StartIn(t, subDir, subCfg, node.Options{})
+	spec := wasmSpec(1, 4*time.Minute)
+	// The miner holds the module, so the run does not need the submitter.
+	spec.Module, spec.Args, spec.Needs.MemoryBytes = addModule(ctx, t, miner, "../../examples/matmul"), []string{"-n", "200", "-seed", "1"}, 256<<20
+	spec.Needs.TimeoutMS = 120_000
+	offer, err := submitter.Market().Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := offer.ID.String()
+	waitState(ctx, t, miner, id, job.StateRunning)
+	if err := submitter.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The worker saves its result just before it tries to commit.
+	for w, _ := miner.Jobs().Get(ctx, id); len(w.Salt) == 0; w, _ = miner.Jobs().Get(ctx, id) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the worker never finished the run: %s, %s", w.State, w.Reason)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	// Down for longer than the few seconds of retries a worker used to
+	// allow itself.
+	select {
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	case <-time.After(20 * time.Second):
+	}
+	if w, _ := miner.Jobs().Get(ctx, id); w.State.Terminal() {
+		t.Fatalf("the worker gave up while the submitter was down: %s, %s", w.State, w.Reason)
+	}
+	submitter = StartIn(t, subDir, subCfg, node.Options{})
+	rec := waitState(ctx, t, submitter, id, job.StateDone)
+	if w := waitState(ctx, t, miner, id, job.StateDone); w.Result != rec.Result || len(rec.Missed) > 0 {
+		t.Fatalf("worker result %s, accepted %s, missed %v", w.Result, rec.Result, rec.Missed)
+	}
+}

@@ -1,0 +1,204 @@
+package testnet
+
+// The hostile-peer suite: attacker nodes next to honest ones, each trying
+// one of the attacks in docs/SECURITY.md. Every test asserts what an honest
+// miner or submitter relies on: its jobs still run, it does not run what
+// nobody asked for, and what it holds stays bounded.
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/vft-network/vft/config"
+	"github.com/vft-network/vft/identity"
+	"github.com/vft-network/vft/job"
+	"github.com/vft-network/vft/node"
+	"github.com/vft-network/vft/p2p"
+	"github.com/vft-network/vft/p2p/reqresp"
+	"github.com/vft-network/vft/wire"
+)
+
+// attacker is a bare libp2p node with its own key that speaks VFT's
+// protocols by hand, so it can send what an honest node never would.
+type attacker struct {
+	net    *p2p.Network
+	key    *identity.Key
+	offers *p2p.Topic
+
+	mu   sync.Mutex
+	bids map[string][]peer.ID // job ID → bidders
+}
+
+// newAttacker joins the network through boot and the offers topic, with a
+// validator that accepts anything, and records the bids it receives.
+func newAttacker(t *testing.T, ctx context.Context, boot *node.Node) *attacker {
+	t.Helper()
+	cfg := Config(config.ModeMiner).P2P
+	for _, a := range boot.Network().Addrs() {
+		cfg.Bootstrap = append(cfg.Bootstrap, a.String())
+	}
+	key, _ := identity.Generate()
+	net, err := p2p.New(cfg, key.LibP2P(), p2p.Options{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := net.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { net.Close() })
+	a := &attacker{net: net, key: key, bids: map[string][]peer.ID{}}
+	a.offers, err = net.Join(job.OffersTopic, func(context.Context, peer.ID, []byte) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.offers.Close() })
+	net.Host().SetStreamHandler(job.ProtocolBid, func(st network.Stream) {
+		reqresp.Serve(st, 4<<10, 10*time.Second, func(from peer.ID, req []byte) ([]byte, error) {
+			msg, err := wire.Open(req, job.KindBid, wire.Limits{MaxSize: 4 << 10, MaxAge: time.Minute, MaxFuture: time.Minute}, time.Now())
+			if err != nil {
+				return nil, err
+			}
+			var b job.BidMsg
+			if err := wire.Unmarshal(msg.Body, &b); err != nil {
+				return nil, err
+			}
+			a.mu.Lock()
+			a.bids[b.Job] = append(a.bids[b.Job], from)
+			a.mu.Unlock()
+			return wire.Seal(key, job.KindAck, time.Now(), job.AckMsg{Job: b.Job, OK: true})
+		})
+	})
+	for len(a.offers.Peers()) == 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("attacker never joined the offers mesh")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return a
+}
+
+// offer signs an offer of the attacker's; publish gossips it.
+func (a *attacker) offer(t *testing.T, spec job.Spec) job.Offer {
+	t.Helper()
+	o, err := job.NewOffer(a.key, spec, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func (a *attacker) publish(ctx context.Context, t *testing.T, o job.Offer) {
+	t.Helper()
+	if err := a.offers.Publish(ctx, o.Raw); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitBid waits until worker has bid on o.
+func (a *attacker) waitBid(ctx context.Context, t *testing.T, o job.Offer, worker peer.ID) {
+	t.Helper()
+	for {
+		a.mu.Lock()
+		bidders := a.bids[o.ID.String()]
+		a.mu.Unlock()
+		for _, b := range bidders {
+			if b == worker {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s never bid on %s", worker, o.ID)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// assign sends worker a signed assignment of o and returns its answer.
+func (a *attacker) assign(ctx context.Context, o job.Offer, worker peer.ID) (job.AckMsg, error) {
+	req, err := wire.Seal(a.key, job.KindAssign, time.Now(), job.AssignMsg{Job: o.ID.String(), Offer: o.Raw, Workers: []string{worker.String()}})
+	if err != nil {
+		return job.AckMsg{}, err
+	}
+	reply, err := reqresp.Exchange(ctx, a.net.Host(), worker, job.ProtocolAssign, req, 4<<10, 10*time.Second)
+	if err != nil {
+		return job.AckMsg{}, err
+	}
+	msg, err := wire.Open(reply, job.KindAck, wire.Limits{MaxSize: 4 << 10, MaxAge: time.Minute, MaxFuture: time.Minute}, time.Now())
+	if err != nil {
+		return job.AckMsg{}, err
+	}
+	var ack job.AckMsg
+	return ack, wire.Unmarshal(msg.Body, &ack)
+}
+
+// An assignment for a job the miner never bid on is refused and leaves
+// no trace: without this, any peer could make a miner fetch and run
+// whatever it likes (issue 13, finding 1).
+func TestUnsolicitedAssignmentRefused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	miner := New(t, 1, Options{})[0]
+	evil := newAttacker(t, ctx, miner)
+	o := evil.offer(t, wasmSpec(1, 10*time.Minute)) // never gossiped: nobody bid
+
+	ack, err := evil.assign(ctx, o, miner.Network().ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack.OK || ack.Reason != "this node did not bid on job "+o.ID.String() {
+		t.Fatalf("unsolicited assignment answered %+v", ack)
+	}
+	if rec, err := miner.Jobs().Get(ctx, o.ID.String()); err == nil {
+		t.Fatalf("the miner recorded the unsolicited job: %s", rec.State)
+	}
+}
+
+// Assignments that arrive at once cannot overbook a miner: with one job
+// slot, of several jobs it bid on and that are all assigned at the same
+// moment, it accepts one (issue 13, finding 9).
+func TestConcurrentAssignmentsRespectMaxJobs(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	miner := New(t, 1, Options{})[0]
+	evil := newAttacker(t, ctx, miner)
+	const jobs = 6
+	var offers []job.Offer
+	for range jobs {
+		// The module is nowhere to be found, so an accepted job holds its
+		// slot while the worker looks for it.
+		o := evil.offer(t, wasmSpec(1, 10*time.Minute))
+		evil.publish(ctx, t, o)
+		offers = append(offers, o)
+	}
+	for _, o := range offers {
+		evil.waitBid(ctx, t, o, miner.Network().ID())
+	}
+
+	var wg sync.WaitGroup
+	acks := make([]job.AckMsg, jobs)
+	for i, o := range offers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			acks[i], _ = evil.assign(ctx, o, miner.Network().ID())
+		}()
+	}
+	wg.Wait()
+	accepted := 0
+	for _, ack := range acks {
+		if ack.OK {
+			accepted++
+		}
+	}
+	if accepted != 1 {
+		t.Fatalf("a miner with max_jobs = 1 accepted %d of %d simultaneous assignments: %+v", accepted, jobs, acks)
+	}
+}
