@@ -20,6 +20,8 @@ func TestCanRun(t *testing.T) {
 		{Name: "NVIDIA H100 80GB HBM3", MemoryBytes: 80 << 30}, {Name: "NVIDIA H100 80GB HBM3", MemoryBytes: 80 << 30},
 	}}
 	open := Policy{MinPrice: 1000, Executors: []string{ExecutorWASM, ExecutorNative}}
+	bigOutput := validSpec()
+	bigOutput.Needs.MaxOutputBytes = 1 << 40
 	cases := []struct {
 		name   string
 		spec   Spec
@@ -37,6 +39,7 @@ func TestCanRun(t *testing.T) {
 		{"GPU too small", gpuSpec, Capacity{CPUCores: 8, MemoryBytes: 64 << 30, FreeSlots: 1, GPUs: []GPU{{Name: "NVIDIA H100 PCIe", MemoryBytes: 24 << 30}, {Name: "NVIDIA H100 PCIe", MemoryBytes: 24 << 30}}}, open, "has 0 matching GPU(s), the job needs 2 GPU(s) H100 with 40 GiB"},
 		{"wrong GPU model", gpuSpec, Capacity{CPUCores: 8, MemoryBytes: 64 << 30, FreeSlots: 1, GPUs: []GPU{{Name: "RTX 4090", MemoryBytes: 48 << 30}, {Name: "RTX 4090", MemoryBytes: 48 << 30}}}, open, "0 matching"},
 		{"submitter not allowed", validSpec(), rig, Policy{Executors: []string{ExecutorWASM}, Submitters: []peer.ID{"someone-else"}}, "allowed submitters"},
+		{"output over the miner's cap", bigOutput, rig, Policy{Executors: []string{ExecutorWASM}, MaxOutputBytes: 10 << 30}, "accepts at most 10240 MiB of output, the job may write 1048576 MiB"},
 		{"no escrow for a miner that requires one", validSpec(), rig, Policy{Executors: []string{ExecutorWASM}, RequireEscrow: true}, "only jobs paid from an escrow"},
 	}
 	for _, tc := range cases {

@@ -373,7 +373,8 @@ func (w *Worker) releaseGPUs(id string) {
 func (w *Worker) commit(ctx context.Context, o Offer, msg CommitMsg) error {
 	var err error
 	deadline := time.UnixMilli(o.Spec.Deadline)
-	for attempt, wait := 0, time.Second; ; attempt, wait = attempt+1, min(2*wait, w.commitRetryMax) {
+	wait := time.Second
+	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			if w.now().Add(wait).After(deadline) {
 				return fmt.Errorf("%w (gave up at the job's deadline after %d tries)", err, attempt)
@@ -384,6 +385,7 @@ func (w *Worker) commit(ctx context.Context, o Offer, msg CommitMsg) error {
 				return ctx.Err()
 			case <-time.After(wait):
 			}
+			wait = min(2*wait, w.commitRetryMax)
 		}
 		var data, reply []byte
 		if data, err = wire.Seal(w.key, KindCommit, w.now(), msg); err != nil {

@@ -2,9 +2,24 @@ package job
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/vft-network/vft/executor"
+	"github.com/vft-network/vft/identity"
 )
 
 // Native jobs get GPUs that match their needs, and two running jobs never
@@ -35,5 +50,93 @@ func TestAllocateGPUs(t *testing.T) {
 	}
 	if got, err := w.allocateGPUs(ctx, "cpu-job", Resources{}); err != nil || got != nil {
 		t.Fatalf("a job without GPUs got %v, %v", got, err)
+	}
+}
+
+// failingStreams is a host whose every stream fails: the submitter is gone.
+type failingStreams struct{ id peer.ID }
+
+func (f failingStreams) ID() peer.ID                                       { return f.id }
+func (failingStreams) SetStreamHandler(protocol.ID, network.StreamHandler) {}
+func (failingStreams) RemoveStreamHandler(protocol.ID)                     {}
+func (failingStreams) NewStream(context.Context, peer.ID, ...protocol.ID) (network.Stream, error) {
+	return nil, errors.New("submitter unreachable")
+}
+
+// countingContent counts the fetches a run starts with.
+type countingContent struct{ gets atomic.Int32 }
+
+func (c *countingContent) Get(context.Context, string, string) error {
+	c.gets.Add(1)
+	return errors.New("not found")
+}
+func (c *countingContent) AddDir(context.Context, string) (string, error) {
+	return "", errors.New("no")
+}
+
+// A job the node was running each time it stopped is not run a third
+// time: a job that crashes its worker would otherwise crash it on every
+// restart until the deadline (issue 13, finding 1). A node stopped once
+// runs the job again.
+func TestRunsThatStopTheNodeAreNotRepeated(t *testing.T) {
+	for _, tc := range []struct {
+		runsBefore int
+		wantRun    bool
+	}{{0, true}, {1, true}, {2, false}} {
+		t.Run(fmt.Sprint(tc.runsBefore, " runs before"), func(t *testing.T) {
+			ctx := context.Background()
+			submitter, _ := identity.Generate()
+			workerKey, _ := identity.Generate()
+			spec := validSpec()
+			spec.Verify = VerificationPolicy{Mode: VerifyExact, Workers: 1, Quorum: 1}
+			spec.Deadline = time.Now().Add(2 * time.Second).UnixMilli()
+			o, err := NewOffer(submitter, spec, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			book := NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now)
+			id := o.ID.String()
+			if _, err := book.Create(ctx, id, RoleWorker, o.Raw, StateAssigned); err != nil {
+				t.Fatal(err)
+			}
+			rec, err := book.Move(ctx, id, StateRunning, "", func(r *Record) { r.Runs = tc.runsBefore })
+			if err != nil {
+				t.Fatal(err)
+			}
+			content := &countingContent{}
+			w := NewWorker(workerKey, failingStreams{workerKey.PeerID()}, book, content,
+				Executors{ExecutorWASM: nil}, t.TempDir(), slog.New(slog.DiscardHandler))
+			w.Run(ctx, rec)
+
+			got, _ := book.Get(ctx, id)
+			ran := content.gets.Load() > 0
+			if ran != tc.wantRun {
+				t.Fatalf("after %d runs the job ran again: %v, want %v (%s: %s)", tc.runsBefore, ran, tc.wantRun, got.State, got.Reason)
+			}
+			if !tc.wantRun && (got.State != StateFailed || !strings.Contains(got.Reason, "not run again")) {
+				t.Fatalf("job %s: %q", got.State, got.Reason)
+			}
+		})
+	}
+}
+
+// Empty files and directories cost no bytes, so the output's byte budget
+// does not stop a job that leaves millions of them; the miner's file cap
+// does, before anything is imported (issue 13, finding 5).
+func TestOutputFileCap(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 10 {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprint(i)), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := NewWorker(nil, nil, nil, nil, nil, t.TempDir(), slog.New(slog.DiscardHandler))
+	if err := w.WithCaps(StagingCaps{OutputFiles: 10}).checkOutputFiles(dir); err != nil {
+		t.Fatalf("10 files under a cap of 10: %v", err)
+	}
+	os.Mkdir(filepath.Join(dir, "empty"), 0o700)
+	err := w.WithCaps(StagingCaps{OutputFiles: 10}).checkOutputFiles(dir)
+	if !errors.Is(err, executor.ErrOutputLimit) || !strings.Contains(err.Error(), "more than 10 files and directories") {
+		t.Fatalf("11 entries under a cap of 10: %v", err)
 	}
 }

@@ -202,3 +202,42 @@ func TestConcurrentAssignmentsRespectMaxJobs(t *testing.T) {
 		t.Fatalf("a miner with max_jobs = 1 accepted %d of %d simultaneous assignments: %+v", accepted, jobs, acks)
 	}
 }
+
+// A flood of valid offers from one author costs a miner a bounded amount
+// of work: it considers a burst of them and then the author's rate, while
+// an honest submitter's job still runs (issue 13, finding 8).
+func TestOfferFloodIsRateLimited(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	nodes := jobNetwork(ctx, t, 1, nil)
+	miner, submitter := nodes[0], nodes[1]
+	evil := newAttacker(t, ctx, miner)
+
+	const flood = 300
+	start := time.Now()
+	var offers []job.Offer
+	for range flood {
+		o := evil.offer(t, wasmSpec(1, 10*time.Minute))
+		evil.publish(ctx, t, o)
+		offers = append(offers, o)
+	}
+	spec := wasmSpec(1, 2*time.Minute)
+	spec.Module, spec.Needs.MemoryBytes = addModule(ctx, t, submitter, "../../examples/wordcount"), 256<<20
+	spec.Inputs = []job.Input{{CID: addPath(ctx, t, submitter, "../../examples/wordcount/testdata")}}
+	honest, err := submitter.Market().Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(ctx, t, submitter, honest.ID.String(), job.StateDone)
+
+	evil.mu.Lock()
+	bids := len(evil.bids)
+	evil.mu.Unlock()
+	// The burst, the rate over the time the flood and the job took, and
+	// slack for the offers that arrive while the bucket refills.
+	allowed := 20 + int(2*time.Since(start).Seconds()) + 5
+	if bids > allowed {
+		t.Fatalf("the miner bid on %d of %d flooded offers in %s; its rate allows %d", bids, flood, time.Since(start).Round(time.Millisecond), allowed)
+	}
+	t.Logf("bid on %d of %d flooded offers in %s", bids, flood, time.Since(start).Round(time.Millisecond))
+}
