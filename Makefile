@@ -8,7 +8,7 @@ LOCALNET_DIR := chain/localnet
 
 EXAMPLES := matmul nninfer wordcount qsim
 
-.PHONY: build examples test test-short demo bench lint clean localnet localnet-deps interop interop-bench gpu-tests
+.PHONY: build examples test test-short demo bench lint clean localnet localnet-deps interop interop-bench gpu-tests fuzz
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/vft
@@ -58,6 +58,11 @@ localnet: localnet-deps
 # miners of which 1 is dishonest, a submitter), a verified job, payouts.
 demo: build examples localnet-deps
 	./scripts/demo.sh
+
+# Every fuzzer for FUZZTIME each (default 30s); `make test` replays their
+# seed corpora. See docs/SECURITY.md.
+fuzz:
+	FUZZTIME=$${FUZZTIME:-30s} scripts/fuzz.sh
 
 # In-process network benchmarks (mesh, gossip, heartbeats, job latency).
 bench:
