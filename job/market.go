@@ -91,17 +91,15 @@ const (
 	// maxOpenBids caps the bids a worker remembers, waiting for their
 	// assignment.
 	maxOpenBids = 4096
-	// bidQueue is how many considered offers may wait for a bidder, and
-	// bidders how many are worked on at once (each checks the capacity and
-	// opens a stream to the submitter). Offers beyond the queue are not
-	// dropped for good: their submitter re-gossips them while they are open.
-	bidQueue = 256
-	bidders  = 4
+	// bidders is how many offers are worked on at once (each checks the
+	// capacity and opens a stream to the submitter); bidQueue holds the
+	// rest.
+	bidders = 4
 	// offersPerAuthor and offerBurst rate one author's offers that this
-	// worker considers: an honest submitter posts a few jobs a second, a
-	// flooder gets no more of this node's attention than that.
-	offersPerAuthor = 2.0
-	offerBurst      = 20
+	// worker considers: a busy honest submitter posts a few jobs a second,
+	// a flooder gets no more of this node's attention than that.
+	offersPerAuthor = 10.0
+	offerBurst      = 50
 	// maxAuthors bounds the per-author rate table.
 	maxAuthors = 10_000
 )
@@ -137,7 +135,7 @@ type Market struct {
 	// authors rate each submitter's offers (worker).
 	authors map[peer.ID]*rate.Limiter
 	// toBid queues considered offers for the bidders.
-	toBid chan Offer
+	toBid *bidQueue
 	// accepting serialises the check of free capacity and the reservation
 	// of a slot, so that concurrent assignments cannot overbook.
 	accepting sync.Mutex
@@ -164,7 +162,7 @@ func NewMarket(key *identity.Key, streams Streams, book *Book, opts MarketOption
 	}
 	m := &Market{key: key, streams: streams, book: book, opts: opts, log: log.With("component", "market"),
 		bids: map[string][]Bid{}, seen: map[string]struct{}{}, revealing: map[string]bool{}, assigning: map[string]map[peer.ID]bool{},
-		openBids: map[string]openBid{}, authors: map[peer.ID]*rate.Limiter{}, toBid: make(chan Offer, bidQueue)}
+		openBids: map[string]openBid{}, authors: map[peer.ID]*rate.Limiter{}, toBid: newBidQueue()}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	return m
 }
@@ -658,9 +656,7 @@ func (m *Market) readOffers() {
 		if dup || !m.allowAuthor(o.Submitter) {
 			continue
 		}
-		select {
-		case m.toBid <- o:
-		default:
+		if !m.toBid.push(o) {
 			m.log.Debug("bid queue full; offer left for its next gossip", "job", id)
 			continue
 		}
@@ -696,12 +692,11 @@ func (m *Market) allowAuthor(author peer.ID) bool {
 func (m *Market) bidder() {
 	defer m.wg.Done()
 	for {
-		select {
-		case <-m.ctx.Done():
+		o, ok := m.toBid.pop(m.ctx)
+		if !ok {
 			return
-		case o := <-m.toBid:
-			m.bid(o)
 		}
+		m.bid(o)
 	}
 }
 
