@@ -1,0 +1,47 @@
+package node
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+
+	"github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/vft-network/vft/identity"
+	"github.com/vft-network/vft/verify"
+)
+
+// GossipSub's application score is this node's reputation of the peer:
+// nothing before reputation exists or for a stranger, below GossipSub's
+// gossip threshold (-100) for a peer this node caught cheating.
+func TestGossipScoreFollowsReputation(t *testing.T) {
+	self, _ := identity.Generate()
+	cheat, _ := identity.Generate()
+	stranger, _ := identity.Generate()
+	n := &Node{}
+	if s := n.gossipScore(cheat.PeerID()); s != 0 {
+		t.Fatalf("score %v before reputation exists, want 0", s)
+	}
+	rep, err := verify.NewReputation(dssync.MutexWrap(datastore.NewMapDatastore()), self.PeerID(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.gossipRep.Store(rep)
+	if err := rep.Penalize(context.Background(), cheat.PeerID(), "forged verdict"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		p    peer.ID
+		ok   func(float64) bool
+	}{
+		{"stranger", stranger.PeerID(), func(s float64) bool { return s == 0 }},
+		{"caught cheating", cheat.PeerID(), func(s float64) bool { return s < -100 }},
+	} {
+		if s := n.gossipScore(tc.p); !tc.ok(s) {
+			t.Errorf("%s: gossip score %v", tc.name, s)
+		}
+	}
+}
