@@ -73,10 +73,11 @@ func (n *Network) Join(name string, validate Validator) (*Topic, error) {
 		// are what a flood would cost us. An author over its bucket is
 		// penalised only when it handed us the message itself: a relay
 		// that forwarded it may have seen it before the bucket ran dry.
+		// These log at debug: a flood must not flood the log as well.
 		now := n.opts.Now()
 		if !authors.Allow(author, now) {
 			if author == from {
-				log.Info("message rejected: author over its rate", "author", author, "rate", authorRate)
+				log.Debug("message rejected: author over its rate", "author", author, "rate", authorRate)
 				return pubsub.ValidationReject
 			}
 			log.Debug("message ignored: author over its rate", "author", author, "via", from)
