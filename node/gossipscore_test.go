@@ -3,6 +3,9 @@ package node
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ipfs/go-datastore"
@@ -10,6 +13,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/vft-network/vft/identity"
+	"github.com/vft-network/vft/p2p"
+	"github.com/vft-network/vft/repo"
 	"github.com/vft-network/vft/verify"
 )
 
@@ -42,6 +47,34 @@ func TestGossipScoreFollowsReputation(t *testing.T) {
 	} {
 		if s := n.gossipScore(tc.p); !tc.ok(s) {
 			t.Errorf("%s: gossip score %v", tc.name, s)
+		}
+	}
+}
+
+// Every request/response protocol a miner serves has its per-peer stream
+// cap (p2p.max_streams_per_peer): a protocol added later without one
+// would let a peer pin goroutines on it.
+func TestDirectProtocolsCapped(t *testing.T) {
+	cfg := testConfig()
+	r, key, err := repo.Init(filepath.Join(t.TempDir(), "n"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd, err := New(r, cfg, key, slog.New(slog.DiscardHandler), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nd.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer nd.Close()
+	for _, proto := range nd.Network().Host().Mux().Protocols() {
+		// The DHT's own protocol is not a one-request exchange.
+		if !strings.HasPrefix(string(proto), p2p.ProtocolPrefix+"/") || strings.HasPrefix(string(proto), p2p.ProtocolPrefix+"/kad/") {
+			continue
+		}
+		if !slices.Contains(directProtocols, proto) {
+			t.Errorf("%s is served without a per-peer stream cap: add it to directProtocols", proto)
 		}
 	}
 }
