@@ -257,3 +257,60 @@ func TestAppScoreReachesPeerScore(t *testing.T) {
 		return ok && s <= -300
 	})
 }
+
+// A relay that forwards a flooder's messages is not blamed for them: the
+// relay throttles the flooder (whose score falls there), and what gets
+// through beyond the victim's own bucket for that author is dropped
+// without counting against the relay.
+func TestGossipFloodRelayNotBlamed(t *testing.T) {
+	const topic = "/vft/test/relay"
+	accept := func(context.Context, peer.ID, []byte) error { return nil }
+	inspect := Options{ScoreInspectPeriod: 100 * time.Millisecond}
+	relay := startNetwork(t, func(c *Config) { c.GossipAuthorPerMinute, c.GossipAuthorBurst = 6, 10 }, inspect)
+	victim := startNetwork(t, func(c *Config) {
+		c.GossipAuthorPerMinute, c.GossipAuthorBurst = 6, 4
+		c.Bootstrap = []string{relay.Addrs()[0].String()}
+	}, inspect)
+	var delivered atomic.Int64
+	if _, err := relay.Join(topic, accept); err != nil {
+		t.Fatal(err)
+	}
+	vt, err := victim.Join(topic, func(context.Context, peer.ID, []byte) error { delivered.Add(1); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the relay in the victim's topic mesh", func() bool { return len(vt.Peers()) > 0 })
+
+	flooder := rawHost(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ps, err := pubsub.NewGossipSub(ctx, flooder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ft, err := ps.Join(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := flooder.Connect(ctx, peer.AddrInfo{ID: relay.ID(), Addrs: relay.Host().Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the relay in the flooder's topic mesh", func() bool { return len(ft.ListPeers()) > 0 })
+	for i := range 100 {
+		if err := ft.Publish(ctx, []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the flooder's score at the relay below 0", func() bool {
+		s, ok := relay.PeerScores()[flooder.ID()]
+		return ok && s < 0
+	})
+	waitFor(t, "the relayed messages at the victim", func() bool { return delivered.Load() >= 4 })
+	time.Sleep(300 * time.Millisecond) // a victim score refresh after the last delivery
+	if s := victim.PeerScores()[relay.ID()]; s < 0 {
+		t.Fatalf("the relay's score at the victim fell to %v for forwarding what it had accepted", s)
+	}
+	if got := delivered.Load(); got > 5 {
+		t.Fatalf("%d of the flooder's messages reached the victim's validator, want its bucket of 4", got)
+	}
+}
