@@ -17,7 +17,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-export VFT_API_LISTEN=127.0.0.1:0 VFT_P2P_MDNS=false VFT_P2P_NAT_PORTMAP=false
+export VFT_API_LISTEN=127.0.0.1:0 VFT_P2P_MDNS=false VFT_P2P_NAT_PORTMAP=false VFT_P2P_ALLOW_PRIVATE_ADDRS=true
 export VFT_P2P_LISTEN=/ip4/127.0.0.1/tcp/0 VFT_LOG_LEVEL=warn VFT_STORAGE_PROVIDE=false
 
 start() { # name [env...]

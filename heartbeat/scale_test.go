@@ -37,8 +37,8 @@ func TestScaledInterval(t *testing.T) {
 	}
 }
 
-// fill puts n live entries in s's table, each reporting a network of
-// `reports` nodes.
+// fill puts n live, established entries in s's table, each reporting a
+// network of `reports` nodes.
 func fill(s *Service, n int, reports uint32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -46,7 +46,7 @@ func fill(s *Service, n int, reports uint32) {
 	for i := range n {
 		id := peer.ID(fmt.Sprintf("peer-%d", i))
 		s.table[id] = Entry{Peer: id, SignedAt: now, ReceivedAt: now, ExpiresAt: now.Add(time.Hour),
-			Heartbeat: Heartbeat{IntervalSec: 30, NetworkSize: reports}}
+			Heartbeat: Heartbeat{IntervalSec: 30, NetworkSize: reports}, firstSeen: now.Add(-EstablishAfter), beats: 2}
 	}
 	s.sizeAt = time.Time{}
 }
@@ -77,7 +77,8 @@ func TestIntervalFollowsNetworkSize(t *testing.T) {
 			s.mu.Lock()
 			for i := range tt.liars {
 				id := peer.ID(fmt.Sprintf("liar-%d", i))
-				s.table[id] = Entry{Peer: id, ExpiresAt: t0.Add(time.Hour), Heartbeat: Heartbeat{NetworkSize: 1 << 30}}
+				s.table[id] = Entry{Peer: id, ExpiresAt: t0.Add(time.Hour), Heartbeat: Heartbeat{NetworkSize: 1 << 30},
+					firstSeen: t0.Add(-EstablishAfter), beats: 2}
 			}
 			s.sizeAt = time.Time{}
 			s.mu.Unlock()

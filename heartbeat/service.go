@@ -21,18 +21,40 @@ import (
 type Config struct {
 	// Interval between this node's heartbeats (miner and edge modes).
 	Interval units.Duration `toml:"interval"`
+	// MaxNodes caps the live table (0: the default). When it is full, a newcomer takes the
+	// place of the stalest entry that is itself new; nodes that have beaten
+	// for a while (EstablishAfter) are never pushed out by newcomers.
+	MaxNodes int `toml:"max_nodes"`
 }
 
-// DefaultConfig beats every 30 seconds.
-func DefaultConfig() Config { return Config{Interval: units.Duration(30 * time.Second)} }
+// DefaultConfig beats every 30 seconds and keeps up to 10 000 nodes (a
+// few MiB).
+func DefaultConfig() Config {
+	return Config{Interval: units.Duration(30 * time.Second), MaxNodes: 10_000}
+}
 
 // Validate keeps the interval within what other nodes accept.
 func (c Config) Validate() error {
 	if d := c.Interval.Std(); d < MinInterval || d > MaxInterval {
 		return fmt.Errorf("heartbeat.interval %s is outside %s..%s", c.Interval, MinInterval, MaxInterval)
 	}
+	if c.MaxNodes != 0 && (c.MaxNodes < 16 || c.MaxNodes > 1_000_000) {
+		return fmt.Errorf("heartbeat.max_nodes %d is outside 16..1000000: set how many nodes the live table may hold", c.MaxNodes)
+	}
 	return nil
 }
+
+// EstablishAfter is how long a node must have been beating, without
+// dropping out of the table, before its word counts: before its report
+// of the network's size is used, and before a newcomer can no longer push
+// it out of a full table. A crowd of fresh identities therefore neither
+// steers the size estimate nor evicts the nodes we have known for long.
+const EstablishAfter = time.Minute
+
+// beatBurst is how many heartbeats of one node may arrive back to back
+// (delayed and then delivered together); beyond it a node gets one per
+// half of its announced interval.
+const beatBurst = 3
 
 // Topic is the part of a joined GossipSub topic the service uses.
 type Topic interface {
@@ -53,6 +75,18 @@ type Entry struct {
 	ReceivedAt time.Time `json:"received_at"`
 	ExpiresAt  time.Time `json:"expires_at"`
 	Heartbeat  Heartbeat `json:"heartbeat"`
+
+	// firstSeen is when the node entered the table (it left it, if ever,
+	// before); beats counts its accepted heartbeats since; bucket limits
+	// how fast they may arrive.
+	firstSeen time.Time
+	beats     int
+	bucket    p2p.Bucket
+}
+
+// established reports whether e's word counts (EstablishAfter).
+func (e *Entry) established(now time.Time) bool {
+	return !e.Self && e.beats >= 2 && now.Sub(e.firstSeen) >= EstablishAfter
 }
 
 // Option changes a Service for tests.
@@ -78,10 +112,12 @@ type Service struct {
 
 	mu    sync.Mutex
 	table map[peer.ID]Entry
-	// size caches networkSize for a second: validating every heartbeat
-	// must not sort the table every time.
-	size   int
-	sizeAt time.Time
+	// size caches networkSize for a second, and counted the live nodes
+	// it counted itself: validating every heartbeat must not sort the
+	// table every time.
+	size    int
+	counted int
+	sizeAt  time.Time
 	// announced is the interval of our last heartbeat (0 before the first).
 	announced time.Duration
 
@@ -94,6 +130,9 @@ type Service struct {
 func New(cfg Config, key *identity.Key, caps Capabilities, publish bool, log *slog.Logger, opts ...Option) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.MaxNodes == 0 {
+		cfg.MaxNodes = DefaultConfig().MaxNodes
 	}
 	s := &Service{
 		cfg: cfg, key: key, caps: caps, publish: publish,
@@ -133,25 +172,84 @@ func (s *Service) Validate(_ context.Context, from peer.ID, data []byte) error {
 	defer s.mu.Unlock()
 	// Nodes' estimates of the network's size differ a little; a quarter of
 	// ours leaves room for that and still stops a node that beats as if
-	// the network were small, multiplying everyone's traffic.
-	if n := s.networkSize(now); interval < ScaledInterval(MinInterval, n, s.rate)/4 {
+	// the network were small, multiplying everyone's traffic. The estimate
+	// here is only the nodes we counted ourselves, never what others
+	// report: lying reports must not make us reject honest nodes.
+	s.networkSize(now)
+	if n := s.counted; interval < ScaledInterval(MinInterval, n, s.rate)/4 {
 		return fmt.Errorf("heartbeat interval %s from %s is too short for a network of about %d nodes (at least %s)",
 			interval, from, n, ScaledInterval(MinInterval, n, s.rate)/4)
 	}
-	if prev, ok := s.table[from]; ok {
-		gap := msg.Time.Sub(prev.SignedAt)
-		if gap <= 0 {
-			return fmt.Errorf("%w: heartbeat from %s not newer than the one we have", p2p.ErrIgnore, from)
-		}
-		if gap < interval/2 {
-			return fmt.Errorf("heartbeats from %s %s apart, announced interval %s: too frequent", from, gap, interval)
-		}
-	}
-	s.table[from] = Entry{
+	entry := Entry{
 		Peer: from, SignedAt: msg.Time, ReceivedAt: now,
 		ExpiresAt: now.Add(MissedBeats * interval), Heartbeat: hb,
+		firstSeen: now, beats: 1,
 	}
+	prev, known := s.table[from]
+	if known && !msg.Time.After(prev.SignedAt) {
+		return fmt.Errorf("%w: heartbeat from %s not newer than the one we have", p2p.ErrIgnore, from)
+	}
+	if known && !now.After(prev.ExpiresAt) {
+		if gap := msg.Time.Sub(prev.SignedAt); gap < interval/2 {
+			return fmt.Errorf("heartbeats from %s %s apart, announced interval %s: too frequent", from, gap, interval)
+		}
+		// Signing times can be backdated up to MaxAge, so they alone
+		// would let a node send a burst; arrival times cannot be faked.
+		if !prev.bucket.Allow(p2p.Rate{Every: interval / 2, Burst: beatBurst}, now) {
+			return fmt.Errorf("heartbeats from %s arrive faster than one per %s (half its announced interval)", from, interval/2)
+		}
+		entry.firstSeen, entry.beats, entry.bucket = prev.firstSeen, prev.beats+1, prev.bucket
+	} else {
+		entry.bucket.Allow(p2p.Rate{Every: interval / 2, Burst: beatBurst}, now)
+		if !s.makeRoom(from, now) {
+			// Relayed, so the network still hears the newcomer; not
+			// recorded, so it costs us nothing.
+			s.log.Debug("heartbeat table full, newcomer not recorded", "peer", from, "max_nodes", s.cfg.MaxNodes)
+			return nil
+		}
+	}
+	s.table[from] = entry
 	return nil
+}
+
+// makeRoom reports whether from may have an entry in the table, evicting
+// if the table is full: first the expired entries, then the stalest entry
+// that is not established. Established nodes are never evicted for a
+// newcomer. s.mu is held.
+func (s *Service) makeRoom(from peer.ID, now time.Time) bool {
+	if _, ok := s.table[from]; ok || len(s.table) < s.cfg.MaxNodes {
+		return true
+	}
+	var stalest peer.ID
+	var at time.Time
+	for id, e := range s.table {
+		if now.After(e.ExpiresAt) {
+			delete(s.table, id)
+			continue
+		}
+		if e.Self || e.established(now) {
+			continue
+		}
+		if stalest == "" || e.ReceivedAt.Before(at) {
+			stalest, at = id, e.ReceivedAt
+		}
+	}
+	if len(s.table) < s.cfg.MaxNodes {
+		return true
+	}
+	if stalest == "" {
+		return false
+	}
+	delete(s.table, stalest)
+	s.sizeAt = time.Time{}
+	return true
+}
+
+// NetworkSize is this node's estimate of how many nodes beat on the topic.
+func (s *Service) NetworkSize() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.networkSize(s.now())
 }
 
 // Start publishes (if this node publishes) and drains the subscription.
@@ -204,10 +302,20 @@ func (s *Service) publishLoop(ctx context.Context, topic Topic) {
 	}
 }
 
-// networkSize estimates how many nodes beat on the topic: the live entries
-// of our table, or the median of the others' estimates if that is more
-// (right after joining, our table is still filling up). The median keeps a
-// few liars from slowing everyone down. s.mu is held.
+// networkSize estimates how many nodes beat on the topic: the live
+// entries of our table, or what the others report if that is more (right
+// after joining, our table is still filling up). It also sets s.counted,
+// the part we counted ourselves. s.mu is held.
+//
+// Identities are free, so a crowd of them must not steer the estimate
+// (a large one stretches every honest node's interval):
+//   - only established nodes count, in both parts: a fresh identity counts
+//     only after beating for EstablishAfter, at its announced interval;
+//   - of their reports we take the lower quartile, not the median, so
+//     liars must outnumber the honest established nodes three to one;
+//   - the table itself is capped (heartbeat.max_nodes);
+//   - the estimate lengthens our own interval at most twofold per beat
+//     (beat), and never makes us reject others (Validate uses s.counted).
 func (s *Service) networkSize(now time.Time) int {
 	if now.Sub(s.sizeAt) < time.Second && now.After(s.sizeAt) {
 		return s.size
@@ -215,7 +323,7 @@ func (s *Service) networkSize(now time.Time) int {
 	live := 0
 	var reported []int
 	for _, e := range s.table {
-		if now.After(e.ExpiresAt) {
+		if now.After(e.ExpiresAt) || !(e.Self || e.established(now)) {
 			continue
 		}
 		live++
@@ -223,10 +331,10 @@ func (s *Service) networkSize(now time.Time) int {
 			reported = append(reported, int(e.Heartbeat.NetworkSize))
 		}
 	}
-	s.size, s.sizeAt = live, now
+	s.size, s.counted, s.sizeAt = live, live, now
 	if len(reported) > 0 {
 		sort.Ints(reported)
-		s.size = max(live, reported[len(reported)/2])
+		s.size = max(live, reported[len(reported)/4])
 	}
 	return s.size
 }
@@ -276,7 +384,7 @@ func (s *Service) beat(ctx context.Context, topic Topic) (time.Duration, error) 
 	}
 	s.mu.Lock()
 	s.table[s.key.PeerID()] = Entry{
-		Peer: s.key.PeerID(), Self: true, SignedAt: time.UnixMilli(now.UnixMilli()), ReceivedAt: now,
+		Peer: s.key.PeerID(), Self: true, firstSeen: now, SignedAt: time.UnixMilli(now.UnixMilli()), ReceivedAt: now,
 		ExpiresAt: now.Add(MissedBeats * interval), Heartbeat: hb,
 	}
 	s.mu.Unlock()

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/metrics"
@@ -79,6 +80,9 @@ type Node struct {
 	escrow   *escrow.Service // nil when chain.settle is off
 	// reputation is this node's own view of other nodes, from verdicts.
 	reputation *verify.Reputation
+	// gossipRep is reputation for GossipSub's scoring goroutine, which
+	// starts before reputation exists.
+	gossipRep atomic.Pointer[verify.Reputation]
 
 	// work is the lifetime of jobs this node runs; Close cancels and waits.
 	work      context.Context
@@ -134,6 +138,10 @@ func New(r *repo.Repo, cfg config.Config, key *identity.Key, log *slog.Logger, o
 		UserAgent:  "vft/" + opts.Version,
 		NewHost:    opts.NewHost,
 		Bandwidth:  n.opts.Bandwidth,
+		// Reputation exists only once storage has started: until then
+		// every peer scores 0 here (gossipScore reads it when set).
+		AppScore:        n.gossipScore,
+		DirectProtocols: directProtocols,
 	}, log)
 	if err != nil {
 		return nil, err
@@ -193,6 +201,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	n.gossipRep.Store(n.reputation)
 	// Every node has the WASM runtime: miners run jobs in it, and
 	// submitters run custom verifier modules.
 	wasmExec, err := wasm.New(wasm.Config{CacheDir: n.repo.Path("wasm-cache")}, n.log)

@@ -19,6 +19,7 @@ func testConfig() config.Config {
 	cfg := config.Default(config.ModeMiner)
 	cfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
 	cfg.P2P.MDNS = false
+	cfg.P2P.AllowPrivateAddrs = true
 	cfg.P2P.NATPortMap = false
 	cfg.API.Listen = "127.0.0.1:0"
 	return cfg

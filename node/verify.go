@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
+	"github.com/vft-network/vft/escrow"
 	"github.com/vft-network/vft/executor"
 	"github.com/vft-network/vft/job"
 	"github.com/vft-network/vft/verify"
@@ -23,6 +25,35 @@ func (n *Node) reputationOf(p peer.ID) float64 {
 		return 0
 	}
 	return n.reputation.Score(p)
+}
+
+// gossipScore turns this node's reputation of p into GossipSub's
+// application score: 0 for a peer we know nothing about (reputation 0.5),
+// up to +gossipRepWeight/2 for a proven worker, down to -gossipRepWeight/2
+// for one that failed us, and gossipExcluded for one we excluded, which
+// puts it under the gossip threshold (p2p's peerScoreThresholds): we stop
+// gossiping with it and it gets no mesh slot.
+func (n *Node) gossipScore(p peer.ID) float64 {
+	rep := n.gossipRep.Load()
+	if rep == nil {
+		return 0
+	}
+	if rep.Excluded(p) {
+		return gossipExcluded
+	}
+	return gossipRepWeight * (rep.Score(p) - 0.5)
+}
+
+const (
+	gossipRepWeight = 40
+	gossipExcluded  = -200
+)
+
+// directProtocols are the request/response protocols whose streams per
+// peer the host caps (p2p.max_streams_per_peer).
+var directProtocols = []protocol.ID{
+	job.ProtocolBid, job.ProtocolAssign, job.ProtocolStarted, job.ProtocolCommit,
+	job.ProtocolReveal, job.ProtocolVerdict, escrow.Protocol,
 }
 
 // observeVerdict feeds a checked verdict (this node's own or a gossiped

@@ -45,6 +45,29 @@ type Config struct {
 	MaxFDs    int         `toml:"max_fds"`
 	// MaxMessageSize bounds one GossipSub message.
 	MaxMessageSize units.Bytes `toml:"max_message_size"`
+	// AllowPrivateAddrs lets the node dial private, loopback and link-local
+	// addresses that it learned from other peers (DHT, identify, peer
+	// exchange). Off on the internet: a peer could otherwise make us dial
+	// services on our own LAN. Turn it on for a network that lives on one
+	// LAN or one machine. Addresses the operator gives (p2p.bootstrap,
+	// `vft swarm connect`) and peers found by mDNS are dialled either way.
+	AllowPrivateAddrs bool `toml:"allow_private_addrs"`
+	// MaxStreamsPerPeer caps the request/response streams (bids,
+	// assignments, commits, reveals, escrow signatures) one peer may hold
+	// open to us at once, per protocol; more are refused.
+	MaxStreamsPerPeer int `toml:"max_streams_per_peer"`
+	// GossipAuthorPerMinute and GossipAuthorBurst bound how many messages
+	// one author may publish on one topic: a token bucket that refills at
+	// the rate and holds up to the burst. A message beyond it is rejected
+	// when the author sent it to us itself (its score falls) and dropped
+	// without blame when a relay forwarded it.
+	GossipAuthorPerMinute int `toml:"gossip_author_per_minute"`
+	GossipAuthorBurst     int `toml:"gossip_author_burst"`
+	// GossipPeerPerMinute and GossipPeerBurst bound what one connected peer
+	// may relay to us on one topic, whoever wrote it; beyond that messages
+	// are dropped without blame (a busy honest relay is not punished).
+	GossipPeerPerMinute int `toml:"gossip_peer_per_minute"`
+	GossipPeerBurst     int `toml:"gossip_peer_burst"`
 }
 
 // DefaultConfig returns the settings a miner on a public host would use.
@@ -67,6 +90,13 @@ func DefaultConfig() Config {
 		ConnHigh:            256,
 		ConnGrace:           units.Duration(30e9),
 		MaxMessageSize:      1 << 20,
+		MaxStreamsPerPeer:   16,
+		// A submitter posting a batch of 30 jobs at once, then one a
+		// second; heartbeats and verdicts are far rarer.
+		GossipAuthorPerMinute: 60,
+		GossipAuthorBurst:     30,
+		GossipPeerPerMinute:   1200,
+		GossipPeerBurst:       300,
 	}
 }
 
@@ -100,6 +130,20 @@ func (c Config) Validate() error {
 	}
 	if c.MaxFDs < 0 {
 		return fmt.Errorf("p2p.max_fds %d is negative", c.MaxFDs)
+	}
+	if c.MaxStreamsPerPeer < 1 || c.MaxStreamsPerPeer > 1024 {
+		return fmt.Errorf("p2p.max_streams_per_peer %d is outside 1..1024: a peer needs a few streams at once per job it has with us", c.MaxStreamsPerPeer)
+	}
+	for _, r := range []struct {
+		name  string
+		value int
+	}{
+		{"p2p.gossip_author_per_minute", c.GossipAuthorPerMinute}, {"p2p.gossip_author_burst", c.GossipAuthorBurst},
+		{"p2p.gossip_peer_per_minute", c.GossipPeerPerMinute}, {"p2p.gossip_peer_burst", c.GossipPeerBurst},
+	} {
+		if r.value < 1 || r.value > 1_000_000 {
+			return fmt.Errorf("%s %d is outside 1..1000000: set a positive message count", r.name, r.value)
+		}
 	}
 	if c.MaxMessageSize < 1<<10 || c.MaxMessageSize > 64<<20 {
 		return fmt.Errorf("p2p.max_message_size %s is outside 1KiB..64MiB", c.MaxMessageSize)

@@ -167,6 +167,9 @@ func (m mdnsNotifee) HandlePeerFound(info peer.AddrInfo) {
 	if info.ID == n.host.ID() || n.connectedness(info.ID) == network.Connected {
 		return
 	}
+	// mDNS answers come from the local link, not from a remote peer: their
+	// private addresses are the point of mDNS.
+	n.gater.allow(info.ID, info.Addrs...)
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()

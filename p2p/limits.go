@@ -5,6 +5,7 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,9 +14,22 @@ import (
 // newResourceManager bounds what libp2p may use in memory, file
 // descriptors, connections and streams. With max_memory or max_fds unset
 // the limits scale with the machine, as go-libp2p's AutoScale does.
-func newResourceManager(cfg Config, reg prometheus.Registerer) (network.ResourceManager, error) {
+//
+// Each direct request/response protocol gets a per-peer cap on inbound
+// streams (p2p.max_streams_per_peer): such a stream pins a goroutine until
+// its request arrives or its deadline passes, so a peer that opens many and
+// never writes must run into the cap, not into our memory.
+func newResourceManager(cfg Config, direct []protocol.ID, reg prometheus.Registerer) (network.ResourceManager, error) {
 	scaling := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&scaling)
+	for _, proto := range direct {
+		scaling.AddProtocolPeerLimit(proto, rcmgr.BaseLimit{
+			StreamsInbound:  cfg.MaxStreamsPerPeer,
+			StreamsOutbound: 128,
+			Streams:         cfg.MaxStreamsPerPeer + 128,
+			Memory:          16 << 20,
+		}, rcmgr.BaseLimitIncrease{})
+	}
 	var limits rcmgr.ConcreteLimitConfig
 	if cfg.MaxMemory > 0 || cfg.MaxFDs > 0 {
 		auto := scaling.AutoScale()

@@ -21,6 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	drouting "github.com/libp2p/go-libp2p/p2p/discovery/routing"
 	noise "github.com/libp2p/go-libp2p/p2p/security/noise"
@@ -51,6 +52,14 @@ type Options struct {
 	NewHost HostConstructor
 	// Bandwidth, when set, counts bytes per protocol (benchmarks, metrics).
 	Bandwidth metrics.Reporter
+	// DirectProtocols are the request/response protocols whose inbound
+	// streams per peer are capped at p2p.max_streams_per_peer.
+	DirectProtocols []protocol.ID
+	// Now replaces time.Now for the gossip rate limits.
+	Now func() time.Time
+	// ScoreInspectPeriod is how often PeerScores is refreshed from
+	// GossipSub (default 10 s).
+	ScoreInspectPeriod time.Duration
 }
 
 // Network is a started libp2p node.
@@ -60,6 +69,10 @@ type Network struct {
 	opts      Options
 	log       *slog.Logger
 	bootstrap []peer.AddrInfo
+	gater     *gater
+
+	scoresMu sync.Mutex
+	scores   map[peer.ID]float64
 
 	host      host.Host
 	dht       *dht.IpfsDHT
@@ -89,12 +102,23 @@ func New(cfg Config, key crypto.PrivKey, opts Options, log *slog.Logger) (*Netwo
 	if opts.NewHost == nil {
 		opts.NewHost = libp2p.New
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.ScoreInspectPeriod <= 0 {
+		opts.ScoreInspectPeriod = 10 * time.Second
+	}
+	g := newGater(cfg.AllowPrivateAddrs)
+	for _, info := range bootstrap {
+		g.allow(info.ID, info.Addrs...)
+	}
 	return &Network{
 		cfg:       cfg,
 		key:       key,
 		opts:      opts,
 		log:       log.With("component", "p2p"),
 		bootstrap: bootstrap,
+		gater:     g,
 	}, nil
 }
 
@@ -162,7 +186,7 @@ func (n *Network) Start(ctx context.Context) (err error) {
 }
 
 func (n *Network) hostOptions() ([]libp2p.Option, error) {
-	rm, err := newResourceManager(n.cfg, n.opts.Registerer)
+	rm, err := newResourceManager(n.cfg, n.opts.DirectProtocols, n.opts.Registerer)
 	if err != nil {
 		return nil, err
 	}
@@ -181,6 +205,7 @@ func (n *Network) hostOptions() ([]libp2p.Option, error) {
 		libp2p.DefaultMuxers,
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
+		libp2p.ConnectionGater(n.gater),
 	}
 	if n.cfg.NATPortMap {
 		opts = append(opts, libp2p.NATPortMap())
@@ -283,6 +308,8 @@ func (n *Network) Connect(ctx context.Context, addr string) (peer.AddrInfo, erro
 	if info.ID == n.host.ID() {
 		return peer.AddrInfo{}, fmt.Errorf("%s is this node itself", addr)
 	}
+	// The operator named this address: dial it even if it is private.
+	n.gater.allow(info.ID, info.Addrs...)
 	if err := n.host.Connect(ctx, info); err != nil {
 		return peer.AddrInfo{}, fmt.Errorf("connect to %s: %w", addr, err)
 	}
@@ -293,6 +320,24 @@ func (n *Network) Connect(ctx context.Context, addr string) (peer.AddrInfo, erro
 
 func (n *Network) connectedness(id peer.ID) network.Connectedness {
 	return n.host.Network().Connectedness(id)
+}
+
+// PeerScores is GossipSub's score of each connected peer, as of its last
+// inspection (Options.ScoreInspectPeriod).
+func (n *Network) PeerScores() map[peer.ID]float64 {
+	n.scoresMu.Lock()
+	defer n.scoresMu.Unlock()
+	out := make(map[peer.ID]float64, len(n.scores))
+	for id, s := range n.scores {
+		out[id] = s
+	}
+	return out
+}
+
+func (n *Network) inspectScores(scores map[peer.ID]float64) {
+	n.scoresMu.Lock()
+	n.scores = scores
+	n.scoresMu.Unlock()
 }
 
 // IsConnected reports whether we have a live connection to the peer.

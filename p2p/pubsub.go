@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"sync"
+	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -39,6 +41,11 @@ type Topic struct {
 	topic *pubsub.Topic
 	sub   *pubsub.Subscription
 	self  peer.ID
+
+	rate   Rate
+	now    func() time.Time
+	mu     sync.Mutex
+	bucket Bucket // our own messages, paced as the others limit us
 }
 
 // Join subscribes to a topic under TopicPrefix, registering validate as its
@@ -54,11 +61,32 @@ func (n *Network) Join(name string, validate Validator) (*Topic, error) {
 		return nil, fmt.Errorf("join %s: a validator is required: every message must be checked before use", name)
 	}
 	log := n.log.With("topic", name)
+	authorRate := PerMinute(n.cfg.GossipAuthorPerMinute, n.cfg.GossipAuthorBurst)
+	authors := NewLimiter(authorRate, maxLimitedPeers)
+	relays := NewLimiter(PerMinute(n.cfg.GossipPeerPerMinute, n.cfg.GossipPeerBurst), maxLimitedPeers)
 	err := n.pubsub.RegisterTopicValidator(name, func(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 		if from == n.host.ID() && msg.GetFrom() == n.host.ID() {
 			return pubsub.ValidationAccept // our own message: validated before publishing
 		}
 		author := msg.GetFrom()
+		// Rate limits come before the validator, whose signature checks
+		// are what a flood would cost us. An author over its bucket is
+		// penalised only when it handed us the message itself: a relay
+		// that forwarded it may have seen it before the bucket ran dry.
+		// These log at debug: a flood must not flood the log as well.
+		now := n.opts.Now()
+		if !authors.Allow(author, now) {
+			if author == from {
+				log.Debug("message rejected: author over its rate", "author", author, "rate", authorRate)
+				return pubsub.ValidationReject
+			}
+			log.Debug("message ignored: author over its rate", "author", author, "via", from)
+			return pubsub.ValidationIgnore
+		}
+		if !relays.Allow(from, now) {
+			log.Debug("message ignored: relay over its rate", "author", author, "via", from)
+			return pubsub.ValidationIgnore
+		}
 		switch err := validate(ctx, author, msg.GetData()); {
 		case err == nil:
 			return pubsub.ValidationAccept
@@ -86,11 +114,29 @@ func (n *Network) Join(name string, validate Validator) (*Topic, error) {
 		t.Close()
 		return nil, fmt.Errorf("join %s: subscribe: %w", name, err)
 	}
-	return &Topic{topic: t, sub: sub, self: n.host.ID()}, nil
+	return &Topic{topic: t, sub: sub, self: n.host.ID(), rate: authorRate, now: n.opts.Now}, nil
 }
 
-// Publish sends data to the topic's mesh.
+// maxLimitedPeers bounds each topic's rate-limit tables.
+const maxLimitedPeers = 8192
+
+// Publish sends data to the topic's mesh. It first waits for a token of
+// the same bucket the other nodes keep for us: an honest node that
+// publishes a burst is slowed down here rather than penalised there.
 func (t *Topic) Publish(ctx context.Context, data []byte) error {
+	for {
+		t.mu.Lock()
+		wait := t.bucket.Wait(t.rate, t.now())
+		t.mu.Unlock()
+		if wait == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("publish on %s: %w", t.topic.String(), ctx.Err())
+		case <-time.After(wait):
+		}
+	}
 	if err := t.topic.Publish(ctx, data); err != nil {
 		return fmt.Errorf("publish on %s: %w", t.topic.String(), err)
 	}
@@ -124,6 +170,7 @@ func newGossipSub(ctx context.Context, n *Network, log *slog.Logger) (*pubsub.Pu
 	opts := []pubsub.Option{
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithPeerScore(peerScoreParams(n.opts.AppScore), peerScoreThresholds()),
+		pubsub.WithPeerScoreInspect(n.inspectScores, n.opts.ScoreInspectPeriod),
 		// Only DHT servers hand out peers on PRUNE: light nodes have few.
 		pubsub.WithPeerExchange(n.opts.DHTServer),
 		pubsub.WithMaxMessageSize(int(n.cfg.MaxMessageSize)),

@@ -45,10 +45,34 @@ type signed struct {
 	Body   cbor.RawMessage `cbor:"body"`
 }
 
+// MaxMessageSize is the most any decoder here reads, whatever the caller's
+// own limit: the largest GossipSub message a node accepts (p2p's
+// max_message_size tops out at 64 MiB). Callers check their own, smaller
+// limits first; this stops a caller that forgot from decoding anything.
+const MaxMessageSize = 64 << 20
+
 var (
 	encMode cbor.EncMode
 	decMode cbor.DecMode
+	// headMode reads only an envelope's kind: the same bounds as decMode,
+	// but other fields are skipped (still checked for well-formedness).
+	headMode cbor.DecMode
 )
+
+// decOptions bound what a peer can make the decoder do: nesting, element
+// counts and indefinite lengths are capped before anything is allocated,
+// and duplicate keys (two meanings for one message) are errors.
+func decOptions() cbor.DecOptions {
+	return cbor.DecOptions{
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		IndefLength:       cbor.IndefLengthForbidden,
+		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+		MaxNestedLevels:   16,
+		MaxArrayElements:  4096,
+		MaxMapPairs:       256,
+		UTF8:              cbor.UTF8RejectInvalid,
+	}
+}
 
 func init() {
 	var err error
@@ -57,16 +81,12 @@ func init() {
 	if err != nil {
 		panic(err)
 	}
-	decMode, err = cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		MaxNestedLevels:   16,
-		MaxArrayElements:  4096,
-		MaxMapPairs:       256,
-		UTF8:              cbor.UTF8RejectInvalid,
-	}.DecMode()
-	if err != nil {
+	if decMode, err = decOptions().DecMode(); err != nil {
+		panic(err)
+	}
+	head := decOptions()
+	head.ExtraReturnErrors = cbor.ExtraDecErrorNone
+	if headMode, err = head.DecMode(); err != nil {
 		panic(err)
 	}
 }
@@ -78,6 +98,9 @@ func Marshal(v any) ([]byte, error) { return encMode.Marshal(v) }
 // indefinite lengths are errors, and the input must be in the one
 // deterministic form (so no two byte strings mean the same message).
 func Unmarshal(data []byte, v any) error {
+	if len(data) > MaxMessageSize {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), MaxMessageSize)
+	}
 	if err := decMode.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
@@ -169,13 +192,19 @@ func Open(data []byte, kind string, lim Limits, now time.Time) (Opened, error) {
 	return Opened{Signer: signer, Time: at, Body: env.Body}, nil
 }
 
-// KindOf returns a message's kind without checking it, so a topic that
-// carries several kinds can dispatch before the full check.
+// KindOf returns a message's kind without checking its signature, so a
+// topic that carries several kinds can dispatch before the full check. It
+// decodes with the same bounds as Unmarshal (size, nesting, element counts,
+// no indefinite lengths, no duplicate keys): it runs on every message a
+// peer sends, before anything else has looked at it.
 func KindOf(data []byte) (string, error) {
+	if len(data) > MaxMessageSize {
+		return "", fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), MaxMessageSize)
+	}
 	var head struct {
 		Kind string `cbor:"kind"`
 	}
-	if err := cbor.Unmarshal(data, &head); err != nil {
+	if err := headMode.Unmarshal(data, &head); err != nil {
 		return "", fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	return head.Kind, nil

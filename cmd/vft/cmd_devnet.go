@@ -171,6 +171,7 @@ func (d *devnet) start(ctx context.Context, miners, cheaters int, fault string) 
 		cfg.API.Listen = "127.0.0.1:0"
 		cfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
 		cfg.P2P.MDNS, cfg.P2P.NATPortMap = false, false
+		cfg.P2P.AllowPrivateAddrs = true // every node is on 127.0.0.1
 		cfg.P2P.Rendezvous = rendezvous
 		cfg.P2P.DiscoveryInterval.UnmarshalText([]byte("2s"))
 		cfg.Heartbeat.Interval.UnmarshalText([]byte("5s"))

@@ -47,6 +47,7 @@ func testEnv(extra ...string) []string {
 		"VFT_API_LISTEN=127.0.0.1:0",
 		"VFT_P2P_LISTEN=/ip4/127.0.0.1/tcp/0,/ip4/127.0.0.1/udp/0/quic-v1",
 		"VFT_P2P_MDNS=false",
+		"VFT_P2P_ALLOW_PRIVATE_ADDRS=true",
 		"VFT_CHAIN_SETTLE=false",
 		"VFT_P2P_NAT_PORTMAP=false",
 		"VFT_P2P_RENDEZVOUS=vft/1/clitest",

@@ -45,6 +45,8 @@ func Config(mode config.Mode) config.Config {
 	cfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
 	cfg.P2P.MDNS = false
 	cfg.P2P.NATPortMap = false
+	// Every node is on 127.0.0.1: peers learned through the DHT too.
+	cfg.P2P.AllowPrivateAddrs = true
 	cfg.P2P.Rendezvous = "vft/1/testnet"
 	cfg.P2P.DiscoveryInterval.UnmarshalText([]byte("2s"))
 	cfg.API.Listen = "127.0.0.1:0"

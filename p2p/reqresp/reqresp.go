@@ -6,8 +6,10 @@ package reqresp
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -33,18 +35,30 @@ func Write(w io.Writer, data []byte) error {
 	return err
 }
 
-// Read reads one length-prefixed message of at most max bytes.
+// ErrTooLarge is a frame that declares more bytes than the reader accepts.
+var ErrTooLarge = errors.New("message too large")
+
+// Read reads one length-prefixed message of at most max bytes. Memory
+// grows with the bytes that actually arrive, not with the length the
+// peer declares: a peer that declares max and sends nothing costs a
+// small buffer until the stream's deadline, not max bytes.
 func Read(r *bufio.Reader, max int) ([]byte, error) {
 	n, err := binary.ReadUvarint(r)
 	if err != nil {
 		return nil, err
 	}
-	if n > uint64(max) {
-		return nil, fmt.Errorf("message of %d bytes, limit %d", n, max)
+	if max < 0 || n > uint64(max) {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, n, max)
 	}
-	buf := make([]byte, n)
-	_, err = io.ReadFull(r, buf)
-	return buf, err
+	var buf bytes.Buffer
+	buf.Grow(int(min(n, 4096)))
+	if _, err := io.CopyN(&buf, r, int64(n)); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // Exchange sends req to p on proto and returns its reply of at most
@@ -77,7 +91,10 @@ func Exchange(ctx context.Context, h Opener, p peer.ID, proto protocol.ID, req [
 }
 
 // Serve reads one request of at most maxReq bytes from st, writes
-// handle's reply and closes the stream, all within timeout. A request that
+// handle's reply and closes the stream, all within timeout: a peer that
+// opens a stream and never writes holds it (and this goroutine) for at
+// most timeout. How many such streams one peer may hold at once is capped
+// by the host's resource manager (p2p.Options.DirectProtocols). A request that
 // handle refuses gets no reply (the stream is reset), which the other side
 // reads as a refusal.
 func Serve(st network.Stream, maxReq int, timeout time.Duration, handle func(from peer.ID, req []byte) ([]byte, error)) {

@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"io"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -68,4 +71,49 @@ func newHost(t *testing.T) host.Host {
 	}
 	t.Cleanup(func() { h.Close() })
 	return h
+}
+
+// A frame that declares a large length and then stalls costs memory for
+// the bytes that arrived, not for the length it declared.
+func TestReadAllocatesWhatArrives(t *testing.T) {
+	const declared = 256 << 20
+	var frame bytes.Buffer
+	var n [binary.MaxVarintLen64]byte
+	frame.Write(n[:binary.PutUvarint(n[:], declared)])
+	frame.WriteString("abc") // then the peer stops sending
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := Read(bufio.NewReader(&frame), declared)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("truncated frame: %v, want io.ErrUnexpectedEOF", err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+		t.Fatalf("reading 3 bytes of a frame declaring %d allocated %d bytes", declared, grew)
+	}
+}
+
+// FuzzRead: no input panics Read or makes it return more than its limit;
+// what Write frames, Read returns unchanged.
+func FuzzRead(f *testing.F) {
+	var seed bytes.Buffer
+	Write(&seed, []byte("bid"))
+	f.Add(seed.Bytes(), 64)
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, 1<<20)
+	f.Add([]byte{0x80}, 10)
+	f.Fuzz(func(t *testing.T, data []byte, limit int) {
+		limit = limit % (1 << 20)
+		got, err := Read(bufio.NewReader(bytes.NewReader(data)), limit)
+		if err == nil && len(got) > limit {
+			t.Fatalf("Read returned %d bytes, limit %d", len(got), limit)
+		}
+		var buf bytes.Buffer
+		if err := Write(&buf, data); err != nil {
+			t.Fatal(err)
+		}
+		back, err := Read(bufio.NewReader(&buf), len(data))
+		if err != nil || !bytes.Equal(back, data) {
+			t.Fatalf("round trip of %d bytes: %d bytes, %v", len(data), len(back), err)
+		}
+	})
 }
