@@ -93,10 +93,10 @@ func DefaultConfig() Config {
 		MaxStreamsPerPeer:   16,
 		// A submitter posting a batch of 30 jobs at once, then one a
 		// second; heartbeats and verdicts are far rarer.
-		GossipAuthorPerMinute: 60,
-		GossipAuthorBurst:     30,
-		GossipPeerPerMinute:   1200,
-		GossipPeerBurst:       300,
+		GossipAuthorPerMinute: 600,
+		GossipAuthorBurst:     120,
+		GossipPeerPerMinute:   6000,
+		GossipPeerBurst:       1500,
 	}
 }
 
