@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -321,4 +322,78 @@ func TestSybilOfferFlood(t *testing.T) {
 	if grown := peak - baseline; grown > 1500 {
 		t.Fatalf("goroutines grew by %d during a flood of %d offers", grown, sent.Load())
 	}
+}
+
+// BenchmarkSybilFlood measures what a flood from 50 Sybil identities costs
+// honest users, in one run: honest job latency (submit → accepted result,
+// wordcount, k = 1, on 2 miners and a submitter) with the Sybils connected
+// but quiet, then with each of them gossiping valid offers at 10 a second
+// (the per-author rate honest nodes allow). The heap is the whole
+// process's (honest nodes and Sybils alike): it bounds what the honest
+// nodes hold.
+//
+//	go test -run '^$' -bench SybilFlood -benchtime 1x ./internal/testnet/
+func BenchmarkSybilFlood(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	nodes := jobNetwork(ctx, b, 2, func(_ int, cfg *config.Config) { cfg.Log.Level = "warn"; cfg.Market.MaxJobs = 2 })
+	submitter := nodes[2]
+	sybils := startSybils(b, ctx, nodes[0], 50)
+	spec := wordcountJob(ctx, b, submitter)
+	const jobs = 30
+	measure := func() (p50, p99 time.Duration, heapMiB float64) {
+		var peak uint64
+		done := make(chan struct{})
+		go func() {
+			var ms runtime.MemStats
+			for {
+				runtime.ReadMemStats(&ms)
+				peak = max(peak, ms.HeapInuse)
+				select {
+				case <-done:
+					return
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+		}()
+		lat := make([]time.Duration, 0, jobs)
+		for range jobs {
+			s := spec
+			s.Nonce = []byte(time.Now().String())
+			start := time.Now()
+			o, err := submitter.Market().Submit(ctx, s)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for {
+				r, err := submitter.Jobs().Get(ctx, o.ID.String())
+				if err == nil && r.State.Terminal() {
+					if r.State != job.StateDone {
+						b.Fatalf("job %s: %s", r.State, r.Reason)
+					}
+					break
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			lat = append(lat, time.Since(start))
+		}
+		close(done)
+		slices.Sort(lat)
+		return lat[len(lat)/2], lat[len(lat)*99/100], float64(peak) / (1 << 20)
+	}
+	quietP50, quietP99, quietHeap := measure()
+	floodCtx, stopFlood := context.WithCancel(ctx)
+	sent := flood(floodCtx, sybils, 10)
+	start := time.Now()
+	floodP50, floodP99, floodHeap := measure()
+	rate := float64(sent.Load()) / time.Since(start).Seconds()
+	stopFlood()
+	b.ReportMetric(float64(quietP50.Milliseconds()), "quiet_p50_ms")
+	b.ReportMetric(float64(quietP99.Milliseconds()), "quiet_p99_ms")
+	b.ReportMetric(float64(floodP50.Milliseconds()), "flood_p50_ms")
+	b.ReportMetric(float64(floodP99.Milliseconds()), "flood_p99_ms")
+	b.ReportMetric(float64(floodP50)/float64(quietP50), "p50_ratio")
+	b.ReportMetric(quietHeap, "quiet_heap_MiB")
+	b.ReportMetric(floodHeap, "flood_heap_MiB")
+	b.ReportMetric(rate, "flood_offers_per_s")
 }
