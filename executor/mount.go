@@ -30,8 +30,9 @@ func CleanGuestPath(p string) (string, error) {
 
 // CheckMounts validates every mount: the guest path (CleanGuestPath), that
 // the host path exists, that "." is a directory, that no two mounts claim the
-// same guest path, and that no host tree contains a symbolic link (a link
-// could point the task at any file of the host). It returns the mounts with
+// same guest path, and that no host tree contains anything but regular files
+// and directories (a symbolic link could point the task at any file of the
+// host; a FIFO or a device could block it or expose the host). It returns the mounts with
 // cleaned guest paths and absolute host paths.
 func CheckMounts(mounts []Mount) ([]Mount, error) {
 	out := make([]Mount, 0, len(mounts))
@@ -56,7 +57,7 @@ func CheckMounts(mounts []Mount) ([]Mount, error) {
 		case st.Mode()&fs.ModeSymlink != 0:
 			return nil, fmt.Errorf("%w: input %q is a symbolic link; mount its target instead", ErrBadMount, m.Host)
 		case st.IsDir():
-			if err := checkNoSymlinks(host); err != nil {
+			if err := checkPlainTree(host); err != nil {
 				return nil, err
 			}
 		case st.Mode().IsRegular():
@@ -72,13 +73,16 @@ func CheckMounts(mounts []Mount) ([]Mount, error) {
 	return out, nil
 }
 
-func checkNoSymlinks(root string) error {
+func checkPlainTree(root string) error {
 	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("%w: input %q: %v", ErrBadMount, p, err)
 		}
-		if d.Type()&fs.ModeSymlink != 0 {
-			return fmt.Errorf("%w: input %q contains a symbolic link (%s); inputs must be plain files and directories", ErrBadMount, root, p)
+		// A link could point the task at any host file; a FIFO would block
+		// its reader (past the timeout: a read in the host is not
+		// interruptible); a device could expose the host's hardware.
+		if t := d.Type(); t&fs.ModeSymlink != 0 || !(t.IsRegular() || t.IsDir()) {
+			return fmt.Errorf("%w: input %q contains %s (%s); inputs must be plain files and directories", ErrBadMount, root, describeMode(t), p)
 		}
 		return nil
 	})

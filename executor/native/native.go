@@ -373,8 +373,11 @@ func (e *Executor) sandboxArgs(t executor.Task, inputs []executor.Mount, outDir,
 		if err != nil {
 			return nil, fmt.Errorf("%w: program: %v", executor.ErrBadTask, err)
 		}
-		if st, err := os.Stat(prog); err != nil || !st.Mode().IsRegular() {
-			return nil, fmt.Errorf("%w: program %q is not a file", executor.ErrBadTask, t.ModulePath)
+		// Lstat: a program is content another peer published, and a
+		// symbolic link would bind any host file (/etc/shadow) into the
+		// sandbox, where the task can read it.
+		if st, err := os.Lstat(prog); err != nil || !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("%w: program %q is not a regular file (symbolic links and devices are refused)", executor.ErrBadTask, t.ModulePath)
 		}
 		args = append(args, "--ro-bind", prog, "/work/.program")
 		command = append([]string{"/work/.program"}, t.Args...)

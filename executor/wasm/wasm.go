@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -276,16 +275,11 @@ func (e *Executor) loadModule(t executor.Task) ([]byte, error) {
 	case t.ModulePath == "":
 		return nil, fmt.Errorf("%w: no module given", executor.ErrBadTask)
 	}
-	st, err := os.Stat(t.ModulePath)
+	// A module file comes from content another peer published: read it as a
+	// plain file only, and no further than the limit (ReadRegularFile).
+	bin, err := executor.ReadRegularFile(t.ModulePath, e.cfg.MaxModuleBytes)
 	if err != nil {
-		return nil, fmt.Errorf("%w: module: %v", executor.ErrBadTask, err)
-	}
-	if st.Size() > e.cfg.MaxModuleBytes {
-		return nil, fmt.Errorf("%w: module %s is %d bytes, over the %d-byte limit", executor.ErrBadTask, t.ModulePath, st.Size(), e.cfg.MaxModuleBytes)
-	}
-	bin, err := os.ReadFile(t.ModulePath)
-	if err != nil {
-		return nil, fmt.Errorf("%w: module: %v", executor.ErrBadTask, err)
+		return nil, fmt.Errorf("module: %w", err)
 	}
 	return bin, nil
 }

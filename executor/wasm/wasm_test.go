@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -399,5 +400,54 @@ func TestNoGoroutineLeak(t *testing.T) {
 			t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestHostileFiles is finding 1 of issue #13: a module that is a symbolic
+// link to /dev/zero made loadModule read without end (400 MiB of heap in a
+// second), and a FIFO among the inputs blocks the task's read beyond its
+// timeout. Both must be refused before the run, naming the file. A timer
+// inside the test turns the old hang into a failure.
+func TestHostileFiles(t *testing.T) {
+	e := sharedExecutor(t)
+	dir := t.TempDir()
+	zero := filepath.Join(dir, "module.wasm")
+	if err := os.Symlink("/dev/zero", zero); err != nil {
+		t.Fatal(err)
+	}
+	withFIFO := filepath.Join(dir, "inputs")
+	if err := os.Mkdir(withFIFO, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(withFIFO, "pipe"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		task    executor.Task
+		wantErr error
+		wantMsg string
+	}{
+		{"module symlink to /dev/zero", executor.Task{ModulePath: zero}, executor.ErrBadTask, "module.wasm is a symbolic link"},
+		{"module is /dev/zero", executor.Task{ModulePath: "/dev/zero"}, executor.ErrBadTask, "/dev/zero is a device"},
+		{"fifo among inputs", executor.Task{Module: nopWasm, Inputs: []executor.Mount{{Host: withFIFO}}}, executor.ErrBadMount, "pipe"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.task.OutputDir = filepath.Join(t.TempDir(), "out")
+			done := make(chan error, 1)
+			go func() {
+				_, err := e.Run(context.Background(), tt.task)
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if !errors.Is(err, tt.wantErr) || !strings.Contains(err.Error(), tt.wantMsg) {
+					t.Fatalf("Run = %v, want %v mentioning %q", err, tt.wantErr, tt.wantMsg)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatalf("Run did not return: the executor read the hostile file without end")
+			}
+		})
 	}
 }
