@@ -60,8 +60,16 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 	if err != nil {
 		return res, err
 	}
-	mod, release, err := e.compile(ctx, bin)
+	// The job's time limit starts before the compile: compiling a large
+	// module takes seconds of CPU, which the job pays for like its run.
+	deadline := time.Now().Add(limits.Timeout)
+	compileCtx, cancelCompile := context.WithDeadline(ctx, deadline)
+	mod, release, err := e.compile(compileCtx, bin)
+	cancelCompile()
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return res, fmt.Errorf("%w: compiling the module did not finish within the job's %v time limit", executor.ErrTimeout, limits.Timeout)
+		}
 		return res, err
 	}
 	defer release()
@@ -97,7 +105,7 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 	}
 
 	alloc := &limitedAllocator{limit: limits.MemoryBytes}
-	runCtx, cancel := context.WithTimeout(experimental.WithMemoryAllocator(ctx, alloc), limits.Timeout)
+	runCtx, cancel := context.WithDeadline(experimental.WithMemoryAllocator(ctx, alloc), deadline)
 	defer cancel()
 
 	start := time.Now()

@@ -61,8 +61,12 @@ type Config struct {
 	// MaxCompiled is how many compiled modules stay in memory (default 16).
 	MaxCompiled int
 	// CompileWorkers is how many goroutines compile one module (default
-	// GOMAXPROCS): a cold compile of a Go module takes seconds on one core.
+	// GOMAXPROCS, at least 2): a cold compile of a Go module takes seconds
+	// on one core.
 	CompileWorkers int
+	// CacheMaxBytes bounds the compiled code in CacheDir (default 1 GiB):
+	// past it the oldest files are removed after each new compile.
+	CacheMaxBytes int64
 }
 
 // Executor is the wazero executor. It is safe for concurrent use.
@@ -111,6 +115,13 @@ func New(cfg Config, log *slog.Logger) (*Executor, error) {
 	}
 	if cfg.CompileWorkers == 0 {
 		cfg.CompileWorkers = runtime.GOMAXPROCS(0)
+	}
+	// wazero checks the context between functions only when it compiles
+	// with several workers; with one, a compile cannot be stopped at the
+	// job's deadline.
+	cfg.CompileWorkers = max(cfg.CompileWorkers, 2)
+	if cfg.CacheMaxBytes == 0 {
+		cfg.CacheMaxBytes = 1 << 30
 	}
 	cache := wazero.NewCompilationCache()
 	if cfg.CacheDir != "" {
@@ -196,11 +207,34 @@ func (e *Executor) Compile(ctx context.Context, module []byte) error {
 // compile returns the compiled module for bin and a func to release it.
 // Each module is compiled once, outside the executor's lock: tasks of other
 // modules start meanwhile, tasks of the same module wait for that compile
-// (wazero's cache does not deduplicate concurrent compiles).
+// (wazero's cache does not deduplicate concurrent compiles). The compile
+// runs under ctx, which carries the job's deadline: compiling is part of the
+// job's time. If the task that started a compile gives up, a task still
+// waiting for it compiles again under its own context.
 func (e *Executor) compile(ctx context.Context, bin []byte) (wazero.CompiledModule, func(), error) {
 	if !bytes.HasPrefix(bin, []byte("\x00asm")) {
 		return nil, nil, fmt.Errorf("%w: it does not start with the WebAssembly magic bytes (\\0asm); build it with GOOS=wasip1 GOARCH=wasm", executor.ErrNotWASM)
 	}
+	if int64(len(bin)) > e.cfg.MaxModuleBytes {
+		return nil, nil, fmt.Errorf("%w: the module is %d bytes, over this node's %d-byte limit (executor.wasm.max_module_bytes)", executor.ErrBadTask, len(bin), e.cfg.MaxModuleBytes)
+	}
+	for {
+		mod, release, err := e.compileOnce(ctx, bin)
+		var gaveUp *compileAbandoned
+		if errors.As(err, &gaveUp) && ctx.Err() == nil {
+			continue
+		}
+		return mod, release, err
+	}
+}
+
+// compileAbandoned is the error of a compile whose own context ended.
+type compileAbandoned struct{ err error }
+
+func (c *compileAbandoned) Error() string { return c.err.Error() }
+func (c *compileAbandoned) Unwrap() error { return c.err }
+
+func (e *Executor) compileOnce(ctx context.Context, bin []byte) (wazero.CompiledModule, func(), error) {
 	key := sha256.Sum256(bin)
 	e.mu.Lock()
 	c, ok := e.compiled[key]
@@ -221,6 +255,9 @@ func (e *Executor) compile(ctx context.Context, bin []byte) (wazero.CompiledModu
 
 	if !ok {
 		mod, err := e.rt.CompileModule(experimental.WithCompilationWorkers(ctx, e.cfg.CompileWorkers), bin)
+		if err != nil && ctx.Err() != nil {
+			err = &compileAbandoned{err: ctx.Err()}
+		}
 		e.mu.Lock()
 		c.mod, c.err = mod, err
 		if err != nil {
@@ -228,6 +265,9 @@ func (e *Executor) compile(ctx context.Context, bin []byte) (wazero.CompiledModu
 		}
 		close(c.ready)
 		e.mu.Unlock()
+		if err == nil {
+			e.pruneCache()
+		}
 	}
 	select {
 	case <-c.ready:
@@ -237,6 +277,10 @@ func (e *Executor) compile(ctx context.Context, bin []byte) (wazero.CompiledModu
 	}
 	if c.err != nil {
 		release()
+		var gaveUp *compileAbandoned
+		if errors.As(c.err, &gaveUp) {
+			return nil, nil, c.err
+		}
 		return nil, nil, fmt.Errorf("%w: %v", executor.ErrNotWASM, c.err)
 	}
 	e.mu.Lock()

@@ -451,3 +451,65 @@ func TestHostileFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestCompileUnderJobLimits is issue #13's finding on WASM compilation: it
+// ran outside the job's time limit, module bytes had no size cap, and the
+// on-disk cache of compiled code grew without bound.
+func TestCompileUnderJobLimits(t *testing.T) {
+	t.Run("size cap before compiling", func(t *testing.T) {
+		e, err := New(Config{MaxModuleBytes: 16, Limits: testLimits}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		_, err = e.Run(context.Background(), executor.Task{Module: nopWasm, OutputDir: t.TempDir()})
+		if !errors.Is(err, executor.ErrBadTask) || !strings.Contains(err.Error(), "16-byte limit") {
+			t.Fatalf("Run = %v, want ErrBadTask naming the 16-byte limit", err)
+		}
+	})
+	t.Run("compile counts against the timeout", func(t *testing.T) {
+		mod := buildModule(t, "testdata/badguest")
+		e, err := New(Config{Limits: testLimits}, nil) // no cache: a cold compile
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		_, err = e.Run(context.Background(), executor.Task{ModulePath: mod, Args: []string{"sleep"}, OutputDir: t.TempDir(),
+			Limits: executor.Limits{Timeout: time.Millisecond}})
+		if !errors.Is(err, executor.ErrTimeout) || !strings.Contains(err.Error(), "compiling") {
+			t.Fatalf("Run = %v, want ErrTimeout while compiling", err)
+		}
+		// The abandoned compile is not cached as a failure.
+		if res, err := e.Run(context.Background(), executor.Task{ModulePath: mod, Args: []string{"sleep"}, OutputDir: t.TempDir()}); err != nil {
+			t.Fatalf("Run after the timed-out compile: %v\n%s", err, res.Stderr)
+		}
+	})
+	t.Run("disk cache bounded", func(t *testing.T) {
+		dir := t.TempDir()
+		const limit = 64 << 10
+		e, err := New(Config{CacheDir: dir, CacheMaxBytes: limit, Limits: testLimits}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		mod, err := os.ReadFile(buildModule(t, "testdata/badguest"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range [][]byte{mod, nopWasm, unreachableWasm, loopWasm} {
+			if err := e.Compile(context.Background(), m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		size, err := executor.DirSize(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if size > limit {
+			t.Fatalf("the compile cache holds %d bytes, over its %d-byte limit", size, limit)
+		}
+		if size == 0 {
+			t.Fatalf("the compile cache kept nothing, not even the small modules")
+		}
+	})
+}
