@@ -298,6 +298,9 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 	if t.ModulePath == "" && len(t.Args) == 0 {
 		return res, fmt.Errorf("%w: no command given", executor.ErrBadTask)
 	}
+	if err := executor.CheckArgsEnv(t.Args, t.Env); err != nil {
+		return res, err
+	}
 	if err := e.cgroupsRequired(); err != nil {
 		return res, err
 	}

@@ -52,6 +52,9 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 	if err != nil {
 		return res, err
 	}
+	if err := executor.CheckArgsEnv(t.Args, t.Env); err != nil {
+		return res, err
+	}
 	inputs, err := executor.CheckMounts(t.Inputs)
 	if err != nil {
 		return res, err

@@ -218,8 +218,12 @@ func (e *Executor) compile(ctx context.Context, bin []byte) (wazero.CompiledModu
 	if int64(len(bin)) > e.cfg.MaxModuleBytes {
 		return nil, nil, fmt.Errorf("%w: the module is %d bytes, over this node's %d-byte limit (executor.wasm.max_module_bytes)", executor.ErrBadTask, len(bin), e.cfg.MaxModuleBytes)
 	}
+	clean, err := sanitizeModule(bin)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", executor.ErrNotWASM, err)
+	}
 	for {
-		mod, release, err := e.compileOnce(ctx, bin)
+		mod, release, err := e.compileOnce(ctx, clean)
 		var gaveUp *compileAbandoned
 		if errors.As(err, &gaveUp) && ctx.Err() == nil {
 			continue
@@ -254,7 +258,7 @@ func (e *Executor) compileOnce(ctx context.Context, bin []byte) (wazero.Compiled
 	}
 
 	if !ok {
-		mod, err := e.rt.CompileModule(experimental.WithCompilationWorkers(ctx, e.cfg.CompileWorkers), bin)
+		mod, err := e.compileModule(ctx, bin)
 		if err != nil && ctx.Err() != nil {
 			err = &compileAbandoned{err: ctx.Err()}
 		}
@@ -287,6 +291,18 @@ func (e *Executor) compileOnce(ctx context.Context, bin []byte) (wazero.Compiled
 	e.evictLocked()
 	e.mu.Unlock()
 	return c.mod, release, nil
+}
+
+// compileModule is wazero's compile, with a panic turned into an error: the
+// module is a stranger's bytes, and a compiler bug it triggers must fail the
+// job, not crash the node.
+func (e *Executor) compileModule(ctx context.Context, bin []byte) (mod wazero.CompiledModule, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			mod, err = nil, fmt.Errorf("the compiler failed on it: %v", r)
+		}
+	}()
+	return e.rt.CompileModule(experimental.WithCompilationWorkers(ctx, e.cfg.CompileWorkers), bin)
 }
 
 // evictLocked closes the least recently used idle modules over MaxCompiled.

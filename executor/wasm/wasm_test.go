@@ -513,3 +513,51 @@ func TestCompileUnderJobLimits(t *testing.T) {
 		}
 	})
 }
+
+// TestModuleBombs hands the executor modules of a few bytes whose counts and
+// sizes announce gigabytes. wazero allocates what they announce before it
+// reads it: the first (found by FuzzCompile) made it reserve tens of GiB
+// and killed the test process. Each must be refused as not WASM, having
+// allocated little.
+func TestModuleBombs(t *testing.T) {
+	e, err := New(Config{Limits: testLimits}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	const header = "\x00asm\x01\x00\x00\x00"
+	const u32max = "\xff\xff\xff\xff\x0f"
+	tests := []struct{ name, module string }{
+		{"export count", header + "\x07\x05" + u32max},
+		{"export count, fuzzer's", "\x00asm\x01\x00\x00\x00\aY\x94\xaf\xee<0"},
+		{"import name size", header + "\x02\x06\x01" + u32max},
+		{"custom section size", header + "\x00" + u32max + "\x01x"},
+		{"data segment size", header + "\x0b\x07\x01\x01" + u32max},
+		{"function locals", header + "\x0a\x0a\x01\x08\x01" + u32max + "\x7f\x0b"},
+		{"element vector", header + "\x09\x08\x01\x01\x00" + u32max},
+		{"type parameters", header + "\x01\x07\x01\x60" + u32max},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			done := make(chan error, 1)
+			go func() {
+				_, err := e.Run(context.Background(), executor.Task{Module: []byte(tt.module), OutputDir: t.TempDir()})
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if !errors.Is(err, executor.ErrNotWASM) {
+					t.Fatalf("Run = %v, want ErrNotWASM", err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatalf("Run did not return")
+			}
+			runtime.ReadMemStats(&after)
+			if n := after.TotalAlloc - before.TotalAlloc; n > 64<<20 {
+				t.Fatalf("decoding a %d-byte module allocated %d MiB", len(tt.module), n>>20)
+			}
+		})
+	}
+}
