@@ -1,6 +1,7 @@
 package wasm
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 )
@@ -110,6 +111,18 @@ func sanitizeModule(bin []byte) ([]byte, error) {
 		end := len(bin) - len(r.b)
 		if id == 0 {
 			continue // custom section: dropped
+		}
+		if id == 4 { // tables: rewritten with a maximum
+			tables, err := capTables(body.b)
+			if errors.Is(err, errTooLarge) {
+				return nil, err
+			} else if err != nil {
+				return nil, fmt.Errorf("%w: section %d at byte %d: %v", errBadBinary, id, start, err)
+			}
+			out = append(out, id)
+			out = binary.AppendUvarint(out, uint64(len(tables)))
+			out = append(out, tables...)
+			continue
 		}
 		if err := checkSection(id, &body, &locals, len(bin)); err != nil {
 			return nil, fmt.Errorf("%w: section %d at byte %d: %v", errBadBinary, id, start, err)
@@ -349,4 +362,62 @@ func (r *reader) element() error {
 		}
 	}
 	return nil
+}
+
+// maxTableEntries bounds each table a module defines. wazero allocates a
+// table's minimum at instantiation and every table.grow at once, outside the
+// memory limit (8 bytes an entry): without a bound, 20 bytes of module ask
+// for 1 GiB, and one table.grow instruction for 32 GiB. Compilers size the
+// function table to the program (a large Go program needs tens of
+// thousands of entries); Go declares no maximum, so sanitizeModule gives
+// every table this one, which makes a larger table.grow fail (-1), as the
+// specification allows any grow to.
+const maxTableEntries = 1 << 20
+
+// errTooLarge marks a valid module that asks for more than the sandbox gives.
+var errTooLarge = errors.New("over the sandbox's limits")
+
+// capTables returns a table section in which every table has a maximum of
+// at most maxTableEntries, or errTooLarge if one starts above it.
+func capTables(body []byte) ([]byte, error) {
+	r := reader{b: body}
+	n, err := r.count()
+	if err != nil {
+		return nil, err
+	}
+	out := binary.AppendUvarint(nil, n)
+	for i := range n {
+		start := len(body) - len(r.b)
+		if len(r.b) > 0 && r.b[0] == 0x40 { // 0x40 0x00 tabletype expr
+			r.skip(2)
+		}
+		r.valtype()
+		out = append(out, body[start:len(body)-len(r.b)]...)
+		flags := r.byte()
+		lo, hi := r.uleb(), uint64(maxTableEntries)
+		if flags&1 != 0 {
+			hi = min(r.uleb(), hi)
+		}
+		if r.err != nil {
+			return nil, r.err
+		}
+		if lo > maxTableEntries {
+			return nil, fmt.Errorf("%w: table %d starts with %d entries; the limit is %d", errTooLarge, i, lo, maxTableEntries)
+		}
+		out = append(out, flags|1)
+		out = binary.AppendUvarint(out, lo)
+		out = binary.AppendUvarint(out, hi)
+		if body[start] == 0x40 {
+			exprStart := len(body) - len(r.b)
+			r.constExpr()
+			out = append(out, body[exprStart:len(body)-len(r.b)]...)
+		}
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	if len(r.b) != 0 {
+		return nil, errors.New("bytes after the last table")
+	}
+	return out, nil
 }

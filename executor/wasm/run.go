@@ -71,6 +71,7 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 	cancelCompile()
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			res.ExitCode = -1 // killed before it exited, like a run past its time
 			return res, fmt.Errorf("%w: compiling the module did not finish within the job's %v time limit", executor.ErrTimeout, limits.Timeout)
 		}
 		return res, err

@@ -219,7 +219,9 @@ func (e *Executor) compile(ctx context.Context, bin []byte) (wazero.CompiledModu
 		return nil, nil, fmt.Errorf("%w: the module is %d bytes, over this node's %d-byte limit (executor.wasm.max_module_bytes)", executor.ErrBadTask, len(bin), e.cfg.MaxModuleBytes)
 	}
 	clean, err := sanitizeModule(bin)
-	if err != nil {
+	if errors.Is(err, errTooLarge) {
+		return nil, nil, fmt.Errorf("%w: the module asks for more than this sandbox allows: %v", executor.ErrBadTask, err)
+	} else if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", executor.ErrNotWASM, err)
 	}
 	for {

@@ -479,8 +479,10 @@ func TestCompileUnderJobLimits(t *testing.T) {
 		if !errors.Is(err, executor.ErrTimeout) || !strings.Contains(err.Error(), "compiling") {
 			t.Fatalf("Run = %v, want ErrTimeout while compiling", err)
 		}
-		// The abandoned compile is not cached as a failure.
-		if res, err := e.Run(context.Background(), executor.Task{ModulePath: mod, Args: []string{"sleep"}, OutputDir: t.TempDir()}); err != nil {
+		// The abandoned compile is not cached as a failure. (A generous
+		// limit: a cold compile takes seconds on a loaded machine.)
+		if res, err := e.Run(context.Background(), executor.Task{ModulePath: mod, Args: []string{"sleep"}, OutputDir: t.TempDir(),
+			Limits: executor.Limits{Timeout: 5 * time.Minute}}); err != nil {
 			t.Fatalf("Run after the timed-out compile: %v\n%s", err, res.Stderr)
 		}
 	})
@@ -537,6 +539,34 @@ func TestModuleBombs(t *testing.T) {
 		{"element vector", header + "\x09\x08\x01\x01\x00" + u32max},
 		{"type parameters", header + "\x01\x07\x01\x60" + u32max},
 	}
+	// A valid module whose table wazero would allocate at full size,
+	// outside the memory limit: refused as a bad task.
+	tables := []struct{ name, module string }{
+		{"table minimum", header + "\x04\x07\x01\x70\x00\x80\x80\x80\x40"},
+	}
+	for _, tt := range tables {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := e.Run(context.Background(), executor.Task{Module: []byte(tt.module), OutputDir: t.TempDir()})
+			if !errors.Is(err, executor.ErrBadTask) || !strings.Contains(err.Error(), "table 0") {
+				t.Fatalf("Run = %v, want ErrBadTask naming the table", err)
+			}
+		})
+	}
+	// (table 0 funcref) (func (export "_start") (drop (table.grow (ref.null func) (i32.const 0x7ffffff0)))):
+	// the table has no maximum, so wazero would allocate 16 GiB at once.
+	t.Run("table.grow", func(t *testing.T) {
+		grow := wasmModule([]byte("\x04\x04\x01\x70\x00\x00"),
+			0xd0, 0x70, 0x41, 0xf0, 0xff, 0xff, 0xff, 0x07, 0xfc, 0x0f, 0x00, 0x1a, 0x0b)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if _, err := e.Run(context.Background(), executor.Task{Module: grow, OutputDir: t.TempDir()}); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		runtime.ReadMemStats(&after)
+		if n := after.TotalAlloc - before.TotalAlloc; n > 64<<20 {
+			t.Fatalf("table.grow allocated %d MiB", n>>20)
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var before, after runtime.MemStats
