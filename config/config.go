@@ -124,7 +124,8 @@ type ExecutorConfig struct {
 // WASMExecutorConfig is `[executor.wasm]`.
 type WASMExecutorConfig struct {
 	// MaxModuleBytes refuses larger modules before they are compiled:
-	// compiling takes memory and time in proportion to the code.
+	// compiling takes about 20 bytes of memory per module byte, outside
+	// the job's memory limit, and time in proportion to the code.
 	MaxModuleBytes units.Bytes `toml:"max_module_bytes"`
 	// CacheMaxBytes bounds the compiled code kept on disk
 	// (<repo>/wasm-cache); the oldest is removed past it.
@@ -185,7 +186,7 @@ func Default(mode Mode) Config {
 		Market: MarketConfig{MinPrice: 1000, MaxJobs: 1, Executors: []string{"wasm"}, AllowedSubmitters: []string{},
 			ReportGrace: units.Duration(2 * time.Minute)},
 		Executor: ExecutorConfig{
-			WASM: WASMExecutorConfig{MaxModuleBytes: 256 << 20, CacheMaxBytes: 1 << 30},
+			WASM: WASMExecutorConfig{MaxModuleBytes: 64 << 20, CacheMaxBytes: 1 << 30},
 			Native: NativeExecutorConfig{MaxProcesses: 4096,
 				TmpBytes: 1 << 30, WorkBytes: 2 << 30},
 		},

@@ -47,6 +47,13 @@ func DefaultLimits() executor.Limits {
 	}
 }
 
+// DefaultMaxModuleBytes bounds module size. Decoding and compiling a module
+// takes about 20 bytes of the node's memory per module byte (a 2.9 MB Go
+// module: 56 MiB), outside any job's memory limit, so the cap is what bounds
+// it: 64 MiB of module is about 1.3 GiB while it compiles. Go programs are a
+// few MiB; data belongs in inputs.
+const DefaultMaxModuleBytes = 64 << 20
+
 // maxMemoryBytes is what wasm32 can address: 65536 pages of 64 KiB.
 const maxMemoryBytes = 4 << 30
 
@@ -56,7 +63,8 @@ type Config struct {
 	CacheDir string
 	// Limits are the defaults for a task's zero limits (DefaultLimits() where zero).
 	Limits executor.Limits
-	// MaxModuleBytes refuses larger module files (default 256 MiB).
+	// MaxModuleBytes refuses larger modules before they are compiled
+	// (default DefaultMaxModuleBytes).
 	MaxModuleBytes int64
 	// MaxCompiled is how many compiled modules stay in memory (default 16).
 	MaxCompiled int
@@ -108,7 +116,7 @@ func New(cfg Config, log *slog.Logger) (*Executor, error) {
 	}
 	cfg.Limits = cfg.Limits.WithDefaults(DefaultLimits())
 	if cfg.MaxModuleBytes == 0 {
-		cfg.MaxModuleBytes = 256 << 20
+		cfg.MaxModuleBytes = DefaultMaxModuleBytes
 	}
 	if cfg.MaxCompiled == 0 {
 		cfg.MaxCompiled = 16
