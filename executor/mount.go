@@ -133,3 +133,49 @@ func DirSize(dir string) (int64, error) {
 	})
 	return total, err
 }
+
+// EntryCost is what each file or directory under /output costs against
+// Limits.MaxOutputBytes besides its bytes: the disk, the result's DAG and
+// every verifier pay for an entry even when it is empty, so a million empty
+// files are not free.
+const EntryCost = 1 << 10
+
+// OutputCost returns what dir costs against Limits.MaxOutputBytes: the
+// bytes of its regular files plus EntryCost for each entry.
+func OutputCost(dir string) (int64, error) {
+	var total int64
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p != dir {
+			total += EntryCost
+		}
+		if d.Type().IsRegular() {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			total += info.Size()
+		}
+		return nil
+	})
+	return total, err
+}
+
+// CheckPlainOutput refuses an output tree that holds anything but regular
+// files and directories: the node imports it as the job's result, and would
+// block on a FIFO, and a symbolic link would be handed to the submitter as
+// is (a WASM task cannot make either).
+func CheckPlainOutput(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("%w: output %q: %v", ErrBadMount, p, err)
+		}
+		if t := d.Type(); !(t.IsRegular() || t.IsDir()) {
+			rel, _ := filepath.Rel(dir, p)
+			return fmt.Errorf("%w: the task left %s at /output/%s; results must be plain files and directories", ErrBadMount, describeMode(t), filepath.ToSlash(rel))
+		}
+		return nil
+	})
+}

@@ -110,3 +110,29 @@ func TestForkBombWithoutCgroups(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Issue #13, finding 5: empty files and directories cost nothing against the
+// output limit, and a FIFO left in /output blocks the node's import of it.
+func TestOutputEntriesAndOddFiles(t *testing.T) {
+	e := newExecutor(t)
+	tests := []struct {
+		name    string
+		script  string
+		wantErr error
+		wantMsg string
+	}{
+		{"many empty files", "i=0; while [ $i -lt 3000 ]; do : > /output/f$i; i=$((i+1)); done",
+			executor.ErrOutputLimit, "each file and directory counts"},
+		{"fifo", "mkfifo /output/pipe", executor.ErrBadMount, "a FIFO at /output/pipe"},
+		{"symlink", "ln -s /etc/passwd /output/link", executor.ErrBadMount, "a symbolic link at /output/link"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := e.Run(context.Background(), executor.Task{Args: []string{"sh", "-c", tt.script},
+				OutputDir: t.TempDir(), Limits: executor.Limits{MaxOutputBytes: 1 << 20}})
+			if !errors.Is(err, tt.wantErr) || !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Fatalf("Run = %v, want %v mentioning %q\n%s", err, tt.wantErr, tt.wantMsg, res.Stderr)
+			}
+		})
+	}
+}

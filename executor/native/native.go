@@ -381,7 +381,7 @@ wait:
 		case <-runCtx.Done():
 			kill()
 		case <-tick.C:
-			if size, err := executor.DirSize(outDir); err == nil && size > limits.MaxOutputBytes {
+			if cost, err := executor.OutputCost(outDir); err == nil && cost > limits.MaxOutputBytes {
 				overOutput = true
 				kill()
 			}
@@ -401,14 +401,23 @@ wait:
 	res.ExitCode = cmd.ProcessState.ExitCode()
 	size, sizeErr := executor.DirSize(outDir)
 	res.OutputBytes = size
+	cost, costErr := executor.OutputCost(outDir)
+	if sizeErr == nil {
+		sizeErr = costErr
+	}
 
 	switch {
-	case overOutput || size > limits.MaxOutputBytes:
-		return res, fmt.Errorf("%w: wrote more than %d bytes under /output", executor.ErrOutputLimit, limits.MaxOutputBytes)
+	case overOutput || cost > limits.MaxOutputBytes:
+		return res, fmt.Errorf("%w: wrote more than %d bytes under /output (each file and directory counts %d bytes besides its content)", executor.ErrOutputLimit, limits.MaxOutputBytes, executor.EntryCost)
 	case overProcesses:
 		return res, fmt.Errorf("%w: killed with more than %d processes running", executor.ErrProcessLimit, e.cfg.MaxProcesses)
 	case sizeErr != nil:
 		return res, fmt.Errorf("measure /output: %w", sizeErr)
+	}
+	if err := executor.CheckPlainOutput(outDir); err != nil {
+		return res, err
+	}
+	switch {
 	case runCtx.Err() != nil && ctx.Err() == nil:
 		return res, fmt.Errorf("%w: killed after %v", executor.ErrTimeout, limits.Timeout)
 	case ctx.Err() != nil:

@@ -122,6 +122,10 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 	res.Stderr, res.StderrTruncated = stderr.Bytes(), stderr.Truncated
 	size, sizeErr := executor.DirSize(outDir)
 	res.OutputBytes = size
+	cost, costErr := executor.OutputCost(outDir)
+	if sizeErr == nil {
+		sizeErr = costErr
+	}
 
 	var exit *sys.ExitError
 	if errors.As(runErr, &exit) {
@@ -131,7 +135,7 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 		}
 	}
 	o := outcome{runErr: runErr, exit: exit, res: &res, limits: limits,
-		memoryHit: alloc.hit.Load(), outputHit: budget.wasExceeded(), sizeErr: sizeErr,
+		memoryHit: alloc.hit.Load(), outputHit: budget.wasExceeded() || cost > limits.MaxOutputBytes, sizeErr: sizeErr,
 		timedOut: runCtx.Err() != nil && ctx.Err() == nil, interrupted: ctx.Err()}
 	return res, o.err()
 }
@@ -155,7 +159,7 @@ func (o outcome) err() error {
 	res, limits := o.res, o.limits
 	switch {
 	case o.outputHit || res.OutputBytes > limits.MaxOutputBytes:
-		return fmt.Errorf("%w: wrote more than %d bytes under /output", executor.ErrOutputLimit, limits.MaxOutputBytes)
+		return fmt.Errorf("%w: wrote more than %d bytes under /output (each file and directory counts %d bytes besides its content)", executor.ErrOutputLimit, limits.MaxOutputBytes, executor.EntryCost)
 	case o.sizeErr != nil:
 		return fmt.Errorf("measure /output: %w", o.sizeErr)
 	case o.runErr == nil:

@@ -172,6 +172,9 @@ func TestBadGuest(t *testing.T) {
 		{name: "alloc past limit", args: []string{"alloc", "512"}, limits: executor.Limits{MemoryBytes: 64 << 20}, wantErr: executor.ErrMemoryLimit, wantMsg: "64 MiB", wantExit: 2},
 		{name: "write within limit", args: []string{"write", "2"}},
 		{name: "write past limit", args: []string{"write", "64"}, limits: executor.Limits{MaxOutputBytes: 4 << 20}, wantErr: executor.ErrOutputLimit, wantExit: 1},
+		// Issue #13, finding 5: 2000 empty directories and files wrote no bytes and cost nothing.
+		{name: "empty entries past limit", args: []string{"touch", "2000"}, limits: executor.Limits{MaxOutputBytes: 1 << 20}, wantErr: executor.ErrOutputLimit, wantMsg: "each file and directory", wantExit: 1},
+		{name: "entries within limit", args: []string{"touch", "10"}, wantStdout: "touched 10"},
 		{name: "escape", args: []string{"escape"}, wantStdout: "refused /etc/passwd"},
 		{name: "raw path_open escape", args: []string{"rawescape"}, wantStdout: `refused fd 3 "../secret"`},
 		{name: "write input", args: []string{"writeinput"}},
