@@ -179,6 +179,11 @@ func (o outcome) err() error {
 	if msg, ok := trapMessage(o.runErr); ok {
 		return fmt.Errorf("%w: %s", executor.ErrTrap, msg)
 	}
+	// wazero ends endless recursion at its own stack limit (about 128 MiB,
+	// outside the memory limit) with an error that is not a "wasm error".
+	if strings.Contains(o.runErr.Error(), "stack overflow") {
+		return fmt.Errorf("%w: call stack overflow (endless recursion?)", executor.ErrTrap)
+	}
 	return fmt.Errorf("%w: %v", executor.ErrBadTask, o.runErr)
 }
 

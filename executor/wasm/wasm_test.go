@@ -125,6 +125,8 @@ func TestHandWrittenModules(t *testing.T) {
 		{"initial memory past limit", hugeMemoryWasm, executor.Limits{MemoryBytes: 64 << 20}, executor.ErrMemoryLimit, "4096 MiB"},
 		{"nop", nopWasm, executor.Limits{}, nil, ""},
 		{"foreign import", foreignImportWasm, executor.Limits{}, executor.ErrBadTask, "env.f"},
+		// (func (export "_start") (call 0)): a trap, not a malformed task.
+		{"infinite recursion", wasmModule(nil, 0x10, 0x00, 0x0b), executor.Limits{}, executor.ErrTrap, "stack overflow"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
