@@ -51,6 +51,7 @@ type Config struct {
 	Hardware  hwdetect.Config  `toml:"hardware"`
 	Heartbeat heartbeat.Config `toml:"heartbeat"`
 	Market    MarketConfig     `toml:"market"`
+	Executor  ExecutorConfig   `toml:"executor"`
 	Storage   storage.Config   `toml:"storage"`
 	Chain     chain.Config     `toml:"chain"`
 	Debug     DebugConfig      `toml:"debug"`
@@ -131,6 +132,56 @@ func (m MarketConfig) Validate(mode Mode) error {
 	return nil
 }
 
+// ExecutorConfig is the `[executor]` section: how a miner sandboxes jobs.
+type ExecutorConfig struct {
+	WASM   WASMExecutorConfig   `toml:"wasm"`
+	Native NativeExecutorConfig `toml:"native"`
+}
+
+// WASMExecutorConfig is `[executor.wasm]`.
+type WASMExecutorConfig struct {
+	// MaxModuleBytes refuses larger modules before they are compiled:
+	// compiling takes about 20 bytes of memory per module byte, outside
+	// the job's memory limit, and time in proportion to the code.
+	MaxModuleBytes units.Bytes `toml:"max_module_bytes"`
+	// CacheMaxBytes bounds the compiled code kept on disk
+	// (<repo>/wasm-cache); the oldest is removed past it.
+	CacheMaxBytes units.Bytes `toml:"cache_max_bytes"`
+}
+
+// NativeExecutorConfig is `[executor.native]`.
+type NativeExecutorConfig struct {
+	// AllowWithoutCgroups runs native jobs on a host without usable
+	// cgroups, with rlimits only (no CPU cap); false refuses them.
+	AllowWithoutCgroups bool `toml:"allow_without_cgroups"`
+	// MaxProcesses caps the processes of one job (against fork bombs).
+	MaxProcesses int `toml:"max_processes"`
+	// TmpBytes and WorkBytes bound a job's /tmp and /work (memory-backed).
+	TmpBytes  units.Bytes `toml:"tmp_bytes"`
+	WorkBytes units.Bytes `toml:"work_bytes"`
+}
+
+// Validate names a bad value.
+func (e ExecutorConfig) Validate() error {
+	for _, b := range []struct {
+		key string
+		v   units.Bytes
+	}{
+		{"executor.wasm.max_module_bytes", e.WASM.MaxModuleBytes},
+		{"executor.wasm.cache_max_bytes", e.WASM.CacheMaxBytes},
+		{"executor.native.tmp_bytes", e.Native.TmpBytes},
+		{"executor.native.work_bytes", e.Native.WorkBytes},
+	} {
+		if b.v < 1<<20 {
+			return fmt.Errorf("%s %s is under 1MiB", b.key, b.v)
+		}
+	}
+	if n := e.Native.MaxProcesses; n < 8 || n > 1<<20 {
+		return fmt.Errorf("executor.native.max_processes %d is outside 8..1048576", n)
+	}
+	return nil
+}
+
 // NodeConfig is the `[node]` section.
 type NodeConfig struct {
 	// Mode is miner, light or edge.
@@ -152,6 +203,11 @@ func Default(mode Mode) Config {
 		Market: MarketConfig{MinPrice: 1000, MaxJobs: 1, Executors: []string{"wasm"}, AllowedSubmitters: []string{},
 			ReportGrace: units.Duration(2 * time.Minute),
 			MaxInput:    units.Bytes(32 << 30), MaxOutput: units.Bytes(10 << 30), MaxOutputFiles: 100_000},
+		Executor: ExecutorConfig{
+			WASM: WASMExecutorConfig{MaxModuleBytes: 64 << 20, CacheMaxBytes: 1 << 30},
+			Native: NativeExecutorConfig{MaxProcesses: 4096,
+				TmpBytes: 1 << 30, WorkBytes: 2 << 30},
+		},
 		Storage: storage.DefaultConfig(),
 		Chain:   chain.DefaultConfig(),
 	}
@@ -184,7 +240,7 @@ func (c Config) Validate() error {
 	if c.Node.ShutdownTimeout.Std() < 1e9 {
 		return fmt.Errorf("node.shutdown_timeout %s is under 1s", c.Node.ShutdownTimeout)
 	}
-	for _, v := range []interface{ Validate() error }{c.Log, c.P2P, c.API, c.Hardware, c.Heartbeat, c.Storage, c.Chain} {
+	for _, v := range []interface{ Validate() error }{c.Log, c.P2P, c.API, c.Hardware, c.Heartbeat, c.Storage, c.Chain, c.Executor} {
 		if err := v.Validate(); err != nil {
 			return err
 		}

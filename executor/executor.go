@@ -25,6 +25,10 @@ var (
 	ErrMemoryLimit = errors.New("task exceeded its memory limit")
 	// ErrOutputLimit: the task wrote more than Limits.MaxOutputBytes under /output.
 	ErrOutputLimit = errors.New("task exceeded its output size limit")
+	// ErrProcessLimit: the task ran more processes than its executor allows.
+	ErrProcessLimit = errors.New("task exceeded its process limit")
+	// ErrDiskLimit: the task filled the scratch space it was given.
+	ErrDiskLimit = errors.New("task exceeded its scratch space limit")
 	// ErrNotWASM: the module is not a valid WebAssembly binary.
 	ErrNotWASM = errors.New("module is not a valid WebAssembly binary")
 	// ErrTrap: the module trapped (unreachable, out-of-bounds access, a

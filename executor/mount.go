@@ -30,8 +30,9 @@ func CleanGuestPath(p string) (string, error) {
 
 // CheckMounts validates every mount: the guest path (CleanGuestPath), that
 // the host path exists, that "." is a directory, that no two mounts claim the
-// same guest path, and that no host tree contains a symbolic link (a link
-// could point the task at any file of the host). It returns the mounts with
+// same guest path, and that no host tree contains anything but regular files
+// and directories (a symbolic link could point the task at any file of the
+// host; a FIFO or a device could block it or expose the host). It returns the mounts with
 // cleaned guest paths and absolute host paths.
 func CheckMounts(mounts []Mount) ([]Mount, error) {
 	out := make([]Mount, 0, len(mounts))
@@ -56,7 +57,7 @@ func CheckMounts(mounts []Mount) ([]Mount, error) {
 		case st.Mode()&fs.ModeSymlink != 0:
 			return nil, fmt.Errorf("%w: input %q is a symbolic link; mount its target instead", ErrBadMount, m.Host)
 		case st.IsDir():
-			if err := checkNoSymlinks(host); err != nil {
+			if err := checkPlainTree(host); err != nil {
 				return nil, err
 			}
 		case st.Mode().IsRegular():
@@ -72,13 +73,16 @@ func CheckMounts(mounts []Mount) ([]Mount, error) {
 	return out, nil
 }
 
-func checkNoSymlinks(root string) error {
+func checkPlainTree(root string) error {
 	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("%w: input %q: %v", ErrBadMount, p, err)
 		}
-		if d.Type()&fs.ModeSymlink != 0 {
-			return fmt.Errorf("%w: input %q contains a symbolic link (%s); inputs must be plain files and directories", ErrBadMount, root, p)
+		// A link could point the task at any host file; a FIFO would block
+		// its reader (past the timeout: a read in the host is not
+		// interruptible); a device could expose the host's hardware.
+		if t := d.Type(); t&fs.ModeSymlink != 0 || !(t.IsRegular() || t.IsDir()) {
+			return fmt.Errorf("%w: input %q contains %s (%s); inputs must be plain files and directories", ErrBadMount, root, describeMode(t), p)
 		}
 		return nil
 	})
@@ -128,4 +132,50 @@ func DirSize(dir string) (int64, error) {
 		return nil
 	})
 	return total, err
+}
+
+// EntryCost is what each file or directory under /output costs against
+// Limits.MaxOutputBytes besides its bytes: the disk, the result's DAG and
+// every verifier pay for an entry even when it is empty, so a million empty
+// files are not free.
+const EntryCost = 1 << 10
+
+// OutputCost returns what dir costs against Limits.MaxOutputBytes: the
+// bytes of its regular files plus EntryCost for each entry.
+func OutputCost(dir string) (int64, error) {
+	var total int64
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p != dir {
+			total += EntryCost
+		}
+		if d.Type().IsRegular() {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			total += info.Size()
+		}
+		return nil
+	})
+	return total, err
+}
+
+// CheckPlainOutput refuses an output tree that holds anything but regular
+// files and directories: the node imports it as the job's result, and would
+// block on a FIFO, and a symbolic link would be handed to the submitter as
+// is (a WASM task cannot make either).
+func CheckPlainOutput(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("%w: output %q: %v", ErrBadMount, p, err)
+		}
+		if t := d.Type(); !(t.IsRegular() || t.IsDir()) {
+			rel, _ := filepath.Rel(dir, p)
+			return fmt.Errorf("%w: the task left %s at /output/%s; results must be plain files and directories", ErrBadMount, describeMode(t), filepath.ToSlash(rel))
+		}
+		return nil
+	})
 }

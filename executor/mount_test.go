@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -15,6 +16,10 @@ func TestCheckMounts(t *testing.T) {
 	}
 	linked := t.TempDir()
 	if err := os.Symlink("/etc/passwd", filepath.Join(linked, "passwd")); err != nil {
+		t.Fatal(err)
+	}
+	fifo := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(fifo, "pipe"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -31,6 +36,8 @@ func TestCheckMounts(t *testing.T) {
 		{"missing host", []Mount{{Host: filepath.Join(dir, "nope"), Guest: "x"}}, false},
 		{"duplicate", []Mount{{Host: dir, Guest: "x"}, {Host: file, Guest: "x/"}}, false},
 		{"symlink inside", []Mount{{Host: linked}}, false},
+		{"fifo inside", []Mount{{Host: fifo}}, false},
+		{"fifo as a file", []Mount{{Host: filepath.Join(fifo, "pipe"), Guest: "p"}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -94,17 +93,15 @@ func (j jobsAPI) Cancel(ctx context.Context, id, reason string) error {
 // checks that this host can create its sandbox: a miner that offers native
 // jobs and cannot run them would only collect failures.
 func (n *Node) nativeExecutor(ctx context.Context) (*native.Executor, error) {
-	workRoot := n.repo.Path("native-work")
-	if err := os.MkdirAll(workRoot, 0o700); err != nil {
-		return nil, fmt.Errorf("native executor work dir: %w", err)
-	}
-	ex, err := native.New(native.Config{WorkRoot: workRoot, GPUs: gpuNodes{n}}, n.log)
+	nc := n.cfg.Executor.Native
+	ex, err := native.New(native.Config{GPUs: gpuNodes{n}, AllowWithoutCgroups: nc.AllowWithoutCgroups,
+		MaxProcesses: nc.MaxProcesses, TmpBytes: int64(nc.TmpBytes), WorkBytes: int64(nc.WorkBytes)}, n.log)
 	if err != nil {
 		return nil, fmt.Errorf("market.executors offers native, but %w; install bubblewrap (apt-get install bubblewrap) or remove native", err)
 	}
 	if err := ex.Check(ctx); err != nil {
 		ex.Close()
-		return nil, fmt.Errorf("market.executors offers native, but bubblewrap cannot sandbox here: %w", err)
+		return nil, fmt.Errorf("market.executors offers native, but this host cannot run it: %w", err)
 	}
 	return ex, nil
 }

@@ -204,7 +204,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.gossipRep.Store(n.reputation)
 	// Every node has the WASM runtime: miners run jobs in it, and
 	// submitters run custom verifier modules.
-	wasmExec, err := wasm.New(wasm.Config{CacheDir: n.repo.Path("wasm-cache")}, n.log)
+	wc := n.cfg.Executor.WASM
+	wasmExec, err := wasm.New(wasm.Config{CacheDir: n.repo.Path("wasm-cache"),
+		MaxModuleBytes: int64(wc.MaxModuleBytes), CacheMaxBytes: int64(wc.CacheMaxBytes)}, n.log)
 	if err != nil {
 		return err
 	}

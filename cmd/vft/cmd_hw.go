@@ -86,6 +86,7 @@ func runDoctor(c *cli, args []string) error {
 	defer cancel()
 	checks := det.Checks(ctx, dir)
 	checks = append(checks, cgroupCheck(cfg))
+	checks = append(checks, sandboxCheck(ctx, cfg))
 	checks = append(checks, c.nodeChecks(ctx, cfg, r)...)
 
 	failed := 0
@@ -123,9 +124,34 @@ func cgroupCheck(cfg config.Config) hwdetect.Check {
 	}
 	st := native.ProbeCgroups()
 	if st.Version == 0 {
-		return hwdetect.Check{Name: name, Severity: hwdetect.SeverityWarn, Detail: st.Reason, Fix: st.Fix}
+		// Without cgroups the daemon refuses native jobs unless the operator opted in.
+		if cfg.Executor.Native.AllowWithoutCgroups {
+			return hwdetect.Check{Name: name, Severity: hwdetect.SeverityWarn, Detail: st.Reason + " (executor.native.allow_without_cgroups: rlimits only)", Fix: st.Fix}
+		}
+		return hwdetect.Check{Name: name, Severity: hwdetect.SeverityFail, Detail: st.Reason,
+			Fix: st.Fix + "; or set executor.native.allow_without_cgroups = true"}
 	}
 	return hwdetect.Check{Name: name, OK: true, Severity: hwdetect.SeverityOK, Detail: fmt.Sprintf("cgroup v%d, tasks under %s", st.Version, st.Dir)}
+}
+
+// sandboxCheck starts one native sandbox as a task gets it (seccomp
+// profile, no nested user namespaces, bounded /tmp and /work), which needs
+// bubblewrap 0.8 or later and user namespaces.
+func sandboxCheck(ctx context.Context, cfg config.Config) hwdetect.Check {
+	const name = "native sandbox"
+	if !slices.Contains(cfg.Market.Executors, "native") {
+		return hwdetect.Check{Name: name, OK: true, Severity: hwdetect.SeverityOK, Detail: "native jobs are not offered (market.executors)"}
+	}
+	// Cgroups have their own line.
+	ex, err := native.New(native.Config{AllowWithoutCgroups: true, NoCgroups: true}, nil)
+	if err == nil {
+		defer ex.Close()
+		err = ex.Check(ctx)
+	}
+	if err != nil {
+		return hwdetect.Check{Name: name, Severity: hwdetect.SeverityFail, Detail: err.Error(), Fix: "install bubblewrap 0.8 or later (apt-get install bubblewrap), or remove native from market.executors"}
+	}
+	return hwdetect.Check{Name: name, OK: true, Severity: hwdetect.SeverityOK, Detail: "seccomp profile, no nested user namespaces, bounded /tmp and /work"}
 }
 
 // nodeChecks covers the repo and, when a daemon runs, the network.

@@ -1,13 +1,18 @@
 // Package native runs a command on the host under bubblewrap (bwrap): no
 // network, a read-only view of the system directories only, the task's
 // inputs read-only at /input, its output directory at /output, a private
-// writable work directory at /work, an empty environment but for what the
-// task sets, and a process tree that is killed as a whole at its timeout.
+// size-limited work directory at /work and /tmp (tmpfs), an empty
+// environment but for what the task sets, a seccomp profile that denies the
+// kernel's namespace, mount, module, tracing and BPF calls, no nested user
+// namespaces (--disable-userns), and a process tree that is killed as a
+// whole at its timeout.
 //
 // Each task gets a cgroup of its own (v2, or v1 on older hosts; see
-// cgroup.go) that caps its memory, CPU and process count. Without cgroups,
-// memory is limited with prlimit's address-space limit (RLIMIT_AS), except
-// for GPU tasks, and CPU is not limited.
+// cgroup.go) that caps its memory, CPU and process count. A host without
+// cgroups runs native tasks only if the operator opts in
+// (Config.AllowWithoutCgroups); memory is then limited with prlimit's
+// address-space limit (RLIMIT_AS), except for GPU tasks, processes with
+// RLIMIT_NPROC and a watchdog, and CPU is not limited.
 //
 // Native tasks are opt-in for a miner: they run real binaries (PyTorch, ONNX
 // Runtime installed on the rig), so they are neither deterministic nor as
@@ -24,6 +29,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -52,6 +58,12 @@ func DefaultSystemDirs() []string {
 		"/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/ssl/certs"}
 }
 
+// DefaultTmpBytes and DefaultWorkBytes bound the task's /tmp and /work.
+const (
+	DefaultTmpBytes  = 1 << 30
+	DefaultWorkBytes = 2 << 30
+)
+
 // Config configures an Executor.
 type Config struct {
 	// Bwrap is the bubblewrap binary (default: "bwrap" from PATH).
@@ -59,8 +71,6 @@ type Config struct {
 	// Prlimit is util-linux's prlimit, used for the memory limit (default:
 	// "prlimit" from PATH; none found means no memory limit).
 	Prlimit string
-	// WorkRoot is where private work directories are made (default os.TempDir()).
-	WorkRoot string
 	// SystemDirs are host paths bound read-only at the same place
 	// (default DefaultSystemDirs()).
 	SystemDirs []string
@@ -73,10 +83,22 @@ type Config struct {
 	// none to give (a task asking for GPUs is then refused).
 	GPUs GPULister
 	// MaxProcesses caps the processes and threads of one task, against fork
-	// bombs (default 4096; applied with cgroups only).
+	// bombs (default 4096): the pids controller with cgroups, RLIMIT_NPROC
+	// without, and in both cases a watchdog that kills a task found with
+	// more processes.
 	MaxProcesses int
 	// NoCgroups runs tasks without cgroups even where they are available.
 	NoCgroups bool
+	// AllowWithoutCgroups runs tasks on a host without usable cgroups, with
+	// rlimits only (no CPU cap, a memory cap by address space that GPU
+	// tasks do without); false refuses them.
+	AllowWithoutCgroups bool
+	// TmpBytes and WorkBytes bound the task's /tmp and /work, both tmpfs
+	// (default DefaultTmpBytes, DefaultWorkBytes). A tmpfs is the bound the
+	// kernel enforces at each write, vanishes with the sandbox and never
+	// touches the repo's disk; its pages count against the task's memory
+	// cgroup, so scratch space cannot be used to pass the memory limit.
+	TmpBytes, WorkBytes int64
 }
 
 // GPULister maps a GPU's NVML UUID to its device node (/dev/nvidiaN). The
@@ -125,9 +147,6 @@ func New(cfg Config, log *slog.Logger) (*Executor, error) {
 	if cfg.Prlimit == "" {
 		cfg.Prlimit, _ = exec.LookPath("prlimit")
 	}
-	if cfg.WorkRoot == "" {
-		cfg.WorkRoot = os.TempDir()
-	}
 	if cfg.SystemDirs == nil {
 		cfg.SystemDirs = DefaultSystemDirs()
 	}
@@ -136,6 +155,12 @@ func New(cfg Config, log *slog.Logger) (*Executor, error) {
 	}
 	if cfg.MaxProcesses == 0 {
 		cfg.MaxProcesses = 4096
+	}
+	if cfg.TmpBytes == 0 {
+		cfg.TmpBytes = DefaultTmpBytes
+	}
+	if cfg.WorkBytes == 0 {
+		cfg.WorkBytes = DefaultWorkBytes
 	}
 	cfg.Limits = cfg.Limits.WithDefaults(DefaultLimits())
 	life, cancel := context.WithCancel(context.Background())
@@ -170,14 +195,56 @@ func (e *Executor) Cgroups() CgroupStatus { return e.cgInfo }
 // Name implements executor.Executor.
 func (*Executor) Name() string { return Name }
 
-// Check runs `true` in a sandbox, to tell at start-up whether this host lets
-// bubblewrap create namespaces.
+// Check runs `true` in a sandbox made like a task's, to tell at start-up
+// whether this host lets bubblewrap create it (bubblewrap 0.8 or later, for
+// --disable-userns and --size), and whether tasks would be refused for lack
+// of cgroups.
 func (e *Executor) Check(ctx context.Context) error {
-	out, err := exec.CommandContext(ctx, e.cfg.Bwrap, append(e.systemArgs(), "--unshare-all", "--die-with-parent", "--", "true")...).CombinedOutput()
+	if err := e.cgroupsRequired(); err != nil {
+		return err
+	}
+	filter, err := seccompFile()
 	if err != nil {
-		return fmt.Errorf("%w: bwrap cannot create a sandbox: %v: %s", ErrUnavailable, err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	defer filter.Close()
+	cmd := exec.CommandContext(ctx, e.cfg.Bwrap, append(append(e.systemArgs(), e.isolationArgs()...), "--", "true")...)
+	cmd.ExtraFiles = []*os.File{filter}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%w: bwrap cannot create a sandbox (bubblewrap 0.8 or later is needed): %v: %s", ErrUnavailable, err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// ErrNoCgroups refuses a native task on a host where it would get no cgroup.
+var ErrNoCgroups = errors.New("native tasks need cgroups")
+
+// cgroupsRequired refuses tasks when they would run without cgroups and the
+// operator has not accepted that.
+func (e *Executor) cgroupsRequired() error {
+	if e.cg.enabled() || e.cfg.AllowWithoutCgroups {
+		return nil
+	}
+	fix, _, _ := strings.Cut(cgroupFix, ";")
+	return fmt.Errorf("%w: %w, and this host gives none (%s); %s, or set executor.native.allow_without_cgroups = true to run them with rlimits only (no CPU cap)",
+		ErrUnavailable, ErrNoCgroups, e.cgInfo.Reason, fix)
+}
+
+// seccompFD is the descriptor of the seccomp profile in bwrap: the first of
+// exec.Cmd's ExtraFiles.
+const seccompFD = "3"
+
+// isolationArgs are the namespace, seccomp and scratch-space options of
+// every sandbox. --unshare-user is explicit because --disable-userns needs
+// it (--unshare-all only tries); --size goes before the --tmpfs it bounds.
+func (e *Executor) isolationArgs() []string {
+	return []string{
+		"--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
+		"--seccomp", seccompFD,
+		"--proc", "/proc", "--dev", "/dev",
+		"--size", strconv.FormatInt(e.cfg.TmpBytes, 10), "--tmpfs", "/tmp",
+		"--size", strconv.FormatInt(e.cfg.WorkBytes, 10), "--tmpfs", "/work",
+	}
 }
 
 // Close stops running tasks and waits for them; it is safe to call twice.
@@ -231,6 +298,12 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 	if t.ModulePath == "" && len(t.Args) == 0 {
 		return res, fmt.Errorf("%w: no command given", executor.ErrBadTask)
 	}
+	if err := executor.CheckArgsEnv(t.Args, t.Env); err != nil {
+		return res, err
+	}
+	if err := e.cgroupsRequired(); err != nil {
+		return res, err
+	}
 	inputs, err := executor.CheckMounts(t.Inputs)
 	if err != nil {
 		return res, err
@@ -239,16 +312,15 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 	if err != nil {
 		return res, err
 	}
-	work, err := os.MkdirTemp(e.cfg.WorkRoot, "vft-native-")
-	if err != nil {
-		return res, fmt.Errorf("make work dir: %w", err)
-	}
-	defer os.RemoveAll(work)
-
-	args, err := e.sandboxArgs(t, inputs, outDir, work)
+	args, err := e.sandboxArgs(t, inputs, outDir)
 	if err != nil {
 		return res, err
 	}
+	filter, err := seccompFile()
+	if err != nil {
+		return res, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	defer filter.Close()
 	name := e.cfg.Bwrap
 	var cg *taskCgroup
 	switch {
@@ -259,8 +331,16 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 		}
 		defer cg.remove()
 		name, args = cg.wrap(name, args)
-	case e.cfg.Prlimit != "" && len(t.GPUs) == 0:
-		args = append([]string{fmt.Sprintf("--as=%d", limits.MemoryBytes), "--", e.cfg.Bwrap}, args...)
+	case e.cfg.Prlimit != "":
+		// RLIMIT_NPROC counts the processes of the daemon's user (the kernel
+		// exempts root, hence also the watchdog below). The address-space
+		// limit is left off for GPU tasks: CUDA reserves far more than any
+		// GPU has memory.
+		limitArgs := []string{fmt.Sprintf("--nproc=%d", e.cfg.MaxProcesses)}
+		if len(t.GPUs) == 0 {
+			limitArgs = append(limitArgs, fmt.Sprintf("--as=%d", limits.MemoryBytes))
+		}
+		args = append(append(limitArgs, "--", e.cfg.Bwrap), args...)
 		name = e.cfg.Prlimit
 	}
 
@@ -271,6 +351,7 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 	cmd := exec.Command(name, args...)
 	cmd.Env = []string{}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.ExtraFiles = []*os.File{filter}
 	// Its own process group, so that a kill reaches every process it started
 	// (inside, bwrap's PID namespace and --die-with-parent do the same).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -288,7 +369,7 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 		}
 	}
 
-	var overOutput bool
+	var overOutput, overProcesses bool
 	tick := time.NewTicker(e.cfg.PollInterval)
 	defer tick.Stop()
 	var waitErr error
@@ -300,8 +381,12 @@ wait:
 		case <-runCtx.Done():
 			kill()
 		case <-tick.C:
-			if size, err := executor.DirSize(outDir); err == nil && size > limits.MaxOutputBytes {
+			if cost, err := executor.OutputCost(outDir); err == nil && cost > limits.MaxOutputBytes {
 				overOutput = true
+				kill()
+			}
+			if sandboxProcesses(cmd.Process.Pid) > e.cfg.MaxProcesses {
+				overProcesses = true
 				kill()
 			}
 		}
@@ -316,12 +401,23 @@ wait:
 	res.ExitCode = cmd.ProcessState.ExitCode()
 	size, sizeErr := executor.DirSize(outDir)
 	res.OutputBytes = size
+	cost, costErr := executor.OutputCost(outDir)
+	if sizeErr == nil {
+		sizeErr = costErr
+	}
 
 	switch {
-	case overOutput || size > limits.MaxOutputBytes:
-		return res, fmt.Errorf("%w: wrote more than %d bytes under /output", executor.ErrOutputLimit, limits.MaxOutputBytes)
+	case overOutput || cost > limits.MaxOutputBytes:
+		return res, fmt.Errorf("%w: wrote more than %d bytes under /output (each file and directory counts %d bytes besides its content)", executor.ErrOutputLimit, limits.MaxOutputBytes, executor.EntryCost)
+	case overProcesses:
+		return res, fmt.Errorf("%w: killed with more than %d processes running", executor.ErrProcessLimit, e.cfg.MaxProcesses)
 	case sizeErr != nil:
 		return res, fmt.Errorf("measure /output: %w", sizeErr)
+	}
+	if err := executor.CheckPlainOutput(outDir); err != nil {
+		return res, err
+	}
+	switch {
 	case runCtx.Err() != nil && ctx.Err() == nil:
 		return res, fmt.Errorf("%w: killed after %v", executor.ErrTimeout, limits.Timeout)
 	case ctx.Err() != nil:
@@ -332,6 +428,9 @@ wait:
 		return res, fmt.Errorf("%w: killed at the %d MiB limit%s", executor.ErrMemoryLimit, limits.MemoryBytes>>20, lastLine(res.Stderr))
 	case res.ExitCode == -1:
 		return res, fmt.Errorf("%w: %v%s", executor.ErrTrap, waitErr, lastLine(res.Stderr))
+	case noSpace(res.Stderr):
+		return res, fmt.Errorf("%w: the task filled its scratch space (/tmp holds %d MiB, /work %d MiB; write results to /output)%s",
+			executor.ErrDiskLimit, e.cfg.TmpBytes>>20, e.cfg.WorkBytes>>20, lastLine(res.Stderr))
 	case outOfMemory(res.Stderr):
 		return res, fmt.Errorf("%w: the command ran out of memory under the %d MiB limit%s", executor.ErrMemoryLimit, limits.MemoryBytes>>20, lastLine(res.Stderr))
 	default:
@@ -339,12 +438,10 @@ wait:
 	}
 }
 
-func (e *Executor) sandboxArgs(t executor.Task, inputs []executor.Mount, outDir, work string) ([]string, error) {
-	args := e.systemArgs()
+func (e *Executor) sandboxArgs(t executor.Task, inputs []executor.Mount, outDir string) ([]string, error) {
+	args := append(e.systemArgs(), e.isolationArgs()...)
 	args = append(args,
-		"--unshare-all", "--die-with-parent", "--new-session",
-		"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-		"--bind", work, "/work", "--chdir", "/work",
+		"--chdir", "/work",
 		"--bind", outDir, "/output",
 		"--dir", "/input",
 		"--clearenv", "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin", "--setenv", "HOME", "/work")
@@ -373,8 +470,11 @@ func (e *Executor) sandboxArgs(t executor.Task, inputs []executor.Mount, outDir,
 		if err != nil {
 			return nil, fmt.Errorf("%w: program: %v", executor.ErrBadTask, err)
 		}
-		if st, err := os.Stat(prog); err != nil || !st.Mode().IsRegular() {
-			return nil, fmt.Errorf("%w: program %q is not a file", executor.ErrBadTask, t.ModulePath)
+		// Lstat: a program is content another peer published, and a
+		// symbolic link would bind any host file (/etc/shadow) into the
+		// sandbox, where the task can read it.
+		if st, err := os.Lstat(prog); err != nil || !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("%w: program %q is not a regular file (symbolic links and devices are refused)", executor.ErrBadTask, t.ModulePath)
 		}
 		args = append(args, "--ro-bind", prog, "/work/.program")
 		command = append([]string{"/work/.program"}, t.Args...)
@@ -412,6 +512,12 @@ func (e *Executor) gpuArgs(uuids []string) ([]string, error) {
 
 func killGroup(pid int) {
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
+}
+
+// noSpace tells whether the task died of a full file system: its /tmp or
+// /work tmpfs, or the disk under /output.
+func noSpace(stderr []byte) bool {
+	return strings.Contains(strings.ToLower(string(stderr)), "no space left on device")
 }
 
 func outOfMemory(stderr []byte) bool {

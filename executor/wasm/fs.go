@@ -39,11 +39,22 @@ func newOutputFS(dir string, budget *outputBudget) *outputFS {
 }
 
 func (o *outputFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
+	// A new file is an entry of the result even when empty (EntryCost).
+	if flag&experimentalsys.O_CREAT != 0 && !o.budget.reserve(executor.EntryCost) {
+		return nil, experimentalsys.EIO
+	}
 	f, errno := o.noLinkFS.OpenFile(path, flag, perm)
 	if errno != 0 {
 		return nil, errno
 	}
 	return &budgetFile{File: f, budget: o.budget}, 0
+}
+
+func (o *outputFS) Mkdir(path string, perm fs.FileMode) experimentalsys.Errno {
+	if !o.budget.reserve(executor.EntryCost) {
+		return experimentalsys.EIO
+	}
+	return o.noLinkFS.Mkdir(path, perm)
 }
 
 // budgetFile charges writes against the output budget, so a task that writes
@@ -96,7 +107,7 @@ func (b *outputBudget) reserve(n int64) bool {
 		b.charged += n
 		return true
 	}
-	size, err := executor.DirSize(b.dir)
+	size, err := executor.OutputCost(b.dir)
 	if err == nil && size+n <= b.limit {
 		b.charged = size + n
 		return true

@@ -52,6 +52,9 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 	if err != nil {
 		return res, err
 	}
+	if err := executor.CheckArgsEnv(t.Args, t.Env); err != nil {
+		return res, err
+	}
 	inputs, err := executor.CheckMounts(t.Inputs)
 	if err != nil {
 		return res, err
@@ -60,8 +63,17 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 	if err != nil {
 		return res, err
 	}
-	mod, release, err := e.compile(ctx, bin)
+	// The job's time limit starts before the compile: compiling a large
+	// module takes seconds of CPU, which the job pays for like its run.
+	deadline := time.Now().Add(limits.Timeout)
+	compileCtx, cancelCompile := context.WithDeadline(ctx, deadline)
+	mod, release, err := e.compile(compileCtx, bin)
+	cancelCompile()
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			res.ExitCode = -1 // killed before it exited, like a run past its time
+			return res, fmt.Errorf("%w: compiling the module did not finish within the job's %v time limit", executor.ErrTimeout, limits.Timeout)
+		}
 		return res, err
 	}
 	defer release()
@@ -97,7 +109,7 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 	}
 
 	alloc := &limitedAllocator{limit: limits.MemoryBytes}
-	runCtx, cancel := context.WithTimeout(experimental.WithMemoryAllocator(ctx, alloc), limits.Timeout)
+	runCtx, cancel := context.WithDeadline(experimental.WithMemoryAllocator(ctx, alloc), deadline)
 	defer cancel()
 
 	start := time.Now()
@@ -110,6 +122,10 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 	res.Stderr, res.StderrTruncated = stderr.Bytes(), stderr.Truncated
 	size, sizeErr := executor.DirSize(outDir)
 	res.OutputBytes = size
+	cost, costErr := executor.OutputCost(outDir)
+	if sizeErr == nil {
+		sizeErr = costErr
+	}
 
 	var exit *sys.ExitError
 	if errors.As(runErr, &exit) {
@@ -119,7 +135,7 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 		}
 	}
 	o := outcome{runErr: runErr, exit: exit, res: &res, limits: limits,
-		memoryHit: alloc.hit.Load(), outputHit: budget.wasExceeded(), sizeErr: sizeErr,
+		memoryHit: alloc.hit.Load(), outputHit: budget.wasExceeded() || cost > limits.MaxOutputBytes, sizeErr: sizeErr,
 		timedOut: runCtx.Err() != nil && ctx.Err() == nil, interrupted: ctx.Err()}
 	return res, o.err()
 }
@@ -143,7 +159,7 @@ func (o outcome) err() error {
 	res, limits := o.res, o.limits
 	switch {
 	case o.outputHit || res.OutputBytes > limits.MaxOutputBytes:
-		return fmt.Errorf("%w: wrote more than %d bytes under /output", executor.ErrOutputLimit, limits.MaxOutputBytes)
+		return fmt.Errorf("%w: wrote more than %d bytes under /output (each file and directory counts %d bytes besides its content)", executor.ErrOutputLimit, limits.MaxOutputBytes, executor.EntryCost)
 	case o.sizeErr != nil:
 		return fmt.Errorf("measure /output: %w", o.sizeErr)
 	case o.runErr == nil:
@@ -162,6 +178,11 @@ func (o outcome) err() error {
 	}
 	if msg, ok := trapMessage(o.runErr); ok {
 		return fmt.Errorf("%w: %s", executor.ErrTrap, msg)
+	}
+	// wazero ends endless recursion at its own stack limit (about 128 MiB,
+	// outside the memory limit) with an error that is not a "wasm error".
+	if strings.Contains(o.runErr.Error(), "stack overflow") {
+		return fmt.Errorf("%w: call stack overflow (endless recursion?)", executor.ErrTrap)
 	}
 	return fmt.Errorf("%w: %v", executor.ErrBadTask, o.runErr)
 }

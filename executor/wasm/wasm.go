@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -48,6 +47,13 @@ func DefaultLimits() executor.Limits {
 	}
 }
 
+// DefaultMaxModuleBytes bounds module size. Decoding and compiling a module
+// takes about 20 bytes of the node's memory per module byte (a 2.9 MB Go
+// module: 56 MiB), outside any job's memory limit, so the cap is what bounds
+// it: 64 MiB of module is about 1.3 GiB while it compiles. Go programs are a
+// few MiB; data belongs in inputs.
+const DefaultMaxModuleBytes = 64 << 20
+
 // maxMemoryBytes is what wasm32 can address: 65536 pages of 64 KiB.
 const maxMemoryBytes = 4 << 30
 
@@ -57,13 +63,18 @@ type Config struct {
 	CacheDir string
 	// Limits are the defaults for a task's zero limits (DefaultLimits() where zero).
 	Limits executor.Limits
-	// MaxModuleBytes refuses larger module files (default 256 MiB).
+	// MaxModuleBytes refuses larger modules before they are compiled
+	// (default DefaultMaxModuleBytes).
 	MaxModuleBytes int64
 	// MaxCompiled is how many compiled modules stay in memory (default 16).
 	MaxCompiled int
 	// CompileWorkers is how many goroutines compile one module (default
-	// GOMAXPROCS): a cold compile of a Go module takes seconds on one core.
+	// GOMAXPROCS, at least 2): a cold compile of a Go module takes seconds
+	// on one core.
 	CompileWorkers int
+	// CacheMaxBytes bounds the compiled code in CacheDir (default 1 GiB):
+	// past it the oldest files are removed after each new compile.
+	CacheMaxBytes int64
 }
 
 // Executor is the wazero executor. It is safe for concurrent use.
@@ -105,13 +116,20 @@ func New(cfg Config, log *slog.Logger) (*Executor, error) {
 	}
 	cfg.Limits = cfg.Limits.WithDefaults(DefaultLimits())
 	if cfg.MaxModuleBytes == 0 {
-		cfg.MaxModuleBytes = 256 << 20
+		cfg.MaxModuleBytes = DefaultMaxModuleBytes
 	}
 	if cfg.MaxCompiled == 0 {
 		cfg.MaxCompiled = 16
 	}
 	if cfg.CompileWorkers == 0 {
 		cfg.CompileWorkers = runtime.GOMAXPROCS(0)
+	}
+	// wazero checks the context between functions only when it compiles
+	// with several workers; with one, a compile cannot be stopped at the
+	// job's deadline.
+	cfg.CompileWorkers = max(cfg.CompileWorkers, 2)
+	if cfg.CacheMaxBytes == 0 {
+		cfg.CacheMaxBytes = 1 << 30
 	}
 	cache := wazero.NewCompilationCache()
 	if cfg.CacheDir != "" {
@@ -197,11 +215,40 @@ func (e *Executor) Compile(ctx context.Context, module []byte) error {
 // compile returns the compiled module for bin and a func to release it.
 // Each module is compiled once, outside the executor's lock: tasks of other
 // modules start meanwhile, tasks of the same module wait for that compile
-// (wazero's cache does not deduplicate concurrent compiles).
+// (wazero's cache does not deduplicate concurrent compiles). The compile
+// runs under ctx, which carries the job's deadline: compiling is part of the
+// job's time. If the task that started a compile gives up, a task still
+// waiting for it compiles again under its own context.
 func (e *Executor) compile(ctx context.Context, bin []byte) (wazero.CompiledModule, func(), error) {
 	if !bytes.HasPrefix(bin, []byte("\x00asm")) {
 		return nil, nil, fmt.Errorf("%w: it does not start with the WebAssembly magic bytes (\\0asm); build it with GOOS=wasip1 GOARCH=wasm", executor.ErrNotWASM)
 	}
+	if int64(len(bin)) > e.cfg.MaxModuleBytes {
+		return nil, nil, fmt.Errorf("%w: the module is %d bytes, over this node's %d-byte limit (executor.wasm.max_module_bytes)", executor.ErrBadTask, len(bin), e.cfg.MaxModuleBytes)
+	}
+	clean, err := sanitizeModule(bin)
+	if errors.Is(err, errTooLarge) {
+		return nil, nil, fmt.Errorf("%w: the module asks for more than this sandbox allows: %v", executor.ErrBadTask, err)
+	} else if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", executor.ErrNotWASM, err)
+	}
+	for {
+		mod, release, err := e.compileOnce(ctx, clean)
+		var gaveUp *compileAbandoned
+		if errors.As(err, &gaveUp) && ctx.Err() == nil {
+			continue
+		}
+		return mod, release, err
+	}
+}
+
+// compileAbandoned is the error of a compile whose own context ended.
+type compileAbandoned struct{ err error }
+
+func (c *compileAbandoned) Error() string { return c.err.Error() }
+func (c *compileAbandoned) Unwrap() error { return c.err }
+
+func (e *Executor) compileOnce(ctx context.Context, bin []byte) (wazero.CompiledModule, func(), error) {
 	key := sha256.Sum256(bin)
 	e.mu.Lock()
 	c, ok := e.compiled[key]
@@ -221,7 +268,10 @@ func (e *Executor) compile(ctx context.Context, bin []byte) (wazero.CompiledModu
 	}
 
 	if !ok {
-		mod, err := e.rt.CompileModule(experimental.WithCompilationWorkers(ctx, e.cfg.CompileWorkers), bin)
+		mod, err := e.compileModule(ctx, bin)
+		if err != nil && ctx.Err() != nil {
+			err = &compileAbandoned{err: ctx.Err()}
+		}
 		e.mu.Lock()
 		c.mod, c.err = mod, err
 		if err != nil {
@@ -229,6 +279,9 @@ func (e *Executor) compile(ctx context.Context, bin []byte) (wazero.CompiledModu
 		}
 		close(c.ready)
 		e.mu.Unlock()
+		if err == nil {
+			e.pruneCache()
+		}
 	}
 	select {
 	case <-c.ready:
@@ -238,12 +291,28 @@ func (e *Executor) compile(ctx context.Context, bin []byte) (wazero.CompiledModu
 	}
 	if c.err != nil {
 		release()
+		var gaveUp *compileAbandoned
+		if errors.As(c.err, &gaveUp) {
+			return nil, nil, c.err
+		}
 		return nil, nil, fmt.Errorf("%w: %v", executor.ErrNotWASM, c.err)
 	}
 	e.mu.Lock()
 	e.evictLocked()
 	e.mu.Unlock()
 	return c.mod, release, nil
+}
+
+// compileModule is wazero's compile, with a panic turned into an error: the
+// module is a stranger's bytes, and a compiler bug it triggers must fail the
+// job, not crash the node.
+func (e *Executor) compileModule(ctx context.Context, bin []byte) (mod wazero.CompiledModule, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			mod, err = nil, fmt.Errorf("the compiler failed on it: %v", r)
+		}
+	}()
+	return e.rt.CompileModule(experimental.WithCompilationWorkers(ctx, e.cfg.CompileWorkers), bin)
 }
 
 // evictLocked closes the least recently used idle modules over MaxCompiled.
@@ -276,16 +345,11 @@ func (e *Executor) loadModule(t executor.Task) ([]byte, error) {
 	case t.ModulePath == "":
 		return nil, fmt.Errorf("%w: no module given", executor.ErrBadTask)
 	}
-	st, err := os.Stat(t.ModulePath)
+	// A module file comes from content another peer published: read it as a
+	// plain file only, and no further than the limit (ReadRegularFile).
+	bin, err := executor.ReadRegularFile(t.ModulePath, e.cfg.MaxModuleBytes)
 	if err != nil {
-		return nil, fmt.Errorf("%w: module: %v", executor.ErrBadTask, err)
-	}
-	if st.Size() > e.cfg.MaxModuleBytes {
-		return nil, fmt.Errorf("%w: module %s is %d bytes, over the %d-byte limit", executor.ErrBadTask, t.ModulePath, st.Size(), e.cfg.MaxModuleBytes)
-	}
-	bin, err := os.ReadFile(t.ModulePath)
-	if err != nil {
-		return nil, fmt.Errorf("%w: module: %v", executor.ErrBadTask, err)
+		return nil, fmt.Errorf("module: %w", err)
 	}
 	return bin, nil
 }

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -124,6 +125,8 @@ func TestHandWrittenModules(t *testing.T) {
 		{"initial memory past limit", hugeMemoryWasm, executor.Limits{MemoryBytes: 64 << 20}, executor.ErrMemoryLimit, "4096 MiB"},
 		{"nop", nopWasm, executor.Limits{}, nil, ""},
 		{"foreign import", foreignImportWasm, executor.Limits{}, executor.ErrBadTask, "env.f"},
+		// (func (export "_start") (call 0)): a trap, not a malformed task.
+		{"infinite recursion", wasmModule(nil, 0x10, 0x00, 0x0b), executor.Limits{}, executor.ErrTrap, "stack overflow"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -171,6 +174,9 @@ func TestBadGuest(t *testing.T) {
 		{name: "alloc past limit", args: []string{"alloc", "512"}, limits: executor.Limits{MemoryBytes: 64 << 20}, wantErr: executor.ErrMemoryLimit, wantMsg: "64 MiB", wantExit: 2},
 		{name: "write within limit", args: []string{"write", "2"}},
 		{name: "write past limit", args: []string{"write", "64"}, limits: executor.Limits{MaxOutputBytes: 4 << 20}, wantErr: executor.ErrOutputLimit, wantExit: 1},
+		// Issue #13, finding 5: 2000 empty directories and files wrote no bytes and cost nothing.
+		{name: "empty entries past limit", args: []string{"touch", "2000"}, limits: executor.Limits{MaxOutputBytes: 1 << 20}, wantErr: executor.ErrOutputLimit, wantMsg: "each file and directory", wantExit: 1},
+		{name: "entries within limit", args: []string{"touch", "10"}, wantStdout: "touched 10"},
 		{name: "escape", args: []string{"escape"}, wantStdout: "refused /etc/passwd"},
 		{name: "raw path_open escape", args: []string{"rawescape"}, wantStdout: `refused fd 3 "../secret"`},
 		{name: "write input", args: []string{"writeinput"}},
@@ -399,5 +405,194 @@ func TestNoGoroutineLeak(t *testing.T) {
 			t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestHostileFiles is finding 1 of issue #13: a module that is a symbolic
+// link to /dev/zero made loadModule read without end (400 MiB of heap in a
+// second), and a FIFO among the inputs blocks the task's read beyond its
+// timeout. Both must be refused before the run, naming the file. A timer
+// inside the test turns the old hang into a failure.
+func TestHostileFiles(t *testing.T) {
+	e := sharedExecutor(t)
+	dir := t.TempDir()
+	zero := filepath.Join(dir, "module.wasm")
+	if err := os.Symlink("/dev/zero", zero); err != nil {
+		t.Fatal(err)
+	}
+	withFIFO := filepath.Join(dir, "inputs")
+	if err := os.Mkdir(withFIFO, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(withFIFO, "pipe"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		task    executor.Task
+		wantErr error
+		wantMsg string
+	}{
+		{"module symlink to /dev/zero", executor.Task{ModulePath: zero}, executor.ErrBadTask, "module.wasm is a symbolic link"},
+		{"module is /dev/zero", executor.Task{ModulePath: "/dev/zero"}, executor.ErrBadTask, "/dev/zero is a device"},
+		{"fifo among inputs", executor.Task{Module: nopWasm, Inputs: []executor.Mount{{Host: withFIFO}}}, executor.ErrBadMount, "pipe"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.task.OutputDir = filepath.Join(t.TempDir(), "out")
+			done := make(chan error, 1)
+			go func() {
+				_, err := e.Run(context.Background(), tt.task)
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if !errors.Is(err, tt.wantErr) || !strings.Contains(err.Error(), tt.wantMsg) {
+					t.Fatalf("Run = %v, want %v mentioning %q", err, tt.wantErr, tt.wantMsg)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatalf("Run did not return: the executor read the hostile file without end")
+			}
+		})
+	}
+}
+
+// TestCompileUnderJobLimits is issue #13's finding on WASM compilation: it
+// ran outside the job's time limit, module bytes had no size cap, and the
+// on-disk cache of compiled code grew without bound.
+func TestCompileUnderJobLimits(t *testing.T) {
+	t.Run("size cap before compiling", func(t *testing.T) {
+		e, err := New(Config{MaxModuleBytes: 16, Limits: testLimits}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		_, err = e.Run(context.Background(), executor.Task{Module: nopWasm, OutputDir: t.TempDir()})
+		if !errors.Is(err, executor.ErrBadTask) || !strings.Contains(err.Error(), "16-byte limit") {
+			t.Fatalf("Run = %v, want ErrBadTask naming the 16-byte limit", err)
+		}
+	})
+	t.Run("compile counts against the timeout", func(t *testing.T) {
+		mod := buildModule(t, "testdata/badguest")
+		e, err := New(Config{Limits: testLimits}, nil) // no cache: a cold compile
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		_, err = e.Run(context.Background(), executor.Task{ModulePath: mod, Args: []string{"sleep"}, OutputDir: t.TempDir(),
+			Limits: executor.Limits{Timeout: time.Millisecond}})
+		if !errors.Is(err, executor.ErrTimeout) || !strings.Contains(err.Error(), "compiling") {
+			t.Fatalf("Run = %v, want ErrTimeout while compiling", err)
+		}
+		// The abandoned compile is not cached as a failure. (A generous
+		// limit: a cold compile takes seconds on a loaded machine.)
+		if res, err := e.Run(context.Background(), executor.Task{ModulePath: mod, Args: []string{"sleep"}, OutputDir: t.TempDir(),
+			Limits: executor.Limits{Timeout: 5 * time.Minute}}); err != nil {
+			t.Fatalf("Run after the timed-out compile: %v\n%s", err, res.Stderr)
+		}
+	})
+	t.Run("disk cache bounded", func(t *testing.T) {
+		dir := t.TempDir()
+		const limit = 64 << 10
+		e, err := New(Config{CacheDir: dir, CacheMaxBytes: limit, Limits: testLimits}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		mod, err := os.ReadFile(buildModule(t, "testdata/badguest"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range [][]byte{mod, nopWasm, unreachableWasm, loopWasm} {
+			if err := e.Compile(context.Background(), m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		size, err := executor.DirSize(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if size > limit {
+			t.Fatalf("the compile cache holds %d bytes, over its %d-byte limit", size, limit)
+		}
+		if size == 0 {
+			t.Fatalf("the compile cache kept nothing, not even the small modules")
+		}
+	})
+}
+
+// TestModuleBombs hands the executor modules of a few bytes whose counts and
+// sizes announce gigabytes. wazero allocates what they announce before it
+// reads it: the first (found by FuzzCompile) made it reserve tens of GiB
+// and killed the test process. Each must be refused as not WASM, having
+// allocated little.
+func TestModuleBombs(t *testing.T) {
+	e, err := New(Config{Limits: testLimits}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	const header = "\x00asm\x01\x00\x00\x00"
+	const u32max = "\xff\xff\xff\xff\x0f"
+	tests := []struct{ name, module string }{
+		{"export count", header + "\x07\x05" + u32max},
+		{"export count, fuzzer's", "\x00asm\x01\x00\x00\x00\aY\x94\xaf\xee<0"},
+		{"import name size", header + "\x02\x06\x01" + u32max},
+		{"custom section size", header + "\x00" + u32max + "\x01x"},
+		{"data segment size", header + "\x0b\x07\x01\x01" + u32max},
+		{"function locals", header + "\x0a\x0a\x01\x08\x01" + u32max + "\x7f\x0b"},
+		{"element vector", header + "\x09\x08\x01\x01\x00" + u32max},
+		{"type parameters", header + "\x01\x07\x01\x60" + u32max},
+	}
+	// A valid module whose table wazero would allocate at full size,
+	// outside the memory limit: refused as a bad task.
+	tables := []struct{ name, module string }{
+		{"table minimum", header + "\x04\x07\x01\x70\x00\x80\x80\x80\x40"},
+	}
+	for _, tt := range tables {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := e.Run(context.Background(), executor.Task{Module: []byte(tt.module), OutputDir: t.TempDir()})
+			if !errors.Is(err, executor.ErrBadTask) || !strings.Contains(err.Error(), "table 0") {
+				t.Fatalf("Run = %v, want ErrBadTask naming the table", err)
+			}
+		})
+	}
+	// (table 0 funcref) (func (export "_start") (drop (table.grow (ref.null func) (i32.const 0x7ffffff0)))):
+	// the table has no maximum, so wazero would allocate 16 GiB at once.
+	t.Run("table.grow", func(t *testing.T) {
+		grow := wasmModule([]byte("\x04\x04\x01\x70\x00\x00"),
+			0xd0, 0x70, 0x41, 0xf0, 0xff, 0xff, 0xff, 0x07, 0xfc, 0x0f, 0x00, 0x1a, 0x0b)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if _, err := e.Run(context.Background(), executor.Task{Module: grow, OutputDir: t.TempDir()}); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		runtime.ReadMemStats(&after)
+		if n := after.TotalAlloc - before.TotalAlloc; n > 64<<20 {
+			t.Fatalf("table.grow allocated %d MiB", n>>20)
+		}
+	})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			done := make(chan error, 1)
+			go func() {
+				_, err := e.Run(context.Background(), executor.Task{Module: []byte(tt.module), OutputDir: t.TempDir()})
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if !errors.Is(err, executor.ErrNotWASM) {
+					t.Fatalf("Run = %v, want ErrNotWASM", err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatalf("Run did not return")
+			}
+			runtime.ReadMemStats(&after)
+			if n := after.TotalAlloc - before.TotalAlloc; n > 64<<20 {
+				t.Fatalf("decoding a %d-byte module allocated %d MiB", len(tt.module), n>>20)
+			}
+		})
 	}
 }

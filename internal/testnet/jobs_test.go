@@ -186,6 +186,7 @@ func TestNativeJob(t *testing.T) {
 	defer cancel()
 	nodes := jobNetwork(ctx, t, 1, func(i int, cfg *config.Config) {
 		cfg.Market.Executors = []string{job.ExecutorWASM, job.ExecutorNative}
+		cfg.Executor.Native.AllowWithoutCgroups = true // also on CI hosts without cgroups
 	})
 	submitter := nodes[1]
 	spec := wasmSpec(1, 2*time.Minute)

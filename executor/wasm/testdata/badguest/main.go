@@ -1,6 +1,6 @@
 // Command badguest misbehaves on request, to test the sandbox:
 //
-//	badguest panic | oob | loop | alloc MiB | write MiB | escape | rawescape | writeinput | spam KiB | sleep | exit N | env
+//	badguest panic | oob | loop | alloc MiB | write MiB | escape | rawescape | writeinput | spam KiB | sleep | exit N | env | touch N
 package main
 
 import (
@@ -59,6 +59,19 @@ func main() {
 		if err := f.Close(); err != nil {
 			fail(err)
 		}
+	case "touch":
+		// Empty files and directories: no bytes, but entries.
+		for i := 0; i < n; i++ {
+			if err := os.Mkdir(fmt.Sprintf("/output/d%d", i), 0o755); err != nil {
+				fail(err)
+			}
+			f, err := os.Create(fmt.Sprintf("/output/d%d/f", i))
+			if err != nil {
+				fail(err)
+			}
+			f.Close()
+		}
+		fmt.Println("touched", n)
 	case "escape":
 		escaped := false
 		for _, p := range []string{"/etc/passwd", "/input/../etc/passwd", "../etc/passwd",
