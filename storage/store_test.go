@@ -107,7 +107,7 @@ func TestRoundTrip(t *testing.T) {
 				t.Errorf("last progress = %d/%d, want %d/%d", lastDone, lastTotal, size, size)
 			}
 			out := filepath.Join(t.TempDir(), "out")
-			if err := s.Export(ctx, c, out); err != nil {
+			if err := s.Export(ctx, c, out, ExportLimits{}); err != nil {
 				t.Fatalf("Export: %v", err)
 			}
 			if single {
@@ -125,7 +125,7 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil || len(pins) != 1 || pins[0] != c {
 				t.Errorf("Pins = %v, %v; want [%s]", pins, err, c)
 			}
-			if err := s.Export(ctx, c, out); err == nil || !strings.Contains(err.Error(), "already exists") {
+			if err := s.Export(ctx, c, out, ExportLimits{}); err == nil || !strings.Contains(err.Error(), "already exists") {
 				t.Errorf("Export over an existing path = %v, want an 'already exists' error", err)
 			}
 		})
@@ -229,10 +229,10 @@ func TestGC(t *testing.T) {
 	if res.Blocks != 5 || res.Bytes < 200_000 {
 		t.Errorf("GC removed %+v, want the 5 blocks (>= 200000 bytes) of the unpinned file", res)
 	}
-	if err := s.Export(ctx, kept, filepath.Join(t.TempDir(), "kept")); err != nil {
+	if err := s.Export(ctx, kept, filepath.Join(t.TempDir(), "kept"), ExportLimits{}); err != nil {
 		t.Errorf("pinned content lost: %v", err)
 	}
-	if err := s.Export(ctx, dropped, filepath.Join(t.TempDir(), "dropped")); err == nil {
+	if err := s.Export(ctx, dropped, filepath.Join(t.TempDir(), "dropped"), ExportLimits{}); err == nil {
 		t.Error("unpinned content still exportable after GC")
 	}
 	after, _ := s.Stat(ctx)
@@ -305,7 +305,7 @@ func TestCorruptBlockDetected(t *testing.T) {
 	if err := os.WriteFile(blockFile(t, repo, leaf), []byte("not the block"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err = s.Export(ctx, c, filepath.Join(t.TempDir(), "out"))
+	err = s.Export(ctx, c, filepath.Join(t.TempDir(), "out"), ExportLimits{})
 	if !errors.Is(err, ErrCorruptBlock) || !strings.Contains(err.Error(), leaf.String()) {
 		t.Fatalf("Export of corrupted content = %v, want ErrCorruptBlock naming %s", err, leaf)
 	}
