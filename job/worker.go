@@ -22,8 +22,10 @@ import (
 
 // Content is the content store as a worker uses it.
 type Content interface {
-	// Get fetches a CID (from the network if needed) and writes it to path.
-	Get(ctx context.Context, cid, path string) error
+	// Get fetches a CID (from the network if needed) and writes it to
+	// path, refusing content over maxBytes of files (0: what fits on disk)
+	// and any symlink.
+	Get(ctx context.Context, cid, path string, maxBytes int64) error
 	// AddDir imports a directory and returns its CID, pinned.
 	AddDir(ctx context.Context, path string) (string, error)
 }
@@ -385,7 +387,7 @@ func (w *Worker) execute(ctx context.Context, o Offer) (string, error) {
 	defer cancel()
 	if s.Module != "" {
 		task.ModulePath = filepath.Join(dir, "module.wasm")
-		if err := w.content.Get(fetchCtx, s.Module, task.ModulePath); err != nil {
+		if err := w.content.Get(fetchCtx, s.Module, task.ModulePath, int64(s.Needs.MemoryBytes)); err != nil {
 			return "", fmt.Errorf("fetch module %s: %w", s.Module, err)
 		}
 	}
@@ -400,7 +402,7 @@ func (w *Worker) execute(ctx context.Context, o Offer) (string, error) {
 	}
 	for i, in := range s.Inputs {
 		host := filepath.Join(dir, "inputs", fmt.Sprint(i))
-		if err := w.content.Get(fetchCtx, in.CID, host); err != nil {
+		if err := w.content.Get(fetchCtx, in.CID, host, 0); err != nil {
 			return "", fmt.Errorf("fetch input %s: %w", in.CID, err)
 		}
 		task.Inputs = append(task.Inputs, executor.Mount{Host: host, Guest: in.Path})

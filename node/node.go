@@ -208,7 +208,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			n.stops = append(n.stops, nativeExec.Close)
 			execs[job.ExecutorNative] = nativeExec
 		}
-		n.worker = job.NewWorker(n.key, n.net.Host(), n.jobs, jobContent{n.storage},
+		n.worker = job.NewWorker(n.key, n.net.Host(), n.jobs, jobContent{s: n.storage, noSymlinks: true},
 			execs, n.repo.Path("work"), n.log).WithDevices(n.gpuDevices).WithFault(n.opts.Fault)
 		if n.escrow != nil {
 			n.worker.WithEscrowCheck(n.checkEscrow)

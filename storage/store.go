@@ -128,7 +128,12 @@ func New(cfg Config, repoDir string, h host.Host, r routing.ContentRouting, log 
 	}
 
 	base := blockstore.NewBlockstore(fds, blockstore.NoPrefix())
-	s.guard = newGuardedBlockstore(base, fds, cfg.MaxBytes, cfg.HashOnRead, s.log)
+	free := func() (int64, int64, error) { return freeSpace(blocksDir) }
+	if _, _, err := free(); err != nil {
+		s.log.Warn("cannot read free disk space; without storage.max_bytes the blocks may fill the disk", "err", err)
+		free = nil
+	}
+	s.guard = newGuardedBlockstore(base, fds, cfg.MaxBytes, free, cfg.HashOnRead, s.log)
 	s.bstore = blockstore.NewIdStore(s.guard)
 	s.gcl = blockstore.NewGCLocker()
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -285,6 +286,28 @@ func TestQuota(t *testing.T) {
 	}
 	if _, err := s.AddReader(ctx, bytes.NewReader(randomBytes(100_000, 7)), AddOptions{}); err != nil {
 		t.Fatalf("small Add after GC: %v", err)
+	}
+}
+
+// Issue #13 item 4: storage.max_bytes defaults to 0, and a fetch of a
+// large DAG then filled the disk the node and its jobs share. Without a
+// quota, a write that would leave less than the reserve free is refused.
+func TestNoQuotaKeepsDiskReserve(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, testConfig(), nil, nil)
+	const total = 100 << 30 // a 100 GiB disk keeps 1 GiB free
+	free := int64(1<<30 + 1<<20)
+	s.guard.free = func() (int64, int64, error) { return free, total, nil }
+	if _, err := s.AddReader(ctx, bytes.NewReader(randomBytes(512<<10, 8)), AddOptions{}); err != nil {
+		t.Fatalf("Add that leaves the reserve free: %v", err)
+	}
+	_, err := s.AddReader(ctx, bytes.NewReader(randomBytes(2<<20, 9)), AddOptions{})
+	if !errors.Is(err, ErrQuotaExceeded) || !strings.Contains(err.Error(), fmt.Sprint(1<<30)) {
+		t.Fatalf("Add into the reserve = %v, want ErrQuotaExceeded naming the 1 GiB reserve", err)
+	}
+	t.Logf("error a user sees: %v", err)
+	if pins, _ := s.Pins(ctx); len(pins) != 1 {
+		t.Fatalf("refused import pinned something: %v", pins)
 	}
 }
 
