@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipfs/boxo/files"
 	"github.com/ipfs/boxo/ipld/merkledag"
 	ft "github.com/ipfs/boxo/ipld/unixfs"
 	"github.com/ipfs/go-cid"
@@ -272,4 +273,43 @@ func TestExportSymlinks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A HAMT-sharded directory is measured through its shards: sub-shards
+// are not entries, the names behind the bucket prefix are.
+func TestExportCountsShardedDirectory(t *testing.T) {
+	cfg := testConfig()
+	cfg.HAMTThreshold = 1024
+	s := newStore(t, cfg, nil, nil)
+	entries := map[string]files.Node{}
+	for i := range 600 {
+		entries[fmt.Sprintf("file-%03d", i)] = files.NewBytesFile([]byte("ab"))
+	}
+	ctx := context.Background()
+	root, err := s.AddNode(ctx, files.NewMapDirectory(entries), AddOptions{}, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nd, _ := s.localDAG.Get(ctx, root); !strings.Contains(fmt.Sprint(mustFSType(t, nd)), "HAMT") {
+		t.Fatalf("root is %v, want a HAMT shard", mustFSType(t, nd))
+	}
+	d, err := measure(ctx, s.localDAG, root)
+	if err != nil || d != (tally{bytes: 1200, entries: 601}) {
+		t.Fatalf("measure = %+v, %v; want 1200 bytes in 601 entries", d, err)
+	}
+	if err := s.Export(ctx, root, filepath.Join(t.TempDir(), "out"), ExportLimits{MaxBytes: 1200, MaxEntries: 601}); err != nil {
+		t.Fatalf("Export at the limits: %v", err)
+	}
+	if err := s.Export(ctx, root, filepath.Join(t.TempDir(), "out"), ExportLimits{MaxBytes: 1200, MaxEntries: 600}); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Export one entry over = %v, want ErrTooLarge", err)
+	}
+}
+
+func mustFSType(t *testing.T, nd ipld.Node) string {
+	t.Helper()
+	fsn, err := ft.ExtractFSNode(nd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fsn.Type().String()
 }
