@@ -121,10 +121,11 @@ func (c *Client) Add(ctx context.Context, path string, noPin bool, progress func
 	return out.CID, err
 }
 
-// Get asks the daemon to fetch a CID and write it to output.
-func (c *Client) Get(ctx context.Context, cid, output string, progress func(done, total int64)) (GetResult, error) {
+// Get asks the daemon to fetch req.CID and write it to req.Output, within
+// req's limits (zero: what fits on the disk, 1048576 entries).
+func (c *Client) Get(ctx context.Context, req GetRequest, progress func(done, total int64)) (GetResult, error) {
 	var out GetResult
-	err := c.stream(ctx, "/api/v1/get", GetRequest{CID: cid, Output: output}, progress, &out)
+	err := c.stream(ctx, "/api/v1/get", req, progress, &out)
 	return out, err
 }
 

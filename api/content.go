@@ -15,7 +15,8 @@ import (
 // `repo`. The node implements it over storage/.
 type Content interface {
 	Add(ctx context.Context, path string, pin bool, progress func(done, total int64)) (cid string, err error)
-	Get(ctx context.Context, cid, output string, progress func(done, total int64)) (GetResult, error)
+	// Get writes req.CID to req.Output within req's limits.
+	Get(ctx context.Context, req GetRequest, progress func(done, total int64)) (GetResult, error)
 	Pin(ctx context.Context, cid string) error
 	Unpin(ctx context.Context, cid string) error
 	Pins(ctx context.Context) ([]string, error)
@@ -59,6 +60,12 @@ type AddRequest struct {
 type GetRequest struct {
 	CID    string `json:"cid"`
 	Output string `json:"output"`
+	// MaxBytes bounds the file content written; 0 means the free space on
+	// the output's file system less a reserve. A DAG declaring more is
+	// refused before anything is written (a few blocks can declare a TiB).
+	MaxBytes int64 `json:"max_bytes,omitempty"`
+	// MaxEntries bounds the files and directories written; 0 means 1048576.
+	MaxEntries int64 `json:"max_entries,omitempty"`
 }
 
 // CIDRequest names one CID (pin add, pin rm).
@@ -102,8 +109,12 @@ func (s *Server) ServeContent(c Content) {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("output %q is not absolute", req.Output))
 			return
 		}
+		if req.MaxBytes < 0 || req.MaxEntries < 0 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("max_bytes %d and max_entries %d must not be negative (0: the default)", req.MaxBytes, req.MaxEntries))
+			return
+		}
 		stream(w, r, func(ctx context.Context, progress func(int64, int64)) (any, error) {
-			return c.Get(ctx, req.CID, req.Output, progress)
+			return c.Get(ctx, req, progress)
 		})
 	})
 	s.Handle("POST /api/v1/pin/add", s.cidCall(c.Pin))

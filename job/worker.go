@@ -24,8 +24,10 @@ import (
 
 // Content is the content store as a worker uses it.
 type Content interface {
-	// Get fetches a CID (from the network if needed) and writes it to path.
-	Get(ctx context.Context, cid, path string) error
+	// Get fetches a CID (from the network if needed) and writes it to
+	// path, refusing content over maxBytes of files (0: what fits on disk)
+	// and any symlink.
+	Get(ctx context.Context, cid, path string, maxBytes int64) error
 	// AddDir imports a directory and returns its CID, pinned.
 	AddDir(ctx context.Context, path string) (string, error)
 }
@@ -461,9 +463,11 @@ func (w *Worker) execute(ctx context.Context, o Offer) (string, error) {
 	}
 	fetchCtx, cancel := context.WithTimeout(ctx, s.Needs.Timeout()+5*time.Minute)
 	defer cancel()
+	staging := newStagingBudget(w.caps.InputBytes)
 	if s.Module != "" {
 		task.ModulePath = filepath.Join(dir, "module.wasm")
-		if err := w.content.Get(fetchCtx, s.Module, task.ModulePath); err != nil {
+		// A module must also fit in the job's memory.
+		if err := staging.get(fetchCtx, w.content, s.Module, task.ModulePath, int64(s.Needs.MemoryBytes)); err != nil {
 			return "", fmt.Errorf("fetch module %s: %w", s.Module, err)
 		}
 	}
@@ -478,7 +482,7 @@ func (w *Worker) execute(ctx context.Context, o Offer) (string, error) {
 	}
 	for i, in := range s.Inputs {
 		host := filepath.Join(dir, "inputs", fmt.Sprint(i))
-		if err := w.content.Get(fetchCtx, in.CID, host); err != nil {
+		if err := staging.get(fetchCtx, w.content, in.CID, host, 0); err != nil {
 			return "", fmt.Errorf("fetch input %s: %w", in.CID, err)
 		}
 		task.Inputs = append(task.Inputs, executor.Mount{Host: host, Guest: in.Path})
@@ -504,6 +508,40 @@ func (w *Worker) execute(ctx context.Context, o Offer) (string, error) {
 		return "", fmt.Errorf("import /output: %w", err)
 	}
 	return id, nil
+}
+
+// stagingBudget spends a miner's market.max_input over one job's module
+// and inputs: each fetch may write what the ones before it left.
+type stagingBudget struct {
+	total, used int64 // total 0: no cap of the miner's own
+}
+
+func newStagingBudget(total int64) *stagingBudget { return &stagingBudget{total: total} }
+
+// get fetches c to path within what is left and within limit (0: none).
+func (b *stagingBudget) get(ctx context.Context, content Content, c, path string, limit int64) error {
+	if b.total > 0 {
+		left := b.total - b.used
+		if left <= 0 {
+			return fmt.Errorf("%w: the job's module and inputs already fill the %d bytes this miner stages per job (market.max_input)",
+				executor.ErrBadTask, b.total)
+		}
+		if limit == 0 || left < limit {
+			limit = left
+		}
+	}
+	if err := content.Get(ctx, c, path, limit); err != nil {
+		if b.total > 0 && limit == b.total-b.used {
+			return fmt.Errorf("%w (market.max_input on this miner is %d bytes per job)", err, b.total)
+		}
+		return err
+	}
+	size, err := executor.DirSize(path)
+	if err != nil {
+		return err
+	}
+	b.used += size
+	return nil
 }
 
 // checkOutputFiles refuses an output of more files and directories than

@@ -66,7 +66,7 @@ func (failingStreams) NewStream(context.Context, peer.ID, ...protocol.ID) (netwo
 // countingContent counts the fetches a run starts with.
 type countingContent struct{ gets atomic.Int32 }
 
-func (c *countingContent) Get(context.Context, string, string) error {
+func (c *countingContent) Get(context.Context, string, string, int64) error {
 	c.gets.Add(1)
 	return errors.New("not found")
 }

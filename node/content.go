@@ -29,16 +29,17 @@ func (c content) Add(ctx context.Context, path string, pin bool, progress func(d
 	return id.String(), nil
 }
 
-func (c content) Get(ctx context.Context, s, output string, progress func(done, total int64)) (api.GetResult, error) {
-	id, err := parseCID(s)
+func (c content) Get(ctx context.Context, req api.GetRequest, progress func(done, total int64)) (api.GetResult, error) {
+	id, err := parseCID(req.CID)
 	if err != nil {
 		return api.GetResult{}, err
 	}
-	res, err := c.s.Get(ctx, id, output, storage.FetchOptions{Progress: progress})
+	res, err := c.s.Get(ctx, id, req.Output, storage.FetchOptions{Progress: progress,
+		Limits: storage.ExportLimits{MaxBytes: req.MaxBytes, MaxEntries: req.MaxEntries}})
 	if err != nil {
 		return api.GetResult{}, err
 	}
-	return api.GetResult{CID: res.Root.String(), Output: output, Blocks: res.Blocks, Bytes: res.Bytes, Fetched: res.Fetched}, nil
+	return api.GetResult{CID: res.Root.String(), Output: req.Output, Blocks: res.Blocks, Bytes: res.Bytes, Fetched: res.Fetched}, nil
 }
 
 func (c content) Pin(ctx context.Context, s string) error {
@@ -79,15 +80,28 @@ func (c content) Stat(ctx context.Context) (api.RepoStat, error) {
 	return api.RepoStat{Blocks: st.Blocks, Bytes: st.Bytes, Pins: st.Pins, MaxBytes: st.MaxBytes, CorruptBlocks: st.CorruptBlocks}, err
 }
 
-// jobContent adapts the store to what a worker needs.
-type jobContent struct{ s *storage.Store }
+// jobContent adapts the store to what a worker and a verifier need.
+type jobContent struct {
+	s *storage.Store
+	// noSymlinks refuses any symlink: a job's module and inputs must be
+	// regular files and directories (a module linking /dev/zero crashed
+	// WASM miners). Results compared by a verifier keep links that stay
+	// inside them, as `vft get` does.
+	noSymlinks bool
+}
 
-func (c jobContent) Get(ctx context.Context, id, path string) error {
+// Get writes id to path, refusing content that declares or holds more
+// than maxBytes of files (0: the free space there, less a reserve).
+func (c jobContent) Get(ctx context.Context, id, path string, maxBytes int64) error {
 	parsed, err := parseCID(id)
 	if err != nil {
 		return err
 	}
-	_, err = c.s.Get(ctx, parsed, path, storage.FetchOptions{})
+	if maxBytes < 0 { // a job cap past MaxInt64, converted from uint64
+		maxBytes = 0
+	}
+	_, err = c.s.Get(ctx, parsed, path, storage.FetchOptions{
+		Limits: storage.ExportLimits{MaxBytes: maxBytes, NoSymlinks: c.noSymlinks}})
 	return err
 }
 

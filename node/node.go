@@ -223,7 +223,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			n.stops = append(n.stops, nativeExec.Close)
 			execs[job.ExecutorNative] = nativeExec
 		}
-		n.worker = job.NewWorker(n.key, n.net.Host(), n.jobs, jobContent{n.storage},
+		n.worker = job.NewWorker(n.key, n.net.Host(), n.jobs, jobContent{s: n.storage, noSymlinks: true},
 			execs, n.repo.Path("work"), n.log).WithDevices(n.gpuDevices).WithFault(n.opts.Fault).
 			WithCaps(job.StagingCaps{InputBytes: int64(n.cfg.Market.MaxInput), OutputBytes: int64(n.cfg.Market.MaxOutput),
 				OutputFiles: n.cfg.Market.MaxOutputFiles})

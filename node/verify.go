@@ -81,12 +81,12 @@ func (n *Node) matcher(run verify.Runner) func(verify.Policy) (verify.Matcher, e
 		if err := os.MkdirAll(scratch, 0o700); err != nil {
 			return nil, fmt.Errorf("verify scratch dir: %w", err)
 		}
-		fetch := jobContent{n.storage}
+		fetch := jobContent{s: n.storage}
 		switch p.Mode {
 		case job.VerifyTolerance:
 			return verify.NewToleranceMatcher(fetch, scratch, p.RelTol, p.AbsTol, maxCompareBytes), nil
 		case job.VerifyCustom:
-			return verify.NewCustomMatcher(fetch, run, p.Verifier, scratch,
+			return verify.NewCustomMatcher(fetch, run, p.Verifier, scratch, maxCompareBytes,
 				executor.Limits{MemoryBytes: 256 << 20, Timeout: 2 * time.Minute, MaxOutputBytes: 1 << 20}), nil
 		}
 		return nil, nil // exact and spot: equal CIDs agree

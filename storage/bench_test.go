@@ -77,7 +77,7 @@ func BenchmarkExport(b *testing.B) {
 	b.SetBytes(benchSize)
 	for b.Loop() {
 		p := filepath.Join(out, "out")
-		if err := s.Export(context.Background(), c, p); err != nil {
+		if err := s.Export(context.Background(), c, p, ExportLimits{}); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()

@@ -23,8 +23,11 @@ type diskUsager interface {
 // counters that tell a fetch how many blocks it really had to write.
 type guardedBlockstore struct {
 	blockstore.Blockstore
-	usage      diskUsager
-	maxBytes   int64
+	usage    diskUsager
+	maxBytes int64
+	// free reports the free and total bytes of the blocks' file system;
+	// without a quota, writes stop short of a reserve there instead.
+	free       func() (free, total int64, err error)
 	hashOnRead bool
 	log        *slog.Logger
 
@@ -36,11 +39,12 @@ type guardedBlockstore struct {
 	nCorrupt  atomic.Int64
 }
 
-func newGuardedBlockstore(bs blockstore.Blockstore, usage diskUsager, maxBytes int64, hashOnRead bool, log *slog.Logger) *guardedBlockstore {
+func newGuardedBlockstore(bs blockstore.Blockstore, usage diskUsager, maxBytes int64, free func() (int64, int64, error), hashOnRead bool, log *slog.Logger) *guardedBlockstore {
 	return &guardedBlockstore{
 		Blockstore: bs,
 		usage:      usage,
 		maxBytes:   maxBytes,
+		free:       free,
 		hashOnRead: hashOnRead,
 		log:        log,
 		corrupt:    make(map[string]cid.Cid),
@@ -126,6 +130,17 @@ func (b *guardedBlockstore) PutMany(ctx context.Context, blks []blocks.Block) er
 		if int64(used)+need > b.maxBytes {
 			return fmt.Errorf("%w: writing %d more bytes would take the blocks to %d bytes, over storage.max_bytes = %d; raise the quota or free space with `vft repo gc`",
 				ErrQuotaExceeded, need, int64(used)+need, b.maxBytes)
+		}
+	} else if b.free != nil {
+		// No quota (storage.max_bytes = 0) still must not fill the disk:
+		// the node, its datastore and running jobs share it.
+		free, total, err := b.free()
+		if err != nil {
+			return fmt.Errorf("read free disk space: %w", err)
+		}
+		if reserve := diskReserve(total); free-need < reserve {
+			return fmt.Errorf("%w: writing %d more bytes would leave %d bytes free on the disk holding the blocks, under the %d kept free when storage.max_bytes = 0; free space with `vft repo gc` or set a quota",
+				ErrQuotaExceeded, need, free-need, reserve)
 		}
 	}
 	// Not cancellable: boxo's PutMany abandons a flatfs batch whose Put

@@ -37,7 +37,9 @@ type Config struct {
 	// IncludeHidden imports dot files when adding a directory (`ipfs add --hidden`).
 	IncludeHidden bool `toml:"include_hidden"`
 
-	// MaxBytes is the storage quota for blocks in bytes; 0 means no limit.
+	// MaxBytes is the storage quota for blocks in bytes. 0 means no fixed
+	// quota, but a write that would leave less than 1 GiB (or 5% of a disk
+	// under 20 GiB) free on the blocks' file system is refused.
 	MaxBytes int64 `toml:"max_bytes"`
 	// HashOnRead re-hashes every block read from disk and treats a
 	// mismatch as a missing (and deleted) block.

@@ -13,4 +13,12 @@ var (
 	ErrClosed = errors.New("storage is closed")
 	// ErrNotFile is returned by Cat when the CID names a directory.
 	ErrNotFile = errors.New("not a UnixFS file")
+	// ErrTooLarge means content declares (or turns out to hold) more bytes
+	// or entries than the export may write: a dedup or decompression bomb
+	// can declare a terabyte in three small blocks.
+	ErrTooLarge = errors.New("content too large to export")
+	// ErrSymlink means an export met a symlink it must not write: one that
+	// points outside the output, or any symlink where only regular files
+	// and directories are allowed.
+	ErrSymlink = errors.New("symlink refused")
 )

@@ -21,6 +21,9 @@ type FetchOptions struct {
 	// Progress reports bytes of blocks present so far against the DAG's
 	// cumulative size (known once the root block is here, -1 before).
 	Progress Progress
+	// Limits bounds what Get writes (Fetch writes no files and ignores
+	// it); the zero value is what fits on the output's disk.
+	Limits ExportLimits
 }
 
 // FetchResult says what a fetch did.

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/ipfs/boxo/bitswap"
 	bsnetwork "github.com/ipfs/boxo/bitswap/network"
 	"github.com/ipfs/boxo/bitswap/network/bsnet"
@@ -41,7 +43,8 @@ const datastorePrefix = "/storage"
 type Option func(*options)
 
 type options struct {
-	ds datastore.Batching
+	ds       datastore.Batching
+	pebbleFS vfs.FS // tests: a crashable in-memory file system
 }
 
 // WithDatastore makes the Store keep its metadata (pins) under /storage in
@@ -120,7 +123,7 @@ func New(cfg Config, repoDir string, h host.Host, r routing.ContentRouting, log 
 	s.ds = o.ds
 	if s.ds == nil {
 		dsDir := filepath.Join(repoDir, "datastore")
-		pds, err := pebbleds.NewDatastore(dsDir)
+		pds, err := openDatastore(dsDir, o.pebbleFS)
 		if err != nil {
 			return nil, fmt.Errorf("open datastore %s: %w", dsDir, err)
 		}
@@ -128,7 +131,12 @@ func New(cfg Config, repoDir string, h host.Host, r routing.ContentRouting, log 
 	}
 
 	base := blockstore.NewBlockstore(fds, blockstore.NoPrefix())
-	s.guard = newGuardedBlockstore(base, fds, cfg.MaxBytes, cfg.HashOnRead, s.log)
+	free := func() (int64, int64, error) { return freeSpace(blocksDir) }
+	if _, _, err := free(); err != nil {
+		s.log.Warn("cannot read free disk space; without storage.max_bytes the blocks may fill the disk", "err", err)
+		free = nil
+	}
+	s.guard = newGuardedBlockstore(base, fds, cfg.MaxBytes, free, cfg.HashOnRead, s.log)
 	s.bstore = blockstore.NewIdStore(s.guard)
 	s.gcl = blockstore.NewGCLocker()
 
@@ -169,6 +177,16 @@ func New(cfg Config, repoDir string, h host.Host, r routing.ContentRouting, log 
 	}
 	ok = true
 	return s, nil
+}
+
+// openDatastore opens the pebble datastore the Store owns. Writes are
+// synced (pebble.Sync): a pin, a job record or a reputation update that a
+// caller was told is stored must survive a power loss. The pinner's Flush
+// already synced pins; the other components sharing the datastore did not
+// all call Sync.
+func openDatastore(dir string, fs vfs.FS) (*pebbleds.Datastore, error) {
+	opts := &pebble.Options{FS: fs}
+	return pebbleds.NewDatastore(dir, pebbleds.WithPebbleOpts(opts), pebbleds.WithPebbleWriteOptions(pebble.Sync))
 }
 
 // reprovideLoop announces every pinned root again each interval; the

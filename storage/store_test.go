@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -107,7 +108,7 @@ func TestRoundTrip(t *testing.T) {
 				t.Errorf("last progress = %d/%d, want %d/%d", lastDone, lastTotal, size, size)
 			}
 			out := filepath.Join(t.TempDir(), "out")
-			if err := s.Export(ctx, c, out); err != nil {
+			if err := s.Export(ctx, c, out, ExportLimits{}); err != nil {
 				t.Fatalf("Export: %v", err)
 			}
 			if single {
@@ -125,7 +126,7 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil || len(pins) != 1 || pins[0] != c {
 				t.Errorf("Pins = %v, %v; want [%s]", pins, err, c)
 			}
-			if err := s.Export(ctx, c, out); err == nil || !strings.Contains(err.Error(), "already exists") {
+			if err := s.Export(ctx, c, out, ExportLimits{}); err == nil || !strings.Contains(err.Error(), "already exists") {
 				t.Errorf("Export over an existing path = %v, want an 'already exists' error", err)
 			}
 		})
@@ -229,10 +230,10 @@ func TestGC(t *testing.T) {
 	if res.Blocks != 5 || res.Bytes < 200_000 {
 		t.Errorf("GC removed %+v, want the 5 blocks (>= 200000 bytes) of the unpinned file", res)
 	}
-	if err := s.Export(ctx, kept, filepath.Join(t.TempDir(), "kept")); err != nil {
+	if err := s.Export(ctx, kept, filepath.Join(t.TempDir(), "kept"), ExportLimits{}); err != nil {
 		t.Errorf("pinned content lost: %v", err)
 	}
-	if err := s.Export(ctx, dropped, filepath.Join(t.TempDir(), "dropped")); err == nil {
+	if err := s.Export(ctx, dropped, filepath.Join(t.TempDir(), "dropped"), ExportLimits{}); err == nil {
 		t.Error("unpinned content still exportable after GC")
 	}
 	after, _ := s.Stat(ctx)
@@ -288,6 +289,28 @@ func TestQuota(t *testing.T) {
 	}
 }
 
+// Issue #13 item 4: storage.max_bytes defaults to 0, and a fetch of a
+// large DAG then filled the disk the node and its jobs share. Without a
+// quota, a write that would leave less than the reserve free is refused.
+func TestNoQuotaKeepsDiskReserve(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, testConfig(), nil, nil)
+	const total = 100 << 30 // a 100 GiB disk keeps 1 GiB free
+	free := int64(1<<30 + 1<<20)
+	s.guard.free = func() (int64, int64, error) { return free, total, nil }
+	if _, err := s.AddReader(ctx, bytes.NewReader(randomBytes(512<<10, 8)), AddOptions{}); err != nil {
+		t.Fatalf("Add that leaves the reserve free: %v", err)
+	}
+	_, err := s.AddReader(ctx, bytes.NewReader(randomBytes(2<<20, 9)), AddOptions{})
+	if !errors.Is(err, ErrQuotaExceeded) || !strings.Contains(err.Error(), fmt.Sprint(1<<30)) {
+		t.Fatalf("Add into the reserve = %v, want ErrQuotaExceeded naming the 1 GiB reserve", err)
+	}
+	t.Logf("error a user sees: %v", err)
+	if pins, _ := s.Pins(ctx); len(pins) != 1 {
+		t.Fatalf("refused import pinned something: %v", pins)
+	}
+}
+
 func TestCorruptBlockDetected(t *testing.T) {
 	ctx := context.Background()
 	repo := t.TempDir()
@@ -305,7 +328,7 @@ func TestCorruptBlockDetected(t *testing.T) {
 	if err := os.WriteFile(blockFile(t, repo, leaf), []byte("not the block"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err = s.Export(ctx, c, filepath.Join(t.TempDir(), "out"))
+	err = s.Export(ctx, c, filepath.Join(t.TempDir(), "out"), ExportLimits{})
 	if !errors.Is(err, ErrCorruptBlock) || !strings.Contains(err.Error(), leaf.String()) {
 		t.Fatalf("Export of corrupted content = %v, want ErrCorruptBlock naming %s", err, leaf)
 	}

@@ -28,13 +28,15 @@ type CustomMatcher struct {
 	run      Runner
 	verifier string
 	scratch  string
+	maxBytes int64
 	limits   executor.Limits
 }
 
 // NewCustomMatcher returns a matcher running the module verifierCID under
-// limits, with its files in scratchDir.
-func NewCustomMatcher(f Fetcher, run Runner, verifierCID, scratchDir string, limits executor.Limits) *CustomMatcher {
-	return &CustomMatcher{fetch: f, run: run, verifier: verifierCID, scratch: scratchDir, limits: limits}
+// limits, with its files in scratchDir; it refuses a verifier or result
+// over maxBytes (0: what fits on the scratch disk).
+func NewCustomMatcher(f Fetcher, run Runner, verifierCID, scratchDir string, maxBytes int64, limits executor.Limits) *CustomMatcher {
+	return &CustomMatcher{fetch: f, run: run, verifier: verifierCID, scratch: scratchDir, maxBytes: maxBytes, limits: limits}
 }
 
 // Match fetches the verifier and both results and runs the verifier.
@@ -44,18 +46,18 @@ func (m *CustomMatcher) Match(ctx context.Context, a, b string) (bool, error) {
 		return false, err
 	}
 	defer f.Close()
-	module, err := f.get(ctx, m.fetch, m.verifier, "verifier.wasm", 0)
+	module, err := f.get(ctx, m.fetch, m.verifier, "verifier.wasm", m.maxBytes)
 	if err != nil {
 		return false, fmt.Errorf("verifier: %w", err)
 	}
 	if info, err := os.Stat(module); err != nil || !info.Mode().IsRegular() {
 		return false, fmt.Errorf("verifier %s is not a module file", m.verifier)
 	}
-	pa, err := f.get(ctx, m.fetch, a, "a", 0)
+	pa, err := f.get(ctx, m.fetch, a, "a", m.maxBytes)
 	if err != nil {
 		return false, err
 	}
-	pb, err := f.get(ctx, m.fetch, b, "b", 0)
+	pb, err := f.get(ctx, m.fetch, b, "b", m.maxBytes)
 	if err != nil {
 		return false, err
 	}

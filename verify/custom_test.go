@@ -74,7 +74,7 @@ func TestCustomMatcher(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			scratch := t.TempDir()
-			m := NewCustomMatcher(f, exec, tt.verifier, scratch, executor.Limits{})
+			m := NewCustomMatcher(f, exec, tt.verifier, scratch, 0, executor.Limits{})
 			got, err := m.Match(context.Background(), tt.a, tt.b)
 			if tt.wantErr == nil && (err != nil || got != tt.want) {
 				t.Fatalf("Match = %v, %v; want %v", got, err, tt.want)

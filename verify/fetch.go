@@ -11,9 +11,12 @@ import (
 
 // Fetcher writes the UnixFS content under a CID (a file or a directory)
 // to path, which must not exist yet. The node's content store implements
-// it; verify only needs the bytes on disk to compare them.
+// it; verify only needs the bytes on disk to compare them. It refuses
+// content that declares or holds more than maxBytes of files before
+// writing past it (0: the free space at path, less a reserve), so a result
+// that is a dedup bomb cannot fill the verifier's disk.
 type Fetcher interface {
-	Get(ctx context.Context, cid, path string) error
+	Get(ctx context.Context, cid, path string, maxBytes int64) error
 }
 
 // ErrTooLarge is a result bigger than a matcher is allowed to compare.
@@ -37,12 +40,12 @@ func newFetched(scratchDir string) (*fetched, error) {
 }
 
 // get fetches cid to dir/name and, when maxBytes > 0, refuses content
-// larger than that. The Fetcher has no size limit of its own, so the
-// check comes after the fetch; it still keeps a huge result from being
-// compared and tells the user which CID was too big.
+// larger than that. The Fetcher stops at maxBytes while writing; the
+// check after it is for Fetchers that count differently, and says which
+// CID was too big.
 func (f *fetched) get(ctx context.Context, fe Fetcher, cid, name string, maxBytes int64) (string, error) {
 	path := filepath.Join(f.dir, name)
-	if err := fe.Get(ctx, cid, path); err != nil {
+	if err := fe.Get(ctx, cid, path, maxBytes); err != nil {
 		return "", fmt.Errorf("fetch %s: %w", cid, err)
 	}
 	if maxBytes > 0 {

@@ -21,6 +21,10 @@ const npyMagic = "\x93NUMPY"
 // maxNPYHeader bounds the header we read; real headers are under 1 KiB.
 const maxNPYHeader = 1 << 20
 
+// maxNPYItem bounds an element's declared size (numpy's itemsize is an
+// int32; no real array has elements of a GiB).
+const maxNPYItem = 1 << 30
+
 type npyHeader struct {
 	descr   string
 	fortran bool
@@ -113,7 +117,9 @@ func parseDtype(descr string) (dtype, error) {
 	}
 	order, kind := descr[0], descr[1]
 	size, err := strconv.Atoi(descr[2:])
-	if err != nil || size <= 0 || !strings.ContainsRune("<>|=", rune(order)) {
+	// maxNPYItem keeps "<U9223372036854775807" from overflowing 4*size
+	// into a negative element size (found by FuzzNPYHeader).
+	if err != nil || size <= 0 || size > maxNPYItem || !strings.ContainsRune("<>|=", rune(order)) {
 		return dtype{}, fmt.Errorf("dtype %q is not supported", descr)
 	}
 	if order == '>' && size > 1 {

@@ -17,7 +17,7 @@ import (
 // or directory registered under a CID.
 type dirFetcher map[string]string
 
-func (d dirFetcher) Get(_ context.Context, cid, path string) error {
+func (d dirFetcher) Get(_ context.Context, cid, path string, _ int64) error {
 	src, ok := d[cid]
 	if !ok {
 		return fmt.Errorf("%s: not found", cid)

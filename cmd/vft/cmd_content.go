@@ -12,7 +12,30 @@ import (
 	"time"
 
 	"github.com/vft-network/vft/api"
+	"github.com/vft-network/vft/internal/units"
 )
+
+// getLimits are the flags bounding what `vft get` and `vft job result`
+// write: a DAG of a few blocks can declare a terabyte or millions of files.
+type getLimits struct {
+	maxBytes   units.Bytes
+	maxEntries int64
+}
+
+func addGetLimits(fs *flag.FlagSet) *getLimits {
+	var l getLimits
+	fs.TextVar(&l.maxBytes, "max-bytes", units.Bytes(0),
+		"refuse content holding more file bytes than this, e.g. 200GiB (default: the free space at the output less 1 GiB)")
+	fs.Int64Var(&l.maxEntries, "max-entries", 0, "refuse content of more files and directories than this (default 1048576)")
+	return &l
+}
+
+func (l *getLimits) request(cid, output string) (api.GetRequest, error) {
+	if l.maxEntries < 0 {
+		return api.GetRequest{}, fmt.Errorf("%w: --max-entries %d is negative", errUsage, l.maxEntries)
+	}
+	return api.GetRequest{CID: cid, Output: output, MaxBytes: int64(l.maxBytes), MaxEntries: l.maxEntries}, nil
+}
 
 // interruptible returns a context cancelled by Ctrl-C, so an interrupted
 // transfer stops cleanly and the next run resumes from the blocks on disk.
@@ -58,6 +81,7 @@ func runAdd(c *cli, args []string) error {
 func runGet(c *cli, args []string) error {
 	fs, asJSON := c.flags("get")
 	output := fs.String("o", "", "where to write the file or directory (default ./CID)")
+	limits := addGetLimits(fs)
 	// Let "-o" come after the CID too, as people type it.
 	if err := parse(fs, reorderFlags(args)); err != nil {
 		return err
@@ -82,7 +106,11 @@ func runGet(c *cli, args []string) error {
 	defer cancel()
 	bar := newProgressBar(c.stderr, "fetching")
 	start := time.Now()
-	res, err := cl.Get(ctx, id, out, bar.Update)
+	req, err := limits.request(id, out)
+	if err != nil {
+		return err
+	}
+	res, err := cl.Get(ctx, req, bar.Update)
 	bar.Done()
 	if err != nil {
 		return err
@@ -99,6 +127,7 @@ func runGet(c *cli, args []string) error {
 var valueFlags = map[string]bool{
 	"o": true, "repo": true, "wasm": true, "input": true, "arg": true,
 	"timeout": true, "redundancy": true, "verify": true, "reward": true, "reason": true,
+	"max-bytes": true, "max-entries": true,
 }
 
 // reorderFlags moves flags after positional arguments to the front, since

@@ -54,6 +54,7 @@ func jobSubmit(c *cli, args []string) error {
 	escrowFlag := fs.Bool("escrow", false, "lock the reward for all workers in an SPL-multisig escrow before they start (token jobs)")
 	wait := fs.Bool("wait", false, "wait for the job to finish, showing its stages")
 	output := fs.String("o", "", "with --wait: write the result here")
+	limits := addGetLimits(fs)
 	if err := parse(fs, reorderFlags(args)); err != nil {
 		return err
 	}
@@ -150,7 +151,11 @@ func jobSubmit(c *cli, args []string) error {
 	}
 	if *output != "" {
 		out, _ := filepath.Abs(*output)
-		if _, err := cl.Get(ctx, rec.Result, out, nil); err != nil {
+		req, err := limits.request(rec.Result, out)
+		if err != nil {
+			return err
+		}
+		if _, err := cl.Get(ctx, req, nil); err != nil {
 			return fmt.Errorf("fetch result %s: %w", rec.Result, err)
 		}
 		fmt.Fprintf(say, "result %s written to %s\n", rec.Result, out)
@@ -247,6 +252,7 @@ func jobStatus(c *cli, args []string) error {
 func jobResult(c *cli, args []string) error {
 	fs, _ := c.flags("job result")
 	output := fs.String("o", "", "where to write the result")
+	limits := addGetLimits(fs)
 	if err := parse(fs, reorderFlags(args)); err != nil {
 		return err
 	}
@@ -267,7 +273,11 @@ func jobResult(c *cli, args []string) error {
 		return fmt.Errorf("job %s has no accepted result yet (state %s)", rec.ID, rec.State)
 	}
 	out, _ := filepath.Abs(*output)
-	if _, err := cl.Get(ctx, rec.Result, out, nil); err != nil {
+	req, err := limits.request(rec.Result, out)
+	if err != nil {
+		return err
+	}
+	if _, err := cl.Get(ctx, req, nil); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "result %s written to %s\n", rec.Result, out)

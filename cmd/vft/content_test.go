@@ -89,6 +89,8 @@ func TestAddGetAcrossDaemons(t *testing.T) {
 		{"path does not exist", []string{"add", filepath.Join(dir, "nope")}, "nope"},
 		{"unknown CID", []string{"get", unknown, "-o", filepath.Join(dir, "x")}, unknown},
 		{"not a CID", []string{"get", "hello", "-o", filepath.Join(dir, "y")}, `"hello"`},
+		// Refused before writing, naming the declared size and the limit.
+		{"over --max-bytes", []string{"get", id, "--max-bytes", "1MiB", "-o", filepath.Join(dir, "z")}, "declares 3145745 bytes (3.0 MiB) of files, over the limit of 1048576 bytes"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
