@@ -1,8 +1,11 @@
 package job
 
 import (
+	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,7 +21,7 @@ import (
 // verdictFixture is a job of 3 workers, 2 of whom must agree, and a way to
 // seal its verdicts and its workers' reveals.
 type verdictFixture struct {
-	t         *testing.T
+	t         testing.TB
 	submitter *identity.Key
 	workers   []*identity.Key
 	offer     Offer
@@ -291,4 +294,70 @@ func TestForgedRejectionChangesNothing(t *testing.T) {
 	if rec.State != StateVerifying || rec.Verdict != nil {
 		t.Fatalf("worker's record is %s with verdict %+v after a forged rejection, want verifying and none", rec.State, rec.Verdict)
 	}
+}
+
+// FuzzOpenVerdict: verdicts come from any peer on the verdicts topic and
+// the direct protocol. Whatever the bytes, OpenVerdict must not panic, and
+// what it accepts must hold: nobody both agreeing and dissenting, and a
+// rejection whose reveals reach no quorum. The seeds are real verdicts of
+// a fixed job (keys from fixed seeds), honest and forged.
+func FuzzOpenVerdict(f *testing.F) {
+	fx := fuzzVerdictFixture(f)
+	good, bad, other := fakeCID("good"), fakeCID("bad"), fakeCID("other")
+	for _, v := range []Verdict{
+		{Accepted: good, Agreed: []string{fx.peer(0), fx.peer(1)}, Dissented: []string{fx.peer(2)},
+			Reveals: [][]byte{fx.reveal(0, good), fx.reveal(1, good), fx.reveal(2, bad)}},
+		{Reveals: [][]byte{fx.reveal(0, good), fx.reveal(1, bad), fx.reveal(2, other)}},
+		{Dissented: []string{fx.peer(2)}, Reveals: [][]byte{fx.reveal(0, good), fx.reveal(1, bad)}},
+		{Dissented: []string{fx.peer(0), fx.peer(1), fx.peer(2)},
+			Reveals: [][]byte{fx.reveal(0, good), fx.reveal(1, good), fx.reveal(2, good)}},
+		{Accepted: good, Agreed: []string{fx.peer(0), fx.peer(1)},
+			Reveals: [][]byte{fx.reveal(0, good), fx.reveal(1, good), fx.reveal(1, good)}},
+	} {
+		f.Add(fx.seal(v))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		v, err := OpenVerdict(raw, fx.now)
+		if err != nil {
+			return
+		}
+		for _, p := range v.Agreed {
+			if slices.Contains(v.Dissented, p) || slices.Contains(v.Unproven, p) {
+				t.Fatalf("%s both agreed and dissented", p)
+			}
+		}
+		if v.Accepted == "" {
+			count := map[string]int{}
+			for _, r := range v.Revealed {
+				count[r]++
+				if count[r] >= 2 && r != "" {
+					t.Fatalf("rejection accepted with %d reveals of %s (quorum 2)", count[r], r)
+				}
+			}
+		}
+	})
+}
+
+// fuzzVerdictFixture is newVerdictFixture with keys from fixed seeds, so
+// that the seeds' signatures stay valid across runs.
+func fuzzVerdictFixture(tb testing.TB) *verdictFixture {
+	tb.Helper()
+	key := func(name string) *identity.Key {
+		seed := sha256.Sum256([]byte(name))
+		k, err := identity.FromPrivateKey(ed25519.NewKeyFromSeed(seed[:]))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return k
+	}
+	fx := &verdictFixture{t: tb, now: t0.Add(time.Minute), submitter: key("submitter")}
+	for _, w := range []string{"a", "b", "c"} {
+		fx.workers = append(fx.workers, key("worker-"+w))
+	}
+	var err error
+	if fx.offer, err = NewOffer(fx.submitter, validSpec(), t0); err != nil {
+		tb.Fatal(err)
+	}
+	fx.id = fx.offer.ID.String()
+	return fx
 }
