@@ -31,7 +31,9 @@ func TestApprove(t *testing.T) {
 	release := func(result string, pay ...chain.Payout) SignRequest {
 		return SignRequest{Kind: KindRelease, ResultCID: result, Payouts: pay}
 	}
-	p := func(to solana.PublicKey, amount uint64) chain.Payout { return chain.Payout{Recipient: to, Amount: amount} }
+	p := func(to solana.PublicKey, amount uint64) chain.Payout {
+		return chain.Payout{Recipient: to, Amount: amount}
+	}
 	none := func(*Stake) {}
 
 	cases := []struct {
