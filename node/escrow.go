@@ -197,6 +197,9 @@ func (n *Node) approveEscrow(ctx context.Context, jobID string, req escrow.SignR
 	if err != nil {
 		return err
 	}
+	if rec.Verdict == nil && rec.Result != "" {
+		rec = n.awaitVerdict(ctx, rec)
+	}
 	stake, err := escrowStake(rec, o, n.settle.client.Address(), time.Now())
 	if err != nil {
 		return err
@@ -211,6 +214,30 @@ func (n *Node) approveEscrow(ctx context.Context, jobID string, req escrow.SignR
 		return fmt.Errorf("record the approval: %w", err)
 	}
 	return nil
+}
+
+// verdictWait is how long a worker that committed waits for its
+// submitter's verdict when asked to sign without one: the submitter sends
+// the verdict to its workers as it starts the release or refund, and the
+// request may overtake it.
+const verdictWait = 10 * time.Second
+
+// awaitVerdict returns rec once it holds a verdict, or as it is after
+// verdictWait.
+func (n *Node) awaitVerdict(ctx context.Context, rec job.Record) job.Record {
+	ctx, cancel := context.WithTimeout(ctx, verdictWait)
+	defer cancel()
+	for rec.Verdict == nil {
+		select {
+		case <-ctx.Done():
+			return rec
+		case <-time.After(100 * time.Millisecond):
+		}
+		if r, err := n.jobs.Get(ctx, rec.ID); err == nil {
+			rec = r
+		}
+	}
+	return rec
 }
 
 // escrowStake is what a worker's record of an escrowed job says, in the

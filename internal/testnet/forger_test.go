@@ -177,3 +177,41 @@ func TestForgerOfVerdictsAndRefunds(t *testing.T) {
 		t.Fatalf("the forger holds %d, want %d (nothing back)", got, 500_000-3*reward)
 	}
 }
+
+// An honest rejection is still refunded: two of three miners return
+// garbage (each its own), no two results agree, and the submitter's
+// rejection carries the three differing reveals. The miners that
+// committed co-sign the refund on that evidence, so a refund refused
+// after commitment (TestForgerOfVerdictsAndRefunds) does not lock an
+// honest submitter's money.
+func TestEscrowRejectedJobRefunded(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	const reward = 40_000
+	en := startEscrowNetwork(ctx, t, Options{Faults: map[int]string{1: job.FaultWrongResult, 2: job.FaultWrongResult}})
+	dir := "../../examples/wordcount"
+	spec := wasmSpec(3, 4*time.Minute)
+	spec.Module, spec.Seed, spec.Reward = addModule(ctx, t, en.submitter, dir), 42, reward
+	spec.Inputs = []job.Input{{CID: addPath(ctx, t, en.submitter, filepath.Join(dir, "testdata"))}}
+	spec.Mint, spec.Escrow = en.mint.String(), true
+	offer, err := en.submitter.Market().Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := waitState(ctx, t, en.submitter, offer.ID.String(), job.StateFailed)
+	if rec.Escrow == "" || rec.Verdict == nil || rec.Verdict.Accepted != "" {
+		t.Fatalf("escrow %q, verdict %+v: want an escrowed job rejected", rec.Escrow, rec.Verdict)
+	}
+	for {
+		got, _ := en.payer.TokenBalance(ctx, en.mint, en.subWallet)
+		if got == 500_000 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			r, _ := en.submitter.Jobs().Get(ctx, rec.ID)
+			t.Fatalf("the submitter holds %d, want its 500000 back (history %+v)", got, r.History)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
