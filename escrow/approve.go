@@ -29,6 +29,10 @@ type Stake struct {
 	// (cancelled, failed, or past its deadline). A worker that is still
 	// running has a result to come and signs no refund.
 	Ended bool
+	// PastDeadline: the job's deadline has passed. Before it, the
+	// submitter is there to send its verdict; after it, workers may
+	// release a silent submitter's escrow themselves, with no verdict.
+	PastDeadline bool
 	// Verdict is the submitter's verdict as this worker checked it (its
 	// signed reveals verified), nil when none reached it.
 	Verdict *Verdict
@@ -50,7 +54,8 @@ type Verdict struct {
 // A release must be of the result this worker committed to, pay exactly
 // the reward to each payee, pay only the job's workers, this one among
 // them, and every worker the verdict says agreed; the rest goes back to
-// the submitter. Without a verdict it must pay at least the quorum.
+// the submitter. Without a verdict (workers rescuing a silent submitter's
+// escrow) it must come after the deadline and pay at least the quorum.
 //
 // A refund gives the submitter the work for nothing, so a worker that
 // committed a result signs one only on signed evidence that no quorum was
@@ -145,6 +150,10 @@ func approveRelease(s Stake, req SignRequest) error {
 				return fmt.Errorf("the release does not pay %s, who agreed with the accepted result", a)
 			}
 		}
+	} else if !s.PastDeadline {
+		// Only the verdict tells who agreed: without it a release could
+		// leave out an agreeing worker that is not asked to sign.
+		return fmt.Errorf("no verdict from the submitter says whom a release of %s must pay (a release without one is a rescue, after the deadline)", req.ResultCID)
 	} else if len(paid) < s.Quorum {
 		return fmt.Errorf("the release pays %d workers, fewer than the quorum of %d", len(paid), s.Quorum)
 	}

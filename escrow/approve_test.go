@@ -75,17 +75,19 @@ func TestApprove(t *testing.T) {
 		{"release paying one worker twice", stake(func(s *Stake) {
 			s.Verdict = &Verdict{Accepted: good, Agreed: []solana.PublicKey{a, b}}
 		}), release(good, p(a, reward), p(b, reward), p(b, reward)), "twice"},
-		{"release without a verdict, below the quorum", stake(none),
+		{"release without a verdict before the deadline", stake(none),
+			release(good, p(a, reward), p(b, reward), p(sub, reward)), "no verdict from the submitter"},
+		{"rescue after the deadline, below the quorum", stake(func(s *Stake) { s.PastDeadline = true }),
 			release(good, p(a, reward), p(sub, 2*reward)), "fewer than the quorum"},
-		{"release without a verdict, the quorum paid", stake(none),
+		{"rescue after the deadline, the quorum paid", stake(func(s *Stake) { s.PastDeadline = true }),
 			release(good, p(a, reward), p(b, reward), p(sub, reward)), ""},
-		{"release of another result", stake(none),
+		{"release of another result", stake(func(s *Stake) { s.PastDeadline = true }),
 			release(bad, p(a, reward), p(b, reward), p(sub, reward)), "this worker computed"},
 		{"release not paying this worker", stake(func(s *Stake) { s.Verdict = &Verdict{Accepted: good, Agreed: []solana.PublicKey{b, c}} }),
 			release(good, p(b, reward), p(c, reward), p(sub, reward)), "does not pay this worker"},
-		{"release of a wrong amount", stake(none),
+		{"release of a wrong amount", stake(func(s *Stake) { s.Verdict = &Verdict{Accepted: good, Agreed: []solana.PublicKey{a, b}} }),
 			release(good, p(a, reward+1), p(b, reward), p(sub, reward-1)), "the reward is"},
-		{"release moving less than the escrow", stake(none),
+		{"release moving less than the escrow", stake(func(s *Stake) { s.Verdict = &Verdict{Accepted: good, Agreed: []solana.PublicKey{a, b}} }),
 			release(good, p(a, reward), p(b, reward)), "moves 2000 of the escrow's 3000"},
 	}
 	for _, tc := range cases {

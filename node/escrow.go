@@ -249,7 +249,8 @@ func escrowStake(rec job.Record, o job.Offer, self solana.PublicKey, now time.Ti
 	}
 	s := escrow.Stake{Self: self, Submitter: t.Submitter, Workers: t.Workers, Quorum: t.Quorum,
 		Reward: o.Spec.Reward, Total: t.Amount, Exact: o.Spec.Verify.Mode == job.VerifyExact, Result: rec.Result,
-		Ended: rec.State.Terminal() || !now.Before(time.UnixMilli(o.Spec.Deadline))}
+		PastDeadline: !now.Before(time.UnixMilli(o.Spec.Deadline))}
+	s.Ended = rec.State.Terminal() || s.PastDeadline
 	if v := rec.Verdict; v != nil && v.Author == o.Submitter.String() {
 		s.Verdict = &escrow.Verdict{Accepted: v.Accepted, Revealed: map[solana.PublicKey]string{}}
 		for _, w := range v.Agreed {
