@@ -3,6 +3,7 @@ package testnet
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -10,12 +11,14 @@ import (
 	"github.com/gagliardetto/solana-go"
 	"github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/vft-network/vft/api"
 	"github.com/vft-network/vft/chain"
+	"github.com/vft-network/vft/config"
 	"github.com/vft-network/vft/escrow"
 	"github.com/vft-network/vft/job"
+	"github.com/vft-network/vft/p2p"
 	"github.com/vft-network/vft/p2p/reqresp"
 	"github.com/vft-network/vft/wire"
 )
@@ -23,11 +26,12 @@ import (
 // A forger of verdicts and refunds (issue #13, items 2 and 3, on the real
 // Solana runtime): a submitter locks an escrowed job's reward, lets three
 // honest miners compute and commit, and then, with its own key on a
-// host of its own, tries to take the money back without paying: it asks
+// network node of its own, tries to take the money back without paying: it asks
 // for a refund with no verdict; it collects the miners' signed reveals (all
 // agreeing) and hands each miner a rejection naming all three dissenters;
 // it asks for the refund again. The miners refuse every step, no token
-// leaves the escrow, no miner's job is marked failed, and after the
+// leaves the escrow, no miner's job is marked failed, the rejection also
+// gossiped counts against its author and against no miner, and after the
 // deadline the miners release the escrow to themselves and are paid.
 func TestForgerOfVerdictsAndRefunds(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -71,8 +75,8 @@ func TestForgerOfVerdictsAndRefunds(t *testing.T) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	// The submitter's node goes; its key comes back on the forger's host,
-	// which speaks the protocols by hand.
+	// The submitter's node goes; its key comes back on the forger's
+	// libp2p node, which speaks the protocols by hand.
 	subKey := en.submitter.Key()
 	if err := en.submitter.Close(); err != nil {
 		t.Fatal(err)
@@ -90,11 +94,24 @@ func TestForgerOfVerdictsAndRefunds(t *testing.T) {
 			}
 		}
 	}
-	h, err := libp2p.New(libp2p.Identity(subKey.LibP2P()), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableMetrics())
+	p2pCfg := Config(config.ModeMiner).P2P
+	for _, a := range miners[0].Network().Addrs() {
+		p2pCfg.Bootstrap = append(p2pCfg.Bootstrap, a.String())
+	}
+	forgerNet, err := p2p.New(p2pCfg, subKey.LibP2P(), p2p.Options{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer h.Close()
+	if err := forgerNet.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer forgerNet.Close()
+	verdicts, err := forgerNet.Join(job.VerdictsTopic, func(context.Context, peer.ID, []byte) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer verdicts.Close()
+	h := forgerNet.Host()
 	var workerKeys []solana.PublicKey
 	for _, nd := range miners {
 		if err := h.Connect(ctx, peer.AddrInfo{ID: nd.Key().PeerID(), Addrs: nd.Network().Host().Addrs()}); err != nil {
@@ -126,7 +143,8 @@ func TestForgerOfVerdictsAndRefunds(t *testing.T) {
 	}
 	escrowHolds("after a refund asked with no verdict")
 
-	// 2. A rejection of three agreeing reveals, handed to each miner.
+	// 2. A rejection of three agreeing reveals, gossiped and handed to
+	// each miner.
 	req, err := wire.Seal(subKey, job.KindRevealRequest, time.Now(), job.RevealRequest{Job: id})
 	if err != nil {
 		t.Fatal(err)
@@ -145,6 +163,47 @@ func TestForgerOfVerdictsAndRefunds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Gossiped until every miner has penalised its author: each copy is
+	// re-signed, a new message, as one could miss a forming mesh.
+	gossipCtx, stopGossip := context.WithCancel(ctx)
+	defer stopGossip()
+	go func() {
+		for gossipCtx.Err() == nil {
+			if again, err := wire.Seal(subKey, job.KindVerdict, time.Now(), forged); err == nil {
+				verdicts.Publish(gossipCtx, again)
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}()
+	for i, nd := range miners {
+		c := api.NewClient(nd.APIAddr(), "")
+		for penalised := false; !penalised; {
+			rated, err := c.Reputation(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range rated {
+				penalised = penalised || (e.Peer == subKey.PeerID() && (e.Bad > 0 || e.Excluded))
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("miner %d never penalised the forger", i)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		rated, err := c.Reputation(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range rated {
+			for _, w := range miners {
+				if e.Peer == w.Key().PeerID() && e.Bad > 0 {
+					t.Fatalf("miner %d counts the forged rejection against honest miner %s: %+v", i, e.Peer, e)
+				}
+			}
+		}
+	}
+	stopGossip()
 	for i, nd := range miners {
 		if _, err := reqresp.Exchange(ctx, h, nd.Key().PeerID(), job.ProtocolVerdict, raw, 1<<10, 10*time.Second); err == nil {
 			t.Errorf("miner %d acknowledged the forged rejection", i)
@@ -160,7 +219,7 @@ func TestForgerOfVerdictsAndRefunds(t *testing.T) {
 	}
 	escrowHolds("after a refund asked on a forged rejection")
 	forger.Close()
-	h.Close()
+	forgerNet.Close()
 
 	// The honest miners are paid all the same, after the deadline.
 	for i, nd := range miners {
