@@ -61,36 +61,55 @@ func (c *Client) GetEscrow(ctx context.Context, jobID string, payer, mint solana
 		return nil, fmt.Errorf("%w for job %s: multisig %s does not exist (opened by %s?)", ErrNoEscrow, jobID, ms, payer)
 	}
 	e := &Escrow{JobID: jobID, Mint: mint, Multisig: ms, Account: acc}
-	data := msAcc.Data.GetBinary()
-	if msAcc.Owner != solana.TokenProgramID || len(data) != multisigSize || data[2] != 1 {
-		return nil, fmt.Errorf("chain: escrow of %s: %s is not an initialized SPL multisig", jobID, ms)
-	}
-	e.M = int(data[0])
-	n := int(data[1])
-	if n > maxMultisigSigners {
-		return nil, fmt.Errorf("chain: escrow of %s: multisig lists %d signers, more than %d", jobID, n, maxMultisigSigners)
-	}
-	for i := range n {
-		e.Signers = append(e.Signers, solana.PublicKeyFromBytes(data[3+32*i:3+32*(i+1)]))
+	if err := parseMultisig(e, msAcc.Owner, msAcc.Data.GetBinary()); err != nil {
+		return nil, err
 	}
 	if tokAcc == nil {
 		return nil, fmt.Errorf("%w for job %s in mint %s: the multisig has no token account %s for it", ErrNoEscrow, jobID, mint, acc)
 	}
-	tok := tokAcc.Data.GetBinary()
-	if tokAcc.Owner != solana.TokenProgramID || len(tok) != tokenAccountSize {
-		return nil, fmt.Errorf("chain: escrow of %s: %s is not an SPL token account", jobID, acc)
+	if err := parseEscrowAccount(e, tokAcc.Owner, tokAcc.Data.GetBinary()); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// parseMultisig reads an escrow's SPL multisig account, as an RPC node
+// returned it (so any bytes), into e: its threshold and signers.
+func parseMultisig(e *Escrow, owner solana.PublicKey, data []byte) error {
+	jobID, ms := e.JobID, e.Multisig
+	if owner != solana.TokenProgramID || len(data) != multisigSize || data[2] != 1 {
+		return fmt.Errorf("chain: escrow of %s: %s is not an initialized SPL multisig", jobID, ms)
+	}
+	e.M = int(data[0])
+	n := int(data[1])
+	if n > maxMultisigSigners {
+		return fmt.Errorf("chain: escrow of %s: multisig lists %d signers, more than %d", jobID, n, maxMultisigSigners)
+	}
+	for i := range n {
+		e.Signers = append(e.Signers, solana.PublicKeyFromBytes(data[3+32*i:3+32*(i+1)]))
+	}
+	return nil
+}
+
+// parseEscrowAccount reads an escrow's token account, as an RPC node
+// returned it, into e: the amount it holds, once it is the multisig's
+// initialized account in e's mint.
+func parseEscrowAccount(e *Escrow, tokOwner solana.PublicKey, tok []byte) error {
+	jobID, ms, acc, mint := e.JobID, e.Multisig, e.Account, e.Mint
+	if tokOwner != solana.TokenProgramID || len(tok) != tokenAccountSize {
+		return fmt.Errorf("chain: escrow of %s: %s is not an SPL token account", jobID, acc)
 	}
 	if got := solana.PublicKeyFromBytes(tok[0:32]); got != mint {
-		return nil, fmt.Errorf("chain: escrow of %s: token account %s is in mint %s, want %s", jobID, acc, got, mint)
+		return fmt.Errorf("chain: escrow of %s: token account %s is in mint %s, want %s", jobID, acc, got, mint)
 	}
 	if got := solana.PublicKeyFromBytes(tok[32:64]); got != ms {
-		return nil, fmt.Errorf("chain: escrow of %s: token account %s is owned by %s, not the multisig %s", jobID, acc, got, ms)
+		return fmt.Errorf("chain: escrow of %s: token account %s is owned by %s, not the multisig %s", jobID, acc, got, ms)
 	}
 	if st := tok[tokenAccountStateOffset]; st != tokenStateInitialized {
-		return nil, fmt.Errorf("chain: escrow of %s: token account %s is frozen or uninitialized (state %d): its funds cannot move", jobID, acc, st)
+		return fmt.Errorf("chain: escrow of %s: token account %s is frozen or uninitialized (state %d): its funds cannot move", jobID, acc, st)
 	}
 	e.Amount = binary.LittleEndian.Uint64(tok[64:72])
-	return e, nil
+	return nil
 }
 
 // BlockhashValid reports whether transactions with blockhash can still

@@ -24,9 +24,8 @@ var ErrClosed = errors.New("escrow: service closed")
 const maxAttempts = 3
 
 // Approver is the node's own say on a request that passed every check of
-// the transaction: nil to sign. The node compares it with its job record:
-// it signs a release only if ResultCID is its own result and the payouts
-// include its reward, and a refund only for a job it failed or never ran.
+// the transaction: nil to sign. The node translates its job record into a
+// Stake and asks Approve.
 type Approver func(ctx context.Context, jobID string, req SignRequest) error
 
 // Service is one node's side of escrow: as a submitter it opens escrows

@@ -144,6 +144,9 @@ type Market struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closing   sync.Once
+
+	// checkedVerdicts: each verdict is checked once (verifying.go).
+	checkedVerdicts verdictCache
 }
 
 // NewMarket builds the market; Start runs it.

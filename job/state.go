@@ -104,6 +104,10 @@ type VerdictRecord struct {
 	// Author is who decided it: this node, or the submitter whose gossiped
 	// verdict a worker received.
 	Author string `json:"author"`
+	// Revealed is, for each worker whose signed reveal the verdict carried,
+	// the result it revealed: a worker's evidence that a rejection had no
+	// quorum before it co-signs a refund.
+	Revealed map[string]string `json:"revealed,omitempty"`
 }
 
 // Payout is one payment of a settled job.

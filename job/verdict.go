@@ -1,8 +1,11 @@
 package job
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -99,16 +102,105 @@ type CheckedVerdict struct {
 	// Unproven are dissenters the verdict names without evidence a third
 	// party can check (no reveal); the author alone can vouch for them.
 	Unproven []peer.ID
+	// Revealed is what each worker whose signed reveal the verdict carries
+	// revealed: a rejection's evidence that there was no quorum.
+	Revealed map[peer.ID]string
 }
+
+// Errors a verdict's receiver can tell apart (wrapped with details).
+var (
+	// ErrVerdictReveals: the reveals a verdict carries are malformed,
+	// repeated, or more than the job has workers; found before any of
+	// them is signature-checked.
+	ErrVerdictReveals = errors.New("verdict carries bad reveals")
+	// ErrForgedRejection: a verdict rejects a job whose carried reveals
+	// reach the quorum, or names as a dissenter a worker whose reveal
+	// shows a result.
+	ErrForgedRejection = errors.New("verdict rejects a job its evidence accepts")
+)
+
+// openFunc is wire.Open; tests count the signature checks through it.
+type openFunc func(data []byte, kind string, lim wire.Limits, now time.Time) (wire.Opened, error)
 
 // OpenVerdict checks a gossiped verdict: signed by the job's submitter,
 // the offer valid, every reveal signed by a worker it names and about this
 // job, and in exact mode the agreeing reveals equal to the accepted result,
-// at least m of them, and no evidenced dissenter revealing it too. Anything
-// else is an error: a forged verdict, or one about a job the sender did not
-// submit.
+// at least m of them, and no evidenced dissenter revealing it too. A
+// rejection is valid only when its reveals show no quorum (verify.Decide,
+// as the submitter decides) and names as dissenters only workers without
+// a revealed result. Anything else is an error: a forged verdict, or one
+// about a job the sender did not submit.
 func OpenVerdict(raw []byte, now time.Time) (CheckedVerdict, error) {
-	msg, err := wire.Open(raw, KindVerdict, verdictLimits, now)
+	return openVerdict(raw, now, wire.Open)
+}
+
+// peekVerdict decodes a verdict without checking any signature, for the
+// checks that must come before the expensive ones.
+func peekVerdict(raw []byte) (Verdict, error) {
+	if len(raw) > verdictLimits.MaxSize {
+		return Verdict{}, fmt.Errorf("%w: %d bytes, limit %d", wire.ErrTooLarge, len(raw), verdictLimits.MaxSize)
+	}
+	var env wire.Envelope
+	if err := wire.Unmarshal(raw, &env); err != nil {
+		return Verdict{}, err
+	}
+	if env.Kind != KindVerdict {
+		return Verdict{}, fmt.Errorf("%w: %q, want %q", wire.ErrWrongKind, env.Kind, KindVerdict)
+	}
+	var v Verdict
+	if err := wire.Unmarshal(env.Body, &v); err != nil {
+		return Verdict{}, err
+	}
+	return v, nil
+}
+
+// revealSigners returns who signed each reveal, unchecked, refusing more
+// than limit reveals and two by one signer before any signature is
+// verified: each costs an ed25519 check on every node the verdict reaches.
+func revealSigners(reveals [][]byte, limit int) ([]peer.ID, error) {
+	if len(reveals) > limit {
+		return nil, fmt.Errorf("%w: %d reveals, the job has at most %d workers", ErrVerdictReveals, len(reveals), limit)
+	}
+	signers := make([]peer.ID, 0, len(reveals))
+	for _, r := range reveals {
+		if len(r) > revealInVerdictLimits.MaxSize {
+			return nil, fmt.Errorf("%w: a reveal of %d bytes, limit %d", ErrVerdictReveals, len(r), revealInVerdictLimits.MaxSize)
+		}
+		var env wire.Envelope
+		if err := wire.Unmarshal(r, &env); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrVerdictReveals, err)
+		}
+		p, err := peer.IDFromBytes(env.Signer)
+		if err != nil || env.Kind != KindReveal {
+			return nil, fmt.Errorf("%w: a reveal of kind %q by %q", ErrVerdictReveals, env.Kind, env.Signer)
+		}
+		if slices.Contains(signers, p) {
+			return nil, fmt.Errorf("%w: two reveals by %s", ErrVerdictReveals, p)
+		}
+		signers = append(signers, p)
+	}
+	return signers, nil
+}
+
+// maxWorkersOf is the most workers a job can have had: its k, plus the
+// tie-breakers a split job without escrow may add (a spot check's
+// verifier and tie-breaker among them).
+func maxWorkersOf(s Spec) int {
+	if s.Escrow {
+		return int(s.Verify.Workers)
+	}
+	return int(s.Verify.Workers) + maxTieBreakers
+}
+
+func openVerdict(raw []byte, now time.Time, open openFunc) (CheckedVerdict, error) {
+	peek, err := peekVerdict(raw)
+	if err != nil {
+		return CheckedVerdict{}, err
+	}
+	if _, err := revealSigners(peek.Reveals, MaxRedundancy+maxTieBreakers); err != nil {
+		return CheckedVerdict{}, err
+	}
+	msg, err := open(raw, KindVerdict, verdictLimits, now)
 	if err != nil {
 		return CheckedVerdict{}, err
 	}
@@ -118,13 +210,13 @@ func OpenVerdict(raw []byte, now time.Time) (CheckedVerdict, error) {
 	}
 	// The offer may be older than its own freshness window by now; what
 	// matters is its signature and ID.
-	om, err := wire.Open(v.Offer, KindOffer, wire.Limits{MaxSize: MaxOfferSize, MaxAge: 2 * MaxOfferAge, MaxFuture: MaxOfferFuture}, now)
-	if err != nil {
-		return CheckedVerdict{}, fmt.Errorf("verdict's offer: %w", err)
-	}
 	id, err := offerID(v.Offer)
 	if err != nil || id.String() != v.Job {
 		return CheckedVerdict{}, fmt.Errorf("verdict names job %s but carries the offer of another", v.Job)
+	}
+	om, err := open(v.Offer, KindOffer, wire.Limits{MaxSize: MaxOfferSize, MaxAge: 2 * MaxOfferAge, MaxFuture: MaxOfferFuture}, now)
+	if err != nil {
+		return CheckedVerdict{}, fmt.Errorf("verdict's offer: %w", err)
 	}
 	if om.Signer != msg.Signer {
 		return CheckedVerdict{}, fmt.Errorf("verdict on job %s signed by %s, not by its submitter %s", v.Job, msg.Signer, om.Signer)
@@ -133,7 +225,7 @@ func OpenVerdict(raw []byte, now time.Time) (CheckedVerdict, error) {
 	if err := wire.Unmarshal(om.Body, &spec); err != nil {
 		return CheckedVerdict{}, fmt.Errorf("verdict's offer: %w", err)
 	}
-	out := CheckedVerdict{Author: msg.Signer, Job: v.Job, Accepted: v.Accepted}
+	out := CheckedVerdict{Author: msg.Signer, Job: v.Job, Accepted: v.Accepted, Revealed: map[peer.ID]string{}}
 	named := map[peer.ID]string{} // worker → "agreed" | "dissented"
 	for _, list := range []struct {
 		ids  []string
@@ -153,9 +245,21 @@ func OpenVerdict(raw []byte, now time.Time) (CheckedVerdict, error) {
 	if len(named) > MaxRedundancy*2 {
 		return CheckedVerdict{}, fmt.Errorf("verdict names %d workers", len(named))
 	}
-	revealed := map[peer.ID]string{}
-	for _, r := range v.Reveals {
-		rm, err := wire.Open(r, KindReveal, revealInVerdictLimits, now)
+	signers, err := revealSigners(v.Reveals, maxWorkersOf(spec))
+	if err != nil {
+		return CheckedVerdict{}, err
+	}
+	rejected := v.Accepted == ""
+	for i, s := range signers {
+		// A rejection carries the reveals of workers it does not name
+		// (differing results prove nothing against them): its evidence.
+		if _, ok := named[s]; !ok && !rejected {
+			return CheckedVerdict{}, fmt.Errorf("verdict carries a reveal by %s, whom it does not name", s)
+		}
+		if s == msg.Signer {
+			return CheckedVerdict{}, fmt.Errorf("verdict carries a reveal by its own author %s", s)
+		}
+		rm, err := open(v.Reveals[i], KindReveal, revealInVerdictLimits, now)
 		if err != nil {
 			return CheckedVerdict{}, fmt.Errorf("verdict's reveal: %w", err)
 		}
@@ -166,14 +270,16 @@ func OpenVerdict(raw []byte, now time.Time) (CheckedVerdict, error) {
 		if body.Job != v.Job {
 			return CheckedVerdict{}, fmt.Errorf("verdict on %s carries a reveal about %s", v.Job, body.Job)
 		}
-		if _, ok := named[rm.Signer]; !ok {
-			return CheckedVerdict{}, fmt.Errorf("verdict carries a reveal by %s, whom it does not name", rm.Signer)
+		out.Revealed[rm.Signer] = body.Result
+	}
+	if rejected {
+		if err := checkRejection(spec, out.Revealed, named); err != nil {
+			return CheckedVerdict{}, fmt.Errorf("verdict on %s: %w", v.Job, err)
 		}
-		revealed[rm.Signer] = body.Result
 	}
 	exact := spec.Verify.Mode == VerifyExact || spec.Verify.Mode == VerifySpot
 	for p, side := range named {
-		result, has := revealed[p]
+		result, has := out.Revealed[p]
 		switch {
 		case side == "agreed" && !has:
 			return CheckedVerdict{}, fmt.Errorf("verdict says %s agreed but carries no reveal of it", p)
@@ -196,6 +302,39 @@ func OpenVerdict(raw []byte, now time.Time) (CheckedVerdict, error) {
 		slices.Sort(l)
 	}
 	return out, nil
+}
+
+// checkRejection holds a rejection to what verify.Decide, the submitter's
+// own rule, makes of its carried reveals: no M of them may agree (compared
+// by CID, all a third party can do; equal CIDs agree under every policy),
+// and a dissenter it names must not have revealed a result, since in a
+// rejection only failed workers are proven wrong.
+func checkRejection(spec Spec, revealed map[peer.ID]string, named map[peer.ID]string) error {
+	pol := policyOf(spec.Verify)
+	if pol.Mode == VerifySpot {
+		pol.M = 2 // a spot check is rejected only by Decide on two agreeing runs (decide)
+	}
+	reports := make([]verify.Report, 0, len(revealed))
+	for p, r := range revealed {
+		reports = append(reports, verify.Report{Worker: p, Result: r})
+	}
+	slices.SortFunc(reports, func(a, b verify.Report) int { return strings.Compare(string(a.Worker), string(b.Worker)) })
+	out, err := verify.Decide(context.Background(), pol, reports, len(reports), nil)
+	if err != nil {
+		return err
+	}
+	if out.Accepted != "" {
+		return fmt.Errorf("%w: %s", ErrForgedRejection, out.Reason)
+	}
+	for p, side := range named {
+		if side == "agreed" {
+			return fmt.Errorf("%w: it names %s as agreeing with no accepted result", ErrForgedRejection, p)
+		}
+		if r, ok := revealed[p]; ok && r != "" {
+			return fmt.Errorf("%w: it names %s a dissenter, but %s revealed result %s", ErrForgedRejection, p, p, r)
+		}
+	}
+	return nil
 }
 
 // quorumOf is how many agreeing workers accept a result: a spot-checked

@@ -3,11 +3,13 @@ package job
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -403,14 +405,92 @@ func (m *Market) announce(rec Record, raw []byte) {
 // handleVerdict takes a verdict about one of this worker's jobs straight
 // from its submitter.
 func (m *Market) handleVerdict(st network.Stream) {
-	serve(st, MaxVerdictSize, func(from peer.ID, req []byte) ([]byte, error) {
-		v, err := OpenVerdict(req, m.opts.Now())
-		if err != nil || v.Author != from {
-			return nil, fmt.Errorf("verdict from %s refused: %v", from, err)
-		}
-		m.workerVerdict(v)
-		return wire.Seal(m.key, KindAck, m.opts.Now(), AckMsg{Job: v.Job, OK: true})
-	})
+	serve(st, MaxVerdictSize, m.directVerdict)
+}
+
+// directVerdict asks, before checking any signature, whether the verdict
+// is about a job this node works on for the peer that sent it: anyone can
+// open the protocol, and the checks cost a signature per reveal.
+func (m *Market) directVerdict(from peer.ID, req []byte) ([]byte, error) {
+	peek, err := peekVerdict(req)
+	if err != nil {
+		return nil, fmt.Errorf("verdict from %s refused: %w", from, err)
+	}
+	rec, err := m.book.Get(m.ctx, peek.Job)
+	if err != nil || rec.Role != RoleWorker {
+		return nil, fmt.Errorf("verdict from %s refused: job %q is not one this node works on", from, peek.Job)
+	}
+	if o, err := RecordedOffer(rec.Offer); err != nil || o.Submitter != from {
+		return nil, fmt.Errorf("verdict from %s refused: it did not submit job %s", from, peek.Job)
+	}
+	v, err := m.openVerdict(req)
+	if err != nil || v.Author != from {
+		return nil, fmt.Errorf("verdict from %s refused: %v", from, err)
+	}
+	m.workerVerdict(v)
+	return wire.Seal(m.key, KindAck, m.opts.Now(), AckMsg{Job: v.Job, OK: true})
+}
+
+// openVerdict is OpenVerdict checked once per node: the gossip validator,
+// the topic reader and the direct protocol see the same bytes.
+func (m *Market) openVerdict(raw []byte) (CheckedVerdict, error) {
+	return m.checkedVerdicts.open(raw, m.opts.Now())
+}
+
+// verdictCacheSize and verdictCacheTTL bound what a node remembers of the
+// verdicts it checked: enough for the few seconds between a verdict's
+// validation, its delivery on the topic, and its direct copy.
+const (
+	verdictCacheSize = 1024
+	verdictCacheTTL  = 2 * time.Minute
+)
+
+// verdictCache remembers the outcome of checking a verdict, by the hash
+// of its bytes. The zero value is ready; open is wire.Open unless a test
+// sets it.
+type verdictCache struct {
+	mu      sync.Mutex
+	entries map[[32]byte]cachedVerdict
+	order   [][32]byte // oldest first
+	check   openFunc
+}
+
+type cachedVerdict struct {
+	v   CheckedVerdict
+	err error
+	at  time.Time
+}
+
+func (c *verdictCache) open(raw []byte, now time.Time) (CheckedVerdict, error) {
+	key := sha256.Sum256(raw)
+	c.mu.Lock()
+	if e, ok := c.entries[key]; ok && now.Sub(e.at) < verdictCacheTTL && !e.at.After(now) {
+		c.mu.Unlock()
+		return e.v, e.err
+	}
+	check := c.check
+	c.mu.Unlock()
+	if check == nil {
+		check = wire.Open
+	}
+	v, err := openVerdict(raw, now, check)
+	if errors.Is(err, wire.ErrFuture) || errors.Is(err, wire.ErrStale) {
+		return v, err // a matter of the clock, not of the bytes
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil {
+		c.entries = map[[32]byte]cachedVerdict{}
+	}
+	if _, ok := c.entries[key]; !ok {
+		c.order = append(c.order, key)
+	}
+	c.entries[key] = cachedVerdict{v: v, err: err, at: now}
+	for len(c.order) > verdictCacheSize {
+		delete(c.entries, c.order[0])
+		c.order = c.order[1:]
+	}
+	return v, err
 }
 
 func decodePeers(ids []string) []peer.ID {
@@ -493,7 +573,7 @@ func (m *Market) penalize(p peer.ID, reason string) {
 // must be signed by the submitter of the job it is about, and its evidence
 // must hold (OpenVerdict). A bad one counts against its author.
 func (m *Market) ValidateVerdict(_ context.Context, from peer.ID, data []byte) error {
-	v, err := OpenVerdict(data, m.opts.Now())
+	v, err := m.openVerdict(data)
 	if err == nil && v.Author != from {
 		err = fmt.Errorf("verdict signed by %s but published by %s", v.Author, from)
 	}
@@ -515,7 +595,7 @@ func (m *Market) readVerdicts() {
 		if err != nil {
 			return
 		}
-		v, err := OpenVerdict(data, m.opts.Now())
+		v, err := m.openVerdict(data)
 		if err != nil || v.Author == m.key.PeerID() {
 			continue // invalid (the validator refused it) or our own
 		}
@@ -544,6 +624,12 @@ func (m *Market) workerVerdict(v CheckedVerdict) {
 	}
 	for _, p := range append(slices.Clone(v.Dissented), v.Unproven...) {
 		vr.Dissented = append(vr.Dissented, p.String())
+	}
+	if len(v.Revealed) > 0 {
+		vr.Revealed = map[string]string{}
+		for p, result := range v.Revealed {
+			vr.Revealed[p.String()] = result
+		}
 	}
 	to, note := StateFailed, "the submitter's verdict: this worker's result was not accepted"
 	if slices.Contains(v.Agreed, self) {

@@ -185,11 +185,9 @@ func (n *Node) refundEscrow(ctx context.Context, rec job.Record) error {
 }
 
 // approveEscrow is this worker's say on a release or refund its submitter
-// asks it to sign, from its own record of the job: a release must pay, for
-// the result this worker computed itself, the reward to each worker it
-// pays (this one included) and the rest of the escrow back to the
-// submitter; a refund is signed only when this worker knows of no
-// accepted result.
+// asks it to sign: it translates the job record into an escrow.Stake and
+// escrow.Approve decides. An approved release is recorded on the job, so
+// after a restart the worker still knows the emptied escrow paid it.
 func (n *Node) approveEscrow(ctx context.Context, jobID string, req escrow.SignRequest) error {
 	rec, err := n.jobs.Get(ctx, jobID)
 	if err != nil || rec.Role != job.RoleWorker {
@@ -199,44 +197,83 @@ func (n *Node) approveEscrow(ctx context.Context, jobID string, req escrow.SignR
 	if err != nil {
 		return err
 	}
-	submitter, err := escrow.KeyOf(o.Submitter)
+	if rec.Verdict == nil && rec.Result != "" {
+		rec = n.awaitVerdict(ctx, rec)
+	}
+	stake, err := escrowStake(rec, o, n.settle.client.Address(), time.Now())
 	if err != nil {
 		return err
 	}
+	if err := escrow.Approve(stake, req); err != nil {
+		return err
+	}
 	if req.Kind == escrow.KindRefund {
-		if rec.Verdict != nil && rec.Verdict.Accepted != "" {
-			return fmt.Errorf("job %s has an accepted result (%s): it is paid, not refunded", jobID, rec.Verdict.Accepted)
-		}
 		return nil
-	}
-	if rec.Result == "" || req.ResultCID != rec.Result {
-		return fmt.Errorf("the release pays for result %s, this worker computed %q", req.ResultCID, rec.Result)
-	}
-	self := n.settle.client.Address()
-	total := o.Spec.Reward * uint64(o.Spec.Verify.Workers)
-	var workersPaid, toSubmitter uint64
-	paidSelf := false
-	for _, p := range req.Payouts {
-		switch {
-		case p.Recipient == submitter:
-			toSubmitter = p.Amount
-		case p.Amount != o.Spec.Reward:
-			return fmt.Errorf("the release pays %s %d, the reward is %d", p.Recipient, p.Amount, o.Spec.Reward)
-		default:
-			workersPaid++
-			paidSelf = paidSelf || p.Recipient == self
-		}
-	}
-	if !paidSelf {
-		return fmt.Errorf("the release does not pay this worker")
-	}
-	if workersPaid*o.Spec.Reward+toSubmitter != total {
-		return fmt.Errorf("the release moves %d of the escrow's %d", workersPaid*o.Spec.Reward+toSubmitter, total)
 	}
 	if _, err := n.jobs.Update(ctx, jobID, func(r *job.Record) { r.ReleaseApproved = req.ResultCID }); err != nil {
 		return fmt.Errorf("record the approval: %w", err)
 	}
 	return nil
+}
+
+// verdictWait is how long a worker that committed waits for its
+// submitter's verdict when asked to sign without one: the submitter sends
+// the verdict to its workers as it starts the release or refund, and the
+// request may overtake it.
+const verdictWait = 10 * time.Second
+
+// awaitVerdict returns rec once it holds a verdict, or as it is after
+// verdictWait.
+func (n *Node) awaitVerdict(ctx context.Context, rec job.Record) job.Record {
+	ctx, cancel := context.WithTimeout(ctx, verdictWait)
+	defer cancel()
+	for rec.Verdict == nil {
+		select {
+		case <-ctx.Done():
+			return rec
+		case <-time.After(100 * time.Millisecond):
+		}
+		if r, err := n.jobs.Get(ctx, rec.ID); err == nil {
+			rec = r
+		}
+	}
+	return rec
+}
+
+// escrowStake is what a worker's record of an escrowed job says, in the
+// escrow package's terms. Only a verdict by the job's own submitter counts.
+func escrowStake(rec job.Record, o job.Offer, self solana.PublicKey, now time.Time) (escrow.Stake, error) {
+	t, err := escrowTerms(o, rec.Workers)
+	if err != nil {
+		return escrow.Stake{}, err
+	}
+	s := escrow.Stake{Self: self, Submitter: t.Submitter, Workers: t.Workers, Quorum: t.Quorum,
+		Reward: o.Spec.Reward, Total: t.Amount, Exact: o.Spec.Verify.Mode == job.VerifyExact, Result: rec.Result,
+		PastDeadline: !now.Before(time.UnixMilli(o.Spec.Deadline))}
+	s.Ended = rec.State.Terminal() || s.PastDeadline
+	if v := rec.Verdict; v != nil && v.Author == o.Submitter.String() {
+		s.Verdict = &escrow.Verdict{Accepted: v.Accepted, Revealed: map[solana.PublicKey]string{}}
+		for _, w := range v.Agreed {
+			if k, err := keyOf(w); err == nil {
+				s.Verdict.Agreed = append(s.Verdict.Agreed, k)
+			}
+		}
+		for w, result := range v.Revealed {
+			if k, err := keyOf(w); err == nil {
+				s.Verdict.Revealed[k] = result
+			}
+		}
+	}
+	return s, nil
+}
+
+// keyOf is the Solana address of a peer ID in text.
+func keyOf(s string) (solana.PublicKey, error) {
+	id, err := peer.Decode(s)
+	if err != nil {
+		return solana.PublicKey{}, fmt.Errorf("%q is not a peer ID", s)
+	}
+	return escrow.KeyOf(id)
 }
 
 // startRescue has the worker look, every so often, for escrowed jobs whose
