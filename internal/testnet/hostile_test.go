@@ -6,6 +6,7 @@ package testnet
 // nobody asked for, and what it holds stays bounded.
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"log/slog"
@@ -19,6 +20,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipfs/boxo/ipld/merkledag"
+	ft "github.com/ipfs/boxo/ipld/unixfs"
+	"github.com/ipfs/go-cid"
+	ipld "github.com/ipfs/go-ipld-format"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -287,7 +292,7 @@ func flood(ctx context.Context, sybils []*attacker, perSecond int) *atomic.Int64
 func wordcountJob(ctx context.Context, t testing.TB, submitter *node.Node) job.Spec {
 	spec := wasmSpec(1, 3*time.Minute)
 	spec.Module, spec.Needs.MemoryBytes = addModule(ctx, t, submitter, "../../examples/wordcount"), 128<<20
-	spec.Inputs = []job.Input{{CID: addPath(ctx, t, submitter, "../../examples/wordcount/testdata/books")}}
+	spec.Inputs = []job.Input{{CID: addPath(ctx, t, submitter, "../../examples/wordcount/testdata")}}
 	return spec
 }
 
@@ -319,7 +324,7 @@ func TestSybilOfferFlood(t *testing.T) {
 	}
 	rec := waitState(ctx, t, submitter, offer.ID.String(), job.StateDone)
 	stopFlood()
-	checkOutput(ctx, t, submitter, rec.Result, "../../examples/wordcount/testdata/expected")
+	checkOutput(ctx, t, submitter, rec.Result, "../../examples/wordcount/expected/texts")
 	t.Logf("%d offers flooded; goroutines %d before, peak %d", sent.Load(), baseline, peak)
 	// 2 miners × (bidders + streams) and gossip's own: far below one
 	// goroutine per flooded offer.
@@ -428,4 +433,65 @@ func TestMinerInputCap(t *testing.T) {
 	if rec.State != job.StateFailed || !strings.Contains(rec.Reason, "market.max_input") {
 		t.Fatalf("job %s on the miner: %q; want a failure naming market.max_input", rec.State, rec.Reason)
 	}
+}
+
+// putBomb stores, in nd's blockstore, a UnixFS file of 1 TiB made of three
+// blocks: a 1 MiB leaf linked 1024 times, that node linked 1024 times.
+func putBomb(ctx context.Context, t testing.TB, nd *node.Node) cid.Cid {
+	t.Helper()
+	put := func(n ipld.Node) cid.Cid {
+		if err := nd.Storage().DAG().Add(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+		return n.Cid()
+	}
+	c := put(merkledag.NewRawNode(bytes.Repeat([]byte{'A'}, 1<<20)))
+	size := uint64(1 << 20)
+	for range 2 {
+		fsn := ft.NewFSNode(ft.TFile)
+		pn := new(merkledag.ProtoNode)
+		pn.SetCidBuilder(merkledag.V1CidPrefix())
+		for range 1024 {
+			fsn.AddBlockSize(size)
+			if err := pn.AddRawLink("", &ipld.Link{Cid: c, Size: size}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		data, err := fsn.GetBytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pn.SetData(data)
+		c = put(pn)
+		size *= 1024
+	}
+	return c
+}
+
+// A submitter that builds a dedup bomb (three blocks declaring a 1 TiB
+// input) makes the worker refuse the job before writing anything, and
+// the miner goes on to run an honest job.
+func TestBombInputRefused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	nodes := jobNetwork(ctx, t, 1, nil)
+	miner, submitter := nodes[0], nodes[1]
+	spec := wordcountJob(ctx, t, submitter)
+	honest := spec
+	spec.Inputs = []job.Input{{CID: putBomb(ctx, t, submitter).String(), Path: "bomb.bin"}}
+	offer, err := submitter.Market().Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := waitEnd(ctx, t, miner, offer.ID.String())
+	if rec.State != job.StateFailed || !strings.Contains(rec.Reason, "declares 1099511627776 bytes") {
+		t.Fatalf("bomb job on the miner: %s, %q; want a refusal naming the declared size", rec.State, rec.Reason)
+	}
+	honest.Nonce = []byte("after the bomb")
+	o, err := submitter.Market().Submit(ctx, honest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := waitState(ctx, t, submitter, o.ID.String(), job.StateDone)
+	checkOutput(ctx, t, submitter, done.Result, "../../examples/wordcount/expected/texts")
 }
