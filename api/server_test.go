@@ -58,9 +58,12 @@ func TestGuard(t *testing.T) {
 		token      string
 		wantStatus int
 	}{
-		{"read id", "GET", "/api/v1/id", "", "", "", 200},
-		{"read via localhost name", "GET", "/api/v1/id", "localhost:" + port, "", "", 200},
-		{"metrics", "GET", "/metrics", "", "", "", 200},
+		{"read id", "GET", "/api/v1/id", "", "", testToken, 200},
+		{"read id without token", "GET", "/api/v1/id", "", "", "", 401},
+		{"read via localhost name", "GET", "/api/v1/id", "localhost:" + port, "", testToken, 200},
+		{"metrics", "GET", "/metrics", "", "", testToken, 200},
+		{"metrics without token", "GET", "/metrics", "", "", "", 401},
+		{"health without token", "GET", "/api/v1/health", "", "", "", 200},
 		{"DNS rebinding host", "GET", "/api/v1/id", "evil.example:" + port, "", "", 403},
 		{"right host wrong port", "GET", "/api/v1/id", "127.0.0.1:1", "", "", 403},
 		{"cross-site origin", "POST", "/api/v1/swarm/connect", "", "http://evil.example", testToken, 403},

@@ -226,3 +226,7 @@ func (w walletAPI) Wallet(ctx context.Context) (api.WalletInfo, error) {
 	}
 	return info, nil
 }
+
+// APIToken is the token every API call but the health check needs (an
+// in-process caller such as a test harness reads it here).
+func (n *Node) APIToken() (string, error) { return n.repo.APIToken() }
