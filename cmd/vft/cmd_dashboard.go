@@ -41,7 +41,7 @@ func runDashboard(c *cli, args []string) error {
 		return err
 	}
 	if id.Mode == string(config.ModeEdge) {
-		return fmt.Errorf("this daemon runs in edge mode, which serves no dashboard: read http://%s/metrics, or use a miner or light node", addr)
+		return fmt.Errorf("this daemon runs in edge mode, which serves no dashboard: read http://%s/metrics with the token from api.token, or use a miner or light node", addr)
 	}
 	url := dashboardURL(addr, token)
 	if *asJSON {
