@@ -119,6 +119,12 @@ func (s *Server) Start() error {
 		}
 		return fmt.Errorf("api: listen on %s: %w", s.cfg.Listen, err)
 	}
+	// "localhost" is resolved by the system: a resolver or hosts file that
+	// maps it elsewhere must not put the API on the network.
+	if err := checkLoopback(ln.Addr()); err != nil {
+		ln.Close()
+		return fmt.Errorf("api.listen %s: %w", s.cfg.Listen, err)
+	}
 	s.listener = ln
 	port := ln.Addr().(*net.TCPAddr).Port
 	s.allowed = map[string]bool{}
@@ -148,6 +154,15 @@ func (s *Server) Start() error {
 		}
 	}()
 	s.log.Info("api listening", "addr", s.Addr())
+	return nil
+}
+
+// checkLoopback refuses a listening address other machines could reach.
+func checkLoopback(a net.Addr) error {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsLoopback() {
+		return fmt.Errorf("the API would listen on %s, which is not a loopback address: set api.listen to 127.0.0.1:PORT", a)
+	}
 	return nil
 }
 

@@ -151,3 +151,22 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// Whatever "localhost" resolves to, the API only serves on a loopback
+// address.
+func TestCheckLoopback(t *testing.T) {
+	for _, tc := range []struct {
+		addr net.Addr
+		ok   bool
+	}{
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5801}, true},
+		{&net.TCPAddr{IP: net.IPv6loopback, Port: 5801}, true},
+		{&net.TCPAddr{IP: net.IPv4(192, 168, 1, 2), Port: 5801}, false},
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 5801}, false},
+		{&net.UnixAddr{Name: "/tmp/x", Net: "unix"}, false},
+	} {
+		if err := checkLoopback(tc.addr); (err == nil) != tc.ok {
+			t.Errorf("checkLoopback(%s) = %v, want ok=%v", tc.addr, err, tc.ok)
+		}
+	}
+}
