@@ -87,7 +87,7 @@ func (s *Server) ServeContent(c Content) {
 	s.Handle("POST /api/v1/add", func(w http.ResponseWriter, r *http.Request) {
 		var req AddRequest
 		if err := decodeJSON(r, &req); err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
+			writeDecodeError(w, err)
 			return
 		}
 		if !filepath.IsAbs(req.Path) {
@@ -102,7 +102,7 @@ func (s *Server) ServeContent(c Content) {
 	s.Handle("POST /api/v1/get", func(w http.ResponseWriter, r *http.Request) {
 		var req GetRequest
 		if err := decodeJSON(r, &req); err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
+			writeDecodeError(w, err)
 			return
 		}
 		if !filepath.IsAbs(req.Output) {
@@ -137,7 +137,7 @@ func (s *Server) cidCall(call func(context.Context, string) error) http.HandlerF
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req CIDRequest
 		if err := decodeJSON(r, &req); err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
+			writeDecodeError(w, err)
 			return
 		}
 		respond(w, req, call(r.Context(), req.CID))

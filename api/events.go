@@ -249,10 +249,12 @@ func encodeFrame(typ string, data []byte) []byte {
 	return append(b, "\n\n"...)
 }
 
-// ServeEvents adds GET /api/v1/events, read-only like every GET, and
-// closes the hub before the server shuts down: open streams never go idle,
-// so http.Server.Shutdown would otherwise wait for them until its timeout.
+// ServeEvents adds GET /api/v1/events (with the token, or a ticket from
+// POST /api/v1/events/ticket for a browser's EventSource), and closes the
+// hub before the server shuts down: open streams never go idle, so
+// http.Server.Shutdown would otherwise wait for them until its timeout.
 func (s *Server) ServeEvents(h *Hub) {
-	s.mux.Handle("GET /api/v1/events", h)
+	s.mux.Handle("GET "+eventsPath, h)
+	s.Handle("POST "+eventsPath+"/ticket", s.handleTicket)
 	s.beforeClose = append(s.beforeClose, h.Close)
 }

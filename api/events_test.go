@@ -34,6 +34,7 @@ func readEvent(t *testing.T, r *bufio.Reader) (typ, data string) {
 func openEvents(t *testing.T, ctx context.Context, s *Server) *bufio.Reader {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+s.Addr()+"/api/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -116,14 +117,14 @@ func TestEventsSlowClientResyncs(t *testing.T) {
 	}
 }
 
-// The feed is read-only, so it needs no token, but it is guarded like the
-// rest of the API against other sites.
+// The feed is guarded like the rest of the API against other sites.
 func TestEventsGuard(t *testing.T) {
 	s, _ := startServer(t)
 	hub := NewHub(HubConfig{}, slog.New(slog.DiscardHandler))
 	s.ServeEvents(hub)
 	req, _ := http.NewRequest("GET", "http://"+s.Addr()+"/api/v1/events", nil)
 	req.Header.Set("Origin", "http://evil.example")
+	req.Header.Set("Authorization", "Bearer "+testToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -30,7 +30,7 @@ func (s *Server) ServeJobs(j Jobs) {
 	s.Handle("POST /api/v1/jobs", func(w http.ResponseWriter, r *http.Request) {
 		var spec job.Spec
 		if err := decodeJSON(r, &spec); err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
+			writeDecodeError(w, err)
 			return
 		}
 		id, err := j.Submit(r.Context(), spec)
@@ -46,7 +46,7 @@ func (s *Server) ServeJobs(j Jobs) {
 	s.Handle("POST /api/v1/jobs/{id}/cancel", func(w http.ResponseWriter, r *http.Request) {
 		var req CancelRequest
 		if err := decodeJSON(r, &req); err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
+			writeDecodeError(w, err)
 			return
 		}
 		respond(w, req, j.Cancel(r.Context(), r.PathValue("id"), req.Reason))

@@ -1,7 +1,9 @@
 // Package api is the node's local HTTP API: JSON endpoints under /api/v1,
 // Prometheus /metrics, guarded so that only the local user's tools can drive
 // the node (loopback only, Host and Origin checks against DNS rebinding and
-// CSRF, a bearer token for every state-changing call).
+// CSRF, a bearer token for every call but the health check and the
+// dashboard's static files: other users of the machine must not read job
+// specs, salts, the wallet or the live feed).
 package api
 
 import (
@@ -10,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -69,6 +72,17 @@ type Server struct {
 	closeOnce sync.Once
 	// beforeClose runs first in Close: long-lived streams end there.
 	beforeClose []func() error
+	// tickets let a browser's EventSource, which cannot send headers,
+	// open the live feed.
+	tickets *tickets
+	// limits are the connection timeouts; tests shorten them.
+	limits connLimits
+}
+
+// connLimits bound how long a client may take to send a request and how
+// long an idle connection stays open.
+type connLimits struct {
+	readHeader, read, idle time.Duration
 }
 
 // New prepares the API; Start listens.
@@ -79,7 +93,8 @@ func New(cfg Config, backend Backend, token string, metrics prometheus.Gatherer,
 	if len(token) < 32 {
 		return nil, errors.New("api: token too short")
 	}
-	s := &Server{cfg: cfg, backend: backend, token: token, log: log.With("component", "api"), mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, backend: backend, token: token, log: log.With("component", "api"), mux: http.NewServeMux(), tickets: newTickets(time.Now),
+		limits: connLimits{readHeader: readHeaderTimeout, read: readTimeout, idle: idleTimeout}}
 	s.Handle("GET /api/v1/id", s.handleID)
 	s.Handle("GET /api/v1/peers", s.handlePeers)
 	s.Handle("POST /api/v1/swarm/connect", s.handleConnect)
@@ -92,7 +107,7 @@ func New(cfg Config, backend Backend, token string, metrics prometheus.Gatherer,
 }
 
 // Handle adds an endpoint. Patterns use net/http's "METHOD /path" form;
-// any method but GET and HEAD needs the token.
+// every endpoint needs the token unless public says otherwise.
 func (s *Server) Handle(pattern string, h http.HandlerFunc) { s.mux.HandleFunc(pattern, h) }
 
 // Start listens on the configured address and serves in the background.
@@ -104,6 +119,12 @@ func (s *Server) Start() error {
 		}
 		return fmt.Errorf("api: listen on %s: %w", s.cfg.Listen, err)
 	}
+	// "localhost" is resolved by the system: a resolver or hosts file that
+	// maps it elsewhere must not put the API on the network.
+	if err := checkLoopback(ln.Addr()); err != nil {
+		ln.Close()
+		return fmt.Errorf("api.listen %s: %w", s.cfg.Listen, err)
+	}
 	s.listener = ln
 	port := ln.Addr().(*net.TCPAddr).Port
 	s.allowed = map[string]bool{}
@@ -111,8 +132,18 @@ func (s *Server) Start() error {
 		s.allowed[fmt.Sprintf("%s:%d", h, port)] = true
 	}
 	s.http = &http.Server{
-		Handler:           s.guard(s.mux),
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler: s.guard(s.mux),
+		// A client that trickles its headers or body (slowloris) must not
+		// hold a connection and a goroutine for ever. No request uploads
+		// much (`vft add` sends a path, not the file), so the whole
+		// request must arrive within ReadTimeout; guard lifts that
+		// deadline once the body is read (see liftReadDeadline). There is
+		// no WriteTimeout: answers stream (the live feed, add/get
+		// progress) and bound each write themselves.
+		ReadHeaderTimeout: s.limits.readHeader,
+		ReadTimeout:       s.limits.read,
+		IdleTimeout:       s.limits.idle,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	s.done = make(chan struct{})
@@ -123,6 +154,15 @@ func (s *Server) Start() error {
 		}
 	}()
 	s.log.Info("api listening", "addr", s.Addr())
+	return nil
+}
+
+// checkLoopback refuses a listening address other machines could reach.
+func checkLoopback(a net.Addr) error {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsLoopback() {
+		return fmt.Errorf("the API would listen on %s, which is not a loopback address: set api.listen to 127.0.0.1:PORT", a)
+	}
 	return nil
 }
 
@@ -162,18 +202,76 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			writeError(w, http.StatusForbidden, fmt.Sprintf("origin %q may not use this API", origin))
 			return
 		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead && !s.authorised(r) {
+		if !public(r) && !s.authorised(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="vft"`)
-			writeError(w, http.StatusUnauthorized, "missing or wrong API token: send \"Authorization: Bearer <token>\" with the token from <repo>/api.token")
+			writeError(w, http.StatusUnauthorized, "missing or wrong API token: send \"Authorization: Bearer <token>\" with the token from <repo>/api.token (`vft dashboard` prints the dashboard's address with it)")
 			return
 		}
+		// A body over the limit is refused before it is read when it says
+		// its length, and cut off at the limit when it does not.
+		if r.ContentLength > MaxBodyBytes {
+			w.Header().Set("Connection", "close")
+			writeError(w, http.StatusRequestEntityTooLarge, tooLargeError().Error())
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		liftReadDeadline(w, r)
 		next.ServeHTTP(w, r)
 	})
 }
 
+// liftReadDeadline clears the server's ReadTimeout once the request's body
+// has been read. Go's server cancels a request's context when the
+// connection's read deadline passes, even while the handler is still
+// answering: a live feed, a long `vft get`, a pin that fetches a big DAG
+// would be cut off after readTimeout.
+func liftReadDeadline(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		rc.SetReadDeadline(time.Time{})
+		return
+	}
+	r.Body = &readThenLift{ReadCloser: r.Body, rc: rc}
+}
+
+// readThenLift clears the read deadline when its body has been read to the
+// end. Not on an error: after a timeout the server must still find the
+// deadline passed, or it would wait for the rest of a trickled body.
+type readThenLift struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	once sync.Once
+}
+
+func (b *readThenLift) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.once.Do(func() { b.rc.SetReadDeadline(time.Time{}) })
+	}
+	return n, err
+}
+
+// public says whether a request needs no token: the health check (for
+// supervisors and probes; it tells only counts) and the dashboard's page
+// and static files, which hold no data: the page fetches everything with
+// the token from its URL fragment.
+func public(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	return r.URL.Path == "/api/v1/health" || r.URL.Path == "/" || strings.HasPrefix(r.URL.Path, "/assets/")
+}
+
 func (s *Server) authorised(r *http.Request) bool {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) == 1
+	if got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		return subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) == 1
+	}
+	// EventSource cannot send headers: the live feed also takes a
+	// one-time ticket, bought with the token just before (see tickets).
+	if r.URL.Path == eventsPath && r.Method == http.MethodGet {
+		return s.tickets.redeem(r.URL.Query().Get("ticket"))
+	}
+	return false
 }
 
 func (s *Server) handleID(w http.ResponseWriter, r *http.Request) {
@@ -231,7 +329,7 @@ type ConnectResponse struct {
 func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 	var req ConnectRequest
 	if err := decodeJSON(r, &req); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeDecodeError(w, err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
@@ -244,14 +342,51 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ConnectResponse{PeerID: id})
 }
 
-// decodeJSON reads a small JSON body strictly.
+// Limits on what a client may send. Every JSON body is small: a job spec
+// names its module and inputs by CID, and `vft add` sends a path.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+	// MaxBodyBytes bounds every JSON request body.
+	MaxBodyBytes = 1 << 20
+)
+
+// ErrBodyTooLarge is a request body over MaxBodyBytes.
+var ErrBodyTooLarge = errors.New("request body too large")
+
+// decodeJSON reads a small JSON body strictly: one value, no unknown
+// fields, at most MaxBodyBytes (guard wraps every body in a
+// http.MaxBytesReader).
 func decodeJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
+	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("more than one JSON value")
+	}
+	if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+		return tooLargeError()
+	}
+	if err != nil {
 		return fmt.Errorf("bad request body: %v", err)
 	}
 	return nil
+}
+
+func tooLargeError() error {
+	return fmt.Errorf("%w: the limit is %d bytes (1 MiB); a job spec names its module and inputs by CID, so add big files with `vft add` first", ErrBodyTooLarge, MaxBodyBytes)
+}
+
+// writeDecodeError answers a body decodeJSON refused: 413 for one too
+// large, 400 for one malformed.
+func writeDecodeError(w http.ResponseWriter, err error) {
+	status := http.StatusBadRequest
+	if errors.Is(err, ErrBodyTooLarge) {
+		status = http.StatusRequestEntityTooLarge
+	}
+	writeError(w, status, err.Error())
 }
 
 // ErrorResponse is the body of every non-2xx answer.

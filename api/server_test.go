@@ -58,9 +58,12 @@ func TestGuard(t *testing.T) {
 		token      string
 		wantStatus int
 	}{
-		{"read id", "GET", "/api/v1/id", "", "", "", 200},
-		{"read via localhost name", "GET", "/api/v1/id", "localhost:" + port, "", "", 200},
-		{"metrics", "GET", "/metrics", "", "", "", 200},
+		{"read id", "GET", "/api/v1/id", "", "", testToken, 200},
+		{"read id without token", "GET", "/api/v1/id", "", "", "", 401},
+		{"read via localhost name", "GET", "/api/v1/id", "localhost:" + port, "", testToken, 200},
+		{"metrics", "GET", "/metrics", "", "", testToken, 200},
+		{"metrics without token", "GET", "/metrics", "", "", "", 401},
+		{"health without token", "GET", "/api/v1/health", "", "", "", 200},
 		{"DNS rebinding host", "GET", "/api/v1/id", "evil.example:" + port, "", "", 403},
 		{"right host wrong port", "GET", "/api/v1/id", "127.0.0.1:1", "", "", 403},
 		{"cross-site origin", "POST", "/api/v1/swarm/connect", "", "http://evil.example", testToken, 403},
@@ -145,6 +148,25 @@ func TestConfigValidate(t *testing.T) {
 		err := Config{Listen: addr}.Validate()
 		if (err == nil) != ok {
 			t.Errorf("Validate(%q) = %v, want ok=%v", addr, err, ok)
+		}
+	}
+}
+
+// Whatever "localhost" resolves to, the API only serves on a loopback
+// address.
+func TestCheckLoopback(t *testing.T) {
+	for _, tc := range []struct {
+		addr net.Addr
+		ok   bool
+	}{
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5801}, true},
+		{&net.TCPAddr{IP: net.IPv6loopback, Port: 5801}, true},
+		{&net.TCPAddr{IP: net.IPv4(192, 168, 1, 2), Port: 5801}, false},
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 5801}, false},
+		{&net.UnixAddr{Name: "/tmp/x", Net: "unix"}, false},
+	} {
+		if err := checkLoopback(tc.addr); (err == nil) != tc.ok {
+			t.Errorf("checkLoopback(%s) = %v, want ok=%v", tc.addr, err, tc.ok)
 		}
 	}
 }

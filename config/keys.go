@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // EnvPrefix starts every environment variable that sets a config key:
@@ -145,6 +146,11 @@ func (c *Config) field(key string) (reflect.Value, error) {
 }
 
 func setValue(v reflect.Value, raw string) error {
+	// A TOML file holds UTF-8 only: a value that is not would be written
+	// by `vft config set` into a config.toml the daemon then cannot load.
+	if !utf8.ValidString(raw) {
+		return fmt.Errorf("%q is not valid UTF-8 text", raw)
+	}
 	if u, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok {
 		return u.UnmarshalText([]byte(raw))
 	}

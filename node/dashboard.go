@@ -24,7 +24,7 @@ const statusInterval = 2 * time.Second
 func (n *Node) serveDashboard() {
 	d := &dashboard{n: n, log: n.log.With("component", "dashboard"), changes: newTransitions()}
 	if n.cfg.Node.Mode == config.ModeEdge {
-		n.api.NoDashboard("edge devices serve no dashboard: run a miner or light node for one, or read /metrics")
+		n.api.NoDashboard("edge devices serve no dashboard: run a miner or light node for one, or read /metrics (with the API token)")
 	} else {
 		d.hub = api.NewHub(api.HubConfig{}, n.log)
 		n.jobs.Watch(d.onJob)
@@ -226,3 +226,7 @@ func (w walletAPI) Wallet(ctx context.Context) (api.WalletInfo, error) {
 	}
 	return info, nil
 }
+
+// APIToken is the token every API call but the health check needs (an
+// in-process caller such as a test harness reads it here).
+func (n *Node) APIToken() (string, error) { return n.repo.APIToken() }

@@ -37,6 +37,8 @@ var (
 	ErrExists = errors.New("repo already exists")
 	// ErrLocked reports a repo another daemon is using.
 	ErrLocked = errors.New("repo is in use by another daemon")
+	// ErrInsecureToken reports an API token file that other users can read.
+	ErrInsecureToken = errors.New("API token file is readable by other users")
 	// ErrNoDaemon reports that no daemon is running for the repo.
 	ErrNoDaemon = errors.New("no daemon is running")
 )
@@ -177,6 +179,13 @@ func (r *Repo) APIToken() (string, error) {
 	}
 	if err != nil {
 		return "", fmt.Errorf("read API token: %w", err)
+	}
+	// Like identity.key (and ssh's keys): the token drives the node and
+	// its wallet, so a file others can read is refused, not used.
+	if info, err := os.Stat(path); err != nil {
+		return "", fmt.Errorf("read API token: %w", err)
+	} else if perm := info.Mode().Perm(); perm&0o077 != 0 {
+		return "", fmt.Errorf("%w: %s has mode %04o; run `chmod 600 %s` (or delete it and restart the daemon for a new token, if others may have read it)", ErrInsecureToken, path, perm, path)
 	}
 	token := strings.TrimSpace(string(data))
 	if len(token) < 32 {

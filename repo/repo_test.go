@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/vft-network/vft/config"
@@ -138,5 +139,29 @@ func TestResolve(t *testing.T) {
 	home, _ := os.UserHomeDir()
 	if got, _ := Resolve("", env("")); got != filepath.Join(home, ".vft") {
 		t.Errorf("default should be ~/.vft, got %s", got)
+	}
+}
+
+// The API token drives the node and its wallet: a token file that group or
+// others can read is refused, like identity.key, rather than used.
+func TestAPITokenRefusedWhenOthersCanRead(t *testing.T) {
+	r, _, err := Init(filepath.Join(t.TempDir(), "node"), config.Default(config.ModeMiner))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []os.FileMode{0o644, 0o640, 0o604} {
+		if err := os.Chmod(r.Path(TokenFile), mode); err != nil {
+			t.Fatal(err)
+		}
+		_, err := r.APIToken()
+		if !errors.Is(err, ErrInsecureToken) || !strings.Contains(err.Error(), r.Path(TokenFile)) || !strings.Contains(err.Error(), "chmod 600") {
+			t.Fatalf("mode %04o: APIToken = %v, want ErrInsecureToken naming the file and the fix", mode, err)
+		}
+	}
+	if err := os.Chmod(r.Path(TokenFile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.APIToken(); err != nil {
+		t.Fatalf("mode 0600: %v", err)
 	}
 }

@@ -16,7 +16,9 @@ const state = {
   token: null,
 };
 
-// ---- token: from the URL fragment (never sent to the server) to sessionStorage
+// ---- token: from the URL fragment (never sent to the server) to sessionStorage.
+// Every call but the health check needs it: without it the page shows
+// nothing but how to get it.
 
 function loadToken() {
   const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
@@ -29,20 +31,33 @@ function loadToken() {
   document.getElementById("token-note").hidden = !!state.token;
 }
 
+// forgetToken drops a token the daemon refused (a new repo, a new token).
+function forgetToken() {
+  if (!state.token) return;
+  sessionStorage.removeItem("vft-token");
+  loadToken();
+}
+
 // ---- API helpers
 
 async function api(path, opts = {}) {
   const headers = { Accept: "application/json" };
   if (opts.body !== undefined) headers["Content-Type"] = "application/json";
-  if (opts.auth && state.token) headers.Authorization = "Bearer " + state.token;
-  const resp = await fetch(path, {
-    method: opts.method || "GET",
-    headers,
-    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-    cache: "no-store",
-  });
+  if (state.token) headers.Authorization = "Bearer " + state.token;
+  let resp;
+  try {
+    resp = await fetch(path, {
+      method: opts.method || "GET",
+      headers,
+      body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+      cache: "no-store",
+    });
+  } catch (e) {
+    return { status: 0, ok: false, data: null }; // the daemon is gone
+  }
   let data = null;
   try { data = await resp.json(); } catch (e) { /* empty or non-JSON body */ }
+  if (resp.status === 401) forgetToken();
   return { status: resp.status, ok: resp.ok, data };
 }
 
@@ -263,7 +278,7 @@ function cancelCell(rec) {
 async function cancelJob(id, button) {
   button.disabled = true;
   const r = await api("/api/v1/jobs/" + encodeURIComponent(id) + "/cancel", {
-    method: "POST", auth: true, body: { reason: "cancelled from the dashboard" },
+    method: "POST", body: { reason: "cancelled from the dashboard" },
   });
   if (r.ok) {
     // The job event shows it too; this covers a feed that is reconnecting.
@@ -276,8 +291,6 @@ async function cancelJob(id, button) {
   }
   addLog({ level: "error", message: "cancel " + short(id) + ": " + ((r.data && r.data.error) || r.status), job: id });
   if (r.status === 401) {
-    sessionStorage.removeItem("vft-token");
-    loadToken();
     renderJobs();
   } else {
     button.disabled = false;
@@ -427,33 +440,58 @@ function setOnline(online) {
 }
 
 let source = null;
+let reconnect = null;
 
-function connect() {
-  if (source) source.close();
-  source = new EventSource("/api/v1/events");
-  source.addEventListener("open", () => {
+// connect opens the live feed. EventSource cannot send the token in a
+// header, so the page first buys a one-time ticket with it (good for one
+// connection, for seconds) and puts that in the feed's URL.
+async function connect() {
+  if (source) { source.close(); source = null; }
+  clearTimeout(reconnect);
+  if (!state.token) {
+    // Not offline: locked. A token in the fragment (hashchange) connects.
+    document.getElementById("offline").hidden = true;
+    setText("conn", "needs token");
+    document.getElementById("conn").className = "conn offline";
+    return;
+  }
+  const t = await api("/api/v1/events/ticket", { method: "POST" });
+  if (!t.ok) {
+    setOnline(false);
+    if (state.token) reconnect = setTimeout(connect, 3000); // the daemon is away
+    else connect(); // the token was refused: say so
+    return;
+  }
+  const es = new EventSource("/api/v1/events?ticket=" + encodeURIComponent(t.data.ticket));
+  source = es;
+  es.addEventListener("open", () => {
     setOnline(true);
     refreshAll(); // after a daemon restart everything may have changed
   });
-  source.addEventListener("error", () => {
+  es.addEventListener("error", () => {
+    if (source !== es) return;
     setOnline(false);
-    // The browser retries by itself unless the stream was refused; then
-    // start over after a pause.
-    if (source.readyState === EventSource.CLOSED) setTimeout(connect, 3000);
+    // The ticket is spent: the browser's own retry would be refused, so
+    // start over with a new ticket after a pause.
+    es.close();
+    source = null;
+    reconnect = setTimeout(connect, 2000);
   });
-  source.addEventListener("status", (e) => onStatus(JSON.parse(e.data)));
-  source.addEventListener("log", (e) => addLog(JSON.parse(e.data)));
-  source.addEventListener("job", (e) => {
+  const on = (type, fn) => es.addEventListener(type, fn);
+  on("status", (e) => onStatus(JSON.parse(e.data)));
+  on("log", (e) => addLog(JSON.parse(e.data)));
+  on("job", (e) => {
     keepNewer(JSON.parse(e.data));
     renderJobs();
   });
-  source.addEventListener("resync", () => {
+  on("resync", () => {
     addLog({ level: "warn", message: "the live feed fell behind; reloading the state" });
     refreshAll();
   });
 }
 
 function refreshAll() {
+  if (!state.token) return; // every read needs it
   loadIdentity();
   loadPeers();
   loadNodes();
@@ -463,7 +501,15 @@ function refreshAll() {
 }
 
 // A token pasted into an open tab's address bar counts too.
-window.addEventListener("hashchange", () => { loadToken(); renderJobs(); });
+window.addEventListener("hashchange", () => {
+  const had = state.token;
+  loadToken();
+  if (state.token && state.token !== had) {
+    refreshAll();
+    connect();
+  }
+  renderJobs();
+});
 
 loadToken();
 refreshAll();

@@ -89,12 +89,9 @@ func runDaemon(c *cli, args []string) error {
 		fmt.Fprintf(c.stdout, "listening on %s\n", a)
 	}
 	if cfg.Node.Mode != config.ModeEdge {
-		token, err := r.APIToken()
-		if err != nil {
-			nd.Close()
-			return err
-		}
-		fmt.Fprintf(c.stdout, "dashboard %s\n", dashboardURL(nd.APIAddr(), token))
+		// Not the token: under systemd this goes to the journal, which
+		// more people may read than api.token.
+		fmt.Fprintf(c.stdout, "dashboard http://%s/ (run `vft dashboard` for its address with the API token)\n", nd.APIAddr())
 	}
 
 	sig := <-signals

@@ -9,7 +9,9 @@ import (
 
 // dashboardURL is the address of a daemon's web dashboard with the API
 // token in the fragment: browsers never send a fragment to the server, and
-// the page keeps the token in its tab (sessionStorage) for cancel buttons.
+// the page keeps the token in its tab (sessionStorage) for its API calls.
+// Only this command prints it, for the user who can read api.token; the
+// daemon's own output (a journal) never holds it.
 func dashboardURL(apiAddr, token string) string {
 	return "http://" + apiAddr + "/#token=" + token
 }
@@ -39,7 +41,7 @@ func runDashboard(c *cli, args []string) error {
 		return err
 	}
 	if id.Mode == string(config.ModeEdge) {
-		return fmt.Errorf("this daemon runs in edge mode, which serves no dashboard: read http://%s/metrics, or use a miner or light node", addr)
+		return fmt.Errorf("this daemon runs in edge mode, which serves no dashboard: read http://%s/metrics with the token from api.token, or use a miner or light node", addr)
 	}
 	url := dashboardURL(addr, token)
 	if *asJSON {

@@ -360,6 +360,15 @@ func (d *devnet) describe(name, mode, dir string) (DevnetNode, error) {
 		API: addr, Dashboard: "http://" + addr + "/#token=" + token, Log: filepath.Join(d.dir, name+".log")}, nil
 }
 
+// devnetClient is a client of a devnet node's API, with its token.
+func devnetClient(n DevnetNode) *api.Client {
+	token := ""
+	if r, err := repo.Open(n.Repo); err == nil {
+		token, _ = r.APIToken() // without it the call below says 401
+	}
+	return api.NewClient(n.API, token)
+}
+
 // waitMesh waits until every node is connected to every other one (the
 // DHT rendezvous finds them from the one bootstrap miner).
 func (d *devnet) waitMesh(ctx context.Context, info *DevnetInfo) error {
@@ -368,7 +377,7 @@ func (d *devnet) waitMesh(ctx context.Context, info *DevnetInfo) error {
 	for {
 		complete := true
 		for _, n := range info.Nodes {
-			peers, err := api.NewClient(n.API, "").Peers(ctx)
+			peers, err := devnetClient(n).Peers(ctx)
 			if err != nil || len(peers) < want {
 				complete = false
 				break

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -80,6 +81,17 @@ type daemon struct {
 	cmd    *exec.Cmd
 	stderr *bytes.Buffer
 	ready  string
+
+	mu     sync.Mutex
+	stdout []string // every line the daemon printed
+}
+
+// printed is everything the daemon wrote to stdout and stderr: what a
+// systemd unit's journal would hold. Call it after stop.
+func (d *daemon) printed() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return strings.Join(d.stdout, "\n") + "\n" + d.stderr.String()
 }
 
 // startDaemon starts a daemon and waits for its ready line.
@@ -101,6 +113,9 @@ func startDaemon(t *testing.T, repoDir string, env []string, args ...string) *da
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			d.mu.Lock()
+			d.stdout = append(d.stdout, sc.Text())
+			d.mu.Unlock()
 			if strings.HasPrefix(sc.Text(), "daemon ready") {
 				ready <- sc.Text()
 			}
@@ -206,7 +221,7 @@ func TestSwarmConnectAndAPIToken(t *testing.T) {
 	env := testEnv()
 	repoA, repoB := initRepo(t, env, "miner"), initRepo(t, env, "miner")
 	startDaemon(t, repoA, env)
-	startDaemon(t, repoB, env)
+	daemonB := startDaemon(t, repoB, env)
 	idA, addrsA := idOf(t, env, repoA)
 
 	out, stderr, code := vft(t, env, "--repo", repoB, "swarm", "connect", addrsA[0])
@@ -252,6 +267,29 @@ func TestSwarmConnectAndAPIToken(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Security-Policy") == "" {
 		t.Fatalf("dashboard page: %d", resp.StatusCode)
+	}
+
+	// Reads need the token too: another user of the machine must not see
+	// the node's jobs, wallet or feed.
+	resp, err = http.Get("http://" + strings.TrimSpace(string(addr)) + "/api/v1/id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("GET /api/v1/id without token: %d, want 401", resp.StatusCode)
+	}
+
+	// The daemon's output goes to the journal under systemd, which more
+	// people may read than api.token: it names the dashboard without the
+	// token, and says how to get it.
+	daemonB.stop(t)
+	printed := daemonB.printed()
+	if strings.Contains(printed, strings.TrimSpace(string(token))) {
+		t.Fatalf("the daemon printed its API token:\n%s", printed)
+	}
+	if !strings.Contains(printed, "vft dashboard") {
+		t.Fatalf("the daemon does not say how to open its dashboard:\n%s", printed)
 	}
 }
 

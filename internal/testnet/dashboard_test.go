@@ -20,9 +20,9 @@ import (
 
 // The dashboard in a real browser: a miner's page and the submitter's show
 // live values from the daemon, a job submitted through the API moves
-// through its stages to done in the page without a reload, cancelling
-// needs the token from the URL fragment, and the page says so when the
-// daemon stops.
+// through its stages to done in the page without a reload, the page shows
+// nothing without the token from the URL fragment (other local users
+// cannot read the node), and it says so when the daemon stops.
 func TestDashboard(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
@@ -63,21 +63,27 @@ func TestDashboard(t *testing.T) {
 	miner := miners[0]
 	minerTab, closeMinerTab := chromedp.NewContext(browser)
 	defer closeMinerTab()
-	run(t, minerTab, chromedp.Navigate("http://"+miner.APIAddr()+"/"))
+	run(t, minerTab, chromedp.Navigate("http://"+miner.APIAddr()+"/#token="+mustToken(t, miner)))
 	waitPage(t, minerTab, "the peer ID", fmt.Sprintf(`text("#peer-id") === %q`, miner.Network().ID().String()))
 	waitPage(t, minerTab, "the live feed", `text("#conn") === "live"`)
 	waitPage(t, minerTab, "a peer count", `Number(text("#peer-count")) > 0`)
 	waitPage(t, minerTab, "the network table", `rows("#nodes-table") >= 1`)
 	waitPage(t, minerTab, "the GPU panel", `document.querySelector("#gpus .gpu, #gpus .empty:not([hidden])") !== null && !text("#gpus").includes("Waiting")`)
 
-	// The submitter's page without the token: read-only.
+	// The submitter's page without the token: nothing but how to get it.
 	subURL := "http://" + submitter.APIAddr() + "/"
 	subTab, closeSubTab := chromedp.NewContext(browser)
 	defer closeSubTab()
 	run(t, subTab, chromedp.Navigate(subURL))
+	waitPage(t, subTab, "the token explanation", `!document.getElementById("token-note").hidden && text("#token-note").includes("vft dashboard")`)
+	waitPage(t, subTab, "no data without the token", `text("#peer-id") === "…" && text("#mode") === "…" && rows("#nodes-table") === 0 && text("#conn") === "needs token"`)
+
+	// A fresh load, as from the URL `vft dashboard` prints.
+	run(t, subTab, chromedp.Navigate("about:blank"), chromedp.Navigate(subURL+"#token="+token))
+	waitPage(t, subTab, "the token kept out of the address bar", `location.hash === "" && sessionStorage.getItem("vft-token") !== null`)
 	waitPage(t, subTab, "the submitter's mode", `text("#mode") === "light" && document.body.classList.contains("light")`)
 	waitPage(t, subTab, "the network table", `rows("#nodes-table") >= 3 && text("#nodes-table").includes("miner")`)
-	waitPage(t, subTab, "the token explanation", `!document.getElementById("token-note").hidden`)
+	waitPage(t, subTab, "the live feed", `text("#conn") === "live"`)
 	evaluate(t, subTab, `window.vftNoReload = true`)
 
 	// A job submitted through the API shows up and reaches done live.
@@ -97,8 +103,7 @@ func TestDashboard(t *testing.T) {
 	waitPage(t, minerTab, "the worked job", fmt.Sprintf(`document.querySelector('#jobs-worked tr[data-job=%q]') !== null`, id))
 	screenshot(t, minerTab, filepath.Join(shots, "dashboard-miner.png"))
 
-	// A job that runs until cancelled: without the token its cancel
-	// button is disabled and says why; with #token= it cancels.
+	// A job that runs until cancelled, cancelled from the page.
 	spec = wasmSpec(1, 5*time.Minute)
 	spec.Module, spec.Args, spec.Needs.MemoryBytes = addModule(ctx, t, submitter, "../../executor/wasm/testdata/badguest"), []string{"loop"}, 128<<20
 	spec.Needs.TimeoutMS = uint64((10 * time.Minute).Milliseconds())
@@ -107,13 +112,8 @@ func TestDashboard(t *testing.T) {
 		t.Fatal(err)
 	}
 	button := fmt.Sprintf(`document.querySelector('#jobs-submitted button.cancel[data-job=%q]')`, long)
-	waitPage(t, subTab, "a disabled cancel button", button+` !== null && `+button+`.disabled && `+button+`.title.includes("token")`)
-	screenshot(t, subTab, filepath.Join(shots, "dashboard-submitter.png"))
-
-	// A fresh load, as from the URL `vft dashboard` prints.
-	run(t, subTab, chromedp.Navigate("about:blank"), chromedp.Navigate(subURL+"#token="+token))
-	waitPage(t, subTab, "the token kept out of the address bar", `location.hash === "" && sessionStorage.getItem("vft-token") !== null`)
 	waitPage(t, subTab, "an enabled cancel button", button+` !== null && !`+button+`.disabled`)
+	screenshot(t, subTab, filepath.Join(shots, "dashboard-submitter.png"))
 	evaluate(t, subTab, `(`+button+`.click(), true)`)
 	waitPage(t, subTab, "the job cancelled", fmt.Sprintf(`document.querySelector('#jobs-submitted tr[data-job=%q]').dataset.state === "cancelled"`, long))
 	if r, err := client.Job(ctx, long); err != nil || r.State != job.StateCancelled {
@@ -199,6 +199,21 @@ func screenshot(t *testing.T, tab context.Context, path string) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s (%d bytes)", path, len(png))
+}
+
+func mustToken(t *testing.T, nd *node.Node) string {
+	t.Helper()
+	token, err := nd.APIToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
+}
+
+// apiClient is a client of nd's API with its token.
+func apiClient(t *testing.T, nd *node.Node) *api.Client {
+	t.Helper()
+	return api.NewClient(nd.APIAddr(), mustToken(t, nd))
 }
 
 func apiToken(t *testing.T, dir string) string {

@@ -63,6 +63,11 @@ func TestJobMetrics(t *testing.T) {
 func scrape(ctx context.Context, t *testing.T, nd *node.Node) string {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+nd.APIAddr()+"/metrics", nil)
+	token, err := nd.APIToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token) // like Prometheus' credentials_file
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/vft-network/vft/api"
 	"github.com/vft-network/vft/config"
 	"github.com/vft-network/vft/job"
 	"github.com/vft-network/vft/node"
@@ -128,7 +127,7 @@ func TestDishonestMiners(t *testing.T) {
 // and checks the dashboard's reputation endpoint agrees.
 func excludedIn(ctx context.Context, t *testing.T, nd *node.Node, p peer.ID) bool {
 	t.Helper()
-	c := api.NewClient(nd.APIAddr(), "")
+	c := apiClient(t, nd)
 	excluded, found := false, false
 	for !found {
 		entries, err := c.Nodes(ctx)
@@ -228,7 +227,7 @@ func TestForgedVerdictsPenalized(t *testing.T) {
 	}()
 	// Every node that received the forgery penalised its author.
 	for _, nd := range nodes[:3] {
-		c := api.NewClient(nd.APIAddr(), "")
+		c := apiClient(t, nd)
 		for {
 			rated, err := c.Reputation(ctx)
 			if err != nil {

@@ -46,6 +46,10 @@ var byteSuffixes = []struct {
 	{"B", 1},
 }
 
+// maxBytes is the largest size: far above any disk, with headroom below
+// the int64 limit for sums.
+const maxBytes = 1 << 62
+
 // ParseBytes reads a byte size with an optional unit suffix.
 func ParseBytes(s string) (Bytes, error) {
 	text := strings.TrimSpace(s)
@@ -61,8 +65,13 @@ func ParseBytes(s string) (Bytes, error) {
 	if err != nil || n < 0 {
 		return 0, fmt.Errorf("%q is not a byte size: write it like 512MiB, 2GB or 1048576", s)
 	}
-	if scale > 1 && n > (1<<62)/scale {
-		return 0, fmt.Errorf("byte size %q is too large", s)
+	// One bound for every unit, so that a size this accepts prints (String
+	// picks the largest exact unit) as text it accepts again: with the
+	// bound on suffixed sizes only, 7000000000000000000 was read but its
+	// printed form, 6835937500000000KiB, was refused, and a config.toml
+	// written by `vft config set` did not load.
+	if n > maxBytes/scale {
+		return 0, fmt.Errorf("byte size %q is too large: the limit is %d bytes (4 EiB)", s, int64(maxBytes))
 	}
 	return Bytes(n * scale), nil
 }
