@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,6 +70,36 @@ func LoadFile(path string) (FileSpec, error) {
 	return fs, nil
 }
 
+// checkNumbers refuses the numbers that would wrap when they become the
+// spec's integers: a negative tolerance used to become about 1.8e19 parts
+// per billion, so a tolerance job accepted any result.
+func (f FileSpec) checkNumbers() error {
+	for _, tol := range []struct {
+		key string
+		v   float64
+	}{{"rel_tol", f.RelTol}, {"abs_tol", f.AbsTol}} {
+		if math.IsNaN(tol.v) || tol.v < 0 || tol.v > maxTolerance {
+			return fmt.Errorf("%s = %v is not a tolerance: write a number from 0 to %g", tol.key, tol.v, float64(maxTolerance))
+		}
+	}
+	if f.SpotChance != 0 && !(f.SpotChance > 0 && f.SpotChance <= 1) {
+		return fmt.Errorf("spot_chance = %v is outside 0..1: it is the chance that a spot-checked job is run again (0.1 is one in ten)", f.SpotChance)
+	}
+	for _, size := range []struct {
+		key string
+		v   units.Bytes
+	}{{"memory", f.Memory}, {"gpu_memory", f.GPUMemory}, {"max_output", f.MaxOutput}} {
+		if size.v < 0 {
+			return fmt.Errorf("%s = %s is negative", size.key, size.v)
+		}
+	}
+	return nil
+}
+
+// maxTolerance is the largest rel_tol or abs_tol, so that it fits the
+// spec's parts per billion.
+const maxTolerance = 1e9
+
 // AddFunc imports a local file or directory and returns its CID.
 type AddFunc func(path string) (string, error)
 
@@ -84,6 +115,9 @@ func (f FileSpec) Resolve(baseDir string, add AddFunc, now time.Time) (Spec, err
 			return a
 		}
 		return p
+	}
+	if err := f.checkNumbers(); err != nil {
+		return Spec{}, err
 	}
 	s := Spec{
 		Executor: f.Executor, Command: f.Command, Args: f.Args, Env: f.Env, Seed: f.Seed,

@@ -3,6 +3,7 @@ package job
 import (
 	"crypto/sha256"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -223,4 +224,24 @@ func mustSeal(t *testing.T, key *identity.Key, at time.Time) []byte {
 		t.Fatal(err)
 	}
 	return raw
+}
+
+// Numbers in a spec file that would wrap as the spec's integers are
+// refused with the key and the value: a negative tolerance used to accept
+// any result.
+func TestResolveRefusesWrappingNumbers(t *testing.T) {
+	add := func(string) (string, error) { return fakeCID("x"), nil }
+	for _, tc := range []struct {
+		file FileSpec
+		want string
+	}{
+		{FileSpec{Module: "m.wasm", Verify: VerifyTolerance, RelTol: -1}, "rel_tol = -1 is not a tolerance"},
+		{FileSpec{Module: "m.wasm", Verify: VerifyTolerance, AbsTol: math.NaN()}, "abs_tol = NaN is not a tolerance"},
+		{FileSpec{Module: "m.wasm", Verify: VerifySpot, SpotChance: 4.3}, "spot_chance = 4.3 is outside 0..1"},
+		{FileSpec{Module: "m.wasm", Memory: -1}, "memory = "},
+	} {
+		if _, err := tc.file.Resolve(t.TempDir(), add, t0); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.file, err, tc.want)
+		}
+	}
 }
