@@ -25,7 +25,7 @@ func (f *fakeContent) Add(context.Context, string, bool, func(int64, int64)) (st
 	f.calls++
 	return "bafy", nil
 }
-func (f *fakeContent) Get(context.Context, string, string, func(int64, int64)) (GetResult, error) {
+func (f *fakeContent) Get(context.Context, GetRequest, func(int64, int64)) (GetResult, error) {
 	f.calls++
 	return GetResult{}, nil
 }
