@@ -40,3 +40,19 @@ func TestBidQueueIsFairAcrossAuthors(t *testing.T) {
 		t.Fatal("an empty queue served an offer")
 	}
 }
+
+// A customer's offer is served before every stranger's, however many
+// strangers wait.
+func TestBidQueueServesCustomersFirst(t *testing.T) {
+	q := newBidQueue()
+	q.customer("regular")
+	for i := range 3 {
+		for _, s := range []string{"sybil-a", "sybil-b", "sybil-c"} {
+			q.push(Offer{Submitter: peer.ID(s), Spec: Spec{Seed: uint64(i)}})
+		}
+	}
+	q.push(Offer{Submitter: "regular"})
+	if o, _ := q.pop(context.Background()); o.Submitter != "regular" {
+		t.Fatalf("served %s before the customer", o.Submitter)
+	}
+}

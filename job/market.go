@@ -167,6 +167,17 @@ func NewMarket(key *identity.Key, streams Streams, book *Book, opts MarketOption
 		bids: map[string][]Bid{}, seen: map[string]struct{}{}, revealing: map[string]bool{}, assigning: map[string]map[peer.ID]bool{},
 		openBids: map[string]openBid{}, authors: map[peer.ID]*rate.Limiter{}, toBid: newBidQueue()}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
+	if book != nil {
+		// A submitter that accepted this worker's result is a customer:
+		// its offers go ahead of strangers' (bidQueue).
+		book.Watch(func(r Record) {
+			if r.Role == RoleWorker && r.State == StateDone {
+				if o, err := RecordedOffer(r.Offer); err == nil {
+					m.toBid.customer(o.Submitter)
+				}
+			}
+		})
+	}
 	return m
 }
 
@@ -805,6 +816,11 @@ func (m *Market) handleAssign(st network.Stream) {
 			ack.Reason = "assignment does not match its offer"
 		case !slices.Contains(a.Workers, m.key.PeerID().String()):
 			ack.Reason = "this node is not among the assigned workers"
+		case m.holds(o):
+			// Assigned again: the submitter did not get our first answer
+			// (a lost reply). Saying yes again lets it count the run
+			// already under way instead of refusing its commitment.
+			ack.OK = true
 		case !m.bidFor(o):
 			// Unsolicited: nobody asked for this job, so nobody may make
 			// this node fetch and run it.
@@ -815,6 +831,13 @@ func (m *Market) handleAssign(st network.Stream) {
 		}
 		return wire.Seal(m.key, KindAck, m.opts.Now(), ack)
 	})
+}
+
+// holds reports whether this worker already has job o from its
+// submitter, unfinished.
+func (m *Market) holds(o Offer) bool {
+	rec, err := m.book.Get(m.ctx, o.ID.String())
+	return err == nil && rec.Role == RoleWorker && !rec.State.Terminal() && string(rec.Offer) == string(o.Raw)
 }
 
 // accept records an assignment and hands it to the worker, which takes

@@ -372,7 +372,8 @@ func BenchmarkSybilFlood(b *testing.B) {
 		lat := make([]time.Duration, 0, jobs)
 		for range jobs {
 			s := spec
-			s.Nonce = []byte(time.Now().String())
+			s.Nonce = make([]byte, 16)
+			rand.Read(s.Nonce)
 			start := time.Now()
 			o, err := submitter.Market().Submit(ctx, s)
 			if err != nil {
@@ -498,4 +499,108 @@ func TestBombInputRefused(t *testing.T) {
 	}
 	done := waitState(ctx, t, submitter, o.ID.String(), job.StateDone)
 	checkOutput(ctx, t, submitter, done.Result, "../../examples/wordcount/expected/texts")
+}
+
+// An assignment repeated because the submitter never got the answer (a
+// lost reply) is answered yes again, not refused as unsolicited: the
+// submitter can then count the run already under way.
+func TestRepeatedAssignmentAcknowledged(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	miner := New(t, 1, Options{})[0]
+	sub := newAttacker(t, ctx, miner) // a submitter that speaks by hand
+	o := sub.offer(t, wasmSpec(1, 10*time.Minute))
+	sub.publish(ctx, t, o)
+	sub.waitBid(ctx, t, o, miner.Network().ID())
+	for i := range 2 {
+		ack, err := sub.assign(ctx, o, miner.Network().ID())
+		if err != nil || !ack.OK {
+			t.Fatalf("assignment %d: %+v, %v", i+1, ack, err)
+		}
+	}
+	if rec, err := miner.Jobs().Get(ctx, o.ID.String()); err != nil || rec.Runs > 1 {
+		t.Fatalf("the repeated assignment started the job again: %+v, %v", rec.Runs, err)
+	}
+}
+
+// acceptAssignments makes the attacker a worker that says yes to every
+// assignment (and does nothing else unless the test does).
+func (a *attacker) acceptAssignments() {
+	a.net.Host().SetStreamHandler(job.ProtocolAssign, func(st network.Stream) {
+		reqresp.Serve(st, job.MaxOfferSize+8<<10, 10*time.Second, func(from peer.ID, req []byte) ([]byte, error) {
+			msg, err := wire.Open(req, job.KindAssign, wire.Limits{MaxSize: job.MaxOfferSize + 8<<10, MaxAge: time.Minute, MaxFuture: time.Minute}, time.Now())
+			if err != nil {
+				return nil, err
+			}
+			var as job.AssignMsg
+			if err := wire.Unmarshal(msg.Body, &as); err != nil {
+				return nil, err
+			}
+			return wire.Seal(a.key, job.KindAck, time.Now(), job.AckMsg{Job: as.Job, OK: true})
+		})
+	})
+}
+
+// bid sends a signed bid on o to its submitter.
+func (a *attacker) bid(ctx context.Context, o job.Offer) error {
+	req, err := wire.Seal(a.key, job.KindBid, time.Now(), job.BidMsg{Job: o.ID.String(), Price: o.Spec.Reward, FreeSlots: 1})
+	if err != nil {
+		return err
+	}
+	_, err = reqresp.Exchange(ctx, a.net.Host(), o.Submitter, job.ProtocolBid, req, 4<<10, 10*time.Second)
+	return err
+}
+
+// A worker that takes a job and then holds commit streams open without
+// ever finishing a commitment gets at most a few streams, is dropped at
+// the report deadline, and the job goes to an honest miner.
+func TestStalledCommitterReplaced(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	submitter := New(t, 1, Options{Mode: config.ModeLight})[0]
+	evil := newAttacker(t, ctx, submitter)
+	evil.acceptAssignments()
+	spec := wordcountJob(ctx, t, submitter)
+	spec.Needs.TimeoutMS = 5_000 // the report deadline: 5 s + the 3 s grace
+	offer, err := submitter.Market().Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := evil.bid(ctx, offer); err != nil {
+		t.Fatal(err)
+	}
+	id := offer.ID.String()
+	waitWorkers(ctx, t, submitter, id, 1)
+
+	// Open commit streams and write nothing into them.
+	opened := 0
+	for range 40 {
+		st, err := evil.net.Host().NewStream(ctx, submitter.Network().ID(), job.ProtocolCommit)
+		if err != nil {
+			continue
+		}
+		defer st.Reset()
+		// A refused stream is reset by the other side; one that is held
+		// stays open until the server's deadline.
+		st.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		if _, err := st.Read(make([]byte, 1)); err != nil && !strings.Contains(err.Error(), "deadline") {
+			continue
+		}
+		opened++
+	}
+	t.Logf("the submitter held %d of 40 stalled commit streams", opened)
+	if limit := Config(config.ModeLight).P2P.MaxStreamsPerPeer; opened == 0 || opened > limit {
+		t.Fatalf("the submitter held %d commit streams from one peer open, over its cap of %d", opened, limit)
+	}
+
+	minerCfg := Config(config.ModeMiner)
+	for _, a := range submitter.Network().Addrs() {
+		minerCfg.P2P.Bootstrap = append(minerCfg.P2P.Bootstrap, a.String())
+	}
+	Start(t, minerCfg, "honest", node.Options{})
+	rec := waitState(ctx, t, submitter, id, job.StateDone)
+	if !slices.Contains(rec.Missed, evil.key.PeerID().String()) {
+		t.Fatalf("the stalled worker is not recorded as missed: %v", rec.Missed)
+	}
+	checkOutput(ctx, t, submitter, rec.Result, "../../examples/wordcount/expected/texts")
 }
