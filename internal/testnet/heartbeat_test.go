@@ -2,7 +2,6 @@ package testnet
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -104,30 +103,6 @@ func waitTables(ctx context.Context, t testing.TB, nodes []*node.Node, want []pe
 // topic accepts anything, so it can publish what honest nodes must refuse.
 func startAttacker(t *testing.T, ctx context.Context, boot *node.Node, topicName string) (*p2p.Topic, *identity.Key) {
 	t.Helper()
-	cfg := Config(config.ModeMiner).P2P
-	for _, a := range boot.Network().Addrs() {
-		cfg.Bootstrap = append(cfg.Bootstrap, a.String())
-	}
-	key, _ := identity.Generate()
-	net, err := p2p.New(cfg, key.LibP2P(), p2p.Options{}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := net.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { net.Close() })
-	topic, err := net.Join(topicName, func(context.Context, peer.ID, []byte) error { return nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { topic.Close() })
-	for len(topic.Peers()) == 0 {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("attacker never joined the %s mesh", topicName)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return topic, key
+	a := joinBare(t, ctx, boot)
+	return a.join(t, ctx, topicName), a.key
 }

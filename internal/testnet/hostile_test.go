@@ -51,6 +51,30 @@ type attacker struct {
 // validator that accepts anything, and records the bids it receives.
 func newAttacker(t testing.TB, ctx context.Context, boot *node.Node) *attacker {
 	t.Helper()
+	a := joinBare(t, ctx, boot)
+	a.offers = a.join(t, ctx, job.OffersTopic)
+	a.net.Host().SetStreamHandler(job.ProtocolBid, func(st network.Stream) {
+		reqresp.Serve(st, 4<<10, 10*time.Second, func(from peer.ID, req []byte) ([]byte, error) {
+			msg, err := wire.Open(req, job.KindBid, wire.Limits{MaxSize: 4 << 10, MaxAge: time.Minute, MaxFuture: time.Minute}, time.Now())
+			if err != nil {
+				return nil, err
+			}
+			var b job.BidMsg
+			if err := wire.Unmarshal(msg.Body, &b); err != nil {
+				return nil, err
+			}
+			a.mu.Lock()
+			a.bids[b.Job] = append(a.bids[b.Job], from)
+			a.mu.Unlock()
+			return wire.Seal(a.key, job.KindAck, time.Now(), job.AckMsg{Job: b.Job, OK: true})
+		})
+	})
+	return a
+}
+
+// joinBare starts a bare libp2p node with a new key, bootstrapped to boot.
+func joinBare(t testing.TB, ctx context.Context, boot *node.Node) *attacker {
+	t.Helper()
 	cfg := Config(config.ModeMiner).P2P
 	for _, a := range boot.Network().Addrs() {
 		cfg.Bootstrap = append(cfg.Bootstrap, a.String())
@@ -64,36 +88,27 @@ func newAttacker(t testing.TB, ctx context.Context, boot *node.Node) *attacker {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { net.Close() })
-	a := &attacker{net: net, key: key, bids: map[string][]peer.ID{}}
-	a.offers, err = net.Join(job.OffersTopic, func(context.Context, peer.ID, []byte) error { return nil })
+	return &attacker{net: net, key: key, bids: map[string][]peer.ID{}}
+}
+
+// join subscribes to a topic with a validator that accepts anything, so
+// the attacker can publish what honest nodes must refuse, and waits until
+// it has a mesh peer there.
+func (a *attacker) join(t testing.TB, ctx context.Context, topicName string) *p2p.Topic {
+	t.Helper()
+	topic, err := a.net.Join(topicName, func(context.Context, peer.ID, []byte) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { a.offers.Close() })
-	net.Host().SetStreamHandler(job.ProtocolBid, func(st network.Stream) {
-		reqresp.Serve(st, 4<<10, 10*time.Second, func(from peer.ID, req []byte) ([]byte, error) {
-			msg, err := wire.Open(req, job.KindBid, wire.Limits{MaxSize: 4 << 10, MaxAge: time.Minute, MaxFuture: time.Minute}, time.Now())
-			if err != nil {
-				return nil, err
-			}
-			var b job.BidMsg
-			if err := wire.Unmarshal(msg.Body, &b); err != nil {
-				return nil, err
-			}
-			a.mu.Lock()
-			a.bids[b.Job] = append(a.bids[b.Job], from)
-			a.mu.Unlock()
-			return wire.Seal(key, job.KindAck, time.Now(), job.AckMsg{Job: b.Job, OK: true})
-		})
-	})
-	for len(a.offers.Peers()) == 0 {
+	t.Cleanup(func() { topic.Close() })
+	for len(topic.Peers()) == 0 {
 		select {
 		case <-ctx.Done():
-			t.Fatal("attacker never joined the offers mesh")
+			t.Fatalf("attacker never joined the %s mesh", topicName)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return a
+	return topic
 }
 
 // offer signs an offer of the attacker's; publish gossips it.
@@ -233,10 +248,7 @@ func TestOfferFloodIsRateLimited(t *testing.T) {
 		evil.publish(ctx, t, o)
 		offers = append(offers, o)
 	}
-	spec := wasmSpec(1, 2*time.Minute)
-	spec.Module, spec.Needs.MemoryBytes = addModule(ctx, t, submitter, "../../examples/wordcount"), 256<<20
-	spec.Inputs = []job.Input{{CID: addPath(ctx, t, submitter, "../../examples/wordcount/testdata")}}
-	honest, err := submitter.Market().Submit(ctx, spec)
+	honest, err := submitter.Market().Submit(ctx, wordcountJob(ctx, t, submitter))
 	if err != nil {
 		t.Fatal(err)
 	}
