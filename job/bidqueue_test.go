@@ -2,9 +2,16 @@ package job
 
 import (
 	"context"
+	"log/slog"
 	"testing"
+	"time"
 
+	"github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/vft-network/vft/identity"
+	"github.com/vft-network/vft/wire"
 )
 
 // A flooding author fills only its own places in the queue, and the
@@ -54,5 +61,44 @@ func TestBidQueueServesCustomersFirst(t *testing.T) {
 	q.push(Offer{Submitter: "regular"})
 	if o, _ := q.pop(context.Background()); o.Submitter != "regular" {
 		t.Fatalf("served %s before the customer", o.Submitter)
+	}
+}
+
+// A submitter keeps at most maxBids bids for one job, however many peers
+// bid: a Sybil crowd cannot grow its memory or its choice without end.
+func TestBidsPerJobCapped(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	subKey, _ := identity.Generate()
+	sub := loopbackHost(t, subKey)
+	book := NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now)
+	m := NewMarket(subKey, sub, book, MarketOptions{}, slog.New(slog.DiscardHandler))
+	m.maxBids = 3
+	sub.SetStreamHandler(ProtocolBid, m.handleBid)
+	const jobID = "open-job"
+	m.bids[jobID] = nil
+
+	accepted := 0
+	for range 5 {
+		key, _ := identity.Generate()
+		h := loopbackHost(t, key)
+		h.Peerstore().AddAddrs(sub.ID(), sub.Addrs(), time.Minute)
+		req, _ := wire.Seal(key, KindBid, time.Now(), BidMsg{Job: jobID, Price: 1, FreeSlots: 1})
+		reply, err := exchange(ctx, h, sub.ID(), ProtocolBid, req, 4<<10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ack AckMsg
+		if err := openDirect(reply, KindAck, sub.ID(), time.Now(), &ack); err != nil {
+			t.Fatal(err)
+		}
+		if ack.OK {
+			accepted++
+		} else if ack.Reason != "the job already has 3 bids" {
+			t.Fatalf("refused with %q", ack.Reason)
+		}
+	}
+	if accepted != 3 || len(m.bids[jobID]) != 3 {
+		t.Fatalf("accepted %d bids, kept %d; want 3 of 5", accepted, len(m.bids[jobID]))
 	}
 }

@@ -136,6 +136,8 @@ type Market struct {
 	authors map[peer.ID]*rate.Limiter
 	// toBid queues considered offers for the bidders.
 	toBid *bidQueue
+	// maxBids caps the bids kept per open job (maxBidsPerJob).
+	maxBids int
 	// accepting serialises the check of free capacity and the reservation
 	// of a slot, so that concurrent assignments cannot overbook.
 	accepting sync.Mutex
@@ -165,7 +167,7 @@ func NewMarket(key *identity.Key, streams Streams, book *Book, opts MarketOption
 	}
 	m := &Market{key: key, streams: streams, book: book, opts: opts, log: log.With("component", "market"),
 		bids: map[string][]Bid{}, seen: map[string]struct{}{}, revealing: map[string]bool{}, assigning: map[string]map[peer.ID]bool{},
-		openBids: map[string]openBid{}, authors: map[peer.ID]*rate.Limiter{}, toBid: newBidQueue()}
+		openBids: map[string]openBid{}, authors: map[peer.ID]*rate.Limiter{}, toBid: newBidQueue(), maxBids: maxBidsPerJob}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	if book != nil {
 		// A submitter that accepted this worker's result is a customer:
@@ -782,7 +784,7 @@ func (m *Market) handleBid(st network.Stream) {
 		}
 		m.mu.Lock()
 		bids, open := m.bids[b.Job]
-		full := open && len(bids) >= maxBidsPerJob
+		full := open && len(bids) >= m.maxBids
 		if open && !full && !slices.ContainsFunc(bids, func(x Bid) bool { return x.Worker == from }) {
 			m.bids[b.Job] = append(bids, Bid{Worker: from, Price: b.Price, FreeSlots: b.FreeSlots})
 		}
@@ -792,7 +794,7 @@ func (m *Market) handleBid(st network.Stream) {
 		case !open:
 			ack.Reason = "not an open job of this node"
 		case full:
-			ack.Reason = fmt.Sprintf("the job already has %d bids", maxBidsPerJob)
+			ack.Reason = fmt.Sprintf("the job already has %d bids", m.maxBids)
 		}
 		return wire.Seal(m.key, KindAck, m.opts.Now(), ack)
 	})
