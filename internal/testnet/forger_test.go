@@ -13,7 +13,6 @@ import (
 	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/vft-network/vft/api"
 	"github.com/vft-network/vft/chain"
 	"github.com/vft-network/vft/config"
 	"github.com/vft-network/vft/escrow"
@@ -176,7 +175,7 @@ func TestForgerOfVerdictsAndRefunds(t *testing.T) {
 		}
 	}()
 	for i, nd := range miners {
-		c := api.NewClient(nd.APIAddr(), "")
+		c := apiClient(t, nd)
 		for penalised := false; !penalised; {
 			rated, err := c.Reputation(ctx)
 			if err != nil {
