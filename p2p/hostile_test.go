@@ -296,6 +296,10 @@ func TestGossipFloodRelayNotBlamed(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the relay in the flooder's topic mesh", func() bool { return len(ft.ListPeers()) > 0 })
+	// The relay forwards to its mesh, which GossipSub grafts at its 1 s
+	// heartbeat; before that the victim is only a topic peer, reached by
+	// gossip that may never ask for a flooder's messages. Two heartbeats.
+	time.Sleep(2 * time.Second)
 	for i := range 100 {
 		if err := ft.Publish(ctx, []byte{byte(i)}); err != nil {
 			t.Fatal(err)

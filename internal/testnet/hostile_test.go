@@ -240,7 +240,7 @@ func TestOfferFloodIsRateLimited(t *testing.T) {
 	miner, submitter := nodes[0], nodes[1]
 	evil := newAttacker(t, ctx, miner)
 
-	const flood = 500
+	const flood = 200
 	start := time.Now()
 	var offers []job.Offer
 	for range flood {
