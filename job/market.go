@@ -823,6 +823,9 @@ func (m *Market) handleAssign(st network.Stream) {
 			// (a lost reply). Saying yes again lets it count the run
 			// already under way instead of refusing its commitment.
 			ack.OK = true
+		case m.ended(o):
+			// Too late for that: not an attack, no penalty.
+			ack.Reason = "this node already ended job " + a.Job
 		case !m.bidFor(o):
 			// Unsolicited: nobody asked for this job, so nobody may make
 			// this node fetch and run it.
@@ -836,10 +839,20 @@ func (m *Market) handleAssign(st network.Stream) {
 }
 
 // holds reports whether this worker already has job o from its
-// submitter, unfinished.
+// submitter, unfinished; ended, whether it had it and it is over.
 func (m *Market) holds(o Offer) bool {
+	rec, ok := m.workerRecord(o)
+	return ok && !rec.State.Terminal()
+}
+
+func (m *Market) ended(o Offer) bool {
+	rec, ok := m.workerRecord(o)
+	return ok && rec.State.Terminal()
+}
+
+func (m *Market) workerRecord(o Offer) (Record, bool) {
 	rec, err := m.book.Get(m.ctx, o.ID.String())
-	return err == nil && rec.Role == RoleWorker && !rec.State.Terminal() && string(rec.Offer) == string(o.Raw)
+	return rec, err == nil && rec.Role == RoleWorker && string(rec.Offer) == string(o.Raw)
 }
 
 // accept records an assignment and hands it to the worker, which takes
