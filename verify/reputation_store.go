@@ -101,6 +101,11 @@ func (r *Reputation) save(ctx context.Context, changed []*record, seen string, a
 	if err := b.Commit(ctx); err != nil {
 		return fmt.Errorf("reputation: %w", err)
 	}
+	// Synced: a verdict counted and then lost in a crash could be counted
+	// again when it is gossiped again.
+	if err := r.ds.Sync(ctx, seenPrefix); err != nil {
+		return fmt.Errorf("reputation: %w", err)
+	}
 	return nil
 }
 
