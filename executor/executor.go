@@ -136,8 +136,10 @@ type Result struct {
 	StdoutTruncated bool
 	StderrTruncated bool
 	Duration        time.Duration
-	// OutputBytes is the total size of the regular files under /output.
-	OutputBytes int64
+	// OutputBytes is the total size of the regular files under /output,
+	// OutputEntries the files and directories there.
+	OutputBytes   int64
+	OutputEntries int64
 	// PeakMemoryBytes and CPUTime are what the task used, where the
 	// executor can count it (native with cgroups); zero otherwise.
 	PeakMemoryBytes uint64

@@ -115,52 +115,42 @@ func PrepareOutputDir(dir string) (string, error) {
 	return abs, nil
 }
 
-// DirSize returns the total size of the regular files under dir.
-func DirSize(dir string) (int64, error) {
-	var total int64
-	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.Type().IsRegular() {
-			info, err := d.Info()
-			if err != nil {
-				return err
-			}
-			total += info.Size()
-		}
-		return nil
-	})
-	return total, err
-}
-
 // EntryCost is what each file or directory under /output costs against
 // Limits.MaxOutputBytes besides its bytes: the disk, the result's DAG and
 // every verifier pay for an entry even when it is empty, so a million empty
 // files are not free.
 const EntryCost = 1 << 10
 
-// OutputCost returns what dir costs against Limits.MaxOutputBytes: the
-// bytes of its regular files plus EntryCost for each entry.
-func OutputCost(dir string) (int64, error) {
-	var total int64
+// Usage is what a directory tree holds: the bytes of its regular files and
+// its entries (files, directories and anything else, the root not counted).
+type Usage struct {
+	Bytes   int64
+	Entries int64
+}
+
+// Cost is what the tree costs against Limits.MaxOutputBytes.
+func (u Usage) Cost() int64 { return u.Bytes + u.Entries*EntryCost }
+
+// DirUsage measures the tree under dir in one walk.
+func DirUsage(dir string) (Usage, error) {
+	var u Usage
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if p != dir {
-			total += EntryCost
+			u.Entries++
 		}
 		if d.Type().IsRegular() {
 			info, err := d.Info()
 			if err != nil {
 				return err
 			}
-			total += info.Size()
+			u.Bytes += info.Size()
 		}
 		return nil
 	})
-	return total, err
+	return u, err
 }
 
 // CheckPlainOutput refuses an output tree that holds anything but regular

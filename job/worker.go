@@ -2,9 +2,7 @@ package job
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -500,7 +498,7 @@ func (w *Worker) execute(ctx context.Context, o Offer) (string, error) {
 	if res.ExitCode != 0 {
 		return "", fmt.Errorf("exited with status %d: %s", res.ExitCode, tail(res.Stderr))
 	}
-	if err := w.checkOutputFiles(task.OutputDir); err != nil {
+	if err := w.checkOutputFiles(res.OutputEntries); err != nil {
 		return "", err
 	}
 	id, err := w.content.AddDir(ctx, task.OutputDir)
@@ -536,41 +534,24 @@ func (b *stagingBudget) get(ctx context.Context, content Content, c, path string
 		}
 		return err
 	}
-	size, err := executor.DirSize(path)
+	usage, err := executor.DirUsage(path)
 	if err != nil {
 		return err
 	}
-	b.used += size
+	b.used += usage.Bytes
 	return nil
 }
 
 // checkOutputFiles refuses an output of more files and directories than
-// the miner accepts (market.max_output_files), before it is imported.
-func (w *Worker) checkOutputFiles(dir string) error {
-	if w.caps.OutputFiles <= 0 {
-		return nil
-	}
-	n := 0
-	err := filepath.WalkDir(dir, func(_ string, _ fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if n++; n > w.caps.OutputFiles+1 { // +1: /output itself
-			return errTooManyFiles
-		}
-		return nil
-	})
-	if errors.Is(err, errTooManyFiles) {
-		return fmt.Errorf("%w: the job left more than %d files and directories under /output (market.max_output_files on this miner)",
-			executor.ErrOutputLimit, w.caps.OutputFiles)
-	}
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("read /output: %w", err)
+// the miner accepts (market.max_output_files), before it is imported; the
+// executor counted them.
+func (w *Worker) checkOutputFiles(entries int64) error {
+	if w.caps.OutputFiles > 0 && entries > int64(w.caps.OutputFiles) {
+		return fmt.Errorf("%w: the job left %d files and directories under /output, more than the %d this miner accepts (market.max_output_files)",
+			executor.ErrOutputLimit, entries, w.caps.OutputFiles)
 	}
 	return nil
 }
-
-var errTooManyFiles = errors.New("too many files")
 
 // garbage imports a made-up output, as a cheating worker would return.
 func (w *Worker) garbage(ctx context.Context, dir string) (string, error) {

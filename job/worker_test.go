@@ -130,13 +130,20 @@ func TestOutputFileCap(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	w := NewWorker(nil, nil, nil, nil, nil, t.TempDir(), slog.New(slog.DiscardHandler))
-	if err := w.WithCaps(StagingCaps{OutputFiles: 10}).checkOutputFiles(dir); err != nil {
+	w := NewWorker(nil, nil, nil, nil, nil, t.TempDir(), slog.New(slog.DiscardHandler)).WithCaps(StagingCaps{OutputFiles: 10})
+	entries := func() int64 {
+		u, err := executor.DirUsage(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.Entries
+	}
+	if err := w.checkOutputFiles(entries()); err != nil {
 		t.Fatalf("10 files under a cap of 10: %v", err)
 	}
 	os.Mkdir(filepath.Join(dir, "empty"), 0o700)
-	err := w.WithCaps(StagingCaps{OutputFiles: 10}).checkOutputFiles(dir)
-	if !errors.Is(err, executor.ErrOutputLimit) || !strings.Contains(err.Error(), "more than 10 files and directories") {
+	err := w.checkOutputFiles(entries())
+	if !errors.Is(err, executor.ErrOutputLimit) || !strings.Contains(err.Error(), "left 11 files and directories") {
 		t.Fatalf("11 entries under a cap of 10: %v", err)
 	}
 }

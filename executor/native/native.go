@@ -381,7 +381,7 @@ wait:
 		case <-runCtx.Done():
 			kill()
 		case <-tick.C:
-			if cost, err := executor.OutputCost(outDir); err == nil && cost > limits.MaxOutputBytes {
+			if u, err := executor.DirUsage(outDir); err == nil && u.Cost() > limits.MaxOutputBytes {
 				overOutput = true
 				kill()
 			}
@@ -399,12 +399,9 @@ wait:
 	res.Stdout, res.StdoutTruncated = stdout.Bytes(), stdout.Truncated
 	res.Stderr, res.StderrTruncated = stderr.Bytes(), stderr.Truncated
 	res.ExitCode = cmd.ProcessState.ExitCode()
-	size, sizeErr := executor.DirSize(outDir)
-	res.OutputBytes = size
-	cost, costErr := executor.OutputCost(outDir)
-	if sizeErr == nil {
-		sizeErr = costErr
-	}
+	usage, sizeErr := executor.DirUsage(outDir)
+	res.OutputBytes, res.OutputEntries = usage.Bytes, usage.Entries
+	cost := usage.Cost()
 
 	switch {
 	case overOutput || cost > limits.MaxOutputBytes:

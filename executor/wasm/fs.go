@@ -107,9 +107,9 @@ func (b *outputBudget) reserve(n int64) bool {
 		b.charged += n
 		return true
 	}
-	size, err := executor.OutputCost(b.dir)
-	if err == nil && size+n <= b.limit {
-		b.charged = size + n
+	usage, err := executor.DirUsage(b.dir)
+	if err == nil && usage.Cost()+n <= b.limit {
+		b.charged = usage.Cost() + n
 		return true
 	}
 	b.exceeded = true

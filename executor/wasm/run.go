@@ -120,12 +120,9 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 	}
 	res.Stdout, res.StdoutTruncated = stdout.Bytes(), stdout.Truncated
 	res.Stderr, res.StderrTruncated = stderr.Bytes(), stderr.Truncated
-	size, sizeErr := executor.DirSize(outDir)
-	res.OutputBytes = size
-	cost, costErr := executor.OutputCost(outDir)
-	if sizeErr == nil {
-		sizeErr = costErr
-	}
+	usage, sizeErr := executor.DirUsage(outDir)
+	res.OutputBytes, res.OutputEntries = usage.Bytes, usage.Entries
+	cost := usage.Cost()
 
 	var exit *sys.ExitError
 	if errors.As(runErr, &exit) {

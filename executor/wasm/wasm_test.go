@@ -508,7 +508,8 @@ func TestCompileUnderJobLimits(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		size, err := executor.DirSize(dir)
+		usage, err := executor.DirUsage(dir)
+		size := usage.Bytes
 		if err != nil {
 			t.Fatal(err)
 		}
