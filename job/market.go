@@ -12,7 +12,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"golang.org/x/time/rate"
 
 	"github.com/vft-network/vft/identity"
 	"github.com/vft-network/vft/verify"
@@ -95,13 +94,6 @@ const (
 	// capacity and opens a stream to the submitter); bidQueue holds the
 	// rest.
 	bidders = 4
-	// offersPerAuthor and offerBurst rate one author's offers that this
-	// worker considers: a busy honest submitter posts a few jobs a second,
-	// a flooder gets no more of this node's attention than that.
-	offersPerAuthor = 10.0
-	offerBurst      = 50
-	// maxAuthors bounds the per-author rate table.
-	maxAuthors = 10_000
 )
 
 // openBid is a bid this worker sent and not yet seen assigned: the only
@@ -132,8 +124,6 @@ type Market struct {
 	seen      map[string]struct{} // worker: offers already considered
 	// openBids are this worker's bids waiting for an assignment.
 	openBids map[string]openBid
-	// authors rate each submitter's offers (worker).
-	authors map[peer.ID]*rate.Limiter
 	// toBid queues considered offers for the bidders.
 	toBid *bidQueue
 	// maxBids caps the bids kept per open job (maxBidsPerJob).
@@ -167,7 +157,7 @@ func NewMarket(key *identity.Key, streams Streams, book *Book, opts MarketOption
 	}
 	m := &Market{key: key, streams: streams, book: book, opts: opts, log: log.With("component", "market"),
 		bids: map[string][]Bid{}, seen: map[string]struct{}{}, revealing: map[string]bool{}, assigning: map[string]map[peer.ID]bool{},
-		openBids: map[string]openBid{}, authors: map[peer.ID]*rate.Limiter{}, toBid: newBidQueue(), maxBids: maxBidsPerJob}
+		openBids: map[string]openBid{}, toBid: newBidQueue(), maxBids: maxBidsPerJob}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	if book != nil {
 		// A submitter that accepted this worker's result is a customer:
@@ -645,8 +635,9 @@ func (m *Market) explain(o Offer) string {
 }
 
 // readOffers considers each validated offer once and queues it for a
-// bidder. An author past its rate, or a full queue, leaves the offer
-// unmarked: if it is still open its submitter gossips it again.
+// bidder. How many offers one author may send is the topic's rate limit
+// (p2p: rejected before its signature is checked); a full queue leaves the
+// offer unmarked, and if it is still open its submitter gossips it again.
 func (m *Market) readOffers() {
 	defer m.wg.Done()
 	for {
@@ -669,7 +660,7 @@ func (m *Market) readOffers() {
 		m.mu.Lock()
 		_, dup := m.seen[id]
 		m.mu.Unlock()
-		if dup || !m.allowAuthor(o.Submitter) {
+		if dup {
 			continue
 		}
 		if !m.toBid.push(o) {
@@ -685,23 +676,6 @@ func (m *Market) readOffers() {
 		m.seen[id] = struct{}{}
 		m.mu.Unlock()
 	}
-}
-
-// allowAuthor spends one of an author's offer tokens.
-func (m *Market) allowAuthor(author peer.ID) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	l, ok := m.authors[author]
-	if !ok {
-		if len(m.authors) >= maxAuthors {
-			// Losing the table resets every author to a full burst, which
-			// is what a new author gets anyway.
-			clear(m.authors)
-		}
-		l = rate.NewLimiter(rate.Limit(offersPerAuthor), offerBurst)
-		m.authors[author] = l
-	}
-	return l.Allow()
 }
 
 // bidder works through the queued offers.
