@@ -35,9 +35,7 @@ func TestDashboard(t *testing.T) {
 		cfg.Heartbeat.Interval.UnmarshalText([]byte("5s")) // fill the submitter's table soon
 	}})
 	subCfg := Config(config.ModeLight)
-	for _, a := range miners[0].Network().Addrs() {
-		subCfg.P2P.Bootstrap = append(subCfg.P2P.Bootstrap, a.String())
-	}
+	BootstrapTo(&subCfg, miners[0])
 	subDir := filepath.Join(t.TempDir(), "submitter")
 	submitter := StartIn(t, subDir, subCfg, node.Options{})
 	if _, err := WaitFullMesh(ctx, append(miners, submitter)); err != nil {

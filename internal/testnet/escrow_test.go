@@ -183,30 +183,8 @@ func TestEscrowReleasedWithoutSubmitter(t *testing.T) {
 	// whose turn comes first, has no SOL: the second takes over.
 	byID := slices.Clone(miners)
 	slices.SortFunc(byID, func(a, b *node.Node) int { return strings.Compare(string(a.Key().PeerID()), string(b.Key().PeerID())) })
-	for _, nd := range byID[1:] {
-		c, err := chain.New(nd.Config().Chain, nd.Key(), Logger(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		if _, err := c.Airdrop(ctx, solana.LAMPORTS_PER_SOL/10); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	// The module and the input must outlive the submitter: as if they were
-	// pinned elsewhere too, each miner also holds them.
-	dir := "../../examples/wordcount"
-	for _, nd := range miners {
-		addModule(ctx, t, nd, dir)
-		addPath(ctx, t, nd, filepath.Join(dir, "testdata"))
-	}
-	spec := wasmSpec(3, 40*time.Second)
-	spec.Needs.TimeoutMS = 15_000
-	spec.Module, spec.Seed, spec.Reward = addModule(ctx, t, en.submitter, dir), 42, reward
-	spec.Inputs = []job.Input{{CID: addPath(ctx, t, en.submitter, filepath.Join(dir, "testdata"))}}
-	spec.Mint, spec.Escrow = en.mint.String(), true
-	offer, err := en.submitter.Market().Submit(ctx, spec)
+	airdropFees(ctx, t, byID[1:])
+	offer, err := en.submitter.Market().Submit(ctx, rescuableJob(ctx, t, en, reward))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,4 +218,40 @@ func TestEscrowReleasedWithoutSubmitter(t *testing.T) {
 	if got, _ := en.payer.TokenBalance(ctx, en.mint, en.subWallet); got != 500_000-3*reward {
 		t.Fatalf("submitter holds %d, want %d", got, 500_000-3*reward)
 	}
+}
+
+// airdropFees gives each node 0.1 SOL, enough to pay for the transactions
+// a worker sends when it rescues an escrow.
+func airdropFees(ctx context.Context, t *testing.T, nodes []*node.Node) {
+	t.Helper()
+	for _, nd := range nodes {
+		c, err := chain.New(nd.Config().Chain, nd.Key(), Logger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Airdrop(ctx, solana.LAMPORTS_PER_SOL/10)
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// rescuableJob is an escrowed wordcount job for the three miners, paid
+// reward each, with a short deadline. The module and the input must
+// outlive the submitter: as if they were pinned elsewhere too, each miner
+// also holds them.
+func rescuableJob(ctx context.Context, t *testing.T, en escrowNetwork, reward uint64) job.Spec {
+	t.Helper()
+	dir := "../../examples/wordcount"
+	for _, nd := range en.nodes[:3] {
+		addModule(ctx, t, nd, dir)
+		addPath(ctx, t, nd, filepath.Join(dir, "testdata"))
+	}
+	spec := wasmSpec(3, 40*time.Second)
+	spec.Needs.TimeoutMS = 15_000
+	spec.Module, spec.Seed, spec.Reward = addModule(ctx, t, en.submitter, dir), 42, reward
+	spec.Inputs = []job.Input{{CID: addPath(ctx, t, en.submitter, filepath.Join(dir, "testdata"))}}
+	spec.Mint, spec.Escrow = en.mint.String(), true
+	return spec
 }

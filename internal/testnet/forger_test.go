@@ -38,27 +38,8 @@ func TestForgerOfVerdictsAndRefunds(t *testing.T) {
 	const reward = 40_000
 	en := startEscrowNetwork(ctx, t, Options{RescueAfter: time.Second})
 	miners := en.nodes[:3]
-	for _, nd := range miners { // each can pay the fee of the rescue
-		c, err := chain.New(nd.Config().Chain, nd.Key(), Logger(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		if _, err := c.Airdrop(ctx, solana.LAMPORTS_PER_SOL/10); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dir := "../../examples/wordcount"
-	for _, nd := range miners {
-		addModule(ctx, t, nd, dir)
-		addPath(ctx, t, nd, filepath.Join(dir, "testdata"))
-	}
-	spec := wasmSpec(3, 40*time.Second)
-	spec.Needs.TimeoutMS = 15_000
-	spec.Module, spec.Seed, spec.Reward = addModule(ctx, t, en.submitter, dir), 42, reward
-	spec.Inputs = []job.Input{{CID: addPath(ctx, t, en.submitter, filepath.Join(dir, "testdata"))}}
-	spec.Mint, spec.Escrow = en.mint.String(), true
-	offer, err := en.submitter.Market().Submit(ctx, spec)
+	airdropFees(ctx, t, miners) // each can pay the fee of the rescue
+	offer, err := en.submitter.Market().Submit(ctx, rescuableJob(ctx, t, en, reward))
 	if err != nil {
 		t.Fatal(err)
 	}

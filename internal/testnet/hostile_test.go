@@ -403,9 +403,7 @@ func TestStalledCommitterReplaced(t *testing.T) {
 	}
 
 	minerCfg := Config(config.ModeMiner)
-	for _, a := range submitter.Network().Addrs() {
-		minerCfg.P2P.Bootstrap = append(minerCfg.P2P.Bootstrap, a.String())
-	}
+	BootstrapTo(&minerCfg, submitter)
 	Start(t, minerCfg, "honest", node.Options{})
 	rec := waitState(ctx, t, submitter, id, job.StateDone)
 	if !slices.Contains(rec.Missed, evil.key.PeerID().String()) {

@@ -94,9 +94,7 @@ func TestSubmitterRestartKeepsJob(t *testing.T) {
 		t.Fatalf("after restart: %+v, %v", r, err)
 	}
 	minerCfg := Config(config.ModeMiner)
-	for _, a := range submitter.Network().Addrs() {
-		minerCfg.P2P.Bootstrap = append(minerCfg.P2P.Bootstrap, a.String())
-	}
+	BootstrapTo(&minerCfg, submitter)
 	Start(t, minerCfg, "miner", node.Options{})
 	rec := waitState(ctx, t, submitter, offer.ID.String(), job.StateDone)
 	if rec.Result == "" {
@@ -146,9 +144,7 @@ func TestWorkerNoShowIsReplaced(t *testing.T) {
 	noShowCfg.Debug.AllowFaults = true
 	noShow := Start(t, noShowCfg, "no-show", node.Options{Fault: job.FaultNoShow})
 	subCfg := Config(config.ModeLight)
-	for _, a := range noShow.Network().Addrs() {
-		subCfg.P2P.Bootstrap = append(subCfg.P2P.Bootstrap, a.String())
-	}
+	BootstrapTo(&subCfg, noShow)
 	submitter := Start(t, subCfg, "submitter", node.Options{})
 	spec := wasmSpec(1, 2*time.Minute)
 	spec.Module, spec.Needs.MemoryBytes, spec.Needs.TimeoutMS = addModule(ctx, t, submitter, "../../examples/wordcount"), 128<<20, 5000
@@ -219,9 +215,7 @@ func TestMinerRestartMidJob(t *testing.T) {
 	minerCfg := Config(config.ModeMiner)
 	miner := StartIn(t, minerDir, minerCfg, node.Options{})
 	subCfg := Config(config.ModeLight)
-	for _, a := range miner.Network().Addrs() {
-		subCfg.P2P.Bootstrap = append(subCfg.P2P.Bootstrap, a.String())
-	}
+	BootstrapTo(&subCfg, miner)
 	submitter := Start(t, subCfg, "submitter", node.Options{})
 	spec := wasmSpec(1, 3*time.Minute)
 	// A product big enough to take seconds in the sandbox.
@@ -237,9 +231,7 @@ func TestMinerRestartMidJob(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for _, a := range submitter.Network().Addrs() {
-		minerCfg.P2P.Bootstrap = append(minerCfg.P2P.Bootstrap, a.String())
-	}
+	BootstrapTo(&minerCfg, submitter)
 	miner = StartIn(t, minerDir, minerCfg, node.Options{})
 	rec := waitState(ctx, t, submitter, id, job.StateDone)
 	w := waitState(ctx, t, miner, id, job.StateDone)
@@ -326,9 +318,7 @@ func TestWorkerCommitsAfterSubmitterRestart(t *testing.T) {
 	// TCP only: a dial to the stopped submitter fails at once instead of
 	// waiting out a QUIC handshake, so the worker's tries are quick.
 	subCfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	for _, a := range miner.Network().Addrs() {
-		subCfg.P2P.Bootstrap = append(subCfg.P2P.Bootstrap, a.String())
-	}
+	BootstrapTo(&subCfg, miner)
 	subDir := filepath.Join(t.TempDir(), "submitter")
 	submitter := StartIn(t, subDir, subCfg, node.Options{})
 	spec := wasmSpec(1, 4*time.Minute)

@@ -87,6 +87,13 @@ func New(tb testing.TB, n int, opts Options) []*node.Node {
 	return nodes
 }
 
+// BootstrapTo adds nd's addresses to cfg's bootstrap peers.
+func BootstrapTo(cfg *config.Config, nd *node.Node) {
+	for _, a := range nd.Network().Addrs() {
+		cfg.P2P.Bootstrap = append(cfg.P2P.Bootstrap, a.String())
+	}
+}
+
 // Start initialises a repo for one node, starts it, and registers its stop.
 func Start(tb testing.TB, cfg config.Config, name string, opts node.Options) *node.Node {
 	tb.Helper()
