@@ -452,6 +452,12 @@ func (c *Client) fee(ctx context.Context, tx *solana.Transaction) (uint64, error
 	return *out.Value, nil
 }
 
+// RentExemptMinimum is the least balance the chain lets an account of
+// size bytes hold (0 bytes: a plain wallet, which a SOL payout may open).
+func (c *Client) RentExemptMinimum(ctx context.Context, size uint64) (uint64, error) {
+	return c.rent(ctx, size)
+}
+
 func (c *Client) rent(ctx context.Context, size uint64) (uint64, error) {
 	n, err := call(ctx, c, "getMinimumBalanceForRentExemption", func(ctx context.Context) (uint64, error) {
 		return c.rpc.GetMinimumBalanceForRentExemption(ctx, size, c.cfg.commitment())

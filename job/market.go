@@ -34,9 +34,14 @@ type MarketOptions struct {
 	Works bool
 	// Reputation is this node's view of a peer, 0..1.
 	Reputation func(peer.ID) float64
-	// Known lists the nodes from the heartbeat table, to explain a job
-	// nobody bids on.
+	// Known lists the nodes from the heartbeat table, to say why a job
+	// waits for workers.
 	Known func() []KnownNode
+	// KnownSettled is true once the heartbeat table has had time to hear
+	// from every miner (a few heartbeat intervals after the node started):
+	// only then does the market refuse a job that more workers than it
+	// knows must run.
+	KnownSettled func() bool
 	// BidWindow is how long a submitter collects bids before choosing.
 	BidWindow time.Duration
 	// ReportGrace is how long past a job's timeout a worker may take to
@@ -227,7 +232,14 @@ func (m *Market) Cancel(ctx context.Context, id, reason string) error {
 	if err != nil {
 		return err
 	}
-	cancelled, err := m.book.Move(ctx, id, StateCancelled, reason, func(r *Record) { r.Reason = "cancelled: " + reason })
+	note := reason
+	if rec.State == StateSettling {
+		// The result was accepted: cancelling now withdraws its workers'
+		// pay, and says so. An escrow's workers refuse to refund an
+		// accepted job; they release it themselves after the deadline.
+		note = reason + "; the accepted result's workers are not paid by this node"
+	}
+	cancelled, err := m.book.Move(ctx, id, StateCancelled, note, func(r *Record) { r.Reason = "cancelled: " + note })
 	if err != nil {
 		return err
 	}
@@ -256,6 +268,13 @@ func (m *Market) cancelled(data []byte) {
 	}
 	if _, err := OpenCancel(data, o, m.opts.Now()); err != nil {
 		m.log.Info("cancel refused", "job", c.Job, "err", err)
+		return
+	}
+	if rec.State == StateVerifying && o.Spec.Escrow {
+		// Committed to a result the escrow still owes for: the worker
+		// keeps waiting for a verdict, and after the deadline the
+		// workers release the escrow themselves (rescue.go).
+		m.log.Info("cancel of a committed escrowed job; waiting for its verdict or deadline", "job", c.Job)
 		return
 	}
 	if m.opts.OnCancelled != nil {
@@ -307,6 +326,9 @@ func (m *Market) Submit(ctx context.Context, spec Spec) (Offer, error) {
 	if err != nil {
 		return Offer{}, err
 	}
+	if err := m.checkServed(offer); err != nil {
+		return Offer{}, err
+	}
 	if m.opts.CheckFunds != nil && spec.Reward > 0 {
 		if err := m.opts.CheckFunds(ctx, spec); err != nil {
 			return Offer{}, err
@@ -326,6 +348,28 @@ func (m *Market) Submit(ctx context.Context, spec Spec) (Offer, error) {
 	return offer, nil
 }
 
+// checkServed refuses, before it is offered, a job that needs more
+// workers than the known miners that run its executor and are paid in its
+// mint: it could only wait for its deadline.
+func (m *Market) checkServed(o Offer) error {
+	if m.opts.KnownSettled == nil || !m.opts.KnownSettled() {
+		return nil // the table may not have heard from every miner yet
+	}
+	k := int(o.Spec.Verify.Workers)
+	if o.Spec.Verify.Mode == VerifySpot {
+		k = 1 // the verifier, if drawn, is a second worker
+	}
+	if serving := Serving(o, m.known()); serving < k {
+		return fmt.Errorf("%w: it needs %d workers, but only %d of the %d miners this node knows run %s jobs paid in %s: lower the redundancy (--redundancy %d), or wait for more miners and submit again",
+			ErrTooFewMiners, k, serving, len(m.known()), o.Spec.Executor, mintName(o.Spec.Mint), max(serving, 1))
+	}
+	return nil
+}
+
+// ErrTooFewMiners marks a job refused before it was offered because the
+// known miners could never run it.
+var ErrTooFewMiners = errors.New("too few miners for this job")
+
 // collect waits for bids, re-gossiping the offer, until k workers are
 // assigned; then it watches them, and a worker that has not reported by
 // the job's timeout plus the report grace is replaced by a new bidder.
@@ -342,7 +386,7 @@ func (m *Market) collect(o Offer) {
 	k := int(o.Spec.Verify.Workers)
 	deadline := time.UnixMilli(o.Spec.Deadline)
 	missed := map[peer.ID]bool{}
-	explained := false
+	var waiting waitingNote
 	for {
 		rec, err := m.book.Get(m.ctx, id)
 		if err != nil || rec.State.Terminal() {
@@ -364,15 +408,14 @@ func (m *Market) collect(o Offer) {
 				}
 				continue
 			}
+			why := Waiting(o, m.known(), len(rec.Workers), rec.needed(k), len(bids))
 			if m.opts.Now().After(deadline) {
-				m.fail(id, fmt.Sprintf("deadline passed with %d of %d workers: %s", len(rec.Workers), k, m.explain(o)))
+				m.fail(id, fmt.Sprintf("deadline passed with %d of %d workers: %s", len(rec.Workers), rec.needed(k), why))
 				return
 			}
-			if !explained && len(bids) == 0 {
-				// Say why while still waiting: new miners may yet come.
-				m.note(id, m.explain(o))
-				explained = true
-			}
+			// Said while still waiting, and kept current: the user can
+			// still lower the redundancy, raise the reward or cancel.
+			waiting.update(m, id, why)
 			if err := m.offers.Publish(m.ctx, o.Raw); err != nil && !errors.Is(err, context.Canceled) {
 				m.log.Debug("re-gossip offer", "job", id, "err", err)
 			}
@@ -587,6 +630,7 @@ func (m *Market) addWorker(id string, w peer.ID, first bool) error {
 		if !slices.Contains(r.Workers, w) {
 			r.Workers = append(r.Workers, w)
 		}
+		r.Waiting = ""
 	}
 	rec, err := m.book.Get(m.ctx, id)
 	if err != nil {
@@ -614,24 +658,51 @@ func (m *Market) fail(id, reason string) {
 	m.refund(rec)
 }
 
-// note records why a job is still waiting, so `vft job status` and
-// `--wait` show it while the job can still be fixed or cancelled.
-func (m *Market) note(id, reason string) {
-	m.log.Info("job waiting for workers", "job", id, "why", reason)
+// waitingNote keeps a waiting job's reason current in its record
+// (Record.Waiting), and adds it to the job's history when it changes, at
+// most once a minute so that a reason that flickers with the miners'
+// load does not flood the history.
+type waitingNote struct {
+	current, inHistory string
+	noted              time.Time
+}
+
+// waitingNoteEvery bounds how often a changed reason is added to the
+// history; Record.Waiting is always current.
+const waitingNoteEvery = time.Minute
+
+func (w *waitingNote) update(m *Market, id, why string) {
+	setWaiting := why != w.current
+	addNote := why != w.inHistory && time.Since(w.noted) >= waitingNoteEvery
+	if !setWaiting && !addNote {
+		return
+	}
 	_, err := m.book.Update(m.ctx, id, func(r *Record) {
-		r.History = append(r.History, Change{State: r.State, At: time.Now(), Note: "waiting for workers: " + reason})
+		if r.State.Terminal() {
+			return
+		}
+		r.Waiting = why
+		if addNote {
+			r.History = append(r.History, Change{State: r.State, At: time.Now(), Note: "waiting for workers: " + why})
+		}
 	})
 	if err != nil {
-		m.log.Debug("record note", "job", id, "err", err)
+		m.log.Debug("record why the job waits", "job", id, "err", err)
+		return
+	}
+	w.current = why
+	if addNote {
+		w.inHistory, w.noted = why, time.Now()
+		m.log.Info("job waiting for workers", "job", id, "why", why)
 	}
 }
 
-// explain says why known nodes would not run the offer.
-func (m *Market) explain(o Offer) string {
+// known is the heartbeat table as the market sees it (nil without one).
+func (m *Market) known() []KnownNode {
 	if m.opts.Known == nil {
-		return "no bids yet"
+		return nil
 	}
-	return Explain(o, m.opts.Known())
+	return m.opts.Known()
 }
 
 // readOffers considers each validated offer once and queues it for a

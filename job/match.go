@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -219,4 +220,64 @@ func Explain(o Offer, nodes []KnownNode) string {
 	}
 	msg := fmt.Sprintf("%d of %d known node(s) cannot run it: %s", len(nodes)-able, len(nodes), strings.Join(parts, "; "))
 	return msg
+}
+
+// Waiting says why a job still lacks workers, in words its submitter can
+// act on: how many it needs and has, how many bids came, how many known
+// miners could run it and what the others lack or ask, what to change,
+// and when the job gives up. bids counts the usable bids of the last
+// window (not from workers it already has or dropped).
+func Waiting(o Offer, nodes []KnownNode, have, total, bids int) string {
+	var b strings.Builder
+	if have > 0 {
+		fmt.Fprintf(&b, "needs %d workers, has %d; %d more bid(s) in the last round", total, have, bids)
+	} else {
+		fmt.Fprintf(&b, "needs %d worker(s), %d bid(s) in the last round", total, bids)
+	}
+	able := 0
+	if len(nodes) == 0 {
+		b.WriteString("; no miners known yet: none has sent a heartbeat")
+	} else {
+		var declines []string
+		counts := map[string]int{}
+		for _, n := range nodes {
+			if d := CanRun(o, n.Capacity, n.Policy); d != nil {
+				if counts[d.Reason] == 0 {
+					declines = append(declines, d.Reason)
+				}
+				counts[d.Reason]++
+				continue
+			}
+			able++
+		}
+		fmt.Fprintf(&b, "; %d of %d known miner(s) could run it now", able, len(nodes))
+		for i, r := range declines {
+			declines[i] = fmt.Sprintf("%d× %s", counts[r], r)
+		}
+		if len(declines) > 0 {
+			b.WriteString(" (the others: " + strings.Join(declines, "; ") + ")")
+		}
+	}
+	switch {
+	case len(nodes) > 0 && able < total:
+		b.WriteString("; lower the redundancy, change what the job asks for, or wait for more miners")
+	case len(nodes) > 0:
+		b.WriteString("; waiting for their bids")
+	}
+	fmt.Fprintf(&b, "; gives up at %s (the job's deadline)", time.UnixMilli(o.Spec.Deadline).UTC().Format("2006-01-02 15:04:05 UTC"))
+	return b.String()
+}
+
+// Serving counts the known miners whose standing terms let them run the
+// offer at all: they offer its executor and are paid in its mint. Load,
+// free memory and price are left out: they change, and a job waiting on
+// them says so (Waiting).
+func Serving(o Offer, nodes []KnownNode) int {
+	n := 0
+	for _, node := range nodes {
+		if slices.Contains(node.Policy.Executors, o.Spec.Executor) && node.Policy.Mint == o.Spec.Mint {
+			n++
+		}
+	}
+	return n
 }

@@ -142,3 +142,43 @@ func TestChooseSeatsOneStranger(t *testing.T) {
 		}
 	}
 }
+
+func TestWaitingAndServing(t *testing.T) {
+	spec := validSpec()
+	spec.Verify.Workers, spec.Reward = 3, 500
+	o := Offer{Spec: spec}
+	slots := Capacity{CPUCores: 8, MemoryBytes: 8 << 30, FreeSlots: 1}
+	wasm := Policy{MinPrice: 100, Executors: []string{ExecutorWASM}}
+	busy := KnownNode{Capacity: Capacity{CPUCores: 8, MemoryBytes: 8 << 30}, Policy: wasm}
+	dear := KnownNode{Capacity: slots, Policy: Policy{MinPrice: 9000, Executors: []string{ExecutorWASM}}}
+	native := KnownNode{Capacity: slots, Policy: Policy{Executors: []string{ExecutorNative}}}
+	ready := KnownNode{Capacity: slots, Policy: wasm}
+	cases := []struct {
+		name    string
+		nodes   []KnownNode
+		have    int
+		bids    int
+		want    []string
+		serving int
+	}{
+		{"nobody known", nil, 0, 0, []string{"needs 3 worker(s), 0 bid(s)", "no miners known yet"}, 0},
+		{"too few miners", []KnownNode{ready, ready}, 0, 2,
+			[]string{"needs 3 worker(s), 2 bid(s)", "2 of 2 known miner(s) could run it now", "lower the redundancy", "gives up at "}, 2},
+		{"the others say why", []KnownNode{ready, busy, dear, native}, 1, 0,
+			[]string{"needs 3 workers, has 1", "1 of 4 known miner(s)", "1× has no free job slot", "1× asks at least 9000, the offer pays 500", "1× does not offer the wasm executor"}, 3},
+		{"enough could run it", []KnownNode{ready, ready, ready}, 0, 1, []string{"3 of 3 known miner(s)", "waiting for their bids"}, 3},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Waiting(o, tc.nodes, tc.have, 3, tc.bids)
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("Waiting() = %q, want it to say %q", got, w)
+				}
+			}
+			if n := Serving(o, tc.nodes); n != tc.serving {
+				t.Errorf("Serving() = %d, want %d (busy and dear miners serve; other executors do not)", n, tc.serving)
+			}
+		})
+	}
+}

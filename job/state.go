@@ -30,13 +30,14 @@ const (
 )
 
 // next lists the allowed transitions; anything else is a bug or an attack
-// and is refused.
+// and is refused. Every state but the final ones can be cancelled: a
+// submitter always has a way out.
 var next = map[State][]State{
 	StateOffered:   {StateAssigned, StateFailed, StateCancelled},
 	StateAssigned:  {StateRunning, StateVerifying, StateOffered, StateFailed, StateCancelled}, // back to offered: reassignment
 	StateRunning:   {StateVerifying, StateAssigned, StateFailed, StateCancelled},
-	StateVerifying: {StateSettling, StateDone, StateAssigned, StateFailed},
-	StateSettling:  {StateDone, StateFailed},
+	StateVerifying: {StateSettling, StateDone, StateAssigned, StateFailed, StateCancelled},
+	StateSettling:  {StateDone, StateFailed, StateCancelled},
 }
 
 // Terminal is true for states a job never leaves.
@@ -64,6 +65,10 @@ type Record struct {
 	// (worker peer ID → result CID, or "error: ..."), kept so a restarted
 	// submitter still counts them.
 	Reports map[string]string `json:"reports,omitempty"`
+	// Failures are the signatures of the program failures among Reports
+	// (worker → "exit code 3"), which agree with each other the way
+	// results do.
+	Failures map[string]string `json:"failures,omitempty"`
 	// Commits are the workers' commitments (submitter), and Reveals their
 	// signed reveals, kept as the verdict's evidence.
 	Commits map[string][]byte `json:"commits,omitempty"`
@@ -87,8 +92,11 @@ type Record struct {
 	ReleaseApproved string `json:"release_approved,omitempty"`
 	// Runs counts the times this worker started running the job; a job
 	// whose runs kept stopping the node is not run again.
-	Runs      int       `json:"runs,omitempty"`
-	Reason    string    `json:"reason,omitempty"` // why it failed or was cancelled
+	Runs   int    `json:"runs,omitempty"`
+	Reason string `json:"reason,omitempty"` // why it failed or was cancelled
+	// Waiting says, while a submitter's job lacks workers, why: kept
+	// current every bid round, cleared once it has them.
+	Waiting   string    `json:"waiting,omitempty"`
 	History   []Change  `json:"history"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
@@ -228,6 +236,9 @@ func (b *Book) move(ctx context.Context, id string, to State, note string, edit 
 	now := b.now()
 	r.State, r.UpdatedAt = to, now
 	r.History = append(r.History, Change{State: to, At: now, Note: note})
+	if to.Terminal() {
+		r.Waiting = "" // over: nothing is waited for any more
+	}
 	if edit != nil {
 		edit(&r)
 	}

@@ -48,12 +48,18 @@ var verdictLimits = wire.Limits{MaxSize: MaxVerdictSize, MaxAge: time.Hour, MaxF
 
 // CommitMsg is a worker's commitment H(resultCID ‖ workerID ‖ salt), sent
 // before anyone reveals, so no worker can copy another's result. A worker
-// whose run failed sends the reason instead.
+// whose run failed sends the reason instead, and, when the program itself
+// failed, the failure's signature ("exit code 3", "trap: unreachable"),
+// which every honest run of the job repeats.
 type CommitMsg struct {
 	Job        string `cbor:"job"`
 	Commitment []byte `cbor:"commitment"`
 	Error      string `cbor:"error"`
+	Failure    string `cbor:"failure"`
 }
+
+// maxFailureSignature bounds a failure's signature: it is compared, not read.
+const maxFailureSignature = 256
 
 // StartedMsg says a worker has its inputs and is running the job.
 type StartedMsg struct {

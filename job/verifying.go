@@ -29,6 +29,10 @@ import (
 // with it instead of staying in settling.
 var ErrWillNotPay = errors.New("payment refused")
 
+// ErrRewardTooSmall marks a job refused before it is offered because its
+// reward could not be paid to a miner with an empty wallet.
+var ErrRewardTooSmall = errors.New("reward too small to pay")
+
 // handleCommit records a worker's commitment (or its failed run) and
 // starts the reveal phase once every worker of the job has committed.
 func (m *Market) handleCommit(st network.Stream) {
@@ -46,6 +50,10 @@ func (m *Market) handleCommit(st network.Stream) {
 		}
 		if rec.State.Terminal() {
 			return refuse("job is " + string(rec.State))
+		}
+		if c.Failure != "" && (c.Error == "" || len(c.Failure) > maxFailureSignature) {
+			m.penalize(from, "sent a malformed failure for job "+c.Job)
+			return refuse(fmt.Sprintf("a failure comes with its error and is at most %d bytes", maxFailureSignature))
 		}
 		if c.Error == "" && len(c.Commitment) != 32 {
 			m.penalize(from, "sent a malformed commitment for job "+c.Job)
@@ -65,6 +73,12 @@ func (m *Market) handleCommit(st network.Stream) {
 					r.Reports = map[string]string{}
 				}
 				r.Reports[w] = "error: " + c.Error
+				if c.Failure != "" {
+					if r.Failures == nil {
+						r.Failures = map[string]string{}
+					}
+					r.Failures[w] = c.Failure
+				}
 				return
 			}
 			if r.Commits == nil {
@@ -220,7 +234,7 @@ func (m *Market) decide(rec Record) {
 		}
 		failed, isErr := strings.CutPrefix(r, "error: ")
 		if isErr {
-			reports = append(reports, verify.Report{Worker: w, Failed: failed})
+			reports = append(reports, verify.Report{Worker: w, Failed: failed, Failure: rec.Failures[w.String()]})
 		} else {
 			reports = append(reports, verify.Report{Worker: w, Result: r})
 		}
@@ -229,13 +243,18 @@ func (m *Market) decide(rec Record) {
 		return // reveals still to come
 	}
 	if pol.Mode == VerifySpot {
-		if len(reports) == 1 && reports[0].Failed == "" {
+		if only := reports[0]; len(reports) == 1 && (only.Failed == "" || only.Failure != "") {
 			// The draw's secret is our signature over the job: the worker
-			// cannot tell whether it will be checked.
+			// cannot tell whether it will be checked. A program failure is
+			// checked like a result: claiming one must not be a way out of
+			// the work.
 			secret := ed25519.Sign(m.key.PrivateKey(), []byte("vft/spot/"+rec.ID))
 			if draw(secret, "spot") >= pol.SpotProbability {
-				m.conclude(rec, o, verify.Outcome{Done: true, Accepted: reports[0].Result,
-					Agreed: []peer.ID{reports[0].Worker}, Reason: "not drawn for a spot check"})
+				out := verify.Outcome{Done: true, Accepted: only.Result, Agreed: []peer.ID{only.Worker}, Reason: "not drawn for a spot check"}
+				if only.Failure != "" {
+					out = verify.Outcome{Done: true, Failure: only.Failure, Reason: "the program failed (" + only.Failure + "); not drawn for a spot check"}
+				}
+				m.conclude(rec, o, out)
 				return
 			}
 			m.needMore(rec.ID, 2, "spot check: a verifier re-runs the job")
@@ -261,11 +280,11 @@ func (m *Market) decide(rec Record) {
 	if !out.Done {
 		return
 	}
-	if out.Accepted == "" && pol.Mode == VerifySpot && len(rec.Workers) == 2 {
+	if out.Accepted == "" && out.Failure == "" && pol.Mode == VerifySpot && len(rec.Workers) == 2 {
 		m.needMore(rec.ID, 3, "the spot check disagrees with the worker: a third worker breaks the tie")
 		return
 	}
-	if out.Accepted == "" && pol.Mode != VerifySpot && !o.Spec.Escrow && len(rec.Workers) < pol.K+maxTieBreakers &&
+	if out.Accepted == "" && out.Failure == "" && pol.Mode != VerifySpot && !o.Spec.Escrow && len(rec.Workers) < pol.K+maxTieBreakers &&
 		time.Until(time.UnixMilli(o.Spec.Deadline)) > o.Spec.Needs.Timeout() {
 		// A cheater or a failed run can leave the honest results short of
 		// a quorum: one more worker, chosen the same unpredictable way,
@@ -358,8 +377,16 @@ func (m *Market) conclude(rec Record, o Offer, out verify.Outcome) {
 	setVerdict := func(r *Record) { r.Verdict = vr }
 	if out.Accepted == "" {
 		reason := out.Reason
+		if out.Failure != "" {
+			// The program's own words, from one of the runs that agree.
+			reason += ": " + programOutput(rec, out.Failure)
+		}
 		if len(v.Reasons) > 0 {
-			reason += ": " + summarize(v.Reasons)
+			sep := ": "
+			if out.Failure != "" {
+				sep = "; besides, "
+			}
+			reason += sep + summarize(v.Reasons)
 		}
 		failed, err := m.book.Move(m.ctx, rec.ID, StateFailed, reason, func(r *Record) { setVerdict(r); r.Reason = reason })
 		if err != nil {
@@ -503,6 +530,18 @@ func decodePeers(ids []string) []peer.ID {
 	return out
 }
 
+// programOutput is the error one of the workers whose runs failed with
+// signature reported: the exit or trap and the tail of the program's
+// stderr, for the submitter to fix its program.
+func programOutput(rec Record, signature string) string {
+	for _, w := range rec.Workers {
+		if rec.Failures[w.String()] == signature {
+			return strings.TrimPrefix(rec.Reports[w.String()], "error: ")
+		}
+	}
+	return signature
+}
+
 func summarize(reasons map[string]string) string {
 	var parts []string
 	for w, r := range reasons {
@@ -538,7 +577,15 @@ func (m *Market) settle(id string) {
 					rewards++
 				}
 			}
-			m.book.Move(m.ctx, id, StateDone, fmt.Sprintf("paid %d worker(s)", rewards), func(r *Record) { r.Payouts = payouts })
+			paid := func(r *Record) { r.Payouts = payouts }
+			if _, err := m.book.Move(m.ctx, id, StateDone, fmt.Sprintf("paid %d worker(s)", rewards), paid); errors.Is(err, ErrTransition) {
+				// Cancelled while the payment was on its way: what was
+				// sent is still recorded.
+				m.book.Update(m.ctx, id, func(r *Record) {
+					paid(r)
+					r.History = append(r.History, Change{State: r.State, At: time.Now(), Note: fmt.Sprintf("paid %d worker(s) before the cancel took effect", rewards)})
+				})
+			}
 			return
 		}
 		if errors.Is(err, ErrWillNotPay) {

@@ -2,6 +2,7 @@ package job
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -177,6 +178,10 @@ func (w *Worker) Run(parent context.Context, rec Record) {
 	var salt []byte
 	if runErr != nil {
 		msg.Error = runErr.Error()
+		var pe *ProgramError
+		if errors.As(runErr, &pe) {
+			msg.Failure = pe.Signature
+		}
 	} else {
 		salt = verify.NewSalt()
 		msg.Commitment = verify.Commit(result, w.key.PeerID(), salt)
@@ -492,11 +497,11 @@ func (w *Worker) execute(ctx context.Context, o Offer) (string, error) {
 	res, err := ex.Run(ctx, task)
 	w.log.Info("task ran", "job", o.ID, "executor", s.Executor, "duration", res.Duration,
 		"cpu_time", res.CPUTime, "peak_memory_bytes", res.PeakMemoryBytes, "output_bytes", res.OutputBytes, "err", err)
-	if err != nil {
-		return "", fmt.Errorf("run: %w", err)
+	if err == nil && res.ExitCode != 0 {
+		err = fmt.Errorf("%w: exit code %d", executor.ErrExit, res.ExitCode)
 	}
-	if res.ExitCode != 0 {
-		return "", fmt.Errorf("exited with status %d: %s", res.ExitCode, tail(res.Stderr))
+	if err != nil {
+		return "", programError(res, err)
 	}
 	if err := w.checkOutputFiles(res.OutputEntries); err != nil {
 		return "", err
@@ -562,6 +567,56 @@ func (w *Worker) garbage(ctx context.Context, dir string) (string, error) {
 		return "", err
 	}
 	return w.content.AddDir(ctx, dir)
+}
+
+// ProgramError is a run that failed because of the program itself: it
+// exited non-zero, trapped, ran out of its time or memory, or is not a
+// module at all. Every honest worker's run of the job fails the same way,
+// so the workers agree on Signature (verify.Report.Failure) instead of
+// dissenting.
+type ProgramError struct {
+	// Signature is what the runs are compared by: the failure without
+	// what may differ between machines ("exit code 3", "trap: unreachable").
+	Signature string
+	Err       error
+}
+
+func (e *ProgramError) Error() string { return e.Err.Error() }
+func (e *ProgramError) Unwrap() error { return e.Err }
+
+// programError wraps a failed run's error as a ProgramError when the
+// program is to blame, with the tail of its stderr for the submitter;
+// any other error (the sandbox could not start, the run was cancelled)
+// is returned as it is, the worker's own failure.
+func programError(res executor.Result, err error) error {
+	var sig string
+	switch {
+	case errors.Is(err, executor.ErrExit):
+		sig = fmt.Sprintf("exit code %d", res.ExitCode)
+	case errors.Is(err, executor.ErrTrap):
+		msg := err.Error()
+		if _, after, ok := strings.Cut(msg, executor.ErrTrap.Error()+": "); ok {
+			msg = after
+		}
+		msg, _, _ = strings.Cut(msg, "\n")
+		sig = "trap: " + msg
+	case errors.Is(err, executor.ErrTimeout):
+		sig = "timeout"
+	case errors.Is(err, executor.ErrMemoryLimit):
+		sig = "memory limit"
+	case errors.Is(err, executor.ErrNotWASM):
+		sig = "not WebAssembly"
+	default:
+		return fmt.Errorf("run: %w", err)
+	}
+	if len(sig) > maxFailureSignature {
+		sig = sig[:maxFailureSignature]
+	}
+	full := fmt.Errorf("run: %w", err)
+	if t := strings.TrimSpace(tail(res.Stderr)); t != "" {
+		full = fmt.Errorf("run: %w; stderr ends: %s", err, t)
+	}
+	return &ProgramError{Signature: sig, Err: full}
 }
 
 func tail(b []byte) string {

@@ -147,3 +147,34 @@ func TestOutputFileCap(t *testing.T) {
 		t.Fatalf("11 entries under a cap of 10: %v", err)
 	}
 }
+
+// The program's own failures carry a signature the workers agree on; a
+// worker's own trouble does not.
+func TestProgramError(t *testing.T) {
+	cases := []struct {
+		name      string
+		res       executor.Result
+		err       error
+		signature string // "": the worker's own failure
+		says      string
+	}{
+		{"exit code", executor.Result{ExitCode: 3, Stderr: []byte("leaving with 3\n")}, fmt.Errorf("%w: exit code 3", executor.ErrExit), "exit code 3", "stderr ends: leaving with 3"},
+		{"trap", executor.Result{}, fmt.Errorf("%w: unreachable\nwasm stack trace: ...", executor.ErrTrap), "trap: unreachable", "unreachable"},
+		{"timeout", executor.Result{}, fmt.Errorf("%w: killed after 1s", executor.ErrTimeout), "timeout", "killed after 1s"},
+		{"memory", executor.Result{}, fmt.Errorf("%w: asked for more", executor.ErrMemoryLimit), "memory limit", "asked for more"},
+		{"sandbox trouble", executor.Result{}, fmt.Errorf("%w: bwrap missing", executor.ErrBadTask), "", "bwrap missing"},
+		{"interrupted", executor.Result{}, errors.New("run interrupted: context canceled"), "", "interrupted"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := programError(tc.res, tc.err)
+			var pe *ProgramError
+			if got := errors.As(err, &pe); got != (tc.signature != "") || (got && pe.Signature != tc.signature) {
+				t.Fatalf("programError() = %#v, want signature %q", err, tc.signature)
+			}
+			if !strings.Contains(err.Error(), tc.says) || !errors.Is(err, tc.err) {
+				t.Fatalf("error %q does not wrap %v or say %q", err, tc.err, tc.says)
+			}
+		})
+	}
+}

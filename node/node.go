@@ -247,11 +247,17 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			}()
 		}
 	}
+	started := time.Now()
 	n.market = job.NewMarket(n.key, n.net.Host(), n.jobs, job.MarketOptions{
-		Capacity:    n.jobCapacity,
-		Policy:      marketPolicy(n.cfg.Market),
-		Works:       works,
-		Known:       n.knownNodes,
+		Capacity: n.jobCapacity,
+		Policy:   marketPolicy(n.cfg.Market),
+		Works:    works,
+		Known:    n.knownNodes,
+		KnownSettled: func() bool {
+			// Every miner heartbeats once per interval (longer ones on
+			// big networks, where k is small beside the table).
+			return time.Since(started) >= 3*n.cfg.Heartbeat.Interval.Std()
+		},
 		OnAssigned:  onAssigned,
 		ReportGrace: n.cfg.Market.ReportGrace.Std(),
 		OnCancelled: func(id string) {

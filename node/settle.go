@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -113,7 +114,8 @@ func (s *settlement) Pay(ctx context.Context, rec job.Record) ([]job.Payout, err
 	var insufficient *chain.InsufficientFundsError
 	var rejected *chain.TxError
 	switch {
-	case errors.As(err, &insufficient), errors.As(err, &rejected), errors.Is(err, chain.ErrSettlementFailed), errors.Is(err, chain.ErrConflict):
+	case errors.As(err, &insufficient), errors.As(err, &rejected), errors.Is(err, chain.ErrSettlementFailed), errors.Is(err, chain.ErrConflict),
+		errors.Is(err, chain.ErrBelowRent):
 		s.n.stats.settled("refused")
 		return nil, fmt.Errorf("%w: %w", job.ErrWillNotPay, err)
 	case err != nil:
@@ -139,6 +141,20 @@ func (s *settlement) CheckFunds(ctx context.Context, spec job.Spec) error {
 	}
 	if spec.Mint == "" && !mint.IsZero() {
 		return fmt.Errorf("the job pays in SOL but this node pays in mint %s: set the job's mint", mint)
+	}
+	if mint.IsZero() {
+		// A SOL payout to a wallet that does not exist yet must leave it
+		// rent-exempt, or the chain rejects the whole transaction; this
+		// node cannot know which miners' wallets exist, so it refuses a
+		// reward that could not open one.
+		minimum, err := s.client.RentExemptMinimum(ctx, 0)
+		if err != nil {
+			return fmt.Errorf("cannot check the reward against the chain's rent-exempt minimum (chain.rpc %s): %w", s.n.cfg.Chain.RPC, err)
+		}
+		if spec.Reward < minimum {
+			return fmt.Errorf("%w: a reward of %d lamports is below the %d lamports (%s SOL) a new wallet must hold, so paying a miner whose wallet is empty would be refused by the chain; pay at least %d lamports, or pay in a token (set chain.mint and the job's mint)",
+				job.ErrRewardTooSmall, spec.Reward, minimum, lamportsToSOL(minimum), minimum)
+		}
 	}
 	// A spot check or a tie-breaker may add up to two paid workers.
 	workers := uint64(spec.Verify.Workers)
@@ -195,4 +211,10 @@ func (n *Node) refundFunc() func(context.Context, job.Record) error {
 		return nil
 	}
 	return n.refundEscrow
+}
+
+// lamportsToSOL writes an amount of lamports in SOL, without trailing zeros.
+func lamportsToSOL(lamports uint64) string {
+	s := fmt.Sprintf("%d.%09d", lamports/1_000_000_000, lamports%1_000_000_000)
+	return strings.TrimRight(strings.TrimRight(s, "0"), ".")
 }

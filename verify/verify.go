@@ -44,6 +44,11 @@ type Report struct {
 	Worker peer.ID
 	Result string
 	Failed string
+	// Failure is set when Failed is the program's own failure, which every
+	// honest run of the job repeats ("exit code 3", "trap: unreachable"),
+	// rather than the worker's (an input it could not fetch, a node that
+	// stopped): runs that fail the same way agree on that failure.
+	Failure string
 }
 
 // Outcome is what the reports so far decide.
@@ -58,6 +63,11 @@ type Outcome struct {
 	// about each other).
 	Agreed, Dissented []peer.ID
 	Reason            string
+	// Failure is set when M workers' runs failed the same way: the program
+	// fails, not the workers. The job is decided as failed, and nobody is
+	// proven wrong: Agreed is empty and Dissented names only the workers
+	// whose runs failed for reasons of their own.
+	Failure string
 }
 
 // Matcher says whether two result CIDs are the same answer. Exact
@@ -110,6 +120,9 @@ func Decide(ctx context.Context, p Policy, reports []Report, expected int, match
 		}
 		return out, nil
 	}
+	if out, ok := agreedFailure(p, reports); ok {
+		return out, nil
+	}
 	if len(reports) < expected {
 		return Outcome{}, nil
 	}
@@ -122,4 +135,31 @@ func Decide(ctx context.Context, p Policy, reports []Report, expected int, match
 		}
 	}
 	return out, nil
+}
+
+// agreedFailure decides a job whose program failed the same way on M
+// workers. Only a result quorum, checked first, outranks it: a program
+// that fails everywhere is the submitter's to fix, and counting its
+// failures as dissent would punish every honest miner that ran it.
+func agreedFailure(p Policy, reports []Report) (Outcome, bool) {
+	count := map[string]int{}
+	for _, r := range reports {
+		if r.Failure != "" {
+			count[r.Failure]++
+		}
+	}
+	for _, r := range reports { // in report order, so the outcome is deterministic
+		if r.Failure == "" || count[r.Failure] < p.M {
+			continue
+		}
+		out := Outcome{Done: true, Failure: r.Failure,
+			Reason: fmt.Sprintf("the program failed the same way on %d of %d workers (%s)", count[r.Failure], len(reports), r.Failure)}
+		for _, x := range reports {
+			if x.Failed != "" && x.Failure == "" {
+				out.Dissented = append(out.Dissented, x.Worker)
+			}
+		}
+		return out, true
+	}
+	return Outcome{}, false
 }

@@ -24,6 +24,10 @@ func (m prefixMatcher) Match(_ context.Context, a, b string) (bool, error) {
 func ok(w, cid string) Report     { return Report{Worker: peer.ID(w), Result: cid} }
 func failed(w, why string) Report { return Report{Worker: peer.ID(w), Failed: why} }
 
+// crashed is a run that failed because of the program: why is its
+// signature, the same on every honest worker.
+func crashed(w, why string) Report { return Report{Worker: peer.ID(w), Failed: why + ": details", Failure: why} }
+
 func ids(s ...string) []peer.ID {
 	var out []peer.ID
 	for _, x := range s {
@@ -44,31 +48,49 @@ func TestDecide(t *testing.T) {
 		accepted  string
 		agreed    []peer.ID
 		dissented []peer.ID
+		failure   string
 	}{
 		{"all agree", exact, []Report{ok("a", "X"), ok("b", "X"), ok("c", "X")}, 3, nil,
-			true, "X", ids("a", "b", "c"), nil},
+			true, "X", ids("a", "b", "c"), nil, ""},
 		{"two of three", exact, []Report{ok("a", "X"), ok("b", "Y"), ok("c", "X")}, 3, nil,
-			true, "X", ids("a", "c"), ids("b")},
+			true, "X", ids("a", "c"), ids("b"), ""},
 		// Rejected: differing results prove nothing about each other.
 		{"all differ", exact, []Report{ok("a", "X"), ok("b", "Y"), ok("c", "Z")}, 3, nil,
-			true, "", nil, nil},
+			true, "", nil, nil, ""},
 		{"failure is a dissent", exact, []Report{ok("a", "X"), failed("b", "trap"), ok("c", "X")}, 3, nil,
-			true, "X", ids("a", "c"), ids("b")},
+			true, "X", ids("a", "c"), ids("b"), ""},
 		{"failed reveal with a result is still a dissent", exact,
 			[]Report{ok("a", "X"), {Worker: "b", Result: "X", Failed: "bad reveal"}, ok("c", "X")}, 3, nil,
-			true, "X", ids("a", "c"), ids("b")},
+			true, "X", ids("a", "c"), ids("b"), ""},
 		{"failures leave no quorum", exact, []Report{ok("a", "X"), failed("b", "trap"), failed("c", "timeout")}, 3, nil,
-			true, "", nil, ids("b", "c")},
+			true, "", nil, ids("b", "c"), ""},
 		{"early decision before all reports", exact, []Report{ok("a", "X"), ok("b", "X")}, 3, nil,
-			true, "X", ids("a", "b"), nil},
+			true, "X", ids("a", "b"), nil, ""},
 		{"undecided while a quorum is still possible", exact, []Report{ok("a", "X"), ok("b", "Y")}, 3, nil,
-			false, "", nil, nil},
+			false, "", nil, nil, ""},
 		{"nil matcher: near results differ", exact, []Report{ok("a", "X~1"), ok("b", "X~2"), ok("c", "Y")}, 3, nil,
-			true, "", nil, nil},
+			true, "", nil, nil, ""},
 		{"matcher: near results agree", exact, []Report{ok("a", "X~1"), ok("b", "X~2"), ok("c", "Y")}, 3, prefixMatcher{},
-			true, "X~1", ids("a", "b"), ids("c")},
+			true, "X~1", ids("a", "b"), ids("c"), ""},
 		{"spot: one worker and one verifier agree", Policy{Mode: ModeSpot, K: 2, M: 2},
-			[]Report{ok("w", "X"), ok("v", "X")}, 2, nil, true, "X", ids("w", "v"), nil},
+			[]Report{ok("w", "X"), ok("v", "X")}, 2, nil, true, "X", ids("w", "v"), nil, ""},
+		// A program that fails the same way everywhere is not dissent.
+		{"agreed failure", exact, []Report{crashed("a", "exit code 3"), crashed("b", "exit code 3"), crashed("c", "exit code 3")}, 3, nil,
+			true, "", nil, nil, "exit code 3"},
+		{"agreed failure decided early", exact, []Report{crashed("a", "exit code 3"), crashed("b", "exit code 3")}, 3, nil,
+			true, "", nil, nil, "exit code 3"},
+		{"one worker's own failure beside an agreed failure is a dissent", exact,
+			[]Report{crashed("a", "trap: unreachable"), failed("b", "fetch input: timeout"), crashed("c", "trap: unreachable")}, 3, nil,
+			true, "", nil, ids("b"), "trap: unreachable"},
+		{"a result beside an agreed failure proves nothing either way", exact,
+			[]Report{crashed("a", "exit code 1"), ok("b", "X"), crashed("c", "exit code 1")}, 3, nil,
+			true, "", nil, nil, "exit code 1"},
+		{"different failures do not agree", exact, []Report{crashed("a", "exit code 1"), crashed("b", "exit code 2"), ok("c", "X")}, 3, nil,
+			true, "", nil, ids("a", "b"), ""},
+		{"a result quorum outranks failures", exact, []Report{crashed("a", "exit code 1"), ok("b", "X"), ok("c", "X")}, 3, nil,
+			true, "X", ids("b", "c"), ids("a"), ""},
+		{"k = 1: the one worker's failure is the job's", Policy{Mode: ModeExact, K: 1, M: 1}, []Report{crashed("a", "exit code 3")}, 1, nil,
+			true, "", nil, nil, "exit code 3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,6 +103,9 @@ func TestDecide(t *testing.T) {
 			}
 			if !slices.Equal(out.Agreed, tt.agreed) || !slices.Equal(out.Dissented, tt.dissented) {
 				t.Fatalf("Agreed=%v Dissented=%v, want %v %v", out.Agreed, out.Dissented, tt.agreed, tt.dissented)
+			}
+			if out.Failure != tt.failure {
+				t.Fatalf("Failure = %q, want %q (%s)", out.Failure, tt.failure, out.Reason)
 			}
 		})
 	}

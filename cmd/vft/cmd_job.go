@@ -171,7 +171,7 @@ func jobSubmit(c *cli, args []string) error {
 // waitJob prints each stage as the job reaches it, until it ends.
 func waitJob(ctx context.Context, c *cli, cl *api.Client, id string) (job.Record, error) {
 	fmt.Fprintf(c.stderr, "job %s\n", id)
-	shown := 0
+	shown, waiting := 0, ""
 	for {
 		rec, err := cl.Job(ctx, id)
 		if err != nil {
@@ -185,6 +185,12 @@ func waitJob(ctx context.Context, c *cli, cl *api.Client, id string) (job.Record
 			}
 			fmt.Fprintln(c.stderr, line)
 		}
+		if rec.Waiting != waiting && rec.Waiting != "" && !strings.HasSuffix(rec.History[len(rec.History)-1].Note, rec.Waiting) {
+			// Between history notes (at most one a minute), the current
+			// reason still shows as it changes.
+			fmt.Fprintf(c.stderr, "  %-10s %s  waiting for workers: %s\n", rec.State, time.Now().Format(time.TimeOnly), rec.Waiting)
+		}
+		waiting = rec.Waiting
 		if rec.State.Terminal() {
 			return rec, nil
 		}
@@ -223,6 +229,9 @@ func jobStatus(c *cli, args []string) error {
 	}
 	if rec.Reason != "" {
 		fmt.Fprintf(c.stdout, "reason  %s\n", rec.Reason)
+	}
+	if rec.Waiting != "" {
+		fmt.Fprintf(c.stdout, "waiting %s\n", rec.Waiting)
 	}
 	if v := rec.Verdict; v != nil {
 		for _, w := range v.Agreed {

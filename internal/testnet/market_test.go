@@ -151,7 +151,7 @@ func TestJobNobodyCanRunIsExplained(t *testing.T) {
 	// While it waited, the job's history already said why.
 	waited := false
 	for _, h := range rec.History {
-		waited = waited || (h.State == job.StateOffered && strings.Contains(h.Note, "waiting for workers: 2 of 2 known node(s) cannot run it"))
+		waited = waited || (h.State == job.StateOffered && strings.Contains(h.Note, "waiting for workers: needs 1 worker(s), 0 bid(s) in the last round; 0 of 2 known miner(s) could run it now (the others: 2× asks at least 1000, the offer pays 10)"))
 	}
 	if !waited {
 		t.Fatalf("history does not explain the wait: %+v", rec.History)
