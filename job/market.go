@@ -39,8 +39,8 @@ type MarketOptions struct {
 	Known func() []KnownNode
 	// KnownSettled is true once the heartbeat table has had time to hear
 	// from every miner (a few heartbeat intervals after the node started):
-	// only then does the market refuse a job that more workers than it
-	// knows must run.
+	// only then does the market refuse a job that needs more workers than
+	// the miners it knows.
 	KnownSettled func() bool
 	// BidWindow is how long a submitter collects bids before choosing.
 	BidWindow time.Duration
@@ -359,9 +359,10 @@ func (m *Market) checkServed(o Offer) error {
 	if o.Spec.Verify.Mode == VerifySpot {
 		k = 1 // the verifier, if drawn, is a second worker
 	}
-	if serving := Serving(o, m.known()); serving < k {
+	known := m.known()
+	if serving := Serving(o, known); serving < k {
 		return fmt.Errorf("%w: it needs %d workers, but only %d of the %d miners this node knows run %s jobs paid in %s: lower the redundancy (--redundancy %d), or wait for more miners and submit again",
-			ErrTooFewMiners, k, serving, len(m.known()), o.Spec.Executor, mintName(o.Spec.Mint), max(serving, 1))
+			ErrTooFewMiners, k, serving, len(known), o.Spec.Executor, mintName(o.Spec.Mint), max(serving, 1))
 	}
 	return nil
 }
@@ -402,6 +403,7 @@ func (m *Market) collect(o Offer) {
 			// for the job, unknowable to workers.
 			secret := ed25519.Sign(m.key.PrivateKey(), []byte("vft/choose/"+id))
 			if chosen := Choose(bids, need, o.Spec.Reward, secret, 0.1); len(chosen) == need {
+				waiting.current = "" // assignment clears Record.Waiting
 				m.assign(o, chosen)
 				if o.Spec.Escrow && !m.fundEscrow(o) {
 					return
