@@ -277,8 +277,9 @@ func (e *notWASMError) Unwrap() error { return executor.ErrNotWASM }
 // sanitizer, wazero's compile and the imports the sandbox provides. A
 // submitter calls it before offering a job, so that a file that is not
 // WebAssembly fails once, at submit, instead of on every miner that bids.
-// What it compiles is closed again (the compiled code stays in the
-// compilation cache, so a worker on this node would not compile it twice).
+// What it compiles is closed again; the compiled code stays in the
+// compilation cache (pruned as after any compile), so a worker on this
+// node would not compile it twice.
 func (e *Executor) Validate(ctx context.Context, module []byte) error {
 	if err := e.begin(); err != nil {
 		return err
@@ -296,6 +297,7 @@ func (e *Executor) Validate(ctx context.Context, module []byte) error {
 		return fmt.Errorf("%w: it does not compile: %v", executor.ErrNotWASM, err)
 	}
 	defer mod.Close(context.Background())
+	e.pruneCache() // the compile wrote to CacheDir, which stays within CacheMaxBytes
 	return checkModule(mod, clean, maxMemoryBytes)
 }
 
