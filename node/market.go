@@ -121,7 +121,7 @@ func (n *Node) readModule(ctx context.Context, id cid.Cid) ([]byte, error) {
 	fetchCtx, cancel := context.WithTimeout(ctx, moduleFetchTimeout)
 	defer cancel()
 	if _, err := n.storage.Fetch(fetchCtx, id, storage.FetchOptions{}); err != nil {
-		return nil, fmt.Errorf("cannot check module %s before offering the job: it is not in this node's store and was not fetched within %s (%w); add the .wasm file to this node (`vft add FILE`) and submit again", id, moduleFetchTimeout, err)
+		return nil, fmt.Errorf("cannot check module %s before offering the job: it is not in this node's store and could not be fetched (%w); add the .wasm file to this node (`vft add FILE`) and submit again", id, err)
 	}
 	r, err := n.storage.Cat(ctx, id, 0, int64(n.cfg.Executor.WASM.MaxModuleBytes)+1)
 	if errors.Is(err, storage.ErrNotFile) {
