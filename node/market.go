@@ -2,14 +2,19 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/vft-network/vft/config"
 	"github.com/vft-network/vft/executor/native"
 	"github.com/vft-network/vft/job"
 	"github.com/vft-network/vft/p2p"
+	"github.com/vft-network/vft/storage"
 )
 
 // gossip adapts a p2p topic to the market's Gossip.
@@ -72,11 +77,64 @@ func (j jobsAPI) Submit(ctx context.Context, spec job.Spec) (string, error) {
 	if j.n.cfg.Chain.Escrow && j.n.escrow != nil {
 		spec.Escrow = true
 	}
+	if err := j.n.checkModule(ctx, spec); err != nil {
+		return "", err
+	}
 	o, err := j.n.market.Submit(ctx, spec)
 	if err != nil {
 		return "", err
 	}
 	return o.ID.String(), nil
+}
+
+// moduleFetchTimeout bounds fetching a module this node does not hold
+// before checking it: `vft job submit` adds it here, so it is normally
+// local and read at once.
+const moduleFetchTimeout = 30 * time.Second
+
+// checkModule refuses a WASM job whose module no miner could run (a text
+// file, a native binary, a module that does not compile), checked with
+// this node's own WASM executor before the job is offered: otherwise every
+// miner that bids fetches it, fails, and the job fails k times over.
+func (n *Node) checkModule(ctx context.Context, spec job.Spec) error {
+	if spec.Executor != job.ExecutorWASM || n.wasm == nil {
+		return nil
+	}
+	id, err := parseCID(spec.Module)
+	if err != nil {
+		return nil // the market's Validate names the bad CID
+	}
+	bin, err := n.readModule(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := n.wasm.Validate(ctx, bin); err != nil {
+		return fmt.Errorf("module %s: %w", id, err)
+	}
+	return nil
+}
+
+// readModule reads the module file id, fetching it from peers first if
+// this node lacks blocks of it, and reads at most one byte past
+// executor.wasm.max_module_bytes (Validate refuses the larger).
+func (n *Node) readModule(ctx context.Context, id cid.Cid) ([]byte, error) {
+	fetchCtx, cancel := context.WithTimeout(ctx, moduleFetchTimeout)
+	defer cancel()
+	if _, err := n.storage.Fetch(fetchCtx, id, storage.FetchOptions{}); err != nil {
+		return nil, fmt.Errorf("cannot check module %s before offering the job: it is not in this node's store and could not be fetched (%w); add the .wasm file to this node (`vft add FILE`) and submit again", id, err)
+	}
+	r, err := n.storage.Cat(ctx, id, 0, int64(n.cfg.Executor.WASM.MaxModuleBytes)+1)
+	if errors.Is(err, storage.ErrNotFile) {
+		return nil, fmt.Errorf("module %s is a directory, not a .wasm file: give the module file itself", id)
+	} else if err != nil {
+		return nil, fmt.Errorf("read module %s: %w", id, err)
+	}
+	defer r.Close()
+	bin, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read module %s: %w", id, err)
+	}
+	return bin, nil
 }
 
 func (j jobsAPI) List(ctx context.Context) ([]job.Record, error) { return j.n.jobs.List(ctx) }

@@ -76,6 +76,7 @@ type Node struct {
 	jobs     *job.Book
 	market   *job.Market
 	worker   *job.Worker
+	wasm     *wasm.Executor  // every node's; a submitter checks modules with it
 	settle   *settlement     // nil when chain.settle is off
 	escrow   *escrow.Service // nil when chain.settle is off
 	// reputation is this node's own view of other nodes, from verdicts.
@@ -211,6 +212,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.stops = append(n.stops, wasmExec.Close)
+	n.wasm = wasmExec
 	works := n.cfg.Node.Mode != config.ModeLight
 	var onAssigned func(job.Record)
 	if works {

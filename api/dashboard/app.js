@@ -232,17 +232,29 @@ function keepNewer(rec) {
   state.jobs.set(rec.id, rec);
 }
 
+// stageBar draws the stages a job went through. A job that failed or was
+// cancelled ends where it stopped: the stages it never reached are drawn as
+// unreached, not passed, and the last one it reached is marked as where it
+// ended (a job cancelled while offered was never assigned or run).
 function stageBar(rec) {
-  const reached = new Set((rec.history || []).map((h) => h.state));
+  const history = rec.history || [];
   const cur = rec.state;
   const stages = STAGES.slice(0, -1).concat([TERMINAL.has(cur) ? cur : "done"]);
-  const idx = stages.indexOf(cur);
+  // Reaching a stage means every stage before it was passed, even one the
+  // record has no entry for (a worker's record starts at assigned).
+  const reachedIdx = Math.max(-1, ...history.map((h) => STAGES.indexOf(h.state)).filter((i) => i >= 0 && i < STAGES.length - 1));
+  const stopped = cur === "failed" || cur === "cancelled";
+  const lastPassed = stopped ? reachedIdx : stages.indexOf(cur) - 1;
   return el("div", { class: "stages", "data-stage": cur }, ...stages.map((s, i) => {
     let cls = "stage";
     if (s === cur) cls += " current" + (TERMINAL.has(s) ? " final-" + s : "");
-    else if (reached.has(s) || (idx >= 0 && i < idx)) cls += " passed";
-    const when = (rec.history || []).filter((h) => h.state === s).pop();
-    return el("span", { class: cls, text: s, title: when ? clock(when.at) + (when.note ? ": " + when.note : "") : "" });
+    else if (i <= lastPassed) cls += " passed" + (stopped && i === lastPassed ? " ended" : "");
+    else if (stopped) cls += " unreached";
+    const when = history.filter((h) => h.state === s).pop();
+    let title = when ? clock(when.at) + (when.note ? ": " + when.note : "") : "";
+    if (stopped && i === lastPassed) title += (title ? "; " : "") + cur + " here";
+    if (stopped && s !== cur && i > lastPassed) title = "not reached: the job was " + cur + " before this stage";
+    return el("span", { class: cls, text: s, title });
   }));
 }
 

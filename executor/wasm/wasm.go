@@ -220,17 +220,9 @@ func (e *Executor) Compile(ctx context.Context, module []byte) error {
 // job's time. If the task that started a compile gives up, a task still
 // waiting for it compiles again under its own context.
 func (e *Executor) compile(ctx context.Context, bin []byte) (wazero.CompiledModule, func(), error) {
-	if !bytes.HasPrefix(bin, []byte("\x00asm")) {
-		return nil, nil, fmt.Errorf("%w: it does not start with the WebAssembly magic bytes (\\0asm); build it with GOOS=wasip1 GOARCH=wasm", executor.ErrNotWASM)
-	}
-	if int64(len(bin)) > e.cfg.MaxModuleBytes {
-		return nil, nil, fmt.Errorf("%w: the module is %d bytes, over this node's %d-byte limit (executor.wasm.max_module_bytes)", executor.ErrBadTask, len(bin), e.cfg.MaxModuleBytes)
-	}
-	clean, err := sanitizeModule(bin)
-	if errors.Is(err, errTooLarge) {
-		return nil, nil, fmt.Errorf("%w: the module asks for more than this sandbox allows: %v", executor.ErrBadTask, err)
-	} else if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", executor.ErrNotWASM, err)
+	clean, err := e.checkBinary(bin)
+	if err != nil {
+		return nil, nil, err
 	}
 	for {
 		mod, release, err := e.compileOnce(ctx, clean)
@@ -240,6 +232,73 @@ func (e *Executor) compile(ctx context.Context, bin []byte) (wazero.CompiledModu
 		}
 		return mod, release, err
 	}
+}
+
+// wasmHeader is the magic and version (1) every WebAssembly binary starts with.
+var wasmHeader = []byte("\x00asm\x01\x00\x00\x00")
+
+// checkBinary does the checks that need no compiler: the header, this
+// node's size limit and the sanitizer's bounds. It returns the module as it
+// is compiled (sanitizeModule's rewrite).
+func (e *Executor) checkBinary(bin []byte) ([]byte, error) {
+	if !bytes.HasPrefix(bin, wasmHeader) {
+		if len(bin) < len(wasmHeader) && bytes.HasPrefix(wasmHeader, bin) && len(bin) > 0 {
+			return nil, notWASM(fmt.Sprintf("the module is truncated: %d bytes, less than the 8-byte WebAssembly header", len(bin)))
+		}
+		if bytes.HasPrefix(bin, wasmHeader[:4]) {
+			return nil, notWASM(fmt.Sprintf("WebAssembly version %x is not 1, the only one this sandbox runs", bin[4:min(len(bin), 8)]))
+		}
+		// The first bytes usually say what the file is: "#!/bin/sh", "\x7fELF", "MZ".
+		return nil, notWASM(fmt.Sprintf("not a WebAssembly module (starts with %q); build with GOOS=wasip1 GOARCH=wasm", bin[:min(len(bin), 16)]))
+	}
+	if int64(len(bin)) > e.cfg.MaxModuleBytes {
+		return nil, fmt.Errorf("%w: the module is %d bytes, over this node's %d-byte limit (executor.wasm.max_module_bytes)", executor.ErrBadTask, len(bin), e.cfg.MaxModuleBytes)
+	}
+	clean, err := sanitizeModule(bin)
+	if errors.Is(err, errTooLarge) {
+		return nil, fmt.Errorf("%w: the module asks for more than this sandbox allows: %v", executor.ErrBadTask, err)
+	} else if err != nil {
+		return nil, fmt.Errorf("%w: %v", executor.ErrNotWASM, err)
+	}
+	return clean, nil
+}
+
+// notWASMError says why bytes are not a module, without repeating
+// ErrNotWASM's own text, and still matches it with errors.Is.
+type notWASMError struct{ msg string }
+
+func notWASM(msg string) error { return &notWASMError{msg: msg} }
+
+func (e *notWASMError) Error() string { return e.msg }
+func (e *notWASMError) Unwrap() error { return executor.ErrNotWASM }
+
+// Validate checks, without running anything, that module is one this
+// executor would compile and start: the header, the size limit, the
+// sanitizer, wazero's compile and the imports the sandbox provides. A
+// submitter calls it before offering a job, so that a file that is not
+// WebAssembly fails once, at submit, instead of on every miner that bids.
+// What it compiles is closed again; the compiled code stays in the
+// compilation cache (pruned as after any compile), so a worker on this
+// node would not compile it twice.
+func (e *Executor) Validate(ctx context.Context, module []byte) error {
+	if err := e.begin(); err != nil {
+		return err
+	}
+	defer e.wg.Done()
+	clean, err := e.checkBinary(module)
+	if err != nil {
+		return err
+	}
+	mod, err := e.compileModule(ctx, clean)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("compile the module: %w", ctx.Err())
+		}
+		return fmt.Errorf("%w: it does not compile: %v", executor.ErrNotWASM, err)
+	}
+	defer mod.Close(context.Background())
+	e.pruneCache() // the compile wrote to CacheDir, which stays within CacheMaxBytes
+	return checkModule(mod, clean, maxMemoryBytes)
 }
 
 // compileAbandoned is the error of a compile whose own context ended.

@@ -120,7 +120,7 @@ func TestHandWrittenModules(t *testing.T) {
 	}{
 		{"unreachable", unreachableWasm, executor.Limits{}, executor.ErrTrap, "unreachable"},
 		{"infinite loop", loopWasm, executor.Limits{Timeout: 200 * time.Millisecond}, executor.ErrTimeout, "200ms"},
-		{"not wasm", []byte("#!/bin/sh\necho hi\n"), executor.Limits{}, executor.ErrNotWASM, "magic"},
+		{"not wasm", []byte("#!/bin/sh\necho hi\n"), executor.Limits{}, executor.ErrNotWASM, "not a WebAssembly module"},
 		{"truncated wasm", unreachableWasm[:12], executor.Limits{}, executor.ErrNotWASM, ""},
 		{"initial memory past limit", hugeMemoryWasm, executor.Limits{MemoryBytes: 64 << 20}, executor.ErrMemoryLimit, "4096 MiB"},
 		{"nop", nopWasm, executor.Limits{}, nil, ""},

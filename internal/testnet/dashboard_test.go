@@ -118,6 +118,27 @@ func TestDashboard(t *testing.T) {
 		t.Fatalf("after the dashboard's cancel: %s, %v", r.State, err)
 	}
 
+	// A job cancelled while offered (no miner has 1 TiB of memory) was
+	// never assigned, run, verified or settled, and the page says so: it
+	// used to draw every stage before "cancelled" as passed.
+	spec = wasmSpec(1, 5*time.Minute)
+	spec.Module, spec.Needs.MemoryBytes = addModule(ctx, t, submitter, "../../examples/wordcount"), 1<<40
+	unassigned, err := client.SubmitJob(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.CancelJob(ctx, unassigned, "nobody can run it"); err != nil {
+		t.Fatal(err)
+	}
+	row = fmt.Sprintf(`document.querySelector('#jobs-submitted tr[data-job=%q]')`, unassigned)
+	stages := func(cls string) string {
+		return `[...` + row + `.querySelectorAll(".stage` + cls + `")].map(e => e.textContent).join(",")`
+	}
+	waitPage(t, subTab, "the job cancelled at offered", row+` !== null && `+row+`.dataset.state === "cancelled"`)
+	waitPage(t, subTab, "only offered passed", stages(".passed")+` === "offered" && `+row+`.querySelector(".stage.passed").classList.contains("ended")`)
+	waitPage(t, subTab, "the later stages unreached", stages(".unreached")+` === "assigned,running,verifying,settling"`)
+	waitPage(t, subTab, "where it ended", stages(".current")+` === "cancelled" && `+row+`.querySelector(".stage.current").classList.contains("final-cancelled")`)
+
 	// The daemon stops: the page says so instead of showing stale values.
 	if err := miner.Close(); err != nil {
 		t.Fatal(err)
