@@ -2,6 +2,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -86,6 +87,11 @@ func (c *cli) main(args []string) int {
 		case errors.Is(err, errUsage):
 			fmt.Fprintf(c.stderr, "vft %s: %v\n", cmd.name, err)
 			return 2
+		case errors.Is(err, context.Canceled) && interruptedSays[cmd.name] != "":
+			// Ctrl-C: say what it left and what to do, not which HTTP
+			// call it cut (130: the shell's status for SIGINT).
+			fmt.Fprintf(c.stderr, "vft %s: %s\n", cmd.name, interruptedSays[cmd.name])
+			return 130
 		default:
 			fmt.Fprintf(c.stderr, "vft %s: %v\n", cmd.name, err)
 			return 1
@@ -93,6 +99,17 @@ func (c *cli) main(args []string) int {
 	}
 	fmt.Fprintf(c.stderr, "vft: unknown command %q; run `vft help` for the list\n", args[0])
 	return 2
+}
+
+// interruptedSays is what each command that Ctrl-C can cut short left
+// behind. A get or pin keeps every block it fetched (each is written as it
+// arrives), so running it again fetches only the rest.
+var interruptedSays = map[string]string{
+	"get":  "interrupted; run the same command to resume",
+	"pin":  "interrupted; run the same command to resume",
+	"repo": "interrupted; nothing was lost, run the same command again",
+	"add":  "interrupted; nothing was added, run the same command again",
+	"job":  "interrupted; a job already submitted goes on in the daemon (`vft job list`), and `vft job result ID -o DIR` fetches its result",
 }
 
 func (c *cli) usage() {
