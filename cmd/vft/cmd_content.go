@@ -74,8 +74,12 @@ func runAdd(c *cli, args []string) error {
 	}
 	if res.HiddenSkipped > 0 {
 		// On stderr, so that scripts reading the CID still get one line.
-		fmt.Fprintf(c.stderr, "skipped %d hidden file(s) or directory(ies) (names starting with \".\"); to include them: vft add --hidden %s\n",
-			res.HiddenSkipped, fs.Arg(0))
+		entries := "entries"
+		if res.HiddenSkipped == 1 {
+			entries = "entry"
+		}
+		fmt.Fprintf(c.stderr, "skipped %d hidden %s (files or directories whose names start with \".\"); to include them: vft add --hidden %s\n",
+			res.HiddenSkipped, entries, fs.Arg(0))
 	}
 	if *asJSON {
 		return c.printJSON(map[string]any{"cid": res.CID, "path": path, "hidden_skipped": res.HiddenSkipped})
