@@ -22,12 +22,20 @@ var ErrUnreachable = errors.New("daemon not reachable")
 type Client struct {
 	base  string
 	token string
-	http  *http.Client
+	// http has no overall timeout: calls that move data (add, get, pin
+	// add) take as long as the data takes, and show progress instead.
+	http *http.Client
+	// callTimeout bounds each short call (id, peers, job status...), so a
+	// stuck daemon gives an error rather than a hung command.
+	callTimeout time.Duration
 }
+
+// DefaultCallTimeout bounds a call that moves no data.
+const DefaultCallTimeout = 60 * time.Second
 
 // NewClient returns a client for the daemon at addr (host:port).
 func NewClient(addr, token string) *Client {
-	return &Client{base: "http://" + addr, token: token, http: &http.Client{Timeout: 60 * time.Second}}
+	return &Client{base: "http://" + addr, token: token, http: &http.Client{}, callTimeout: DefaultCallTimeout}
 }
 
 // ID asks for the node's identity and addresses.
@@ -66,7 +74,23 @@ func (c *Client) Health(ctx context.Context) (Health, error) {
 	return out, c.do(ctx, http.MethodGet, "/api/v1/health", nil, &out)
 }
 
+// do makes a short call, bounded by callTimeout.
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	if c.callTimeout <= 0 {
+		return c.doUnbounded(ctx, method, path, body, out)
+	}
+	bounded, cancel := context.WithTimeout(ctx, c.callTimeout)
+	defer cancel()
+	err := c.doUnbounded(bounded, method, path, body, out)
+	if err != nil && errors.Is(bounded.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+		return fmt.Errorf("%s %s: the daemon did not answer within %s: is it overloaded or stuck? (its log says)", method, path, c.callTimeout)
+	}
+	return err
+}
+
+// doUnbounded makes a call that may take as long as its work: a GC or a
+// repo stat reads every block of a large store. Only ctx ends it.
+func (c *Client) doUnbounded(ctx context.Context, method, path string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
 		data, err := json.Marshal(body)
@@ -90,12 +114,12 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			return fmt.Errorf("%w at %s: is `vft daemon` running?", ErrUnreachable, c.base)
 		}
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return fmt.Errorf("%s %s: %w", method, path, orCanceled(ctx, err))
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
+		return fmt.Errorf("%s %s: read answer: %w", method, path, orCanceled(ctx, err))
 	}
 	if resp.StatusCode/100 != 2 {
 		var e ErrorResponse
@@ -113,12 +137,10 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 }
 
 // Add asks the daemon to import a file or directory on this machine.
-func (c *Client) Add(ctx context.Context, path string, noPin bool, progress func(done, total int64)) (string, error) {
-	var out struct {
-		CID string `json:"cid"`
-	}
-	err := c.stream(ctx, "/api/v1/add", AddRequest{Path: path, NoPin: noPin}, progress, &out)
-	return out.CID, err
+func (c *Client) Add(ctx context.Context, req AddRequest, progress func(done, total int64)) (AddResult, error) {
+	var out AddResult
+	err := c.stream(ctx, "/api/v1/add", req, progress, &out)
+	return out, err
 }
 
 // Get asks the daemon to fetch req.CID and write it to req.Output, within
@@ -129,9 +151,11 @@ func (c *Client) Get(ctx context.Context, req GetRequest, progress func(done, to
 	return out, err
 }
 
-// Pin pins a CID recursively (fetching it first if needed).
-func (c *Client) Pin(ctx context.Context, cid string) error {
-	return c.do(ctx, http.MethodPost, "/api/v1/pin/add", CIDRequest{CID: cid}, nil)
+// Pin pins a CID recursively, fetching what is missing first: like Get,
+// it runs as long as the transfer does and reports progress.
+func (c *Client) Pin(ctx context.Context, cid string, progress func(done, total int64)) error {
+	var out CIDRequest
+	return c.stream(ctx, "/api/v1/pin/add", CIDRequest{CID: cid}, progress, &out)
 }
 
 // Unpin removes a pin.
@@ -148,13 +172,13 @@ func (c *Client) Pins(ctx context.Context) ([]string, error) {
 // GC removes unpinned blocks.
 func (c *Client) GC(ctx context.Context) (GCResult, error) {
 	var out GCResult
-	return out, c.do(ctx, http.MethodPost, "/api/v1/repo/gc", nil, &out)
+	return out, c.doUnbounded(ctx, http.MethodPost, "/api/v1/repo/gc", nil, &out)
 }
 
 // RepoStat describes the content store.
 func (c *Client) RepoStat(ctx context.Context) (RepoStat, error) {
 	var out RepoStat
-	return out, c.do(ctx, http.MethodGet, "/api/v1/repo/stat", nil, &out)
+	return out, c.doUnbounded(ctx, http.MethodGet, "/api/v1/repo/stat", nil, &out)
 }
 
 // stream posts body and reads newline-delimited events until the result.
@@ -171,12 +195,12 @@ func (c *Client) stream(ctx context.Context, path string, body any, progress fun
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	// No overall timeout: a 100 GB transfer takes as long as it takes; the
 	// daemon's own per-block timeout bounds a stalled fetch.
-	resp, err := (&http.Client{}).Do(req)
+	resp, err := c.http.Do(req)
 	if err != nil {
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			return fmt.Errorf("%w at %s: is `vft daemon` running?", ErrUnreachable, c.base)
 		}
-		return fmt.Errorf("POST %s: %w", path, err)
+		return fmt.Errorf("POST %s: %w", path, orCanceled(ctx, err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
@@ -191,6 +215,9 @@ func (c *Client) stream(ctx context.Context, path string, body any, progress fun
 	for {
 		var ev Event
 		if err := dec.Decode(&ev); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("POST %s: %w", path, ctx.Err())
+			}
 			if errors.Is(err, io.EOF) {
 				return errStreamEnded
 			}
@@ -205,6 +232,16 @@ func (c *Client) stream(ctx context.Context, path string, body any, progress fun
 			progress(ev.Done, ev.Total)
 		}
 	}
+}
+
+// orCanceled returns ctx's error once ctx has ended, so that callers can
+// tell an interrupted call (errors.Is context.Canceled) from a failed one
+// whatever the transport made of it.
+func orCanceled(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
 }
 
 // SubmitJob offers a job to the network.

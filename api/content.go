@@ -14,10 +14,13 @@ import (
 // Content is the content store the API serves: `vft add`, `get`, `pin`,
 // `repo`. The node implements it over storage/.
 type Content interface {
-	Add(ctx context.Context, path string, pin bool, progress func(done, total int64)) (cid string, err error)
+	// Add imports req.Path (pinned unless req.NoPin).
+	Add(ctx context.Context, req AddRequest, progress func(done, total int64)) (AddResult, error)
 	// Get writes req.CID to req.Output within req's limits.
 	Get(ctx context.Context, req GetRequest, progress func(done, total int64)) (GetResult, error)
-	Pin(ctx context.Context, cid string) error
+	// Pin fetches what is missing of cid, reporting progress as Get does,
+	// and pins it.
+	Pin(ctx context.Context, cid string, progress func(done, total int64)) error
 	Unpin(ctx context.Context, cid string) error
 	Pins(ctx context.Context) ([]string, error)
 	GC(ctx context.Context) (GCResult, error)
@@ -54,6 +57,18 @@ type RepoStat struct {
 type AddRequest struct {
 	Path  string `json:"path"`
 	NoPin bool   `json:"no_pin"`
+	// Hidden imports files and directories whose names start with a dot,
+	// as `ipfs add --hidden` does; without it they are skipped (unless
+	// storage.include_hidden is set) and counted in AddResult.
+	Hidden bool `json:"hidden,omitempty"`
+}
+
+// AddResult reports a finished `vft add`.
+type AddResult struct {
+	CID string `json:"cid"`
+	// HiddenSkipped counts the dot files and directories (a directory
+	// counts once) left out of the import.
+	HiddenSkipped int `json:"hidden_skipped,omitempty"`
 }
 
 // GetRequest is the body of POST /api/v1/get.
@@ -95,8 +110,7 @@ func (s *Server) ServeContent(c Content) {
 			return
 		}
 		stream(w, r, func(ctx context.Context, progress func(int64, int64)) (any, error) {
-			id, err := c.Add(ctx, req.Path, !req.NoPin, progress)
-			return map[string]string{"cid": id}, err
+			return c.Add(ctx, req, progress)
 		})
 	})
 	s.Handle("POST /api/v1/get", func(w http.ResponseWriter, r *http.Request) {
@@ -117,7 +131,18 @@ func (s *Server) ServeContent(c Content) {
 			return c.Get(ctx, req, progress)
 		})
 	})
-	s.Handle("POST /api/v1/pin/add", s.cidCall(c.Pin))
+	// Pinning fetches what is missing, which takes as long as a get: it
+	// streams progress the same way.
+	s.Handle("POST /api/v1/pin/add", func(w http.ResponseWriter, r *http.Request) {
+		var req CIDRequest
+		if err := decodeJSON(r, &req); err != nil {
+			writeDecodeError(w, err)
+			return
+		}
+		stream(w, r, func(ctx context.Context, progress func(int64, int64)) (any, error) {
+			return req, c.Pin(ctx, req.CID, progress)
+		})
+	})
 	s.Handle("POST /api/v1/pin/rm", s.cidCall(c.Unpin))
 	s.Handle("GET /api/v1/pin/ls", func(w http.ResponseWriter, r *http.Request) {
 		pins, err := c.Pins(r.Context())

@@ -21,15 +21,18 @@ import (
 
 type fakeContent struct{ calls int }
 
-func (f *fakeContent) Add(context.Context, string, bool, func(int64, int64)) (string, error) {
+func (f *fakeContent) Add(context.Context, AddRequest, func(int64, int64)) (AddResult, error) {
 	f.calls++
-	return "bafy", nil
+	return AddResult{CID: "bafy"}, nil
 }
 func (f *fakeContent) Get(context.Context, GetRequest, func(int64, int64)) (GetResult, error) {
 	f.calls++
 	return GetResult{}, nil
 }
-func (f *fakeContent) Pin(context.Context, string) error   { f.calls++; return nil }
+func (f *fakeContent) Pin(context.Context, string, func(int64, int64)) error {
+	f.calls++
+	return nil
+}
 func (f *fakeContent) Unpin(context.Context, string) error { f.calls++; return nil }
 func (f *fakeContent) Pins(context.Context) ([]string, error) {
 	f.calls++

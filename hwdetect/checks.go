@@ -7,11 +7,13 @@ import (
 )
 
 // Severity grades a Check. A warning leaves the node working with less
-// (CPU-only, no native jobs); a failure means jobs will not run.
+// (CPU-only, no native jobs); a failure means jobs will not run. Info is
+// said for the record only (a miner's check on a node that mines nothing).
 type Severity string
 
 const (
 	SeverityOK   Severity = "ok"
+	SeverityInfo Severity = "info"
 	SeverityWarn Severity = "warn"
 	SeverityFail Severity = "fail"
 )

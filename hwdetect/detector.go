@@ -8,9 +8,12 @@ package hwdetect
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -104,7 +107,7 @@ func (d *Detector) Detect(ctx context.Context, repoDir string) (Report, error) {
 	if r.Memory, err = d.host.memory(); err != nil {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("memory: %v", err))
 	}
-	if r.Disk, err = d.host.disk(repoDir); err != nil {
+	if r.Disk, err = d.repoDisk(repoDir); err != nil {
 		r.Disk.Path = repoDir
 		r.Warnings = append(r.Warnings, fmt.Sprintf("disk: %v", err))
 	}
@@ -116,6 +119,26 @@ func (d *Detector) Detect(ctx context.Context, repoDir string) (Report, error) {
 		return Report{}, fmt.Errorf("detect hardware: %w", err)
 	}
 	return r, nil
+}
+
+// repoDisk measures the file system of dir or, when dir does not exist
+// yet (`vft hw` before `vft init`), of its nearest existing parent: the
+// disk the repo will be created on.
+func (d *Detector) repoDisk(dir string) (Disk, error) {
+	disk, err := d.host.disk(dir)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return disk, err
+	}
+	for at := filepath.Dir(dir); ; at = filepath.Dir(at) {
+		parent, perr := d.host.disk(at)
+		if perr == nil {
+			parent.Path, parent.MeasuredAt = dir, at
+			return parent, nil
+		}
+		if !errors.Is(perr, fs.ErrNotExist) || at == filepath.Dir(at) {
+			return disk, err
+		}
+	}
 }
 
 // GPUs returns the GPUs jobs may use: detected (or declared) minus

@@ -43,11 +43,16 @@ func TestDetectThisMachine(t *testing.T) {
 		t.Logf("check %-16s %-4s %s | %s", c.Name, c.Severity, c.Detail, c.Fix)
 	}
 
-	// A repo that does not exist yet (vft doctor before vft init) is a
-	// warning in the report, not a failed detection.
-	missing := filepath.Join(t.TempDir(), "not-created")
+	// A repo that does not exist yet (vft hw before vft init) is on the
+	// disk of its nearest existing parent: that disk is reported, not
+	// "0.0 GiB free of 0.0 GiB" and a statfs warning.
+	parent := t.TempDir()
+	missing := filepath.Join(parent, "not-created", "repo")
 	r, err = d.Detect(ctx, missing)
-	if err != nil || r.Disk.Path != missing || !strings.Contains(strings.Join(r.Warnings, "\n"), "disk: ") {
-		t.Errorf("Detect(missing repo) = disk %+v, warnings %q, err %v", r.Disk, r.Warnings, err)
+	if err != nil || r.Disk.Path != missing || r.Disk.MeasuredAt != parent || r.Disk.TotalBytes == 0 || len(r.Warnings) > 0 && strings.Contains(strings.Join(r.Warnings, "\n"), "disk: ") {
+		t.Errorf("Detect(missing repo) = disk %+v, warnings %q, err %v: want the disk of %s", r.Disk, r.Warnings, err, parent)
+	}
+	if text := r.Text(); !strings.Contains(text, "not created yet; on the disk of "+parent) || strings.Contains(text, "0.0 GiB free of 0.0 GiB") {
+		t.Errorf("vft hw for a missing repo says:\n%s", text)
 	}
 }

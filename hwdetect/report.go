@@ -94,6 +94,9 @@ type Disk struct {
 	Path       string `json:"path"`
 	TotalBytes uint64 `json:"total_bytes"`
 	FreeBytes  uint64 `json:"free_bytes"` // available to this (unprivileged) user
+	// MeasuredAt is the nearest existing parent of Path when Path does not
+	// exist yet (before `vft init`): the file system the repo will be on.
+	MeasuredAt string `json:"measured_at,omitempty"`
 }
 
 // UsableGPUs returns the GPUs jobs may be assigned: all but the excluded.
@@ -134,7 +137,11 @@ func (r Report) WriteText(w io.Writer) error {
 	c := r.CPU
 	fmt.Fprintf(&b, "CPU     %s  %s  %d logical cores  %s\n", orDash(c.Model), c.Arch, c.LogicalCores, strings.Join(c.Features, " "))
 	fmt.Fprintf(&b, "Memory  %s total, %s available\n", gib(r.Memory.TotalBytes), gib(r.Memory.AvailableBytes))
-	fmt.Fprintf(&b, "Disk    %s  %s free of %s\n", r.Disk.Path, gib(r.Disk.FreeBytes), gib(r.Disk.TotalBytes))
+	where := r.Disk.Path
+	if r.Disk.MeasuredAt != "" {
+		where += fmt.Sprintf(" (not created yet; on the disk of %s)", r.Disk.MeasuredAt)
+	}
+	fmt.Fprintf(&b, "Disk    %s  %s free of %s\n", where, gib(r.Disk.FreeBytes), gib(r.Disk.TotalBytes))
 	if len(r.Overridden) > 0 {
 		fmt.Fprintf(&b, "from [hardware.override]: %s\n", strings.Join(r.Overridden, ", "))
 	}

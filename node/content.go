@@ -21,12 +21,22 @@ func parseCID(s string) (cid.Cid, error) {
 	return c, nil
 }
 
-func (c content) Add(ctx context.Context, path string, pin bool, progress func(done, total int64)) (string, error) {
-	id, err := c.s.Add(ctx, path, storage.AddOptions{NoPin: !pin, Progress: progress})
+func (c content) Add(ctx context.Context, req api.AddRequest, progress func(done, total int64)) (api.AddResult, error) {
+	opts := storage.AddOptions{NoPin: req.NoPin, Progress: progress, IncludeHidden: req.Hidden}
+	id, err := c.s.Add(ctx, req.Path, opts)
 	if err != nil {
-		return "", err
+		return api.AddResult{}, err
 	}
-	return id.String(), nil
+	res := api.AddResult{CID: id.String()}
+	if !c.s.IncludesHidden(opts) {
+		// Said to the user, who otherwise never learns that .env or
+		// .config were left out of what they shared.
+		res.HiddenSkipped, err = storage.CountHidden(req.Path)
+		if err != nil {
+			return api.AddResult{}, err
+		}
+	}
+	return res, nil
 }
 
 func (c content) Get(ctx context.Context, req api.GetRequest, progress func(done, total int64)) (api.GetResult, error) {
@@ -42,12 +52,13 @@ func (c content) Get(ctx context.Context, req api.GetRequest, progress func(done
 	return api.GetResult{CID: res.Root.String(), Output: req.Output, Blocks: res.Blocks, Bytes: res.Bytes, Fetched: res.Fetched}, nil
 }
 
-func (c content) Pin(ctx context.Context, s string) error {
+func (c content) Pin(ctx context.Context, s string, progress func(done, total int64)) error {
 	id, err := parseCID(s)
 	if err != nil {
 		return err
 	}
-	return c.s.Pin(ctx, id)
+	_, err = c.s.Fetch(ctx, id, storage.FetchOptions{Pin: true, Progress: progress})
+	return err
 }
 
 func (c content) Unpin(ctx context.Context, s string) error {

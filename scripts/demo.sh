@@ -83,7 +83,9 @@ for attempt in 1 2 3; do
     exit 1
   fi
   echo "   the verified result equals the expected predictions (examples/nninfer/expected/blobs):"
-  head -n 4 "$WORK/result$attempt/predictions.json" | sed 's/^/     /'
+  # The whole result, one prediction a line: its point is the predictions,
+  # and the pretty-printed file is too long to read on a terminal.
+  json "$WORK/result$attempt/predictions.json" '[j.inputs + " inputs, " + j.hidden + " hidden units, " + j.classes + " classes; " + j.predictions.length + " predictions:"].concat(j.predictions.map((p, i) => "  #" + String(i + 1).padStart(2) + "  class " + p.class + "  probs " + p.probs.map(x => x.toFixed(6)).join(" ")))' | sed 's/^/     /'
   for p in $(json "$WORK/status.json" 'j.verdict.agreed'); do
     echo "   agreed:    $(name_of "$p") ($p)"
   done

@@ -32,12 +32,16 @@ type AddOptions struct {
 	NoPin bool
 	// Progress reports bytes of file data read.
 	Progress Progress
+	// IncludeHidden imports dot files and directories for this import even
+	// when storage.include_hidden is off (`vft add --hidden`).
+	IncludeHidden bool
 }
 
 // Add imports the file or directory at path as UnixFS and returns the
 // root CID, the one `ipfs add -r` (with the same settings) prints. Hidden
-// files in directories are skipped unless storage.include_hidden is set;
-// symlinks are stored as symlinks.
+// files in directories are skipped unless storage.include_hidden or
+// opts.IncludeHidden is set (CountHidden says how many); symlinks are
+// stored as symlinks.
 func (s *Store) Add(ctx context.Context, path string, opts AddOptions) (cid.Cid, error) {
 	st, err := os.Lstat(path)
 	if err != nil {
@@ -46,7 +50,8 @@ func (s *Store) Add(ctx context.Context, path string, opts AddOptions) (cid.Cid,
 		}
 		return cid.Undef, fmt.Errorf("import %s: %w", path, err)
 	}
-	filter, err := files.NewFilter("", nil, s.cfg.IncludeHidden)
+	hidden := s.cfg.IncludeHidden || opts.IncludeHidden
+	filter, err := files.NewFilter("", nil, hidden)
 	if err != nil {
 		return cid.Undef, err
 	}
@@ -56,7 +61,7 @@ func (s *Store) Add(ctx context.Context, path string, opts AddOptions) (cid.Cid,
 	}
 	total := int64(-1)
 	if opts.Progress != nil {
-		total = s.sizeOnDisk(path, st)
+		total = sizeOnDisk(path, st, hidden)
 	}
 	c, err := s.AddNode(ctx, nd, opts, total)
 	if err != nil {
@@ -104,8 +109,38 @@ func (s *Store) AddNode(ctx context.Context, nd files.Node, opts AddOptions, tot
 	return root.Cid(), nil
 }
 
+// IncludesHidden says whether Add with opts imports dot files.
+func (s *Store) IncludesHidden(opts AddOptions) bool {
+	return s.cfg.IncludeHidden || opts.IncludeHidden
+}
+
+// CountHidden counts the dot files and directories under the directory
+// path that an import without hidden files leaves out; a skipped
+// directory counts once, whatever it holds. A file path has none.
+func CountHidden(path string) (int, error) {
+	n := 0
+	err := filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p != path && isHidden(d.Name()) {
+			n++
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return n, fmt.Errorf("count hidden files in %s: %w", path, err)
+	}
+	return n, nil
+}
+
+func isHidden(name string) bool { return len(name) > 0 && name[0] == '.' }
+
 // sizeOnDisk sums the regular files under path that Add will read.
-func (s *Store) sizeOnDisk(path string, st os.FileInfo) int64 {
+func sizeOnDisk(path string, st os.FileInfo, hidden bool) int64 {
 	if !st.IsDir() {
 		return st.Size()
 	}
@@ -114,7 +149,7 @@ func (s *Store) sizeOnDisk(path string, st os.FileInfo) int64 {
 		if err != nil {
 			return nil
 		}
-		if p != path && !s.cfg.IncludeHidden && len(d.Name()) > 0 && d.Name()[0] == '.' {
+		if p != path && !hidden && isHidden(d.Name()) {
 			if d.IsDir() {
 				return filepath.SkipDir
 			}

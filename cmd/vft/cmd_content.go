@@ -46,6 +46,7 @@ func interruptible() (context.Context, context.CancelFunc) {
 func runAdd(c *cli, args []string) error {
 	fs, asJSON := c.flags("add")
 	noPin := fs.Bool("no-pin", false, "do not pin the result (the next `vft repo gc` may remove it)")
+	hidden := fs.Bool("hidden", false, "include files and directories whose names start with a dot (skipped by default, as `ipfs add` does)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -66,15 +67,24 @@ func runAdd(c *cli, args []string) error {
 	ctx, cancel := interruptible()
 	defer cancel()
 	bar := newProgressBar(c.stderr, "adding")
-	id, err := cl.Add(ctx, path, *noPin, bar.Update)
+	res, err := cl.Add(ctx, api.AddRequest{Path: path, NoPin: *noPin, Hidden: *hidden}, bar.Update)
 	bar.Done()
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return c.printJSON(map[string]string{"cid": id, "path": path})
+	if res.HiddenSkipped > 0 {
+		// On stderr, so that scripts reading the CID still get one line.
+		entries := "entries"
+		if res.HiddenSkipped == 1 {
+			entries = "entry"
+		}
+		fmt.Fprintf(c.stderr, "skipped %d hidden %s (files or directories whose names start with \".\"); to include them: vft add --hidden %s\n",
+			res.HiddenSkipped, entries, fs.Arg(0))
 	}
-	fmt.Fprintln(c.stdout, id)
+	if *asJSON {
+		return c.printJSON(map[string]any{"cid": res.CID, "path": path, "hidden_skipped": res.HiddenSkipped})
+	}
+	fmt.Fprintln(c.stdout, res.CID)
 	return nil
 }
 
@@ -189,12 +199,21 @@ func runPin(c *cli, args []string) error {
 		if fs.NArg() != 1 {
 			return fmt.Errorf("%w: vft pin %s CID", errUsage, sub)
 		}
-		call, verb := cl.Pin, "pinned"
-		if sub == "rm" {
-			call, verb = cl.Unpin, "unpinned"
-		}
-		if err := call(ctx, fs.Arg(0)); err != nil {
-			return err
+		verb := "pinned"
+		if sub == "add" {
+			// Pinning fetches what is missing: as long as a get, with
+			// the same progress line.
+			bar := newProgressBar(c.stderr, "fetching")
+			err := cl.Pin(ctx, fs.Arg(0), bar.Update)
+			bar.Done()
+			if err != nil {
+				return err
+			}
+		} else {
+			verb = "unpinned"
+			if err := cl.Unpin(ctx, fs.Arg(0)); err != nil {
+				return err
+			}
 		}
 		if d.asJSON {
 			return c.printJSON(map[string]string{"cid": fs.Arg(0), "status": verb})

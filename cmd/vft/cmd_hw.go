@@ -53,7 +53,7 @@ func runHW(c *cli, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	det, _, dir, _, err := c.detector()
+	det, _, dir, r, err := c.detector()
 	if err != nil {
 		return err
 	}
@@ -67,11 +67,18 @@ func runHW(c *cli, args []string) error {
 	if *asJSON {
 		return c.printJSON(report)
 	}
-	return report.WriteText(c.stdout)
+	if err := report.WriteText(c.stdout); err != nil {
+		return err
+	}
+	if r == nil {
+		_, err = fmt.Fprintf(c.stdout, "Repo    none yet at %s: `vft init` creates it (the disk above is where it will be)\n", dir)
+	}
+	return err
 }
 
-// runDoctor checks what a miner needs and prints one line per check, with
-// the fix for each one that fails.
+// runDoctor checks what the node needs (a miner: GPUs, sandboxes, ports;
+// any node that settles: the chain and its wallet's funds) and prints one
+// line per check, with the fix for each one that fails.
 func runDoctor(c *cli, args []string) error {
 	fs, asJSON := c.flags("doctor")
 	if err := parse(fs, args); err != nil {
@@ -85,9 +92,14 @@ func runDoctor(c *cli, args []string) error {
 	ctx, cancel := requestContext()
 	defer cancel()
 	checks := det.Checks(ctx, dir)
-	checks = append(checks, cgroupCheck(cfg))
-	checks = append(checks, sandboxCheck(ctx, cfg))
+	if isLightNode(cfg) {
+		checks = notNeededOnLightNode(checks)
+	} else {
+		checks = append(checks, cgroupCheck(cfg))
+		checks = append(checks, sandboxCheck(ctx, cfg))
+	}
 	checks = append(checks, c.nodeChecks(ctx, cfg, r)...)
+	checks = append(checks, chainChecks(ctx, cfg, r)...)
 
 	failed := 0
 	for _, ch := range checks {

@@ -121,7 +121,8 @@ func jobSubmit(c *cli, args []string) error {
 	ctx, cancel := interruptible()
 	defer cancel()
 	resolved, err := spec.Resolve(base, func(path string) (string, error) {
-		return cl.Add(ctx, strings.TrimSuffix(path, "/"), false, nil)
+		res, err := cl.Add(ctx, api.AddRequest{Path: strings.TrimSuffix(path, "/")}, nil)
+		return res.CID, err
 	}, time.Now())
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -39,7 +40,7 @@ func commands() []command {
 		{"id", "show this node's peer ID, wallet and addresses", runID},
 		{"peers", "list connected peers", runPeers},
 		{"swarm", "swarm connect MULTIADDR: dial a peer", runSwarm},
-		{"add", "add PATH: import a file or directory as IPFS content, print its CID", runAdd},
+		{"add", "add PATH [--hidden] [--no-pin]: import a file or directory as IPFS content, print its CID", runAdd},
 		{"get", "get CID [-o PATH]: fetch content from the network and write it out", runGet},
 		{"pin", "pin add CID | pin rm CID | pin ls: keep content from garbage collection", runPin},
 		{"repo", "repo stat | repo gc: content store size; remove unpinned blocks", runRepo},
@@ -48,7 +49,7 @@ func commands() []command {
 		{"dashboard", "print the running daemon's dashboard URL (with the API token in its #fragment)", runDashboard},
 		{"nodes", "live network table from heartbeats: capabilities, price, last seen", runNodes},
 		{"hw", "hardware report: GPUs (NVML), CPU, memory, disk; no daemon needed", runHW},
-		{"doctor", "check what a miner needs, with the fix for each problem", runDoctor},
+		{"doctor", "check what this node needs (hardware, sandboxes, chain, wallet), with the fix for each problem", runDoctor},
 		{"config", "config show | config set KEY VALUE", runConfig},
 		{"devnet", "devnet [--miners N] [--cheaters K] [--fault KIND] [--dir DIR]: a local network in processes: Solana localnet, miners, a submitter", runDevnet},
 		{"version", "print the version", runVersion},
@@ -86,6 +87,11 @@ func (c *cli) main(args []string) int {
 		case errors.Is(err, errUsage):
 			fmt.Fprintf(c.stderr, "vft %s: %v\n", cmd.name, err)
 			return 2
+		case errors.Is(err, context.Canceled) && interruptedSays[cmd.name] != "":
+			// Ctrl-C: say what it left and what to do, not which HTTP
+			// call it cut (130: the shell's status for SIGINT).
+			fmt.Fprintf(c.stderr, "vft %s: %s\n", cmd.name, interruptedSays[cmd.name])
+			return 130
 		default:
 			fmt.Fprintf(c.stderr, "vft %s: %v\n", cmd.name, err)
 			return 1
@@ -93,6 +99,17 @@ func (c *cli) main(args []string) int {
 	}
 	fmt.Fprintf(c.stderr, "vft: unknown command %q; run `vft help` for the list\n", args[0])
 	return 2
+}
+
+// interruptedSays is what each command that Ctrl-C can cut short left
+// behind. A get or pin keeps every block it fetched (each is written as it
+// arrives), so running it again fetches only the rest.
+var interruptedSays = map[string]string{
+	"get":  "interrupted; run the same command to resume",
+	"pin":  "interrupted; run the same command to resume",
+	"repo": "interrupted; nothing was lost, run the same command again",
+	"add":  "interrupted; nothing was added, run the same command again",
+	"job":  "interrupted; a job already submitted goes on in the daemon (`vft job list`), and `vft job result ID -o DIR` fetches its result",
 }
 
 func (c *cli) usage() {

@@ -404,6 +404,11 @@ func TestHardwareDoctorAndNodes(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &report); err != nil || report.CPU.LogicalCores == 0 || report.GPUs == nil {
 		t.Fatalf("hw --json: %v: %s", err, out)
 	}
+	// Before `vft init`: the disk the repo will be on, and what to run.
+	out, stderr, code = vft(t, env, "--repo", filepath.Join(t.TempDir(), "none"), "hw")
+	if code != 0 || strings.Contains(out, "0.0 GiB free of 0.0 GiB") || strings.Contains(out, "statfs") || !strings.Contains(out, "vft init") {
+		t.Fatalf("hw without a repo: exit %d:\n%s%s", code, out, stderr)
+	}
 
 	repoA, repoB := initRepo(t, env, "miner"), initRepo(t, env, "miner")
 	startDaemon(t, repoA, env)
