@@ -101,14 +101,6 @@ const (
 	bidders = 4
 )
 
-// openBid is a bid this worker sent and not yet seen assigned: the only
-// assignments it accepts are for these, from the job's submitter.
-type openBid struct {
-	submitter peer.ID
-	price     uint64
-	expires   time.Time
-}
-
 // Market runs the offer → bid → assignment protocol for one node.
 type Market struct {
 	key     *identity.Key
@@ -128,7 +120,7 @@ type Market struct {
 	verdicts  Gossip
 	seen      map[string]struct{} // worker: offers already considered
 	// openBids are this worker's bids waiting for an assignment.
-	openBids map[string]openBid
+	openBids *openBids
 	// toBid queues considered offers for the bidders.
 	toBid *bidQueue
 	// maxBids caps the bids kept per open job (maxBidsPerJob).
@@ -162,7 +154,7 @@ func NewMarket(key *identity.Key, streams Streams, book *Book, opts MarketOption
 	}
 	m := &Market{key: key, streams: streams, book: book, opts: opts, log: log.With("component", "market"),
 		bids: map[string][]Bid{}, seen: map[string]struct{}{}, revealing: map[string]bool{}, assigning: map[string]map[peer.ID]bool{},
-		openBids: map[string]openBid{}, toBid: newBidQueue(), maxBids: maxBidsPerJob}
+		openBids: newOpenBids(maxOpenBids), toBid: newBidQueue(), maxBids: maxBidsPerJob}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	if book != nil {
 		// A submitter that accepted this worker's result is a customer:
@@ -793,23 +785,12 @@ func (m *Market) bid(o Offer) {
 func (m *Market) rememberBid(o Offer, price uint64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := m.opts.Now()
-	if len(m.openBids) >= maxOpenBids {
-		for id, b := range m.openBids {
-			if now.After(b.expires) {
-				delete(m.openBids, id)
-			}
-		}
-		if len(m.openBids) >= maxOpenBids {
-			return // a full table only costs this worker an assignment
-		}
-	}
-	m.openBids[o.ID.String()] = openBid{submitter: o.Submitter, price: price, expires: time.UnixMilli(o.Spec.Deadline)}
+	m.openBids.add(o.ID.String(), openBid{submitter: o.Submitter, price: price, expires: time.UnixMilli(o.Spec.Deadline)}, m.opts.Now())
 }
 
 func (m *Market) forgetBid(id string) {
 	m.mu.Lock()
-	delete(m.openBids, id)
+	m.openBids.remove(id)
 	m.mu.Unlock()
 }
 
@@ -818,7 +799,7 @@ func (m *Market) forgetBid(id string) {
 func (m *Market) bidFor(o Offer) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	b, ok := m.openBids[o.ID.String()]
+	b, ok := m.openBids.get(o.ID.String())
 	return ok && b.submitter == o.Submitter && b.price <= o.Spec.Reward && !m.opts.Now().After(b.expires)
 }
 

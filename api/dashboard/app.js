@@ -310,7 +310,9 @@ async function cancelJob(id, button) {
 }
 
 function jobRow(rec) {
-  const outcome = rec.result ? "result " + short(rec.result) : rec.reason || "";
+  // A job still short of workers says why (kept current by the node).
+  const outcome = rec.result ? "result " + short(rec.result)
+    : rec.reason || (rec.waiting ? "waiting: " + rec.waiting : "");
   const cells = [
     el("td", { class: "mono", text: short(rec.id), title: rec.id }),
     el("td", {}, stageBar(rec)),
@@ -318,7 +320,7 @@ function jobRow(rec) {
   if (rec.role === "submitter") {
     cells.push(el("td", { class: "mono", text: (rec.workers || []).map(short).join(", ") }));
   }
-  cells.push(el("td", { text: outcome, title: rec.result || rec.reason || "" }), verdictCell(rec), payoutsCell(rec));
+  cells.push(el("td", { text: outcome, title: rec.result || rec.reason || rec.waiting || "" }), verdictCell(rec), payoutsCell(rec));
   if (rec.role === "submitter") cells.push(cancelCell(rec));
   return el("tr", { "data-job": rec.id, "data-state": rec.state }, ...cells);
 }

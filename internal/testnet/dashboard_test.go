@@ -127,10 +127,12 @@ func TestDashboard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	row = fmt.Sprintf(`document.querySelector('#jobs-submitted tr[data-job=%q]')`, unassigned)
+	// While it waits, its row says why, as the node keeps it current.
+	waitPage(t, subTab, "why the job waits", row+` !== null && `+row+`.textContent.includes("waiting: needs 1 worker(s)") && `+row+`.textContent.includes("the job needs 1048576 MiB")`)
 	if err := client.CancelJob(ctx, unassigned, "nobody can run it"); err != nil {
 		t.Fatal(err)
 	}
-	row = fmt.Sprintf(`document.querySelector('#jobs-submitted tr[data-job=%q]')`, unassigned)
 	stages := func(cls string) string {
 		return `[...` + row + `.querySelectorAll(".stage` + cls + `")].map(e => e.textContent).join(",")`
 	}
