@@ -3,6 +3,7 @@ package testnet
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -75,6 +76,9 @@ func TestDashboardEarned(t *testing.T) {
 	waitPage(t, minerTab, "the earnings in SOL", `text("#money-total") === "0.000005 SOL" && text("#money-detail") === "over 1 job"`)
 	waitPage(t, minerTab, "the job under Earned", fmt.Sprintf(`document.querySelector('#money-jobs li[data-job=%q]') !== null && text('#money-jobs').includes("0.000005 SOL")`, id))
 	waitPage(t, minerTab, "the payout in SOL", fmt.Sprintf(`text("#payouts").includes("0.000005 SOL") && text("#payouts").includes(%q)`, sent.Signature[:8]))
+	if shots := os.Getenv("VFT_SCREENSHOT_DIR"); shots != "" {
+		screenshot(t, minerTab, filepath.Join(shots, "dashboard-earned.png"))
+	}
 
 	e, err := apiClient(t, miner).Earnings(ctx, 10)
 	if err != nil || len(e.Earned) != 1 || e.Earned[0].Amount != reward || e.Earned[0].Currency.Unit != "SOL" || e.Earned[0].Currency.Decimals != 9 ||
