@@ -7,7 +7,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/gagliardetto/solana-go"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/vft-network/vft/chain"
@@ -95,7 +94,7 @@ func (s *settlement) Pay(ctx context.Context, rec job.Record) ([]job.Payout, err
 		return s.n.releaseEscrow(ctx, rec, o)
 	}
 	var payouts []chain.Payout
-	workerOf := map[solana.PublicKey]string{} // wallet → peer ID, to name the worker in each payout
+	workerOf := map[string]string{} // wallet → peer ID, to name the worker in each payout
 	for _, w := range rec.Verdict.Agreed {
 		id, err := peer.Decode(w)
 		if err != nil {
@@ -110,7 +109,7 @@ func (s *settlement) Pay(ctx context.Context, rec job.Record) ([]job.Payout, err
 			return nil, fmt.Errorf("%w: %v", job.ErrWillNotPay, err)
 		}
 		payouts = append(payouts, p)
-		workerOf[p.Recipient] = w
+		workerOf[addr] = w
 	}
 	st, err := s.journal.Settle(ctx, rec.ID, rec.Result, payouts)
 	var insufficient *chain.InsufficientFundsError
@@ -127,7 +126,7 @@ func (s *settlement) Pay(ctx context.Context, rec job.Record) ([]job.Payout, err
 	var out []job.Payout
 	for _, tx := range st.Txs {
 		for _, p := range tx.Payouts {
-			out = append(out, job.Payout{Recipient: p.Recipient.String(), Worker: workerOf[p.Recipient], Amount: p.Amount,
+			out = append(out, job.Payout{Recipient: p.Recipient.String(), Worker: workerOf[p.Recipient.String()], Amount: p.Amount,
 				Signature: tx.Signature.String(), State: string(tx.State)})
 		}
 	}
