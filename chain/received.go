@@ -48,7 +48,7 @@ func (c *Client) FindPayment(ctx context.Context, owner, mint solana.PublicKey, 
 	}
 	limit = max(1, min(limit, maxSignatureScan))
 	sigs, err := call(ctx, c, "getSignaturesForAddress", func(ctx context.Context) ([]*rpc.TransactionSignature, error) {
-		return c.rpc.GetSignaturesForAddressWithOpts(ctx, account, &rpc.GetSignaturesForAddressOpts{Limit: &limit, Commitment: c.cfg.commitment()})
+		return c.rpc.GetSignaturesForAddressWithOpts(ctx, account, &rpc.GetSignaturesForAddressOpts{Limit: &limit, Commitment: c.historyCommitment()})
 	})
 	if err != nil {
 		return Received{}, fmt.Errorf("transactions of %s: %w", account, err)
@@ -82,7 +82,7 @@ func (c *Client) credited(ctx context.Context, sig solana.Signature, account, ow
 	var version uint64
 	out, err := call(ctx, c, "getTransaction", func(ctx context.Context) (*rpc.GetTransactionResult, error) {
 		return c.rpc.GetTransaction(ctx, sig, &rpc.GetTransactionOpts{Encoding: solana.EncodingBase64,
-			Commitment: c.cfg.commitment(), MaxSupportedTransactionVersion: &version})
+			Commitment: c.historyCommitment(), MaxSupportedTransactionVersion: &version})
 	})
 	if errors.Is(err, rpc.ErrNotFound) {
 		return Received{}, false, nil
@@ -161,6 +161,16 @@ func tokenAmount(list []rpc.TokenBalance, index int, owner, mint solana.PublicKe
 		return v, true
 	}
 	return 0, false
+}
+
+// historyCommitment is the configured commitment for reading history:
+// Solana's RPC refuses "processed" for getSignaturesForAddress and
+// getTransaction, so that reads as "confirmed".
+func (c *Client) historyCommitment() rpc.CommitmentType {
+	if c.cfg.commitment() == rpc.CommitmentProcessed {
+		return rpc.CommitmentConfirmed
+	}
+	return c.cfg.commitment()
 }
 
 // MintDecimals is how many decimals mint's amounts have. A mint's
