@@ -262,6 +262,13 @@ func (c *Client) Job(ctx context.Context, id string) (job.Record, error) {
 	return out, c.do(ctx, http.MethodGet, "/api/v1/jobs/"+id, nil, &out)
 }
 
+// JobStatus returns one of this node's jobs with the currency of its
+// payouts.
+func (c *Client) JobStatus(ctx context.Context, id string) (JobStatus, error) {
+	var out JobStatus
+	return out, c.do(ctx, http.MethodGet, "/api/v1/jobs/"+id, nil, &out)
+}
+
 // CancelJob withdraws one of this node's jobs.
 func (c *Client) CancelJob(ctx context.Context, id, reason string) error {
 	return c.do(ctx, http.MethodPost, "/api/v1/jobs/"+id+"/cancel", CancelRequest{Reason: reason}, nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/vft-network/vft/internal/units"
 	"github.com/vft-network/vft/job"
 )
 
@@ -53,6 +54,28 @@ func (s *Server) ServeJobs(j Jobs) {
 	})
 	s.Handle("GET /api/v1/jobs/{id}", func(w http.ResponseWriter, r *http.Request) {
 		rec, err := j.Status(r.Context(), r.PathValue("id"))
-		respond(w, rec, err)
+		if err != nil {
+			respond(w, nil, err)
+			return
+		}
+		st := JobStatus{Record: rec}
+		if c, ok := j.(Currencies); ok {
+			cur := c.Currency(r.Context(), rec)
+			st.Currency = &cur
+		}
+		respond(w, st, nil)
 	})
+}
+
+// JobStatus is what GET /api/v1/jobs/{id} returns: the record, and the
+// currency its payouts' base-unit amounts are in.
+type JobStatus struct {
+	job.Record
+	Currency *units.Currency `json:"currency,omitempty"`
+}
+
+// Currencies is what a Jobs may also say: the currency a job pays in
+// (SOL, or its mint with the mint's decimals).
+type Currencies interface {
+	Currency(ctx context.Context, rec job.Record) units.Currency
 }

@@ -61,6 +61,9 @@ type Client struct {
 	wsc      *ws.Client // nil until first needed, or after a failure
 	wsFailed time.Time
 
+	decimalsMu sync.Mutex
+	decimals   map[solana.PublicKey]uint8 // MintDecimals' cache
+
 	closeOnce sync.Once
 	closed    chan struct{}
 }

@@ -121,6 +121,7 @@ type VerdictRecord struct {
 // Payout is one payment of a settled job.
 type Payout struct {
 	Recipient string `json:"recipient"` // base58 wallet address
+	Worker    string `json:"worker,omitempty"`
 	Amount    uint64 `json:"amount"`
 	Signature string `json:"signature"`
 	State     string `json:"state"`

@@ -32,6 +32,7 @@ func (n *Node) serveDashboard() {
 		n.api.ServeDashboard()
 	}
 	n.api.ServeWallet(n.newWallet())
+	n.api.ServeEarnings(earningsAPI{n})
 	n.api.ServeReputation(n.reputation)
 	d.start()
 	n.stops = append(n.stops, d.Close)

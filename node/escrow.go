@@ -129,7 +129,7 @@ func (n *Node) releaseEscrow(ctx context.Context, rec job.Record, o job.Offer) (
 		return nil, err
 	}
 	n.stats.settled("confirmed")
-	return jobPayouts(rel, o)
+	return jobPayouts(rel, o, agreed)
 }
 
 // releasePayouts is what a release of o's escrow pays, whoever sends it:
@@ -157,17 +157,29 @@ func releasePayouts(o job.Offer, agreeing []peer.ID) ([]chain.Payout, []solana.P
 	return payouts, approvers, nil
 }
 
-// jobPayouts records a landed release in the job's terms; what went to
-// the submitter is marked returned.
-func jobPayouts(rel *chain.EscrowRelease, o job.Offer) ([]job.Payout, error) {
+// jobPayouts records a landed release in the job's terms, naming the
+// agreeing worker each reward went to; what went to the submitter is
+// marked returned.
+func jobPayouts(rel *chain.EscrowRelease, o job.Offer, agreeing []peer.ID) ([]job.Payout, error) {
 	submitter, err := escrow.KeyOf(o.Submitter)
 	if err != nil {
 		return nil, err
 	}
+	workerOf := map[solana.PublicKey]string{}
+	for _, w := range agreeing {
+		if k, err := escrow.KeyOf(w); err == nil {
+			workerOf[k] = w.String()
+		}
+	}
 	out := make([]job.Payout, 0, len(rel.Payouts))
 	for _, p := range rel.Payouts {
-		out = append(out, job.Payout{Recipient: p.Recipient.String(), Amount: p.Amount, Signature: rel.Tx.Signature.String(),
-			State: string(rel.State), Returned: p.Recipient == submitter})
+		returned := p.Recipient == submitter
+		worker := workerOf[p.Recipient]
+		if returned {
+			worker = ""
+		}
+		out = append(out, job.Payout{Recipient: p.Recipient.String(), Worker: worker, Amount: p.Amount, Signature: rel.Tx.Signature.String(),
+			State: string(rel.State), Returned: returned})
 	}
 	return out, nil
 }
@@ -313,7 +325,7 @@ func (r escrowRescuer) Release(ctx context.Context, rec job.Record, o job.Offer,
 	if err != nil {
 		return nil, err
 	}
-	return jobPayouts(rel, o)
+	return jobPayouts(rel, o, agreeing)
 }
 
 // rescueLamports is what a worker needs to send a release: the fee and up

@@ -198,6 +198,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.startEscrow(); err != nil {
 		return err
 	}
+	n.startEarnings()
 	n.reputation, err = verify.NewReputation(n.storage.Datastore(), n.key.PeerID(), n.log)
 	if err != nil {
 		return err

@@ -95,6 +95,7 @@ func (s *settlement) Pay(ctx context.Context, rec job.Record) ([]job.Payout, err
 		return s.n.releaseEscrow(ctx, rec, o)
 	}
 	var payouts []chain.Payout
+	workerOf := map[string]string{} // wallet → peer ID, to name the worker in each payout
 	for _, w := range rec.Verdict.Agreed {
 		id, err := peer.Decode(w)
 		if err != nil {
@@ -109,6 +110,7 @@ func (s *settlement) Pay(ctx context.Context, rec job.Record) ([]job.Payout, err
 			return nil, fmt.Errorf("%w: %v", job.ErrWillNotPay, err)
 		}
 		payouts = append(payouts, p)
+		workerOf[addr] = w
 	}
 	st, err := s.journal.Settle(ctx, rec.ID, rec.Result, payouts)
 	var insufficient *chain.InsufficientFundsError
@@ -126,7 +128,8 @@ func (s *settlement) Pay(ctx context.Context, rec job.Record) ([]job.Payout, err
 	var out []job.Payout
 	for _, tx := range st.Txs {
 		for _, p := range tx.Payouts {
-			out = append(out, job.Payout{Recipient: p.Recipient.String(), Amount: p.Amount, Signature: tx.Signature.String(), State: string(tx.State)})
+			out = append(out, job.Payout{Recipient: p.Recipient.String(), Worker: workerOf[p.Recipient.String()], Amount: p.Amount,
+				Signature: tx.Signature.String(), State: string(tx.State)})
 		}
 	}
 	return out, nil

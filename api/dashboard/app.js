@@ -14,6 +14,8 @@ const state = {
   jobs: new Map(), // id → job record
   gpuHistory: new Map(), // GPU key → {util: [], mem: [], temp: []}
   token: null,
+  earnings: null, // GET /api/v1/earnings: totals per currency and recent jobs
+  currencies: new Map(), // job id → {unit, decimals, mint}: how its amounts read
 };
 
 // ---- token: from the URL fragment (never sent to the server) to sessionStorage.
@@ -103,6 +105,20 @@ function bytes(n) {
 
 function sol(lamports) {
   return (lamports / 1e9).toLocaleString(undefined, { maximumFractionDigits: 9 }) + " SOL";
+}
+
+// amount writes a base-unit integer in its currency, exactly, as the CLI
+// does: 5000 lamports is "0.000005 SOL", 12010000 of a 6-decimal token
+// "12.01 Gh9Z…x3Qa". Without a currency it says base units.
+function amount(n, cur) {
+  if (!cur) return String(n) + " base units";
+  const d = Number(cur.decimals) || 0;
+  let digits = BigInt(Math.round(Number(n) || 0)).toString();
+  if (d === 0) return digits + " " + cur.unit;
+  if (digits.length <= d) digits = "0".repeat(d - digits.length + 1) + digits;
+  const whole = digits.slice(0, digits.length - d);
+  const frac = digits.slice(digits.length - d).replace(/0+$/, "");
+  return (frac ? whole + "." + frac : whole) + " " + cur.unit;
 }
 
 function ago(iso) {
@@ -270,9 +286,12 @@ function verdictCell(rec) {
 
 function payoutsCell(rec) {
   if (!Array.isArray(rec.payouts)) return el("td", { class: "unavailable", text: "–" });
-  const total = rec.payouts.reduce((a, p) => a + (p.amount || 0), 0);
+  const wallet = state.identity && state.identity.wallet;
+  // A worker's cell says what it earned; a submitter's what it paid.
+  const counted = rec.role === "worker" ? rec.payouts.filter((p) => p.recipient === wallet && !p.returned) : rec.payouts.filter((p) => !p.returned);
+  const total = counted.reduce((a, p) => a + (p.amount || 0), 0);
   const states = [...new Set(rec.payouts.map((p) => p.state))].join("/");
-  return el("td", { text: total + " (" + rec.payouts.length + ", " + states + ")" });
+  return el("td", { text: amount(total, state.currencies.get(rec.id)) + " (" + rec.payouts.length + ", " + states + ")" });
 }
 
 function cancelCell(rec) {
@@ -332,35 +351,75 @@ function renderJobs() {
   renderPayouts(all);
 }
 
-// renderPayouts lists payouts and totals what this node earned (as a
-// worker, paid to its wallet) or paid (as a submitter).
+// renderPayouts lists payouts in their currencies, and the card totals
+// what this node earned (as a worker: the payments it found on chain for
+// its done jobs) or paid (as a submitter), from GET /api/v1/earnings.
 function renderPayouts(all) {
   const wallet = state.identity && state.identity.wallet;
   const rows = [];
-  let earned = 0, paid = 0, known = false;
   for (const rec of all) {
     if (!Array.isArray(rec.payouts)) continue;
-    known = true;
     for (const p of rec.payouts) {
-      if (rec.role === "submitter") paid += p.amount || 0;
-      else if (p.recipient === wallet) earned += p.amount || 0;
+      const to = p.worker ? short(p.worker) + " · " + short(p.recipient) : short(p.recipient);
       rows.push(el("tr", {},
         el("td", { class: "mono", text: short(rec.id), title: rec.id }),
-        el("td", { class: "mono", text: short(p.recipient) + (p.recipient === wallet ? " (this node)" : ""), title: p.recipient }),
-        el("td", { text: String(p.amount) }),
+        el("td", { class: "mono", text: to + (p.recipient === wallet ? " (this node)" : ""), title: (p.worker ? "peer " + p.worker + ", " : "") + "wallet " + p.recipient }),
+        el("td", { text: amount(p.amount || 0, state.currencies.get(rec.id)) + (p.returned ? " (back)" : "") }),
         el("td", { text: p.state || "", class: p.state === "failed" ? "error" : "" }),
         el("td", { class: "mono", text: short(p.signature), title: p.signature || "" })));
     }
   }
   fillTable("payouts", rows);
+  renderMoney();
+}
+
+// renderMoney fills the Earned (miner) or Paid out (submitter) card.
+function renderMoney() {
+  const e = state.earnings;
   const light = state.identity && state.identity.mode === "light";
-  if (!known) {
+  const list = document.getElementById("money-jobs");
+  list.replaceChildren();
+  if (!e) {
     setText("money-total", "not available", "unavailable");
-    setText("money-detail", "no job on this node has payout records yet");
+    setText("money-detail", "this node does not report earnings");
     return;
   }
-  setText("money-total", String(light ? paid : earned), "");
-  setText("money-detail", "smallest units, over " + rows.length + " payouts");
+  const totals = (light ? e.paid : e.earned) || [];
+  if (totals.length === 0) {
+    setText("money-total", "0", "");
+    setText("money-detail", light ? "no job has paid out yet" : "no payment found on chain for this node's jobs yet");
+    return;
+  }
+  setText("money-total", totals.map((t) => amount(t.amount, t.currency)).join(" + "), "");
+  const jobs = totals.reduce((a, t) => a + t.jobs, 0);
+  setText("money-detail", "over " + jobs + " job" + (jobs === 1 ? "" : "s"));
+  for (const j of e.jobs || []) {
+    const v = light ? j.paid : j.earned;
+    if (!v) continue;
+    list.append(el("li", { "data-job": j.job },
+      el("span", { class: "mono", text: short(j.job), title: j.job }), " ",
+      el("span", { text: amount(v, j.currency) })));
+  }
+}
+
+let earningsTimer = null;
+
+// loadEarnings reads the totals; job events with payouts ask again, at
+// most twice a second.
+async function loadEarnings() {
+  const r = await api("/api/v1/earnings?recent=50");
+  if (r.ok) {
+    state.earnings = r.data;
+    for (const j of r.data.jobs || []) state.currencies.set(j.job, j.currency);
+  } else {
+    state.earnings = null;
+  }
+  renderJobs();
+}
+
+function scheduleEarnings() {
+  if (earningsTimer) return;
+  earningsTimer = setTimeout(() => { earningsTimer = null; loadEarnings(); }, 500);
 }
 
 // ---- GPUs: live readings with small charts of the last minutes
@@ -495,8 +554,10 @@ async function connect() {
   on("status", (e) => onStatus(JSON.parse(e.data)));
   on("log", (e) => addLog(JSON.parse(e.data)));
   on("job", (e) => {
-    keepNewer(JSON.parse(e.data));
+    const rec = JSON.parse(e.data);
+    keepNewer(rec);
     renderJobs();
+    if (Array.isArray(rec.payouts)) scheduleEarnings();
   });
   on("resync", () => {
     addLog({ level: "warn", message: "the live feed fell behind; reloading the state" });
@@ -511,6 +572,7 @@ function refreshAll() {
   loadNodes();
   loadJobs();
   loadWallet();
+  loadEarnings();
   loadReputation();
 }
 

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/vft-network/vft/api"
+	"github.com/vft-network/vft/internal/units"
 	"github.com/vft-network/vft/job"
 )
 
@@ -217,13 +219,14 @@ func jobStatus(c *cli, args []string) error {
 	}
 	ctx, cancel := requestContext()
 	defer cancel()
-	rec, err := cl.Job(ctx, fs.Arg(0))
+	st, err := cl.JobStatus(ctx, fs.Arg(0))
 	if err != nil {
 		return err
 	}
 	if *asJSON {
-		return c.printJSON(rec)
+		return c.printJSON(st)
 	}
+	rec := st.Record
 	fmt.Fprintf(c.stdout, "job     %s\nrole    %s\nstate   %s\n", rec.ID, rec.Role, rec.State)
 	if rec.Result != "" {
 		fmt.Fprintf(c.stdout, "result  %s\n", rec.Result)
@@ -246,13 +249,11 @@ func jobStatus(c *cli, args []string) error {
 			fmt.Fprintf(c.stdout, "worker  %s\n", w)
 		}
 	}
-	for _, p := range rec.Payouts {
-		what := "paid   "
-		if p.Returned {
-			what = "back   "
-		}
-		fmt.Fprintf(c.stdout, "%s %s  %d  tx %s (%s)\n", what, p.Recipient, p.Amount, p.Signature, p.State)
+	var self string // this node's wallet: a worker's own payout reads "earned"
+	if id, err := cl.ID(ctx); err == nil {
+		self = id.Wallet
 	}
+	printPayouts(c.stdout, st, self)
 	for _, h := range rec.History {
 		fmt.Fprintf(c.stdout, "  %-10s %s  %s\n", h.State, h.At.Local().Format(time.DateTime), h.Note)
 	}
@@ -314,4 +315,28 @@ func jobCancel(c *cli, args []string) error {
 	}
 	fmt.Fprintf(c.stdout, "cancelled %s\n", fs.Arg(0))
 	return nil
+}
+
+// printPayouts writes a job's payouts in its currency. The submitter sees
+// whom it paid (peer and wallet); a worker sees what it earned, self being
+// its wallet.
+func printPayouts(w io.Writer, st api.JobStatus, self string) {
+	cur := units.SOL
+	if st.Currency != nil {
+		cur = *st.Currency
+	}
+	for _, p := range st.Payouts {
+		switch {
+		case st.Role == job.RoleWorker && p.Recipient == self && !p.Returned:
+			fmt.Fprintf(w, "earned  %s  tx %s\n", cur.Format(p.Amount), p.Signature)
+		case p.Returned:
+			fmt.Fprintf(w, "back    wallet %s  %s  tx %s (%s)\n", p.Recipient, cur.Format(p.Amount), p.Signature, p.State)
+		default:
+			who := p.Worker
+			if who == "" {
+				who = "-" // recorded before payouts named their worker
+			}
+			fmt.Fprintf(w, "paid    %s  wallet %s  %s  tx %s (%s)\n", who, p.Recipient, cur.Format(p.Amount), p.Signature, p.State)
+		}
+	}
 }

@@ -2,10 +2,12 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"math/big"
 	"strings"
 
+	"github.com/vft-network/vft/api"
 	"github.com/vft-network/vft/chain"
 )
 
@@ -20,8 +22,12 @@ func runWallet(c *cli, args []string) error {
 		sub, args = args[0], args[1:]
 	}
 	fs, asJSON := c.flags("wallet " + sub)
+	recent := fs.Int("recent", 10, "wallet earned: how many recent jobs to list")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if sub == "earned" {
+		return walletEarned(c, *recent, *asJSON)
 	}
 	r, err := c.openRepo()
 	if err != nil {
@@ -89,7 +95,7 @@ func runWallet(c *cli, args []string) error {
 		fmt.Fprintf(c.stdout, "airdropped %s SOL to %s: %s\n", formatSOL(lamports), cl.Address(), sig)
 		return nil
 	}
-	return fmt.Errorf("%w: unknown wallet subcommand %q: use balance or airdrop", errUsage, sub)
+	return fmt.Errorf("%w: unknown wallet subcommand %q: use balance, earned or airdrop", errUsage, sub)
 }
 
 // parseSOL reads "2", "0.5" or "0.000000001" SOL exactly, into lamports.
@@ -111,4 +117,55 @@ func formatSOL(lamports uint64) string {
 		return fmt.Sprint(whole)
 	}
 	return strings.TrimRight(fmt.Sprintf("%d.%09d", whole, frac), "0")
+}
+
+// walletEarned shows what this node earned as a worker (and paid as a
+// submitter), in total and for the recent jobs, from the daemon's job
+// records: the payments each worker found on chain for its done jobs.
+func walletEarned(c *cli, recent int, asJSON bool) error {
+	if recent < 0 || recent > 1000 {
+		return fmt.Errorf("%w: --recent %d: give a number of jobs from 0 to 1000", errUsage, recent)
+	}
+	cl, err := c.daemon()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := requestContext()
+	defer cancel()
+	e, err := cl.Earnings(ctx, recent)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return c.printJSON(e)
+	}
+	printEarnings(c.stdout, e)
+	return nil
+}
+
+// printEarnings writes totals per currency, then one line per recent job.
+func printEarnings(w io.Writer, e api.Earnings) {
+	if len(e.Earned) == 0 {
+		fmt.Fprintf(w, "earned  nothing yet (wallet %s)\n", e.Wallet)
+	}
+	for _, t := range e.Earned {
+		fmt.Fprintf(w, "earned  %s over %d job(s)  (wallet %s)\n", t.Currency.Format(t.Amount), t.Jobs, e.Wallet)
+	}
+	for _, t := range e.Paid {
+		fmt.Fprintf(w, "paid    %s over %d job(s)\n", t.Currency.Format(t.Amount), t.Jobs)
+	}
+	for _, j := range e.Jobs {
+		amount, what := j.Earned, "earned"
+		if j.Role == "submitter" {
+			amount, what = j.Paid, "paid  "
+		}
+		sig := ""
+		for _, p := range j.Payouts {
+			if j.Role == "submitter" || (p.Recipient == e.Wallet && !p.Returned) {
+				sig = p.Signature
+				break
+			}
+		}
+		fmt.Fprintf(w, "  %s  %s  %s  %s  tx %s\n", j.UpdatedAt.Local().Format("2006-01-02 15:04"), j.Job, what, j.Currency.Format(amount), sig)
+	}
 }

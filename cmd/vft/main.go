@@ -45,7 +45,7 @@ func commands() []command {
 		{"pin", "pin add CID | pin rm CID | pin ls: keep content from garbage collection", runPin},
 		{"repo", "repo stat | repo gc: content store size; remove unpinned blocks", runRepo},
 		{"job", "job submit [SPEC.toml] [--wasm F] [--input P]... [--wait] [-o DIR] | list | status ID | result ID -o DIR | cancel ID", runJob},
-		{"wallet", "wallet [balance | airdrop AMOUNT]: the node's Solana address, balance; airdrop on local chains", runWallet},
+		{"wallet", "wallet [balance | earned [--recent N] | airdrop AMOUNT]: the node's Solana address, balance, what it earned; airdrop on local chains", runWallet},
 		{"dashboard", "print the running daemon's dashboard URL (with the API token in its #fragment)", runDashboard},
 		{"nodes", "live network table from heartbeats: capabilities, price, last seen", runNodes},
 		{"hw", "hardware report: GPUs (NVML), CPU, memory, disk; no daemon needed", runHW},
