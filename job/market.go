@@ -402,7 +402,7 @@ func (m *Market) collect(o Offer) {
 			// The draw's secret is our signature over the job ID: fixed
 			// for the job, unknowable to workers.
 			secret := ed25519.Sign(m.key.PrivateKey(), []byte("vft/choose/"+id))
-			if chosen := Choose(bids, need, o.Spec.Reward, secret, 0.1); len(chosen) == need {
+			if chosen := verify.Choose(bids, need, o.Spec.Reward, secret, verify.ChooseFloor); len(chosen) == need {
 				waiting.current = "" // assignment clears Record.Waiting
 				m.assign(o, chosen)
 				if o.Spec.Escrow && !m.fundEscrow(o) {
