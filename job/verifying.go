@@ -2,7 +2,6 @@ package job
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -255,9 +254,7 @@ func (m *Market) decide(rec Record) {
 	}
 	step, err := verify.Next(m.ctx, pol, verify.Progress{
 		Workers: len(rec.Workers), Reports: reports,
-		// The draw's secret is our signature over the job: the worker
-		// cannot tell whether it will be checked.
-		SpotSecret: ed25519.Sign(m.key.PrivateKey(), []byte("vft/spot/"+rec.ID)),
+		SpotSecret: m.spotSecret(rec.ID),
 		// An escrow locks the reward of exactly k workers, and a
 		// tie-breaker needs time for one more run.
 		MayAddWorkers: !o.Spec.Escrow && time.Until(time.UnixMilli(o.Spec.Deadline)) > o.Spec.Needs.Timeout(),
@@ -338,7 +335,8 @@ func (m *Market) conclude(rec Record, o Offer, out verify.Outcome) {
 	if vr.Dissented == nil {
 		vr.Dissented = []string{}
 	}
-	if m.opts.OnVerdict != nil {
+	if m.opts.OnVerdict != nil && !out.Unchecked {
+		// An unchecked spot job is no evidence about its worker.
 		m.opts.OnVerdict(CheckedVerdict{Author: m.key.PeerID(), Job: rec.ID, Accepted: out.Accepted,
 			Agreed: out.Agreed, Dissented: out.Dissented, Unproven: decodePeers(rec.Missed)})
 	}

@@ -52,7 +52,7 @@ type Step struct {
 //     it.
 //   - Spot: the lone worker's result (or its program failure, which is
 //     checked like a result: claiming one must not be a way out of the
-//     work) is accepted unless SpotDraw picks the job; then a verifier
+//     work) is accepted, Unchecked, unless SpotDraw picks the job; then a verifier
 //     re-runs it and SpotCheckQuorum runs must agree. When the two
 //     disagree a third worker breaks the tie.
 func Next(ctx context.Context, p Policy, at Progress, match Matcher) (Step, error) {
@@ -64,10 +64,10 @@ func Next(ctx context.Context, p Policy, at Progress, match Matcher) (Step, erro
 		if only := at.Reports[0]; len(at.Reports) == 1 && (only.Failed == "" || only.Failure != "") {
 			if !SpotDraw(at.SpotSecret, p.SpotProbability()) {
 				if only.Failure != "" {
-					return Step{Outcome: Outcome{Done: true, Failure: only.Failure,
+					return Step{Outcome: Outcome{Done: true, Failure: only.Failure, Unchecked: true,
 						Reason: "the program failed (" + only.Failure + "); not drawn for a spot check"}}, nil
 				}
-				return Step{Outcome: Outcome{Done: true, Accepted: only.Result, Agreed: []peer.ID{only.Worker},
+				return Step{Outcome: Outcome{Done: true, Accepted: only.Result, Agreed: []peer.ID{only.Worker}, Unchecked: true,
 					Reason: "not drawn for a spot check"}}, nil
 			}
 			return Step{Workers: 2, Why: "spot check: a verifier re-runs the job"}, nil

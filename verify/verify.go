@@ -50,6 +50,12 @@ type Outcome struct {
 	// proven wrong: Agreed is empty and Dissented names only the workers
 	// whose runs failed for reasons of their own.
 	Failure string
+	// Unchecked is set when nobody checked the outcome: a spot job the
+	// draw passed over. It is accepted and paid, but it is no evidence
+	// about the worker, and the submitter's reputation table must not
+	// count it (a cheater would otherwise build a record on unchecked
+	// jobs and, once proven, not be excluded when finally caught).
+	Unchecked bool
 }
 
 // Matcher says whether two result CIDs are the same answer. Exact

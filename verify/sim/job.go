@@ -82,9 +82,9 @@ func (s *market) runJob(j int) {
 		break
 	}
 	s.account(j, truth, reports, out)
-	if s.rep != nil {
-		// node/ observes every verdict the market concludes, an unchecked
-		// spot job's too; the workers that missed the deadline are
+	if s.rep != nil && !out.Unchecked {
+		// node/ observes every verdict the market concludes but an
+		// unchecked spot job's; the workers that missed the deadline are
 		// unproven (benched, not excluded).
 		err := s.rep.Observe(context.Background(), verify.Observation{Author: s.self, Job: jobID,
 			Agreed: out.Agreed, Dissented: out.Dissented, Missed: b.missed, At: s.clock})
