@@ -131,3 +131,36 @@ func TestSimDeterministic(t *testing.T) {
 		t.Fatalf("two runs of one seed differ:\n%+v\n%+v", a, b)
 	}
 }
+
+// TestSimBids logs how the figures with reputation depend on how many bids
+// the submitter ranks per seat: the market ranks what it holds once it has
+// two per seat or its bid window closes, so on a busy network it sees the
+// first few bids, on a quiet one all of them (docs/VERIFICATION.md).
+func TestSimBids(t *testing.T) {
+	if testing.Short() {
+		t.Skip("simulates 240,000 jobs")
+	}
+	var table strings.Builder
+	table.WriteString("| configuration (20% cheaters, reputation) | bids ranked per seat | wrong accepted | honest flagged | cheaters' pay, last 10% |\n")
+	table.WriteString("|---|---|---|---|---|\n")
+	for _, c := range []struct {
+		name   string
+		policy verify.Policy
+		mix    map[string]float64
+	}{
+		{"exact k=3 m=2, smart ring", exact, smartRing},
+		{"exact k=3 m=2, sleepers", exact, sleepers},
+		{"spot p=0.1, independent", spot, independent},
+		{"spot p=0.1, smart ring", spot, smartRing},
+	} {
+		for _, bids := range []int{2, 4, 100} {
+			r := Run(Config{Seed: 1, Workers: 100, Jobs: 20_000, Policy: c.policy, Reputation: true, Cheaters: c.mix, BidsPerSeat: bids})
+			per := fmt.Sprint(bids)
+			if bids == 100 {
+				per = "all"
+			}
+			fmt.Fprintf(&table, "| %s | %s | %.2f%% | %.3f%% | %.1f%% |\n", c.name, per, r.WrongAcceptedPct(), r.HonestFlaggedPct(), 100*r.ShareWindow(9))
+		}
+	}
+	t.Log("\n" + table.String())
+}
