@@ -2,6 +2,7 @@ package verify
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/ipfs/go-cid"
 )
@@ -94,4 +95,61 @@ func (p Policy) Validate() error {
 		return fmt.Errorf("verify mode %q is not one of exact, tolerance, spot, custom", p.Mode)
 	}
 	return nil
+}
+
+// MaxTolerance is the largest rel_tol or abs_tol a person may write, so
+// that it fits the spec's parts per billion.
+const MaxTolerance = 1e9
+
+// Terms is a policy as a person writes it (a job file's verify keys):
+// numbers instead of the spec's integers, and zeros for the defaults.
+// Policy turns it into the one form, Policy.
+type Terms struct {
+	Mode            string
+	Workers, Quorum uint32
+	// SpotChance is 0..1, for spot; RelTol and AbsTol for tolerance.
+	SpotChance, RelTol, AbsTol float64
+}
+
+// Check refuses the numbers that would wrap when they become the
+// policy's integers: a negative tolerance used to become about 1.8e19
+// parts per billion, so a tolerance job accepted any result.
+func (t Terms) Check() error {
+	for _, tol := range []struct {
+		key string
+		v   float64
+	}{{"rel_tol", t.RelTol}, {"abs_tol", t.AbsTol}} {
+		if math.IsNaN(tol.v) || tol.v < 0 || tol.v > MaxTolerance {
+			return fmt.Errorf("%s = %v is not a tolerance: write a number from 0 to %g", tol.key, tol.v, float64(MaxTolerance))
+		}
+	}
+	if t.SpotChance != 0 && !(t.SpotChance > 0 && t.SpotChance <= 1) {
+		return fmt.Errorf("spot_chance = %v is outside 0..1: it is the chance that a spot-checked job is run again (0.1 is one in ten)", t.SpotChance)
+	}
+	return nil
+}
+
+// Policy fills the defaults (exact verification by 1 worker, a majority
+// quorum) and converts the numbers; the custom mode's Verifier is the
+// caller's to set once the module is stored. Validate checks the result.
+func (t Terms) Policy() (Policy, error) {
+	if err := t.Check(); err != nil {
+		return Policy{}, err
+	}
+	p := Policy{Mode: t.Mode, Workers: t.Workers, Quorum: t.Quorum}
+	if p.Mode == "" {
+		p.Mode = ModeExact
+	}
+	if p.Workers == 0 {
+		p.Workers = 1
+	}
+	if p.Quorum == 0 && p.Mode != ModeSpot {
+		p.Quorum = p.Workers/2 + 1
+	}
+	if p.Mode == ModeSpot {
+		p.SpotPermille = uint32(t.SpotChance * 1000)
+	}
+	p.RelTolPPB = uint64(t.RelTol * 1e9)
+	p.AbsTolPPB = uint64(t.AbsTol * 1e9)
+	return p, nil
 }
