@@ -191,12 +191,7 @@ func revealSigners(reveals [][]byte, limit int) ([]peer.ID, error) {
 // maxWorkersOf is the most workers a job can have had: its k, plus the
 // tie-breakers a split job without escrow may add (a spot check's
 // verifier and tie-breaker among them).
-func maxWorkersOf(s Spec) int {
-	if s.Escrow {
-		return int(s.Verify.Workers)
-	}
-	return int(s.Verify.Workers) + verify.MaxTieBreakers
-}
+func maxWorkersOf(s Spec) int { return s.Verify.MaxWorkers(s.Escrow) }
 
 func openVerdict(raw []byte, now time.Time, open openFunc) (CheckedVerdict, error) {
 	peek, err := peekVerdict(raw)
@@ -283,7 +278,7 @@ func openVerdict(raw []byte, now time.Time, open openFunc) (CheckedVerdict, erro
 			return CheckedVerdict{}, fmt.Errorf("verdict on %s: %w", v.Job, err)
 		}
 	}
-	exact := spec.Verify.Mode == VerifyExact || spec.Verify.Mode == VerifySpot
+	exact := spec.Verify.ByCID()
 	for p, side := range named {
 		result, has := out.Revealed[p]
 		switch {

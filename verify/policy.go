@@ -153,3 +153,18 @@ func (t Terms) Policy() (Policy, error) {
 	p.AbsTolPPB = uint64(t.AbsTol * 1e9)
 	return p, nil
 }
+
+// ByCID says whether two results agree only when their CIDs are equal
+// (exact and spot modes), so that anyone can check a verdict's agreement
+// from the reveals it carries; tolerance and custom modes compare content.
+func (p Policy) ByCID() bool { return p.Mode == ModeExact || p.Mode == ModeSpot }
+
+// MaxWorkers is the most workers a job can have had: k, plus the
+// tie-breakers Next may add (a spot check's verifier and tie-breaker among
+// them), none when the reward is locked in an escrow for exactly k.
+func (p Policy) MaxWorkers(escrow bool) int {
+	if escrow {
+		return p.K()
+	}
+	return p.K() + MaxTieBreakers
+}
