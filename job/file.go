@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/vft-network/vft/internal/units"
+	"github.com/vft-network/vft/verify"
 )
 
 // FileSpec is a job spec as a person writes it (`vft job submit job.toml`):
@@ -74,16 +74,8 @@ func LoadFile(path string) (FileSpec, error) {
 // spec's integers: a negative tolerance used to become about 1.8e19 parts
 // per billion, so a tolerance job accepted any result.
 func (f FileSpec) checkNumbers() error {
-	for _, tol := range []struct {
-		key string
-		v   float64
-	}{{"rel_tol", f.RelTol}, {"abs_tol", f.AbsTol}} {
-		if math.IsNaN(tol.v) || tol.v < 0 || tol.v > maxTolerance {
-			return fmt.Errorf("%s = %v is not a tolerance: write a number from 0 to %g", tol.key, tol.v, float64(maxTolerance))
-		}
-	}
-	if f.SpotChance != 0 && !(f.SpotChance > 0 && f.SpotChance <= 1) {
-		return fmt.Errorf("spot_chance = %v is outside 0..1: it is the chance that a spot-checked job is run again (0.1 is one in ten)", f.SpotChance)
+	if err := f.verifyTerms().Check(); err != nil {
+		return err
 	}
 	for _, size := range []struct {
 		key string
@@ -96,9 +88,11 @@ func (f FileSpec) checkNumbers() error {
 	return nil
 }
 
-// maxTolerance is the largest rel_tol or abs_tol, so that it fits the
-// spec's parts per billion.
-const maxTolerance = 1e9
+// verifyTerms are the file's verify keys, as verify reads them.
+func (f FileSpec) verifyTerms() verify.Terms {
+	return verify.Terms{Mode: f.Verify, Workers: f.Redundancy, Quorum: f.Quorum,
+		SpotChance: f.SpotChance, RelTol: f.RelTol, AbsTol: f.AbsTol}
+}
 
 // AddFunc imports a local file or directory and returns its CID.
 type AddFunc func(path string) (string, error)
@@ -126,7 +120,10 @@ func (f FileSpec) Resolve(baseDir string, add AddFunc, now time.Time) (Spec, err
 			CPUCores: f.CPU, MemoryBytes: uint64(f.Memory), GPUs: f.GPUs, GPUMemoryBytes: uint64(f.GPUMemory),
 			GPUModel: f.GPUModel, TimeoutMS: uint64(f.Timeout.Std() / time.Millisecond), MaxOutputBytes: uint64(f.MaxOutput),
 		},
-		Verify: VerificationPolicy{Mode: f.Verify, Workers: f.Redundancy, Quorum: f.Quorum},
+	}
+	var err error
+	if s.Verify, err = f.verifyTerms().Policy(); err != nil {
+		return Spec{}, err
 	}
 	if s.Executor == "" {
 		s.Executor = ExecutorWASM
@@ -143,20 +140,6 @@ func (f FileSpec) Resolve(baseDir string, add AddFunc, now time.Time) (Spec, err
 	if s.Needs.MemoryBytes == 0 {
 		s.Needs.MemoryBytes = 512 << 20
 	}
-	if s.Verify.Mode == "" {
-		s.Verify.Mode = VerifyExact
-	}
-	if s.Verify.Workers == 0 {
-		s.Verify.Workers = 1
-	}
-	if s.Verify.Quorum == 0 && s.Verify.Mode != VerifySpot {
-		s.Verify.Quorum = s.Verify.Workers/2 + 1
-	}
-	if s.Verify.Mode == VerifySpot {
-		s.Verify.SpotPermille = uint32(f.SpotChance * 1000)
-	}
-	s.Verify.RelTolPPB = uint64(f.RelTol * 1e9)
-	s.Verify.AbsTolPPB = uint64(f.AbsTol * 1e9)
 	deadline := f.Deadline.Std()
 	if deadline == 0 {
 		deadline = time.Hour

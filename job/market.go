@@ -391,10 +391,7 @@ func (m *Market) collect(o Offer) {
 				return // the market is closing
 			}
 			bids = slices.DeleteFunc(bids, func(b Bid) bool { return missed[b.Worker] || slices.Contains(rec.Workers, b.Worker) })
-			// The draw's secret is our signature over the job ID: fixed
-			// for the job, unknowable to workers.
-			secret := ed25519.Sign(m.key.PrivateKey(), []byte("vft/choose/"+id))
-			if chosen := Choose(bids, need, o.Spec.Reward, secret, 0.1); len(chosen) == need {
+			if chosen := m.choose(o, bids, need); len(chosen) == need {
 				waiting.current = "" // assignment clears Record.Waiting
 				m.assign(o, chosen)
 				if o.Spec.Escrow && !m.fundEscrow(o) {
@@ -420,6 +417,24 @@ func (m *Market) collect(o Offer) {
 			return
 		}
 	}
+}
+
+// choose picks need workers from the bids with verify.Choose, the code
+// the simulator (verify/sim) runs too.
+func (m *Market) choose(o Offer, bids []Bid, need int) []peer.ID {
+	return verify.Choose(bids, need, o.Spec.Reward, m.chooseSecret(o.ID.String()), verify.ChooseFloor)
+}
+
+// chooseSecret keys a job's worker choice: our signature over the job ID,
+// fixed for the job and unknowable to workers.
+func (m *Market) chooseSecret(id string) []byte {
+	return ed25519.Sign(m.key.PrivateKey(), []byte("vft/choose/"+id))
+}
+
+// spotSecret keys a job's spot draw the same way, under its own label:
+// the worker cannot tell whether it will be checked.
+func (m *Market) spotSecret(id string) []byte {
+	return ed25519.Sign(m.key.PrivateKey(), []byte("vft/spot/"+id))
 }
 
 // awaitBids waits for a bid window, or less once there are enough bids to

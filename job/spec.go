@@ -1,9 +1,10 @@
 // Package job is VFT's market protocol: what a job is (its spec), the signed
 // messages that carry it (offers, cancels, bids, assignments, commitments,
 // reveals, verdicts), the persistent state machine of each job (Book),
-// matching (CanRun, Choose), the submitter's side (Market: collect bids,
-// assign, reveal, decide with the verify package, settle) and the
-// worker's side (Worker: fetch, run in an executor, commit, reveal).
+// matching (CanRun; verify.Choose ranks the bids), the submitter's side
+// (Market: collect bids, assign, reveal, settle, with every verification
+// decision taken by verify.Next) and the worker's side (Worker: fetch, run
+// in an executor, commit, reveal).
 package job
 
 import (
@@ -14,6 +15,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/vft-network/vft/executor"
+	"github.com/vft-network/vft/verify"
 )
 
 // Executors a job can ask for.
@@ -22,18 +24,19 @@ const (
 	ExecutorNative = "native"
 )
 
-// Verification modes (see docs/PROTOCOL.md and the verify package).
+// Verification modes: the verify package defines them and owns what they
+// mean; these are its names under job/'s.
 const (
-	VerifyExact     = "exact"     // m of k result CIDs must agree
-	VerifyTolerance = "tolerance" // numeric outputs within rel/abs tolerance
-	VerifySpot      = "spot"      // one worker, re-run by a verifier with probability p
-	VerifyCustom    = "custom"    // a verifier WASM module decides
+	VerifyExact     = verify.ModeExact
+	VerifyTolerance = verify.ModeTolerance
+	VerifySpot      = verify.ModeSpot
+	VerifyCustom    = verify.ModeCustom
 )
 
 // Bounds every node enforces on a spec, so that one offer cannot ask the
 // network for the impossible or flood it.
 const (
-	MaxRedundancy = 16
+	MaxRedundancy = verify.MaxRedundancy
 	MaxInputs     = 256
 	MaxArgs       = 256
 	MaxEnv        = 64
@@ -89,21 +92,10 @@ type Resources struct {
 	MaxOutputBytes uint64 `cbor:"max_output"`
 }
 
-// VerificationPolicy says how results are checked before anyone is paid.
-type VerificationPolicy struct {
-	Mode string `cbor:"mode"`
-	// Workers (k) run the job; Quorum (m) of them must agree.
-	Workers uint32 `cbor:"k"`
-	Quorum  uint32 `cbor:"m"`
-	// SpotPermille is the chance (in 1/1000) that a spot-checked job is re-run.
-	SpotPermille uint32 `cbor:"spot_permille,omitempty"`
-	// Tolerances in parts per billion, for "tolerance" (integers keep the
-	// encoding deterministic).
-	RelTolPPB uint64 `cbor:"rel_tol_ppb,omitempty"`
-	AbsTolPPB uint64 `cbor:"abs_tol_ppb,omitempty"`
-	// Verifier is the CID of the verifier module, for "custom".
-	Verifier string `cbor:"verifier,omitempty"`
-}
+// VerificationPolicy says how results are checked before anyone is paid:
+// the verify package's Policy, which owns its fields, their bounds and
+// their meaning.
+type VerificationPolicy = verify.Policy
 
 // Timeout is the per-worker run time limit.
 func (r Resources) Timeout() time.Duration { return time.Duration(r.TimeoutMS) * time.Millisecond }
@@ -162,7 +154,7 @@ func (s Spec) Validate(now time.Time) error {
 	if t := s.Needs.Timeout(); t <= 0 || t > MaxTimeout {
 		return fmt.Errorf("needs.timeout %s is outside (0, %s]", t, MaxTimeout)
 	}
-	if err := s.Verify.validate(); err != nil {
+	if err := s.Verify.Validate(); err != nil {
 		return err
 	}
 	if s.Escrow {
@@ -186,39 +178,6 @@ func (s Spec) Validate(now time.Time) error {
 	}
 	if deadline.Sub(now) > MaxDeadline {
 		return fmt.Errorf("deadline %s is more than %s away", deadline.UTC().Format(time.RFC3339), MaxDeadline)
-	}
-	return nil
-}
-
-func (v VerificationPolicy) validate() error {
-	if v.Workers < 1 || v.Workers > MaxRedundancy {
-		return fmt.Errorf("verify.k = %d is outside 1..%d", v.Workers, MaxRedundancy)
-	}
-	switch v.Mode {
-	case VerifyExact, VerifyTolerance:
-		// A strict majority, so two disjoint groups can never both "agree".
-		if v.Quorum <= v.Workers/2 || v.Quorum > v.Workers {
-			return fmt.Errorf("verify.m = %d with k = %d: need a majority, %d..%d", v.Quorum, v.Workers, v.Workers/2+1, v.Workers)
-		}
-		if v.Mode == VerifyTolerance && v.RelTolPPB == 0 && v.AbsTolPPB == 0 {
-			return fmt.Errorf("verify mode tolerance needs rel_tol or abs_tol")
-		}
-	case VerifySpot:
-		if v.Workers != 1 {
-			return fmt.Errorf("verify mode spot runs one worker, not k = %d", v.Workers)
-		}
-		if v.SpotPermille == 0 || v.SpotPermille > 1000 {
-			return fmt.Errorf("verify.spot_permille = %d is outside 1..1000", v.SpotPermille)
-		}
-	case VerifyCustom:
-		if err := checkCID("verify.verifier", v.Verifier); err != nil {
-			return err
-		}
-		if v.Quorum <= v.Workers/2 || v.Quorum > v.Workers {
-			return fmt.Errorf("verify.m = %d with k = %d: need a majority", v.Quorum, v.Workers)
-		}
-	default:
-		return fmt.Errorf("verify mode %q is not one of exact, tolerance, spot, custom", v.Mode)
 	}
 	return nil
 }

@@ -191,19 +191,14 @@ func revealSigners(reveals [][]byte, limit int) ([]peer.ID, error) {
 // maxWorkersOf is the most workers a job can have had: its k, plus the
 // tie-breakers a split job without escrow may add (a spot check's
 // verifier and tie-breaker among them).
-func maxWorkersOf(s Spec) int {
-	if s.Escrow {
-		return int(s.Verify.Workers)
-	}
-	return int(s.Verify.Workers) + maxTieBreakers
-}
+func maxWorkersOf(s Spec) int { return s.Verify.MaxWorkers(s.Escrow) }
 
 func openVerdict(raw []byte, now time.Time, open openFunc) (CheckedVerdict, error) {
 	peek, err := peekVerdict(raw)
 	if err != nil {
 		return CheckedVerdict{}, err
 	}
-	if _, err := revealSigners(peek.Reveals, MaxRedundancy+maxTieBreakers); err != nil {
+	if _, err := revealSigners(peek.Reveals, MaxRedundancy+verify.MaxTieBreakers); err != nil {
 		return CheckedVerdict{}, err
 	}
 	msg, err := open(raw, KindVerdict, verdictLimits, now)
@@ -283,7 +278,7 @@ func openVerdict(raw []byte, now time.Time, open openFunc) (CheckedVerdict, erro
 			return CheckedVerdict{}, fmt.Errorf("verdict on %s: %w", v.Job, err)
 		}
 	}
-	exact := spec.Verify.Mode == VerifyExact || spec.Verify.Mode == VerifySpot
+	exact := spec.Verify.ByCID()
 	for p, side := range named {
 		result, has := out.Revealed[p]
 		switch {
@@ -301,8 +296,8 @@ func openVerdict(raw []byte, now time.Time, open openFunc) (CheckedVerdict, erro
 			out.Unproven = append(out.Unproven, p)
 		}
 	}
-	if v.Accepted != "" && len(out.Agreed) < int(quorumOf(spec.Verify)) {
-		return CheckedVerdict{}, fmt.Errorf("verdict accepts %s with %d agreeing, the job needs %d", v.Accepted, len(out.Agreed), quorumOf(spec.Verify))
+	if v.Accepted != "" && len(out.Agreed) < spec.Verify.M() {
+		return CheckedVerdict{}, fmt.Errorf("verdict accepts %s with %d agreeing, the job needs %d", v.Accepted, len(out.Agreed), spec.Verify.M())
 	}
 	for _, l := range [][]peer.ID{out.Agreed, out.Dissented, out.Unproven} {
 		slices.Sort(l)
@@ -316,16 +311,16 @@ func openVerdict(raw []byte, now time.Time, open openFunc) (CheckedVerdict, erro
 // and a dissenter it names must not have revealed a result, since in a
 // rejection only failed workers are proven wrong.
 func checkRejection(spec Spec, revealed map[peer.ID]string, named map[peer.ID]string) error {
-	pol := policyOf(spec.Verify)
-	if pol.Mode == VerifySpot {
-		pol.M = 2 // a spot check is rejected only by Decide on two agreeing runs (decide)
+	quorum := spec.Verify.M()
+	if spec.Verify.Mode == VerifySpot {
+		quorum = verify.SpotCheckQuorum // a spot check is rejected only once checked (verify.Next)
 	}
 	reports := make([]verify.Report, 0, len(revealed))
 	for p, r := range revealed {
 		reports = append(reports, verify.Report{Worker: p, Result: r})
 	}
 	slices.SortFunc(reports, func(a, b verify.Report) int { return strings.Compare(string(a.Worker), string(b.Worker)) })
-	out, err := verify.Decide(context.Background(), pol, reports, len(reports), nil)
+	out, err := verify.Decide(context.Background(), quorum, reports, len(reports), nil)
 	if err != nil {
 		return err
 	}
@@ -341,23 +336,4 @@ func checkRejection(spec Spec, revealed map[peer.ID]string, named map[peer.ID]st
 		}
 	}
 	return nil
-}
-
-// quorumOf is how many agreeing workers accept a result: a spot-checked
-// job is accepted on its one worker.
-func quorumOf(p VerificationPolicy) uint32 {
-	if p.Mode == VerifySpot {
-		return 1
-	}
-	return p.Quorum
-}
-
-// policyOf turns a spec's verification into the verify package's terms.
-func policyOf(p VerificationPolicy) verify.Policy {
-	return verify.Policy{
-		Mode: p.Mode, K: int(p.Workers), M: int(quorumOf(p)),
-		SpotProbability: float64(p.SpotPermille) / 1000,
-		RelTol:          float64(p.RelTolPPB) / 1e9, AbsTol: float64(p.AbsTolPPB) / 1e9,
-		Verifier: p.Verifier,
-	}
 }

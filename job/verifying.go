@@ -2,7 +2,6 @@ package job
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -214,9 +213,10 @@ func (m *Market) askReveal(w peer.ID, id string, req, commitment []byte) (string
 	return "error: no reveal: " + err.Error(), nil
 }
 
-// decide applies the job's policy to the revealed reports: it accepts,
-// rejects, or asks for another worker (a spot check's verifier, the
-// tie-breaker of a split spot check).
+// decide hands the revealed reports to verify.Next, which owns the rule,
+// and carries out its step: conclude (accept, reject, the program's
+// failure) or ask for more workers (a spot check's verifier, a
+// tie-breaker).
 func (m *Market) decide(rec Record) {
 	if rec.State.Terminal() || rec.State == StateSettling || len(rec.Workers) == 0 {
 		return
@@ -225,7 +225,7 @@ func (m *Market) decide(rec Record) {
 	if err != nil {
 		return
 	}
-	pol := policyOf(o.Spec.Verify)
+	pol := o.Spec.Verify
 	var reports []verify.Report
 	for _, w := range rec.Workers {
 		r, ok := rec.Reports[w.String()]
@@ -242,26 +242,6 @@ func (m *Market) decide(rec Record) {
 	if len(reports) < len(rec.Workers) {
 		return // reveals still to come
 	}
-	if pol.Mode == VerifySpot {
-		if only := reports[0]; len(reports) == 1 && (only.Failed == "" || only.Failure != "") {
-			// The draw's secret is our signature over the job: the worker
-			// cannot tell whether it will be checked. A program failure is
-			// checked like a result: claiming one must not be a way out of
-			// the work.
-			secret := ed25519.Sign(m.key.PrivateKey(), []byte("vft/spot/"+rec.ID))
-			if draw(secret, "spot") >= pol.SpotProbability {
-				out := verify.Outcome{Done: true, Accepted: only.Result, Agreed: []peer.ID{only.Worker}, Reason: "not drawn for a spot check"}
-				if only.Failure != "" {
-					out = verify.Outcome{Done: true, Failure: only.Failure, Reason: "the program failed (" + only.Failure + "); not drawn for a spot check"}
-				}
-				m.conclude(rec, o, out)
-				return
-			}
-			m.needMore(rec.ID, 2, "spot check: a verifier re-runs the job")
-			return
-		}
-		pol.M = 2
-	}
 	var match verify.Matcher
 	if m.opts.Matcher != nil {
 		if match, err = m.opts.Matcher(pol); err != nil {
@@ -272,27 +252,21 @@ func (m *Market) decide(rec Record) {
 			match = lenientMatcher{match, m.log.With("job", rec.ID)}
 		}
 	}
-	out, err := verify.Decide(m.ctx, pol, reports, len(rec.Workers), match)
-	if err != nil {
-		m.fail(rec.ID, "comparing results: "+err.Error())
-		return
+	step, err := verify.Next(m.ctx, pol, verify.Progress{
+		Workers: len(rec.Workers), Reports: reports,
+		SpotSecret: m.spotSecret(rec.ID),
+		// An escrow locks the reward of exactly k workers, and a
+		// tie-breaker needs time for one more run.
+		MayAddWorkers: !o.Spec.Escrow && time.Until(time.UnixMilli(o.Spec.Deadline)) > o.Spec.Needs.Timeout(),
+	}, match)
+	switch {
+	case err != nil:
+		m.fail(rec.ID, err.Error())
+	case step.Workers > 0:
+		m.needMore(rec.ID, step.Workers, step.Why)
+	case step.Done:
+		m.conclude(rec, o, step.Outcome)
 	}
-	if !out.Done {
-		return
-	}
-	if out.Accepted == "" && out.Failure == "" && pol.Mode == VerifySpot && len(rec.Workers) == 2 {
-		m.needMore(rec.ID, 3, "the spot check disagrees with the worker: a third worker breaks the tie")
-		return
-	}
-	if out.Accepted == "" && out.Failure == "" && pol.Mode != VerifySpot && !o.Spec.Escrow && len(rec.Workers) < pol.K+maxTieBreakers &&
-		time.Until(time.UnixMilli(o.Spec.Deadline)) > o.Spec.Needs.Timeout() {
-		// A cheater or a failed run can leave the honest results short of
-		// a quorum: one more worker, chosen the same unpredictable way,
-		// can still make it.
-		m.needMore(rec.ID, len(rec.Workers)+1, out.Reason+": one more worker breaks the tie")
-		return
-	}
-	m.conclude(rec, o, out)
 }
 
 // lenientMatcher counts a pair it cannot compare (a result that cannot be
@@ -311,10 +285,6 @@ func (l lenientMatcher) Match(ctx context.Context, a, b string) (bool, error) {
 	}
 	return same, nil
 }
-
-// maxTieBreakers is how many workers beyond k a split job may add before
-// it is rejected.
-const maxTieBreakers = 2
 
 // needMore raises the number of workers a job needs; collect assigns them.
 func (m *Market) needMore(id string, n int, why string) {
@@ -365,7 +335,8 @@ func (m *Market) conclude(rec Record, o Offer, out verify.Outcome) {
 	if vr.Dissented == nil {
 		vr.Dissented = []string{}
 	}
-	if m.opts.OnVerdict != nil {
+	if m.opts.OnVerdict != nil && !out.Unchecked {
+		// An unchecked spot job is no evidence about its worker.
 		m.opts.OnVerdict(CheckedVerdict{Author: m.key.PeerID(), Job: rec.ID, Accepted: out.Accepted,
 			Agreed: out.Agreed, Dissented: out.Dissented, Unproven: decodePeers(rec.Missed)})
 	}

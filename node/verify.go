@@ -18,13 +18,10 @@ import (
 // in the tolerance and custom modes.
 const maxCompareBytes = 4 << 30
 
-// reputationOf is the market's view of a bidder: excluded peers score 0,
-// below every choice floor, so they are never chosen again.
+// reputationOf is the market's view of a bidder (verify.Reputation's
+// Standing, which the simulator uses too).
 func (n *Node) reputationOf(p peer.ID) float64 {
-	if n.reputation.Excluded(p) {
-		return 0
-	}
-	return n.reputation.Score(p)
+	return n.reputation.Standing(p)
 }
 
 // gossipScore turns this node's reputation of p into GossipSub's
@@ -84,7 +81,7 @@ func (n *Node) matcher(run verify.Runner) func(verify.Policy) (verify.Matcher, e
 		fetch := jobContent{s: n.storage}
 		switch p.Mode {
 		case job.VerifyTolerance:
-			return verify.NewToleranceMatcher(fetch, scratch, p.RelTol, p.AbsTol, maxCompareBytes), nil
+			return verify.NewToleranceMatcher(fetch, scratch, p.RelTol(), p.AbsTol(), maxCompareBytes), nil
 		case job.VerifyCustom:
 			return verify.NewCustomMatcher(fetch, run, p.Verifier, scratch, maxCompareBytes,
 				executor.Limits{MemoryBytes: 256 << 20, Timeout: 2 * time.Minute, MaxOutputBytes: 1 << 20}), nil

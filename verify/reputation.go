@@ -112,6 +112,15 @@ func NewReputation(ds datastore.Batching, self peer.ID, log *slog.Logger) (*Repu
 	return r, nil
 }
 
+// SetClock makes the table read time from now instead of the wall clock:
+// the simulator runs thousands of jobs a minute apart in a second. Call it
+// before the table is used.
+func (r *Reputation) SetClock(now func() time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.now = now
+}
+
 // Observe counts a verdict. A replayed (Author, Job) pair, or a verdict
 // older than the replay window, is ignored.
 func (r *Reputation) Observe(ctx context.Context, o Observation) error {

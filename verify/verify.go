@@ -3,9 +3,13 @@
 // (exact quorum, numeric tolerance, spot checks, a custom verifier
 // module), and the reputation each node keeps from verdicts.
 //
-// It knows result CIDs and peers, not the market: job/ runs the protocol
-// (who commits, reveals and verifies when) and asks Decide what the
-// reports mean.
+// It owns every verification decision and knows result CIDs and peers,
+// not the market: Policy is the rule a job carries, Next says what a
+// job's reports mean (accept, reject, the program's failure, or how many
+// more workers to add and why), Choose picks the workers and SpotDraw
+// decides which spot jobs are checked. job/ runs the protocol (who
+// commits, reveals and verifies when) around those calls, and the
+// simulator in verify/sim drives the very same functions.
 package verify
 
 import (
@@ -15,28 +19,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 )
-
-// Modes, as a job spec names them.
-const (
-	ModeExact     = "exact"
-	ModeTolerance = "tolerance"
-	ModeSpot      = "spot"
-	ModeCustom    = "custom"
-)
-
-// Policy is a job's verification rule.
-type Policy struct {
-	Mode string
-	// K workers run the job; M of them must agree.
-	K, M int
-	// SpotProbability is the chance a spot-mode job is re-run by a verifier.
-	SpotProbability float64
-	// RelTol and AbsTol bound the difference of two numbers that "agree"
-	// in tolerance mode: |a-b| <= AbsTol + RelTol*max(|a|,|b|).
-	RelTol, AbsTol float64
-	// Verifier is the CID of the custom verifier module.
-	Verifier string
-}
 
 // Report is one worker's revealed outcome: a result CID, or why it has
 // none (its run failed, or its reveal did not match its commitment).
@@ -68,6 +50,12 @@ type Outcome struct {
 	// proven wrong: Agreed is empty and Dissented names only the workers
 	// whose runs failed for reasons of their own.
 	Failure string
+	// Unchecked is set when nobody checked the outcome: a spot job the
+	// draw passed over. It is accepted and paid, but it is no evidence
+	// about the worker, and the submitter's reputation table must not
+	// count it (a cheater would otherwise build a record on unchecked
+	// jobs and, once proven, not be excluded when finally caught).
+	Unchecked bool
 }
 
 // Matcher says whether two result CIDs are the same answer. Exact
@@ -77,10 +65,11 @@ type Matcher interface {
 	Match(ctx context.Context, a, b string) (bool, error)
 }
 
-// Decide groups the reports by agreement and decides once M agree, or
-// once expected reports are in and no group can reach M. With a nil
-// matcher results agree only when their CIDs are equal.
-func Decide(ctx context.Context, p Policy, reports []Report, expected int, match Matcher) (Outcome, error) {
+// Decide groups the reports by agreement and decides once quorum agree,
+// or once expected reports are in and no group can reach it. With a nil
+// matcher results agree only when their CIDs are equal. It is the vote
+// alone; Next is the whole rule a job follows.
+func Decide(ctx context.Context, quorum int, reports []Report, expected int, match Matcher) (Outcome, error) {
 	var groups [][]Report // each group's results agree with its first
 	for _, r := range reports {
 		if r.Failed != "" || r.Result == "" {
@@ -106,7 +95,7 @@ func Decide(ctx context.Context, p Policy, reports []Report, expected int, match
 		}
 	}
 	for _, g := range groups {
-		if len(g) < p.M {
+		if len(g) < quorum {
 			continue
 		}
 		out := Outcome{Done: true, Accepted: g[0].Result,
@@ -120,7 +109,7 @@ func Decide(ctx context.Context, p Policy, reports []Report, expected int, match
 		}
 		return out, nil
 	}
-	if out, ok := agreedFailure(p, reports); ok {
+	if out, ok := agreedFailure(quorum, reports); ok {
 		return out, nil
 	}
 	if len(reports) < expected {
@@ -128,7 +117,7 @@ func Decide(ctx context.Context, p Policy, reports []Report, expected int, match
 	}
 	// Rejected: only the workers that failed are proven wrong; with no
 	// quorum nobody can tell which of the differing results is right.
-	out := Outcome{Done: true, Reason: fmt.Sprintf("no %d of %d results agree", p.M, len(reports))}
+	out := Outcome{Done: true, Reason: fmt.Sprintf("no %d of %d results agree", quorum, len(reports))}
 	for _, r := range reports {
 		if r.Failed != "" || r.Result == "" {
 			out.Dissented = append(out.Dissented, r.Worker)
@@ -141,7 +130,7 @@ func Decide(ctx context.Context, p Policy, reports []Report, expected int, match
 // workers. Only a result quorum, checked first, outranks it: a program
 // that fails everywhere is the submitter's to fix, and counting its
 // failures as dissent would punish every honest miner that ran it.
-func agreedFailure(p Policy, reports []Report) (Outcome, bool) {
+func agreedFailure(quorum int, reports []Report) (Outcome, bool) {
 	count := map[string]int{}
 	for _, r := range reports {
 		if r.Failure != "" {
@@ -149,7 +138,7 @@ func agreedFailure(p Policy, reports []Report) (Outcome, bool) {
 		}
 	}
 	for _, r := range reports { // in report order, so the outcome is deterministic
-		if r.Failure == "" || count[r.Failure] < p.M {
+		if r.Failure == "" || count[r.Failure] < quorum {
 			continue
 		}
 		out := Outcome{Done: true, Failure: r.Failure,

@@ -26,7 +26,9 @@ func failed(w, why string) Report { return Report{Worker: peer.ID(w), Failed: wh
 
 // crashed is a run that failed because of the program: why is its
 // signature, the same on every honest worker.
-func crashed(w, why string) Report { return Report{Worker: peer.ID(w), Failed: why + ": details", Failure: why} }
+func crashed(w, why string) Report {
+	return Report{Worker: peer.ID(w), Failed: why + ": details", Failure: why}
+}
 
 func ids(s ...string) []peer.ID {
 	var out []peer.ID
@@ -37,10 +39,10 @@ func ids(s ...string) []peer.ID {
 }
 
 func TestDecide(t *testing.T) {
-	exact := Policy{Mode: ModeExact, K: 3, M: 2}
+	const exact = 2 // k=3 m=2
 	tests := []struct {
 		name      string
-		policy    Policy
+		quorum    int
 		reports   []Report
 		expected  int
 		match     Matcher
@@ -72,7 +74,7 @@ func TestDecide(t *testing.T) {
 			true, "", nil, nil, ""},
 		{"matcher: near results agree", exact, []Report{ok("a", "X~1"), ok("b", "X~2"), ok("c", "Y")}, 3, prefixMatcher{},
 			true, "X~1", ids("a", "b"), ids("c"), ""},
-		{"spot: one worker and one verifier agree", Policy{Mode: ModeSpot, K: 2, M: 2},
+		{"spot: one worker and one verifier agree", SpotCheckQuorum,
 			[]Report{ok("w", "X"), ok("v", "X")}, 2, nil, true, "X", ids("w", "v"), nil, ""},
 		// A program that fails the same way everywhere is not dissent.
 		{"agreed failure", exact, []Report{crashed("a", "exit code 3"), crashed("b", "exit code 3"), crashed("c", "exit code 3")}, 3, nil,
@@ -89,12 +91,12 @@ func TestDecide(t *testing.T) {
 			true, "", nil, ids("a", "b"), ""},
 		{"a result quorum outranks failures", exact, []Report{crashed("a", "exit code 1"), ok("b", "X"), ok("c", "X")}, 3, nil,
 			true, "X", ids("b", "c"), ids("a"), ""},
-		{"k = 1: the one worker's failure is the job's", Policy{Mode: ModeExact, K: 1, M: 1}, []Report{crashed("a", "exit code 3")}, 1, nil,
+		{"k = 1: the one worker's failure is the job's", 1, []Report{crashed("a", "exit code 3")}, 1, nil,
 			true, "", nil, nil, "exit code 3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := Decide(context.Background(), tt.policy, tt.reports, tt.expected, tt.match)
+			out, err := Decide(context.Background(), tt.quorum, tt.reports, tt.expected, tt.match)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -113,7 +115,7 @@ func TestDecide(t *testing.T) {
 
 func TestDecideMatcherError(t *testing.T) {
 	boom := errors.New("fetch failed")
-	_, err := Decide(context.Background(), Policy{K: 2, M: 2},
+	_, err := Decide(context.Background(), 2,
 		[]Report{ok("a", "X"), ok("b", "Y")}, 2, prefixMatcher{err: boom})
 	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "X") || !strings.Contains(err.Error(), "Y") {
 		t.Fatalf("err = %v, want the matcher's error naming both results", err)
