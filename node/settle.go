@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/vft-network/vft/chain"
 	"github.com/vft-network/vft/identity"
+	"github.com/vft-network/vft/internal/units"
 	"github.com/vft-network/vft/job"
 )
 
@@ -156,7 +156,7 @@ func (s *settlement) CheckFunds(ctx context.Context, spec job.Spec) error {
 		}
 		if spec.Reward < minimum {
 			return fmt.Errorf("%w: a reward of %d lamports is below the %d lamports (%s SOL) a new wallet must hold, so paying a miner whose wallet is empty would be refused by the chain; pay at least %d lamports, or pay in a token (set chain.mint and the job's mint)",
-				job.ErrRewardTooSmall, spec.Reward, minimum, lamportsToSOL(minimum), minimum)
+				job.ErrRewardTooSmall, spec.Reward, minimum, units.FormatAmount(minimum, units.SOL.Decimals), minimum)
 		}
 	}
 	// A spot check or a tie-breaker may add up to two paid workers.
@@ -214,10 +214,4 @@ func (n *Node) refundFunc() func(context.Context, job.Record) error {
 		return nil
 	}
 	return n.refundEscrow
-}
-
-// lamportsToSOL writes an amount of lamports in SOL, without trailing zeros.
-func lamportsToSOL(lamports uint64) string {
-	s := fmt.Sprintf("%d.%09d", lamports/1_000_000_000, lamports%1_000_000_000)
-	return strings.TrimRight(strings.TrimRight(s, "0"), ".")
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vft-network/vft/api"
 	"github.com/vft-network/vft/chain"
+	"github.com/vft-network/vft/internal/units"
 )
 
 const lamportsPerSOL = 1_000_000_000
@@ -111,13 +112,7 @@ func parseSOL(s string) (uint64, error) {
 	return r.Num().Uint64(), nil
 }
 
-func formatSOL(lamports uint64) string {
-	whole, frac := lamports/lamportsPerSOL, lamports%lamportsPerSOL
-	if frac == 0 {
-		return fmt.Sprint(whole)
-	}
-	return strings.TrimRight(fmt.Sprintf("%d.%09d", whole, frac), "0")
-}
+func formatSOL(lamports uint64) string { return units.FormatAmount(lamports, units.SOL.Decimals) }
 
 // walletEarned shows what this node earned as a worker (and paid as a
 // submitter), in total and for the recent jobs, from the daemon's job

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -94,11 +93,11 @@ func chainChecks(ctx context.Context, cfg config.Config, r *repo.Repo) []hwdetec
 			sev, why = hwdetect.SeverityFail, "not enough for transaction fees: jobs will be refused"
 		}
 		checks = append(checks, hwdetect.Check{Name: "wallet funds", Severity: sev,
-			Detail: fmt.Sprintf("%s SOL at %s, %s (keep at least %s SOL)", solAmount(lamports), cl.FeePayer(), why, solAmount(feeReserveLamports)),
+			Detail: fmt.Sprintf("%s SOL at %s, %s (keep at least %s SOL)", formatSOL(lamports), cl.FeePayer(), why, formatSOL(feeReserveLamports)),
 			Fix:    fundAdvice(cfg.Chain.RPC, cl.FeePayer().String())})
 	default:
 		checks = append(checks, hwdetect.Check{Name: "wallet funds", OK: true, Severity: hwdetect.SeverityOK,
-			Detail: fmt.Sprintf("%s SOL at %s for fees", solAmount(lamports), cl.FeePayer())})
+			Detail: fmt.Sprintf("%s SOL at %s for fees", formatSOL(lamports), cl.FeePayer())})
 	}
 	if mint := cl.Mint(); light && !mint.IsZero() {
 		tokens, err := cl.TokenBalance(callCtx, mint, cl.Address())
@@ -125,11 +124,6 @@ func fundAdvice(rpcURL, address string) string {
 		return "`vft wallet airdrop 1` (this chain gives airdrops)"
 	}
 	return "send SOL to " + address
-}
-
-// solAmount writes lamports as SOL, exactly.
-func solAmount(lamports uint64) string {
-	return strconv.FormatFloat(float64(lamports)/1e9, 'f', -1, 64)
 }
 
 func airdropsWork(rpcURL string) bool {
