@@ -11,7 +11,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/vft-network/vft/chain/localnet"
 	"github.com/vft-network/vft/config"
 	"github.com/vft-network/vft/job"
 )
@@ -29,16 +28,10 @@ func TestDashboardEarned(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	lnet, err := localnet.Start(ctx, localnet.Options{SlotInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatalf("the earnings test needs the localnet (npm ci --prefix chain/localnet): %v", err)
-	}
-	t.Cleanup(func() { lnet.Close() })
+	lnet := startLocalnet(ctx, t)
 	const miners, reward = 2, 5000
 	nodes := New(t, miners+1, Options{Configure: func(i int, cfg *config.Config) {
-		cfg.Chain.Settle = true
-		cfg.Chain.RPC, cfg.Chain.WS = lnet.RPCURL(), lnet.WSURL()
-		cfg.Chain.PollInterval.UnmarshalText([]byte("100ms"))
+		settleOn(cfg, lnet)
 		if i == miners {
 			cfg.Node.Mode = config.ModeLight
 		}

@@ -12,7 +12,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/vft-network/vft/chain"
-	"github.com/vft-network/vft/chain/localnet"
 	"github.com/vft-network/vft/config"
 	"github.com/vft-network/vft/job"
 	"github.com/vft-network/vft/node"
@@ -196,16 +195,10 @@ func TestTooFewMinersRefused(t *testing.T) {
 func TestCancelWhileSettling(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	lnet, err := localnet.Start(ctx, localnet.Options{SlotInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatalf("the settlement test needs the localnet (npm ci --prefix chain/localnet): %v", err)
-	}
-	t.Cleanup(func() { lnet.Close() })
+	lnet := startLocalnet(ctx, t)
 	nodes := jobNetwork(ctx, t, 1, func(i int, cfg *config.Config) {
 		if i == 1 {
-			cfg.Chain.Settle = true
-			cfg.Chain.RPC, cfg.Chain.WS = lnet.RPCURL(), lnet.WSURL()
-			cfg.Chain.PollInterval.UnmarshalText([]byte("100ms"))
+			settleOn(cfg, lnet)
 		}
 	})
 	submitter := nodes[1]
@@ -243,11 +236,7 @@ func TestCancelWhileSettling(t *testing.T) {
 func TestRewardBelowRentRefused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	lnet, err := localnet.Start(ctx, localnet.Options{SlotInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatalf("the settlement test needs the localnet (npm ci --prefix chain/localnet): %v", err)
-	}
-	t.Cleanup(func() { lnet.Close() })
+	lnet := startLocalnet(ctx, t)
 	cfg := Config(config.ModeLight)
 	cfg.Chain.Settle = true
 	cfg.Chain.RPC, cfg.Chain.WS = lnet.RPCURL(), lnet.WSURL()

@@ -11,7 +11,6 @@ import (
 	"github.com/gagliardetto/solana-go"
 
 	"github.com/vft-network/vft/chain"
-	"github.com/vft-network/vft/chain/localnet"
 	"github.com/vft-network/vft/config"
 	"github.com/vft-network/vft/identity"
 	"github.com/vft-network/vft/job"
@@ -111,11 +110,7 @@ type escrowNetwork struct {
 
 func startEscrowNetwork(ctx context.Context, t *testing.T, opts Options) escrowNetwork {
 	t.Helper()
-	lnet, err := localnet.Start(ctx, localnet.Options{SlotInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatalf("the escrow test needs the localnet (npm ci --prefix chain/localnet): %v", err)
-	}
-	t.Cleanup(func() { lnet.Close() })
+	lnet := startLocalnet(ctx, t)
 	chainCfg := chain.DefaultConfig()
 	chainCfg.RPC, chainCfg.WS = lnet.RPCURL(), lnet.WSURL()
 	chainCfg.PollInterval.UnmarshalText([]byte("100ms"))

@@ -26,19 +26,13 @@ import (
 func TestSettlementPaysAgreeingWorkers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	lnet, err := localnet.Start(ctx, localnet.Options{SlotInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatalf("the settlement test needs the localnet (npm ci --prefix chain/localnet): %v", err)
-	}
-	t.Cleanup(func() { lnet.Close() })
+	lnet := startLocalnet(ctx, t)
 
 	const miners, reward = 3, 2_000_000 // lamports: above a new account's rent minimum
 	nodes := New(t, miners+1, Options{Faults: map[int]string{2: job.FaultWrongResult}, Configure: func(i int, cfg *config.Config) {
 		if i == miners {
 			cfg.Node.Mode = config.ModeLight
-			cfg.Chain.Settle = true
-			cfg.Chain.RPC, cfg.Chain.WS = lnet.RPCURL(), lnet.WSURL()
-			cfg.Chain.PollInterval.UnmarshalText([]byte("100ms"))
+			settleOn(cfg, lnet)
 		}
 	}})
 	if _, err := WaitFullMesh(ctx, nodes); err != nil {
@@ -51,7 +45,7 @@ func TestSettlementPaysAgreeingWorkers(t *testing.T) {
 	spec.Inputs = []job.Input{{CID: addPath(ctx, t, submitter, filepath.Join(dir, "testdata"))}}
 
 	// Unfunded: refused before anything is offered.
-	_, err = submitter.Market().Submit(ctx, spec)
+	_, err := submitter.Market().Submit(ctx, spec)
 	if err == nil || !strings.Contains(err.Error(), "6000000 missing") {
 		t.Fatalf("unfunded submit: %v, want the 6000000 lamports missing named", err)
 	}
@@ -134,4 +128,23 @@ func checkMemo(ctx context.Context, t *testing.T, c *chain.Client, sig, memo str
 		}
 	}
 	t.Fatal(errors.New("memo " + memo + " not in the logs of " + sig + ": " + strings.Join(logs, " | ")))
+}
+
+// startLocalnet starts the real Solana runtime (LiteSVM) for a test and
+// stops it when the test ends.
+func startLocalnet(ctx context.Context, t testing.TB) *localnet.Localnet {
+	t.Helper()
+	lnet, err := localnet.Start(ctx, localnet.Options{SlotInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("this test pays on the localnet, which needs its npm packages (make localnet-deps): %v", err)
+	}
+	t.Cleanup(func() { lnet.Close() })
+	return lnet
+}
+
+// settleOn turns payment on in cfg, on lnet, polling it quickly.
+func settleOn(cfg *config.Config, lnet *localnet.Localnet) {
+	cfg.Chain.Settle = true
+	cfg.Chain.RPC, cfg.Chain.WS = lnet.RPCURL(), lnet.WSURL()
+	cfg.Chain.PollInterval.UnmarshalText([]byte("100ms"))
 }
