@@ -29,7 +29,7 @@ func TestDashboardEarned(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	lnet := startLocalnet(ctx, t)
-	const miners, reward = 2, 5000
+	const miners, reward = 2, 1_250_000 // lamports, above the rent-exempt minimum
 	nodes := New(t, miners+1, Options{Configure: func(i int, cfg *config.Config) {
 		settleOn(cfg, lnet)
 		if i == miners {
@@ -66,9 +66,9 @@ func TestDashboardEarned(t *testing.T) {
 		t.Fatalf("the submitter's payouts %+v do not pay the miner", paid.Payouts)
 	}
 
-	waitPage(t, minerTab, "the earnings in SOL", `text("#money-total") === "0.000005 SOL" && text("#money-detail") === "over 1 job"`)
-	waitPage(t, minerTab, "the job under Earned", fmt.Sprintf(`document.querySelector('#money-jobs li[data-job=%q]') !== null && text('#money-jobs').includes("0.000005 SOL")`, id))
-	waitPage(t, minerTab, "the payout in SOL", fmt.Sprintf(`text("#payouts").includes("0.000005 SOL") && text("#payouts").includes(%q)`, sent.Signature[:8]))
+	waitPage(t, minerTab, "the earnings in SOL", `text("#money-total") === "0.00125 SOL" && text("#money-detail") === "over 1 job"`)
+	waitPage(t, minerTab, "the job under Earned", fmt.Sprintf(`document.querySelector('#money-jobs li[data-job=%q]') !== null && text('#money-jobs').includes("0.00125 SOL")`, id))
+	waitPage(t, minerTab, "the payout in SOL", fmt.Sprintf(`text("#payouts").includes("0.00125 SOL") && text("#payouts").includes(%q)`, sent.Signature[:8]))
 	if shots := os.Getenv("VFT_SCREENSHOT_DIR"); shots != "" {
 		screenshot(t, minerTab, filepath.Join(shots, "dashboard-earned.png"))
 	}
@@ -86,5 +86,5 @@ func TestDashboardEarned(t *testing.T) {
 	subTab, closeSubTab := chromedp.NewContext(browser)
 	defer closeSubTab()
 	run(t, subTab, chromedp.Navigate("http://"+submitter.APIAddr()+"/#token="+mustToken(t, submitter)))
-	waitPage(t, subTab, "what the submitter paid out", `text("#money-title") === "Paid out" && text("#money-total") === "0.00001 SOL"`)
+	waitPage(t, subTab, "what the submitter paid out", `text("#money-title") === "Paid out" && text("#money-total") === "0.0025 SOL"`)
 }

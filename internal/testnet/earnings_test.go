@@ -21,9 +21,9 @@ func TestWorkerRecordsItsSOLEarnings(t *testing.T) {
 	defer cancel()
 	lnet := startLocalnet(ctx, t)
 
-	// 5000 lamports is below a new account's rent minimum: the miners'
-	// wallets are funded first, as a miner's wallet that pays fees is.
-	const miners, reward = 2, 5000
+	// Above a new wallet's rent-exempt minimum, as a SOL reward must be
+	// (smaller ones are refused at submit: TestRewardBelowRentRefused).
+	const miners, reward = 2, 1_250_000
 	nodes := New(t, miners+1, Options{Configure: func(i int, cfg *config.Config) {
 		settleOn(cfg, lnet)
 		if i == miners {
@@ -50,7 +50,7 @@ func TestWorkerRecordsItsSOLEarnings(t *testing.T) {
 		if sent == nil || sent.Worker != nd.Key().PeerID().String() {
 			t.Fatalf("the submitter's payouts %+v do not name miner %d (%s) as the worker paid", paid.Payouts, i, nd.Key().PeerID())
 		}
-		checkEarned(ctx, t, nd, id, *sent, "paid 0.000005 SOL by tx "+sent.Signature)
+		checkEarned(ctx, t, nd, id, *sent, "paid 0.00125 SOL by tx "+sent.Signature)
 	}
 }
 
