@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -254,7 +255,9 @@ func (m *Market) cancelled(data []byte) {
 	if err != nil || rec.Role != RoleWorker || rec.State.Terminal() {
 		return
 	}
-	o, err := OpenOffer(rec.Offer, m.opts.Now())
+	// Not OpenOffer: a job that failed at its deadline is withdrawn
+	// after it, and the record was checked when it was made.
+	o, err := RecordedOffer(rec.Offer)
 	if err != nil {
 		return
 	}
@@ -386,11 +389,11 @@ func (m *Market) collect(o Offer) {
 			return
 		}
 		if need := rec.needed(k) - len(rec.Workers); need > 0 {
-			bids, open := m.awaitBids(id, 2*need)
+			taken := func(w peer.ID) bool { return missed[w] || slices.Contains(rec.Workers, w) }
+			bids, open := m.awaitBids(id, 2*need, taken)
 			if !open {
 				return // the market is closing
 			}
-			bids = slices.DeleteFunc(bids, func(b Bid) bool { return missed[b.Worker] || slices.Contains(rec.Workers, b.Worker) })
 			if chosen := m.choose(o, bids, need); len(chosen) == need {
 				waiting.current = "" // assignment clears Record.Waiting
 				m.assign(o, chosen)
@@ -438,9 +441,17 @@ func (m *Market) spotSecret(id string) []byte {
 }
 
 // awaitBids waits for a bid window, or less once there are enough bids to
-// choose well among (on a busy network that takes milliseconds). It
-// returns false when the market is closing.
-func (m *Market) awaitBids(id string, enough int) ([]Bid, bool) {
+// choose well among (on a busy network that takes milliseconds). Bids
+// from workers taken says are out (the job's own, dropped ones) neither
+// count nor come back: a job that lost a worker waits a whole window for
+// a new bid instead of spinning on the old ones. It returns false when
+// the market is closing.
+func (m *Market) awaitBids(id string, enough int, taken func(peer.ID) bool) ([]Bid, bool) {
+	usable := func() []Bid {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return slices.DeleteFunc(slices.Clone(m.bids[id]), func(b Bid) bool { return taken(b.Worker) })
+	}
 	windowEnd := time.After(m.opts.BidWindow)
 	for {
 		select {
@@ -448,16 +459,11 @@ func (m *Market) awaitBids(id string, enough int) ([]Bid, bool) {
 			return nil, false
 		case <-windowEnd:
 		case <-time.After(20 * time.Millisecond):
-			m.mu.Lock()
-			n := len(m.bids[id])
-			m.mu.Unlock()
-			if n < enough {
+			if len(usable()) < enough {
 				continue
 			}
 		}
-		m.mu.Lock()
-		bids := slices.Clone(m.bids[id])
-		m.mu.Unlock()
+		bids := usable()
 		for i := range bids {
 			bids[i].Reputation = m.opts.Reputation(bids[i].Worker)
 		}
@@ -658,6 +664,12 @@ func (m *Market) addWorker(id string, w peer.ID, first bool) error {
 	return err
 }
 
+// maxCancelReason bounds the reason a failed job's cancel carries.
+const maxCancelReason = 1 << 10
+
+// fail ends a job without a result. A submitter's failed job with
+// workers is also withdrawn from them with a signed cancel: no verdict
+// will come, and a worker must not go on running it, or wait for one.
 func (m *Market) fail(id, reason string) {
 	rec, err := m.book.Move(m.ctx, id, StateFailed, reason, func(r *Record) { r.Reason = reason })
 	if err != nil {
@@ -665,6 +677,24 @@ func (m *Market) fail(id, reason string) {
 		return
 	}
 	m.refund(rec)
+	if rec.Role != RoleSubmitter || len(rec.Workers) == 0 || m.offers == nil {
+		return
+	}
+	o, err := RecordedOffer(rec.Offer)
+	if err != nil {
+		return
+	}
+	why := "the job failed: " + reason
+	if len(why) > maxCancelReason { // a cancel is at most 4 KiB
+		why = strings.ToValidUTF8(why[:maxCancelReason], "") + "…"
+	}
+	raw, err := NewCancel(m.key, o.ID, why, m.opts.Now())
+	if err == nil {
+		err = m.offers.Publish(m.ctx, raw)
+	}
+	if err != nil {
+		m.log.Info("failed job not withdrawn from its workers", "job", id, "err", err)
+	}
 }
 
 // waitingNote keeps a waiting job's reason current in its record
@@ -981,11 +1011,7 @@ func (m *Market) fundEscrow(o Offer) bool {
 	}
 	account, err := m.opts.OpenEscrow(m.ctx, rec)
 	if err != nil {
-		reason := "escrow not funded: " + err.Error()
-		m.fail(id, reason)
-		if raw, err := NewCancel(m.key, o.ID, reason, m.opts.Now()); err == nil {
-			m.offers.Publish(m.ctx, raw)
-		}
+		m.fail(id, "escrow not funded: "+err.Error()) // and withdrawn from its workers
 		return false
 	}
 	_, err = m.book.Update(m.ctx, id, func(r *Record) {

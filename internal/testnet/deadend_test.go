@@ -271,3 +271,40 @@ func containsAll(s string, parts []string) bool {
 	}
 	return true
 }
+
+// A job that fails while a worker holds it withdraws it from that worker:
+// here k = 2, one worker never reports and no replacement comes before the
+// deadline, and the honest worker, committed and waiting for a verdict
+// that will never come, is told (a signed cancel) instead of waiting
+// forever in verifying.
+func TestFailedJobReleasesItsWorkers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	nodes := New(t, 3, Options{Faults: map[int]string{1: job.FaultNoShow}, Configure: func(i int, cfg *config.Config) {
+		if i == 2 {
+			cfg.Node.Mode = config.ModeLight
+		}
+	}})
+	if _, err := WaitFullMesh(ctx, nodes); err != nil {
+		t.Fatal(err)
+	}
+	honest, submitter := nodes[0], nodes[2]
+	spec := wordcountJob(ctx, t, submitter)
+	spec.Verify.Workers, spec.Verify.Quorum = 2, 2
+	spec.Needs.TimeoutMS = 5_000 // the no-show is dropped 5 s + report_grace after assignment
+	spec.Deadline = time.Now().Add(40 * time.Second).UnixMilli()
+	offer, err := submitter.Market().Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := offer.ID.String()
+	waitState(ctx, t, honest, id, job.StateVerifying) // committed
+	rec := waitEnd(ctx, t, submitter, id)
+	if rec.State != job.StateFailed || !strings.Contains(rec.Reason, "deadline passed") {
+		t.Fatalf("job ended %s %q, want failed at its deadline", rec.State, rec.Reason)
+	}
+	w := waitEnd(ctx, t, honest, id)
+	if w.State != job.StateCancelled || !strings.Contains(w.Reason, "the job failed: deadline passed") {
+		t.Fatalf("honest worker ended %s %q, want cancelled with the job's failure", w.State, w.Reason)
+	}
+}
