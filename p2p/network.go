@@ -70,10 +70,14 @@ type Network struct {
 	log       *slog.Logger
 	bootstrap []peer.AddrInfo
 	gater     *gater
+	reach     *reachWatcher
 
 	scoresMu sync.Mutex
 	scores   map[peer.ID]float64
 
+	// startedMu guards host and dht while Start builds them: AutoRelay's
+	// peer source may run before Start returns.
+	startedMu sync.RWMutex
 	host      host.Host
 	dht       *dht.IpfsDHT
 	discovery *drouting.RoutingDiscovery
@@ -112,13 +116,15 @@ func New(cfg Config, key crypto.PrivKey, opts Options, log *slog.Logger) (*Netwo
 	for _, info := range bootstrap {
 		g.allow(info.ID, info.Addrs...)
 	}
+	log = log.With("component", "p2p")
 	return &Network{
 		cfg:       cfg,
 		key:       key,
 		opts:      opts,
-		log:       log.With("component", "p2p"),
+		log:       log,
 		bootstrap: bootstrap,
 		gater:     g,
+		reach:     newReachWatcher(log),
 	}, nil
 }
 
@@ -135,20 +141,32 @@ func (n *Network) Start(ctx context.Context) (err error) {
 	if err := checkPortsFree(n.cfg.Listen); err != nil {
 		return err
 	}
+	if n.cfg.BenchmarkRangePublic {
+		treatBenchmarkRangeAsPublic()
+		n.log.Warn("p2p.benchmark_range_public: 198.18.0.0/15 counts as public internet (test networks only)")
+	}
 	hostOpts, err := n.hostOptions()
 	if err != nil {
 		return err
 	}
-	n.host, err = n.opts.NewHost(hostOpts...)
+	h, err := n.opts.NewHost(hostOpts...)
 	if err != nil {
 		return fmt.Errorf("start libp2p host on %v: %w", n.cfg.Listen, err)
 	}
+	n.startedMu.Lock()
+	n.host = h
+	n.startedMu.Unlock()
+	if err := n.watchReachability(n.ctx, h); err != nil {
+		return err
+	}
 
+	// A miner serves the DHT unless AutoNAT finds it behind NAT: peers
+	// could not dial it to ask. Other nodes only ask.
 	mode := dht.ModeClient
 	if n.opts.DHTServer {
-		mode = dht.ModeServer
+		mode = dht.ModeAutoServer
 	}
-	n.dht, err = dht.New(n.host,
+	d, err := dht.New(n.host,
 		dht.ProtocolPrefix(ProtocolPrefix),
 		dht.Mode(mode),
 		dht.BootstrapPeers(n.bootstrap...),
@@ -157,6 +175,9 @@ func (n *Network) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("start DHT: %w", err)
 	}
+	n.startedMu.Lock()
+	n.dht = d
+	n.startedMu.Unlock()
 	n.discovery = drouting.NewRoutingDiscovery(n.dht)
 	n.pubsub, err = newGossipSub(n.ctx, n, n.log)
 	if err != nil {
@@ -181,7 +202,8 @@ func (n *Network) Start(ctx context.Context) (err error) {
 	n.wg.Add(2)
 	go n.rendezvousLoop()
 	go n.bootstrapLoop()
-	n.log.Info("p2p started", "peer", n.host.ID(), "addrs", n.host.Addrs(), "dht", mode == dht.ModeServer)
+	n.log.Info("p2p started", "peer", n.host.ID(), "addrs", n.host.Addrs(), "dht_server", n.opts.DHTServer,
+		"reachability", n.cfg.Reachability, "relay_service", n.cfg.RelayService, "hole_punching", n.cfg.HolePunching)
 	return nil
 }
 
@@ -210,6 +232,12 @@ func (n *Network) hostOptions() ([]libp2p.Option, error) {
 	if n.cfg.NATPortMap {
 		opts = append(opts, libp2p.NATPortMap())
 	}
+	natOpts, err := n.natOptions()
+	if err != nil {
+		rm.Close()
+		return nil, err
+	}
+	opts = append(opts, natOpts...)
 	if n.opts.Bandwidth != nil {
 		opts = append(opts, libp2p.BandwidthReporter(n.opts.Bandwidth))
 	}

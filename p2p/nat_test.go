@@ -1,0 +1,84 @@
+package p2p
+
+import (
+	"bytes"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+// Each reachability change is logged once: libp2p re-emits the same state
+// (AutoNAT refreshes, relay reservations renewed), and an operator reading
+// the journal wants one line per change, not a line per probe.
+func TestReachabilityLogsOneLinePerChange(t *testing.T) {
+	const relay = "12D3KooWGzBnhgBsqwoKfPi2bSC3cvpWLjdafvz2iMYSJC4yJpM4"
+	circuit := ma.StringCast("/ip4/198.18.0.2/tcp/4101/p2p/" + relay + "/p2p-circuit")
+	var buf bytes.Buffer
+	w := newReachWatcher(slog.New(slog.NewTextHandler(&buf, nil)))
+	events := []any{
+		event.EvtLocalReachabilityChanged{Reachability: network.ReachabilityUnknown}, // no change from the start
+		event.EvtLocalReachabilityChanged{Reachability: network.ReachabilityPrivate},
+		event.EvtLocalReachabilityChanged{Reachability: network.ReachabilityPrivate},
+		event.EvtAutoRelayAddrsUpdated{RelayAddrs: []ma.Multiaddr{circuit}},
+		event.EvtAutoRelayAddrsUpdated{RelayAddrs: []ma.Multiaddr{circuit}},
+		event.EvtNATDeviceTypeChanged{TransportProtocol: network.NATTransportTCP, NatDeviceType: network.NATDeviceTypeEndpointDependent},
+		event.EvtNATDeviceTypeChanged{TransportProtocol: network.NATTransportTCP, NatDeviceType: network.NATDeviceTypeEndpointDependent},
+	}
+	for _, e := range events {
+		w.apply(e)
+	}
+	w.Trace(&holepunch.Event{Type: holepunch.EndHolePunchEvtT, Evt: &holepunch.EndHolePunchEvt{Success: true}})
+	w.Trace(&holepunch.Event{Type: holepunch.EndHolePunchEvtT, Evt: &holepunch.EndHolePunchEvt{Error: "all retries failed"}})
+
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	want := []string{"reachability changed: private", "relay reservations", "NAT type", "hole punch succeeded", "hole punch failed"}
+	if len(lines) != len(want) {
+		t.Fatalf("%d log lines, want %d (one per change):\n%s", len(lines), len(want), buf.String())
+	}
+	for i, w := range want {
+		if !strings.Contains(lines[i], w) {
+			t.Errorf("line %d = %s, want %q", i, lines[i], w)
+		}
+	}
+	if !strings.Contains(lines[0], "forward TCP and UDP 4101") {
+		t.Errorf("the private line lacks the fix: %s", lines[0])
+	}
+	got := w.snapshot()
+	if got.Status != "private" || len(got.Relays) != 1 || got.Relays[0] != relay || got.NAT["tcp"] != "endpoint-dependent" ||
+		got.HolePunches != 2 || got.HolePunchSuccesses != 1 {
+		t.Errorf("snapshot = %+v", got)
+	}
+}
+
+// The benchmarking range counts as public only when a node asks for it.
+func TestBenchmarkRangePublic(t *testing.T) {
+	addr := ma.StringCast("/ip4/198.18.1.2/tcp/4101")
+	inRange := func() bool {
+		for _, n := range manet.Unroutable4 {
+			if n.Contains(net.ParseIP("198.18.1.2")) {
+				return true
+			}
+		}
+		return false
+	}
+	if !inRange() {
+		t.Skip("another test of this process already made the benchmarking range public")
+	}
+	if manet.IsPublicAddr(addr) {
+		t.Fatal("198.18.1.2 is public before the option")
+	}
+	treatBenchmarkRangeAsPublic()
+	if !manet.IsPublicAddr(addr) {
+		t.Fatal("198.18.1.2 is not public after the option")
+	}
+	if manet.IsPublicAddr(ma.StringCast("/ip4/192.168.1.2/tcp/4101")) || manet.IsPublicAddr(ma.StringCast("/ip4/203.0.113.1/tcp/4101")) {
+		t.Fatal("the option made other private or unroutable ranges public")
+	}
+}
