@@ -257,8 +257,8 @@ func (n *Network) watchReachability(ctx context.Context, h host.Host) error {
 	return nil
 }
 
-// fix is what a node behind NAT tells its operator.
-const natFix = "forward TCP and UDP 4101 to this machine, or enable UPnP on the router"
+// NATFix is what the operator of a node behind NAT can do about it.
+const NATFix = "forward TCP and UDP 4101 to this machine, or enable UPnP on the router"
 
 // apply records one event and logs it if something changed.
 func (w *reachWatcher) apply(e any) {
@@ -273,7 +273,7 @@ func (w *reachWatcher) apply(e any) {
 		w.state.Status = status
 		switch evt.Reachability {
 		case network.ReachabilityPrivate:
-			w.log.Warn("reachability changed: private (behind NAT or a firewall); using relays and hole punching", "fix", natFix)
+			w.log.Warn("reachability changed: private (behind NAT or a firewall); using relays and hole punching", "fix", NATFix)
 		case network.ReachabilityPublic:
 			w.log.Info("reachability changed: public (other peers can dial this node)")
 		default:

@@ -303,9 +303,13 @@ type PeerInfo struct {
 	Direction string        `json:"direction"`
 	Latency   time.Duration `json:"latency_ns"`
 	Agent     string        `json:"agent,omitempty"`
+	// Relayed is a limited connection through a relay: no direct one
+	// exists (yet).
+	Relayed bool `json:"relayed,omitempty"`
 }
 
-// Peers lists connected peers, one entry per peer (its first connection).
+// Peers lists connected peers, one entry per peer: its first direct
+// connection, or a relayed one when it has no direct one.
 func (n *Network) Peers() []PeerInfo {
 	var out []PeerInfo
 	for _, id := range n.host.Network().Peers() {
@@ -313,11 +317,19 @@ func (n *Network) Peers() []PeerInfo {
 		if len(conns) == 0 {
 			continue
 		}
+		conn := conns[0]
+		for _, c := range conns {
+			if !c.Stat().Limited {
+				conn = c
+				break
+			}
+		}
 		info := PeerInfo{
 			ID:        id,
-			Addr:      conns[0].RemoteMultiaddr().String(),
-			Direction: conns[0].Stat().Direction.String(),
+			Addr:      conn.RemoteMultiaddr().String(),
+			Direction: conn.Stat().Direction.String(),
 			Latency:   n.host.Peerstore().LatencyEWMA(id),
+			Relayed:   conn.Stat().Limited,
 		}
 		if agent, err := n.host.Peerstore().Get(id, "AgentVersion"); err == nil {
 			info.Agent, _ = agent.(string)
