@@ -99,6 +99,13 @@ func startDaemon(t *testing.T, repoDir string, env []string, args ...string) *da
 	t.Helper()
 	cmd := exec.Command(vftBin, append([]string{"--repo", repoDir, "daemon"}, args...)...)
 	cmd.Env = env
+	return startDaemonCmd(t, repoDir, cmd)
+}
+
+// startDaemonCmd starts cmd, a `vft daemon` command line, and waits for its
+// ready line.
+func startDaemonCmd(t *testing.T, repoDir string, cmd *exec.Cmd) *daemon {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

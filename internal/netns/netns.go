@@ -165,7 +165,10 @@ func (n *Net) Router(role string, nat NAT) *Router {
 		masquerade = "masquerade random"
 	}
 	// A home router: LAN hosts reach out (translated); the internet gets
-	// in only as replies to what they sent.
+	// in only as replies to what they sent. Anything else from the internet
+	// is dropped silently, as home routers do: a reset would abort the
+	// simultaneous open of a hole punch whose first packet arrives before
+	// the other side's has left.
 	ruleset := fmt.Sprintf(`table ip vftnat {
 	chain postrouting {
 		type nat hook postrouting priority srcnat; policy accept;
@@ -175,6 +178,11 @@ func (n *Net) Router(role string, nat NAT) *Router {
 		type filter hook forward priority filter; policy drop;
 		ct state established,related accept
 		iifname "lan" oifname "eth0" accept
+	}
+	chain input {
+		type filter hook input priority filter; policy accept;
+		iifname "eth0" ct state established,related accept
+		iifname "eth0" drop
 	}
 }
 `, r.lan, masquerade)

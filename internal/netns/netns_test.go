@@ -147,6 +147,9 @@ func TestHomeRoutersTranslate(t *testing.T) {
 		if !strings.HasPrefix(string(res), "error") {
 			t.Errorf("the public server reached %s: %s", target, res)
 		}
+		if target == easy.IP.String()+":40000" && !strings.Contains(string(res), "timeout") {
+			t.Errorf("the router answered an unsolicited connection instead of dropping it: %s", res)
+		}
 	}
 }
 
