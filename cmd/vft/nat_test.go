@@ -241,6 +241,23 @@ func TestNAT(t *testing.T) {
 			t.Errorf("the relay carried %.0f bytes during a job with a %d-byte input: content went through it", relayed, size)
 		}
 	})
+
+	// 4. The relay is killed: the miner finds another one. A second public
+	// miner that relays joins; then the bootstrap node, the miner's relay,
+	// goes away.
+	t.Run("4 the relay is killed and the miner finds another", func(t *testing.T) {
+		relay2 := startNATNode(t, net.Public("relay2"), "miner", viaBoot(expensive, "VFT_P2P_REACHABILITY=public"))
+		boot.d.stop(t)
+		waitFor(t, 90*time.Second, "the miner holds a reservation on the second relay and none on the stopped one", func() (bool, string) {
+			r := miner.identity(t).Reachability
+			dump, _ := json.Marshal(r)
+			return r.Status == "private" && slices.Contains(r.Relays, relay2.id) && !slices.Contains(r.Relays, boot.id), string(dump)
+		}, miner.d)
+		text, _, _ := vftIn(t, miner.host, miner.env, "--repo", miner.repo, "id")
+		if !strings.Contains(text, "relay    /ip4/"+relay2.host.IP.String()) {
+			t.Errorf("vft id does not show the new relay's address:\n%s", text)
+		}
+	})
 }
 
 // relayedBytes is what node's relay service has carried so far
