@@ -89,6 +89,13 @@ type Config struct {
 	// one (or, better, a direct one by hole punching).
 	RelayCircuitBytes    units.Bytes    `toml:"relay_circuit_bytes"`
 	RelayCircuitDuration units.Duration `toml:"relay_circuit_duration"`
+	// RelayContent lifts the per-connection limits of the relay service
+	// (relay_circuit_bytes, relay_circuit_duration): connections through
+	// this node are then not "limited", so content (modules, inputs,
+	// results) may cross it. That is the fallback for two nodes both behind
+	// symmetric NATs, where hole punching fails. It costs this node's
+	// bandwidth: turn it on only on a relay that can give it.
+	RelayContent bool `toml:"relay_content"`
 	// StaticRelays are relays (multiaddrs ending in /p2p/<ID>) a node behind
 	// NAT tries first; without them it uses the peers it knows that offer
 	// the relay service (bootstrap nodes, DHT neighbours).

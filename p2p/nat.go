@@ -93,6 +93,11 @@ func (n *Network) natOptions() ([]libp2p.Option, error) {
 		res.MaxReservations = n.cfg.RelayMaxReservations
 		res.MaxCircuits = n.cfg.RelayMaxCircuits
 		res.Limit = &relay.RelayLimit{Duration: n.cfg.RelayCircuitDuration.Std(), Data: int64(n.cfg.RelayCircuitBytes)}
+		if n.cfg.RelayContent {
+			// No limit: libp2p does not mark the relayed connections
+			// limited, so bitswap uses them.
+			res.Limit = nil
+		}
 		// libp2p runs the service only while AutoNAT says we are public.
 		opts = append(opts, libp2p.EnableRelayService(relay.WithResources(res)))
 	}

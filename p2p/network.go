@@ -303,8 +303,8 @@ type PeerInfo struct {
 	Direction string        `json:"direction"`
 	Latency   time.Duration `json:"latency_ns"`
 	Agent     string        `json:"agent,omitempty"`
-	// Relayed is a limited connection through a relay: no direct one
-	// exists (yet).
+	// Relayed is a connection through a relay: no direct one exists
+	// (yet).
 	Relayed bool `json:"relayed,omitempty"`
 }
 
@@ -319,7 +319,7 @@ func (n *Network) Peers() []PeerInfo {
 		}
 		conn := conns[0]
 		for _, c := range conns {
-			if !c.Stat().Limited {
+			if !relayed(c) {
 				conn = c
 				break
 			}
@@ -329,7 +329,7 @@ func (n *Network) Peers() []PeerInfo {
 			Addr:      conn.RemoteMultiaddr().String(),
 			Direction: conn.Stat().Direction.String(),
 			Latency:   n.host.Peerstore().LatencyEWMA(id),
-			Relayed:   conn.Stat().Limited,
+			Relayed:   relayed(conn),
 		}
 		if agent, err := n.host.Peerstore().Get(id, "AgentVersion"); err == nil {
 			info.Agent, _ = agent.(string)
@@ -383,4 +383,14 @@ func (n *Network) inspectScores(scores map[peer.ID]float64) {
 // IsConnected reports whether we have a live connection to the peer.
 func (n *Network) IsConnected(id peer.ID) bool {
 	return n.connectedness(id) == network.Connected
+}
+
+// relayed reports whether c goes through a relay (a circuit address),
+// limited or not (a relay with p2p.relay_content gives unlimited ones).
+func relayed(c network.Conn) bool {
+	if c.Stat().Limited {
+		return true
+	}
+	_, err := c.RemoteMultiaddr().ValueForProtocol(ma.P_CIRCUIT)
+	return err == nil
 }

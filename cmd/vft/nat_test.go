@@ -138,14 +138,7 @@ func TestNAT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expensive := "VFT_MARKET_MIN_PRICE=1000000000"
-	boot := startNATNode(t, net.Public("boot"), "miner", natEnv(expensive, "VFT_P2P_REACHABILITY=public"))
-	viaBoot := func(extra ...string) []string {
-		return natEnv(append([]string{"VFT_P2P_BOOTSTRAP=" + boot.addr()}, extra...)...)
-	}
-	for _, role := range []string{"pub1", "pub2", "pub3"} {
-		startNATNode(t, net.Public(role), "miner", viaBoot(expensive, "VFT_P2P_RELAY_SERVICE=false"))
-	}
+	boot, viaBoot := publicSide(t, net)
 	homeA, homeB := net.Router("routerA", netns.EasyNAT), net.Router("routerB", netns.EasyNAT)
 	debug := "GOLOG_LOG_LEVEL=" + os.Getenv("VFT_TEST_LIBP2P_LOG")
 	miner := startNATNode(t, homeA.Home("miner"), "miner", viaBoot(debug))
@@ -246,7 +239,7 @@ func TestNAT(t *testing.T) {
 	// miner that relays joins; then the bootstrap node, the miner's relay,
 	// goes away.
 	t.Run("4 the relay is killed and the miner finds another", func(t *testing.T) {
-		relay2 := startNATNode(t, net.Public("relay2"), "miner", viaBoot(expensive, "VFT_P2P_REACHABILITY=public"))
+		relay2 := startNATNode(t, net.Public("relay2"), "miner", viaBoot(expensiveMiner, "VFT_P2P_REACHABILITY=public"))
 		boot.d.stop(t)
 		waitFor(t, 90*time.Second, "the miner holds a reservation on the second relay and none on the stopped one", func() (bool, string) {
 			r := miner.identity(t).Reachability
@@ -258,6 +251,79 @@ func TestNAT(t *testing.T) {
 			t.Errorf("vft id does not show the new relay's address:\n%s", text)
 		}
 	})
+}
+
+// expensiveMiner asks more than the tests' jobs pay: such a miner never bids.
+const expensiveMiner = "VFT_MARKET_MIN_PRICE=1000000000"
+
+// publicSide starts the public part of a NAT test network: the bootstrap
+// node, which relays (bootExtra adds to its environment), and three more
+// public miners that do not, standing for the rest of the internet (a
+// node learns its router's public address from the peers that observe
+// it). None of them bids for the tests' jobs. viaBoot is the environment
+// of a node that joins through the bootstrap node.
+func publicSide(t *testing.T, net *netns.Net, bootExtra ...string) (boot *natNode, viaBoot func(extra ...string) []string) {
+	t.Helper()
+	boot = startNATNode(t, net.Public("boot"), "miner", natEnv(append([]string{expensiveMiner, "VFT_P2P_REACHABILITY=public"}, bootExtra...)...))
+	viaBoot = func(extra ...string) []string {
+		return natEnv(append([]string{"VFT_P2P_BOOTSTRAP=" + boot.addr()}, extra...)...)
+	}
+	for _, role := range []string{"pub1", "pub2", "pub3"} {
+		startNATNode(t, net.Public(role), "miner", viaBoot(expensiveMiner, "VFT_P2P_RELAY_SERVICE=false"))
+	}
+	return boot, viaBoot
+}
+
+// 3. Both ends behind symmetric NATs: hole punching fails, and the
+// documented fallback happens: the content crosses a relay whose operator
+// gives the bandwidth (p2p.relay_content), and the job finishes.
+func TestNATSymmetricFallsBackToContentRelay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts six daemons in network namespaces")
+	}
+	net := netns.New(t)
+	module, err := wasmtest.NewBuilder(t.TempDir()).Build("../../examples/wordcount")
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot, viaBoot := publicSide(t, net, "VFT_P2P_RELAY_CONTENT=true")
+	homeA, homeB := net.Router("routerA", netns.SymmetricNAT), net.Router("routerB", netns.SymmetricNAT)
+	miner := startNATNode(t, homeA.Home("miner"), "miner", viaBoot())
+	submitter := startNATNode(t, homeB.Home("submitter"), "light", viaBoot())
+	waitFor(t, 90*time.Second, "the miner behind a symmetric NAT is private with a reservation on the bootstrap relay", func() (bool, string) {
+		r := miner.identity(t).Reachability
+		dump, _ := json.Marshal(r)
+		return r != nil && r.Status == "private" && slices.Contains(r.Relays, boot.id), string(dump)
+	}, miner.d)
+
+	input := filepath.Join(t.TempDir(), "input")
+	os.MkdirAll(input, 0o755)
+	const size = 2 << 20
+	os.WriteFile(filepath.Join(input, "big.txt"), bytes.Repeat([]byte("relayed words move here\n"), size/24), 0o644)
+	before := relayedBytes(t, boot)
+	stdout, stderr, code := vftIn(t, submitter.host, submitter.env, "--repo", submitter.repo, "job", "submit",
+		"--wasm", module, "--input", input+"/",
+		"--redundancy", "1", "--verify", "exact", "--timeout", "1m", "--reward", "5000",
+		"--wait", "-o", filepath.Join(t.TempDir(), "result"))
+	if code != 0 {
+		t.Fatalf("job between two symmetric NATs failed:\n%s\n%s\n--- miner log:\n%s", stdout, stderr, tail(t, miner.d))
+	}
+	relayed := relayedBytes(t, boot) - before
+	t.Logf("the relay carried %.0f bytes during the job (input %d bytes)", relayed, size)
+	if relayed < size {
+		t.Errorf("the relay carried %.0f bytes, less than the %d-byte input: where did the content go?", relayed, size)
+	}
+	peers, _, _ := vftIn(t, submitter.host, submitter.env, "--repo", submitter.repo, "peers", "--json")
+	var list []api.Peer
+	json.Unmarshal([]byte(peers), &list)
+	for _, p := range list {
+		if p.ID == miner.id && !p.Relayed {
+			t.Errorf("a direct connection through two symmetric NATs: %+v", p)
+		}
+	}
+	if r := miner.identity(t).Reachability; r.HolePunchSuccesses+submitter.identity(t).Reachability.HolePunchSuccesses > 0 {
+		t.Errorf("a hole punch succeeded through two symmetric NATs")
+	}
 }
 
 // relayedBytes is what node's relay service has carried so far
