@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/vft-network/vft/api"
 	"github.com/vft-network/vft/executor/wasm/wasmtest"
 	"github.com/vft-network/vft/internal/netns"
+	"github.com/vft-network/vft/job"
 	"github.com/vft-network/vft/repo"
 )
 
@@ -161,6 +163,10 @@ func TestNAT(t *testing.T) {
 			if !strings.Contains(text, want) {
 				t.Errorf("vft id behind NAT lacks %q:\n%s", want, text)
 			}
+		}
+		doctor, _, _ := vftIn(t, miner.host, miner.env, "--repo", miner.repo, "doctor")
+		if !hasCheck(doctor, "WARN", "reachability", "forward TCP and UDP 4101") || !hasCheck(doctor, "WARN", "reachability", boot.id) {
+			t.Errorf("vft doctor behind NAT lacks the reachability warning naming the relay and the fix:\n%s", doctor)
 		}
 		if r := boot.identity(t).Reachability; r == nil || r.Status != "public" {
 			t.Errorf("the bootstrap node is not public: %+v", r)
@@ -323,6 +329,89 @@ func TestNATSymmetricFallsBackToContentRelay(t *testing.T) {
 	}
 	if r := miner.identity(t).Reachability; r.HolePunchSuccesses+submitter.identity(t).Reachability.HolePunchSuccesses > 0 {
 		t.Errorf("a hole punch succeeded through two symmetric NATs")
+	}
+}
+
+// 5. A partition cuts the worker off mid-job (while it fetches the input):
+// the submitter reassigns the job after the report deadline, and the other
+// miner behind NAT finishes it.
+func TestNATPartitionReassigns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts seven daemons in network namespaces")
+	}
+	net := netns.New(t)
+	module, err := wasmtest.NewBuilder(t.TempDir()).Build("../../examples/wordcount")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, viaBoot := publicSide(t, net)
+	miners := map[string]*natNode{}
+	for _, name := range []string{"minerA", "minerB"} {
+		m := startNATNode(t, net.Router("r"+name, netns.EasyNAT).Home(name), "miner", viaBoot())
+		miners[m.id] = m
+	}
+	submitter := startNATNode(t, net.Router("rsub", netns.EasyNAT).Home("submitter"), "light", viaBoot("VFT_MARKET_REPORT_GRACE=2s"))
+	for _, n := range append(slices.Collect(maps.Values(miners)), submitter) {
+		waitFor(t, 90*time.Second, n.host.Name+" is private with a relay reservation", func() (bool, string) {
+			r := n.identity(t).Reachability
+			dump, _ := json.Marshal(r)
+			return r != nil && r.Status == "private" && len(r.Relays) > 0, string(dump)
+		}, n.d)
+	}
+	waitFor(t, 90*time.Second, "the submitter's network table lists both miners behind NAT", func() (bool, string) {
+		out, _, _ := vftIn(t, submitter.host, submitter.env, "--repo", submitter.repo, "nodes", "--json")
+		for id := range miners {
+			if !strings.Contains(out, id) {
+				return false, out
+			}
+		}
+		return true, out
+	}, nil)
+
+	// 8 MiB at 16 Mbit/s out of the submitter: the worker is still
+	// fetching the input for about four seconds after its assignment.
+	submitter.host.Shape(netns.Shaping{RateKbit: 16000})
+	input := filepath.Join(t.TempDir(), "input")
+	os.MkdirAll(input, 0o755)
+	os.WriteFile(filepath.Join(input, "big.txt"), bytes.Repeat([]byte("words cut off mid-job\n"), (8<<20)/22), 0o644)
+	stdout, stderr, code := vftIn(t, submitter.host, submitter.env, "--repo", submitter.repo, "job", "submit",
+		"--wasm", module, "--input", input+"/",
+		"--redundancy", "1", "--verify", "exact", "--timeout", "20s", "--reward", "5000")
+	if code != 0 {
+		t.Fatalf("submit: %s %s", stdout, stderr)
+	}
+	jobID := strings.TrimSpace(stdout)
+	status := func() job.Record {
+		out, _, _ := vftIn(t, submitter.host, submitter.env, "--repo", submitter.repo, "job", "status", jobID, "--json")
+		var rec job.Record
+		json.Unmarshal([]byte(out), &rec)
+		return rec
+	}
+	var first *natNode
+	waitFor(t, 60*time.Second, "the job is assigned", func() (bool, string) {
+		rec := status()
+		if len(rec.Workers) > 0 {
+			first = miners[rec.Workers[0].String()]
+		}
+		dump, _ := json.Marshal(rec.History)
+		return first != nil, string(rec.State) + " " + string(dump)
+	}, submitter.d)
+	first.host.Cut()
+	defer first.host.Heal() // so that its daemon stops cleanly
+	var rec job.Record
+	waitFor(t, 100*time.Second, "the job is reassigned and done", func() (bool, string) {
+		rec = status()
+		dump, _ := json.Marshal(rec.History)
+		return rec.State.Terminal(), string(rec.State) + " " + string(dump)
+	}, nil)
+	if rec.State != job.StateDone {
+		t.Fatalf("job ended %s: %s", rec.State, rec.Reason)
+	}
+	if len(rec.Workers) != 1 || rec.Workers[0].String() == first.id {
+		t.Errorf("workers %v: want the other miner instead of the cut-off %s", rec.Workers, first.id)
+	}
+	if !slices.Contains(rec.Missed, first.id) {
+		t.Errorf("the record does not name the cut-off worker as missed: %v", rec.Missed)
 	}
 }
 

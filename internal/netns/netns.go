@@ -242,18 +242,43 @@ func (h *Host) Command(name string, args ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", h.Name, name}, args...)...)
 }
 
-// Netem adds delay and loss to the host's traffic out of eth0, like
-// `tc qdisc add dev eth0 root netem delay 10ms loss 1%`.
-func (h *Host) Netem(delay time.Duration, lossPercent float64) {
+// Shaping is what Shape does to a host's outgoing traffic.
+type Shaping struct {
+	Delay       time.Duration
+	LossPercent float64
+	RateKbit    int // 0: no rate limit
+}
+
+// Shape slows the host's traffic out of eth0: a rate alone with tc tbf,
+// delay and loss (with an optional rate) with tc netem, like
+// `tc qdisc replace dev eth0 root netem delay 10ms loss 1% rate 8000kbit`.
+// A kernel without netem (sch_netem) skips the test.
+func (h *Host) Shape(s Shaping) {
 	h.net.t.Helper()
-	args := []string{"-n", h.Name, "qdisc", "replace", "dev", "eth0", "root", "netem"}
-	if delay > 0 {
-		args = append(args, "delay", fmt.Sprintf("%dms", delay.Milliseconds()))
+	args := []string{"-n", h.Name, "qdisc", "replace", "dev", "eth0", "root"}
+	if s.Delay == 0 && s.LossPercent == 0 {
+		if s.RateKbit <= 0 {
+			return
+		}
+		h.net.run("tc", append(args, "tbf", "rate", fmt.Sprintf("%dkbit", s.RateKbit), "burst", "64kb", "latency", "1s")...)
+		return
 	}
-	if lossPercent > 0 {
-		args = append(args, "loss", fmt.Sprintf("%g%%", lossPercent))
+	args = append(args, "netem")
+	if s.Delay > 0 {
+		args = append(args, "delay", fmt.Sprintf("%dms", s.Delay.Milliseconds()))
 	}
-	h.net.run("tc", args...)
+	if s.LossPercent > 0 {
+		args = append(args, "loss", fmt.Sprintf("%g%%", s.LossPercent))
+	}
+	if s.RateKbit > 0 {
+		args = append(args, "rate", fmt.Sprintf("%dkbit", s.RateKbit))
+	}
+	if out, err := exec.Command("tc", args...).CombinedOutput(); err != nil {
+		if strings.Contains(string(out), "qdisc kind is unknown") {
+			h.net.t.Skipf("netns: this kernel has no netem (sch_netem) for delay and loss: %s", out)
+		}
+		h.net.t.Fatalf("netns: tc %s: %v: %s", strings.Join(args, " "), err, out)
+	}
 }
 
 // Cut takes the host's link down (a partition); Heal brings it back.
