@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -20,6 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // relayHopProtocol is what a peer offering circuit relay v2 speaks.
@@ -376,4 +378,33 @@ func relayPeers(addrs []ma.Multiaddr) []string {
 // Reachability is the node's current view of its own reachability.
 func (n *Network) Reachability() Reachability {
 	return n.reach.snapshot()
+}
+
+// registerConnMetrics exports vft_p2p_connections{path="direct"|"relayed"},
+// counted when scraped: how many of this node's connections a relay
+// carries. (Hole punches are libp2p_holepunch_*, bytes a relay carried
+// libp2p_relaysvc_data_transferred_bytes_total.)
+func (n *Network) registerConnMetrics(reg prometheus.Registerer) error {
+	count := func(wantRelayed bool) func() float64 {
+		return func() float64 {
+			total := 0
+			for _, c := range n.host.Network().Conns() {
+				if relayed(c) == wantRelayed {
+					total++
+				}
+			}
+			return float64(total)
+		}
+	}
+	for _, path := range []string{"direct", "relayed"} {
+		g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "vft_p2p_connections",
+			Help:        "Open connections, direct or through a relay.",
+			ConstLabels: prometheus.Labels{"path": path},
+		}, count(path == "relayed"))
+		if err := reg.Register(g); err != nil && !errors.As(err, &prometheus.AlreadyRegisteredError{}) {
+			return fmt.Errorf("register connection metrics: %w", err)
+		}
+	}
+	return nil
 }

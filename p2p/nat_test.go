@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vft-network/vft/p2p/reqresp"
 )
@@ -136,5 +137,31 @@ func TestRequestReplyCrossesRelay(t *testing.T) {
 	}
 	if string(reply) != "reply to bid" {
 		t.Fatalf("reply %q", reply)
+	}
+}
+
+// vft_p2p_connections counts direct and relayed connections apart.
+func TestConnectionMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	a := startNetwork(t, func(c *Config) { c.AllowPrivateAddrs = true }, Options{Registerer: reg})
+	b := startNetwork(t, func(c *Config) { c.AllowPrivateAddrs = true }, Options{})
+	if _, err := a.Connect(context.Background(), b.Addrs()[0].String()); err != nil {
+		t.Fatal(err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "vft_p2p_connections" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			got[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+		}
+	}
+	if got["direct"] != 1 || got["relayed"] != 0 {
+		t.Fatalf("vft_p2p_connections = %v, want direct 1, relayed 0", got)
 	}
 }

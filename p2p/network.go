@@ -159,6 +159,11 @@ func (n *Network) Start(ctx context.Context) (err error) {
 	if err := n.watchReachability(n.ctx, h); err != nil {
 		return err
 	}
+	if n.opts.Registerer != nil {
+		if err := n.registerConnMetrics(n.opts.Registerer); err != nil {
+			return err
+		}
+	}
 
 	// A miner serves the DHT unless AutoNAT finds it behind NAT: peers
 	// could not dial it to ask. Other nodes only ask.
