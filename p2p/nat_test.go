@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -163,5 +164,36 @@ func TestConnectionMetrics(t *testing.T) {
 	}
 	if got["direct"] != 1 || got["relayed"] != 0 {
 		t.Fatalf("vft_p2p_connections = %v, want direct 1, relayed 0", got)
+	}
+}
+
+// A static relay that does not answer costs the node nothing but the
+// relay: it starts, stays private, holds no reservation and keeps working.
+func TestUnreachableStaticRelay(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().(*net.TCPAddr).Port
+	ln.Close() // nothing listens there now
+	const id = "12D3KooWGzBnhgBsqwoKfPi2bSC3cvpWLjdafvz2iMYSJC4yJpM4"
+	n := startNetwork(t, func(c *Config) {
+		c.AllowPrivateAddrs = true
+		c.Reachability = ReachabilityPrivate
+		c.StaticRelays = []string{"/ip4/127.0.0.1/tcp/" + strconv.Itoa(dead) + "/p2p/" + id}
+	}, Options{})
+	other := startNetwork(t, func(c *Config) { c.AllowPrivateAddrs = true }, Options{})
+	if _, err := n.Connect(context.Background(), other.Addrs()[0].String()); err != nil {
+		t.Fatalf("a node with a dead static relay cannot dial out: %v", err)
+	}
+	// The forced status reaches the watcher as an event: wait for it.
+	deadline := time.Now().Add(10 * time.Second)
+	r := n.Reachability()
+	for r.Status != "private" && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		r = n.Reachability()
+	}
+	if r.Status != "private" || len(r.Relays) != 0 {
+		t.Fatalf("reachability %+v, want private with no relay", r)
 	}
 }
