@@ -25,7 +25,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/vft-network/vft/heartbeat"
-	"github.com/vft-network/vft/p2p"
 )
 
 // Identity is what GET /api/v1/id returns.
@@ -40,10 +39,27 @@ type Identity struct {
 }
 
 // Reachability says whether peers on the internet can dial the node, and
-// how it stays reachable when they cannot: p2p's view, and the fix when
-// the node is private.
+// how it stays reachable when they cannot.
 type Reachability struct {
-	p2p.Reachability
+	// Status is public, private or unknown.
+	Status string `json:"status"`
+	// Reachable, Unreachable and Unknown are the public address
+	// candidates (listen addresses, port mappings, addresses peers
+	// observed) as AutoNAT found them.
+	Reachable   []string `json:"reachable"`
+	Unreachable []string `json:"unreachable"`
+	Unknown     []string `json:"unknown"`
+	// RelayAddrs are addresses through relays that hold a reservation for
+	// the node; Relays are those relays' peer IDs.
+	RelayAddrs []string `json:"relay_addrs"`
+	Relays     []string `json:"relays"`
+	// NAT is the router's behaviour per transport (tcp, udp):
+	// endpoint-independent or endpoint-dependent (symmetric).
+	NAT map[string]string `json:"nat,omitempty"`
+	// HolePunches and HolePunchSuccesses count attempts to turn relayed
+	// connections into direct ones.
+	HolePunches        int `json:"hole_punches"`
+	HolePunchSuccesses int `json:"hole_punch_successes"`
 	// Fix is what the operator can do when the node is private.
 	Fix string `json:"fix,omitempty"`
 }

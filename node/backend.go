@@ -22,8 +22,13 @@ func (b backend) Identity() api.Identity {
 	for _, a := range b.n.net.Addrs() {
 		id.Addrs = append(id.Addrs, a.String())
 	}
-	id.Reachability = &api.Reachability{Reachability: b.n.net.Reachability()}
-	if id.Reachability.Status == "private" {
+	r := b.n.net.Reachability()
+	id.Reachability = &api.Reachability{
+		Status: r.Status, Reachable: r.Reachable, Unreachable: r.Unreachable, Unknown: r.Unknown,
+		RelayAddrs: r.RelayAddrs, Relays: r.Relays, NAT: r.NAT,
+		HolePunches: r.HolePunches, HolePunchSuccesses: r.HolePunchSuccesses,
+	}
+	if r.Status == "private" {
 		id.Reachability.Fix = p2p.NATFix
 	}
 	return id

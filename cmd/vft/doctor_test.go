@@ -9,7 +9,6 @@ import (
 	"github.com/vft-network/vft/api"
 	"github.com/vft-network/vft/chain/localnet"
 	"github.com/vft-network/vft/hwdetect"
-	"github.com/vft-network/vft/p2p"
 )
 
 // `vft doctor` on a node that settles asks the chain: does its RPC answer,
@@ -88,13 +87,13 @@ func TestReachabilityCheck(t *testing.T) {
 		severity hwdetect.Severity
 		want     []string
 	}{
-		{"public", api.Reachability{Reachability: p2p.Reachability{Status: "public", Reachable: []string{"/ip4/1.2.3.4/tcp/4101"}}},
+		{"public", api.Reachability{Status: "public", Reachable: []string{"/ip4/1.2.3.4/tcp/4101"}},
 			hwdetect.SeverityOK, []string{"public", "/ip4/1.2.3.4/tcp/4101"}},
-		{"private with a relay", api.Reachability{Reachability: p2p.Reachability{Status: "private", Relays: []string{"12D3KooWrelay"}, Unreachable: []string{"/ip4/1.2.3.4/tcp/4101"}}},
+		{"private with a relay", api.Reachability{Status: "private", Relays: []string{"12D3KooWrelay"}, Unreachable: []string{"/ip4/1.2.3.4/tcp/4101"}},
 			hwdetect.SeverityWarn, []string{"through 1 relay", "12D3KooWrelay", "not reachable at /ip4/1.2.3.4/tcp/4101", "forward TCP and UDP 4101"}},
-		{"private without a relay", api.Reachability{Reachability: p2p.Reachability{Status: "private", NAT: map[string]string{"tcp": "endpoint-dependent"}}},
+		{"private without a relay", api.Reachability{Status: "private", NAT: map[string]string{"tcp": "endpoint-dependent"}},
 			hwdetect.SeverityWarn, []string{"no relay reservation", "tcp endpoint-dependent", "enable UPnP on the router"}},
-		{"unknown", api.Reachability{Reachability: p2p.Reachability{Status: "unknown"}}, hwdetect.SeverityWarn, []string{"no peer has checked yet", "again in a few minutes"}},
+		{"unknown", api.Reachability{Status: "unknown"}, hwdetect.SeverityWarn, []string{"no peer has checked yet", "again in a few minutes"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
