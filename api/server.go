@@ -34,34 +34,6 @@ type Identity struct {
 	Mode    string   `json:"mode"`
 	Version string   `json:"version"`
 	Addrs   []string `json:"addrs"`
-	// Reachability is absent when the daemon is not running.
-	Reachability *Reachability `json:"reachability,omitempty"`
-}
-
-// Reachability says whether peers on the internet can dial the node, and
-// how it stays reachable when they cannot.
-type Reachability struct {
-	// Status is public, private or unknown.
-	Status string `json:"status"`
-	// Reachable, Unreachable and Unknown are the public address
-	// candidates (listen addresses, port mappings, addresses peers
-	// observed) as AutoNAT found them.
-	Reachable   []string `json:"reachable"`
-	Unreachable []string `json:"unreachable"`
-	Unknown     []string `json:"unknown"`
-	// RelayAddrs are addresses through relays that hold a reservation for
-	// the node; Relays are those relays' peer IDs.
-	RelayAddrs []string `json:"relay_addrs"`
-	Relays     []string `json:"relays"`
-	// NAT is the router's behaviour per transport (tcp, udp):
-	// endpoint-independent or endpoint-dependent (symmetric).
-	NAT map[string]string `json:"nat,omitempty"`
-	// HolePunches and HolePunchSuccesses count attempts to turn relayed
-	// connections into direct ones.
-	HolePunches        int `json:"hole_punches"`
-	HolePunchSuccesses int `json:"hole_punch_successes"`
-	// Fix is what the operator can do when the node is private.
-	Fix string `json:"fix,omitempty"`
 }
 
 // Peer is one entry of GET /api/v1/peers.
@@ -71,8 +43,6 @@ type Peer struct {
 	Direction string `json:"direction"`
 	LatencyMS int64  `json:"latency_ms"`
 	Agent     string `json:"agent,omitempty"`
-	// Relayed is a connection through a relay (small messages only).
-	Relayed bool `json:"relayed,omitempty"`
 }
 
 // Backend is what the API serves; the node implements it.

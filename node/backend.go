@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/vft-network/vft/api"
-	"github.com/vft-network/vft/p2p"
 )
 
 // backend adapts the node to what the API serves.
@@ -22,15 +21,6 @@ func (b backend) Identity() api.Identity {
 	for _, a := range b.n.net.Addrs() {
 		id.Addrs = append(id.Addrs, a.String())
 	}
-	r := b.n.net.Reachability()
-	id.Reachability = &api.Reachability{
-		Status: r.Status, Reachable: r.Reachable, Unreachable: r.Unreachable, Unknown: r.Unknown,
-		RelayAddrs: r.RelayAddrs, Relays: r.Relays, NAT: r.NAT,
-		HolePunches: r.HolePunches, HolePunchSuccesses: r.HolePunchSuccesses,
-	}
-	if r.Status == "private" {
-		id.Reachability.Fix = p2p.NATFix
-	}
 	return id
 }
 
@@ -43,7 +33,6 @@ func (b backend) Peers() []api.Peer {
 			Direction: p.Direction,
 			LatencyMS: p.Latency.Milliseconds(),
 			Agent:     p.Agent,
-			Relayed:   p.Relayed,
 		})
 	}
 	return out
