@@ -58,12 +58,17 @@ func flood(ctx context.Context, sybils []*attacker, perSecond int) *atomic.Int64
 // and market rate tests); on one 2-core machine the Sybils' own signing
 // and gossip would starve every node alike, honest or not.
 func TestSybilOfferFlood(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	nodes := jobNetwork(ctx, t, 2, nil)
 	submitter := nodes[2]
 	sybils := startSybils(t, ctx, nodes[0], 50)
 	spec := wordcountJob(ctx, t, submitter)
+	// The flood shares these 2 cores with the honest miners: compiling
+	// the module alone can take a minute here, so the honest job gets
+	// room to run rather than a deadline the test machine sets.
+	spec.Needs.TimeoutMS = uint64((3 * time.Minute).Milliseconds())
+	spec.Deadline = time.Now().Add(7 * time.Minute).UnixMilli()
 	baseline := runtime.NumGoroutine()
 
 	floodCtx, stopFlood := context.WithCancel(ctx)
