@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/vft-network/vft/heartbeat"
+	"github.com/vft-network/vft/p2p"
 )
 
 // Identity is what GET /api/v1/id returns.
@@ -34,6 +35,17 @@ type Identity struct {
 	Mode    string   `json:"mode"`
 	Version string   `json:"version"`
 	Addrs   []string `json:"addrs"`
+	// Reachability is absent when the daemon is not running.
+	Reachability *Reachability `json:"reachability,omitempty"`
+}
+
+// Reachability says whether peers on the internet can dial the node, and
+// how it stays reachable when they cannot: p2p's view, and the fix when
+// the node is private.
+type Reachability struct {
+	p2p.Reachability
+	// Fix is what the operator can do when the node is private.
+	Fix string `json:"fix,omitempty"`
 }
 
 // Peer is one entry of GET /api/v1/peers.
@@ -43,6 +55,8 @@ type Peer struct {
 	Direction string `json:"direction"`
 	LatencyMS int64  `json:"latency_ms"`
 	Agent     string `json:"agent,omitempty"`
+	// Relayed is a connection through a relay (small messages only).
+	Relayed bool `json:"relayed,omitempty"`
 }
 
 // Backend is what the API serves; the node implements it.

@@ -216,6 +216,8 @@ func Default(mode Mode) Config {
 		// a fixed port and router port-mapping help no one.
 		cfg.P2P.Listen = []string{"/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"}
 		cfg.P2P.NATPortMap = false
+		// Relaying for others is a miner's job: it stays up and online.
+		cfg.P2P.RelayService = false
 	}
 	if mode == ModeEdge {
 		cfg.P2P.ConnLow, cfg.P2P.ConnHigh = 8, 32

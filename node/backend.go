@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/vft-network/vft/api"
+	"github.com/vft-network/vft/p2p"
 )
 
 // backend adapts the node to what the API serves.
@@ -21,6 +22,10 @@ func (b backend) Identity() api.Identity {
 	for _, a := range b.n.net.Addrs() {
 		id.Addrs = append(id.Addrs, a.String())
 	}
+	id.Reachability = &api.Reachability{Reachability: b.n.net.Reachability()}
+	if id.Reachability.Status == "private" {
+		id.Reachability.Fix = p2p.NATFix
+	}
 	return id
 }
 
@@ -33,6 +38,7 @@ func (b backend) Peers() []api.Peer {
 			Direction: p.Direction,
 			LatencyMS: p.Latency.Milliseconds(),
 			Agent:     p.Agent,
+			Relayed:   p.Relayed,
 		})
 	}
 	return out

@@ -3,6 +3,7 @@ package p2p
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -68,7 +69,54 @@ type Config struct {
 	// are dropped without blame (a busy honest relay is not punished).
 	GossipPeerPerMinute int `toml:"gossip_peer_per_minute"`
 	GossipPeerBurst     int `toml:"gossip_peer_burst"`
+
+	// Reachability is "auto" (AutoNAT asks other peers to dial us back and
+	// decides), or "public" / "private" for an operator who knows: a
+	// server with a public IP, or a rig that must never relay.
+	Reachability string `toml:"reachability"`
+	// RelayService lets a node that AutoNAT finds publicly reachable relay
+	// control traffic (circuit relay v2) for nodes behind NAT; it starts and
+	// stops with the node's reachability. The limits below keep a relay for
+	// small messages: content waits for a direct connection.
+	RelayService bool `toml:"relay_service"`
+	// RelayMaxReservations is how many NAT'd nodes may hold a slot at once.
+	RelayMaxReservations int `toml:"relay_max_reservations"`
+	// RelayMaxCircuits is how many relayed connections one node may have
+	// through us at once.
+	RelayMaxCircuits int `toml:"relay_max_circuits"`
+	// RelayCircuitBytes and RelayCircuitDuration end one relayed connection
+	// after that many bytes each way or that long; the peers then open a new
+	// one (or, better, a direct one by hole punching).
+	RelayCircuitBytes    units.Bytes    `toml:"relay_circuit_bytes"`
+	RelayCircuitDuration units.Duration `toml:"relay_circuit_duration"`
+	// RelayContent lifts the per-connection limits of the relay service
+	// (relay_circuit_bytes, relay_circuit_duration): connections through
+	// this node are then not "limited", so content (modules, inputs,
+	// results) may cross it. That is the fallback for two nodes both behind
+	// symmetric NATs, where hole punching fails. It costs this node's
+	// bandwidth: turn it on only on a relay that can give it.
+	RelayContent bool `toml:"relay_content"`
+	// StaticRelays are relays (multiaddrs ending in /p2p/<ID>) a node behind
+	// NAT tries first; without them it uses the peers it knows that offer
+	// the relay service (bootstrap nodes, DHT neighbours).
+	StaticRelays []string `toml:"static_relays"`
+	// HolePunching upgrades a relayed connection to a direct one (DCUtR)
+	// when both ends sit behind NATs that allow it.
+	HolePunching bool `toml:"hole_punching"`
+	// BenchmarkRangePublic treats 198.18.0.0/15, the benchmarking range
+	// (RFC 2544) that test networks use, as public internet, so reachability
+	// checks, relays and hole punching work on a test network built of
+	// network namespaces. Never set it on the internet. It changes a
+	// process-wide table of go-multiaddr, so it applies to the whole process.
+	BenchmarkRangePublic bool `toml:"benchmark_range_public"`
 }
+
+// Reachability settings (p2p.reachability).
+const (
+	ReachabilityAuto    = "auto"
+	ReachabilityPublic  = "public"
+	ReachabilityPrivate = "private"
+)
 
 // DefaultConfig returns the settings a miner on a public host would use.
 func DefaultConfig() Config {
@@ -97,6 +145,17 @@ func DefaultConfig() Config {
 		GossipAuthorBurst:     120,
 		GossipPeerPerMinute:   6000,
 		GossipPeerBurst:       1500,
+		Reachability:          ReachabilityAuto,
+		RelayService:          true,
+		// A relay carries bids, assignments and signatures: a few KiB per
+		// job. 128 slots and 1 MiB per relayed connection cost a public
+		// miner little; datasets never go through it.
+		RelayMaxReservations: 128,
+		RelayMaxCircuits:     16,
+		RelayCircuitBytes:    1 << 20,
+		RelayCircuitDuration: units.Duration(2 * time.Minute),
+		StaticRelays:         []string{},
+		HolePunching:         true,
 	}
 }
 
@@ -147,6 +206,32 @@ func (c Config) Validate() error {
 	}
 	if c.MaxMessageSize < 1<<10 || c.MaxMessageSize > 64<<20 {
 		return fmt.Errorf("p2p.max_message_size %s is outside 1KiB..64MiB", c.MaxMessageSize)
+	}
+	return c.validateNAT()
+}
+
+func (c Config) validateNAT() error {
+	switch c.Reachability {
+	case ReachabilityAuto, ReachabilityPublic, ReachabilityPrivate:
+	default:
+		return fmt.Errorf("p2p.reachability %q is not auto, public or private: leave it auto unless you know the node's address is (or is not) reachable from the internet", c.Reachability)
+	}
+	if c.RelayMaxReservations < 1 || c.RelayMaxReservations > 100_000 {
+		return fmt.Errorf("p2p.relay_max_reservations %d is outside 1..100000 (to relay for nobody, set p2p.relay_service = false)", c.RelayMaxReservations)
+	}
+	if c.RelayMaxCircuits < 1 || c.RelayMaxCircuits > 1024 {
+		return fmt.Errorf("p2p.relay_max_circuits %d is outside 1..1024", c.RelayMaxCircuits)
+	}
+	if c.RelayCircuitBytes < 16<<10 || c.RelayCircuitBytes > 1<<30 {
+		return fmt.Errorf("p2p.relay_circuit_bytes %s is outside 16KiB..1GiB: a relayed connection must carry a few control messages", c.RelayCircuitBytes)
+	}
+	if c.RelayCircuitDuration.Std() < 10*time.Second || c.RelayCircuitDuration.Std() > 24*time.Hour {
+		return fmt.Errorf("p2p.relay_circuit_duration %s is outside 10s..24h", c.RelayCircuitDuration)
+	}
+	for _, s := range c.StaticRelays {
+		if _, err := ParsePeerAddr(s); err != nil {
+			return fmt.Errorf("p2p.static_relays: %w", err)
+		}
 	}
 	return nil
 }

@@ -6,9 +6,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+
+	"github.com/vft-network/vft/internal/units"
 )
 
 func TestParsePeerAddr(t *testing.T) {
@@ -64,6 +67,13 @@ func TestConfigValidate(t *testing.T) {
 		{"empty rendezvous", func(c *Config) { c.Rendezvous = " " }, "p2p.rendezvous"},
 		{"watermarks", func(c *Config) { c.ConnLow = 0 }, "conn_low"},
 		{"message size", func(c *Config) { c.MaxMessageSize = 10 }, "max_message_size"},
+		{"reachability", func(c *Config) { c.Reachability = "maybe" }, `p2p.reachability "maybe"`},
+		{"forced public", func(c *Config) { c.Reachability = ReachabilityPublic }, ""},
+		{"no reservations", func(c *Config) { c.RelayMaxReservations = 0 }, "p2p.relay_max_reservations 0"},
+		{"circuits", func(c *Config) { c.RelayMaxCircuits = 5000 }, "p2p.relay_max_circuits 5000"},
+		{"circuit bytes", func(c *Config) { c.RelayCircuitBytes = 100 }, "p2p.relay_circuit_bytes 100 "},
+		{"circuit duration", func(c *Config) { c.RelayCircuitDuration = units.Duration(time.Second) }, "p2p.relay_circuit_duration 1s"},
+		{"static relay without ID", func(c *Config) { c.StaticRelays = []string{"/ip4/1.2.3.4/tcp/4101"} }, "p2p.static_relays: \"/ip4/1.2.3.4/tcp/4101\" does not end in /p2p/"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -70,10 +70,14 @@ type Network struct {
 	log       *slog.Logger
 	bootstrap []peer.AddrInfo
 	gater     *gater
+	reach     *reachWatcher
 
 	scoresMu sync.Mutex
 	scores   map[peer.ID]float64
 
+	// startedMu guards host and dht while Start builds them: AutoRelay's
+	// peer source may run before Start returns.
+	startedMu sync.RWMutex
 	host      host.Host
 	dht       *dht.IpfsDHT
 	discovery *drouting.RoutingDiscovery
@@ -112,13 +116,15 @@ func New(cfg Config, key crypto.PrivKey, opts Options, log *slog.Logger) (*Netwo
 	for _, info := range bootstrap {
 		g.allow(info.ID, info.Addrs...)
 	}
+	log = log.With("component", "p2p")
 	return &Network{
 		cfg:       cfg,
 		key:       key,
 		opts:      opts,
-		log:       log.With("component", "p2p"),
+		log:       log,
 		bootstrap: bootstrap,
 		gater:     g,
+		reach:     newReachWatcher(log),
 	}, nil
 }
 
@@ -135,20 +141,37 @@ func (n *Network) Start(ctx context.Context) (err error) {
 	if err := checkPortsFree(n.cfg.Listen); err != nil {
 		return err
 	}
+	if n.cfg.BenchmarkRangePublic {
+		treatBenchmarkRangeAsPublic()
+		n.log.Warn("p2p.benchmark_range_public: 198.18.0.0/15 counts as public internet (test networks only)")
+	}
 	hostOpts, err := n.hostOptions()
 	if err != nil {
 		return err
 	}
-	n.host, err = n.opts.NewHost(hostOpts...)
+	h, err := n.opts.NewHost(hostOpts...)
 	if err != nil {
 		return fmt.Errorf("start libp2p host on %v: %w", n.cfg.Listen, err)
 	}
+	n.startedMu.Lock()
+	n.host = h
+	n.startedMu.Unlock()
+	if err := n.watchReachability(n.ctx, h); err != nil {
+		return err
+	}
+	if n.opts.Registerer != nil {
+		if err := n.registerConnMetrics(n.opts.Registerer); err != nil {
+			return err
+		}
+	}
 
+	// A miner serves the DHT unless AutoNAT finds it behind NAT: peers
+	// could not dial it to ask. Other nodes only ask.
 	mode := dht.ModeClient
 	if n.opts.DHTServer {
-		mode = dht.ModeServer
+		mode = dht.ModeAutoServer
 	}
-	n.dht, err = dht.New(n.host,
+	d, err := dht.New(n.host,
 		dht.ProtocolPrefix(ProtocolPrefix),
 		dht.Mode(mode),
 		dht.BootstrapPeers(n.bootstrap...),
@@ -157,6 +180,9 @@ func (n *Network) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("start DHT: %w", err)
 	}
+	n.startedMu.Lock()
+	n.dht = d
+	n.startedMu.Unlock()
 	n.discovery = drouting.NewRoutingDiscovery(n.dht)
 	n.pubsub, err = newGossipSub(n.ctx, n, n.log)
 	if err != nil {
@@ -181,7 +207,8 @@ func (n *Network) Start(ctx context.Context) (err error) {
 	n.wg.Add(2)
 	go n.rendezvousLoop()
 	go n.bootstrapLoop()
-	n.log.Info("p2p started", "peer", n.host.ID(), "addrs", n.host.Addrs(), "dht", mode == dht.ModeServer)
+	n.log.Info("p2p started", "peer", n.host.ID(), "addrs", n.host.Addrs(), "dht_server", n.opts.DHTServer,
+		"reachability", n.cfg.Reachability, "relay_service", n.cfg.RelayService, "hole_punching", n.cfg.HolePunching)
 	return nil
 }
 
@@ -210,6 +237,12 @@ func (n *Network) hostOptions() ([]libp2p.Option, error) {
 	if n.cfg.NATPortMap {
 		opts = append(opts, libp2p.NATPortMap())
 	}
+	natOpts, err := n.natOptions()
+	if err != nil {
+		rm.Close()
+		return nil, err
+	}
+	opts = append(opts, natOpts...)
 	if n.opts.Bandwidth != nil {
 		opts = append(opts, libp2p.BandwidthReporter(n.opts.Bandwidth))
 	}
@@ -275,9 +308,13 @@ type PeerInfo struct {
 	Direction string        `json:"direction"`
 	Latency   time.Duration `json:"latency_ns"`
 	Agent     string        `json:"agent,omitempty"`
+	// Relayed is a connection through a relay: no direct one exists
+	// (yet).
+	Relayed bool `json:"relayed,omitempty"`
 }
 
-// Peers lists connected peers, one entry per peer (its first connection).
+// Peers lists connected peers, one entry per peer: its first direct
+// connection, or a relayed one when it has no direct one.
 func (n *Network) Peers() []PeerInfo {
 	var out []PeerInfo
 	for _, id := range n.host.Network().Peers() {
@@ -285,11 +322,19 @@ func (n *Network) Peers() []PeerInfo {
 		if len(conns) == 0 {
 			continue
 		}
+		conn := conns[0]
+		for _, c := range conns {
+			if !relayed(c) {
+				conn = c
+				break
+			}
+		}
 		info := PeerInfo{
 			ID:        id,
-			Addr:      conns[0].RemoteMultiaddr().String(),
-			Direction: conns[0].Stat().Direction.String(),
+			Addr:      conn.RemoteMultiaddr().String(),
+			Direction: conn.Stat().Direction.String(),
 			Latency:   n.host.Peerstore().LatencyEWMA(id),
+			Relayed:   relayed(conn),
 		}
 		if agent, err := n.host.Peerstore().Get(id, "AgentVersion"); err == nil {
 			info.Agent, _ = agent.(string)
@@ -343,4 +388,14 @@ func (n *Network) inspectScores(scores map[peer.ID]float64) {
 // IsConnected reports whether we have a live connection to the peer.
 func (n *Network) IsConnected(id peer.ID) bool {
 	return n.connectedness(id) == network.Connected
+}
+
+// relayed reports whether c goes through a relay (a circuit address),
+// limited or not (a relay with p2p.relay_content gives unlimited ones).
+func relayed(c network.Conn) bool {
+	if c.Stat().Limited {
+		return true
+	}
+	_, err := c.RemoteMultiaddr().ValueForProtocol(ma.P_CIRCUIT)
+	return err == nil
 }

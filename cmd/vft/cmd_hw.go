@@ -17,6 +17,7 @@ import (
 	"github.com/vft-network/vft/executor/native"
 	"github.com/vft-network/vft/hwdetect"
 	"github.com/vft-network/vft/identity"
+	"github.com/vft-network/vft/p2p"
 	"github.com/vft-network/vft/repo"
 )
 
@@ -195,6 +196,9 @@ func (c *cli) nodeChecks(ctx context.Context, cfg config.Config, r *repo.Repo) [
 	checks = append(checks, ok("daemon", "running"))
 	if id, err := cl.ID(ctx); err == nil {
 		checks = append(checks, listenChecks(id.Addrs)...)
+		if id.Reachability != nil {
+			checks = append(checks, reachabilityCheck(*id.Reachability))
+		}
 	}
 	if health.Peers == 0 {
 		checks = append(checks, bad(hwdetect.SeverityFail, "peers", "no peers connected", "set p2p.bootstrap to a running node's address (`vft id` on it) and restart"))
@@ -211,6 +215,35 @@ func (c *cli) nodeChecks(ctx context.Context, cfg config.Config, r *repo.Repo) [
 		checks = append(checks, ok("clock skew", fmt.Sprintf("%s (median of %d peers)", skew, health.ClockSkewSamples)))
 	}
 	return checks
+}
+
+// reachabilityCheck says whether peers on the internet can dial the node
+// (AutoNAT's verdict), and the fix when they cannot. Behind NAT the node
+// still works through relays, so that is a warning, not a failure.
+func reachabilityCheck(r api.Reachability) hwdetect.Check {
+	const name = "reachability"
+	detail := reachabilitySummary(r)
+	switch r.Status {
+	case "public":
+		if len(r.Reachable) > 0 {
+			detail += " at " + strings.Join(r.Reachable, ", ")
+		}
+		return hwdetect.Check{Name: name, OK: true, Severity: hwdetect.SeverityOK, Detail: detail}
+	case "private":
+		if len(r.Relays) > 0 {
+			detail += " (" + strings.Join(r.Relays, ", ") + ")"
+		}
+		if len(r.Unreachable) > 0 {
+			detail += "; not reachable at " + strings.Join(r.Unreachable, ", ")
+		}
+		fix := r.Fix
+		if fix == "" {
+			fix = p2p.NATFix
+		}
+		return hwdetect.Check{Name: name, Severity: hwdetect.SeverityWarn, Detail: detail, Fix: fix}
+	default:
+		return hwdetect.Check{Name: name, Severity: hwdetect.SeverityWarn, Detail: detail, Fix: "run `vft doctor` again in a few minutes"}
+	}
 }
 
 // portChecks reports listen ports another program already holds. With the

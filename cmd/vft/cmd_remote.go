@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -91,14 +93,74 @@ func runID(c *cli, args []string) error {
 		}
 		fmt.Fprintf(c.stdout, "%s %s\n", label, a)
 	}
+	if id.Reachability != nil {
+		printReachability(c.stdout, *id.Reachability)
+	}
 	return nil
+}
+
+// printReachability writes the reachability part of `vft id`: whether
+// peers can dial the node, the addresses AutoNAT checked, the relays that
+// hold a slot for it, and the fix when it is private.
+func printReachability(w io.Writer, r api.Reachability) {
+	fmt.Fprintf(w, "reach    %s\n", reachabilitySummary(r))
+	rows := [][2]string{}
+	for _, a := range r.Reachable {
+		rows = append(rows, [2]string{"public  ", a + " (reachable)"})
+	}
+	for _, a := range r.Unreachable {
+		rows = append(rows, [2]string{"public  ", a + " (unreachable)"})
+	}
+	for _, a := range r.Unknown {
+		rows = append(rows, [2]string{"public  ", a + " (not checked yet)"})
+	}
+	for _, a := range r.RelayAddrs {
+		rows = append(rows, [2]string{"relay   ", a})
+	}
+	if r.HolePunches > 0 {
+		rows = append(rows, [2]string{"punch   ", fmt.Sprintf("%d of %d hole punches succeeded", r.HolePunchSuccesses, r.HolePunches)})
+	}
+	if r.Fix != "" {
+		rows = append(rows, [2]string{"fix     ", r.Fix})
+	}
+	for _, row := range rows {
+		fmt.Fprintf(w, "%s %s\n", row[0], row[1])
+	}
+}
+
+func reachabilitySummary(r api.Reachability) string {
+	switch r.Status {
+	case "public":
+		return "public: peers can dial this node"
+	case "private":
+		nat := ""
+		if len(r.NAT) > 0 {
+			var kinds []string
+			for _, proto := range []string{"tcp", "udp"} {
+				if k, ok := r.NAT[proto]; ok {
+					kinds = append(kinds, proto+" "+k)
+				}
+			}
+			nat = ", NAT " + strings.Join(kinds, ", ")
+		}
+		if len(r.Relays) == 0 {
+			return "private (behind NAT or a firewall" + nat + "), no relay reservation yet"
+		}
+		return fmt.Sprintf("private (behind NAT or a firewall%s), reachable through %d relay(s)", nat, len(r.Relays))
+	default:
+		return "unknown: no peer has checked yet (AutoNAT asks peers to dial back within a minute or two)"
+	}
 }
 
 func runPeers(c *cli, args []string) error {
 	return listCommand(c, "peers", args, (*api.Client).Peers, "no peers connected",
 		"PEER\tADDRESS\tDIR\tLATENCY\tAGENT",
 		func(p api.Peer) string {
-			return fmt.Sprintf("%s\t%s\t%s\t%dms\t%s", p.ID, p.Addr, p.Direction, p.LatencyMS, p.Agent)
+			dir := p.Direction
+			if p.Relayed {
+				dir += " (relayed)"
+			}
+			return fmt.Sprintf("%s\t%s\t%s\t%dms\t%s", p.ID, p.Addr, dir, p.LatencyMS, p.Agent)
 		})
 }
 

@@ -6,7 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vft-network/vft/api"
 	"github.com/vft-network/vft/chain/localnet"
+	"github.com/vft-network/vft/hwdetect"
+	"github.com/vft-network/vft/p2p"
 )
 
 // `vft doctor` on a node that settles asks the chain: does its RPC answer,
@@ -74,4 +77,37 @@ func hasCheck(out, severity, name, part string) bool {
 		}
 	}
 	return false
+}
+
+// The reachability line: public is fine; private warns with the fix,
+// naming the relays that keep the node reachable; unknown asks to wait.
+func TestReachabilityCheck(t *testing.T) {
+	cases := []struct {
+		name     string
+		in       api.Reachability
+		severity hwdetect.Severity
+		want     []string
+	}{
+		{"public", api.Reachability{Reachability: p2p.Reachability{Status: "public", Reachable: []string{"/ip4/1.2.3.4/tcp/4101"}}},
+			hwdetect.SeverityOK, []string{"public", "/ip4/1.2.3.4/tcp/4101"}},
+		{"private with a relay", api.Reachability{Reachability: p2p.Reachability{Status: "private", Relays: []string{"12D3KooWrelay"}, Unreachable: []string{"/ip4/1.2.3.4/tcp/4101"}}},
+			hwdetect.SeverityWarn, []string{"through 1 relay", "12D3KooWrelay", "not reachable at /ip4/1.2.3.4/tcp/4101", "forward TCP and UDP 4101"}},
+		{"private without a relay", api.Reachability{Reachability: p2p.Reachability{Status: "private", NAT: map[string]string{"tcp": "endpoint-dependent"}}},
+			hwdetect.SeverityWarn, []string{"no relay reservation", "tcp endpoint-dependent", "enable UPnP on the router"}},
+		{"unknown", api.Reachability{Reachability: p2p.Reachability{Status: "unknown"}}, hwdetect.SeverityWarn, []string{"no peer has checked yet", "again in a few minutes"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := reachabilityCheck(tc.in)
+			line := ch.Detail + " → " + ch.Fix
+			if ch.Severity != tc.severity {
+				t.Errorf("severity %s, want %s: %s", ch.Severity, tc.severity, line)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(line, w) {
+					t.Errorf("%q lacks %q", line, w)
+				}
+			}
+		})
+	}
 }

@@ -23,6 +23,14 @@ import (
 var vftBin string
 
 func TestMain(m *testing.M) {
+	if dir := os.Getenv("VFT_TEST_METRICS_OF"); dir != "" {
+		// Run inside a namespace by relayedBytes (nat_test.go).
+		if err := printMetrics(dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	dir, err := os.MkdirTemp("", "vft-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -99,6 +107,13 @@ func startDaemon(t *testing.T, repoDir string, env []string, args ...string) *da
 	t.Helper()
 	cmd := exec.Command(vftBin, append([]string{"--repo", repoDir, "daemon"}, args...)...)
 	cmd.Env = env
+	return startDaemonCmd(t, repoDir, cmd)
+}
+
+// startDaemonCmd starts cmd, a `vft daemon` command line, and waits for its
+// ready line.
+func startDaemonCmd(t *testing.T, repoDir string, cmd *exec.Cmd) *daemon {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -66,6 +66,10 @@ func Read(r *bufio.Reader, max int) ([]byte, error) {
 func Exchange(ctx context.Context, h Opener, p peer.ID, proto protocol.ID, req []byte, maxReply int, timeout time.Duration) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	// One small request and reply may cross a relay (circuit relay v2's
+	// limited connection) when p is behind NAT and no direct connection
+	// exists yet; content never does (bitswap waits for a direct one).
+	ctx = network.WithAllowLimitedConn(ctx, "vft request/reply")
 	st, err := h.NewStream(ctx, p, proto)
 	if err != nil {
 		return nil, fmt.Errorf("open %s to %s: %w", proto, p, err)

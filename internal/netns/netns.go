@@ -1,0 +1,399 @@
+// Package netns builds small test networks out of Linux network
+// namespaces: a "public" segment (a bridge standing for the internet) and
+// home routers that masquerade with nftables, either as an easy,
+// endpoint-independent NAT or as a symmetric one. Real processes run
+// inside a namespace through Host.Command (`ip netns exec`), so the kernel
+// routes, translates and drops their packets as a router at home would.
+//
+// Every address is in 198.18.0.0/15, the benchmarking range (RFC 2544):
+// the public segment is 198.18.0.0/24 and home network i is
+// 198.19.i.0/24. Nothing is created in the root namespace: veth pairs are
+// made inside the namespaces they join, and New checks beforehand that the
+// root namespace has no address or route in that range. Everything is
+// removed in t.Cleanup, even when the test fails; namespaces a crashed run
+// left behind (their name carries the dead test process's PID) are removed
+// by the next New.
+//
+// It needs root, iproute2 and nftables; without them New skips the test.
+package netns
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// prefix starts the name of every namespace this package makes; the PID
+// of the test process follows, so stale ones can be told from live ones.
+const prefix = "vftn-"
+
+// TestRange holds every address of a test network.
+var TestRange = netip.MustParsePrefix("198.18.0.0/15")
+
+// NAT is how a home router translates.
+type NAT int
+
+const (
+	// EasyNAT keeps a LAN host's source port where it can and maps one
+	// internal endpoint to one external endpoint for every destination
+	// (endpoint-independent mapping): hole punching works.
+	EasyNAT NAT = iota
+	// SymmetricNAT picks a random external port for every new connection
+	// (endpoint-dependent mapping): the port a relay saw is not the port a
+	// peer would reach, so hole punching fails.
+	SymmetricNAT
+)
+
+func (n NAT) String() string {
+	if n == SymmetricNAT {
+		return "symmetric"
+	}
+	return "easy"
+}
+
+// Net is one test network.
+type Net struct {
+	t      testing.TB
+	id     string // PID-based part of every name
+	public string // the namespace holding the public bridge
+
+	mu       sync.Mutex
+	made     []string // namespaces, in creation order
+	nextPub  int      // last octet of the next public address
+	routers  int
+	veths    int
+	nextHost map[string]int
+}
+
+// Host is one machine of the network: a namespace with one interface,
+// eth0, and a default route (behind a router) or none (on the public
+// segment, which is all of "the internet" here).
+type Host struct {
+	Name string     // namespace name
+	IP   netip.Addr // eth0's address
+	net  *Net
+}
+
+// Router is a home router: its WAN side is on the public segment, its LAN
+// side a bridge with the hosts behind it.
+type Router struct {
+	Host  // the router's own namespace; IP is its public address
+	NAT   NAT
+	lan   netip.Prefix
+	index int
+}
+
+// New builds the public segment. It skips the test when it cannot run
+// (not root, no ip or nft), and fails it when the root namespace already
+// uses the test range.
+func New(t testing.TB) *Net {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("netns: needs root (network namespaces); CI runs as root")
+	}
+	for _, tool := range []string{"ip", "nft"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("netns: %s not installed (apt-get install iproute2 nftables)", tool)
+		}
+	}
+	if err := checkRootClean(); err != nil {
+		t.Fatal(err)
+	}
+	removeStale(t)
+	n := &Net{t: t, id: strconv.Itoa(os.Getpid()), nextPub: 2, nextHost: map[string]int{}}
+	t.Cleanup(n.close)
+	n.public = n.name("pub")
+	n.addNS(n.public)
+	n.run("ip", "-n", n.public, "link", "add", "br0", "type", "bridge")
+	n.run("ip", "-n", n.public, "link", "set", "br0", "up")
+	return n
+}
+
+// name makes a namespace name unique to this test process.
+func (n *Net) name(role string) string {
+	return fmt.Sprintf("%s%s-%s", prefix, n.id, role)
+}
+
+// addNS creates a namespace with its loopback up and records it for
+// cleanup.
+func (n *Net) addNS(name string) {
+	n.run("ip", "netns", "add", name)
+	n.mu.Lock()
+	n.made = append(n.made, name)
+	n.mu.Unlock()
+	n.run("ip", "-n", name, "link", "set", "lo", "up")
+}
+
+// Public adds a host on the public segment, like a server with a public IP.
+func (n *Net) Public(role string) *Host {
+	n.t.Helper()
+	h := &Host{Name: n.name(role), net: n}
+	n.addNS(h.Name)
+	h.IP = n.nextPublicIP()
+	n.plug(h.Name, "eth0", n.public, "br0", netip.PrefixFrom(h.IP, 24))
+	return h
+}
+
+// Router adds a home router on the public segment with an empty LAN
+// (198.19.i.0/24) behind it.
+func (n *Net) Router(role string, nat NAT) *Router {
+	n.t.Helper()
+	n.mu.Lock()
+	n.routers++
+	index := n.routers
+	n.mu.Unlock()
+	r := &Router{Host: Host{Name: n.name(role), net: n}, NAT: nat, index: index,
+		lan: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, byte(index), 0}), 24)}
+	n.addNS(r.Name)
+	r.IP = n.nextPublicIP()
+	n.plug(r.Name, "eth0", n.public, "br0", netip.PrefixFrom(r.IP, 24))
+	n.run("ip", "-n", r.Name, "link", "add", "lan", "type", "bridge")
+	n.run("ip", "-n", r.Name, "addr", "add", netip.PrefixFrom(r.gateway(), 24).String(), "dev", "lan")
+	n.run("ip", "-n", r.Name, "link", "set", "lan", "up")
+	n.run("ip", "netns", "exec", r.Name, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+	masquerade := "masquerade"
+	if nat == SymmetricNAT {
+		masquerade = "masquerade random"
+	}
+	// A home router: LAN hosts reach out (translated); the internet gets
+	// in only as replies to what they sent. Anything else from the internet
+	// is dropped silently, as home routers do: a reset would abort the
+	// simultaneous open of a hole punch whose first packet arrives before
+	// the other side's has left.
+	ruleset := fmt.Sprintf(`table ip vftnat {
+	chain postrouting {
+		type nat hook postrouting priority srcnat; policy accept;
+		oifname "eth0" ip saddr %s %s
+	}
+	chain forward {
+		type filter hook forward priority filter; policy drop;
+		ct state established,related accept
+		iifname "lan" oifname "eth0" accept
+	}
+	chain input {
+		type filter hook input priority filter; policy accept;
+		iifname "eth0" ct state established,related accept
+		iifname "eth0" drop
+	}
+}
+`, r.lan, masquerade)
+	n.runInput(ruleset, "ip", "netns", "exec", r.Name, "nft", "-f", "-")
+	return r
+}
+
+func (r *Router) gateway() netip.Addr {
+	return netip.AddrFrom4([4]byte{198, 19, byte(r.index), 1})
+}
+
+// Home adds a host on the router's LAN, with the router as its gateway.
+func (r *Router) Home(role string) *Host {
+	n := r.net
+	n.t.Helper()
+	h := &Host{Name: n.name(role), net: n}
+	n.addNS(h.Name)
+	n.mu.Lock()
+	n.nextHost[r.Name]++
+	octet := 1 + n.nextHost[r.Name]
+	n.mu.Unlock()
+	h.IP = netip.AddrFrom4([4]byte{198, 19, byte(r.index), byte(octet)})
+	n.plug(h.Name, "eth0", r.Name, "lan", netip.PrefixFrom(h.IP, 24))
+	n.run("ip", "-n", h.Name, "route", "add", "default", "via", r.gateway().String())
+	return h
+}
+
+// nextPublicIP hands out 198.18.0.2, .3, ...
+func (n *Net) nextPublicIP() netip.Addr {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.nextPub > 254 {
+		n.t.Fatal("netns: the public segment is full (253 hosts)")
+	}
+	ip := netip.AddrFrom4([4]byte{198, 18, 0, byte(n.nextPub)})
+	n.nextPub++
+	return ip
+}
+
+// plug joins namespace ns to bridge in namespace switchNS with a veth pair
+// made inside ns (the root namespace never holds either end), and gives
+// ns's end the name ifname and the address addr.
+func (n *Net) plug(ns, ifname, switchNS, bridge string, addr netip.Prefix) {
+	n.mu.Lock()
+	n.veths++
+	peer := fmt.Sprintf("veth%d", n.veths)
+	n.mu.Unlock()
+	n.run("ip", "-n", ns, "link", "add", ifname, "type", "veth", "peer", "name", peer, "netns", switchNS)
+	n.run("ip", "-n", switchNS, "link", "set", peer, "master", bridge)
+	n.run("ip", "-n", switchNS, "link", "set", peer, "up")
+	n.run("ip", "-n", ns, "addr", "add", addr.String(), "dev", ifname)
+	n.run("ip", "-n", ns, "link", "set", ifname, "up")
+}
+
+// Command runs name with args inside the host's namespace.
+func (h *Host) Command(name string, args ...string) *exec.Cmd {
+	return exec.Command("ip", append([]string{"netns", "exec", h.Name, name}, args...)...)
+}
+
+// Shaping is what Shape does to a host's outgoing traffic.
+type Shaping struct {
+	Delay       time.Duration
+	LossPercent float64
+	RateKbit    int // 0: no rate limit
+}
+
+// Shape slows the host's traffic out of eth0: a rate alone with tc tbf,
+// delay and loss (with an optional rate) with tc netem, like
+// `tc qdisc replace dev eth0 root netem delay 10ms loss 1% rate 8000kbit`.
+// A kernel without netem (sch_netem) skips the test.
+func (h *Host) Shape(s Shaping) {
+	h.net.t.Helper()
+	args := []string{"-n", h.Name, "qdisc", "replace", "dev", "eth0", "root"}
+	if s.Delay == 0 && s.LossPercent == 0 {
+		if s.RateKbit <= 0 {
+			return
+		}
+		h.net.run("tc", append(args, "tbf", "rate", fmt.Sprintf("%dkbit", s.RateKbit), "burst", "64kb", "latency", "1s")...)
+		return
+	}
+	args = append(args, "netem")
+	if s.Delay > 0 {
+		args = append(args, "delay", fmt.Sprintf("%dms", s.Delay.Milliseconds()))
+	}
+	if s.LossPercent > 0 {
+		args = append(args, "loss", fmt.Sprintf("%g%%", s.LossPercent))
+	}
+	if s.RateKbit > 0 {
+		args = append(args, "rate", fmt.Sprintf("%dkbit", s.RateKbit))
+	}
+	if out, err := exec.Command("tc", args...).CombinedOutput(); err != nil {
+		if strings.Contains(string(out), "qdisc kind is unknown") {
+			h.net.t.Skipf("netns: this kernel has no netem (sch_netem) for delay and loss: %s", out)
+		}
+		h.net.t.Fatalf("netns: tc %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
+
+// Cut takes the host's link down (a partition); Heal brings it back.
+func (h *Host) Cut()  { h.net.run("ip", "-n", h.Name, "link", "set", "eth0", "down") }
+func (h *Host) Heal() { h.net.run("ip", "-n", h.Name, "link", "set", "eth0", "up") }
+
+// Output runs a command inside the host's namespace and returns its
+// combined output.
+func (h *Host) Output(name string, args ...string) (string, error) {
+	out, err := h.Command(name, args...).CombinedOutput()
+	return string(out), err
+}
+
+func (n *Net) run(name string, args ...string) {
+	n.t.Helper()
+	n.runInput("", name, args...)
+}
+
+func (n *Net) runInput(stdin, name string, args ...string) {
+	n.t.Helper()
+	cmd := exec.Command(name, args...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		n.t.Fatalf("netns: %s %s: %v: %s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+// close stops what still runs in the namespaces and deletes them, last
+// made first.
+func (n *Net) close() {
+	n.mu.Lock()
+	made := append([]string(nil), n.made...)
+	n.mu.Unlock()
+	for i := len(made) - 1; i >= 0; i-- {
+		if err := deleteNS(made[i]); err != nil {
+			n.t.Errorf("netns: %v", err)
+		}
+	}
+	if err := checkRootClean(); err != nil {
+		n.t.Errorf("netns: after the test: %v", err)
+	}
+}
+
+// deleteNS kills the processes left in ns (they can only have been
+// started there by a test) and deletes it.
+func deleteNS(ns string) error {
+	if out, err := exec.Command("ip", "netns", "pids", ns).Output(); err == nil {
+		for _, f := range strings.Fields(string(out)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+	if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
+		return fmt.Errorf("delete namespace %s: %v: %s", ns, err, out)
+	}
+	return nil
+}
+
+// removeStale deletes namespaces of this package whose test process is
+// gone: a run that crashed or was killed before its cleanup.
+func removeStale(t testing.TB) {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		name, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+		rest, ok := strings.CutPrefix(name, prefix)
+		if !ok {
+			continue
+		}
+		pidStr, _, _ := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidStr)
+		if err != nil || processAlive(pid) {
+			continue
+		}
+		if err := deleteNS(name); err != nil {
+			t.Logf("netns: stale namespace: %v", err)
+		} else {
+			t.Logf("netns: removed %s, left by an earlier run (process %d is gone)", name, pid)
+		}
+	}
+}
+
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// checkRootClean fails if the root namespace has an address or a route in
+// the test range: the test network would then touch the real one.
+func checkRootClean() error {
+	for _, args := range [][]string{{"-4", "-o", "addr", "show"}, {"-4", "route", "show", "table", "all"}} {
+		out, err := exec.Command("ip", args...).Output()
+		if err != nil {
+			return fmt.Errorf("ip %s: %w", strings.Join(args, " "), err)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			for _, f := range strings.Fields(line) {
+				p, err := netip.ParsePrefix(f)
+				if err != nil {
+					a, aerr := netip.ParseAddr(f)
+					if aerr != nil {
+						continue
+					}
+					p = netip.PrefixFrom(a, 32)
+				}
+				if p.Addr().Is4() && TestRange.Overlaps(p) {
+					return fmt.Errorf("the root namespace already uses %s (%s): the test network would overlap it; remove it or run elsewhere", TestRange, bytes.TrimSpace([]byte(line)))
+				}
+			}
+		}
+	}
+	return nil
+}
