@@ -243,8 +243,17 @@ func rescuableJob(ctx context.Context, t *testing.T, en escrowNetwork, reward ui
 		addModule(ctx, t, nd, dir)
 		addPath(ctx, t, nd, filepath.Join(dir, "testdata"))
 	}
-	spec := wasmSpec(3, 40*time.Second)
+	spec := en.wordcountJob(ctx, t, 40*time.Second, reward)
 	spec.Needs.TimeoutMS = 15_000
+	return spec
+}
+
+// wordcountJob is the wordcount example for 3 workers, paid reward in the
+// network's token from an escrow, due within deadline.
+func (en *escrowNetwork) wordcountJob(ctx context.Context, t *testing.T, deadline time.Duration, reward uint64) job.Spec {
+	t.Helper()
+	dir := "../../examples/wordcount"
+	spec := wasmSpec(3, deadline)
 	spec.Module, spec.Seed, spec.Reward = addModule(ctx, t, en.submitter, dir), 42, reward
 	spec.Inputs = []job.Input{{CID: addPath(ctx, t, en.submitter, filepath.Join(dir, "testdata"))}}
 	spec.Mint, spec.Escrow = en.mint.String(), true

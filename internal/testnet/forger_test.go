@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -228,11 +227,7 @@ func TestEscrowRejectedJobRefunded(t *testing.T) {
 	defer cancel()
 	const reward = 40_000
 	en := startEscrowNetwork(ctx, t, Options{Faults: map[int]string{1: job.FaultWrongResult, 2: job.FaultWrongResult}})
-	dir := "../../examples/wordcount"
-	spec := wasmSpec(3, 4*time.Minute)
-	spec.Module, spec.Seed, spec.Reward = addModule(ctx, t, en.submitter, dir), 42, reward
-	spec.Inputs = []job.Input{{CID: addPath(ctx, t, en.submitter, filepath.Join(dir, "testdata"))}}
-	spec.Mint, spec.Escrow = en.mint.String(), true
+	spec := en.wordcountJob(ctx, t, 4*time.Minute, reward)
 	offer, err := en.submitter.Market().Submit(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
