@@ -115,7 +115,9 @@ func TestReleasePayouts(t *testing.T) {
 	sub, a, b, c, outsider := key(), key(), key(), key(), key()
 	const reward = 1000
 	terms := Terms{JobID: "job-1", Submitter: sub, Workers: []solana.PublicKey{a, b, c}, Quorum: 2, Reward: reward, Amount: 3 * reward}
-	p := func(to solana.PublicKey, amount uint64) chain.Payout { return chain.Payout{Recipient: to, Amount: amount} }
+	p := func(to solana.PublicKey, amount uint64) chain.Payout {
+		return chain.Payout{Recipient: to, Amount: amount}
+	}
 
 	cases := []struct {
 		name     string
@@ -125,7 +127,7 @@ func TestReleasePayouts(t *testing.T) {
 	}{
 		{"all three agree: nothing goes back", []solana.PublicKey{a, b, c}, []chain.Payout{p(a, reward), p(b, reward), p(c, reward)}, ""},
 		{"two agree: the third share goes back to the submitter", []solana.PublicKey{b, a}, []chain.Payout{p(b, reward), p(a, reward), p(sub, reward)}, ""},
-		{"one agrees", []solana.PublicKey{c}, []chain.Payout{p(c, reward), p(sub, 2 * reward)}, ""},
+		{"one agrees", []solana.PublicKey{c}, []chain.Payout{p(c, reward), p(sub, 2*reward)}, ""},
 		{"nobody agrees", nil, nil, "at least one agreeing worker"},
 		{"a stranger", []solana.PublicKey{a, outsider}, nil, "is not one of the job's 3 workers"},
 		{"a worker twice", []solana.PublicKey{a, a}, nil, "listed twice"},
