@@ -72,7 +72,6 @@ type MarketOptions struct {
 	// what a failed job's escrow holds.
 	OpenEscrow func(ctx context.Context, rec Record) (string, error)
 	Refund     func(ctx context.Context, rec Record) error
-	Now        func() time.Time
 }
 
 // KnownNode is a node seen in heartbeats with its capacity and terms.
@@ -139,11 +138,11 @@ type Market struct {
 	checkedVerdicts verdictCache
 }
 
+// now reads the book's clock (Book.Now), the one every decision reads.
+func (m *Market) now() time.Time { return m.book.Now() }
+
 // NewMarket builds the market; Start runs it.
 func NewMarket(key *identity.Key, streams Streams, book *Book, opts MarketOptions, log *slog.Logger) *Market {
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
 	if opts.BidWindow == 0 {
 		opts.BidWindow = 2 * time.Second
 	}
@@ -183,7 +182,7 @@ func (m *Market) ValidateOffer(_ context.Context, from peer.ID, data []byte) err
 	}
 	switch kind {
 	case KindOffer:
-		o, err := OpenOffer(data, m.opts.Now())
+		o, err := OpenOffer(data, m.now())
 		if err != nil {
 			return err
 		}
@@ -192,7 +191,7 @@ func (m *Market) ValidateOffer(_ context.Context, from peer.ID, data []byte) err
 		}
 		return nil
 	case KindCancel:
-		msg, err := wire.Open(data, KindCancel, cancelLimits, m.opts.Now())
+		msg, err := wire.Open(data, KindCancel, cancelLimits, m.now())
 		if err != nil {
 			return err
 		}
@@ -217,11 +216,11 @@ func (m *Market) Cancel(ctx context.Context, id, reason string) error {
 	if rec.State.Terminal() {
 		return fmt.Errorf("job %s is already %s", id, rec.State)
 	}
-	o, err := OpenOffer(rec.Offer, m.opts.Now())
+	o, err := OpenOffer(rec.Offer, m.now())
 	if err != nil {
 		return err
 	}
-	raw, err := NewCancel(m.key, o.ID, reason, m.opts.Now())
+	raw, err := NewCancel(m.key, o.ID, reason, m.now())
 	if err != nil {
 		return err
 	}
@@ -247,7 +246,7 @@ func (m *Market) cancelled(data []byte) {
 		return
 	}
 	var c Cancel
-	msg, err := wire.Open(data, KindCancel, cancelLimits, m.opts.Now())
+	msg, err := wire.Open(data, KindCancel, cancelLimits, m.now())
 	if err != nil || wire.Unmarshal(msg.Body, &c) != nil {
 		return
 	}
@@ -261,7 +260,7 @@ func (m *Market) cancelled(data []byte) {
 	if err != nil {
 		return
 	}
-	if _, err := OpenCancel(data, o, m.opts.Now()); err != nil {
+	if _, err := OpenCancel(data, o, m.now()); err != nil {
 		m.log.Info("cancel refused", "job", c.Job, "err", err)
 		return
 	}
@@ -317,7 +316,7 @@ func (m *Market) Close() error {
 // Submit signs and publishes an offer, records it, and in the background
 // collects bids and assigns workers.
 func (m *Market) Submit(ctx context.Context, spec Spec) (Offer, error) {
-	offer, err := NewOffer(m.key, spec, m.opts.Now())
+	offer, err := NewOffer(m.key, spec, m.now())
 	if err != nil {
 		return Offer{}, err
 	}
@@ -403,7 +402,7 @@ func (m *Market) collect(o Offer) {
 				continue
 			}
 			why := Waiting(o, m.known(), len(rec.Workers), rec.needed(k), len(bids))
-			if m.opts.Now().After(deadline) {
+			if m.now().After(deadline) {
 				m.fail(id, fmt.Sprintf("deadline passed with %d of %d workers: %s", len(rec.Workers), rec.needed(k), why))
 				return
 			}
@@ -478,7 +477,7 @@ func (m *Market) awaitBids(id string, enough int, taken func(peer.ID) bool) ([]B
 func (m *Market) watch(o Offer, missed map[peer.ID]bool) bool {
 	id := o.ID.String()
 	k := int(o.Spec.Verify.Workers)
-	reportBy := time.Now().Add(o.Spec.Needs.Timeout() + m.opts.ReportGrace)
+	reportBy := m.now().Add(o.Spec.Needs.Timeout() + m.opts.ReportGrace)
 	for {
 		rec, err := m.book.Get(m.ctx, id)
 		if err != nil || rec.State.Terminal() {
@@ -490,8 +489,8 @@ func (m *Market) watch(o Offer, missed map[peer.ID]bool) bool {
 		if committed(rec) {
 			// Waiting for reveals, the decision or settlement, which
 			// end the job or ask for more workers.
-			reportBy = time.Now().Add(o.Spec.Needs.Timeout() + m.opts.ReportGrace)
-		} else if time.Now().After(reportBy) {
+			reportBy = m.now().Add(o.Spec.Needs.Timeout() + m.opts.ReportGrace)
+		} else if m.now().After(reportBy) {
 			break
 		}
 		select {
@@ -522,7 +521,7 @@ func (m *Market) watch(o Offer, missed map[peer.ID]bool) bool {
 			if o.Spec.Escrow && r.Escrow != "" {
 				note = fmt.Sprintf("%d worker(s) missed the report deadline", len(late))
 			}
-			r.History = append(r.History, Change{State: r.State, At: time.Now(), Note: note})
+			r.History = append(r.History, Change{State: r.State, At: m.now(), Note: note})
 		}
 	})
 	if err != nil || rec.State.Terminal() {
@@ -553,7 +552,7 @@ func (m *Market) continueEscrowed(rec Record, o Offer, late int) bool {
 	}
 	rec, err := m.book.Update(m.ctx, rec.ID, func(r *Record) {
 		r.Needed = len(r.Workers)
-		r.History = append(r.History, Change{State: r.State, At: time.Now(),
+		r.History = append(r.History, Change{State: r.State, At: m.now(),
 			Note: fmt.Sprintf("going on with the %d workers that committed: an escrowed job takes no replacements", len(r.Workers))})
 	})
 	if err != nil {
@@ -572,7 +571,7 @@ func (m *Market) assign(o Offer, workers []peer.ID) {
 	for i, w := range workers {
 		names[i] = w.String()
 	}
-	req, err := wire.Seal(m.key, KindAssign, m.opts.Now(), AssignMsg{Job: id, Offer: o.Raw, Workers: names})
+	req, err := wire.Seal(m.key, KindAssign, m.now(), AssignMsg{Job: id, Offer: o.Raw, Workers: names})
 	if err != nil {
 		m.fail(id, err.Error())
 		return
@@ -586,7 +585,7 @@ func (m *Market) assign(o Offer, workers []peer.ID) {
 			continue
 		}
 		var ack AckMsg
-		if err := openDirect(reply, KindAck, w, m.opts.Now(), &ack); err != nil || !ack.OK || ack.Job != id {
+		if err := openDirect(reply, KindAck, w, m.now(), &ack); err != nil || !ack.OK || ack.Job != id {
 			m.log.Info("assignment declined", "job", id, "worker", w, "reason", ack.Reason, "err", err)
 			continue
 		}
@@ -622,12 +621,12 @@ func (m *Market) setAssigning(id string, w peer.ID, on bool) {
 // awaitWorker waits, briefly, for an assignment in flight to w to be
 // recorded, and returns the job's record then.
 func (m *Market) awaitWorker(id string, w peer.ID) (Record, error) {
-	for deadline := time.Now().Add(streamTimeout); ; {
+	for deadline := m.now().Add(streamTimeout); ; {
 		rec, err := m.book.Get(m.ctx, id)
 		m.mu.Lock()
 		inFlight := m.assigning[id][w]
 		m.mu.Unlock()
-		if err != nil || slices.Contains(rec.Workers, w) || !inFlight || time.Now().After(deadline) {
+		if err != nil || slices.Contains(rec.Workers, w) || !inFlight || m.now().After(deadline) {
 			return rec, err
 		}
 		select {
@@ -658,7 +657,7 @@ func (m *Market) addWorker(id string, w peer.ID, first bool) error {
 	_, err = m.book.Update(m.ctx, id, func(r *Record) {
 		add(r)
 		if first && len(r.Workers) > 1 {
-			r.History = append(r.History, Change{State: r.State, At: time.Now(), Note: "replacement or extra worker assigned"})
+			r.History = append(r.History, Change{State: r.State, At: m.now(), Note: "replacement or extra worker assigned"})
 		}
 	})
 	return err
@@ -688,7 +687,7 @@ func (m *Market) fail(id, reason string) {
 	if len(why) > maxCancelReason { // a cancel is at most 4 KiB
 		why = strings.ToValidUTF8(why[:maxCancelReason], "") + "…"
 	}
-	raw, err := NewCancel(m.key, o.ID, why, m.opts.Now())
+	raw, err := NewCancel(m.key, o.ID, why, m.now())
 	if err == nil {
 		err = m.offers.Publish(m.ctx, raw)
 	}
@@ -712,7 +711,7 @@ const waitingNoteEvery = time.Minute
 
 func (w *waitingNote) update(m *Market, id, why string) {
 	setWaiting := why != w.current
-	addNote := why != w.inHistory && time.Since(w.noted) >= waitingNoteEvery
+	addNote := why != w.inHistory && m.now().Sub(w.noted) >= waitingNoteEvery
 	if !setWaiting && !addNote {
 		return
 	}
@@ -722,7 +721,7 @@ func (w *waitingNote) update(m *Market, id, why string) {
 		}
 		r.Waiting = why
 		if addNote {
-			r.History = append(r.History, Change{State: r.State, At: time.Now(), Note: "waiting for workers: " + why})
+			r.History = append(r.History, Change{State: r.State, At: m.now(), Note: "waiting for workers: " + why})
 		}
 	})
 	if err != nil {
@@ -731,7 +730,7 @@ func (w *waitingNote) update(m *Market, id, why string) {
 	}
 	w.current = why
 	if addNote {
-		w.inHistory, w.noted = why, time.Now()
+		w.inHistory, w.noted = why, m.now()
 		m.log.Info("job waiting for workers", "job", id, "why", why)
 	}
 }
@@ -762,7 +761,7 @@ func (m *Market) readOffers() {
 			m.cancelled(data)
 			continue
 		}
-		o, err := OpenOffer(data, m.opts.Now())
+		o, err := OpenOffer(data, m.now())
 		if err != nil || o.Submitter != from {
 			continue // the validator already refused it; nothing to do
 		}
@@ -807,7 +806,7 @@ func (m *Market) bid(o Offer) {
 		return
 	}
 	price := m.opts.Policy.MinPrice
-	req, err := wire.Seal(m.key, KindBid, m.opts.Now(), BidMsg{Job: o.ID.String(), Price: price, FreeSlots: c.FreeSlots})
+	req, err := wire.Seal(m.key, KindBid, m.now(), BidMsg{Job: o.ID.String(), Price: price, FreeSlots: c.FreeSlots})
 	if err != nil {
 		return
 	}
@@ -821,7 +820,7 @@ func (m *Market) bid(o Offer) {
 		return
 	}
 	var ack AckMsg
-	if err := openDirect(reply, KindAck, o.Submitter, m.opts.Now(), &ack); err != nil {
+	if err := openDirect(reply, KindAck, o.Submitter, m.now(), &ack); err != nil {
 		m.log.Debug("bad bid reply", "job", o.ID, "err", err)
 	}
 }
@@ -830,7 +829,7 @@ func (m *Market) bid(o Offer) {
 func (m *Market) rememberBid(o Offer, price uint64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.openBids.add(o.ID.String(), openBid{submitter: o.Submitter, price: price, expires: time.UnixMilli(o.Spec.Deadline)}, m.opts.Now())
+	m.openBids.add(o.ID.String(), openBid{submitter: o.Submitter, price: price, expires: time.UnixMilli(o.Spec.Deadline)}, m.now())
 }
 
 func (m *Market) forgetBid(id string) {
@@ -845,14 +844,14 @@ func (m *Market) bidFor(o Offer) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b, ok := m.openBids.get(o.ID.String())
-	return ok && b.submitter == o.Submitter && b.price <= o.Spec.Reward && !m.opts.Now().After(b.expires)
+	return ok && b.submitter == o.Submitter && b.price <= o.Spec.Reward && !m.now().After(b.expires)
 }
 
 // handleBid records a bid on one of our open offers.
 func (m *Market) handleBid(st network.Stream) {
 	serve(st, 4<<10, func(from peer.ID, req []byte) ([]byte, error) {
 		var b BidMsg
-		if err := openDirect(req, KindBid, from, m.opts.Now(), &b); err != nil {
+		if err := openDirect(req, KindBid, from, m.now(), &b); err != nil {
 			return nil, err
 		}
 		m.mu.Lock()
@@ -869,7 +868,7 @@ func (m *Market) handleBid(st network.Stream) {
 		case full:
 			ack.Reason = fmt.Sprintf("the job already has %d bids", m.maxBids)
 		}
-		return wire.Seal(m.key, KindAck, m.opts.Now(), ack)
+		return wire.Seal(m.key, KindAck, m.now(), ack)
 	})
 }
 
@@ -879,11 +878,11 @@ func (m *Market) handleBid(st network.Stream) {
 func (m *Market) handleAssign(st network.Stream) {
 	serve(st, MaxOfferSize+8<<10, func(from peer.ID, req []byte) ([]byte, error) {
 		var a AssignMsg
-		if err := openDirect(req, KindAssign, from, m.opts.Now(), &a); err != nil {
+		if err := openDirect(req, KindAssign, from, m.now(), &a); err != nil {
 			return nil, err
 		}
 		ack := AckMsg{Job: a.Job}
-		o, err := OpenOffer(a.Offer, m.opts.Now())
+		o, err := OpenOffer(a.Offer, m.now())
 		switch {
 		case err != nil:
 			ack.Reason = "offer invalid: " + err.Error()
@@ -907,7 +906,7 @@ func (m *Market) handleAssign(st network.Stream) {
 		default:
 			m.accept(o, a, &ack)
 		}
-		return wire.Seal(m.key, KindAck, m.opts.Now(), ack)
+		return wire.Seal(m.key, KindAck, m.now(), ack)
 	})
 }
 
@@ -967,7 +966,7 @@ func (m *Market) Resume(ctx context.Context) error {
 		return err
 	}
 	for _, rec := range open {
-		o, err := OpenOffer(rec.Offer, m.opts.Now())
+		o, err := OpenOffer(rec.Offer, m.now())
 		if err != nil {
 			m.fail(rec.ID, "offer expired while the node was down: "+err.Error())
 			continue
@@ -1016,7 +1015,7 @@ func (m *Market) fundEscrow(o Offer) bool {
 	}
 	_, err = m.book.Update(m.ctx, id, func(r *Record) {
 		r.Escrow = account
-		r.History = append(r.History, Change{State: r.State, At: time.Now(),
+		r.History = append(r.History, Change{State: r.State, At: m.now(),
 			Note: fmt.Sprintf("escrow %s holds %d for %d workers", account, o.Spec.Reward*uint64(o.Spec.Verify.Workers), len(r.Workers))})
 	})
 	return err == nil
@@ -1038,7 +1037,7 @@ func (m *Market) refund(rec Record) {
 			m.log.Warn("escrow refund", "job", rec.ID, "err", err)
 		}
 		m.book.Update(m.ctx, rec.ID, func(r *Record) {
-			r.History = append(r.History, Change{State: r.State, At: time.Now(), Note: note})
+			r.History = append(r.History, Change{State: r.State, At: m.now(), Note: note})
 		})
 	}()
 }

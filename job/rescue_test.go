@@ -50,7 +50,8 @@ func TestRevealToCoWorker(t *testing.T) {
 		}
 	}
 	deadline := time.Now().Add(time.Hour)
-	book := NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), nil)
+	clock := newTestClock(time.Now())
+	book := NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), clock.Now)
 	offers := map[bool]Offer{}
 	for _, escrowed := range []bool{true, false} {
 		spec := validSpec()
@@ -96,9 +97,8 @@ func TestRevealToCoWorker(t *testing.T) {
 			if tt.afterDeadline {
 				now = deadline.Add(time.Minute)
 			}
-			worker.now = func() time.Time { return now }
+			clock.Set(now) // the worker and the asker share the book, so its clock
 			asker := NewWorker(keys[tt.asker], hosts[tt.asker], book, nil, nil, t.TempDir(), slog.New(slog.DiscardHandler))
-			asker.now = worker.now
 			r, err := asker.askReveal(ctx, offers[tt.escrowed].ID.String(), keys["worker"].PeerID())
 			if tt.wantRefused {
 				if err == nil || !strings.Contains(err.Error(), "reset") {

@@ -66,7 +66,6 @@ type Worker struct {
 	execs   Executors
 	workDir string
 	log     *slog.Logger
-	now     func() time.Time
 
 	devices Devices
 	fault   string
@@ -111,9 +110,12 @@ const maxRunStarts = 2
 // NewWorker builds a worker whose scratch space is under workDir.
 func NewWorker(key *identity.Key, streams Streams, book *Book, content Content, execs Executors, workDir string, log *slog.Logger) *Worker {
 	return &Worker{key: key, streams: streams, book: book, content: content, execs: execs, workDir: workDir,
-		log: log.With("component", "worker"), now: time.Now, commitRetryMax: 30 * time.Second,
+		log: log.With("component", "worker"), commitRetryMax: 30 * time.Second,
 		running: map[string]context.CancelFunc{}, gpusBy: map[string][]string{}}
 }
+
+// now reads the book's clock (Book.Now).
+func (w *Worker) now() time.Time { return w.book.Now() }
 
 // WithCaps sets the miner's staging caps.
 func (w *Worker) WithCaps(c StagingCaps) *Worker { w.caps = c; return w }
@@ -268,10 +270,10 @@ func (w *Worker) awaitEscrow(ctx context.Context, o Offer, rec Record) error {
 	if w.escrow == nil {
 		return fmt.Errorf("the job is paid from an escrow, and this node cannot check one (chain.settle is off)")
 	}
-	deadline := time.Now().Add(escrowWait)
+	deadline := w.now().Add(escrowWait)
 	for {
 		err := w.escrow(ctx, o, rec.Workers)
-		if err == nil || time.Now().After(deadline) {
+		if err == nil || w.now().After(deadline) {
 			return err
 		}
 		select {

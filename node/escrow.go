@@ -206,7 +206,7 @@ func (n *Node) approveEscrow(ctx context.Context, jobID string, req escrow.SignR
 	if rec.Verdict == nil && rec.Result != "" {
 		rec = n.awaitVerdict(ctx, rec)
 	}
-	stake, err := escrowStake(rec, o, n.settle.client.Address(), time.Now())
+	stake, err := escrowStake(rec, o, n.settle.client.Address(), n.jobs.Now())
 	if err != nil {
 		return err
 	}

@@ -43,10 +43,13 @@ type Options struct {
 	// Fault makes this node a deliberately dishonest miner (job.Faults),
 	// from VFT_DEBUG_FAULT; refused unless debug.allow_faults is set.
 	Fault string
-	// CrashAt makes the process exit (status 3) right after that step of
-	// a settlement (chain.CrashSteps), from VFT_DEBUG_CRASH_AT, to test
-	// crash recovery; refused unless debug.allow_faults is set.
+	// CrashAt stops a settlement right after that step (chain.CrashSteps),
+	// from VFT_DEBUG_CRASH_AT, to test crash recovery; refused unless
+	// debug.allow_faults is set. At that step the node calls Crash, which
+	// the binary sets to exit the process (status 3) as a crash would;
+	// without Crash the settlement only stops there with an error.
 	CrashAt string
+	Crash   func(step string)
 	// HeartbeatRate replaces heartbeat.NetworkBeatRate (benchmarks show
 	// the interval scaling with a few dozen nodes).
 	HeartbeatRate float64
