@@ -446,6 +446,11 @@ func (w *Worker) execute(ctx context.Context, o Offer) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("this node has no %s executor", s.Executor)
 	}
+	kind, err := kindOf(s.Executor)
+	if err != nil {
+		return "", err
+	}
+	kindSpec := s.ForExecutor()
 	dir := filepath.Join(w.workDir, o.ID.String())
 	if err := os.RemoveAll(dir); err != nil {
 		return "", err
@@ -469,22 +474,24 @@ func (w *Worker) execute(ctx context.Context, o Offer) (string, error) {
 	fetchCtx, cancel := context.WithTimeout(ctx, s.Needs.Timeout()+5*time.Minute)
 	defer cancel()
 	staging := newStagingBudget(w.caps.InputBytes)
-	if s.Module != "" {
-		task.ModulePath = filepath.Join(dir, "module.wasm")
-		// A module must also fit in the job's memory.
-		if err := staging.get(fetchCtx, w.content, s.Module, task.ModulePath, int64(s.Needs.MemoryBytes)); err != nil {
-			return "", fmt.Errorf("fetch module %s: %w", s.Module, err)
+	staged := map[string]string{}
+	for _, c := range kind.Content(kindSpec) {
+		path := filepath.Join(dir, c.File)
+		if err := staging.get(fetchCtx, w.content, c.CID, path, c.MaxBytes); err != nil {
+			return "", fmt.Errorf("fetch %s %s: %w", c.Field, c.CID, err)
 		}
+		staged[c.Field] = path
 	}
-	if s.Executor == ExecutorNative {
-		task.Args = append(append([]string{}, s.Command...), s.Args...)
-		gpus, err := w.allocateGPUs(ctx, o.ID.String(), s.Needs)
-		if err != nil {
-			return "", err
-		}
-		defer w.releaseGPUs(o.ID.String())
-		task.GPUs = gpus
+	if err := kind.Prepare(kindSpec, staged, &task); err != nil {
+		return "", err
 	}
+	// Kinds that cannot use GPUs refuse specs that need some (CheckSpec).
+	gpus, err := w.allocateGPUs(ctx, o.ID.String(), s.Needs)
+	if err != nil {
+		return "", err
+	}
+	defer w.releaseGPUs(o.ID.String())
+	task.GPUs = gpus
 	for i, in := range s.Inputs {
 		host := filepath.Join(dir, "inputs", fmt.Sprint(i))
 		if err := staging.get(fetchCtx, w.content, in.CID, host, 0); err != nil {
