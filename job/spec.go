@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/vft-network/vft/executor"
 	"github.com/vft-network/vft/verify"
 )
