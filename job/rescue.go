@@ -52,13 +52,6 @@ const RescueAfter = 10 * time.Minute
 // the job as failed with the reward locked.
 const rescueGiveUp = 7 * 24 * time.Hour
 
-// WithRescue makes the worker release the escrows of jobs whose submitter
-// gave no verdict by the deadline + after (see Rescue).
-func (w *Worker) WithRescue(after time.Duration, r Rescuer) *Worker {
-	w.rescueAfter, w.rescuer = after, r
-	return w
-}
-
 // Rescue looks once at this worker's committed escrowed jobs and releases
 // or closes those whose submitter went silent. The node calls it
 // periodically.

@@ -74,7 +74,7 @@ func TestRevealToCoWorker(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	worker := NewWorker(keys["worker"], hosts["worker"], book, nil, nil, t.TempDir(), slog.New(slog.DiscardHandler))
+	worker := NewWorker(keys["worker"], hosts["worker"], book, nil, WorkerOptions{WorkDir: t.TempDir()}, slog.New(slog.DiscardHandler))
 	worker.Start()
 	defer worker.Close()
 
@@ -98,7 +98,7 @@ func TestRevealToCoWorker(t *testing.T) {
 				now = deadline.Add(time.Minute)
 			}
 			clock.Set(now) // the worker and the asker share the book, so its clock
-			asker := NewWorker(keys[tt.asker], hosts[tt.asker], book, nil, nil, t.TempDir(), slog.New(slog.DiscardHandler))
+			asker := NewWorker(keys[tt.asker], hosts[tt.asker], book, nil, WorkerOptions{WorkDir: t.TempDir()}, slog.New(slog.DiscardHandler))
 			r, err := asker.askReveal(ctx, offers[tt.escrowed].ID.String(), keys["worker"].PeerID())
 			if tt.wantRefused {
 				if err == nil || !strings.Contains(err.Error(), "reset") {

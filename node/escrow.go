@@ -282,13 +282,13 @@ func keyOf(s string) (solana.PublicKey, error) {
 }
 
 // startRescue has the worker look, every so often, for escrowed jobs whose
-// submitter went silent past the deadline (job.Worker.Rescue).
+// submitter went silent past the deadline (job.Worker.Rescue; the worker
+// was built with escrowRescuer).
 func (n *Node) startRescue() {
 	after := n.opts.RescueAfter
 	if after == 0 {
 		after = job.RescueAfter
 	}
-	n.worker.WithRescue(after, escrowRescuer{n})
 	every := min(time.Minute, max(after/4, 200*time.Millisecond))
 	n.stops = append(n.stops, background(func(ctx context.Context) {
 		for {

@@ -46,7 +46,7 @@ func (c *cli) detector() (det *hwdetect.Detector, cfg config.Config, dir string,
 	if err != nil {
 		return nil, cfg, "", nil, err
 	}
-	det, err = hwdetect.New(cfg.Hardware, slog.New(slog.DiscardHandler))
+	det, err = hwdetect.New(cfg.Hardware, slog.New(slog.DiscardHandler), hwdetect.Options{})
 	return det, cfg, dir, r, err
 }
 
