@@ -146,8 +146,8 @@ func (s Spec) Validate(now time.Time) error {
 		switch {
 		case s.Mint == "":
 			return fmt.Errorf("escrow needs an SPL token: set the job's mint")
-		case s.Verify.Mode == VerifySpot:
-			return fmt.Errorf("escrow works with exact, tolerance and custom verification, not spot (its verifier is not known in advance)")
+		case !s.Verify.WorkersKnownUpFront():
+			return fmt.Errorf("escrow works with exact, tolerance and custom verification, not %s (its verifier is not known in advance)", s.Verify.Mode)
 		case s.Verify.Workers > MaxEscrowWorkers:
 			return fmt.Errorf("escrow with verify.k = %d: an SPL multisig holds the submitter and at most %d workers", s.Verify.Workers, MaxEscrowWorkers)
 		case s.Reward == 0:

@@ -57,10 +57,7 @@ func (m *Market) checkServed(o Offer) error {
 	if m.opts.KnownSettled == nil || !m.opts.KnownSettled() {
 		return nil // the table may not have heard from every miner yet
 	}
-	k := int(o.Spec.Verify.Workers)
-	if o.Spec.Verify.Mode == VerifySpot {
-		k = 1 // the verifier, if drawn, is a second worker
-	}
+	k := o.Spec.Verify.K() // a spot check's verifier, if drawn, can wait for a miner
 	known := m.known()
 	if serving := Serving(o, known); serving < k {
 		return fmt.Errorf("%w: it needs %d workers, but only %d of the %d miners this node knows run %s jobs paid in %s: lower the redundancy (--redundancy %d), or wait for more miners and submit again",

@@ -253,7 +253,7 @@ func escrowStake(rec job.Record, o job.Offer, self solana.PublicKey, now time.Ti
 	if err != nil {
 		return escrow.Stake{}, err
 	}
-	s := escrow.Stake{Terms: t, Self: self, Exact: o.Spec.Verify.Mode == job.VerifyExact, Result: rec.Result,
+	s := escrow.Stake{Terms: t, Self: self, Exact: o.Spec.Verify.ByCID(), Result: rec.Result,
 		PastDeadline: !now.Before(time.UnixMilli(o.Spec.Deadline))}
 	s.Ended = rec.State.Terminal() || s.PastDeadline
 	if v := rec.Verdict; v != nil && v.Author == o.Submitter.String() {

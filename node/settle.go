@@ -161,11 +161,7 @@ func (s *settlement) CheckFunds(ctx context.Context, spec job.Spec) error {
 				job.ErrRewardTooSmall, spec.Reward, minimum, units.FormatAmount(minimum, units.SOL.Decimals), minimum)
 		}
 	}
-	// A spot check or a tie-breaker may add up to two paid workers.
-	workers := uint64(spec.Verify.Workers)
-	if spec.Verify.Mode == job.VerifySpot {
-		workers = 2
-	}
+	workers := uint64(spec.Verify.WorkersToFund())
 	need := spec.Reward * workers
 	var have uint64
 	var err error
