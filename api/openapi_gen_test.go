@@ -72,7 +72,7 @@ var routes = []route{
 		params: []*openapi3.Parameter{openapi3.NewQueryParameter("recent").WithSchema(openapi3.NewIntegerSchema().WithMin(0).WithMax(1000)).WithDescription("how many recent jobs to list (default 20)")}},
 	{pattern: "GET /api/v1/events", id: "events", kind: mediaSSE, errors: []int{503},
 		summary: "The live feed as Server-Sent Events. Event types: `job` (data: a job.Record, whenever the node saves one), `status` (data: a Status, every couple of seconds), `log` (data: a LogLine), `resync` (the client fell behind: fetch the full state again). Authorise with the token, or with ?ticket= from POST /api/v1/events/ticket (a browser's EventSource cannot send headers).",
-		params: []*openapi3.Parameter{openapi3.NewQueryParameter("ticket").WithSchema(openapi3.NewStringSchema()).WithDescription("a one-time ticket, instead of the Authorization header")}},
+		params:  []*openapi3.Parameter{openapi3.NewQueryParameter("ticket").WithSchema(openapi3.NewStringSchema()).WithDescription("a one-time ticket, instead of the Authorization header")}},
 	{pattern: "POST /api/v1/events/ticket", id: "eventsTicket", summary: "A one-time ticket (good for one connection, for expires_in_ms) that opens GET /api/v1/events without the Authorization header.", response: TicketResponse{}},
 	{pattern: "GET /{$}", id: "dashboard", summary: "The web dashboard's page (no token needed; it reads the token from its URL fragment). Edge nodes answer 404 with the reason.", kind: mediaHTML, public: true},
 	{pattern: "GET /assets/", id: "dashboardAsset", summary: "The dashboard's static files (no token needed).", kind: mediaAny, public: true},
