@@ -106,6 +106,28 @@ describe("client", () => {
     assert.ok(seen.includes("status"), seen.join(" "));
   });
 
+  // A browser page the daemon serves has fetch but no Node built-ins: the
+  // client takes the page's origin and #token=, and touches no file.
+  test("works without Node built-ins, as in a browser page", async () => {
+    const token = readFileSync(join(net.submitter.repo, "api.token"), "utf8").trim();
+    const script = `
+      globalThis.location = { host: ${JSON.stringify(net.submitter.api)}, hash: "#token=${token}" };
+      globalThis.process = undefined;
+      const { Client } = await import(${JSON.stringify(new URL("../src/index.js", import.meta.url).href)});
+      const c = new Client();
+      const nodes = await c.nodes();
+      const job = await c.submit({ image: "bafkqaaa", redundancy: 1, reward: 5000 }).catch((e) => e);
+      console.log(JSON.stringify({ base: c.base, nodes: nodes.length, job: job instanceof Error ? job.name + ": " + job.message : "submitted" }));
+    `;
+    const { execFileSync } = await import("node:child_process");
+    const out = JSON.parse(execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" }).trim().split("\n").at(-1));
+    assert.equal(out.base, `http://${net.submitter.api}`);
+    assert.ok(out.nodes >= 3);
+    // The daemon answers (a job, or its refusal of this empty module):
+    // building the spec needed nothing from Node.
+    assert.match(out.job, /^(submitted|APIError)/);
+  });
+
   test("bad input is named", async () => {
     await assert.rejects(client.submit({ image: "bafkqaaa", inputs: ["no-such-thing"] }), /no-such-thing/);
     await assert.rejects(client.submit({ spec: join(ROOT, "examples", "wordcount", "job.toml"), reward: 1 }), /reward/);
