@@ -3,9 +3,9 @@
 #
 # A notebook in cells (`# %%`: Jupyter, VS Code and PyCharm run them one by
 # one; `python3 examples/nninfer.py` runs them all). It submits the
-# `examples/nninfer` job, a small neural network that classifies two
-# vectors, to three miners that must agree on the result, watches its stages
-# and reads the predictions.
+# `examples/nninfer` job, a small neural network that classifies a batch of
+# vectors, to three miners that must agree on the result, watches its
+# stages and reads the predictions.
 #
 # You need a running node: `make demo`'s devnet, or `make build examples`
 # then `./bin/vft devnet --miners 3` in another terminal, and
