@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3gen"
@@ -229,6 +230,12 @@ func customizeSchema(name string, t reflect.Type, tag reflect.StructTag, schema 
 	}
 	if t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
 		schema.Nullable = true
+	}
+	// A struct's fields are all its JSON has: a field the document lacks
+	// fails the response test instead of going unnoticed.
+	if t.Kind() == reflect.Struct && t != reflect.TypeOf(time.Time{}) && len(schema.Properties) > 0 {
+		no := false
+		schema.AdditionalProperties = openapi3.AdditionalProperties{Has: &no}
 	}
 	return nil
 }
