@@ -178,9 +178,17 @@ func buildOpenAPI() (*openapi3.T, error) {
 			if err != nil {
 				return nil, err
 			}
-			line := openapi3.NewSchemaRef("#/components/schemas/Event", nil)
-			ok.WithDescription("Newline-delimited JSON: progress Events ({done, total}) at most every 200 ms, then one Event whose result is a " + ref.RefString() + " or whose error says why it failed.")
-			ok.Content = openapi3.Content{"application/x-ndjson": &openapi3.MediaType{Schema: line}}
+			// The Event schema, with its result typed.
+			line := openapi3.NewObjectSchema().
+				WithProperty("done", openapi3.NewInt64Schema()).
+				WithProperty("total", openapi3.NewInt64Schema()).
+				WithPropertyRef("result", ref).
+				WithProperty("error", openapi3.NewStringSchema())
+			no := false
+			line.AdditionalProperties = openapi3.AdditionalProperties{Has: &no}
+			name := ref.RefString()[strings.LastIndex(ref.RefString(), "/")+1:]
+			ok.WithDescription("Newline-delimited JSON Events: progress lines ({done, total}) at most every 200 ms, then one line whose result is " + name + ", or whose error says why it failed.")
+			ok.Content = openapi3.Content{"application/x-ndjson": &openapi3.MediaType{Schema: &openapi3.SchemaRef{Value: line}}}
 		case mediaSSE:
 			ok.WithDescription("text/event-stream: `event: job|status|log|resync` and `data: <JSON>` (schemas JobRecord, Status, LogLine), with `: keep-alive` comments.")
 			ok.Content = openapi3.Content{"text/event-stream": &openapi3.MediaType{Schema: &openapi3.SchemaRef{Value: openapi3.NewStringSchema()}}}
