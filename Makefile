@@ -35,7 +35,10 @@ test: localnet-deps
 # devnet: a Solana localnet, 3 miners, a submitter) that the tests start.
 # PYTHON: Debian's python3 (3.9 or later); unittest needs nothing else.
 PYTHON ?= python3
+# mypy (Debian's mypy package) checks the Python SDK's types where it is
+# installed; CI installs it.
 sdk-test: build examples localnet-deps sdk/js/node_modules/.package-lock.json
+	@if command -v mypy >/dev/null 2>&1; then echo "mypy --strict sdk/python"; cd sdk/python && mypy --strict --python-version 3.9 --follow-imports=silent vft tests examples; else echo "mypy not installed: the Python SDK's types are not checked (apt-get install mypy)"; fi
 	$(PYTHON) -m unittest discover -s sdk/python/tests -v
 	cd sdk/js && npm test
 

@@ -18,10 +18,16 @@ sys.path.insert(0, HERE)
 import vft  # noqa: E402
 from devnet import ROOT, Devnet  # noqa: E402
 
+import importlib
+
+numpy: Any
 try:
-    import numpy  # type: ignore[import-not-found]
+    numpy = importlib.import_module("numpy")
 except ImportError:
     numpy = None
+
+
+NET: Devnet
 
 
 def setUpModule() -> None:
@@ -142,6 +148,7 @@ class DurationTest(unittest.TestCase):
         cases: List[Any] = [(90, 90.0), ("90s", 90.0), ("2m", 120.0), ("1h30m", 5400.0), ("500ms", 0.5)]
         for value, want in cases:
             self.assertEqual(vft.client.parse_duration(value), want)
+        bad: Any
         for bad in ("2 weeks", "", -1):
             with self.assertRaises(ValueError):
                 vft.client.parse_duration(bad)

@@ -20,7 +20,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union, cast
 
 __all__ = ["APIError", "Client", "DaemonNotFound", "Job", "JobFailed", "VFTError"]
 
@@ -167,31 +167,31 @@ class Client:
 
     def id(self) -> Dict[str, Any]:
         """This node's identity: ``peer_id``, ``wallet``, ``mode``, ``version``, ``addrs``."""
-        return self.call("GET", "/api/v1/id")
+        return cast(Dict[str, Any], self.call("GET", "/api/v1/id"))
 
     def health(self) -> Dict[str, Any]:
         """Peer and node counts and clock skew."""
-        return self.call("GET", "/api/v1/health")
+        return cast(Dict[str, Any], self.call("GET", "/api/v1/health"))
 
     def peers(self) -> List[Dict[str, Any]]:
         """Connected peers."""
-        return self.call("GET", "/api/v1/peers")
+        return cast(List[Dict[str, Any]], self.call("GET", "/api/v1/peers"))
 
     def nodes(self) -> List[Dict[str, Any]]:
         """The live network table (heartbeats), with this node's reputation of each."""
-        return self.call("GET", "/api/v1/nodes")
+        return cast(List[Dict[str, Any]], self.call("GET", "/api/v1/nodes"))
 
     def wallet(self) -> Dict[str, Any]:
         """The wallet: ``address``, ``balance`` (lamports), ``mint``, ``token_balance`` (base units)."""
-        return self.call("GET", "/api/v1/wallet")
+        return cast(Dict[str, Any], self.call("GET", "/api/v1/wallet"))
 
     def earnings(self, recent: int = 20) -> Dict[str, Any]:
         """What this node earned as a worker and paid as a submitter."""
-        return self.call("GET", f"/api/v1/earnings?recent={int(recent)}")
+        return cast(Dict[str, Any], self.call("GET", f"/api/v1/earnings?recent={int(recent)}"))
 
     def openapi(self) -> Dict[str, Any]:
         """The API's OpenAPI 3.1 document."""
-        return self.call("GET", "/api/v1/openapi.json")
+        return cast(Dict[str, Any], self.call("GET", "/api/v1/openapi.json"))
 
     # --- content ----------------------------------------------------------
 
@@ -205,14 +205,14 @@ class Client:
         if not os.path.exists(p):
             raise FileNotFoundError(f"add {p}: no such file or directory")
         res = self._stream("/api/v1/add", {"path": p, "no_pin": not pin, "hidden": hidden}, progress)
-        return res["cid"]
+        return str(res["cid"])
 
     def get(self, cid: str, path: PathLike, progress: Optional[Callable[[int, int], None]] = None) -> Dict[str, Any]:
         """Write ``cid``'s content to ``path`` (fetching what is missing from the network).
 
         Returns ``{"cid", "output", "blocks", "bytes", "fetched"}``.
         """
-        return self._stream("/api/v1/get", {"cid": cid, "output": os.path.abspath(os.fspath(path))}, progress)
+        return cast(Dict[str, Any], self._stream("/api/v1/get", {"cid": cid, "output": os.path.abspath(os.fspath(path))}, progress))
 
     # --- jobs -------------------------------------------------------------
 
@@ -292,7 +292,7 @@ class Client:
 
     def jobs(self) -> List[Record]:
         """Every job this node knows, as submitter or worker."""
-        return self.call("GET", "/api/v1/jobs")
+        return cast(List[Record], self.call("GET", "/api/v1/jobs"))
 
     def events(self, timeout: Optional[float] = None) -> Iterator[Tuple[str, Any]]:
         """The live feed: yields ``(type, data)`` for every event (``job``, ``status``, ``log``,
@@ -330,11 +330,11 @@ class Job:
 
     def record(self) -> Record:
         """The job's full record (``GET /api/v1/jobs/{id}``)."""
-        return self.client.call("GET", f"/api/v1/jobs/{urllib.parse.quote(self.id)}")
+        return cast(Record, self.client.call("GET", f"/api/v1/jobs/{urllib.parse.quote(self.id)}"))
 
     def status(self) -> str:
         """The job's state: offered, assigned, running, verifying, settling, done, failed or cancelled."""
-        return self.record()["state"]
+        return str(self.record()["state"])
 
     def cancel(self, reason: str = "cancelled from the Python SDK") -> None:
         """Withdraw the job."""
@@ -439,8 +439,9 @@ class Job:
 
     def result_array(self, name: str) -> Any:
         """One ``.npy`` file of the result as a NumPy array (needs NumPy)."""
+        import importlib
         try:
-            import numpy  # type: ignore[import-not-found]
+            numpy = importlib.import_module("numpy")
         except ImportError:
             raise VFTError("result_array needs NumPy (pip install numpy, or apt-get install python3-numpy); "
                            "read_result(name) gives the raw bytes") from None
