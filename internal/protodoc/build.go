@@ -263,8 +263,8 @@ func (b *builder) jobs() {
 	}
 	verdict("verdict-accepted", "A and B agree on result, C dissents with another; agreed and dissented are text peer IDs, reveals the workers' envelopes as byte strings",
 		job.Verdict{Job: jobID, Offer: offerRaw, Accepted: result, Agreed: workers[:2], Dissented: workers[2:], Reveals: [][]byte{reveals[2], reveals[3], reveals[4]}, Reasons: map[string]string{workers[2]: "different result"}})
-	verdict("verdict-no-dissent", "all agree: dissented and reasons are null (Go's empty list and map)",
-		job.Verdict{Job: jobID, Offer: offerRaw, Accepted: result, Agreed: workers[:2], Reveals: [][]byte{reveals[2], reveals[3]}})
+	verdict("verdict-no-dissent", "all agree: dissented is null (Go's empty list), reasons an empty map {} (the Go submitter makes the map before it knows of any dissenter)",
+		job.Verdict{Job: jobID, Offer: offerRaw, Accepted: result, Agreed: workers[:2], Reveals: [][]byte{reveals[2], reveals[3]}, Reasons: map[string]string{}})
 	v = verdict("verdict-forged", "names C as agreeing although C's reveal differs from the accepted result",
 		job.Verdict{Job: jobID, Offer: offerRaw, Accepted: result, Agreed: workers, Reveals: [][]byte{reveals[2], reveals[3], reveals[4]}})
 	v.Valid, v.Error = false, ""
