@@ -80,14 +80,16 @@ func TestJSClient(t *testing.T) {
 	}})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if _, err := WaitFullMesh(ctx, nodes); err != nil {
-		t.Fatal(err)
-	}
 	// A Go offer the client must verify: more workers than there are
 	// miners, so it stays offered and is re-gossiped every bid window.
+	// Submitted at once: after three heartbeat intervals a node refuses a
+	// job needing more workers than the miners it knows.
 	submitter := nodes[miners]
 	goOffer, err := submitter.Market().Submit(ctx, wasmSpec(miners+1, 10*time.Minute))
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := WaitFullMesh(ctx, nodes); err != nil {
 		t.Fatal(err)
 	}
 

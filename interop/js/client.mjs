@@ -164,10 +164,19 @@ try {
   report.rendezvous = { namespace: args.rendezvous, key: rvKey.toString(), providers: 0 }
   await until('a DHT server in the routing table', () => node.services.dht.routingTable.size > 0)
   const seen = new Set()
-  for await (const prov of node.contentRouting.findProviders(rvKey, { signal: AbortSignal.timeout(20_000) })) {
-    if (seen.has(prov.id.toString()) || prov.id.equals(node.peerId)) continue
-    seen.add(prov.id.toString())
-    try { await node.dial(prov.id) } catch (e) { log('rendezvous: could not dial', prov.id.toString(), e.message) }
+  const wantPeers = Number(args['want-bids'])
+  while (node.getConnections().length < wantPeers) {
+    if (Date.now() > deadline) throw new Error(`rendezvous found ${seen.size} providers, connected to ${node.getConnections().length}`)
+    try {
+      for await (const prov of node.contentRouting.findProviders(rvKey, { signal: AbortSignal.timeout(10_000) })) {
+        if (seen.has(prov.id.toString()) || prov.id.equals(node.peerId)) continue
+        seen.add(prov.id.toString())
+        try { await node.dial(prov.id) } catch (e) { log('rendezvous: could not dial', prov.id.toString(), e.message) }
+      }
+    } catch (e) {
+      log('rendezvous lookup:', e.message)
+    }
+    await sleep(500)
   }
   report.rendezvous.providers = seen.size
   log('rendezvous', rvKey.toString(), 'providers', seen.size, 'connections', node.getConnections().length)
