@@ -151,6 +151,15 @@ func TestJSClient(t *testing.T) {
 	if len(rep.Refused) > 0 {
 		t.Errorf("client refused Go messages: %v", rep.Refused)
 	}
+	// GossipSub: the client's gossipsub and the Go router agreed on a
+	// meshsub version (PROTOCOL.md, GossipSub).
+	meshsub := false
+	for p := range rep.Protocols {
+		meshsub = meshsub || strings.HasPrefix(p, "/meshsub/1.")
+	}
+	if !meshsub {
+		t.Errorf("no meshsub stream between the client and the Go nodes: %v", rep.Protocols)
+	}
 	// The client found the network as PROTOCOL.md says: the providers of
 	// CIDv1(raw, sha2-256(namespace)) on the /vft DHT.
 	h, err := mh.Sum([]byte(rep.Rendezvous.Namespace), mh.SHA2_256, -1)
