@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	mh "github.com/multiformats/go-multihash"
 
 	"github.com/vft-network/vft/config"
+	"github.com/vft-network/vft/storage"
 )
 
 // jsReport is the last line interop/js/client.mjs prints.
@@ -105,7 +107,7 @@ func TestJSClient(t *testing.T) {
 		break
 	}
 	cmd := exec.CommandContext(ctx, nodeBin, "interop/js/client.mjs", "--bootstrap", addr, "--want-bids", "2",
-		"--timeout", "120", "--rendezvous", nodes[0].Config().P2P.Rendezvous, "--wait-kinds", "heartbeat/1,job-offer/1,job-cancel/1")
+		"--timeout", "120", "--rendezvous", nodes[0].Config().P2P.Rendezvous, "--wait-kinds", "heartbeat/1,job-offer/1,job-cancel/1,job-verdict/1")
 	cmd.Dir = root
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -114,22 +116,46 @@ func TestJSClient(t *testing.T) {
 	}
 
 	// Once the Go nodes have recorded the client's heartbeat it is in the
-	// mesh: cancel the Go job, so the client sees a cancel too.
+	// mesh: cancel the Go job and run another to its verdict, so the
+	// client sees a cancel and a verdict too.
 	var jsPeer peer.ID
+	emptyWASM := emptyModule(t)
+	goCtx, cancelGo := context.WithCancel(ctx)
+	defer cancelGo()
 	recorded := make(chan peer.ID, 1)
+	goroutineErr := make(chan error, 1)
 	go func() {
-		for ctx.Err() == nil {
-			for _, e := range nodes[1].Heartbeats().Nodes() {
-				if e.Heartbeat.Version == "vft-interop-js/0.1" {
-					recorded <- e.Peer
-					submitter.Market().Cancel(ctx, goOffer.ID.String(), "interop test: the client has joined")
-					return
+		goroutineErr <- func() error {
+			for goCtx.Err() == nil {
+				for _, e := range nodes[1].Heartbeats().Nodes() {
+					if e.Heartbeat.Version == "vft-interop-js/0.1" {
+						recorded <- e.Peer
+						if err := submitter.Market().Cancel(goCtx, goOffer.ID.String(), "interop test: the client has joined"); err != nil {
+							return fmt.Errorf("cancel the Go offer: %w", err)
+						}
+						// And a job that runs to a verdict, for the client to check.
+						module, err := submitter.Storage().Add(goCtx, emptyWASM, storage.AddOptions{})
+						if err != nil {
+							return err
+						}
+						spec := wasmSpec(1, 2*time.Minute)
+						spec.Module = module.String()
+						if _, err := submitter.Market().Submit(goCtx, spec); err != nil {
+							return fmt.Errorf("submit the verdict job: %w", err)
+						}
+						return nil
+					}
 				}
+				time.Sleep(200 * time.Millisecond)
 			}
-			time.Sleep(200 * time.Millisecond)
-		}
+			return nil
+		}()
 	}()
 	runErr := cmd.Wait()
+	cancelGo() // the goroutine is done if the client saw its verdict
+	if err := <-goroutineErr; err != nil {
+		t.Error(err)
+	}
 	t.Logf("client stderr:\n%s", stderr.String())
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	var rep jsReport
@@ -143,7 +169,7 @@ func TestJSClient(t *testing.T) {
 	if len(rep.Vectors.Mismatches) > 0 || rep.Vectors.Count == 0 {
 		t.Errorf("client decided %d vectors, mismatches: %v", rep.Vectors.Count, rep.Vectors.Mismatches)
 	}
-	for _, k := range []string{"heartbeat/1", "job-offer/1", "job-cancel/1"} {
+	for _, k := range []string{"heartbeat/1", "job-offer/1", "job-cancel/1", "job-verdict/1"} {
 		if rep.Verified[k] == 0 {
 			t.Errorf("client verified no %s from the Go nodes (seen %v)", k, rep.Seen)
 		}
@@ -195,4 +221,26 @@ func TestJSClient(t *testing.T) {
 			t.Errorf("bid from %s, not one of the Go miners %v", b.Worker, minerIDs)
 		}
 	}
+}
+
+// emptyModule writes the smallest WASI program: a _start that returns at
+// once (an empty /output), so a job runs to its verdict in a moment
+// without compiling an example.
+func emptyModule(t *testing.T) string {
+	t.Helper()
+	module := []byte{
+		0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version 1
+		0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // types: func () -> ()
+		0x03, 0x02, 0x01, 0x00, // functions: one of type 0
+		0x05, 0x03, 0x01, 0x00, 0x01, // memory: one page
+		0x07, 0x13, 0x02, // exports: _start, memory
+		0x06, '_', 's', 't', 'a', 'r', 't', 0x00, 0x00,
+		0x06, 'm', 'e', 'm', 'o', 'r', 'y', 0x02, 0x00,
+		0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b, // code: an empty body
+	}
+	path := filepath.Join(t.TempDir(), "empty.wasm")
+	if err := os.WriteFile(path, module, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
