@@ -308,7 +308,7 @@ func replayHeartbeatAt(at time.Time) error {
 		return err
 	}
 	key, _ := Key(99)
-	svc, err := heartbeat.New(heartbeat.DefaultConfig(), key, nil, false, discard(), heartbeat.WithClock(func() time.Time { return Now }))
+	svc, err := heartbeat.New(heartbeat.DefaultConfig(), key, nil, false, discard(), heartbeat.Options{Now: func() time.Time { return Now }})
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/vft-network/vft/escrow"
+	"github.com/vft-network/vft/executor/native"
+	"github.com/vft-network/vft/executor/wasm"
 	"github.com/vft-network/vft/heartbeat"
 	"github.com/vft-network/vft/job"
 	"github.com/vft-network/vft/verify"
@@ -134,7 +136,7 @@ func replay(t *testing.T, v Vector, all map[string]Vector) error {
 	case heartbeat.Kind:
 		// The real topic validator, on a fresh node's table.
 		key, _ := Key(99)
-		svc, err := heartbeat.New(heartbeat.DefaultConfig(), key, nil, false, slog.New(slog.DiscardHandler), heartbeat.WithClock(func() time.Time { return now }))
+		svc, err := heartbeat.New(heartbeat.DefaultConfig(), key, nil, false, slog.New(slog.DiscardHandler), heartbeat.Options{Now: func() time.Time { return now }})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -205,4 +207,11 @@ func openAs(raw []byte, kind string, lim Limits, now time.Time, body any) error 
 		return err
 	}
 	return wire.Unmarshal(msg.Body, body)
+}
+
+// The executor kinds a vft binary registers (node/kinds.go): offers are
+// validated by their rules.
+func init() {
+	job.RegisterKind(wasm.Kind{})
+	job.RegisterKind(native.Kind{})
 }
