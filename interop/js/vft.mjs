@@ -160,7 +160,8 @@ export function signingBytes (kind, signer, time, body) {
 export function open (bytes, kind, nowMS, lim = LIMITS[kind]) {
   if (bytes.length > lim.size) fail(`message too large: ${bytes.length} bytes, limit ${lim.size}`)
   const env = decodeCanonical(bytes)
-  // The envelope: exactly kind, signer, time, body (an embedded map), sig.
+  // The envelope: exactly kind, signer, time, body, sig (body's own keys
+  // are the kind's, checked below; here only that it is there).
   checkBody('envelope', { kind: 'text', signer: 'bytes', time: 'int', sig: 'bytes', body: 'map' }, { ...env, body: null })
   if (env.kind !== kind) fail(`unexpected message kind ${JSON.stringify(env.kind)}, want ${kind}`)
   const pub = peerPublicKey(env.signer)
