@@ -1,0 +1,60 @@
+package oci
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"time"
+
+	"tags.cncf.io/container-device-interface/pkg/cdi"
+)
+
+// Check is one line of Doctor's report.
+type Check struct {
+	OK bool
+	// Line says what was found; Fix, when not OK, what to do.
+	Line, Fix string
+}
+
+// Doctor checks what the oci executor needs on this host: the OCI runtime
+// (which one, its version) and the CDI specs for GPUs (which devices they
+// define). runtime and cdiDirs are the configured ones ("" and nil: the
+// defaults). GPU lines are informative: a node without GPUs needs no CDI.
+func Doctor(ctx context.Context, runtime string, cdiDirs []string) []Check {
+	var out []Check
+	rt, err := findRuntime(runtime)
+	if err != nil {
+		out = append(out, Check{Line: "OCI runtime: " + err.Error(), Fix: "apt-get install crun"})
+	} else {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		v, verr := exec.CommandContext(ctx, rt, "--version").Output()
+		first, _, _ := strings.Cut(strings.TrimSpace(string(v)), "\n")
+		if verr != nil {
+			out = append(out, Check{Line: fmt.Sprintf("OCI runtime %s does not run: %v", rt, verr), Fix: "reinstall it: apt-get install --reinstall crun"})
+		} else {
+			line := fmt.Sprintf("OCI runtime: %s (%s)", rt, first)
+			if hybridCgroups() && strings.HasSuffix(rt, "runc") {
+				line += "; crun is not used because this host's cgroups are in hybrid v1/v2 mode"
+			}
+			out = append(out, Check{OK: true, Line: line})
+		}
+	}
+	if len(cdiDirs) == 0 {
+		cdiDirs = cdi.DefaultSpecDirs
+	}
+	devs, problems := cdiDevices(cdiDirs, DefaultCDIKind)
+	dirs := strings.Join(cdiDirs, ", ")
+	switch {
+	case len(devs) > 0:
+		out = append(out, Check{OK: true, Line: fmt.Sprintf("GPUs for containers through CDI (%s): %s", dirs, strings.Join(devs, ", "))})
+	default:
+		out = append(out, Check{Line: fmt.Sprintf("no CDI spec for GPUs in %s: containers get no GPUs", dirs),
+			Fix: "on a GPU miner, install the NVIDIA Container Toolkit and run `nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml`"})
+	}
+	for _, p := range problems {
+		out = append(out, Check{Line: "CDI spec error: " + p, Fix: "fix or regenerate the spec file"})
+	}
+	return out
+}
