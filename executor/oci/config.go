@@ -95,7 +95,6 @@ func buildSpec(p specParams) *specs.Spec {
 			Cwd:             p.Cwd,
 			Capabilities:    &specs.LinuxCapabilities{Bounding: []string{}, Effective: []string{}, Permitted: []string{}},
 			NoNewPrivileges: true,
-			Rlimits:         []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 65536, Soft: 65536}},
 		},
 		Root:     &specs.Root{Path: p.Rootfs, Readonly: true},
 		Hostname: "vft-task",

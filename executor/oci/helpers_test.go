@@ -24,8 +24,10 @@ type entry struct {
 	size       int64 // declared size when body is nil (a hostile header)
 }
 
-func file(name, body string) entry { return entry{name: name, typ: tar.TypeReg, mode: 0o644, body: []byte(body)} }
-func dir(name string) entry        { return entry{name: name, typ: tar.TypeDir, mode: 0o755} }
+func file(name, body string) entry {
+	return entry{name: name, typ: tar.TypeReg, mode: 0o644, body: []byte(body)}
+}
+func dir(name string) entry { return entry{name: name, typ: tar.TypeDir, mode: 0o755} }
 func symlink(name, target string) entry {
 	return entry{name: name, link: target, typ: tar.TypeSymlink, mode: 0o777}
 }
@@ -116,7 +118,7 @@ func busyboxLayer(t *testing.T) v1.Layer {
 		t.Fatal(err)
 	}
 	entries := []entry{dir("bin"), {name: "bin/busybox", typ: tar.TypeReg, mode: 0o755, body: bin}}
-	for _, applet := range []string{"sh", "echo", "cat", "touch", "sleep", "dd", "head", "id", "ls", "ip"} {
+	for _, applet := range []string{"sh", "echo", "cat", "touch", "sleep", "dd", "head", "id", "ls", "ip", "unshare", "grep"} {
 		entries = append(entries, symlink("bin/"+applet, "busybox"))
 	}
 	return layerOf(t, entries...)
