@@ -182,6 +182,22 @@ func TestRunRefusesBadTasks(t *testing.T) {
 	}
 }
 
+func TestRunWithCDIGPU(t *testing.T) {
+	e := newTestExecutor(t)
+	dir, _, _ := testCDISpec(t)
+	e.cfg.CDISpecDirs = []string{dir}
+	task := shTask(t, busyboxImage(t), "ls -l /dev/nvidia0; cat /usr/lib/x86_64-linux-gnu/libcuda.so.1; echo; echo $NVIDIA_VISIBLE_DEVICES")
+	task.GPUs = []string{"GPU-1111"}
+	res, err := e.Run(context.Background(), task)
+	if err != nil {
+		t.Fatalf("Run: %v\nstderr: %s", err, res.Stderr)
+	}
+	out := string(res.Stdout)
+	if !strings.HasPrefix(out, "crw") || !strings.Contains(out, "1,   3") || !strings.Contains(out, "stand-in\nvoid\n") {
+		t.Fatalf("inside the container:\n%s", out)
+	}
+}
+
 func TestMissingRuntime(t *testing.T) {
 	_, err := New(Config{Runtime: "no-such-crun", CacheDir: t.TempDir()}, nil)
 	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "install crun: apt-get install crun") {
