@@ -106,6 +106,9 @@ func (c *Cache) Get(ctx context.Context, img *Image) (rootfs string, release fun
 		c.mu.Unlock()
 	}()
 
+	if err := img.VerifyLayers(); err != nil {
+		return "", nil, false, err
+	}
 	tmp := filepath.Join(c.dir, "."+key+"-"+randomSuffix())
 	if err := os.Mkdir(tmp, 0o700); err != nil {
 		return "", nil, false, fmt.Errorf("rootfs cache: %w", err)

@@ -198,6 +198,9 @@ type Image struct {
 	Config *v1.ConfigFile
 	// LayersSize is the sum of the layers' (compressed) sizes.
 	LayersSize int64
+
+	layers         []v1.Descriptor
+	layersVerified bool
 }
 
 // Platform is the platform whose manifest Open picks.
@@ -213,6 +216,37 @@ func Platform() v1.Platform {
 // Platform()) and verifies every blob the image uses (manifest, config,
 // layers) against its digest and size before anything reads it.
 func Open(dir string, platform *v1.Platform) (*Image, error) {
+	img, err := openManifest(dir, platform)
+	if err != nil {
+		return nil, err
+	}
+	if err := img.VerifyLayers(); err != nil {
+		return nil, err
+	}
+	return img, nil
+}
+
+// VerifyLayers hashes every layer blob against its digest and size. The
+// rootfs cache calls it before unpacking an image opened without it: a
+// cached rootfs was unpacked from verified layers, and the verified
+// manifest names them by digest, so a cache hit needs no rehashing of
+// gigabytes.
+func (img *Image) VerifyLayers() error {
+	if img.layersVerified {
+		return nil
+	}
+	for _, l := range img.layers {
+		if err := verifyBlob(img.Dir, l); err != nil {
+			return err
+		}
+	}
+	img.layersVerified = true
+	return nil
+}
+
+// openManifest is Open without the layers' verification: index, manifest
+// and config are checked, the layers are left for VerifyLayers.
+func openManifest(dir string, platform *v1.Platform) (*Image, error) {
 	if platform == nil {
 		p := Platform()
 		platform = &p
@@ -236,16 +270,12 @@ func Open(dir string, platform *v1.Platform) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: manifest %s: %v", ErrBadBlob, desc.Digest, err)
 	}
-	blobs := []v1.Descriptor{m.Config}
 	var size int64
 	for _, l := range m.Layers {
-		blobs = append(blobs, l)
 		size += l.Size
 	}
-	for _, b := range blobs {
-		if err := verifyBlob(dir, b); err != nil {
-			return nil, err
-		}
+	if err := verifyBlob(dir, m.Config); err != nil {
+		return nil, err
 	}
 	cfg, err := img.ConfigFile()
 	if err != nil {
@@ -254,7 +284,7 @@ func Open(dir string, platform *v1.Platform) (*Image, error) {
 	if cfg.OS != "" && cfg.OS != platform.OS || cfg.Architecture != "" && cfg.Architecture != platform.Architecture {
 		return nil, fmt.Errorf("%w: the image is for %s/%s, this machine runs %s/%s", ErrPlatform, cfg.OS, cfg.Architecture, platform.OS, platform.Architecture)
 	}
-	return &Image{Dir: dir, Digest: desc.Digest, Image: img, Config: cfg, LayersSize: size}, nil
+	return &Image{Dir: dir, Digest: desc.Digest, Image: img, Config: cfg, LayersSize: size, layers: m.Layers}, nil
 }
 
 // pickManifest finds the image manifest for platform in idx, descending

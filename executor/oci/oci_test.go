@@ -160,12 +160,15 @@ func TestRunMemoryLimit(t *testing.T) {
 func TestRunRefusesBadTasks(t *testing.T) {
 	e := newTestExecutor(t)
 	image := busyboxImage(t)
+	corrupt := writeLayout(t, imageOf(t, "", layerOf(t, file("x", "y"))))
+	corruptLayer := corruptFirstLayer(t, corrupt)
 	cases := []struct {
 		name    string
 		task    executor.Task
 		want    error
 		mention string
 	}{
+		{"corrupt layer", executor.Task{Image: corrupt, Args: []string{"true"}, OutputDir: t.TempDir()}, ErrBadBlob, corruptLayer},
 		{"no image", executor.Task{Args: []string{"true"}, OutputDir: t.TempDir()}, executor.ErrBadTask, "no image"},
 		{"not a layout", executor.Task{Image: t.TempDir(), Args: []string{"true"}, OutputDir: t.TempDir()}, ErrNotLayout, "oci-layout"},
 		{"GPU without CDI spec", executor.Task{Image: image, Args: []string{"true"}, OutputDir: t.TempDir(), GPUs: []string{"GPU-0000"}},
@@ -217,4 +220,25 @@ func TestDoctorReportsRuntime(t *testing.T) {
 	if lines[1].OK || !strings.Contains(lines[1].Fix, "nvidia-ctk cdi generate") {
 		t.Errorf("CDI line %+v", lines[1])
 	}
+}
+
+// corruptFirstLayer flips a byte of the image's first layer blob and
+// returns the layer's digest.
+func corruptFirstLayer(t *testing.T, dir string) string {
+	t.Helper()
+	img, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := img.layers[0].Digest
+	p := filepath.Join(dir, "blobs", "sha256", d.Hex)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return d.String()
 }

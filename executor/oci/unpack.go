@@ -44,6 +44,9 @@ func Unpack(ctx context.Context, img *Image, dst string, maxBytes int64) (int64,
 		return 0, fmt.Errorf("%w: image %s has %d MiB of compressed layers, over the %d MiB rootfs cache (raise executor.oci.cache_bytes)",
 			ErrTooLarge, img.Digest, img.LayersSize>>20, maxBytes>>20)
 	}
+	if err := img.VerifyLayers(); err != nil {
+		return 0, err
+	}
 	if err := os.Mkdir(dst, 0o755); err != nil {
 		return 0, fmt.Errorf("unpack: %w", err)
 	}
