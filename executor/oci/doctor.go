@@ -3,6 +3,7 @@ package oci
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"time"
@@ -40,6 +41,10 @@ func Doctor(ctx context.Context, runtime string, cdiDirs []string) []Check {
 			}
 			out = append(out, Check{OK: true, Line: line})
 		}
+	}
+	if os.Geteuid() != 0 {
+		out = append(out, Check{Line: "the daemon does not run as root: containers need root (rootless containers are not supported)",
+			Fix: "run the daemon as root to offer container jobs"})
 	}
 	if len(cdiDirs) == 0 {
 		cdiDirs = cdi.DefaultSpecDirs
