@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -58,9 +59,12 @@ func runImage(c *cli, args []string) error {
 	}
 	img, err := oci.Open(dst, nil)
 	platformNote := ""
-	if err != nil {
-		// Still importable: another platform's miners can run it.
+	switch {
+	case errors.Is(err, oci.ErrPlatform):
+		// Still worth adding: another platform's miners can run it.
 		platformNote = err.Error()
+	case err != nil:
+		return err
 	}
 	bar = newProgressBar(c.stderr, "adding")
 	res, err := cl.Add(ctx, api.AddRequest{Path: dst, NoPin: *noPin}, bar.Update)

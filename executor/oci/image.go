@@ -56,13 +56,35 @@ func ImportLayout(ctx context.Context, src, dstDir string, progress Progress) er
 		return fmt.Errorf("import: create layout %s: %w", dstDir, err)
 	}
 	if st.IsDir() {
-		return importLayoutDir(ctx, src, dst, progress)
+		err = importLayoutDir(ctx, src, dst, progress)
+	} else {
+		err = importArchive(ctx, src, dst, progress)
 	}
-	return importArchive(ctx, src, dst, progress)
+	if err != nil {
+		return err
+	}
+	return verifyAllBlobs(dstDir)
 }
 
-// importLayoutDir copies an existing layout, re-checking every blob on the
-// way (layout.Write verifies what it copies against the digests).
+// verifyAllBlobs hashes every file under blobs/sha256 against its name:
+// go-containerregistry copies a layout's blobs without rehashing them, and
+// a corrupt blob must not become content other peers fetch.
+func verifyAllBlobs(dir string) error {
+	blobs := filepath.Join(dir, "blobs", "sha256")
+	entries, err := os.ReadDir(blobs)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNotLayout, err)
+	}
+	for _, e := range entries {
+		if err := verifyBlob(dir, v1.Descriptor{Digest: v1.Hash{Algorithm: "sha256", Hex: e.Name()}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// importLayoutDir copies an existing layout (ImportLayout then checks every
+// blob copied against its digest).
 func importLayoutDir(ctx context.Context, src string, dst layout.Path, progress Progress) error {
 	if _, err := os.Stat(filepath.Join(src, "oci-layout")); err != nil {
 		return fmt.Errorf("%w: %s has no oci-layout file; give an OCI layout directory or a docker/podman save tarball", ErrNotLayout, src)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
@@ -99,6 +100,7 @@ func TestImportLayout(t *testing.T) {
 		{"docker-archive tarball", archive, false, nil},
 		{"neither", garbage, false, ErrNotLayout},
 		{"empty directory", t.TempDir(), false, ErrNotLayout},
+		{"layout with a corrupt layer", corruptLayout(t, img), false, ErrBadBlob},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -130,4 +132,21 @@ func TestImportLayout(t *testing.T) {
 			}
 		})
 	}
+}
+
+func corruptLayout(t *testing.T, img v1.Image) string {
+	t.Helper()
+	dir := writeLayout(t, img)
+	layers, _ := img.Layers()
+	d, _ := layers[0].Digest()
+	p := filepath.Join(dir, "blobs", "sha256", d.Hex)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
