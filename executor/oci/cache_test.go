@@ -129,3 +129,29 @@ func TestCacheRefusesImageLargerThanTheCache(t *testing.T) {
 		t.Fatalf("left behind: %v", entries)
 	}
 }
+
+func TestCacheUnpacksOnceForConcurrentRuns(t *testing.T) {
+	cache, err := OpenCache(t.TempDir(), 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := openImage(t, "shared")
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			_, release, _, err := cache.Get(context.Background(), img)
+			if err == nil {
+				release()
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := cache.Stats(); s.Unpacks != 1 || s.Entries != 1 {
+		t.Fatalf("stats %+v, want one unpack for four concurrent Gets", s)
+	}
+}

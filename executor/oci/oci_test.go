@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
 	"github.com/vft-network/vft/executor"
 )
 
@@ -74,6 +76,30 @@ func TestRunBusyboxEndToEnd(t *testing.T) {
 	}
 	if s := e.Cache().Stats(); s.Unpacks != 1 {
 		t.Fatalf("cache stats %+v, want one unpack for two runs", s)
+	}
+}
+
+func TestRunImageEntrypoint(t *testing.T) {
+	e := newTestExecutor(t)
+	img := imageOf(t, "", busyboxLayer(t))
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = cfg.DeepCopy()
+	cfg.Config.Entrypoint = []string{"sh", "-c"}
+	cfg.Config.Cmd = []string{"pwd > /output/cwd"}
+	cfg.Config.WorkingDir = "/bin"
+	if img, err = mutate.ConfigFile(img, cfg); err != nil {
+		t.Fatal(err)
+	}
+	task := shTask(t, writeLayout(t, img), "")
+	task.Args = nil
+	if res, err := e.Run(context.Background(), task); err != nil {
+		t.Fatalf("Run: %v\nstderr: %s", err, res.Stderr)
+	}
+	if b, err := os.ReadFile(filepath.Join(task.OutputDir, "cwd")); err != nil || string(b) != "/bin\n" {
+		t.Fatalf("the image's entrypoint, command and workdir: /output/cwd = %q, %v", b, err)
 	}
 }
 
