@@ -31,7 +31,7 @@ func goldenParams() specParams {
 		Limits:       executor.Limits{MemoryBytes: 2 << 30, CPUCores: 2, Timeout: time.Minute},
 		TmpBytes:     512 << 20,
 		MaxProcesses: 1024,
-		CgroupsPath:  "/vft-oci/vft-task-1",
+		CgroupsPath:  cgroupsPath("vft-task-1"),
 	}
 }
 

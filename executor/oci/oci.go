@@ -302,7 +302,7 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 	spec := buildSpec(specParams{
 		Rootfs: rootfs, Args: args, Env: taskEnv(img.Config.Config.Env, t.Env), Cwd: cwd,
 		InputSkeleton: skeleton, Inputs: inputs, OutputDir: outDir, Limits: limits,
-		TmpBytes: e.cfg.TmpBytes, MaxProcesses: e.cfg.MaxProcesses, CgroupsPath: "/vft-oci/" + id,
+		TmpBytes: e.cfg.TmpBytes, MaxProcesses: e.cfg.MaxProcesses, CgroupsPath: cgroupsPath(id),
 	})
 	if err := gpuDevices(spec, e.cfg.CDISpecDirs, e.cfg.CDIKind, t.GPUs); err != nil {
 		return res, fmt.Errorf("%w: %w", executor.ErrBadTask, err)
@@ -347,6 +347,7 @@ func (e *Executor) runContainer(ctx context.Context, id, bundle, outDir string, 
 			e.log.Debug("delete container", "id", id, "err", err, "output", strings.TrimSpace(string(out)))
 		}
 	}()
+	defer removeTaskCgroups(id)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	killed := false
@@ -400,15 +401,51 @@ wait:
 		return res, fmt.Errorf("run interrupted: %w", ctx.Err())
 	case waitErr == nil:
 		return res, nil
-	case res.ExitCode == 137 || outOfMemory(res.Stderr):
-		// SIGKILL that we did not send: the kernel's OOM killer at the
-		// cgroup's memory limit.
+	case oomKilled(id, res.ExitCode) || outOfMemory(res.Stderr):
 		return res, fmt.Errorf("%w: killed at the %d MiB limit%s", executor.ErrMemoryLimit, limits.MemoryBytes>>20, lastLine(res.Stderr))
 	case noSpace(res.Stderr):
 		return res, fmt.Errorf("%w: the task filled its scratch space (/tmp holds %d MiB; write results to /output)%s",
 			executor.ErrDiskLimit, e.cfg.TmpBytes>>20, lastLine(res.Stderr))
 	default:
 		return res, fmt.Errorf("%w: exit code %d%s", executor.ErrExit, res.ExitCode, lastLine(res.Stderr))
+	}
+}
+
+// cgroupsPath puts the container's cgroup one level under a cgroup of the
+// task's own: the runtime removes the container's when it exits, and the
+// parent keeps the memory events (hierarchical) that tell an OOM kill.
+func cgroupsPath(id string) string { return "/vft-oci/" + id + "/ctr" }
+
+// taskCgroupDirs are the task's parent cgroups, v2 first, then the v1
+// memory hierarchy, then every other v1 hierarchy the runtime may use.
+func taskCgroupDirs(id string) []string {
+	dirs := []string{filepath.Join("/sys/fs/cgroup/vft-oci", id), filepath.Join("/sys/fs/cgroup/memory/vft-oci", id)}
+	more, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*/vft-oci", id))
+	return append(dirs, more...)
+}
+
+// oomKilled tells whether the kernel's OOM killer killed a process of the
+// task. On cgroup v2 the parent cgroup's memory.events counts the
+// container's OOM kills (events are hierarchical there). cgroup v1 does not
+// propagate them and the runtime removes the container's cgroup as it
+// exits, so there a SIGKILL that the executor did not send (exit 137) is
+// taken for one.
+func oomKilled(id string, exitCode int) bool {
+	if b, err := os.ReadFile(filepath.Join(taskCgroupDirs(id)[0], "memory.events")); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if n, ok := strings.CutPrefix(line, "oom_kill "); ok {
+				return strings.TrimSpace(n) != "0"
+			}
+		}
+	}
+	return exitCode == 137
+}
+
+// removeTaskCgroups removes the task's parent cgroups, once the runtime
+// has removed the container's.
+func removeTaskCgroups(id string) {
+	for _, dir := range taskCgroupDirs(id) {
+		_ = os.Remove(dir)
 	}
 }
 

@@ -181,6 +181,24 @@ func TestRunMemoryLimit(t *testing.T) {
 	if !errors.Is(err, executor.ErrMemoryLimit) {
 		t.Fatalf("Run: %v, want ErrMemoryLimit\nstderr: %s", err, res.Stderr)
 	}
+	if matches, _ := filepath.Glob("/sys/fs/cgroup/*/vft-oci/vft-task-*"); len(matches) > 0 {
+		t.Fatalf("task cgroups left behind: %v", matches)
+	}
+}
+
+func TestRunSelfKillIsNotMemory(t *testing.T) {
+	e := newTestExecutor(t)
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err != nil {
+		t.Skip("only cgroup v2 tells an OOM kill from another SIGKILL once the container is gone")
+	}
+	// The inner shell is not PID 1, which ignores signals it does not handle.
+	res, err := e.Run(context.Background(), shTask(t, busyboxImage(t), `sh -c 'kill -9 $$'; exit $?`))
+	if !errors.Is(err, executor.ErrExit) || errors.Is(err, executor.ErrMemoryLimit) {
+		t.Fatalf("Run: %v (exit %d), want ErrExit", err, res.ExitCode)
+	}
+	if matches, _ := filepath.Glob("/sys/fs/cgroup/*/vft-oci/vft-task-*"); len(matches) > 0 {
+		t.Fatalf("task cgroups left behind: %v", matches)
+	}
 }
 
 func TestRunRefusesBadTasks(t *testing.T) {
