@@ -346,8 +346,8 @@ func (e *Executor) runContainer(ctx context.Context, id, bundle, outDir string, 
 		if out, err := e.runtimeCmd("delete", "--force", id).CombinedOutput(); err != nil && !strings.Contains(string(out), "not exist") && !strings.Contains(string(out), "not found") {
 			e.log.Debug("delete container", "id", id, "err", err, "output", strings.TrimSpace(string(out)))
 		}
+		removeTaskCgroups(id)
 	}()
-	defer removeTaskCgroups(id)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	killed := false
@@ -445,7 +445,14 @@ func oomKilled(id string, exitCode int) bool {
 // has removed the container's.
 func removeTaskCgroups(id string) {
 	for _, dir := range taskCgroupDirs(id) {
-		_ = os.Remove(dir)
+		// A killed task's processes may take a moment to leave (EBUSY).
+		for try := 0; try < 50; try++ {
+			err := os.Remove(dir)
+			if err == nil || errors.Is(err, fs.ErrNotExist) || !errors.Is(err, syscall.EBUSY) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 }
 
