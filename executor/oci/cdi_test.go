@@ -97,6 +97,13 @@ func TestCDIMissingGPU(t *testing.T) {
 
 func TestDoctorListsCDIDevices(t *testing.T) {
 	dir, _, _ := testCDISpec(t)
+	if _, err := findRuntime(""); err == nil {
+		e := newTestExecutor(t)
+		e.cfg.CDISpecDirs = []string{dir}
+		if info := e.Info(t.Context()); info.RuntimeVersion == "" || len(info.CDIGPUs) != 1 || info.CDIGPUs[0] != "nvidia.com/gpu=GPU-1111" {
+			t.Errorf("Info: %+v", info)
+		}
+	}
 	lines := Doctor(t.Context(), "", []string{dir})
 	if len(lines) < 2 || !lines[1].OK || !strings.Contains(lines[1].Line, "nvidia.com/gpu=GPU-1111") {
 		t.Fatalf("Doctor: %+v", lines)

@@ -63,3 +63,24 @@ func Doctor(ctx context.Context, runtime string, cdiDirs []string) []Check {
 	}
 	return out
 }
+
+// Info is what a miner can advertise about its container support.
+type Info struct {
+	// Runtime is the OCI runtime binary and RuntimeVersion the first line
+	// of its --version.
+	Runtime, RuntimeVersion string
+	// CDIGPUs are the GPU devices the CDI specs define
+	// ("nvidia.com/gpu=GPU-…", "nvidia.com/gpu=0", "nvidia.com/gpu=all").
+	CDIGPUs []string
+}
+
+// Info reports the executor's runtime and the CDI GPU devices, read now
+// (a spec written after start counts).
+func (e *Executor) Info(ctx context.Context) Info {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	v, _ := exec.CommandContext(ctx, e.cfg.Runtime, "--version").Output()
+	first, _, _ := strings.Cut(strings.TrimSpace(string(v)), "\n")
+	devs, _ := cdiDevices(e.cfg.CDISpecDirs, e.cfg.CDIKind)
+	return Info{Runtime: e.cfg.Runtime, RuntimeVersion: first, CDIGPUs: devs}
+}
