@@ -336,6 +336,9 @@ func (e *Executor) runContainer(ctx context.Context, id, bundle, outDir string, 
 	cmd := e.runtimeCmd("run", "--bundle", bundle, id)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// The container's processes hold the output pipes; should any outlive
+	// a killed runtime, Wait gives up on them instead of hanging.
+	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return res, fmt.Errorf("%w: start %s: %v", ErrUnavailable, e.cfg.Runtime, err)
