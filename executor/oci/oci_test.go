@@ -172,6 +172,34 @@ func TestRunTimeoutKills(t *testing.T) {
 	}
 }
 
+func TestRunCancelledKills(t *testing.T) {
+	e := newTestExecutor(t)
+	task := shTask(t, busyboxImage(t), "echo started; sleep 100")
+	ctx, cancel := context.WithCancel(context.Background())
+	// Cancel once the task has written: the container is then running.
+	go func() {
+		defer cancel()
+		for ctx.Err() == nil {
+			if _, err := os.Stat(task.OutputDir); err == nil {
+				if entries, _ := filepath.Glob("/run/runc/vft-task-*"); len(entries) > 0 {
+					return
+				}
+				if entries, _ := filepath.Glob("/run/crun/vft-task-*"); len(entries) > 0 {
+					return
+				}
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	res, err := e.Run(ctx, task)
+	if !errors.Is(err, context.Canceled) || res.ExitCode != -1 {
+		t.Fatalf("Run: %v (exit %d), want a cancelled run", err, res.ExitCode)
+	}
+	if entries, _ := filepath.Glob("/run/*/vft-task-*"); len(entries) > 0 {
+		t.Fatalf("container state left behind: %v", entries)
+	}
+}
+
 func TestRunMemoryLimit(t *testing.T) {
 	e := newTestExecutor(t)
 	// dd allocates its whole block before reading into it.
