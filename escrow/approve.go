@@ -14,14 +14,11 @@ var ErrNotApproved = errors.New("the worker's record does not approve it")
 // Stake is a worker's own record of an escrowed job, what it decides a
 // signature request on. The node translates its job record into one.
 type Stake struct {
-	Self      solana.PublicKey
-	Submitter solana.PublicKey
-	// Workers are the job's assigned workers (this one among them).
-	Workers []solana.PublicKey
-	Quorum  int    // how many workers must agree (m)
-	Reward  uint64 // per worker
-	Total   uint64 // what the escrow was opened with: reward × k
-	Exact   bool   // results agree only when their CIDs are equal
+	// Terms are what the job promised; Terms.Workers are its assigned
+	// workers, this one among them.
+	Terms
+	Self  solana.PublicKey
+	Exact bool // results agree only when their CIDs are equal
 	// Result is what this worker committed to; empty when it committed no
 	// result (it never ran the job, or its run failed).
 	Result string
@@ -157,8 +154,8 @@ func approveRelease(s Stake, req SignRequest) error {
 	} else if len(paid) < s.Quorum {
 		return fmt.Errorf("the release pays %d workers, fewer than the quorum of %d", len(paid), s.Quorum)
 	}
-	if moved := s.Reward*uint64(len(paid)) + toSubmitter; moved != s.Total {
-		return fmt.Errorf("the release moves %d of the escrow's %d", moved, s.Total)
+	if moved := s.Reward*uint64(len(paid)) + toSubmitter; moved != s.Amount {
+		return fmt.Errorf("the release moves %d of the escrow's %d", moved, s.Amount)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package escrow
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -20,8 +21,8 @@ func TestApprove(t *testing.T) {
 	sub, a, b, c, outsider := key(), key(), key(), key(), key()
 	const reward, good, bad, other = 1000, "bafy-good", "bafy-bad", "bafy-other"
 	stake := func(edit func(*Stake)) Stake {
-		s := Stake{Self: a, Submitter: sub, Workers: []solana.PublicKey{a, b, c}, Quorum: 2,
-			Reward: reward, Total: 3 * reward, Exact: true, Result: good}
+		s := Stake{Terms: Terms{Submitter: sub, Workers: []solana.PublicKey{a, b, c}, Quorum: 2, Reward: reward, Amount: 3 * reward},
+			Self: a, Exact: true, Result: good}
 		edit(&s)
 		return s
 	}
@@ -103,5 +104,80 @@ func TestApprove(t *testing.T) {
 				t.Fatalf("Approve = %v, want ErrNotApproved with %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// TestReleasePayouts: the split a release sender computes, and that the
+// workers it pays approve it: what ReleasePayouts plans is what Approve
+// signs, for every set of agreeing workers a verdict or a rescue can name.
+func TestReleasePayouts(t *testing.T) {
+	key := func() solana.PublicKey { return solana.NewWallet().PublicKey() }
+	sub, a, b, c, outsider := key(), key(), key(), key(), key()
+	const reward = 1000
+	terms := Terms{JobID: "job-1", Submitter: sub, Workers: []solana.PublicKey{a, b, c}, Quorum: 2, Reward: reward, Amount: 3 * reward}
+	p := func(to solana.PublicKey, amount uint64) chain.Payout {
+		return chain.Payout{Recipient: to, Amount: amount}
+	}
+
+	cases := []struct {
+		name     string
+		agreeing []solana.PublicKey
+		want     []chain.Payout
+		wantErr  string
+	}{
+		{"all three agree: nothing goes back", []solana.PublicKey{a, b, c}, []chain.Payout{p(a, reward), p(b, reward), p(c, reward)}, ""},
+		{"two agree: the third share goes back to the submitter", []solana.PublicKey{b, a}, []chain.Payout{p(b, reward), p(a, reward), p(sub, reward)}, ""},
+		{"one agrees", []solana.PublicKey{c}, []chain.Payout{p(c, reward), p(sub, 2*reward)}, ""},
+		{"nobody agrees", nil, nil, "at least one agreeing worker"},
+		{"a stranger", []solana.PublicKey{a, outsider}, nil, "is not one of the job's 3 workers"},
+		{"a worker twice", []solana.PublicKey{a, a}, nil, "listed twice"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			payouts, approvers, err := ReleasePayouts(terms, tc.agreeing)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("ReleasePayouts = %v, want an error with %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(payouts, tc.want) || !slices.Equal(approvers, tc.agreeing) {
+				t.Fatalf("payouts %v approvers %v, want %v approvers %v", payouts, approvers, tc.want, tc.agreeing)
+			}
+			// Each approver signs it, after a verdict naming them and in a
+			// rescue past the deadline once the quorum is paid.
+			req := SignRequest{Kind: KindRelease, ResultCID: "bafy-good", Payouts: payouts}
+			for _, self := range approvers {
+				withVerdict := Stake{Terms: terms, Self: self, Exact: true, Result: "bafy-good",
+					Verdict: &Verdict{Accepted: "bafy-good", Agreed: tc.agreeing}}
+				if err := Approve(withVerdict, req); err != nil {
+					t.Errorf("%s refuses the split after a verdict: %v", self, err)
+				}
+				rescue := Stake{Terms: terms, Self: self, Exact: true, Result: "bafy-good", PastDeadline: true}
+				err := Approve(rescue, req)
+				if enough := len(approvers) >= terms.Quorum; (err == nil) != enough {
+					t.Errorf("%s in a rescue paying %d workers (quorum %d): Approve = %v", self, len(approvers), terms.Quorum, err)
+				}
+			}
+		})
+	}
+}
+
+func TestRefundApproversAndRescue(t *testing.T) {
+	w := []solana.PublicKey{solana.NewWallet().PublicKey(), solana.NewWallet().PublicKey()}
+	if got := RefundApprovers(Terms{Workers: w}); !slices.Equal(got, w) {
+		t.Fatalf("RefundApprovers = %v, want every worker %v", got, w)
+	}
+	for _, m := range []int{1, 2, 5} {
+		_, threshold, err := Threshold(MaxWorkers, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := WorkersToRescue(m); got != threshold {
+			t.Fatalf("WorkersToRescue(%d) = %d, the multisig threshold is %d", m, got, threshold)
+		}
 	}
 }

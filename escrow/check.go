@@ -28,7 +28,8 @@ type Terms struct {
 	Submitter solana.PublicKey   // the submitter's node key (its multisig seat)
 	Workers   []solana.PublicKey // every assigned worker, this node among them
 	Quorum    int                // how many workers must agree (m)
-	Amount    uint64             // the job's reward in Mint's base units
+	Reward    uint64             // what each agreeing worker is paid, in Mint's base units
+	Amount    uint64             // what the escrow must hold: Reward × the job's k
 	Mint      solana.PublicKey
 	// Payer opened the escrow (the submitter's fee payer): the escrow's
 	// address is derived from it and the job ID. Zero means Submitter.

@@ -99,8 +99,8 @@ func FuzzSignRequest(f *testing.F) {
 		f.Add(raw)
 	}
 	e, sub, self := fuzzEscrow()
-	stake := Stake{Self: self, Submitter: sub, Workers: e.Signers[1:], Quorum: 2, Reward: 1000, Total: 3000,
-		Exact: true, Result: "bafy-result", Ended: true}
+	stake := Stake{Terms: Terms{Submitter: sub, Workers: e.Signers[1:], Quorum: 2, Reward: 1000, Amount: 3000},
+		Self: self, Exact: true, Result: "bafy-result", Ended: true}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var req SignRequest
 		if err := wire.Unmarshal(raw, &req); err != nil {

@@ -187,7 +187,9 @@ func (nw *fixture) workerKeys() []solana.PublicKey {
 }
 
 func (nw *fixture) terms(jobID string, quorum int, amount uint64) Terms {
-	return Terms{JobID: jobID, Submitter: nw.submitter.pk, Workers: nw.workerKeys(), Quorum: quorum, Amount: amount, Mint: nw.mint}
+	workers := nw.workerKeys()
+	return Terms{JobID: jobID, Submitter: nw.submitter.pk, Workers: workers, Quorum: quorum,
+		Reward: amount / uint64(len(workers)), Amount: amount, Mint: nw.mint}
 }
 
 // newMint creates an SPL mint (6 decimals) paid by setup and mints supply

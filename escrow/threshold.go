@@ -47,5 +47,8 @@ func Threshold(k, m int) (signers, threshold int, err error) {
 	if m < 1 || m > k {
 		return 0, 0, fmt.Errorf("escrow: quorum %d of %d workers: want 1 <= quorum <= workers", m, k)
 	}
-	return k + 1, m + 1, nil
+	return k + 1, thresholdOf(m), nil
 }
+
+// thresholdOf is the multisig threshold of a job with quorum m: m + 1.
+func thresholdOf(m int) int { return m + 1 }

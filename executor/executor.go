@@ -3,7 +3,13 @@
 // The job market hands an Executor a Task (a module, read-only inputs, an
 // empty output directory, limits) and imports the output directory as the
 // job's result. Implementations live in subpackages: wasm (wazero, WASI
-// preview 1) and noop (a scriptable stand-in for protocol tests).
+// preview 1), native (bubblewrap) and noop (a scriptable stand-in for
+// protocol tests).
+//
+// An executor kind is one package: its runner (Executor), its rules
+// (a Kind value the job package declares as job.ExecutorKind: what its
+// spec fields mean, what a worker fetches, how a task is built) and its
+// `vft doctor` checks. node/kinds.go registers each kind with one line.
 //
 // A failed run never crashes the node: Run returns an error that wraps one of
 // the sentinel values below and carries a reason a user can act on, so the job

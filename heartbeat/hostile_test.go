@@ -47,7 +47,7 @@ func TestTableCapKeepsEstablished(t *testing.T) {
 	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	c := &clock{t0}
 	key, _ := identity.Generate()
-	s, err := New(Config{Interval: units.Duration(30 * time.Second), MaxNodes: 16}, key, nil, false, slog.New(slog.DiscardHandler), WithClock(c.now))
+	s, err := New(Config{Interval: units.Duration(30 * time.Second), MaxNodes: 16}, key, nil, false, slog.New(slog.DiscardHandler), Options{Now: c.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,8 +103,8 @@ func TestSybilHeartbeatFlood(t *testing.T) {
 	// victim knows the honest node "for a while" without the test waiting.
 	var offset atomic.Int64
 	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	victimNet, victim, _ := startBeater(t, nil, 16, WithClock(clock))
-	honestNet, honest, honestTopic := startBeater(t, victimNet, 16, WithClock(clock))
+	victimNet, victim, _ := startBeater(t, nil, 16, Options{Now: clock})
+	honestNet, honest, honestTopic := startBeater(t, victimNet, 16, Options{Now: clock})
 	honest.cfg.Interval = units.Duration(30 * time.Second)
 	waitFor(t, "the honest node in the victim's topic mesh", func() bool { return len(honestTopic.Peers()) > 0 })
 	for beat := 1; beat <= 2; beat++ {
@@ -184,7 +184,7 @@ func TestSybilHeartbeatFlood(t *testing.T) {
 // startBeater starts a real Network on loopback with a heartbeat service
 // on it (which beats only when the test calls beat), joined to via when
 // given.
-func startBeater(t *testing.T, via *p2p.Network, maxNodes int, opts ...Option) (*p2p.Network, *Service, *p2p.Topic) {
+func startBeater(t *testing.T, via *p2p.Network, maxNodes int, opts Options) (*p2p.Network, *Service, *p2p.Topic) {
 	t.Helper()
 	key, _ := identity.Generate()
 	cfg := p2p.DefaultConfig()
@@ -202,7 +202,7 @@ func startBeater(t *testing.T, via *p2p.Network, maxNodes int, opts ...Option) (
 	}
 	t.Cleanup(func() { n.Close() })
 	caps := func(context.Context) Heartbeat { return sample }
-	s, err := New(Config{Interval: units.Duration(MinInterval), MaxNodes: maxNodes}, key, caps, false, slog.New(slog.DiscardHandler), opts...)
+	s, err := New(Config{Interval: units.Duration(MinInterval), MaxNodes: maxNodes}, key, caps, false, slog.New(slog.DiscardHandler), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -89,15 +89,15 @@ func (e *Entry) established(now time.Time) bool {
 	return !e.Self && e.beats >= 2 && now.Sub(e.firstSeen) >= EstablishAfter
 }
 
-// Option changes a Service for tests.
-type Option func(*Service)
-
-// WithClock replaces time.Now.
-func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
-
-// WithNetworkBeatRate replaces NetworkBeatRate, so that a benchmark of a
-// few dozen nodes can show the scaling that starts at hundreds.
-func WithNetworkBeatRate(rate float64) Option { return func(s *Service) { s.rate = rate } }
+// Options change a Service for tests and benchmarks; the zero value is
+// what a node runs.
+type Options struct {
+	// Now replaces time.Now.
+	Now func() time.Time
+	// NetworkBeatRate replaces NetworkBeatRate, so that a benchmark of a
+	// few dozen nodes can show the scaling that starts at hundreds.
+	NetworkBeatRate float64
+}
 
 // Service publishes this node's heartbeats and keeps the table.
 type Service struct {
@@ -127,7 +127,7 @@ type Service struct {
 }
 
 // New builds the service. publish is true for miners and edge devices.
-func New(cfg Config, key *identity.Key, caps Capabilities, publish bool, log *slog.Logger, opts ...Option) (*Service, error) {
+func New(cfg Config, key *identity.Key, caps Capabilities, publish bool, log *slog.Logger, opts Options) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -139,8 +139,11 @@ func New(cfg Config, key *identity.Key, caps Capabilities, publish bool, log *sl
 		log: log.With("component", "heartbeat"), now: time.Now, rate: NetworkBeatRate,
 		table: map[peer.ID]Entry{},
 	}
-	for _, o := range opts {
-		o(s)
+	if opts.Now != nil {
+		s.now = opts.Now
+	}
+	if opts.NetworkBeatRate != 0 {
+		s.rate = opts.NetworkBeatRate
 	}
 	return s, nil
 }

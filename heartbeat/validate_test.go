@@ -24,7 +24,7 @@ func (c *clock) now() time.Time { return c.t }
 func newService(t *testing.T, c *clock) *Service {
 	t.Helper()
 	key, _ := identity.Generate()
-	s, err := New(Config{Interval: units.Duration(30 * time.Second)}, key, nil, false, slog.New(slog.DiscardHandler), WithClock(c.now))
+	s, err := New(Config{Interval: units.Duration(30 * time.Second)}, key, nil, false, slog.New(slog.DiscardHandler), Options{Now: c.now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func TestValidate(t *testing.T) {
 			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
 				t.Fatalf("Validate = %v, want an error containing %q", err, tt.wantErr)
 			}
-			if _, err := New(tt.cfg, nil); (err != nil) != (tt.wantErr != "") {
+			if _, err := New(tt.cfg, nil, Options{}); (err != nil) != (tt.wantErr != "") {
 				t.Errorf("New error = %v, want error %v", err, tt.wantErr != "")
 			}
 		})

@@ -34,11 +34,13 @@ type gpuProbe struct {
 	warnings []string
 }
 
-// Option adjusts a Detector; see WithNVML (cgo builds on Linux only).
-type Option func(*options)
-
-type options struct {
-	newSource func(log *slog.Logger) gpuSource
+// Options adjust a Detector for tests; the zero value is what a node runs.
+type Options struct {
+	// NVML replaces the system's libnvidia-ml.so.1 (tests pass go-nvml's
+	// mock); used only in cgo builds on Linux, since go-nvml needs cgo.
+	NVML NVML
+	// source replaces the whole GPU probe (this package's tests).
+	source gpuSource
 }
 
 // Detector detects hardware. It is safe for concurrent use; NVML is loaded
@@ -64,7 +66,7 @@ type hostProbe struct {
 
 // New returns a Detector for cfg. It loads nothing yet: a node that never
 // asks about GPUs never opens the NVIDIA library.
-func New(cfg Config, log *slog.Logger, opts ...Option) (*Detector, error) {
+func New(cfg Config, log *slog.Logger, opts Options) (*Detector, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("hwdetect: %w", err)
 	}
@@ -72,14 +74,10 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Detector, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "hwdetect")
-	o := options{newSource: newDefaultSource}
-	for _, opt := range opts {
-		opt(&o)
-	}
 	return &Detector{
 		cfg: cfg,
 		log: log,
-		gpu: o.newSource(log),
+		gpu: gpuSourceFor(opts, log),
 		host: hostProbe{
 			lookPath: exec.LookPath,
 			cpu:      detectCPU,

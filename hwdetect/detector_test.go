@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -27,9 +26,7 @@ func (f *fakeSource) probe(ctx context.Context) (gpuProbe, error) {
 
 func (f *fakeSource) close() error { f.closes++; return nil }
 
-func withSource(s gpuSource) Option {
-	return func(o *options) { o.newSource = func(*slog.Logger) gpuSource { return s } }
-}
+func withSource(s gpuSource) Options { return Options{source: s} }
 
 // fakeHost makes a Detector independent of the machine running the test.
 func fakeHost(d *Detector) {

@@ -14,7 +14,7 @@ import (
 // and the executor asking which GPUs it may hand to a job.
 func Example() {
 	cfg := hwdetect.DefaultConfig() // the node decodes [hardware] into this
-	det, err := hwdetect.New(cfg, slog.Default())
+	det, err := hwdetect.New(cfg, slog.Default(), hwdetect.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err) // names the bad [hardware] key
 		return

@@ -11,7 +11,7 @@ import (
 //
 //	go test -tags gpu ./hwdetect/
 func TestDetectGPU(t *testing.T) {
-	d, err := New(DefaultConfig(), nil)
+	d, err := New(DefaultConfig(), nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,16 +11,17 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 )
 
-// WithNVML makes the Detector use lib instead of the system's
-// libnvidia-ml.so.1; tests pass go-nvml's mock. Only in cgo builds on Linux,
-// since go-nvml itself needs cgo.
-func WithNVML(lib nvml.Interface) Option {
-	return func(o *options) {
-		o.newSource = func(log *slog.Logger) gpuSource { return newNVMLSource(lib, log) }
-	}
-}
+// NVML is the NVIDIA management library a Detector reads GPUs through.
+type NVML = nvml.Interface
 
-func newDefaultSource(log *slog.Logger) gpuSource {
+// gpuSourceFor is opts' GPU probe: NVML, the system's unless opts names one.
+func gpuSourceFor(opts Options, log *slog.Logger) gpuSource {
+	switch {
+	case opts.source != nil:
+		return opts.source
+	case opts.NVML != nil:
+		return newNVMLSource(opts.NVML, log)
+	}
 	// nvml.New only records the library name; dlopen happens in Init.
 	return newNVMLSource(nvml.New(), log)
 }

@@ -78,7 +78,7 @@ func mockNVML(devs ...*mock.Device) *mock.Interface {
 
 func detectWith(t *testing.T, cfg Config, lib nvml.Interface) Report {
 	t.Helper()
-	d, err := New(cfg, nil, WithNVML(lib))
+	d, err := New(cfg, nil, Options{NVML: lib})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -252,7 +252,7 @@ func TestNVMLExclusionAndOverride(t *testing.T) {
 				t.Errorf("warnings %q, want %q", r.Warnings, tt.wantWarn)
 			}
 
-			d, _ := New(tt.cfg, nil, WithNVML(lib))
+			d, _ := New(tt.cfg, nil, Options{NVML: lib})
 			defer d.Close()
 			gpus, err := d.GPUs(context.Background())
 			if err != nil || len(gpus) != len(tt.wantUsable) {
@@ -278,7 +278,7 @@ func TestNVMLInitRetriedAndShutdownOnce(t *testing.T) {
 		}
 		return nvml.SUCCESS
 	}
-	d, err := New(DefaultConfig(), nil, WithNVML(lib))
+	d, err := New(DefaultConfig(), nil, Options{NVML: lib})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +315,7 @@ func TestNVMLInitRetriedAndShutdownOnce(t *testing.T) {
 // heartbeat do; run with -race to check the lazy Init.
 func TestNVMLConcurrentDetect(t *testing.T) {
 	lib := mockNVML()
-	d, err := New(DefaultConfig(), nil, WithNVML(lib))
+	d, err := New(DefaultConfig(), nil, Options{NVML: lib})
 	if err != nil {
 		t.Fatal(err)
 	}

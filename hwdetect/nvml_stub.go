@@ -12,7 +12,13 @@ import (
 // or has nothing to find (NVIDIA's NVML GPUs are served on Linux here).
 type stubSource struct{ status NVMLStatus }
 
-func newDefaultSource(*slog.Logger) gpuSource {
+// NVML stands for the NVIDIA library, which builds without cgo cannot use.
+type NVML interface{}
+
+func gpuSourceFor(opts Options, _ *slog.Logger) gpuSource {
+	if opts.source != nil {
+		return opts.source
+	}
 	if runtime.GOOS != "linux" {
 		return stubSource{NVMLStatus{
 			Error: "GPU detection unavailable on " + runtime.GOOS + ": NVML is used on Linux only",

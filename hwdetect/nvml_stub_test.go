@@ -10,7 +10,7 @@ import (
 )
 
 func TestStubExplainsMissingGPUs(t *testing.T) {
-	d, err := New(DefaultConfig(), nil)
+	d, err := New(DefaultConfig(), nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

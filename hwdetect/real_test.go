@@ -11,7 +11,7 @@ import (
 // TestDetectThisMachine runs real detection. It must pass on any machine,
 // with or without an NVIDIA driver: no GPU is a reason, never a failure.
 func TestDetectThisMachine(t *testing.T) {
-	d, err := New(DefaultConfig(), nil)
+	d, err := New(DefaultConfig(), nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

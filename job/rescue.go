@@ -38,6 +38,9 @@ type Rescuer interface {
 	// CanPayFee tells whether this worker can pay a release's fee and the
 	// token accounts it may create; nil means yes.
 	CanPayFee(ctx context.Context) error
+	// WorkersToRelease is how many agreeing workers can release o's
+	// escrow without the submitter (the escrow's threshold).
+	WorkersToRelease(o Offer) int
 }
 
 // RescueAfter is how long after an escrowed job's deadline its workers
@@ -48,13 +51,6 @@ const RescueAfter = 10 * time.Minute
 // few workers reachable or agreeing, no SOL for the fee) before it records
 // the job as failed with the reward locked.
 const rescueGiveUp = 7 * 24 * time.Hour
-
-// WithRescue makes the worker release the escrows of jobs whose submitter
-// gave no verdict by the deadline + after (see Rescue).
-func (w *Worker) WithRescue(after time.Duration, r Rescuer) *Worker {
-	w.rescueAfter, w.rescuer = after, r
-	return w
-}
 
 // Rescue looks once at this worker's committed escrowed jobs and releases
 // or closes those whose submitter went silent. The node calls it
@@ -104,7 +100,7 @@ func (w *Worker) rescue(ctx context.Context, rec Record, o Offer) {
 		agreeing = append(agreeing, p)
 	}
 	slices.Sort(agreeing)
-	switch need := int(o.Spec.Verify.Quorum) + 1; {
+	switch need := w.rescuer.WorkersToRelease(o); {
 	case emptied: // and co-signed
 		w.finishRescue(ctx, rec, agreeing, dissenting, nil, StateDone, "the escrow was released by the agreeing workers (this one co-signed); the submitter gave no verdict")
 	case len(agreeing) < need && w.now().After(time.UnixMilli(o.Spec.Deadline).Add(rescueGiveUp)):

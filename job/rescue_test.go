@@ -50,7 +50,8 @@ func TestRevealToCoWorker(t *testing.T) {
 		}
 	}
 	deadline := time.Now().Add(time.Hour)
-	book := NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), nil)
+	clock := newTestClock(time.Now())
+	book := NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), clock.Now)
 	offers := map[bool]Offer{}
 	for _, escrowed := range []bool{true, false} {
 		spec := validSpec()
@@ -73,7 +74,7 @@ func TestRevealToCoWorker(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	worker := NewWorker(keys["worker"], hosts["worker"], book, nil, nil, t.TempDir(), slog.New(slog.DiscardHandler))
+	worker := NewWorker(keys["worker"], hosts["worker"], book, nil, WorkerOptions{WorkDir: t.TempDir()}, slog.New(slog.DiscardHandler))
 	worker.Start()
 	defer worker.Close()
 
@@ -96,9 +97,8 @@ func TestRevealToCoWorker(t *testing.T) {
 			if tt.afterDeadline {
 				now = deadline.Add(time.Minute)
 			}
-			worker.now = func() time.Time { return now }
-			asker := NewWorker(keys[tt.asker], hosts[tt.asker], book, nil, nil, t.TempDir(), slog.New(slog.DiscardHandler))
-			asker.now = worker.now
+			clock.Set(now) // the worker and the asker share the book, so its clock
+			asker := NewWorker(keys[tt.asker], hosts[tt.asker], book, nil, WorkerOptions{WorkDir: t.TempDir()}, slog.New(slog.DiscardHandler))
 			r, err := asker.askReveal(ctx, offers[tt.escrowed].ID.String(), keys["worker"].PeerID())
 			if tt.wantRefused {
 				if err == nil || !strings.Contains(err.Error(), "reset") {

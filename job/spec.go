@@ -12,13 +12,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ipfs/go-cid"
-
 	"github.com/vft-network/vft/executor"
 	"github.com/vft-network/vft/verify"
 )
 
-// Executors a job can ask for.
+// Names of the executor kinds node/ registers (RegisterKind); their rules
+// live in their packages.
 const (
 	ExecutorWASM   = "wasm"
 	ExecutorNative = "native"
@@ -103,26 +102,12 @@ func (r Resources) Timeout() time.Duration { return time.Duration(r.TimeoutMS) *
 // Validate checks a spec as every node must before acting on it, at time
 // now. The error names the first bad field and its value.
 func (s Spec) Validate(now time.Time) error {
-	switch s.Executor {
-	case ExecutorWASM:
-		if err := checkCID("module", s.Module); err != nil {
-			return err
-		}
-		if len(s.Command) > 0 {
-			return fmt.Errorf("command is set for a wasm job: the module's main runs, with args")
-		}
-		if s.Needs.GPUs > 0 {
-			return fmt.Errorf("needs.gpus = %d for a wasm job: WASM cannot use GPUs; use executor native", s.Needs.GPUs)
-		}
-	case ExecutorNative:
-		if len(s.Command) == 0 || s.Command[0] == "" {
-			return fmt.Errorf("command is empty: a native job needs the program to run")
-		}
-		if s.Module != "" {
-			return fmt.Errorf("module is set for a native job")
-		}
-	default:
-		return fmt.Errorf("executor %q is not one of wasm, native", s.Executor)
+	kind, err := kindOf(s.Executor)
+	if err != nil {
+		return err
+	}
+	if err := kind.CheckSpec(s.ForExecutor()); err != nil {
+		return err
 	}
 	if len(s.Inputs) > MaxInputs {
 		return fmt.Errorf("%d inputs, at most %d", len(s.Inputs), MaxInputs)
@@ -161,8 +146,8 @@ func (s Spec) Validate(now time.Time) error {
 		switch {
 		case s.Mint == "":
 			return fmt.Errorf("escrow needs an SPL token: set the job's mint")
-		case s.Verify.Mode == VerifySpot:
-			return fmt.Errorf("escrow works with exact, tolerance and custom verification, not spot (its verifier is not known in advance)")
+		case !s.Verify.WorkersKnownUpFront():
+			return fmt.Errorf("escrow works with exact, tolerance and custom verification, not %s (its verifier is not known in advance)", s.Verify.Mode)
 		case s.Verify.Workers > MaxEscrowWorkers:
 			return fmt.Errorf("escrow with verify.k = %d: an SPL multisig holds the submitter and at most %d workers", s.Verify.Workers, MaxEscrowWorkers)
 		case s.Reward == 0:
@@ -182,9 +167,4 @@ func (s Spec) Validate(now time.Time) error {
 	return nil
 }
 
-func checkCID(field, s string) error {
-	if _, err := cid.Decode(s); err != nil {
-		return fmt.Errorf("%s %q is not a CID", field, s)
-	}
-	return nil
-}
+func checkCID(field, s string) error { return executor.CheckCID(field, s) }

@@ -171,6 +171,12 @@ func NewBook(ds datastore.Batching, now func() time.Time) *Book {
 	return &Book{ds: ds, now: now}
 }
 
+// Now is the clock of the job protocol: the market and the worker that
+// share this book read every time they decide on (freshness, deadlines,
+// history, rescue) from it, so a test that injects one clock in NewBook
+// moves them all. Timers that only pace retries stay on the wall clock.
+func (b *Book) Now() time.Time { return b.now() }
+
 func key(id string) datastore.Key { return bookPrefix.ChildString(id) }
 
 // Watch calls fn with every record after it is saved (created, moved or

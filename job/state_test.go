@@ -3,6 +3,7 @@ package job
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -113,4 +114,25 @@ func TestBookWatch(t *testing.T) {
 			t.Fatalf("watcher saw %v, want %v", seen, want)
 		}
 	}
+}
+
+// testClock is a clock a test moves; NewBook(ds, c.Now) makes it the
+// clock of every market and worker sharing that book.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newTestClock(t time.Time) *testClock { return &testClock{t: t} }
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
 }

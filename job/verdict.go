@@ -311,10 +311,7 @@ func openVerdict(raw []byte, now time.Time, open openFunc) (CheckedVerdict, erro
 // and a dissenter it names must not have revealed a result, since in a
 // rejection only failed workers are proven wrong.
 func checkRejection(spec Spec, revealed map[peer.ID]string, named map[peer.ID]string) error {
-	quorum := spec.Verify.M()
-	if spec.Verify.Mode == VerifySpot {
-		quorum = verify.SpotCheckQuorum // a spot check is rejected only once checked (verify.Next)
-	}
+	quorum := spec.Verify.CheckedQuorum() // a spot check is rejected only once checked (verify.Next)
 	reports := make([]verify.Report, 0, len(revealed))
 	for p, r := range revealed {
 		reports = append(reports, verify.Report{Worker: p, Result: r})

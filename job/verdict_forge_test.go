@@ -212,9 +212,8 @@ func TestVerdictRevealChecks(t *testing.T) {
 func verdictMarket(t *testing.T, f *verdictFixture, penalized *[]peer.ID) (*Market, *Book) {
 	t.Helper()
 	key, _ := identity.Generate()
-	book := NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), nil)
+	book := NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), func() time.Time { return f.now })
 	m := NewMarket(key, nil, book, MarketOptions{
-		Now:      func() time.Time { return f.now },
 		Penalize: func(p peer.ID, _ string) { *penalized = append(*penalized, p) },
 	}, slog.New(slog.DiscardHandler))
 	t.Cleanup(m.cancel) // never started: nothing to close but its context

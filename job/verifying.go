@@ -37,11 +37,11 @@ var ErrRewardTooSmall = errors.New("reward too small to pay")
 func (m *Market) handleCommit(st network.Stream) {
 	serve(st, 4<<10, func(from peer.ID, req []byte) ([]byte, error) {
 		var c CommitMsg
-		if err := openDirect(req, KindCommit, from, m.opts.Now(), &c); err != nil {
+		if err := openDirect(req, KindCommit, from, m.now(), &c); err != nil {
 			return nil, err
 		}
 		refuse := func(reason string) ([]byte, error) {
-			return wire.Seal(m.key, KindAck, m.opts.Now(), AckMsg{Job: c.Job, Reason: reason})
+			return wire.Seal(m.key, KindAck, m.now(), AckMsg{Job: c.Job, Reason: reason})
 		}
 		rec, err := m.awaitWorker(c.Job, from)
 		if err != nil || rec.Role != RoleSubmitter || !slices.Contains(rec.Workers, from) {
@@ -94,7 +94,7 @@ func (m *Market) handleCommit(st network.Stream) {
 			}
 		}
 		m.maybeReveal(rec)
-		return wire.Seal(m.key, KindAck, m.opts.Now(), AckMsg{Job: c.Job, OK: true})
+		return wire.Seal(m.key, KindAck, m.now(), AckMsg{Job: c.Job, OK: true})
 	})
 }
 
@@ -148,7 +148,7 @@ func (m *Market) reveal(o Offer) {
 	if err != nil {
 		return
 	}
-	req, err := wire.Seal(m.key, KindRevealRequest, m.opts.Now(), RevealRequest{Job: id})
+	req, err := wire.Seal(m.key, KindRevealRequest, m.now(), RevealRequest{Job: id})
 	if err != nil {
 		return
 	}
@@ -194,7 +194,7 @@ func (m *Market) askReveal(w peer.ID, id string, req, commitment []byte) (string
 			continue
 		}
 		var r RevealMsg
-		if err = openDirect(reply, KindReveal, w, m.opts.Now(), &r); err != nil {
+		if err = openDirect(reply, KindReveal, w, m.now(), &r); err != nil {
 			continue
 		}
 		if r.Job != id {
@@ -257,7 +257,7 @@ func (m *Market) decide(rec Record) {
 		SpotSecret: m.spotSecret(rec.ID),
 		// An escrow locks the reward of exactly k workers, and a
 		// tie-breaker needs time for one more run.
-		MayAddWorkers: !o.Spec.Escrow && time.Until(time.UnixMilli(o.Spec.Deadline)) > o.Spec.Needs.Timeout(),
+		MayAddWorkers: !o.Spec.Escrow && time.UnixMilli(o.Spec.Deadline).Sub(m.now()) > o.Spec.Needs.Timeout(),
 	}, match)
 	switch {
 	case err != nil:
@@ -290,7 +290,7 @@ func (l lenientMatcher) Match(ctx context.Context, a, b string) (bool, error) {
 func (m *Market) needMore(id string, n int, why string) {
 	_, err := m.book.Update(m.ctx, id, func(r *Record) {
 		r.Needed = n
-		r.History = append(r.History, Change{State: r.State, At: time.Now(), Note: why})
+		r.History = append(r.History, Change{State: r.State, At: m.now(), Note: why})
 	})
 	if err != nil {
 		m.log.Warn("record need for workers", "job", id, "err", err)
@@ -340,7 +340,7 @@ func (m *Market) conclude(rec Record, o Offer, out verify.Outcome) {
 		m.opts.OnVerdict(CheckedVerdict{Author: m.key.PeerID(), Job: rec.ID, Accepted: out.Accepted,
 			Agreed: out.Agreed, Dissented: out.Dissented, Unproven: decodePeers(rec.Missed)})
 	}
-	if raw, err := wire.Seal(m.key, KindVerdict, m.opts.Now(), v); err != nil {
+	if raw, err := wire.Seal(m.key, KindVerdict, m.now(), v); err != nil {
 		m.log.Warn("seal verdict", "job", rec.ID, "err", err)
 	} else {
 		m.announce(rec, raw)
@@ -426,13 +426,13 @@ func (m *Market) directVerdict(from peer.ID, req []byte) ([]byte, error) {
 		return nil, fmt.Errorf("verdict from %s refused: %v", from, err)
 	}
 	m.workerVerdict(v)
-	return wire.Seal(m.key, KindAck, m.opts.Now(), AckMsg{Job: v.Job, OK: true})
+	return wire.Seal(m.key, KindAck, m.now(), AckMsg{Job: v.Job, OK: true})
 }
 
 // openVerdict is OpenVerdict checked once per node: the gossip validator,
 // the topic reader and the direct protocol see the same bytes.
 func (m *Market) openVerdict(raw []byte) (CheckedVerdict, error) {
-	return m.checkedVerdicts.open(raw, m.opts.Now())
+	return m.checkedVerdicts.open(raw, m.now())
 }
 
 // verdictCacheSize and verdictCacheTTL bound what a node remembers of the
@@ -554,7 +554,7 @@ func (m *Market) settle(id string) {
 				// sent is still recorded.
 				m.book.Update(m.ctx, id, func(r *Record) {
 					paid(r)
-					r.History = append(r.History, Change{State: r.State, At: time.Now(), Note: fmt.Sprintf("paid %d worker(s) before the cancel took effect", rewards)})
+					r.History = append(r.History, Change{State: r.State, At: m.now(), Note: fmt.Sprintf("paid %d worker(s) before the cancel took effect", rewards)})
 				})
 			}
 			return
@@ -568,7 +568,7 @@ func (m *Market) settle(id string) {
 		if !noted {
 			noted = true
 			m.book.Update(m.ctx, id, func(r *Record) {
-				r.History = append(r.History, Change{State: r.State, At: time.Now(), Note: "payment not sent yet, retrying: " + err.Error()})
+				r.History = append(r.History, Change{State: r.State, At: m.now(), Note: "payment not sent yet, retrying: " + err.Error()})
 			})
 		}
 		select {
@@ -669,13 +669,13 @@ func (m *Market) workerVerdict(v CheckedVerdict) {
 func (m *Market) handleStarted(st network.Stream) {
 	serve(st, 1<<10, func(from peer.ID, req []byte) ([]byte, error) {
 		var s StartedMsg
-		if err := openDirect(req, KindStarted, from, m.opts.Now(), &s); err != nil {
+		if err := openDirect(req, KindStarted, from, m.now(), &s); err != nil {
 			return nil, err
 		}
 		rec, err := m.awaitWorker(s.Job, from)
 		if err == nil && rec.Role == RoleSubmitter && rec.State == StateAssigned && slices.Contains(rec.Workers, from) {
 			m.book.Move(m.ctx, s.Job, StateRunning, "a worker started", nil)
 		}
-		return wire.Seal(m.key, KindAck, m.opts.Now(), AckMsg{Job: s.Job, OK: true})
+		return wire.Seal(m.key, KindAck, m.now(), AckMsg{Job: s.Job, OK: true})
 	})
 }

@@ -66,7 +66,6 @@ type Worker struct {
 	execs   Executors
 	workDir string
 	log     *slog.Logger
-	now     func() time.Time
 
 	devices Devices
 	fault   string
@@ -108,15 +107,41 @@ type StagingCaps struct {
 // bug) would crash it again, so after this many starts it fails.
 const maxRunStarts = 2
 
-// NewWorker builds a worker whose scratch space is under workDir.
-func NewWorker(key *identity.Key, streams Streams, book *Book, content Content, execs Executors, workDir string, log *slog.Logger) *Worker {
-	return &Worker{key: key, streams: streams, book: book, content: content, execs: execs, workDir: workDir,
-		log: log.With("component", "worker"), now: time.Now, commitRetryMax: 30 * time.Second,
+// WorkerOptions configure a Worker; zero fields leave a feature off.
+type WorkerOptions struct {
+	// Executors run the tasks, by kind name.
+	Executors Executors
+	// WorkDir holds each job's staging and scratch space.
+	WorkDir string
+	// Caps are the miner's limits on what one job may make it store.
+	Caps StagingCaps
+	// Devices lists the GPUs native jobs may use.
+	Devices Devices
+	// Fault makes this worker dishonest in the named way (Faults).
+	Fault string
+	// CheckEscrow checks an escrowed job's escrow on chain before it runs;
+	// without it the worker runs no escrowed job.
+	CheckEscrow func(ctx context.Context, o Offer, workers []peer.ID) error
+	// Rescuer releases escrows whose submitter gave no verdict, RescueAfter
+	// (default RescueAfter) past the deadline (rescue.go; Rescue).
+	Rescuer     Rescuer
+	RescueAfter time.Duration
+}
+
+// NewWorker builds a worker.
+func NewWorker(key *identity.Key, streams Streams, book *Book, content Content, opts WorkerOptions, log *slog.Logger) *Worker {
+	if opts.RescueAfter == 0 {
+		opts.RescueAfter = RescueAfter
+	}
+	return &Worker{key: key, streams: streams, book: book, content: content, execs: opts.Executors, workDir: opts.WorkDir,
+		log: log.With("component", "worker"), commitRetryMax: 30 * time.Second,
+		devices: opts.Devices, fault: opts.Fault, escrow: opts.CheckEscrow, caps: opts.Caps,
+		rescuer: opts.Rescuer, rescueAfter: opts.RescueAfter,
 		running: map[string]context.CancelFunc{}, gpusBy: map[string][]string{}}
 }
 
-// WithCaps sets the miner's staging caps.
-func (w *Worker) WithCaps(c StagingCaps) *Worker { w.caps = c; return w }
+// now reads the book's clock (Book.Now).
+func (w *Worker) now() time.Time { return w.book.Now() }
 
 // Reserve takes a job slot for an accepted assignment before its run
 // starts, so that Running counts it at once.
@@ -249,13 +274,6 @@ func (w *Worker) Close() error {
 	return nil
 }
 
-// WithEscrowCheck makes the worker check an escrowed job's escrow on
-// chain before running it.
-func (w *Worker) WithEscrowCheck(check func(ctx context.Context, o Offer, workers []peer.ID) error) *Worker {
-	w.escrow = check
-	return w
-}
-
 // escrowWait bounds how long a worker waits for the submitter to fund an
 // escrow after the assignment (a few slots on a healthy chain).
 const escrowWait = 2 * time.Minute
@@ -268,10 +286,10 @@ func (w *Worker) awaitEscrow(ctx context.Context, o Offer, rec Record) error {
 	if w.escrow == nil {
 		return fmt.Errorf("the job is paid from an escrow, and this node cannot check one (chain.settle is off)")
 	}
-	deadline := time.Now().Add(escrowWait)
+	deadline := w.now().Add(escrowWait)
 	for {
 		err := w.escrow(ctx, o, rec.Workers)
-		if err == nil || time.Now().After(deadline) {
+		if err == nil || w.now().After(deadline) {
 			return err
 		}
 		select {
@@ -281,9 +299,6 @@ func (w *Worker) awaitEscrow(ctx context.Context, o Offer, rec Record) error {
 		}
 	}
 }
-
-// WithFault makes this worker dishonest in the named way (Faults).
-func (w *Worker) WithFault(f string) *Worker { w.fault = f; return w }
 
 // handleReveal opens this worker's commitment for the job's submitter.
 // Another worker of an escrowed job may ask only after the job's deadline,
@@ -326,9 +341,6 @@ func (w *Worker) Running() int {
 	defer w.mu.Unlock()
 	return len(w.running)
 }
-
-// WithDevices lets the worker give GPUs to native jobs.
-func (w *Worker) WithDevices(d Devices) *Worker { w.devices = d; return w }
 
 // allocateGPUs reserves n GPUs that match the job's needs and no other
 // running job holds, so two jobs never share a GPU.
@@ -444,6 +456,11 @@ func (w *Worker) execute(ctx context.Context, o Offer) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("this node has no %s executor", s.Executor)
 	}
+	kind, err := kindOf(s.Executor)
+	if err != nil {
+		return "", err
+	}
+	kindSpec := s.ForExecutor()
 	dir := filepath.Join(w.workDir, o.ID.String())
 	if err := os.RemoveAll(dir); err != nil {
 		return "", err
@@ -467,22 +484,24 @@ func (w *Worker) execute(ctx context.Context, o Offer) (string, error) {
 	fetchCtx, cancel := context.WithTimeout(ctx, s.Needs.Timeout()+5*time.Minute)
 	defer cancel()
 	staging := newStagingBudget(w.caps.InputBytes)
-	if s.Module != "" {
-		task.ModulePath = filepath.Join(dir, "module.wasm")
-		// A module must also fit in the job's memory.
-		if err := staging.get(fetchCtx, w.content, s.Module, task.ModulePath, int64(s.Needs.MemoryBytes)); err != nil {
-			return "", fmt.Errorf("fetch module %s: %w", s.Module, err)
+	staged := map[string]string{}
+	for _, c := range kind.Content(kindSpec) {
+		path := filepath.Join(dir, c.File)
+		if err := staging.get(fetchCtx, w.content, c.CID, path, c.MaxBytes); err != nil {
+			return "", fmt.Errorf("fetch %s %s: %w", c.Field, c.CID, err)
 		}
+		staged[c.Field] = path
 	}
-	if s.Executor == ExecutorNative {
-		task.Args = append(append([]string{}, s.Command...), s.Args...)
-		gpus, err := w.allocateGPUs(ctx, o.ID.String(), s.Needs)
-		if err != nil {
-			return "", err
-		}
-		defer w.releaseGPUs(o.ID.String())
-		task.GPUs = gpus
+	if err := kind.Prepare(kindSpec, staged, &task); err != nil {
+		return "", err
 	}
+	// Kinds that cannot use GPUs refuse specs that need some (CheckSpec).
+	gpus, err := w.allocateGPUs(ctx, o.ID.String(), s.Needs)
+	if err != nil {
+		return "", err
+	}
+	defer w.releaseGPUs(o.ID.String())
+	task.GPUs = gpus
 	for i, in := range s.Inputs {
 		host := filepath.Join(dir, "inputs", fmt.Sprint(i))
 		if err := staging.get(fetchCtx, w.content, in.CID, host, 0); err != nil {

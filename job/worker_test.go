@@ -30,8 +30,8 @@ func TestAllocateGPUs(t *testing.T) {
 		{UUID: "GPU-b", Name: "NVIDIA H100 80GB HBM3", MemoryBytes: 80 << 30},
 		{UUID: "GPU-c", Name: "NVIDIA GeForce RTX 4090", MemoryBytes: 24 << 30},
 	}
-	w := NewWorker(nil, nil, nil, nil, nil, t.TempDir(), slog.New(slog.DiscardHandler)).
-		WithDevices(func(context.Context) []Device { return devices })
+	w := NewWorker(nil, nil, nil, nil, WorkerOptions{WorkDir: t.TempDir(),
+		Devices: func(context.Context) []Device { return devices }}, slog.New(slog.DiscardHandler))
 	ctx := context.Background()
 
 	got, err := w.allocateGPUs(ctx, "job1", Resources{GPUs: 2, GPUModel: "h100"})
@@ -105,7 +105,7 @@ func TestRunsThatStopTheNodeAreNotRepeated(t *testing.T) {
 			}
 			content := &countingContent{}
 			w := NewWorker(workerKey, failingStreams{workerKey.PeerID()}, book, content,
-				Executors{ExecutorWASM: nil}, t.TempDir(), slog.New(slog.DiscardHandler))
+				WorkerOptions{Executors: Executors{ExecutorWASM: nil}, WorkDir: t.TempDir()}, slog.New(slog.DiscardHandler))
 			w.Run(ctx, rec)
 
 			got, _ := book.Get(ctx, id)
@@ -130,7 +130,7 @@ func TestOutputFileCap(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	w := NewWorker(nil, nil, nil, nil, nil, t.TempDir(), slog.New(slog.DiscardHandler)).WithCaps(StagingCaps{OutputFiles: 10})
+	w := NewWorker(nil, nil, nil, nil, WorkerOptions{WorkDir: t.TempDir(), Caps: StagingCaps{OutputFiles: 10}}, slog.New(slog.DiscardHandler))
 	entries := func() int64 {
 		u, err := executor.DirUsage(dir)
 		if err != nil {

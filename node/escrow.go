@@ -57,7 +57,7 @@ func (n *Node) recheckEscrows(ctx context.Context) {
 // escrowTerms is what an escrowed job promises its workers.
 func escrowTerms(o job.Offer, workers []peer.ID) (escrow.Terms, error) {
 	t := escrow.Terms{JobID: o.ID.String(), Quorum: int(o.Spec.Verify.Quorum),
-		Amount: o.Spec.Reward * uint64(o.Spec.Verify.Workers)}
+		Reward: o.Spec.Reward, Amount: o.Spec.Reward * uint64(o.Spec.Verify.Workers)}
 	var err error
 	if t.Submitter, err = escrow.KeyOf(o.Submitter); err != nil {
 		return t, err
@@ -114,7 +114,7 @@ func (n *Node) releaseEscrow(ctx context.Context, rec job.Record, o job.Offer) (
 		}
 		agreed = append(agreed, id)
 	}
-	payouts, approvers, err := releasePayouts(o, agreed)
+	payouts, approvers, err := releaseSplit(o, rec.Workers, agreed)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", job.ErrWillNotPay, err)
 	}
@@ -132,29 +132,21 @@ func (n *Node) releaseEscrow(ctx context.Context, rec job.Record, o job.Offer) (
 	return jobPayouts(rel, o, agreed)
 }
 
-// releasePayouts is what a release of o's escrow pays, whoever sends it:
-// the reward to each agreeing worker, who approve it, and the rest back to
-// the submitter's seat in the multisig, its node key, as a refund would.
-func releasePayouts(o job.Offer, agreeing []peer.ID) ([]chain.Payout, []solana.PublicKey, error) {
-	var payouts []chain.Payout
-	var approvers []solana.PublicKey
+// releaseSplit is escrow.ReleasePayouts in the job's terms.
+func releaseSplit(o job.Offer, workers, agreeing []peer.ID) ([]chain.Payout, []solana.PublicKey, error) {
+	t, err := escrowTerms(o, workers)
+	if err != nil {
+		return nil, nil, err
+	}
+	keys := make([]solana.PublicKey, 0, len(agreeing))
 	for _, w := range agreeing {
 		k, err := escrow.KeyOf(w)
 		if err != nil {
 			return nil, nil, err
 		}
-		payouts = append(payouts, chain.Payout{Recipient: k, Amount: o.Spec.Reward})
-		approvers = append(approvers, k)
+		keys = append(keys, k)
 	}
-	total := o.Spec.Reward * uint64(o.Spec.Verify.Workers)
-	if left := total - o.Spec.Reward*uint64(len(payouts)); left > 0 {
-		submitter, err := escrow.KeyOf(o.Submitter)
-		if err != nil {
-			return nil, nil, err
-		}
-		payouts = append(payouts, chain.Payout{Recipient: submitter, Amount: left})
-	}
-	return payouts, approvers, nil
+	return escrow.ReleasePayouts(t, keys)
 }
 
 // jobPayouts records a landed release in the job's terms, naming the
@@ -186,13 +178,15 @@ func jobPayouts(rel *chain.EscrowRelease, o job.Offer, agreeing []peer.ID) ([]jo
 
 // refundEscrow is the market's Refund: every worker is asked to approve.
 func (n *Node) refundEscrow(ctx context.Context, rec job.Record) error {
-	var approvers []solana.PublicKey
-	for _, w := range rec.Workers {
-		if k, err := escrow.KeyOf(w); err == nil {
-			approvers = append(approvers, k)
-		}
+	o, err := job.RecordedOffer(rec.Offer)
+	if err != nil {
+		return err
 	}
-	_, err := n.escrow.Refund(ctx, rec.ID, approvers)
+	t, err := escrowTerms(o, rec.Workers)
+	if err != nil {
+		return err
+	}
+	_, err = n.escrow.Refund(ctx, rec.ID, escrow.RefundApprovers(t))
 	return err
 }
 
@@ -212,7 +206,7 @@ func (n *Node) approveEscrow(ctx context.Context, jobID string, req escrow.SignR
 	if rec.Verdict == nil && rec.Result != "" {
 		rec = n.awaitVerdict(ctx, rec)
 	}
-	stake, err := escrowStake(rec, o, n.settle.client.Address(), time.Now())
+	stake, err := escrowStake(rec, o, n.settle.client.Address(), n.jobs.Now())
 	if err != nil {
 		return err
 	}
@@ -259,8 +253,7 @@ func escrowStake(rec job.Record, o job.Offer, self solana.PublicKey, now time.Ti
 	if err != nil {
 		return escrow.Stake{}, err
 	}
-	s := escrow.Stake{Self: self, Submitter: t.Submitter, Workers: t.Workers, Quorum: t.Quorum,
-		Reward: o.Spec.Reward, Total: t.Amount, Exact: o.Spec.Verify.Mode == job.VerifyExact, Result: rec.Result,
+	s := escrow.Stake{Terms: t, Self: self, Exact: o.Spec.Verify.ByCID(), Result: rec.Result,
 		PastDeadline: !now.Before(time.UnixMilli(o.Spec.Deadline))}
 	s.Ended = rec.State.Terminal() || s.PastDeadline
 	if v := rec.Verdict; v != nil && v.Author == o.Submitter.String() {
@@ -289,13 +282,13 @@ func keyOf(s string) (solana.PublicKey, error) {
 }
 
 // startRescue has the worker look, every so often, for escrowed jobs whose
-// submitter went silent past the deadline (job.Worker.Rescue).
+// submitter went silent past the deadline (job.Worker.Rescue; the worker
+// was built with escrowRescuer).
 func (n *Node) startRescue() {
 	after := n.opts.RescueAfter
 	if after == 0 {
 		after = job.RescueAfter
 	}
-	n.worker.WithRescue(after, escrowRescuer{n})
 	every := min(time.Minute, max(after/4, 200*time.Millisecond))
 	n.stops = append(n.stops, background(func(ctx context.Context) {
 		for {
@@ -317,7 +310,7 @@ type escrowRescuer struct{ n *Node }
 // submitter; this node is the fee payer, so it needs SOL for the fee and
 // for token accounts it creates.
 func (r escrowRescuer) Release(ctx context.Context, rec job.Record, o job.Offer, agreeing []peer.ID) ([]job.Payout, error) {
-	payouts, approvers, err := releasePayouts(o, agreeing)
+	payouts, approvers, err := releaseSplit(o, rec.Workers, agreeing)
 	if err != nil {
 		return nil, err
 	}
@@ -326,6 +319,11 @@ func (r escrowRescuer) Release(ctx context.Context, rec job.Record, o job.Offer,
 		return nil, err
 	}
 	return jobPayouts(rel, o, agreeing)
+}
+
+// WorkersToRelease: the escrow's threshold without the submitter.
+func (r escrowRescuer) WorkersToRelease(o job.Offer) int {
+	return escrow.WorkersToRescue(int(o.Spec.Verify.Quorum))
 }
 
 // rescueLamports is what a worker needs to send a release: the fee and up

@@ -43,10 +43,13 @@ type Options struct {
 	// Fault makes this node a deliberately dishonest miner (job.Faults),
 	// from VFT_DEBUG_FAULT; refused unless debug.allow_faults is set.
 	Fault string
-	// CrashAt makes the process exit (status 3) right after that step of
-	// a settlement (chain.CrashSteps), from VFT_DEBUG_CRASH_AT, to test
-	// crash recovery; refused unless debug.allow_faults is set.
+	// CrashAt stops a settlement right after that step (chain.CrashSteps),
+	// from VFT_DEBUG_CRASH_AT, to test crash recovery; refused unless
+	// debug.allow_faults is set. At that step the node calls Crash, which
+	// the binary sets to exit the process (status 3) as a crash would;
+	// without Crash the settlement only stops there with an error.
 	CrashAt string
+	Crash   func(step string)
 	// HeartbeatRate replaces heartbeat.NetworkBeatRate (benchmarks show
 	// the interval scaling with a few dozen nodes).
 	HeartbeatRate float64
@@ -147,16 +150,12 @@ func New(r *repo.Repo, cfg config.Config, key *identity.Key, log *slog.Logger, o
 	if err != nil {
 		return nil, err
 	}
-	n.hardware, err = hwdetect.New(cfg.Hardware, log)
+	n.hardware, err = hwdetect.New(cfg.Hardware, log, hwdetect.Options{})
 	if err != nil {
 		return nil, err
 	}
 	publish := cfg.Node.Mode != config.ModeLight
-	var hbOpts []heartbeat.Option
-	if opts.HeartbeatRate > 0 {
-		hbOpts = append(hbOpts, heartbeat.WithNetworkBeatRate(opts.HeartbeatRate))
-	}
-	n.heartbeat, err = heartbeat.New(cfg.Heartbeat, key, n.capabilities, publish, log, hbOpts...)
+	n.heartbeat, err = heartbeat.New(cfg.Heartbeat, key, n.capabilities, publish, log, heartbeat.Options{NetworkBeatRate: opts.HeartbeatRate})
 	if err != nil {
 		return nil, err
 	}
@@ -226,13 +225,14 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			n.stops = append(n.stops, nativeExec.Close)
 			execs[job.ExecutorNative] = nativeExec
 		}
-		n.worker = job.NewWorker(n.key, n.net.Host(), n.jobs, jobContent{s: n.storage, noSymlinks: true},
-			execs, n.repo.Path("work"), n.log).WithDevices(n.gpuDevices).WithFault(n.opts.Fault).
-			WithCaps(job.StagingCaps{InputBytes: int64(n.cfg.Market.MaxInput), OutputBytes: int64(n.cfg.Market.MaxOutput),
-				OutputFiles: n.cfg.Market.MaxOutputFiles})
+		wopts := job.WorkerOptions{Executors: execs, WorkDir: n.repo.Path("work"), Devices: n.gpuDevices, Fault: n.opts.Fault,
+			Caps: job.StagingCaps{InputBytes: int64(n.cfg.Market.MaxInput), OutputBytes: int64(n.cfg.Market.MaxOutput),
+				OutputFiles: n.cfg.Market.MaxOutputFiles}}
 		if n.escrow != nil {
-			n.worker.WithEscrowCheck(n.checkEscrow)
+			wopts.CheckEscrow = n.checkEscrow
+			wopts.Rescuer, wopts.RescueAfter = escrowRescuer{n}, n.opts.RescueAfter
 		}
+		n.worker = job.NewWorker(n.key, n.net.Host(), n.jobs, jobContent{s: n.storage, noSymlinks: true}, wopts, n.log)
 		if n.opts.Fault != "" {
 			n.log.Warn("THIS NODE IS A DISHONEST MINER FOR TESTING (VFT_DEBUG_FAULT)", "fault", n.opts.Fault)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -37,11 +36,14 @@ func (n *Node) startSettlement() error {
 	n.settle = &settlement{n: n, client: c, journal: chain.NewJournal(n.storage.Datastore(), c, n.log)}
 	if at := n.opts.CrashAt; at != "" {
 		n.settle.journal.OnStep(func(step string) error {
-			if step == at {
-				n.log.Error("VFT_DEBUG_CRASH_AT: exiting in the middle of a settlement", "step", step)
-				os.Exit(3)
+			if step != at {
+				return nil
 			}
-			return nil
+			n.log.Error("VFT_DEBUG_CRASH_AT: crashing in the middle of a settlement", "step", step)
+			if n.opts.Crash != nil {
+				n.opts.Crash(step)
+			}
+			return fmt.Errorf("VFT_DEBUG_CRASH_AT: stopped after step %s", step)
 		})
 	}
 	// Stopped before the client closes (stops run in reverse).
@@ -159,11 +161,7 @@ func (s *settlement) CheckFunds(ctx context.Context, spec job.Spec) error {
 				job.ErrRewardTooSmall, spec.Reward, minimum, units.FormatAmount(minimum, units.SOL.Decimals), minimum)
 		}
 	}
-	// A spot check or a tie-breaker may add up to two paid workers.
-	workers := uint64(spec.Verify.Workers)
-	if spec.Verify.Mode == job.VerifySpot {
-		workers = 2
-	}
+	workers := uint64(spec.Verify.WorkersToFund())
 	need := spec.Reward * workers
 	var have uint64
 	var err error

@@ -168,3 +168,30 @@ func (p Policy) MaxWorkers(escrow bool) int {
 	}
 	return p.K() + MaxTieBreakers
 }
+
+// CheckedQuorum is how many agreeing runs would have accepted a result
+// once it was checked: M, or for a spot-checked job that was drawn, the
+// worker's and its verifier's (SpotCheckQuorum). A rejection is proven
+// by reveals that fall short of it.
+func (p Policy) CheckedQuorum() int {
+	if p.Mode == ModeSpot {
+		return SpotCheckQuorum
+	}
+	return p.M()
+}
+
+// WorkersToFund is how many rewards a submitter must hold before it
+// offers the job: k, and for a spot check the verifier's as well, which
+// the draw may add. (A tie-breaker is rare and paid from what is left.)
+func (p Policy) WorkersToFund() int {
+	if p.Mode == ModeSpot {
+		return SpotCheckQuorum
+	}
+	return p.K()
+}
+
+// WorkersKnownUpFront says whether every worker that may be paid is
+// assigned at the start, as an escrow's multisig needs: not for a spot
+// check, whose verifier is chosen only if the draw picks the job.
+func (p Policy) WorkersKnownUpFront() bool { return p.Mode != ModeSpot }
+

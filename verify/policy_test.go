@@ -62,3 +62,25 @@ func TestPolicyBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicyCounts: the numbers of workers each mode's rules depend on,
+// which the market, the fund check and escrow ask the policy for.
+func TestPolicyCounts(t *testing.T) {
+	cases := []struct {
+		p                     Policy
+		checkedQuorum, toFund int
+		knownUpFront, byCID   bool
+	}{
+		{Policy{Mode: ModeExact, Workers: 3, Quorum: 2}, 2, 3, true, true},
+		{Policy{Mode: ModeTolerance, Workers: 5, Quorum: 3}, 3, 5, true, false},
+		{Policy{Mode: ModeCustom, Workers: 3, Quorum: 2}, 2, 3, true, false},
+		{Policy{Mode: ModeSpot, Workers: 1, SpotPermille: 100}, SpotCheckQuorum, 2, false, true},
+	}
+	for _, tc := range cases {
+		p := tc.p
+		if p.CheckedQuorum() != tc.checkedQuorum || p.WorkersToFund() != tc.toFund || p.WorkersKnownUpFront() != tc.knownUpFront || p.ByCID() != tc.byCID {
+			t.Errorf("%s k=%d: checked quorum %d, to fund %d, known up front %v, by CID %v; want %d %d %v %v", p.Mode, p.Workers,
+				p.CheckedQuorum(), p.WorkersToFund(), p.WorkersKnownUpFront(), p.ByCID(), tc.checkedQuorum, tc.toFund, tc.knownUpFront, tc.byCID)
+		}
+	}
+}

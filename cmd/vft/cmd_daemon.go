@@ -62,7 +62,8 @@ func runDaemon(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	nd, err := node.New(r, cfg, key, log, node.Options{Version: versionString(), Fault: c.getenv("VFT_DEBUG_FAULT"), CrashAt: c.getenv("VFT_DEBUG_CRASH_AT")})
+	nd, err := node.New(r, cfg, key, log, node.Options{Version: versionString(), Fault: c.getenv("VFT_DEBUG_FAULT"), CrashAt: c.getenv("VFT_DEBUG_CRASH_AT"),
+		Crash: func(string) { os.Exit(3) }})
 	if err != nil {
 		return err
 	}

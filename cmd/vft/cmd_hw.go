@@ -14,6 +14,7 @@ import (
 
 	"github.com/vft-network/vft/api"
 	"github.com/vft-network/vft/config"
+	"github.com/vft-network/vft/executor"
 	"github.com/vft-network/vft/executor/native"
 	"github.com/vft-network/vft/hwdetect"
 	"github.com/vft-network/vft/identity"
@@ -45,7 +46,7 @@ func (c *cli) detector() (det *hwdetect.Detector, cfg config.Config, dir string,
 	if err != nil {
 		return nil, cfg, "", nil, err
 	}
-	det, err = hwdetect.New(cfg.Hardware, slog.New(slog.DiscardHandler))
+	det, err = hwdetect.New(cfg.Hardware, slog.New(slog.DiscardHandler), hwdetect.Options{})
 	return det, cfg, dir, r, err
 }
 
@@ -96,8 +97,7 @@ func runDoctor(c *cli, args []string) error {
 	if isLightNode(cfg) {
 		checks = notNeededOnLightNode(checks)
 	} else {
-		checks = append(checks, cgroupCheck(cfg))
-		checks = append(checks, sandboxCheck(ctx, cfg))
+		checks = append(checks, executorChecks(ctx, cfg)...)
 	}
 	checks = append(checks, c.nodeChecks(ctx, cfg, r)...)
 	checks = append(checks, chainChecks(ctx, cfg, r)...)
@@ -129,42 +129,22 @@ func runDoctor(c *cli, args []string) error {
 	return nil
 }
 
-// cgroupCheck tells whether native tasks would get cgroup limits.
-func cgroupCheck(cfg config.Config) hwdetect.Check {
-	const name = "cgroups for native jobs"
-	if !slices.Contains(cfg.Market.Executors, "native") {
-		return hwdetect.Check{Name: name, OK: true, Severity: hwdetect.SeverityOK, Detail: "native jobs are not offered (market.executors)"}
-	}
-	st := native.ProbeCgroups()
-	if st.Version == 0 {
-		// Without cgroups the daemon refuses native jobs unless the operator opted in.
-		if cfg.Executor.Native.AllowWithoutCgroups {
-			return hwdetect.Check{Name: name, Severity: hwdetect.SeverityWarn, Detail: st.Reason + " (executor.native.allow_without_cgroups: rlimits only)", Fix: st.Fix}
+// executorChecks are the doctor lines of the executor kinds this miner
+// offers, each said by its kind's package.
+func executorChecks(ctx context.Context, cfg config.Config) []hwdetect.Check {
+	if !slices.Contains(cfg.Market.Executors, native.Name) {
+		notOffered := "native jobs are not offered (market.executors)"
+		return []hwdetect.Check{
+			{Name: native.CheckCgroups, OK: true, Severity: hwdetect.SeverityOK, Detail: notOffered},
+			{Name: native.CheckSandbox, OK: true, Severity: hwdetect.SeverityOK, Detail: notOffered},
 		}
-		return hwdetect.Check{Name: name, Severity: hwdetect.SeverityFail, Detail: st.Reason,
-			Fix: st.Fix + "; or set executor.native.allow_without_cgroups = true"}
 	}
-	return hwdetect.Check{Name: name, OK: true, Severity: hwdetect.SeverityOK, Detail: fmt.Sprintf("cgroup v%d, tasks under %s", st.Version, st.Dir)}
-}
-
-// sandboxCheck starts one native sandbox as a task gets it (seccomp
-// profile, no nested user namespaces, bounded /tmp and /work), which needs
-// bubblewrap 0.8 or later and user namespaces.
-func sandboxCheck(ctx context.Context, cfg config.Config) hwdetect.Check {
-	const name = "native sandbox"
-	if !slices.Contains(cfg.Market.Executors, "native") {
-		return hwdetect.Check{Name: name, OK: true, Severity: hwdetect.SeverityOK, Detail: "native jobs are not offered (market.executors)"}
+	var out []hwdetect.Check
+	for _, ch := range native.Doctor(ctx, cfg.Executor.Native.AllowWithoutCgroups) {
+		out = append(out, hwdetect.Check{Name: ch.Name, OK: ch.Severity == executor.SeverityOK,
+			Severity: hwdetect.Severity(ch.Severity), Detail: ch.Detail, Fix: ch.Fix})
 	}
-	// Cgroups have their own line.
-	ex, err := native.New(native.Config{AllowWithoutCgroups: true, NoCgroups: true}, nil)
-	if err == nil {
-		defer ex.Close()
-		err = ex.Check(ctx)
-	}
-	if err != nil {
-		return hwdetect.Check{Name: name, Severity: hwdetect.SeverityFail, Detail: err.Error(), Fix: "install bubblewrap 0.8 or later (apt-get install bubblewrap), or remove native from market.executors"}
-	}
-	return hwdetect.Check{Name: name, OK: true, Severity: hwdetect.SeverityOK, Detail: "seccomp profile, no nested user namespaces, bounded /tmp and /work"}
+	return out
 }
 
 // nodeChecks covers the repo and, when a daemon runs, the network.

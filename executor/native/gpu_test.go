@@ -33,7 +33,7 @@ func (h hostGPUs) DeviceNode(uuid string) (string, error) {
 // sandbox), under its cgroup memory limit, which an address-space limit
 // would not allow (the driver maps far more than it uses).
 func TestRealGPU(t *testing.T) {
-	det, err := hwdetect.New(hwdetect.DefaultConfig(), nil)
+	det, err := hwdetect.New(hwdetect.DefaultConfig(), nil, hwdetect.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
