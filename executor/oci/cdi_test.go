@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/vft-network/vft/executor"
 	"golang.org/x/sys/unix"
 )
 
@@ -105,7 +107,8 @@ func TestDoctorListsCDIDevices(t *testing.T) {
 		}
 	}
 	lines := Doctor(t.Context(), "", []string{dir})
-	if len(lines) < 2 || !lines[1].OK || !strings.Contains(lines[1].Line, "nvidia.com/gpu=GPU-1111") {
+	last := lines[len(lines)-1]
+	if last.Name != CheckCDI || last.Severity != executor.SeverityOK || !strings.Contains(last.Detail, "nvidia.com/gpu=GPU-1111") {
 		t.Fatalf("Doctor: %+v", lines)
 	}
 }

@@ -286,11 +286,15 @@ func TestDoctorReportsRuntime(t *testing.T) {
 		t.Fatalf("Doctor: %+v", lines)
 	}
 	_, err := findRuntime("")
-	if lines[0].OK != (err == nil) {
+	if lines[0].Name != CheckRuntime || (lines[0].Severity == executor.SeverityOK) != (err == nil) {
 		t.Errorf("runtime line %+v, findRuntime: %v", lines[0], err)
 	}
-	if lines[1].OK || !strings.Contains(lines[1].Fix, "nvidia-ctk cdi generate") {
-		t.Errorf("CDI line %+v", lines[1])
+	last := lines[len(lines)-1]
+	if last.Name != CheckCDI || last.Severity != executor.SeverityWarn || !strings.Contains(last.Fix, "nvidia-ctk cdi generate") {
+		t.Errorf("CDI line %+v", last)
+	}
+	if bad := Doctor(context.Background(), "no-such-crun", nil)[0]; bad.Severity != executor.SeverityFail || !strings.Contains(bad.Detail, "install crun") {
+		t.Errorf("missing runtime line %+v", bad)
 	}
 }
 
