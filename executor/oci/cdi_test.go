@@ -9,9 +9,9 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/vft-network/vft/executor"
-	"golang.org/x/sys/unix"
 )
 
 // testCDISpec writes a CDI spec like the one `nvidia-ctk cdi generate`
