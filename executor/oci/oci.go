@@ -29,13 +29,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/vft-network/vft/executor"
 	"tags.cncf.io/container-device-interface/pkg/cdi"
+
+	"github.com/vft-network/vft/executor"
 )
 
 // Name is the executor kind in job specs.
@@ -43,6 +45,10 @@ const Name = "oci"
 
 // ErrUnavailable: no usable OCI runtime on this host.
 var ErrUnavailable = errors.New("oci executor unavailable")
+
+// killGrace is how long a kill waits for the runtime to have created the
+// container before it kills the runtime itself.
+const killGrace = 10 * time.Second
 
 // Defaults.
 const (
@@ -69,7 +75,7 @@ type Config struct {
 	// hosts whose cgroups are in hybrid v1/v2 mode).
 	Runtime string
 	// StateDir is the runtime's --root, where it keeps container state
-	// (default: the runtime's own, /run/crun or /run/runc).
+	// (default /run/vft-oci/<runtime>: apart from other users' containers).
 	StateDir string
 	// CacheDir holds the unpacked root file systems (required).
 	CacheDir string
@@ -122,6 +128,9 @@ func New(cfg Config, log *slog.Logger) (*Executor, error) {
 		return nil, err
 	}
 	cfg.Runtime = rt
+	if cfg.StateDir == "" {
+		cfg.StateDir = filepath.Join("/run/vft-oci", filepath.Base(rt))
+	}
 	if cfg.CacheDir == "" {
 		return nil, fmt.Errorf("%w: no rootfs cache directory configured", ErrUnavailable)
 	}
@@ -319,9 +328,7 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 
 // runtimeCmd builds a command of the runtime with its global options.
 func (e *Executor) runtimeCmd(args ...string) *exec.Cmd {
-	if e.cfg.StateDir != "" {
-		args = append([]string{"--root", e.cfg.StateDir}, args...)
-	}
+	args = append([]string{"--root", e.cfg.StateDir}, args...)
 	cmd := exec.Command(e.cfg.Runtime, args...)
 	cmd.Env = []string{}
 	return cmd
@@ -349,33 +356,53 @@ func (e *Executor) runContainer(ctx context.Context, id, bundle, outDir string, 
 		if out, err := e.runtimeCmd("delete", "--force", id).CombinedOutput(); err != nil && !strings.Contains(string(out), "not exist") && !strings.Contains(string(out), "not found") {
 			e.log.Debug("delete container", "id", id, "err", err, "output", strings.TrimSpace(string(out)))
 		}
+		// A runtime killed while it created the container leaves state
+		// that delete does not know as a container.
+		_ = os.RemoveAll(filepath.Join(e.cfg.StateDir, id))
 		removeTaskCgroups(id)
 	}()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	killed := false
+	// kill asks the runtime to kill the container (every process of its
+	// PID namespace); the runtime then exits by itself, cleaning up. Before
+	// the container exists the runtime cannot, so kill is retried at each
+	// tick; killing the runtime itself mid-creation would leak its mounts,
+	// so that is the last resort, after killGrace.
+	var killed, containerKilled bool
+	var killedAt time.Time
 	kill := func() {
-		killed = true
-		_ = e.runtimeCmd("kill", id, "KILL").Run()
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		if !killed {
+			killed, killedAt = true, time.Now()
+		}
+		if e.runtimeCmd("kill", id, "KILL").Run() == nil {
+			containerKilled = true
+		} else if time.Since(killedAt) > killGrace {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
 	}
 	overOutput := false
 	tick := time.NewTicker(e.cfg.PollInterval)
 	defer tick.Stop()
+	ctxDone := runCtx.Done()
 	var waitErr error
 wait:
 	for {
 		select {
 		case waitErr = <-done:
 			break wait
-		case <-runCtx.Done():
-			if !killed {
-				kill()
-			}
+		case <-ctxDone:
+			ctxDone = nil // closed: once is enough
+			kill()
 		case <-tick.C:
-			if u, err := executor.DirUsage(outDir); err == nil && u.Cost() > limits.MaxOutputBytes && !killed {
-				overOutput = true
+			switch {
+			case killed && !containerKilled:
 				kill()
+			case killed:
+			default:
+				if u, err := executor.DirUsage(outDir); err == nil && u.Cost() > limits.MaxOutputBytes {
+					overOutput = true
+					kill()
+				}
 			}
 		}
 	}
@@ -447,7 +474,12 @@ func oomKilled(id string, exitCode int) bool {
 // removeTaskCgroups removes the task's parent cgroups, once the runtime
 // has removed the container's.
 func removeTaskCgroups(id string) {
-	for _, dir := range taskCgroupDirs(id) {
+	dirs := taskCgroupDirs(id)
+	// The container's own first, in case a killed runtime left it.
+	for _, dir := range slices.Clone(dirs) {
+		dirs = append([]string{filepath.Join(dir, "ctr")}, dirs...)
+	}
+	for _, dir := range dirs {
 		// A killed task's processes may take a moment to leave (EBUSY).
 		for try := 0; try < 50; try++ {
 			err := os.Remove(dir)

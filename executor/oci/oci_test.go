@@ -174,19 +174,14 @@ func TestRunTimeoutKills(t *testing.T) {
 
 func TestRunCancelledKills(t *testing.T) {
 	e := newTestExecutor(t)
-	task := shTask(t, busyboxImage(t), "echo started; sleep 100")
+	task := shTask(t, busyboxImage(t), "touch /output/started; sleep 100")
 	ctx, cancel := context.WithCancel(context.Background())
-	// Cancel once the task has written: the container is then running.
+	// Cancel once the task is running.
 	go func() {
 		defer cancel()
 		for ctx.Err() == nil {
-			if _, err := os.Stat(task.OutputDir); err == nil {
-				if entries, _ := filepath.Glob("/run/runc/vft-task-*"); len(entries) > 0 {
-					return
-				}
-				if entries, _ := filepath.Glob("/run/crun/vft-task-*"); len(entries) > 0 {
-					return
-				}
+			if _, err := os.Stat(filepath.Join(task.OutputDir, "started")); err == nil {
+				return
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -195,9 +190,10 @@ func TestRunCancelledKills(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || res.ExitCode != -1 {
 		t.Fatalf("Run: %v (exit %d), want a cancelled run", err, res.ExitCode)
 	}
-	if entries, _ := filepath.Glob("/run/*/vft-task-*"); len(entries) > 0 {
-		t.Fatalf("container state left behind: %v", entries)
+	if entries, _ := os.ReadDir(e.cfg.StateDir); len(entries) > 0 {
+		t.Fatalf("container state left behind in %s: %v", e.cfg.StateDir, entries)
 	}
+	noTaskCgroupsLeft(t)
 }
 
 func TestRunMemoryLimit(t *testing.T) {
@@ -209,7 +205,16 @@ func TestRunMemoryLimit(t *testing.T) {
 	if !errors.Is(err, executor.ErrMemoryLimit) {
 		t.Fatalf("Run: %v, want ErrMemoryLimit\nstderr: %s", err, res.Stderr)
 	}
+	noTaskCgroupsLeft(t)
+}
+
+// noTaskCgroupsLeft fails when a finished task left a cgroup behind.
+func noTaskCgroupsLeft(t *testing.T) {
+	t.Helper()
 	if matches, _ := filepath.Glob("/sys/fs/cgroup/*/vft-oci/vft-task-*"); len(matches) > 0 {
+		t.Fatalf("task cgroups left behind: %v", matches)
+	}
+	if matches, _ := filepath.Glob("/sys/fs/cgroup/vft-oci/vft-task-*"); len(matches) > 0 {
 		t.Fatalf("task cgroups left behind: %v", matches)
 	}
 }
@@ -224,9 +229,7 @@ func TestRunSelfKillIsNotMemory(t *testing.T) {
 	if !errors.Is(err, executor.ErrExit) || errors.Is(err, executor.ErrMemoryLimit) {
 		t.Fatalf("Run: %v (exit %d), want ErrExit", err, res.ExitCode)
 	}
-	if matches, _ := filepath.Glob("/sys/fs/cgroup/*/vft-oci/vft-task-*"); len(matches) > 0 {
-		t.Fatalf("task cgroups left behind: %v", matches)
-	}
+	noTaskCgroupsLeft(t)
 }
 
 func TestRunRefusesBadTasks(t *testing.T) {
