@@ -104,6 +104,15 @@ func TestUnpackRefusesHostileLayers(t *testing.T) {
 					t.Fatalf("mode %v, want -rwxr-xr-x", st.Mode())
 				}
 			}},
+		{name: "mount point made a link",
+			entries: []entry{symlink("output", "/etc"), symlink("proc", "../outside")},
+			check: func(t *testing.T, base string) {
+				for _, mp := range []string{"output", "proc"} {
+					if st, err := os.Lstat(filepath.Join(base, "rootfs", mp)); err != nil || !st.IsDir() {
+						t.Errorf("/%s is not a plain directory: %v", mp, err)
+					}
+				}
+			}},
 		{name: "huge declared size",
 			entries: []entry{{name: "big", typ: tar.TypeReg, mode: 0o644, size: 1 << 40}},
 			want:    ErrTooLarge, mention: "big"},
