@@ -278,11 +278,11 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 	// The layers are verified only when they are unpacked (a cache miss).
 	img, err := openManifest(t.Image, nil)
 	if err != nil {
-		return res, fmt.Errorf("%w: %w", executor.ErrBadTask, err)
+		return res, imageError(err)
 	}
 	rootfs, release, _, err := e.cache.Get(ctx, img)
 	if err != nil {
-		return res, fmt.Errorf("%w: %w", executor.ErrBadTask, err)
+		return res, imageError(err)
 	}
 	defer release()
 
@@ -324,6 +324,17 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 		return res, fmt.Errorf("%w: bundle: %v", ErrUnavailable, err)
 	}
 	return e.runContainer(ctx, id, bundle, outDir, limits)
+}
+
+// imageError marks what is wrong with the image itself as a bad task; a
+// cancelled context or a full disk stay what they are.
+func imageError(err error) error {
+	for _, bad := range []error{ErrNotLayout, ErrBadBlob, ErrPlatform, ErrHostileLayer, ErrTooLarge} {
+		if errors.Is(err, bad) {
+			return fmt.Errorf("%w: %w", executor.ErrBadTask, err)
+		}
+	}
+	return err
 }
 
 // runtimeCmd builds a command of the runtime with its global options.
