@@ -106,6 +106,8 @@ type Market struct {
 
 	mu   sync.Mutex
 	bids map[string][]Bid // submitter: bids per job ID
+	// bidNews is closed, and replaced, when a bid arrives (awaitBids).
+	bidNews chan struct{}
 	// revealing holds the jobs whose reveal phase is running.
 	revealing map[string]bool
 	// assigning holds the workers whose assignment is in flight, per job:
@@ -148,7 +150,7 @@ func NewMarket(key *identity.Key, streams Streams, book *Book, opts MarketOption
 		opts.Reputation = func(peer.ID) float64 { return 0.5 }
 	}
 	m := &Market{key: key, streams: streams, book: book, opts: opts, log: log.With("component", "market"),
-		bids: map[string][]Bid{}, seen: map[string]struct{}{}, revealing: map[string]bool{}, assigning: map[string]map[peer.ID]bool{},
+		bids: map[string][]Bid{}, bidNews: make(chan struct{}), seen: map[string]struct{}{}, revealing: map[string]bool{}, assigning: map[string]map[peer.ID]bool{},
 		openBids: newOpenBids(maxOpenBids), toBid: newBidQueue(), maxBids: maxBidsPerJob}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	if book != nil {

@@ -94,7 +94,7 @@ func (m *Market) collect(o Offer) {
 		}
 		if need := rec.needed(k) - len(rec.Workers); need > 0 {
 			taken := func(w peer.ID) bool { return missed[w] || slices.Contains(rec.Workers, w) }
-			bids, open := m.awaitBids(id, 2*need, taken)
+			bids, open := m.awaitBids(o, need, taken)
 			if !open {
 				return // the market is closing
 			}
@@ -144,34 +144,46 @@ func (m *Market) spotSecret(id string) []byte {
 	return ed25519.Sign(m.key.PrivateKey(), []byte("vft/spot/"+id))
 }
 
-// awaitBids waits for a bid window, or less once there are enough bids to
-// choose well among (on a busy network that takes milliseconds). Bids
-// from workers taken says are out (the job's own, dropped ones) neither
-// count nor come back: a job that lost a worker waits a whole window for
-// a new bid instead of spinning on the old ones. It returns false when
-// the market is closing.
-func (m *Market) awaitBids(id string, enough int, taken func(peer.ID) bool) ([]Bid, bool) {
-	usable := func() []Bid {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		return slices.DeleteFunc(slices.Clone(m.bids[id]), func(b Bid) bool { return taken(b.Worker) })
-	}
+// awaitBids waits for bids on o until the window can close
+// (bidWindowDone: enough to choose well, every miner that could run it
+// answered, or enough for BidGrace), or at the latest for the bid window.
+// Bids from workers taken says are out (the job's own, dropped ones)
+// neither count nor come back: a job that lost a worker waits a whole
+// window for a new bid instead of spinning on the old ones. It returns
+// the usable bids, and false when the market is closing.
+func (m *Market) awaitBids(o Offer, need int, taken func(peer.ID) bool) ([]Bid, bool) {
+	id := o.ID.String()
+	start := time.Now()
 	windowEnd := time.After(m.opts.BidWindow)
+	could := couldBid(o, m.known(), m.key.PeerID(), taken)
+	var enoughSince time.Time
 	for {
+		m.mu.Lock()
+		usable := usableBids(m.bids[id], o.Spec.Reward, m.opts.Reputation, taken)
+		news := m.bidNews
+		m.mu.Unlock()
+		if len(usable) >= need && enoughSince.IsZero() {
+			enoughSince = time.Now()
+		}
+		if len(usable) >= need && bidWindowDone(need, usable, could, time.Since(enoughSince), BidGrace) {
+			m.log.Debug("bid window closed early", "job", id, "bids", len(usable), "need", need, "after", time.Since(start))
+			return usable, true
+		}
+		var graceEnd <-chan time.Time
+		if !enoughSince.IsZero() {
+			graceEnd = time.After(BidGrace - time.Since(enoughSince))
+		}
 		select {
 		case <-m.ctx.Done():
 			return nil, false
 		case <-windowEnd:
-		case <-time.After(20 * time.Millisecond):
-			if len(usable()) < enough {
-				continue
-			}
+			m.mu.Lock()
+			usable = usableBids(m.bids[id], o.Spec.Reward, m.opts.Reputation, taken)
+			m.mu.Unlock()
+			return usable, true
+		case <-news:
+		case <-graceEnd:
 		}
-		bids := usable()
-		for i := range bids {
-			bids[i].Reputation = m.opts.Reputation(bids[i].Worker)
-		}
-		return bids, true
 	}
 }
 
@@ -460,6 +472,8 @@ func (m *Market) handleBid(st network.Stream) {
 		full := open && len(bids) >= m.maxBids
 		if open && !full && !slices.ContainsFunc(bids, func(x Bid) bool { return x.Worker == from }) {
 			m.bids[b.Job] = append(bids, Bid{Worker: from, Price: b.Price, FreeSlots: b.FreeSlots})
+			close(m.bidNews) // wakes every awaitBids
+			m.bidNews = make(chan struct{})
 		}
 		m.mu.Unlock()
 		ack := AckMsg{Job: b.Job, OK: open && !full}
