@@ -88,6 +88,7 @@ gpu-tests: build
 	@mkdir -p bin/gpu
 	$(GO) test -c -tags gpu -o bin/gpu/hwdetect.test ./hwdetect/
 	$(GO) test -c -tags gpu -o bin/gpu/native.test ./executor/native/
+	$(GO) test -c -tags gpu -o bin/gpu/oci.test ./executor/oci/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
