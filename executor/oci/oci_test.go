@@ -22,7 +22,7 @@ func newTestExecutor(t *testing.T) *Executor {
 		t.Skip("the oci executor needs root")
 	}
 	if _, err := findRuntime(""); err != nil {
-		t.Skipf("no OCI runtime: %v", err)
+		t.Fatalf("no OCI runtime (.ci/run installs crun and runc): %v", err)
 	}
 	e, err := New(Config{CacheDir: t.TempDir(), BundleDir: t.TempDir(), CDISpecDirs: []string{t.TempDir()},
 		PollInterval: 20 * time.Millisecond}, nil)
