@@ -8,7 +8,7 @@ LOCALNET_DIR := chain/localnet
 
 EXAMPLES := matmul nninfer wordcount qsim
 
-.PHONY: build examples test test-short demo bench lint clean localnet localnet-deps interop interop-bench gpu-tests fuzz sdk-test
+.PHONY: build examples test test-short demo bench lint clean localnet localnet-deps interop interop-bench gpu-tests fuzz interop-js interop-js-deps sdk-test
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/vft
@@ -26,7 +26,7 @@ examples:
 # One package at a time (-p 1): the in-process networks and the devnet
 # processes each load the two cores on their own, and running them side by
 # side only made both slow enough to reach their timeouts.
-test: localnet-deps
+test: localnet-deps interop-js-deps
 	$(GO) test -p 1 -count=1 -timeout 20m ./...
 	$(MAKE) sdk-test
 	$(MAKE) interop
@@ -50,6 +50,20 @@ sdk/js/node_modules/.package-lock.json: sdk/js/package-lock.json
 # and checks bitswap both ways and CID equality. Loopback only.
 interop:
 	cd interop && $(GO) test -count=1 -timeout 30m ./...
+
+# An independent client written from docs/PROTOCOL.md (interop/js: js-libp2p
+# 2.x on Node 20, pinned by its lockfile) against real nodes on loopback:
+# internal/testnet's TestJSClient, which `make test` runs too (it skips
+# when the npm packages are missing).
+INTEROP_JS_DIR := interop/js
+$(INTEROP_JS_DIR)/node_modules/.package-lock.json: $(INTEROP_JS_DIR)/package-lock.json
+	npm ci --prefix $(INTEROP_JS_DIR) --no-audit --no-fund
+
+interop-js-deps: $(INTEROP_JS_DIR)/node_modules/.package-lock.json
+
+interop-js: interop-js-deps
+	node $(INTEROP_JS_DIR)/selftest.mjs docs/vectors
+	$(GO) test -count=1 -run 'TestJSClient' -v ./internal/testnet/
 
 # vft vs kubo side by side: import and loopback transfer of the same file.
 interop-bench:
@@ -89,6 +103,7 @@ gpu-tests: build
 	@mkdir -p bin/gpu
 	$(GO) test -c -tags gpu -o bin/gpu/hwdetect.test ./hwdetect/
 	$(GO) test -c -tags gpu -o bin/gpu/native.test ./executor/native/
+	$(GO) test -c -tags gpu -o bin/gpu/oci.test ./executor/oci/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

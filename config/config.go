@@ -121,12 +121,12 @@ func (m MarketConfig) Validate(mode Mode) error {
 	for _, e := range m.Executors {
 		switch e {
 		case "wasm":
-		case "native":
+		case "native", "oci":
 			if mode == ModeEdge {
 				return fmt.Errorf("market.executors: edge nodes run WASM only; remove %q", e)
 			}
 		default:
-			return fmt.Errorf("market.executors: %q is not one of wasm, native", e)
+			return fmt.Errorf("market.executors: %q is not one of wasm, native, oci", e)
 		}
 	}
 	return nil
@@ -136,6 +136,20 @@ func (m MarketConfig) Validate(mode Mode) error {
 type ExecutorConfig struct {
 	WASM   WASMExecutorConfig   `toml:"wasm"`
 	Native NativeExecutorConfig `toml:"native"`
+	OCI    OCIExecutorConfig    `toml:"oci"`
+}
+
+// OCIExecutorConfig is `[executor.oci]`: container jobs (market.executors
+// "oci"), run with crun or runc.
+type OCIExecutorConfig struct {
+	// Runtime is the OCI runtime binary; empty picks crun, or runc where
+	// crun cannot run (hybrid cgroups).
+	Runtime string `toml:"runtime"`
+	// CacheMaxBytes bounds the unpacked images kept in <repo>/oci-rootfs;
+	// the least recently used go past it, and a larger image is refused.
+	CacheMaxBytes units.Bytes `toml:"cache_max_bytes"`
+	// CDISpecDirs hold the CDI specs of the GPUs (`nvidia-ctk cdi generate`).
+	CDISpecDirs []string `toml:"cdi_spec_dirs"`
 }
 
 // WASMExecutorConfig is `[executor.wasm]`.
@@ -171,6 +185,7 @@ func (e ExecutorConfig) Validate() error {
 		{"executor.wasm.cache_max_bytes", e.WASM.CacheMaxBytes},
 		{"executor.native.tmp_bytes", e.Native.TmpBytes},
 		{"executor.native.work_bytes", e.Native.WorkBytes},
+		{"executor.oci.cache_max_bytes", e.OCI.CacheMaxBytes},
 	} {
 		if b.v < 1<<20 {
 			return fmt.Errorf("%s %s is under 1MiB", b.key, b.v)
@@ -207,6 +222,7 @@ func Default(mode Mode) Config {
 			WASM: WASMExecutorConfig{MaxModuleBytes: 64 << 20, CacheMaxBytes: 1 << 30},
 			Native: NativeExecutorConfig{MaxProcesses: 4096,
 				TmpBytes: 1 << 30, WorkBytes: 2 << 30},
+			OCI: OCIExecutorConfig{CacheMaxBytes: 20 << 30, CDISpecDirs: []string{"/etc/cdi", "/var/run/cdi"}},
 		},
 		Storage: storage.DefaultConfig(),
 		Chain:   chain.DefaultConfig(),

@@ -65,6 +65,12 @@ type Task struct {
 	Module     []byte
 	ModulePath string
 
+	// Image is a host directory holding an OCI image layout (oci-layout,
+	// index.json, blobs/sha256), already fetched from storage by the
+	// caller; the oci executor runs Args in it and verifies its blobs
+	// before use. Other executors leave it empty.
+	Image string
+
 	// Inputs are mounted read-only under /input.
 	Inputs []Mount
 	// OutputDir is a host directory mounted writable at /output. It is

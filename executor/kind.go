@@ -14,6 +14,9 @@ import (
 type JobSpec struct {
 	// Module is a WASM module's CID (kind wasm).
 	Module string
+	// Image is an OCI image layout's CID (kind oci; `vft image import`
+	// makes one).
+	Image string
 	// Command is the argv a kind runs (native; oci runs it in the image).
 	Command []string
 	// Args follow Command (or, for wasm, the module's argv[0]).

@@ -7,6 +7,7 @@ import (
 
 	"github.com/vft-network/vft/executor"
 	"github.com/vft-network/vft/executor/native"
+	"github.com/vft-network/vft/executor/oci"
 	"github.com/vft-network/vft/executor/wasm"
 )
 
@@ -14,6 +15,7 @@ import (
 func init() {
 	RegisterKind(wasm.Kind{})
 	RegisterKind(native.Kind{})
+	RegisterKind(oci.Kind{})
 }
 
 // recipeKind is a kind only this test knows: it stages a "recipe" file
@@ -52,7 +54,7 @@ func TestExecutorKindsDecide(t *testing.T) {
 		{"wasm with a command", spec("wasm", fakeCID("m"), "ls"), "command is set for a wasm job"},
 		{"native with a command", spec("native", "", "python3", "x.py"), ""},
 		{"native without one", spec("native", ""), "command is empty"},
-		{"a kind nobody registered", spec("recipe", "any"), `executor "recipe" is not one of native, wasm`},
+		{"a kind nobody registered", spec("recipe", "any"), `executor "recipe" is not one of native, oci, wasm`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -51,8 +51,11 @@ type Spec struct {
 	Executor string `cbor:"executor"`
 	// Module is the WASM module's CID (executor "wasm").
 	Module string `cbor:"module,omitempty"`
-	// Command is the argv run under bubblewrap (executor "native").
+	// Command is the argv run under bubblewrap (executor "native") or in
+	// the image (executor "oci").
 	Command []string `cbor:"command,omitempty"`
+	// Image is an OCI image layout's CID (executor "oci").
+	Image string `cbor:"image,omitempty"`
 	// Inputs are UnixFS CIDs mounted read-only under /input.
 	Inputs []Input            `cbor:"inputs"`
 	Args   []string           `cbor:"args"`

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/ipfs/go-cid"
 
 	"github.com/vft-network/vft/internal/units"
 	"github.com/vft-network/vft/verify"
@@ -23,9 +24,14 @@ type FileSpec struct {
 	// Module is the path of the .wasm file (relative to the spec file).
 	Module  string   `toml:"module"`
 	Command []string `toml:"command"`
+	// Image is an OCI image layout's CID, for executor "oci" (`vft image
+	// import` prints it).
+	Image string `toml:"image"`
 	// Inputs are paths mounted read-only under /input, rsync-style: "dir/"
 	// mounts the directory's contents at /input, "dir" or "file" mounts it
-	// at /input/<name>, and "src:name" mounts src at /input/name.
+	// at /input/<name>, and "src:name" mounts src at /input/name. A src
+	// that is a CID and no local path is content already on the network
+	// (model weights, a dataset): "bafy…:model" mounts it at /input/model.
 	Inputs []string          `toml:"inputs"`
 	Args   []string          `toml:"args"`
 	Env    map[string]string `toml:"env"`
@@ -114,7 +120,7 @@ func (f FileSpec) Resolve(baseDir string, add AddFunc, now time.Time) (Spec, err
 		return Spec{}, err
 	}
 	s := Spec{
-		Executor: f.Executor, Command: f.Command, Args: f.Args, Env: f.Env, Seed: f.Seed,
+		Executor: f.Executor, Command: f.Command, Image: f.Image, Args: f.Args, Env: f.Env, Seed: f.Seed,
 		Reward: f.Reward, Mint: f.Mint, Escrow: f.Escrow,
 		Needs: Resources{
 			CPUCores: f.CPU, MemoryBytes: uint64(f.Memory), GPUs: f.GPUs, GPUMemoryBytes: uint64(f.GPUMemory),
@@ -125,7 +131,9 @@ func (f FileSpec) Resolve(baseDir string, add AddFunc, now time.Time) (Spec, err
 	if s.Verify, err = f.verifyTerms().Policy(); err != nil {
 		return Spec{}, err
 	}
-	if s.Executor == "" {
+	if s.Executor == "" && s.Image != "" {
+		s.Executor = "oci"
+	} else if s.Executor == "" {
 		s.Executor = ExecutorWASM
 	}
 	if s.Args == nil {
@@ -172,7 +180,7 @@ func (f FileSpec) Resolve(baseDir string, add AddFunc, now time.Time) (Spec, err
 		} else if !strings.HasSuffix(in, "/") {
 			mount = filepath.Base(filepath.Clean(in))
 		}
-		id, err := addPath(add, abs(src), "input")
+		id, err := inputCID(add, abs(src), src)
 		if err != nil {
 			return Spec{}, err
 		}
@@ -182,6 +190,17 @@ func (f FileSpec) Resolve(baseDir string, add AddFunc, now time.Time) (Spec, err
 		return Spec{}, err
 	}
 	return s, nil
+}
+
+// inputCID adds the input at path p, or takes src as the CID of content
+// already on the network when it is one and no such path exists.
+func inputCID(add AddFunc, p, src string) (string, error) {
+	if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
+		if c, err := cid.Decode(src); err == nil {
+			return c.String(), nil
+		}
+	}
+	return addPath(add, p, "input")
 }
 
 func addPath(add AddFunc, p, what string) (string, error) {

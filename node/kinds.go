@@ -2,6 +2,7 @@ package node
 
 import (
 	"github.com/vft-network/vft/executor/native"
+	"github.com/vft-network/vft/executor/oci"
 	"github.com/vft-network/vft/executor/wasm"
 	"github.com/vft-network/vft/job"
 )
@@ -11,4 +12,5 @@ import (
 func init() {
 	job.RegisterKind(wasm.Kind{})
 	job.RegisterKind(native.Kind{})
+	job.RegisterKind(oci.Kind{})
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vft-network/vft/config"
 	"github.com/vft-network/vft/executor/native"
+	"github.com/vft-network/vft/executor/oci"
 	"github.com/vft-network/vft/job"
 	"github.com/vft-network/vft/p2p"
 	"github.com/vft-network/vft/storage"
@@ -160,6 +161,18 @@ func (n *Node) nativeExecutor(ctx context.Context) (*native.Executor, error) {
 	if err := ex.Check(ctx); err != nil {
 		ex.Close()
 		return nil, fmt.Errorf("market.executors offers native, but this host cannot run it: %w", err)
+	}
+	return ex, nil
+}
+
+// ociExecutor starts the container executor a miner opted into: an OCI
+// runtime (crun, or runc) and the rootfs cache in <repo>/oci-rootfs.
+func (n *Node) ociExecutor() (*oci.Executor, error) {
+	oc := n.cfg.Executor.OCI
+	ex, err := oci.New(oci.Config{Runtime: oc.Runtime, CacheDir: n.repo.Path("oci-rootfs"), CacheBytes: int64(oc.CacheMaxBytes),
+		CDISpecDirs: oc.CDISpecDirs}, n.log)
+	if err != nil {
+		return nil, fmt.Errorf("market.executors offers oci, but %w; or remove oci", err)
 	}
 	return ex, nil
 }

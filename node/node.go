@@ -21,6 +21,7 @@ import (
 	"github.com/vft-network/vft/chain"
 	"github.com/vft-network/vft/config"
 	"github.com/vft-network/vft/escrow"
+	"github.com/vft-network/vft/executor/oci"
 	"github.com/vft-network/vft/executor/wasm"
 	"github.com/vft-network/vft/heartbeat"
 	"github.com/vft-network/vft/hwdetect"
@@ -225,6 +226,14 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			n.stops = append(n.stops, nativeExec.Close)
 			execs[job.ExecutorNative] = nativeExec
 		}
+		if slices.Contains(n.cfg.Market.Executors, oci.Name) {
+			ociExec, err := n.ociExecutor()
+			if err != nil {
+				return err
+			}
+			n.stops = append(n.stops, ociExec.Close)
+			execs[oci.Name] = ociExec
+		}
 		wopts := job.WorkerOptions{Executors: execs, WorkDir: n.repo.Path("work"), Devices: n.gpuDevices, Fault: n.opts.Fault,
 			Caps: job.StagingCaps{InputBytes: int64(n.cfg.Market.MaxInput), OutputBytes: int64(n.cfg.Market.MaxOutput),
 				OutputFiles: n.cfg.Market.MaxOutputFiles}}
@@ -352,6 +361,9 @@ func (n *Node) Config() config.Config { return n.cfg }
 
 // Key is the node's identity.
 func (n *Node) Key() *identity.Key { return n.key }
+
+// RepoPath is where this node keeps name under its repository.
+func (n *Node) RepoPath(name string) string { return n.repo.Path(name) }
 
 // Storage is the node's content store.
 func (n *Node) Storage() *storage.Store { return n.storage }

@@ -194,4 +194,3 @@ func (p Policy) WorkersToFund() int {
 // assigned at the start, as an escrow's multisig needs: not for a spot
 // check, whose verifier is chosen only if the draw picks the job.
 func (p Policy) WorkersKnownUpFront() bool { return p.Mode != ModeSpot }
-

@@ -16,6 +16,7 @@ import (
 	"github.com/vft-network/vft/config"
 	"github.com/vft-network/vft/executor"
 	"github.com/vft-network/vft/executor/native"
+	"github.com/vft-network/vft/executor/oci"
 	"github.com/vft-network/vft/hwdetect"
 	"github.com/vft-network/vft/identity"
 	"github.com/vft-network/vft/p2p"
@@ -132,17 +133,23 @@ func runDoctor(c *cli, args []string) error {
 // executorChecks are the doctor lines of the executor kinds this miner
 // offers, each said by its kind's package.
 func executorChecks(ctx context.Context, cfg config.Config) []hwdetect.Check {
-	if !slices.Contains(cfg.Market.Executors, native.Name) {
-		notOffered := "native jobs are not offered (market.executors)"
-		return []hwdetect.Check{
-			{Name: native.CheckCgroups, OK: true, Severity: hwdetect.SeverityOK, Detail: notOffered},
-			{Name: native.CheckSandbox, OK: true, Severity: hwdetect.SeverityOK, Detail: notOffered},
+	var out []hwdetect.Check
+	add := func(checks []executor.Check) {
+		for _, ch := range checks {
+			out = append(out, hwdetect.Check{Name: ch.Name, OK: ch.Severity == executor.SeverityOK,
+				Severity: hwdetect.Severity(ch.Severity), Detail: ch.Detail, Fix: ch.Fix})
 		}
 	}
-	var out []hwdetect.Check
-	for _, ch := range native.Doctor(ctx, cfg.Executor.Native.AllowWithoutCgroups) {
-		out = append(out, hwdetect.Check{Name: ch.Name, OK: ch.Severity == executor.SeverityOK,
-			Severity: hwdetect.Severity(ch.Severity), Detail: ch.Detail, Fix: ch.Fix})
+	if slices.Contains(cfg.Market.Executors, native.Name) {
+		add(native.Doctor(ctx, cfg.Executor.Native.AllowWithoutCgroups))
+	} else {
+		notOffered := "native jobs are not offered (market.executors)"
+		out = append(out,
+			hwdetect.Check{Name: native.CheckCgroups, OK: true, Severity: hwdetect.SeverityOK, Detail: notOffered},
+			hwdetect.Check{Name: native.CheckSandbox, OK: true, Severity: hwdetect.SeverityOK, Detail: notOffered})
+	}
+	if slices.Contains(cfg.Market.Executors, oci.Name) {
+		add(oci.Doctor(ctx, cfg.Executor.OCI.Runtime, cfg.Executor.OCI.CDISpecDirs))
 	}
 	return out
 }

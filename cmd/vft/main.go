@@ -41,6 +41,7 @@ func commands() []command {
 		{"peers", "list connected peers", runPeers},
 		{"swarm", "swarm connect MULTIADDR: dial a peer", runSwarm},
 		{"add", "add PATH [--hidden] [--no-pin]: import a file or directory as IPFS content, print its CID", runAdd},
+		{"image", "image import PATH: turn an OCI layout directory or a docker/podman save tarball into an OCI layout, add it, print its CID", runImage},
 		{"get", "get CID [-o PATH]: fetch content from the network and write it out", runGet},
 		{"pin", "pin add CID | pin rm CID | pin ls: keep content from garbage collection", runPin},
 		{"repo", "repo stat | repo gc: content store size; remove unpinned blocks", runRepo},
