@@ -156,6 +156,8 @@ export interface ClientOptions {
 }
 
 interface JobOptions {
+  /** With image: the command to run instead of the image's entrypoint. */
+  command?: string[];
   /** Mounted under /input: paths ("dir/", "dir", "file", "src:name") or CIDs ("CID", "CID:name"). */
   inputs?: string[];
   args?: string[];

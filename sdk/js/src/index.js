@@ -5,7 +5,7 @@
 // the API listens on loopback only and the daemon reads and writes them.
 
 const TERMINAL = new Set(["done", "failed", "cancelled"]);
-const CID = /^(Qm[1-9A-HJ-NP-Za-km-z]{44}|b[a-z2-7]{20,})$/;
+const CID = /^(Qm[1-9A-HJ-NP-Za-km-z]{44}|b[a-z2-7]{6,})$/;
 
 /** The CLI's defaults for a job given by flags (job.FileSpec.Resolve). */
 export const DEFAULT_TIMEOUT_S = 600;
@@ -196,7 +196,9 @@ export class Client {
   /**
    * Offer a job; resolves to its Job at once. Give exactly one of spec (a job
    * spec file, resolved by the daemon as `vft job submit` does), wasm (a
-   * module file, added first) or image (a module CID). See README.md.
+   * module file, added first, or a module CID) or image (an OCI image
+   * layout's CID, run by the oci executor: its entrypoint, or command).
+   * See README.md.
    */
   async submit(opts) {
     const { wasm, spec, image } = opts;
@@ -209,17 +211,24 @@ export class Client {
       const res = await this.call("POST", "/api/v1/jobs/file", { path: absolute(spec) });
       return new Job(this, res.id);
     }
-    const { inputs = [], args = [], env = {}, redundancy = 1, verify = "exact", quorum = 0, reward = 0,
+    const { command = [], inputs = [], args = [], env = {}, redundancy = 1, verify = "exact", quorum = 0, reward = 0,
       timeout = DEFAULT_TIMEOUT_S, memory = DEFAULT_MEMORY, seed = 0, mint = "", deadline = DEFAULT_DEADLINE_S } = opts;
     if (!(redundancy >= 1)) throw new RangeError(`redundancy ${redundancy}: at least 1 worker`);
     if (!["exact", "tolerance", "spot", "custom"].includes(verify)) throw new RangeError(`verify ${JSON.stringify(verify)}: use exact, tolerance, spot or custom`);
-    const module = image ?? (await this.add(wasm));
+    let code;
+    if (image !== undefined) {
+      if (!CID.test(image)) throw new RangeError(`image ${JSON.stringify(image)} is not a CID: add the image first (\`vft image import\`)`);
+      code = { Executor: "oci", Image: image, Command: command.map(String) };
+    } else {
+      if (command.length) throw new TypeError("command runs in an image: give image (an OCI image CID), not wasm");
+      code = { Executor: "wasm", Module: await this.#module(wasm) };
+    }
     const mounted = [];
     for (const input of inputs) mounted.push(await this.#input(input));
     const nonce = new Uint8Array(16);
     crypto.getRandomValues(nonce);
     const body = {
-      Executor: "wasm", Module: module, Inputs: mounted, Args: args.map(String), Env: env, Seed: seed,
+      ...code, Inputs: mounted, Args: args.map(String), Env: env, Seed: seed,
       Needs: { MemoryBytes: memory, TimeoutMS: Math.round(parseDuration(timeout) * 1000) },
       Verify: { Mode: verify, Workers: redundancy, Quorum: quorum || (verify === "spot" ? 0 : Math.floor(redundancy / 2) + 1) },
       Reward: reward, Mint: mint,
@@ -228,6 +237,15 @@ export class Client {
     };
     const res = await this.call("POST", "/api/v1/jobs", body);
     return new Job(this, res.id);
+  }
+
+  // A module file (added first) or a module CID.
+  async #module(wasm) {
+    const src = String(wasm);
+    const fs = builtin("node:fs");
+    if (fs?.existsSync(src) && fs.statSync(src).isFile()) return this.add(src);
+    if (CID.test(src)) return src;
+    throw new RangeError(`wasm ${JSON.stringify(src)} is neither a module file nor a CID`);
   }
 
   // One input: a path (added, mounted rsync-style) or a CID.

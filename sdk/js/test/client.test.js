@@ -116,7 +116,7 @@ describe("client", () => {
       const { Client } = await import(${JSON.stringify(new URL("../src/index.js", import.meta.url).href)});
       const c = new Client();
       const nodes = await c.nodes();
-      const job = await c.submit({ image: "bafkqaaa", redundancy: 1, reward: 5000 }).catch((e) => e);
+      const job = await c.submit({ wasm: "bafkqaaa", redundancy: 1, reward: 5000 }).catch((e) => e);
       console.log(JSON.stringify({ base: c.base, nodes: nodes.length, job: job instanceof Error ? job.name + ": " + job.message : "submitted" }));
     `;
     const { execFileSync } = await import("node:child_process");
@@ -129,7 +129,9 @@ describe("client", () => {
   });
 
   test("bad input is named", async () => {
-    await assert.rejects(client.submit({ image: "bafkqaaa", inputs: ["no-such-thing"] }), /no-such-thing/);
+    await assert.rejects(client.submit({ wasm: "bafkqaaa", inputs: ["no-such-thing"] }), /no-such-thing/);
+    await assert.rejects(client.submit({ wasm: "no-such-module.wasm" }), /no-such-module\.wasm/);
+    await assert.rejects(client.submit({ image: "busybox:latest" }), /busybox:latest.*not a CID/);
     await assert.rejects(client.submit({ spec: join(ROOT, "examples", "wordcount", "job.toml"), reward: 1 }), /reward/);
   });
 });

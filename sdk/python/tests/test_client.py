@@ -122,7 +122,11 @@ class ClientTest(unittest.TestCase):
 
     def test_bad_input_named(self) -> None:
         with self.assertRaisesRegex(ValueError, "no-such-thing"):
-            self.client.submit(image="bafkqaaa", inputs=["no-such-thing"])
+            self.client.submit(wasm="bafkqaaa", inputs=["no-such-thing"])
+        with self.assertRaisesRegex(ValueError, "no-such-module.wasm"):
+            self.client.submit(wasm="no-such-module.wasm")
+        with self.assertRaisesRegex(ValueError, "busybox:latest.*not a CID"):
+            self.client.submit(image="busybox:latest")
         with self.assertRaisesRegex(ValueError, "reward"):
             self.client.submit(spec=os.path.join(ROOT, "examples", "wordcount", "job.toml"), reward=1)
 

@@ -38,7 +38,7 @@ DEFAULT_TIMEOUT_S = 600.0
 DEFAULT_MEMORY = 512 << 20
 DEFAULT_DEADLINE_S = 3600.0
 
-_CID = re.compile(r"^(Qm[1-9A-HJ-NP-Za-km-z]{44}|b[a-z2-7]{20,})$")
+_CID = re.compile(r"^(Qm[1-9A-HJ-NP-Za-km-z]{44}|b[a-z2-7]{6,})$")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 
 
@@ -217,7 +217,8 @@ class Client:
     # --- jobs -------------------------------------------------------------
 
     def submit(self, wasm: Optional[PathLike] = None, *, spec: Optional[PathLike] = None,
-               image: Optional[str] = None, inputs: Sequence[PathLike] = (), args: Sequence[str] = (),
+               image: Optional[str] = None, command: Sequence[str] = (),
+               inputs: Sequence[PathLike] = (), args: Sequence[str] = (),
                env: Optional[Dict[str, str]] = None, redundancy: int = 1, verify: str = "exact",
                quorum: int = 0, reward: int = 0, timeout: Union[float, str] = DEFAULT_TIMEOUT_S,
                memory: int = DEFAULT_MEMORY, seed: int = 0, mint: str = "",
@@ -229,8 +230,10 @@ class Client:
         * ``spec``: a job spec file (the TOML of ``vft job submit``). The daemon
           reads and resolves it exactly as the CLI does (its module and inputs
           are added first); the other arguments must then be left out.
-        * ``wasm``: a WASM module file, added to the content store first.
-        * ``image``: the CID of a module already in the network.
+        * ``wasm``: a WASM module file, added to the content store first, or
+          the CID of a module already added.
+        * ``image``: the CID of an OCI image layout (``vft image import``), run by
+          the ``oci`` executor: its entrypoint, or ``command``.
 
         ``inputs`` are mounted read-only under ``/input``: a path is added first,
         rsync-style (``"dir/"`` mounts the directory's contents at ``/input``,
@@ -244,7 +247,7 @@ class Client:
         if sum(x is not None for x in (wasm, spec, image)) != 1:
             raise ValueError("give exactly one of wasm= (a module file), spec= (a job spec file) or image= (a module CID)")
         if spec is not None:
-            extra = [k for k, v in (("inputs", inputs), ("args", args), ("env", env)) if v]
+            extra = [k for k, v in (("inputs", inputs), ("args", args), ("env", env), ("command", command)) if v]
             extra += [k for k, v, d in (("redundancy", redundancy, 1), ("verify", verify, "exact"), ("quorum", quorum, 0),
                                         ("reward", reward, 0), ("timeout", timeout, DEFAULT_TIMEOUT_S),
                                         ("memory", memory, DEFAULT_MEMORY), ("seed", seed, 0), ("mint", mint, ""),
@@ -256,15 +259,22 @@ class Client:
             if not os.path.isfile(p):
                 raise FileNotFoundError(f"job spec {p} does not exist")
             return Job(self, self.call("POST", "/api/v1/jobs/file", {"path": p})["id"])
-        module = image if image is not None else self.add(wasm)  # type: ignore[arg-type]
         if redundancy < 1:
             raise ValueError(f"redundancy={redundancy}: at least 1 worker")
         if verify not in ("exact", "tolerance", "spot", "custom"):
             raise ValueError(f"verify={verify!r}: use exact, tolerance, spot or custom")
         policy: Dict[str, Any] = {"Mode": verify, "Workers": redundancy,
                                   "Quorum": quorum or (0 if verify == "spot" else redundancy // 2 + 1)}
+        if image is not None:
+            if not _CID.match(image):
+                raise ValueError(f"image={image!r} is not a CID: add the image first (`vft image import`)")
+            code: Dict[str, Any] = {"Executor": "oci", "Image": image, "Command": list(command)}
+        else:
+            if command:
+                raise ValueError("command= runs in an image: give image= (an OCI image CID), not wasm=")
+            code = {"Executor": "wasm", "Module": self._module(wasm)}
         spec_json = {
-            "Executor": "wasm", "Module": module, "Inputs": [self._input(i) for i in inputs],
+            **code, "Inputs": [self._input(i) for i in inputs],
             "Args": [str(a) for a in args], "Env": dict(env or {}), "Seed": seed,
             "Needs": {"MemoryBytes": memory, "TimeoutMS": int(parse_duration(timeout) * 1000)},
             "Verify": policy, "Reward": reward, "Mint": mint,
@@ -272,6 +282,14 @@ class Client:
             "Nonce": base64.b64encode(secrets.token_bytes(16)).decode(),
         }
         return Job(self, self.call("POST", "/api/v1/jobs", spec_json)["id"])
+
+    def _module(self, wasm: Optional[PathLike]) -> str:
+        src = os.fspath(wasm or "")
+        if os.path.isfile(src):
+            return self.add(src)
+        if _CID.match(src):
+            return src
+        raise ValueError(f"wasm={src!r} is neither a module file nor a CID")
 
     def _input(self, item: PathLike) -> Dict[str, str]:
         s = os.fspath(item)
