@@ -241,7 +241,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			wopts.CheckEscrow = n.checkEscrow
 			wopts.Rescuer, wopts.RescueAfter = escrowRescuer{n}, n.opts.RescueAfter
 		}
-		n.worker = job.NewWorker(n.key, n.net.Host(), n.jobs, jobContent{s: n.storage, noSymlinks: true}, wopts, n.log)
+		n.worker = job.NewWorker(n.key, n.net.Streams(), n.jobs, jobContent{s: n.storage, noSymlinks: true}, wopts, n.log)
 		if n.opts.Fault != "" {
 			n.log.Warn("THIS NODE IS A DISHONEST MINER FOR TESTING (VFT_DEBUG_FAULT)", "fault", n.opts.Fault)
 		}
@@ -260,7 +260,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		}
 	}
 	started := time.Now()
-	n.market = job.NewMarket(n.key, n.net.Host(), n.jobs, job.MarketOptions{
+	n.market = job.NewMarket(n.key, n.net.Streams(), n.jobs, job.MarketOptions{
 		Capacity: n.jobCapacity,
 		Policy:   marketPolicy(n.cfg.Market),
 		Works:    works,
