@@ -31,7 +31,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -105,14 +104,10 @@ type Config struct {
 
 // Executor runs tasks in OCI containers. It is safe for concurrent use.
 type Executor struct {
-	cfg    Config
-	log    *slog.Logger
-	cache  *Cache
-	life   context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	closed bool
+	cfg   Config
+	log   *slog.Logger
+	cache *Cache
+	runs  *executor.Runs
 }
 
 var _ executor.Executor = (*Executor)(nil)
@@ -163,9 +158,8 @@ func New(cfg Config, log *slog.Logger) (*Executor, error) {
 	if err != nil {
 		return nil, err
 	}
-	life, cancel := context.WithCancel(context.Background())
 	log.Info("oci executor ready", "runtime", cfg.Runtime, "cache", cfg.CacheDir, "cache_bytes", cfg.CacheBytes)
-	return &Executor{cfg: cfg, log: log, cache: cache, life: life, cancel: cancel}, nil
+	return &Executor{cfg: cfg, log: log, cache: cache, runs: executor.NewRuns()}, nil
 }
 
 // findRuntime resolves the configured runtime, or picks crun or runc.
@@ -209,11 +203,7 @@ func (e *Executor) Cache() *Cache { return e.cache }
 
 // Close stops running tasks and waits for them; it is safe to call twice.
 func (e *Executor) Close() error {
-	e.mu.Lock()
-	e.closed = true
-	e.mu.Unlock()
-	e.cancel()
-	e.wg.Wait()
+	e.runs.Close()
 	return nil
 }
 
@@ -237,20 +227,7 @@ func (e *Executor) Prepare(ctx context.Context, imageDir string) (string, error)
 // image's entrypoint and command when Args is empty. Unpacking the image
 // (if Prepare did not) happens before the timeout starts.
 func (e *Executor) Run(ctx context.Context, t executor.Task) (executor.Result, error) {
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return executor.Result{}, executor.ErrClosed
-	}
-	e.wg.Add(1)
-	e.mu.Unlock()
-	defer e.wg.Done()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer context.AfterFunc(e.life, cancel)()
-
-	res, err := e.run(ctx, t)
-	err = executor.RunError(err, e.life.Err() != nil, t.JobID)
+	res, err := e.runs.Do(ctx, t.JobID, func(ctx context.Context) (executor.Result, error) { return e.run(ctx, t) })
 	e.log.Debug("task finished", "job", t.JobID, "exit", res.ExitCode, "duration", res.Duration, "err", err)
 	return res, err
 }
