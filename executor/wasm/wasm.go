@@ -75,6 +75,10 @@ type Config struct {
 	// CacheMaxBytes bounds the compiled code in CacheDir (default 1 GiB):
 	// past it the oldest files are removed after each new compile.
 	CacheMaxBytes int64
+	// Runtime runs the modules: RuntimeWasmtime or RuntimeWazero (default
+	// DefaultRuntime(): Wasmtime where the build has cgo). Results are the
+	// same on both.
+	Runtime string
 }
 
 // Executor is the wazero executor. It is safe for concurrent use.
@@ -83,6 +87,7 @@ type Executor struct {
 	log   *slog.Logger
 	cache wazero.CompilationCache
 	rt    wazero.Runtime
+	wt    *wasmtimeRuntime // nil when wazero runs the modules
 
 	life   context.Context
 	cancel context.CancelFunc
@@ -131,6 +136,11 @@ func New(cfg Config, log *slog.Logger) (*Executor, error) {
 	if cfg.CacheMaxBytes == 0 {
 		cfg.CacheMaxBytes = 1 << 30
 	}
+	runtimeName, err := resolveRuntime(cfg.Runtime)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Runtime = runtimeName
 	cache := wazero.NewCompilationCache()
 	if cfg.CacheDir != "" {
 		var err error
@@ -162,11 +172,18 @@ func New(cfg Config, log *slog.Logger) (*Executor, error) {
 		_ = cache.Close(life)
 		return nil, fmt.Errorf("wasm: instantiate WASI: %w", err)
 	}
-	return &Executor{
+	e := &Executor{
 		cfg: cfg, log: log.With("component", "executor/wasm"),
 		cache: cache, rt: rt, life: life, cancel: cancel,
 		compiled: make(map[[32]byte]*compiled),
-	}, nil
+	}
+	if runtimeName == RuntimeWasmtime {
+		if e.wt, err = newWasmtimeRuntime(cfg, e); err != nil {
+			_ = e.Close()
+			return nil, err
+		}
+	}
+	return e, nil
 }
 
 // Name implements executor.Executor.
@@ -181,6 +198,9 @@ func (e *Executor) Close() error {
 		e.mu.Unlock()
 		e.cancel()
 		e.wg.Wait()
+		if e.wt != nil {
+			e.wt.close()
+		}
 		ctx := context.Background()
 		e.closeErr = errors.Join(e.rt.Close(ctx), e.cache.Close(ctx))
 	})
@@ -205,6 +225,9 @@ func (e *Executor) Compile(ctx context.Context, module []byte) error {
 		return err
 	}
 	defer e.wg.Done()
+	if e.wt != nil {
+		return e.wt.precompile(ctx, module)
+	}
 	_, release, err := e.compile(ctx, module)
 	if err == nil {
 		release()
@@ -285,6 +308,9 @@ func (e *Executor) Validate(ctx context.Context, module []byte) error {
 		return err
 	}
 	defer e.wg.Done()
+	if e.wt != nil {
+		return e.wt.validate(ctx, module)
+	}
 	clean, err := e.checkBinary(module)
 	if err != nil {
 		return err
