@@ -48,6 +48,7 @@ func commands() []command {
 		{"wallet", "wallet [balance | earned [--recent N] | airdrop AMOUNT]: the node's Solana address, balance, what it earned; airdrop on local chains", runWallet},
 		{"dashboard", "print the running daemon's dashboard URL (with the API token in its #fragment)", runDashboard},
 		{"nodes", "live network table from heartbeats: capabilities, price, last seen", runNodes},
+		{"exec", "exec MODULE.wasm [--input PATH]... [--arg A]... [-o DIR] [--runtime wasmtime|wazero]: run a module locally in the WASM sandbox, print its time and output CID", runExec},
 		{"hw", "hardware report: GPUs (NVML), CPU, memory, disk; no daemon needed", runHW},
 		{"doctor", "check what this node needs (hardware, sandboxes, chain, wallet), with the fix for each problem", runDoctor},
 		{"config", "config show | config set KEY VALUE", runConfig},

@@ -19,9 +19,9 @@ type wasmtimeRuntime struct{}
 var errNoWasmtime = errors.New("wasmtime runtime: this vft was built without cgo")
 
 func newWasmtimeRuntime(Config, *Executor) (*wasmtimeRuntime, error) { return nil, errNoWasmtime }
-func (*wasmtimeRuntime) close()                                        {}
-func (*wasmtimeRuntime) validate(context.Context, []byte) error        { return errNoWasmtime }
-func (*wasmtimeRuntime) precompile(context.Context, []byte) error      { return errNoWasmtime }
+func (*wasmtimeRuntime) close()                                      {}
+func (*wasmtimeRuntime) validate(context.Context, []byte) error      { return errNoWasmtime }
+func (*wasmtimeRuntime) precompile(context.Context, []byte) error    { return errNoWasmtime }
 func (*wasmtimeRuntime) run(context.Context, executor.Task) (executor.Result, error) {
 	return executor.Result{}, errNoWasmtime
 }

@@ -798,4 +798,3 @@ func putU64(c *wasmtime.Caller, ptr int32, v uint64) int32 {
 	binary.LittleEndian.PutUint64(b, v)
 	return errnoSuccess
 }
-
