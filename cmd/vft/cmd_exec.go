@@ -12,6 +12,7 @@ import (
 
 	"github.com/vft-network/vft/executor"
 	"github.com/vft-network/vft/executor/wasm"
+	"github.com/vft-network/vft/hwdetect"
 	"github.com/vft-network/vft/storage"
 )
 
@@ -142,4 +143,20 @@ func outputCID(ctx context.Context, dir string) (string, error) {
 	}
 	id, err := s.Add(ctx, dir, storage.AddOptions{NoPin: true})
 	return id.String(), errors.Join(err, s.Close())
+}
+
+// wasmRuntimeCheck is `vft doctor`'s line saying which runtime runs WASM
+// tasks. A build without cgo has only wazero, whose timeout checks make
+// tight loops several times slower (docs/BENCHMARKS.md): a warning, not a
+// failure, since its results are the same.
+func wasmRuntimeCheck() hwdetect.Check {
+	const name = "wasm runtime"
+	rt := wasm.DefaultRuntime()
+	if rt == wasm.RuntimeWasmtime {
+		return hwdetect.Check{Name: name, OK: true, Severity: hwdetect.SeverityOK,
+			Detail: "wasmtime (Cranelift, epoch interruption, NaN canonicalisation); wazero also built in (vft exec --runtime wazero)"}
+	}
+	return hwdetect.Check{Name: name, OK: true, Severity: hwdetect.SeverityWarn,
+		Detail: "wazero: this vft was built without cgo, so WASM tasks run several times slower than with Wasmtime",
+		Fix:    "build with cgo (CGO_ENABLED=1, the default where gcc is installed) to run them with Wasmtime"}
 }
