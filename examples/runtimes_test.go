@@ -38,7 +38,7 @@ func TestExamplesSameOnBothRuntimes(t *testing.T) {
 
 	type named struct {
 		name string
-		task func(t *testing.T) executor.Task
+		task func(t testing.TB) executor.Task
 	}
 	var all []named
 	for _, c := range cases {
@@ -87,7 +87,7 @@ var cCases = []cCase{
 	{name: "scalar", wasm: "cmatmul-scalar.wasm", args: []string{"-n", "64", "-seed", "7"}},
 }
 
-func (c cCase) task(t *testing.T) executor.Task {
+func (c cCase) task(t testing.TB) executor.Task {
 	path := filepath.Join("cmatmul", c.wasm)
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("%v (build it with examples/cmatmul/build.sh)", err)

@@ -613,3 +613,43 @@ func TestModuleBombs(t *testing.T) {
 		})
 	}
 }
+
+// TestRunawayStopped runs modules that never end, on each runtime this
+// build has, and logs how long after its deadline each was stopped
+// (docs/BENCHMARKS.md quotes it; no timing is asserted). Both must end
+// with ErrTimeout and exit -1.
+func TestRunawayStopped(t *testing.T) {
+	goLoop, err := os.ReadFile(buildModule(t, "testdata/badguest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const timeout = 300 * time.Millisecond
+	for _, rt := range Runtimes() {
+		e, err := New(Config{Runtime: rt, CacheDir: filepath.Join(cacheDir, "runaway-"+rt), Limits: testLimits}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		for _, m := range []struct {
+			name string
+			bin  []byte
+			args []string
+		}{{"wasm loop", loopWasm, nil}, {"go loop", goLoop, []string{"loop"}}} {
+			if err := e.Compile(context.Background(), m.bin); err != nil {
+				t.Fatal(err)
+			}
+			var worst time.Duration
+			for range 5 {
+				start := time.Now()
+				res, err := e.Run(context.Background(), executor.Task{Module: m.bin, Args: m.args, OutputDir: t.TempDir(),
+					Limits: executor.Limits{Timeout: timeout}})
+				over := time.Since(start) - timeout
+				if !errors.Is(err, executor.ErrTimeout) || res.ExitCode != -1 {
+					t.Fatalf("%s, %s: Run = %v (exit %d), want ErrTimeout and exit -1", rt, m.name, err, res.ExitCode)
+				}
+				worst = max(worst, over)
+			}
+			t.Logf("%s, %s: stopped at most %v after its %v deadline (5 runs)", rt, m.name, worst.Round(100*time.Microsecond), timeout)
+		}
+	}
+}
