@@ -83,7 +83,12 @@ func runExec(c *cli, args []string) error {
 	start := time.Now()
 	res, runErr := e.Run(ctx, task)
 	wall := time.Since(start)
-	c.stdout.Write(res.Stdout)
+	// With --json, stdout is the report alone; the module's stdout goes to stderr.
+	if *asJSON {
+		c.stderr.Write(res.Stdout)
+	} else {
+		c.stdout.Write(res.Stdout)
+	}
 	if len(res.Stderr) > 0 {
 		c.stderr.Write(res.Stderr)
 	}
