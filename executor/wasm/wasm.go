@@ -1,4 +1,7 @@
-// Package wasm runs WebAssembly modules (WASI preview 1) with wazero.
+// Package wasm runs WebAssembly modules (WASI preview 1) with Wasmtime
+// (wasmtime-go, in builds with cgo: the default) or wazero (pure Go: builds
+// without cgo, or Config.Runtime = "wazero"). Both give a task the same
+// sandbox and write the same bytes (examples/runtimes_test.go).
 //
 // A task sees exactly two directories: its inputs read-only at /input and
 // its output directory writable at /output. Its clock is fake and its
@@ -9,6 +12,16 @@
 //
 // Compiled machine code is kept in memory per module hash and on disk in
 // Config.CacheDir, so a module is compiled once per node, not once per task.
+//
+// Where the runtimes differ (runtime_wasmtime.go says why): Wasmtime stops
+// a task by epoch interruption (a counter compared at loop headers; a few
+// ms after the deadline) instead of a call into Go at every loop header;
+// it canonicalises NaNs; it writes /output itself, so the output budget is
+// enforced by measuring /output every 20 ms and after the run (the task is
+// killed, where wazero fails the write that passes the budget); and it
+// reports a refused memory grow only through the module's own "out of
+// memory" on stderr (Go's runtime prints it), so a module that fails
+// silently after one gets ErrExit or ErrTrap instead of ErrMemoryLimit.
 package wasm
 
 import (
@@ -81,7 +94,7 @@ type Config struct {
 	Runtime string
 }
 
-// Executor is the wazero executor. It is safe for concurrent use.
+// Executor is the WASM executor. It is safe for concurrent use.
 type Executor struct {
 	cfg   Config
 	log   *slog.Logger
