@@ -480,15 +480,18 @@ func (r *wasmtimeRuntime) run(ctx context.Context, t executor.Task) (executor.Re
 	}
 	C.vft_capture_stdio(*(*unsafe.Pointer)(unsafe.Pointer(wasi)), stdout, stderr)
 
+	stop := newStopFlag()
+	if stop.p == nil {
+		return res, errors.New("wasm: out of memory for the task's stop flag")
+	}
+	defer stop.free() // after the store is closed, and after any stop() still running
 	store := wasmtime.NewStore(r.engine)
 	defer store.Close()
 	store.SetWasi(wasi)
 	store.Limiter(int64(limits.MemoryBytes), -1, -1, -1, -1)
-	stop := (*C.vft_stop_flag)(C.calloc(1, C.size_t(unsafe.Sizeof(C.vft_stop_flag{}))))
-	defer C.free(unsafe.Pointer(stop))
 	// Store's first field is its C pointer; wasmtime-go does not export the
 	// epoch callback.
-	C.vft_watch_epoch(*(*unsafe.Pointer)(unsafe.Pointer(store)), stop)
+	C.vft_watch_epoch(*(*unsafe.Pointer)(unsafe.Pointer(store)), stop.p)
 	store.SetEpochDeadline(1)
 
 	box := &sandbox{clock: &fakeClock{}, rand: seededRand(t.Seed)}
@@ -503,8 +506,8 @@ func (r *wasmtimeRuntime) run(ctx context.Context, t executor.Task) (executor.Re
 
 	runCtx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	defer context.AfterFunc(runCtx, func() { C.vft_stop(stop) })()
-	watch := watchOutput(outDir, limits.MaxOutputBytes, func() { C.vft_stop(stop) })
+	defer context.AfterFunc(runCtx, stop.stop)()
+	watch := watchOutput(outDir, limits.MaxOutputBytes, stop.stop)
 
 	start := time.Now()
 	runErr := r.instantiateAndStart(linker, store, mod)
@@ -533,6 +536,32 @@ func (r *wasmtimeRuntime) run(ctx context.Context, t executor.Task) (executor.Re
 		memoryHit: memoryHit, outputHit: outputHit || cost > limits.MaxOutputBytes, sizeErr: sizeErr,
 		timedOut: runCtx.Err() != nil && ctx.Err() == nil, interrupted: ctx.Err()}
 	return res, o.err()
+}
+
+// stopFlag is the C flag vft_epoch_check reads. stop may be called from
+// any goroutine, also while the run ends; free waits for it.
+type stopFlag struct {
+	mu sync.Mutex
+	p  *C.vft_stop_flag
+}
+
+func newStopFlag() *stopFlag {
+	return &stopFlag{p: (*C.vft_stop_flag)(C.calloc(1, C.size_t(unsafe.Sizeof(C.vft_stop_flag{}))))}
+}
+
+func (f *stopFlag) stop() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.p != nil {
+		C.vft_stop(f.p)
+	}
+}
+
+func (f *stopFlag) free() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	C.free(unsafe.Pointer(f.p))
+	f.p = nil
 }
 
 // outputPoll is how often a running task's /output is measured.
