@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+
+	"github.com/vft-network/vft/executor/wasm"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -58,6 +60,7 @@ func commands() []command {
 }
 
 func main() {
+	wasm.ServeChild() // an isolated WASM task (executor/wasm Config.Isolate) runs in a child of this binary
 	env := &cli{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, environ: os.Environ()}
 	os.Exit(env.main(os.Args[1:]))
 }

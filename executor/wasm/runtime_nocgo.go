@@ -25,3 +25,7 @@ func (*wasmtimeRuntime) precompile(context.Context, []byte) error    { return er
 func (*wasmtimeRuntime) run(context.Context, executor.Task) (executor.Result, error) {
 	return executor.Result{}, errNoWasmtime
 }
+
+// ServeChild returns at once: without cgo there is no Wasmtime and so no
+// isolated child process (Config.Isolate) to serve.
+func ServeChild() {}

@@ -160,9 +160,12 @@ const wasiModule = wasi_snapshot_preview1.ModuleName
 // wasmtimeRuntime runs modules with Wasmtime. One engine compiles and runs
 // every module; each task gets its own store, linker and WASI context.
 type wasmtimeRuntime struct {
-	e      *Executor
-	engine *wasmtime.Engine
-	dir    string // the disk cache's directory for this version, or ""
+	e        *Executor
+	engine   *wasmtime.Engine
+	dir      string // the disk cache's directory for this version, or ""
+	isolate  bool   // Config.Isolate: tasks run in child processes
+	settings string // the engine settings, part of each cache key
+	tmpDir   string // the cache of an isolating executor without CacheDir
 
 	stopTick chan struct{}
 	tickDone chan struct{}
@@ -183,26 +186,48 @@ type wtModule struct {
 }
 
 func newWasmtimeRuntime(cfg Config, e *Executor) (*wasmtimeRuntime, error) {
+	r := &wasmtimeRuntime{e: e, engine: newEngine(cfg.Isolate), isolate: cfg.Isolate, settings: engineSettings(cfg.Isolate),
+		modules: make(map[[32]byte]*wtModule), stopTick: make(chan struct{}), tickDone: make(chan struct{})}
+	cacheDir := cfg.CacheDir
+	if cacheDir == "" && cfg.Isolate {
+		// A child loads the compiled code from a file.
+		tmp, err := os.MkdirTemp("", "vft-wasm-code-")
+		if err != nil {
+			return nil, fmt.Errorf("wasm: a directory for compiled code: %w", err)
+		}
+		cacheDir, r.tmpDir = tmp, tmp
+	}
+	if cacheDir != "" {
+		r.dir = filepath.Join(cacheDir, wasmtimeVersion)
+		if err := os.MkdirAll(r.dir, 0o755); err != nil {
+			return nil, fmt.Errorf("wasm compilation cache %s: %w", cacheDir, err)
+		}
+	}
+	go r.tick()
+	return r, nil
+}
+
+// newEngine is the engine every task runs on; isolated (child-process)
+// tasks are stopped by killing their process, so their code has no epoch
+// checks.
+func newEngine(isolated bool) *wasmtime.Engine {
 	wc := wasmtime.NewConfig()
 	// Epoch interruption: generated code compares a counter at loop headers
 	// and function entries, instead of calling the host.
-	wc.SetEpochInterruption(true)
+	wc.SetEpochInterruption(!isolated)
 	// One bit pattern for every NaN a float operation produces, so that a
 	// result is the same on every CPU (wazero cannot do this).
 	wc.SetCraneliftNanCanonicalization(true)
 	wc.SetWasmRelaxedSIMDDeterministic(true)
 	wc.SetParallelCompilation(true)
-	engine := wasmtime.NewEngineWithConfig(wc)
-	r := &wasmtimeRuntime{e: e, engine: engine, modules: make(map[[32]byte]*wtModule),
-		stopTick: make(chan struct{}), tickDone: make(chan struct{})}
-	if cfg.CacheDir != "" {
-		r.dir = filepath.Join(cfg.CacheDir, wasmtimeVersion)
-		if err := os.MkdirAll(r.dir, 0o755); err != nil {
-			return nil, fmt.Errorf("wasm compilation cache %s: %w", cfg.CacheDir, err)
-		}
+	return wasmtime.NewEngineWithConfig(wc)
+}
+
+func engineSettings(isolated bool) string {
+	if isolated {
+		return wasmtimeSettings + ",no-epoch"
 	}
-	go r.tick()
-	return r, nil
+	return wasmtimeSettings
 }
 
 func (r *wasmtimeRuntime) tick() {
@@ -224,6 +249,9 @@ func (r *wasmtimeRuntime) close() {
 	r.compiles.Wait()
 	close(r.stopTick)
 	<-r.tickDone
+	if r.tmpDir != "" {
+		_ = os.RemoveAll(r.tmpDir)
+	}
 }
 
 // compile returns the compiled module for a sanitized binary: from memory,
@@ -275,7 +303,7 @@ func (r *wasmtimeRuntime) load(key [32]byte, clean []byte, m *wtModule) {
 func (r *wasmtimeRuntime) loadOrCompile(key [32]byte, clean []byte) (mod *wasmtime.Module, fresh bool, err error) {
 	path := ""
 	if r.dir != "" {
-		path = filepath.Join(r.dir, hex.EncodeToString(key[:])+"-"+settingsTag()+".cwasm")
+		path = r.codePath(key)
 		// Only this node writes the cache, so its code is trusted; code
 		// that does not load (truncated, another build) is compiled again.
 		if mod, err := wasmtime.NewModuleDeserializeFile(r.engine, path); err == nil {
@@ -313,9 +341,10 @@ func (r *wasmtimeRuntime) loadOrCompile(key [32]byte, clean []byte) (mod *wasmti
 	return mod, err == nil, nil
 }
 
-func settingsTag() string {
-	sum := sha256.Sum256([]byte(wasmtimeVersion + "/" + wasmtimeSettings))
-	return hex.EncodeToString(sum[:4])
+// codePath is where the disk cache keeps a module's compiled code.
+func (r *wasmtimeRuntime) codePath(key [32]byte) string {
+	tag := sha256.Sum256([]byte(wasmtimeVersion + "/" + r.settings))
+	return filepath.Join(r.dir, hex.EncodeToString(key[:])+"-"+hex.EncodeToString(tag[:4])+".cwasm")
 }
 
 // evictLocked forgets the least recently used modules over MaxCompiled. A
@@ -447,80 +476,43 @@ func (r *wasmtimeRuntime) run(ctx context.Context, t executor.Task) (executor.Re
 	}
 	defer cleanup()
 
-	wasi := wasmtime.NewWasiConfig()
-	wasi.SetArgv(append([]string{"task"}, t.Args...))
 	keys := slices.Sorted(maps.Keys(t.Env))
 	vals := make([]string, len(keys))
 	for i, k := range keys {
 		vals[i] = t.Env[k]
 	}
-	wasi.SetEnv(keys, vals)
-	// Preopens in wazero's mount order, so that a task sees the same
-	// descriptor numbers on both runtimes.
-	if err := wasi.PreopenDir(root, "/input", wasmtime.DIR_READ, wasmtime.FILE_READ); err != nil {
-		return res, fmt.Errorf("%w: mount /input: %v", executor.ErrBadMount, err)
-	}
-	for _, m := range subs {
-		if err := wasi.PreopenDir(m.Host, "/input/"+m.Guest, wasmtime.DIR_READ, wasmtime.FILE_READ); err != nil {
-			return res, fmt.Errorf("%w: mount /input/%s: %v", executor.ErrBadMount, m.Guest, err)
-		}
-	}
-	if err := wasi.PreopenDir(outDir, "/output", wasmtime.DIR_READ|wasmtime.DIR_WRITE, wasmtime.FILE_READ|wasmtime.FILE_WRITE); err != nil {
-		return res, fmt.Errorf("%w: mount /output: %v", executor.ErrBadMount, err)
-	}
-
-	// stdout and stderr go to C buffers that keep the first
-	// MaxStdoutBytes, like the wazero path's CapBuffers; the store frees
-	// them.
-	stdout, stderr := C.vft_capture_new(C.size_t(limits.MaxStdoutBytes)), C.vft_capture_new(C.size_t(limits.MaxStdoutBytes))
-	if stdout == nil || stderr == nil {
-		C.free(unsafe.Pointer(stdout))
-		C.free(unsafe.Pointer(stderr))
-		return res, errors.New("wasm: out of memory for the task's stdout")
-	}
-	C.vft_capture_stdio(*(*unsafe.Pointer)(unsafe.Pointer(wasi)), stdout, stderr)
-
-	stop := newStopFlag()
-	if stop.p == nil {
-		return res, errors.New("wasm: out of memory for the task's stop flag")
-	}
-	defer stop.free() // after the store is closed, and after any stop() still running
-	store := wasmtime.NewStore(r.engine)
-	defer store.Close()
-	store.SetWasi(wasi)
-	store.Limiter(int64(limits.MemoryBytes), -1, -1, -1, -1)
-	// Store's first field is its C pointer; wasmtime-go does not export the
-	// epoch callback.
-	C.vft_watch_epoch(*(*unsafe.Pointer)(unsafe.Pointer(store)), stop.p)
-	store.SetEpochDeadline(1)
-
-	box := &sandbox{clock: &fakeClock{}, rand: seededRand(t.Seed)}
-	linker := wasmtime.NewLinker(r.engine)
-	defer linker.Close()
-	if err := linker.DefineWasi(); err != nil {
-		return res, fmt.Errorf("wasm: define WASI: %w", err)
-	}
-	if err := box.define(linker); err != nil {
-		return res, fmt.Errorf("wasm: define the sandbox's WASI functions: %w", err)
-	}
+	req := execRequest{Args: append([]string{"task"}, t.Args...), EnvKeys: keys, EnvVals: vals, Seed: t.Seed,
+		Root: root, Subs: subs, OutDir: outDir, MemoryBytes: limits.MemoryBytes, MaxStdoutBytes: limits.MaxStdoutBytes}
 
 	runCtx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	defer context.AfterFunc(runCtx, stop.stop)()
-	watch := watchOutput(outDir, limits.MaxOutputBytes, stop.stop)
-
-	start := time.Now()
-	runErr := r.instantiateAndStart(linker, store, mod)
-	res.Duration = time.Since(start)
-	outputHit := watch.end()
-	res.Stdout, res.StdoutTruncated = C.GoBytes(unsafe.Pointer(stdout.buf), C.int(stdout.len)), stdout.truncated != 0
-	res.Stderr, res.StderrTruncated = C.GoBytes(unsafe.Pointer(stderr.buf), C.int(stderr.len)), stderr.truncated != 0
+	var x execResult
+	var outputHit bool
+	if r.isolate {
+		x, outputHit, err = r.runChild(runCtx, clean, mod, req, limits.MaxOutputBytes)
+		if err != nil {
+			return res, err
+		}
+	} else {
+		stop := newStopFlag()
+		if stop.p == nil {
+			return res, errors.New("wasm: out of memory for the task's stop flag")
+		}
+		defer stop.free() // after any stop() still running
+		defer context.AfterFunc(runCtx, stop.stop)()
+		watch := watchOutput(outDir, limits.MaxOutputBytes, stop.stop)
+		x = execute(r.engine, mod, req, stop)
+		outputHit = watch.end()
+	}
+	res.Duration = x.Duration
+	res.Stdout, res.StdoutTruncated = x.Stdout, x.StdoutTruncated
+	res.Stderr, res.StderrTruncated = x.Stderr, x.StderrTruncated
 	usage, sizeErr := executor.DirUsage(outDir)
 	res.OutputBytes, res.OutputEntries = usage.Bytes, usage.Entries
 	cost := usage.Cost()
 
 	stopped := runCtx.Err() != nil || outputHit
-	runErr, exit := classify(runErr, stopped, runCtx.Err())
+	runErr, exit := x.err(stopped, runCtx.Err())
 	if exit != nil {
 		res.ExitCode = int(exit.ExitCode())
 	}
@@ -536,6 +528,118 @@ func (r *wasmtimeRuntime) run(ctx context.Context, t executor.Task) (executor.Re
 		memoryHit: memoryHit, outputHit: outputHit || cost > limits.MaxOutputBytes, sizeErr: sizeErr,
 		timedOut: runCtx.Err() != nil && ctx.Err() == nil, interrupted: ctx.Err()}
 	return res, o.err()
+}
+
+// execRequest is what execute needs to run a module: all of it plain data,
+// so that it can be sent to a child process (Config.Isolate).
+type execRequest struct {
+	CodePath       string `json:"code_path,omitempty"` // serialized module, for a child
+	Args           []string
+	EnvKeys        []string
+	EnvVals        []string
+	Seed           uint64
+	Root           string
+	Subs           []executor.Mount
+	OutDir         string
+	MemoryBytes    uint64
+	MaxStdoutBytes int
+}
+
+// execResult is how a run ended, as plain data (see execRequest).
+type execResult struct {
+	Stdout, Stderr                   []byte
+	StdoutTruncated, StderrTruncated bool
+	Duration                         time.Duration
+	Exited                           bool // proc_exit with ExitCode
+	ExitCode                         int
+	Trap                             string // "stack overflow" or "wasm error: ..."
+	Err                              string // any other failure
+}
+
+// err turns a result into the errors outcome.err reads (the shape of
+// wazero's): an exit code as a sys.ExitError, a stop as the context's
+// error, a trap as "wasm error: ...".
+func (x execResult) err(stopped bool, ctxErr error) (error, *sys.ExitError) {
+	switch {
+	case x.Exited && x.ExitCode == 0:
+		return nil, nil
+	case x.Exited:
+		exit := sys.NewExitError(uint32(x.ExitCode))
+		return exit, exit
+	case x.Trap == "" && x.Err == "":
+		return nil, nil
+	case stopped:
+		if ctxErr == nil {
+			ctxErr = context.Canceled // the output watch stopped it
+		}
+		return ctxErr, nil
+	case x.Trap != "":
+		return errors.New(x.Trap), nil
+	}
+	return errors.New(x.Err), nil
+}
+
+// execute runs mod in a new store under req. stop, if not nil, ends the run
+// at the next epoch tick once set (the engine must have epoch interruption
+// on); without it nothing stops the module but killing its process.
+func execute(engine *wasmtime.Engine, mod *wasmtime.Module, req execRequest, stop *stopFlag) (x execResult) {
+	fail := func(err error) execResult { x.Err = err.Error(); return x }
+	wasi := wasmtime.NewWasiConfig()
+	wasi.SetArgv(req.Args)
+	wasi.SetEnv(req.EnvKeys, req.EnvVals)
+	// Preopens in wazero's mount order, so that a task sees the same
+	// descriptor numbers on both runtimes.
+	if err := wasi.PreopenDir(req.Root, "/input", wasmtime.DIR_READ, wasmtime.FILE_READ); err != nil {
+		return fail(fmt.Errorf("%w: mount /input: %v", executor.ErrBadMount, err))
+	}
+	for _, m := range req.Subs {
+		if err := wasi.PreopenDir(m.Host, "/input/"+m.Guest, wasmtime.DIR_READ, wasmtime.FILE_READ); err != nil {
+			return fail(fmt.Errorf("%w: mount /input/%s: %v", executor.ErrBadMount, m.Guest, err))
+		}
+	}
+	if err := wasi.PreopenDir(req.OutDir, "/output", wasmtime.DIR_READ|wasmtime.DIR_WRITE, wasmtime.FILE_READ|wasmtime.FILE_WRITE); err != nil {
+		return fail(fmt.Errorf("%w: mount /output: %v", executor.ErrBadMount, err))
+	}
+
+	// stdout and stderr go to C buffers that keep the first
+	// MaxStdoutBytes, like the wazero path's CapBuffers; the store frees
+	// them.
+	stdout, stderr := C.vft_capture_new(C.size_t(req.MaxStdoutBytes)), C.vft_capture_new(C.size_t(req.MaxStdoutBytes))
+	if stdout == nil || stderr == nil {
+		C.free(unsafe.Pointer(stdout))
+		C.free(unsafe.Pointer(stderr))
+		return fail(errors.New("wasm: out of memory for the task's stdout"))
+	}
+	C.vft_capture_stdio(*(*unsafe.Pointer)(unsafe.Pointer(wasi)), stdout, stderr)
+
+	store := wasmtime.NewStore(engine)
+	defer store.Close()
+	store.SetWasi(wasi)
+	store.Limiter(int64(req.MemoryBytes), -1, -1, -1, -1)
+	if stop != nil {
+		// Store's first field is its C pointer; wasmtime-go does not
+		// export the epoch callback.
+		C.vft_watch_epoch(*(*unsafe.Pointer)(unsafe.Pointer(store)), stop.p)
+		store.SetEpochDeadline(1)
+	}
+
+	box := &sandbox{clock: &fakeClock{}, rand: seededRand(req.Seed)}
+	linker := wasmtime.NewLinker(engine)
+	defer linker.Close()
+	if err := linker.DefineWasi(); err != nil {
+		return fail(fmt.Errorf("wasm: define WASI: %w", err))
+	}
+	if err := box.define(linker); err != nil {
+		return fail(fmt.Errorf("wasm: define the sandbox's WASI functions: %w", err))
+	}
+
+	start := time.Now()
+	runErr := instantiateAndStart(linker, store, mod)
+	x.Duration = time.Since(start)
+	x.Stdout, x.StdoutTruncated = C.GoBytes(unsafe.Pointer(stdout.buf), C.int(stdout.len)), stdout.truncated != 0
+	x.Stderr, x.StderrTruncated = C.GoBytes(unsafe.Pointer(stderr.buf), C.int(stderr.len)), stderr.truncated != 0
+	classify(runErr, &x)
+	return x
 }
 
 // stopFlag is the C flag vft_epoch_check reads. stop may be called from
@@ -610,7 +714,7 @@ func (w *outputWatch) end() bool {
 	return w.hit.Load()
 }
 
-func (r *wasmtimeRuntime) instantiateAndStart(linker *wasmtime.Linker, store *wasmtime.Store, mod *wasmtime.Module) error {
+func instantiateAndStart(linker *wasmtime.Linker, store *wasmtime.Store, mod *wasmtime.Module) error {
 	inst, err := linker.Instantiate(store, mod)
 	if err != nil {
 		return err
@@ -621,57 +725,49 @@ func (r *wasmtimeRuntime) instantiateAndStart(linker *wasmtime.Linker, store *wa
 	return err
 }
 
-// classify turns Wasmtime's error into the shape outcome.err reads (the
-// errors wazero returns): an exit code as a sys.ExitError, a stop as the
-// context's error, a trap as "wasm error: ...".
-func classify(err error, stopped bool, ctxErr error) (error, *sys.ExitError) {
+// classify records how Wasmtime's call ended in x.
+func classify(err error, x *execResult) {
 	if err == nil {
-		return nil, nil
+		return
 	}
 	var werr *wasmtime.Error
 	if errors.As(err, &werr) {
 		if code, ok := werr.ExitStatus(); ok {
-			if code == 0 {
-				return nil, nil
-			}
-			exit := sys.NewExitError(uint32(code))
-			return exit, exit
+			x.Exited, x.ExitCode = true, int(code)
+			return
 		}
-	}
-	if stopped {
-		return ctxErr, nil
 	}
 	var trap *wasmtime.Trap
 	if errors.As(err, &trap) {
 		if c := trap.Code(); c != nil {
-			switch *c {
-			case wasmtime.StackOverflow:
-				return errors.New("stack overflow"), nil
-			case wasmtime.MemoryOutOfBounds:
-				return errors.New("wasm error: out of bounds memory access"), nil
-			case wasmtime.HeapMisaligned:
-				return errors.New("wasm error: unaligned atomic"), nil
-			case wasmtime.TableOutOfBounds, wasmtime.IndirectCallToNull:
-				return errors.New("wasm error: invalid table access"), nil
-			case wasmtime.BadSignature:
-				return errors.New("wasm error: indirect call type mismatch"), nil
-			case wasmtime.IntegerOverflow:
-				return errors.New("wasm error: integer overflow"), nil
-			case wasmtime.IntegerDivisionByZero:
-				return errors.New("wasm error: integer divide by zero"), nil
-			case wasmtime.BadConversionToInteger:
-				return errors.New("wasm error: invalid conversion to integer"), nil
-			case wasmtime.UnreachableCodeReached:
-				return errors.New("wasm error: unreachable"), nil
+			if msg, ok := trapMessages[*c]; ok {
+				x.Trap = msg
+				return
 			}
 		}
 		msg := trap.Message()
 		if i := strings.IndexByte(msg, '\n'); i >= 0 {
 			msg = msg[:i]
 		}
-		return fmt.Errorf("wasm error: %s", msg), nil
+		x.Trap = "wasm error: " + msg
+		return
 	}
-	return err, nil
+	x.Err = err.Error()
+}
+
+// trapMessages are wazero's words for each trap, so that users see the
+// same error on both runtimes.
+var trapMessages = map[wasmtime.TrapCode]string{
+	wasmtime.StackOverflow:          "stack overflow",
+	wasmtime.MemoryOutOfBounds:      "wasm error: out of bounds memory access",
+	wasmtime.HeapMisaligned:         "wasm error: unaligned atomic",
+	wasmtime.TableOutOfBounds:       "wasm error: invalid table access",
+	wasmtime.IndirectCallToNull:     "wasm error: invalid table access",
+	wasmtime.BadSignature:           "wasm error: indirect call type mismatch",
+	wasmtime.IntegerOverflow:        "wasm error: integer overflow",
+	wasmtime.IntegerDivisionByZero:  "wasm error: integer divide by zero",
+	wasmtime.BadConversionToInteger: "wasm error: invalid conversion to integer",
+	wasmtime.UnreachableCodeReached: "wasm error: unreachable",
 }
 
 // sandbox is a task's state behind the WASI functions it replaces in

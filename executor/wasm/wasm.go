@@ -92,6 +92,15 @@ type Config struct {
 	// DefaultRuntime(): Wasmtime where the build has cgo). Results are the
 	// same on both.
 	Runtime string
+	// Isolate runs each Wasmtime task in a child process of this binary,
+	// killed at the task's deadline, instead of in the executor's process:
+	// a crash of the runtime cannot take the node down, and since killing
+	// the process is what stops a runaway module, the code needs no epoch
+	// check at its loop headers (up to 2× faster on tight loops). It costs
+	// a process start per task (docs/BENCHMARKS.md), and the program must
+	// call ServeChild first thing in main (and in TestMain). Wazero ignores
+	// it.
+	Isolate bool
 }
 
 // Executor is the WASM executor. It is safe for concurrent use.

@@ -32,6 +32,10 @@ var testLimits = executor.Limits{
 // test-wasm-runtimes` runs the package on each.
 var testRuntime = os.Getenv("VFT_TEST_WASM_RUNTIME")
 
+// testIsolate runs Wasmtime's tasks in child processes
+// (VFT_TEST_WASM_ISOLATE=1; Config.Isolate).
+var testIsolate = os.Getenv("VFT_TEST_WASM_ISOLATE") == "1"
+
 var (
 	builder  *wasmtest.Builder
 	cacheDir string
@@ -43,6 +47,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	ServeChild() // Config.Isolate re-runs this binary for each task
 	dir, err := os.MkdirTemp("", "wasm-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -63,7 +68,7 @@ func TestMain(m *testing.M) {
 func sharedExecutor(t testing.TB) *Executor {
 	t.Helper()
 	shared.once.Do(func() {
-		shared.exec, shared.err = New(Config{Runtime: testRuntime, CacheDir: cacheDir, Limits: testLimits}, nil)
+		shared.exec, shared.err = New(Config{Runtime: testRuntime, Isolate: testIsolate, CacheDir: cacheDir, Limits: testLimits}, nil)
 	})
 	if shared.err != nil {
 		t.Fatal(shared.err)
@@ -332,7 +337,7 @@ func TestStdoutLimit(t *testing.T) {
 // TestConcurrentRuns runs tasks in parallel on one executor, with a cache of
 // one compiled module so that evictions happen while modules are in use.
 func TestConcurrentRuns(t *testing.T) {
-	e, err := New(Config{Runtime: testRuntime, MaxCompiled: 1}, nil)
+	e, err := New(Config{Runtime: testRuntime, Isolate: testIsolate, MaxCompiled: 1}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +368,7 @@ func TestConcurrentRuns(t *testing.T) {
 }
 
 func TestCloseStopsRuns(t *testing.T) {
-	e, err := New(Config{Runtime: testRuntime}, nil)
+	e, err := New(Config{Runtime: testRuntime, Isolate: testIsolate}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,7 +411,7 @@ func TestCallerCancel(t *testing.T) {
 // goroutine count back where it was once the executor is closed.
 func TestNoGoroutineLeak(t *testing.T) {
 	before := runtime.NumGoroutine()
-	e, err := New(Config{Runtime: testRuntime}, nil)
+	e, err := New(Config{Runtime: testRuntime, Isolate: testIsolate}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -478,7 +483,7 @@ func TestHostileFiles(t *testing.T) {
 // on-disk cache of compiled code grew without bound.
 func TestCompileUnderJobLimits(t *testing.T) {
 	t.Run("size cap before compiling", func(t *testing.T) {
-		e, err := New(Config{Runtime: testRuntime, MaxModuleBytes: 16, Limits: testLimits}, nil)
+		e, err := New(Config{Runtime: testRuntime, Isolate: testIsolate, MaxModuleBytes: 16, Limits: testLimits}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -490,7 +495,7 @@ func TestCompileUnderJobLimits(t *testing.T) {
 	})
 	t.Run("compile counts against the timeout", func(t *testing.T) {
 		mod := buildModule(t, "testdata/badguest")
-		e, err := New(Config{Runtime: testRuntime, Limits: testLimits}, nil) // no cache: a cold compile
+		e, err := New(Config{Runtime: testRuntime, Isolate: testIsolate, Limits: testLimits}, nil) // no cache: a cold compile
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -510,7 +515,7 @@ func TestCompileUnderJobLimits(t *testing.T) {
 	t.Run("disk cache bounded", func(t *testing.T) {
 		dir := t.TempDir()
 		const limit = 64 << 10
-		e, err := New(Config{Runtime: testRuntime, CacheDir: dir, CacheMaxBytes: limit, Limits: testLimits}, nil)
+		e, err := New(Config{Runtime: testRuntime, Isolate: testIsolate, CacheDir: dir, CacheMaxBytes: limit, Limits: testLimits}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -544,7 +549,7 @@ func TestCompileUnderJobLimits(t *testing.T) {
 // and killed the test process. Each must be refused as not WASM, having
 // allocated little.
 func TestModuleBombs(t *testing.T) {
-	e, err := New(Config{Runtime: testRuntime, Limits: testLimits}, nil)
+	e, err := New(Config{Runtime: testRuntime, Isolate: testIsolate, Limits: testLimits}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -625,7 +630,7 @@ func TestRunawayStopped(t *testing.T) {
 	}
 	const timeout = 300 * time.Millisecond
 	for _, rt := range Runtimes() {
-		e, err := New(Config{Runtime: rt, CacheDir: filepath.Join(cacheDir, "runaway-"+rt), Limits: testLimits}, nil)
+		e, err := New(Config{Runtime: rt, Isolate: testIsolate, CacheDir: filepath.Join(cacheDir, "runaway-"+rt), Limits: testLimits}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
