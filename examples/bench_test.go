@@ -140,13 +140,16 @@ func BenchmarkModuleStart(b *testing.B) {
 		}
 	}
 	for _, rt := range wasm.Runtimes() {
-		b.Run(rt, func(b *testing.B) { benchModuleStart(b, rt, run) })
+		b.Run(rt, func(b *testing.B) { benchModuleStart(b, rt, false, run) })
+		if rt == wasm.RuntimeWasmtime {
+			b.Run(rt+"-isolated", func(b *testing.B) { benchModuleStart(b, rt, true, run) })
+		}
 	}
 }
 
-func benchModuleStart(b *testing.B, rt string, run func(*testing.B, *wasm.Executor)) {
+func benchModuleStart(b *testing.B, rt string, isolate bool, run func(*testing.B, *wasm.Executor)) {
 	newExec := func(b *testing.B, cacheDir string) *wasm.Executor {
-		e, err := wasm.New(wasm.Config{Runtime: rt, CacheDir: cacheDir, Limits: limits}, nil)
+		e, err := wasm.New(wasm.Config{Runtime: rt, Isolate: isolate, CacheDir: cacheDir, Limits: limits}, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -9,7 +9,7 @@ over ROUNDS interleaved rounds, and the ratio of medians to native.
 
     make build examples && examples/cmatmul/build.sh && \\
       go build -o bin/matmul-native ./examples/matmul && \\
-      scripts/bench-wasm-cpu.py [ROUNDS] [RUNTIMES...]
+      scripts/bench-wasm-cpu.py [ROUNDS] [RUNTIMES...]   (wasmtime, wasmtime-isolated, wazero)
 
 VFT names another vft binary; SIMD_WASM and SCALAR_WASM other C modules.
 """
@@ -41,7 +41,10 @@ def cpu(cmd):
 
 
 def vft(module, rt, args):
-    cmd = [os.environ.get("VFT", "bin/vft"), "exec", module, "--runtime", rt, "--cache", cache]
+    # "wasmtime-isolated": each task in a child process (--isolate).
+    cmd = [os.environ.get("VFT", "bin/vft"), "exec", module, "--runtime", rt.removesuffix("-isolated"), "--cache", cache]
+    if rt.endswith("-isolated"):
+        cmd.append("--isolate")
     for a in args:
         cmd += ["--arg", a]
     return cmd

@@ -30,9 +30,10 @@ func runExec(c *cli, args []string) error {
 	seed := fs.Uint64("seed", 0, "the task's seed (its random numbers)")
 	timeout := fs.Duration("timeout", wasm.DefaultLimits().Timeout, "the task's time limit, compile included")
 	memory := fs.Uint64("memory-mib", wasm.DefaultLimits().MemoryBytes>>20, "the task's memory limit in MiB")
+	isolate := fs.Bool("isolate", false, "run the task in a child process killed at its deadline (wasmtime only; no epoch checks in its code)")
 	cacheDir := fs.String("cache", "", "compiled-module cache directory (default: none, every run compiles)")
 	fs.Usage = func() {
-		fmt.Fprintf(c.stderr, "usage: vft exec MODULE.wasm [--input PATH]... [--arg A]... [-o DIR] [--runtime %s]\n",
+		fmt.Fprintf(c.stderr, "usage: vft exec MODULE.wasm [--input PATH]... [--arg A]... [-o DIR] [--runtime %s] [--isolate]\n",
 			strings.Join(wasm.Runtimes(), "|"))
 		fs.PrintDefaults()
 	}
@@ -71,7 +72,7 @@ func runExec(c *cli, args []string) error {
 		mounts = append(mounts, m)
 	}
 
-	e, err := wasm.New(wasm.Config{Runtime: *runtimeName, CacheDir: *cacheDir}, nil)
+	e, err := wasm.New(wasm.Config{Runtime: *runtimeName, CacheDir: *cacheDir, Isolate: *isolate}, nil)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
