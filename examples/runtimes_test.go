@@ -12,7 +12,7 @@ import (
 )
 
 // TestExamplesSameOnBothRuntimes runs every example on each WASM runtime
-// this build has (Wasmtime and wazero with cgo) and requires the same
+// this build has (Wasmtime, in process and isolated, and wazero with cgo) and requires the same
 // output bytes and the same output CID from each: a verifier on one
 // runtime must agree with a miner on the other. The C example runs too
 // (its .wasm is committed: examples/cmatmul/build.sh).
@@ -21,6 +21,8 @@ func TestExamplesSameOnBothRuntimes(t *testing.T) {
 	if len(runtimes) < 2 {
 		t.Skipf("this build has only %v (no cgo): nothing to compare", runtimes)
 	}
+	// "wasmtime-isolated": tasks in child processes, compiled without
+	// epoch checks: other code, same bytes.
 	execs := make(map[string]*wasm.Executor)
 	for _, rt := range runtimes {
 		e, err := wasm.New(wasm.Config{Runtime: rt, CacheDir: filepath.Join(workDir, "cache-"+rt), Limits: limits}, nil)
@@ -30,6 +32,14 @@ func TestExamplesSameOnBothRuntimes(t *testing.T) {
 		defer e.Close()
 		execs[rt] = e
 	}
+	isolated, err := wasm.New(wasm.Config{Runtime: wasm.RuntimeWasmtime, Isolate: true,
+		CacheDir: filepath.Join(workDir, "cache-isolated"), Limits: limits}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer isolated.Close()
+	execs["wasmtime-isolated"] = isolated
+	runtimes = append(runtimes, "wasmtime-isolated")
 	store, err := storage.New(storage.DefaultConfig(), t.TempDir(), nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -14,13 +14,14 @@ func TestExec(t *testing.T) {
 	module := filepath.Join("..", "..", "examples", "cmatmul", "cmatmul.wasm")
 	env := testEnv()
 	var cids []string
-	for _, rt := range []string{"wasmtime", "wazero"} {
+	for _, rt := range []string{"wasmtime", "wazero", "wasmtime --isolate"} {
 		out := filepath.Join(t.TempDir(), "out")
-		stdout, stderr, code := vft(t, env, "exec", module, "--runtime", rt, "--arg", "-n", "--arg", "32", "-o", out)
+		args := append([]string{"exec", module, "--runtime"}, strings.Fields(rt)...)
+		stdout, stderr, code := vft(t, env, append(args, "--arg", "-n", "--arg", "32", "-o", out)...)
 		if code != 0 {
 			t.Fatalf("vft exec --runtime %s: exit %d\n%s%s", rt, code, stdout, stderr)
 		}
-		if !strings.Contains(stderr, "runtime "+rt+": ran ") {
+		if !strings.Contains(stderr, "runtime "+strings.Fields(rt)[0]+": ran ") {
 			t.Errorf("vft exec --runtime %s does not say its runtime and time: %q", rt, stderr)
 		}
 		if !strings.Contains(stdout, "n=32 passes=4") {
@@ -35,8 +36,8 @@ func TestExec(t *testing.T) {
 			t.Errorf("-o %s: %v", out, err)
 		}
 	}
-	if cids[0] != cids[1] {
-		t.Errorf("wasmtime wrote %s, wazero %s", cids[0], cids[1])
+	if cids[0] != cids[1] || cids[0] != cids[2] {
+		t.Errorf("wasmtime wrote %s, wazero %s, isolated wasmtime %s", cids[0], cids[1], cids[2])
 	}
 
 	for _, tt := range []struct {
