@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -155,9 +156,18 @@ func outputCID(ctx context.Context, dir string) (string, error) {
 // tasks. A build without cgo has only wazero, whose timeout checks make
 // tight loops several times slower (docs/BENCHMARKS.md): a warning, not a
 // failure, since its results are the same.
-func wasmRuntimeCheck() hwdetect.Check {
+func wasmRuntimeCheck(configured string) hwdetect.Check {
 	const name = "wasm runtime"
 	rt := wasm.DefaultRuntime()
+	if configured != "" && !slices.Contains(wasm.Runtimes(), configured) {
+		return hwdetect.Check{Name: name, Severity: hwdetect.SeverityFail,
+			Detail: fmt.Sprintf("executor.wasm.runtime is %q, which this build does not have (it has %s)", configured, strings.Join(wasm.Runtimes(), ", ")),
+			Fix:    "vft config set executor.wasm.runtime \"\" (the build's default), or use a vft built with cgo"}
+	}
+	if configured == wasm.RuntimeWazero {
+		return hwdetect.Check{Name: name, OK: true, Severity: hwdetect.SeverityOK,
+			Detail: "wazero (executor.wasm.runtime); wasmtime is built in and several times faster on tight loops"}
+	}
 	if rt == wasm.RuntimeWasmtime {
 		return hwdetect.Check{Name: name, OK: true, Severity: hwdetect.SeverityOK,
 			Detail: "wasmtime (Cranelift, epoch interruption, NaN canonicalisation); wazero also built in (vft exec --runtime wazero)"}

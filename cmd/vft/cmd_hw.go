@@ -99,7 +99,7 @@ func runDoctor(c *cli, args []string) error {
 		checks = append(checks, cgroupCheck(cfg))
 		checks = append(checks, sandboxCheck(ctx, cfg))
 	}
-	checks = append(checks, wasmRuntimeCheck())
+	checks = append(checks, wasmRuntimeCheck(cfg.Executor.WASM.Runtime))
 	checks = append(checks, c.nodeChecks(ctx, cfg, r)...)
 	checks = append(checks, chainChecks(ctx, cfg, r)...)
 
