@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"syscall"
 
 	"github.com/bytecodealliance/wasmtime-go/v39"
@@ -34,6 +35,17 @@ func ServeChild() {
 	if err := json.NewDecoder(os.Stdin).Decode(&req); err != nil {
 		fmt.Fprintln(os.Stderr, "wasm child: read the task:", err)
 		os.Exit(3)
+	}
+	if req.MaxFileBytes > 0 {
+		// No file under /output can pass the output budget: the write
+		// that would fails with EFBIG (SIGXFSZ, which would kill the
+		// process instead, is ignored), as wazero's outputFS refuses it.
+		signal.Ignore(syscall.SIGXFSZ)
+		lim := &syscall.Rlimit{Cur: uint64(req.MaxFileBytes), Max: uint64(req.MaxFileBytes)}
+		if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, lim); err != nil {
+			fmt.Fprintln(os.Stderr, "wasm child: limit file size:", err)
+			os.Exit(3)
+		}
 	}
 	x := serveChild(req)
 	if err := json.NewEncoder(os.Stdout).Encode(x); err != nil {
@@ -63,6 +75,7 @@ func (r *wasmtimeRuntime) runChild(ctx context.Context, clean []byte, mod *wasmt
 		return execResult{}, false, err
 	}
 	req.CodePath = path
+	req.MaxFileBytes = maxOutput
 	self, err := os.Executable()
 	if err != nil {
 		return execResult{}, false, fmt.Errorf("wasm: find this program to run the task in a child process: %w", err)

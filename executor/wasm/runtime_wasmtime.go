@@ -534,6 +534,7 @@ func (r *wasmtimeRuntime) run(ctx context.Context, t executor.Task) (executor.Re
 // so that it can be sent to a child process (Config.Isolate).
 type execRequest struct {
 	CodePath       string `json:"code_path,omitempty"` // serialized module, for a child
+	MaxFileBytes   int64  // a child's RLIMIT_FSIZE: the output budget
 	Args           []string
 	EnvKeys        []string
 	EnvVals        []string
@@ -677,7 +678,8 @@ const outputPoll = 20 * time.Millisecond
 // before it happens: the disk holds at most what the task writes in one
 // poll past its limit (the miner's disk protection is this watch plus the
 // measurement after the run, not a quota). The task is killed (exit -1)
-// rather than seeing a failed write.
+// rather than seeing a failed write. An isolated task's child process
+// also runs under RLIMIT_FSIZE = the budget, so no single file passes it.
 type outputWatch struct {
 	done chan struct{}
 	wg   sync.WaitGroup

@@ -18,7 +18,9 @@
 // ms after the deadline) instead of a call into Go at every loop header;
 // it canonicalises NaNs; it writes /output itself, so the output budget is
 // enforced by measuring /output every 20 ms and after the run (the task is
-// killed, where wazero fails the write that passes the budget); and it
+// killed, where wazero fails the write that passes the budget; an isolated
+// task's child also has the budget as RLIMIT_FSIZE, so one file cannot
+// pass it: that write fails, as with wazero); and it
 // reports a refused memory grow only through the module's own "out of
 // memory" on stderr (Go's runtime prints it), so a module that fails
 // silently after one gets ErrExit or ErrTrap instead of ErrMemoryLimit.
