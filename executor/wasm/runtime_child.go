@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -57,8 +56,13 @@ func ServeChild() {
 func serveChild(req execRequest) execResult {
 	engine := newEngine(true)
 	// The parent compiled the module with the same settings and wrote it
-	// to its cache; only the node writes there, so the code is trusted.
-	mod, err := wasmtime.NewModuleDeserializeFile(engine, req.CodePath)
+	// to its cache; only the node writes there, so the code is trusted
+	// once its checksum matches.
+	code, err := readCode(req.CodePath)
+	if err != nil {
+		return execResult{Err: fmt.Sprintf("wasm child: load the compiled module: %v", err)}
+	}
+	mod, err := wasmtime.NewModuleDeserialize(engine, code)
 	if err != nil {
 		return execResult{Err: fmt.Sprintf("wasm child: load the compiled module: %v", err)}
 	}
@@ -118,24 +122,14 @@ func (r *wasmtimeRuntime) runChild(ctx context.Context, clean []byte, mod *wasmt
 // writing it again if the cache's pruning removed it since the compile.
 func (r *wasmtimeRuntime) codeFile(clean []byte, mod *wasmtime.Module) (string, error) {
 	path := r.codePath(sha256.Sum256(clean))
-	if _, err := os.Stat(path); err == nil {
+	if _, err := readCode(path); err == nil {
 		return path, nil
 	}
 	code, err := mod.Serialize()
 	if err != nil {
 		return "", fmt.Errorf("wasm: serialize the module for the child process: %w", err)
 	}
-	tmp, err := os.CreateTemp(r.dir, ".module-*.tmp")
-	if err != nil {
-		return "", fmt.Errorf("wasm: write the module for the child process: %w", err)
-	}
-	_, err = tmp.Write(code)
-	err = errors.Join(err, tmp.Close())
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp.Name())
+	if err := writeCode(path, code); err != nil {
 		return "", fmt.Errorf("wasm: write the module for the child process: %w", err)
 	}
 	return path, nil

@@ -105,6 +105,7 @@ static void vft_capture_stdio(void *config, vft_capture *out, vft_capture *err) 
 import "C"
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -304,12 +305,15 @@ func (r *wasmtimeRuntime) loadOrCompile(key [32]byte, clean []byte) (mod *wasmti
 	path := ""
 	if r.dir != "" {
 		path = r.codePath(key)
-		// Only this node writes the cache, so its code is trusted; code
-		// that does not load (truncated, another build) is compiled again.
-		if mod, err := wasmtime.NewModuleDeserializeFile(r.engine, path); err == nil {
-			now := time.Now()
-			_ = os.Chtimes(path, now, now) // pruneCache removes the least recently used
-			return mod, false, nil
+		// Only this node writes the cache, so its code is trusted once its
+		// checksum matches; code that does not (truncated, bit rot) or does
+		// not load (another build) is compiled again.
+		if code, err := readCode(path); err == nil {
+			if mod, err := wasmtime.NewModuleDeserialize(r.engine, code); err == nil {
+				now := time.Now()
+				_ = os.Chtimes(path, now, now) // pruneCache removes the least recently used
+				return mod, false, nil
+			}
 		}
 	}
 	mod, err = wasmtime.NewModule(r.engine, clean)
@@ -324,21 +328,56 @@ func (r *wasmtimeRuntime) loadOrCompile(key [32]byte, clean []byte) (mod *wasmti
 		r.e.log.Warn("cannot serialize a compiled module for the cache", "err", err)
 		return mod, false, nil
 	}
-	tmp, err := os.CreateTemp(r.dir, ".module-*.tmp")
+	if err := writeCode(path, code); err != nil {
+		r.e.log.Warn("cannot write a compiled module to the cache", "dir", r.dir, "err", err)
+		return mod, false, nil
+	}
+	return mod, true, nil
+}
+
+// A cache file is the serialized module followed by its SHA-256. Wasmtime
+// maps a serialized module from a file without checking that the file is
+// as long as its headers say (NewModuleDeserializeFile): a truncated file
+// killed the whole process with SIGBUS. So a file is read and checked, and
+// only then handed to Wasmtime.
+
+// readCode returns the serialized module in a cache file, or an error if
+// the file is not whole.
+func readCode(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) < sha256.Size {
+		return nil, fmt.Errorf("%s: %d bytes, too short", path, len(data))
+	}
+	code, sum := data[:len(data)-sha256.Size], data[len(data)-sha256.Size:]
+	if want := sha256.Sum256(code); !bytes.Equal(sum, want[:]) {
+		return nil, fmt.Errorf("%s: checksum mismatch (truncated or damaged)", path)
+	}
+	return code, nil
+}
+
+// writeCode writes a cache file whole or not at all (a temporary file,
+// renamed).
+func writeCode(path string, code []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".module-*.tmp")
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(code)
+	_, err = tmp.Write(code)
 	if err == nil {
-		_, err = tmp.Write(code)
-		err = errors.Join(err, tmp.Close())
-		if err == nil {
-			err = os.Rename(tmp.Name(), path)
-		}
-		if err != nil {
-			_ = os.Remove(tmp.Name())
-		}
+		_, err = tmp.Write(sum[:])
+	}
+	err = errors.Join(err, tmp.Close())
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
 	}
 	if err != nil {
-		r.e.log.Warn("cannot write a compiled module to the cache", "dir", r.dir, "err", err)
+		_ = os.Remove(tmp.Name())
 	}
-	return mod, err == nil, nil
+	return err
 }
 
 // codePath is where the disk cache keeps a module's compiled code.
