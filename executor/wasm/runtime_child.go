@@ -62,7 +62,14 @@ func serveChild(req execRequest) execResult {
 	if err != nil {
 		return execResult{Err: fmt.Sprintf("wasm child: load the compiled module: %v", err)}
 	}
-	mod, err := wasmtime.NewModuleDeserialize(engine, code)
+	// Mapped from the file, now known to be whole: code loaded from
+	// memory would need a memfd for the module's memory image, which the
+	// child's RLIMIT_FSIZE (the output budget) may refuse. From memory
+	// only if the cache's pruning removed the file meanwhile.
+	mod, err := wasmtime.NewModuleDeserializeFile(engine, req.CodePath)
+	if err != nil {
+		mod, err = wasmtime.NewModuleDeserialize(engine, code)
+	}
 	if err != nil {
 		return execResult{Err: fmt.Sprintf("wasm child: load the compiled module: %v", err)}
 	}
