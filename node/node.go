@@ -208,7 +208,8 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	// submitters run custom verifier modules.
 	wc := n.cfg.Executor.WASM
 	wasmExec, err := wasm.New(wasm.Config{CacheDir: n.repo.Path("wasm-cache"),
-		MaxModuleBytes: int64(wc.MaxModuleBytes), CacheMaxBytes: int64(wc.CacheMaxBytes)}, n.log)
+		MaxModuleBytes: int64(wc.MaxModuleBytes), CacheMaxBytes: int64(wc.CacheMaxBytes),
+		Runtime: wc.Runtime, Isolate: wc.Isolate}, n.log)
 	if err != nil {
 		return err
 	}

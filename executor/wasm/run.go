@@ -26,9 +26,8 @@ const pageSize = 64 << 10
 // Run implements executor.Executor. The returned Result is filled as far as
 // the run got, also when err is not nil.
 func (e *Executor) Run(ctx context.Context, t executor.Task) (executor.Result, error) {
-	var res executor.Result
 	if err := e.begin(); err != nil {
-		return res, err
+		return executor.Result{}, err
 	}
 	defer e.wg.Done()
 	// The run also ends when the executor closes.
@@ -36,7 +35,13 @@ func (e *Executor) Run(ctx context.Context, t executor.Task) (executor.Result, e
 	defer cancel()
 	defer context.AfterFunc(e.life, cancel)()
 
-	res, err := e.run(ctx, t)
+	var res executor.Result
+	var err error
+	if e.wt != nil {
+		res, err = e.wt.run(ctx, t)
+	} else {
+		res, err = e.run(ctx, t)
+	}
 	err = executor.RunError(err, e.life.Err() != nil, t.JobID)
 	e.log.Debug("task finished", "job", t.JobID, "exit", res.ExitCode,
 		"duration", res.Duration, "output_bytes", res.OutputBytes, "err", err)
