@@ -62,7 +62,7 @@ type Store struct {
 	host host.Host
 	rt   routing.ContentRouting
 
-	blocks   *flatfs.Datastore
+	blocks   blockDatastore
 	ds       datastore.Batching
 	ownDS    bool
 	guard    *guardedBlockstore
@@ -114,11 +114,11 @@ func New(cfg Config, repoDir string, h host.Host, r routing.ContentRouting, log 
 		return nil, fmt.Errorf("create repo dir %s: %w", repoDir, err)
 	}
 	blocksDir := filepath.Join(repoDir, "blocks")
-	fds, err := flatfs.CreateOrOpen(blocksDir, flatfs.NextToLast(2), false)
+	bds, err := openBlockDatastore(blocksDir, s.log)
 	if err != nil {
 		return nil, fmt.Errorf("open block store %s: %w", blocksDir, err)
 	}
-	s.blocks = fds
+	s.blocks = bds
 
 	s.ds = o.ds
 	if s.ds == nil {
@@ -130,13 +130,13 @@ func New(cfg Config, repoDir string, h host.Host, r routing.ContentRouting, log 
 		s.ds, s.ownDS = pds, true
 	}
 
-	base := blockstore.NewBlockstore(fds, blockstore.NoPrefix())
+	base := blockstore.NewBlockstore(bds, blockstore.NoPrefix())
 	free := func() (int64, int64, error) { return freeSpace(blocksDir) }
 	if _, _, err := free(); err != nil {
 		s.log.Warn("cannot read free disk space; without storage.max_bytes the blocks may fill the disk", "err", err)
 		free = nil
 	}
-	s.guard = newGuardedBlockstore(base, fds, cfg.MaxBytes, free, cfg.HashOnRead, s.log)
+	s.guard = newGuardedBlockstore(base, bds, cfg.MaxBytes, free, cfg.HashOnRead, s.log)
 	s.bstore = blockstore.NewIdStore(s.guard)
 	s.gcl = blockstore.NewGCLocker()
 
@@ -177,6 +177,24 @@ func New(cfg Config, repoDir string, h host.Host, r routing.ContentRouting, log 
 	}
 	ok = true
 	return s, nil
+}
+
+// blockDatastore is where the blocks live: a pack store, or flatfs in
+// repos created before it.
+type blockDatastore interface {
+	datastore.Batching
+	DiskUsage(ctx context.Context) (uint64, error)
+}
+
+// openBlockDatastore opens the pack store in dir, or the flatfs store a
+// repo created before the pack store has there (kept as it is: both
+// import and fetch work on it, only slower).
+func openBlockDatastore(dir string, log *slog.Logger) (blockDatastore, error) {
+	if isFlatfsDir(dir) {
+		log.Info("this repo keeps its blocks in flatfs (one file per block, as before); new repos use the faster pack store", "dir", dir)
+		return flatfs.CreateOrOpen(dir, flatfs.NextToLast(2), false)
+	}
+	return openPackStore(dir, log)
 }
 
 // openDatastore opens the pebble datastore the Store owns. Writes are not
