@@ -57,8 +57,6 @@ type packStore struct {
 	size  map[uint32]int64 // bytes in each pack file
 	live  map[uint32]int64 // bytes of indexed blocks in each pack
 	total int64            // sum of size
-
-	corrupt int64 // blocks dropped for a CRC mismatch (under mu)
 }
 
 const (
@@ -160,6 +158,7 @@ func (p *packStore) load() error {
 		}
 		ids = append(ids, uint32(id))
 	}
+	indexedEnd := map[uint32]int64{}
 	it, err := p.idx.NewIter(nil)
 	if err != nil {
 		return err
@@ -171,9 +170,19 @@ func (p *packStore) load() error {
 			return fmt.Errorf("pack index, key %q: %w", it.Key(), err)
 		}
 		p.live[e.pack] += int64(e.length)
+		indexedEnd[e.pack] = max(indexedEnd[e.pack], e.offset+int64(e.length))
 	}
 	if err := it.Close(); err != nil {
 		return err
+	}
+	// Index commits are not synced, and pebble keeps unsynced commits in
+	// memory for a while: after a kill -9 the packs can hold blocks the
+	// index lost, even of an import that returned. Records carry their key
+	// and CRC, so index them again.
+	for _, id := range ids {
+		if err := p.recoverTail(id, indexedEnd[id]); err != nil {
+			return err
+		}
 	}
 	var next uint32
 	for _, id := range ids {
@@ -204,7 +213,106 @@ func (p *packStore) load() error {
 		}
 	}
 	p.curID = next
-	return nil
+	return p.dropTornTails()
+}
+
+// dropTornTails forgets blocks indexed past the end of their pack: after
+// a power loss the index can be on disk while the end of a pack is not.
+// Those blocks are missing and get fetched again like any other.
+func (p *packStore) dropTornTails() error {
+	it, err := p.idx.NewIter(nil)
+	if err != nil {
+		return err
+	}
+	b := p.idx.NewBatch()
+	defer b.Close()
+	n := 0
+	for it.First(); it.Valid(); it.Next() {
+		e, err := decodePackEntry(it.Value())
+		if err != nil {
+			it.Close()
+			return err
+		}
+		if e.offset+int64(e.length) > p.size[e.pack] {
+			if err := b.Delete(slices.Clone(it.Key()), nil); err != nil {
+				it.Close()
+				return err
+			}
+			p.live[e.pack] -= int64(e.length)
+			n++
+		}
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil
+	}
+	p.log.Warn("blocks were indexed past the end of their pack (the disk lost writes, e.g. in a power cut); forgetting them so they are fetched again", "blocks", n, "dir", p.dir)
+	return b.Commit(pebble.Sync)
+}
+
+// Bounds on a record header read back from a pack: larger values mean
+// the bytes are not a record (a torn write), and the scan stops there.
+const (
+	packMaxKeyLen   = 1 << 10
+	packMaxBlockLen = 64 << 20
+)
+
+// recoverTail indexes the complete records of pack id from offset from
+// on, stopping at the first torn or garbled one, and syncs the index.
+func (p *packStore) recoverTail(id uint32, from int64) error {
+	f, err := os.Open(p.packPath(id))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	b := p.idx.NewBatch()
+	defer b.Close()
+	n := 0
+	off := from
+	hdr := make([]byte, packHeaderLen)
+	for off+packHeaderLen <= st.Size() {
+		if _, err := f.ReadAt(hdr, off); err != nil {
+			break
+		}
+		keyLen := binary.LittleEndian.Uint32(hdr[0:])
+		e := packEntry{pack: id, length: binary.LittleEndian.Uint32(hdr[4:]), crc: binary.LittleEndian.Uint32(hdr[8:])}
+		if keyLen == 0 || keyLen > packMaxKeyLen || e.length > packMaxBlockLen {
+			break
+		}
+		e.offset = off + packHeaderLen + int64(keyLen)
+		if e.offset+int64(e.length) > st.Size() {
+			break
+		}
+		buf := make([]byte, int(keyLen)+int(e.length))
+		if _, err := f.ReadAt(buf, off+packHeaderLen); err != nil {
+			break
+		}
+		key, data := buf[:keyLen], buf[keyLen:]
+		if key[0] != '/' || crc32.Checksum(data, castagnoli) != e.crc {
+			break
+		}
+		if _, ok, err := p.lookup(key); err != nil {
+			return err
+		} else if !ok {
+			if err := b.Set(key, e.encode(), nil); err != nil {
+				return err
+			}
+			p.live[id] += int64(e.length)
+			n++
+		}
+		off = e.offset + int64(e.length)
+	}
+	if n == 0 {
+		return nil
+	}
+	p.log.Info("indexed blocks the pack index had lost (the node stopped without closing the store)", "pack", p.packPath(id), "blocks", n)
+	return b.Commit(pebble.Sync)
 }
 
 func (p *packStore) packPath(id uint32) string {
@@ -239,15 +347,18 @@ func (p *packStore) appendLocked(key string, value []byte) (packEntry, error) {
 	p.total += int64(n)
 	p.mu.Unlock()
 	if err != nil {
-		// The partial record is dead space; the next record goes after it.
-		return packEntry{}, fmt.Errorf("write block to %s: %w", p.cur.Name(), err)
+		// The partial record is dead space. Start the next record in a new
+		// pack, so a scan of this one stops only at its end.
+		name := p.cur.Name()
+		p.cur = nil
+		return packEntry{}, fmt.Errorf("write block to %s: %w", name, err)
 	}
 	return e, nil
 }
 
 func (p *packStore) rotateLocked() error {
 	id := p.curID
-	if p.cur != nil {
+	if _, used := p.size[id]; used {
 		id++
 	}
 	path := p.packPath(id)
@@ -335,13 +446,20 @@ func (p *packStore) commitLocked(puts []packPut, dels []datastore.Key) error {
 		}
 	}
 	p.mu.Unlock()
+	if len(empty) > 0 {
+		if err := p.idx.LogData(nil, pebble.Sync); err != nil {
+			return err
+		}
+	}
 	for _, id := range empty {
 		p.removePackLocked(id)
 	}
 	return nil
 }
 
-// removePackLocked deletes a pack no entry points into. Caller holds wmu.
+// removePackLocked deletes a pack no entry points into. Caller holds wmu
+// and has synced the index: an index that lost the deletes must not
+// outlive the pack.
 func (p *packStore) removePackLocked(id uint32) {
 	p.mu.Lock()
 	f := p.packs[id]
@@ -407,21 +525,16 @@ func (p *packStore) read(key datastore.Key) ([]byte, error) {
 	return buf, nil
 }
 
+// Get returns key's block. A block that fails its checksum (torn by a
+// power loss, or bit rot) gives an error matching ErrCorruptBlock; the
+// guarded blockstore deletes it and reports it missing, so it is fetched
+// again.
 func (p *packStore) Get(ctx context.Context, key datastore.Key) ([]byte, error) {
 	buf, err := p.read(key)
-	if !errors.Is(err, errPackCRC) {
-		return buf, err
+	if errors.Is(err, errPackCRC) {
+		return nil, fmt.Errorf("block %s: %w: %w", key, ErrCorruptBlock, err)
 	}
-	// Torn by a power loss (the index outlived the data) or bit rot:
-	// forget it so it is fetched again.
-	p.log.Warn("block in pack fails its checksum, dropping it so it can be fetched again", "key", key.String())
-	p.mu.Lock()
-	p.corrupt++
-	p.mu.Unlock()
-	if err := p.Delete(ctx, key); err != nil {
-		return nil, fmt.Errorf("block %s: %w, and dropping it failed: %v", key, ErrCorruptBlock, err)
-	}
-	return nil, datastore.ErrNotFound
+	return buf, err
 }
 
 func (p *packStore) Has(ctx context.Context, key datastore.Key) (bool, error) {
@@ -530,6 +643,16 @@ func (p *packStore) DiskUsage(ctx context.Context) (uint64, error) {
 func (p *packStore) Compact(ctx context.Context) (reclaimed int64, err error) {
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
+	p.mu.RLock()
+	curMostlyDead := p.cur != nil && p.live[p.curID]*2 < p.size[p.curID]
+	p.mu.RUnlock()
+	if curMostlyDead {
+		// An import refused by the quota leaves its dead blocks in the
+		// current pack: start a new one so that this one can go.
+		if err := p.rotateLocked(); err != nil {
+			return 0, err
+		}
+	}
 	p.mu.RLock()
 	var victims []uint32
 	for id, sz := range p.size {
