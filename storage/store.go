@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -32,6 +33,7 @@ import (
 	pebbleds "github.com/ipfs/go-ds-pebble"
 	ipld "github.com/ipfs/go-ipld-format"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/routing"
 )
 
@@ -74,6 +76,7 @@ type Store struct {
 	dag      ipld.DAGService // online: fetches what is missing
 	localDAG ipld.DAGService // never touches the network
 	pinner   pin.Pinner
+	carSent  atomic.Int64 // blocks sent over CARProtocol
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -158,6 +161,7 @@ func New(cfg Config, repoDir string, h host.Host, r routing.ContentRouting, log 
 			}
 		}
 		exch = s.bswap
+		h.SetStreamHandler(CARProtocol, (&carServer{s: s, sent: &s.carSent, active: map[peer.ID]bool{}}).handle)
 	}
 	s.bserv = blockservice.New(s.bstore, exch)
 	s.offline = blockservice.New(s.bstore, nil)
@@ -259,6 +263,9 @@ func (s *Store) Close() error {
 		s.mu.Lock()
 		s.closing = true
 		s.mu.Unlock()
+		if s.host != nil {
+			s.host.RemoveStreamHandler(CARProtocol)
+		}
 		s.cancel()
 		var errs []error
 		if s.bswap != nil {
