@@ -60,6 +60,7 @@ func (s *Store) Fetch(ctx context.Context, c cid.Cid, opts FetchOptions) (FetchR
 	defer unlock.Unlock(ctx)
 
 	streamed := 0
+	walkProgress := opts.Progress
 	if s.host != nil && !opts.NoStream {
 		// One stream from a peer that has it all, when there is one; the
 		// walk below then finds every block here and fetches over bitswap
@@ -75,8 +76,12 @@ func (s *Store) Fetch(ctx context.Context, c cid.Cid, opts FetchOptions) (FetchR
 			}
 		}
 		streamed, _ = s.fetchCAR(ctx, c, s.carProviders(opts.From), progress)
+		if opts.Progress != nil && done > 0 {
+			// The walk counts from zero again; a bar must not go back.
+			walkProgress = func(d, t int64) { opts.Progress(max(d, done), t) }
+		}
 	}
-	res, err := s.fetchDAG(ctx, s.bserv, c, opts.Progress, nil)
+	res, err := s.fetchDAG(ctx, s.bserv, c, walkProgress, nil)
 	res.Fetched += streamed
 	if err != nil {
 		return res, fmt.Errorf("fetch %s: %w", c, err)
