@@ -375,9 +375,10 @@ func (s *Store) localPrefix(ctx context.Context, root cid.Cid) (*dagOrder, uint6
 
 // fetchCAR asks providers, one after another, to stream the DAG under
 // root, and stores what arrives until one stream completes it. It
-// returns the blocks written; a provider that does not have the DAG, is
-// busy, or fails part way is logged and the next one asked. What no
-// stream delivered is left to bitswap.
+// returns the blocks written (not counting those already here); a
+// provider that does not have the DAG, is busy, or fails part way is
+// logged and the next one asked. What no stream delivered is left to
+// bitswap.
 func (s *Store) fetchCAR(ctx context.Context, root cid.Cid, providers []peer.ID, progress func(blocks.Block)) (written int, complete bool) {
 	for _, p := range providers {
 		n, done, err := s.fetchCARFrom(ctx, p, root, progress)
@@ -450,11 +451,14 @@ func (s *Store) fetchCARFrom(ctx context.Context, p peer.ID, root cid.Cid, progr
 			if werr != nil {
 				continue
 			}
+			// Only blocks that were not here count: a resumed stream
+			// also carries present blocks after the first missing one.
+			before := s.guard.written.Load()
 			if err := s.bstore.PutMany(ctx, b); err != nil {
 				werr = err
 				continue
 			}
-			written += len(b)
+			written += int(s.guard.written.Load() - before)
 		}
 	}()
 	var batch []blocks.Block
