@@ -274,45 +274,59 @@ func (p *packStore) recoverTail(id uint32, from int64) error {
 	b := p.idx.NewBatch()
 	defer b.Close()
 	n := 0
-	off := from
-	hdr := make([]byte, packHeaderLen)
-	for off+packHeaderLen <= st.Size() {
-		if _, err := f.ReadAt(hdr, off); err != nil {
-			break
-		}
-		keyLen := binary.LittleEndian.Uint32(hdr[0:])
-		e := packEntry{pack: id, length: binary.LittleEndian.Uint32(hdr[4:]), crc: binary.LittleEndian.Uint32(hdr[8:])}
-		if keyLen == 0 || keyLen > packMaxKeyLen || e.length > packMaxBlockLen {
-			break
-		}
-		e.offset = off + packHeaderLen + int64(keyLen)
-		if e.offset+int64(e.length) > st.Size() {
-			break
-		}
-		buf := make([]byte, int(keyLen)+int(e.length))
-		if _, err := f.ReadAt(buf, off+packHeaderLen); err != nil {
-			break
-		}
-		key, data := buf[:keyLen], buf[keyLen:]
-		if key[0] != '/' || crc32.Checksum(data, castagnoli) != e.crc {
-			break
-		}
-		if _, ok, err := p.lookup(key); err != nil {
+	err = scanPackRecords(f, st.Size(), from, func(key []byte, e packEntry) error {
+		e.pack = id
+		if _, ok, err := p.lookup(key); err != nil || ok {
 			return err
-		} else if !ok {
-			if err := b.Set(key, e.encode(), nil); err != nil {
-				return err
-			}
-			p.live[id] += int64(e.length)
-			n++
 		}
-		off = e.offset + int64(e.length)
-	}
-	if n == 0 {
+		if err := b.Set(key, e.encode(), nil); err != nil {
+			return err
+		}
+		p.live[id] += int64(e.length)
+		n++
 		return nil
+	})
+	if err != nil || n == 0 {
+		return err
 	}
 	p.log.Info("indexed blocks the pack index had lost (the node stopped without closing the store)", "pack", p.packPath(id), "blocks", n)
 	return b.Commit(pebble.Sync)
+}
+
+// scanPackRecords calls fn with each whole record of a pack of size bytes
+// from offset from on (its key, and where its block is), and stops at the
+// first record that is torn, garbled or fails its CRC: what follows a torn
+// write cannot be trusted to be aligned.
+func scanPackRecords(f io.ReaderAt, size, from int64, fn func(key []byte, e packEntry) error) error {
+	off := from
+	hdr := make([]byte, packHeaderLen)
+	for off >= 0 && off+packHeaderLen <= size {
+		if _, err := f.ReadAt(hdr, off); err != nil {
+			return nil
+		}
+		keyLen := binary.LittleEndian.Uint32(hdr[0:])
+		e := packEntry{length: binary.LittleEndian.Uint32(hdr[4:]), crc: binary.LittleEndian.Uint32(hdr[8:])}
+		if keyLen == 0 || keyLen > packMaxKeyLen || e.length > packMaxBlockLen {
+			return nil
+		}
+		e.offset = off + packHeaderLen + int64(keyLen)
+		if e.offset+int64(e.length) > size {
+			return nil
+		}
+		buf := make([]byte, int(keyLen)+int(e.length))
+		if _, err := f.ReadAt(buf, off+packHeaderLen); err != nil {
+			return nil
+		}
+		key, data := buf[:keyLen], buf[keyLen:]
+		if key[0] != '/' || crc32.Checksum(data, castagnoli) != e.crc {
+			return nil
+		}
+		if err := fn(key, e); err != nil {
+			return err
+		}
+		off = e.offset + int64(e.length)
+	}
+	return nil
 }
 
 func (p *packStore) packPath(id uint32) string {
