@@ -1,7 +1,9 @@
-// Package storage keeps UnixFS content for the node: a flatfs blockstore
-// with hash checks and a quota, kubo-compatible UnixFS import and export,
-// bitswap on the node's libp2p host with the DHT for provider records,
-// recursive pins in the node's datastore, and garbage collection.
+// Package storage keeps UnixFS content for the node: a blockstore (pack
+// files with a pebble index in new repos, flatfs in older ones) with hash
+// checks and a quota, kubo-compatible UnixFS import and export, bitswap on
+// the node's libp2p host with the DHT for provider records, whole-DAG
+// streams between VFT nodes (CARProtocol), recursive pins in the node's
+// datastore, and garbage collection.
 package storage
 
 import (
@@ -87,7 +89,8 @@ type Store struct {
 	closeErr  error
 }
 
-// New opens (creating if needed) the block store in <repoDir>/blocks and,
+// New opens (creating if needed) the block store in <repoDir>/blocks (a
+// flatfs store already there is kept) and,
 // unless WithDatastore is given, the pebble datastore in <repoDir>/datastore.
 // h and r may be nil for an offline store: without h there is no bitswap,
 // without r bitswap only asks connected peers and nothing is provided.
