@@ -40,7 +40,7 @@ func TestExamplesSameOnBothRuntimes(t *testing.T) {
 	defer isolated.Close()
 	execs["wasmtime-isolated"] = isolated
 	runtimes = append(runtimes, "wasmtime-isolated")
-	store, err := storage.New(storage.DefaultConfig(), t.TempDir(), nil, nil, nil)
+	store, err := storage.New(storage.DefaultConfig(), t.TempDir(), nil, nil, nil, storage.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -182,7 +182,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	n.stops = append(n.stops, n.net.Close, n.hardware.Close)
 
-	n.storage, err = storage.New(n.cfg.Storage, n.repo.Dir(), n.net.Host(), n.net.DHT(), n.log)
+	n.storage, err = storage.New(n.cfg.Storage, n.repo.Dir(), n.net.Host(), n.net.DHT(), n.log, storage.Options{})
 	if err != nil {
 		return err
 	}

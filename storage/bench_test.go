@@ -37,7 +37,7 @@ func BenchmarkImport(b *testing.B) {
 	ctx := context.Background()
 	for _, p := range profiles {
 		b.Run(p.name, func(b *testing.B) {
-			s, err := New(p.cfg, b.TempDir(), nil, nil, nil)
+			s, err := New(p.cfg, b.TempDir(), nil, nil, nil, Options{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -64,7 +64,7 @@ func BenchmarkImport(b *testing.B) {
 // BenchmarkExport measures writing a 64 MiB local file back to disk.
 func BenchmarkExport(b *testing.B) {
 	in := benchFile(b)
-	s, err := New(DefaultConfig(), b.TempDir(), nil, nil, nil)
+	s, err := New(DefaultConfig(), b.TempDir(), nil, nil, nil, Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func BenchmarkFetch(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
 				h := newHost(b)
-				s, err := New(DefaultConfig(), b.TempDir(), h, nil, nil)
+				s, err := New(DefaultConfig(), b.TempDir(), h, nil, nil, Options{})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -275,11 +275,11 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 
 	cfg := testConfig()
 	cfg.ReprovideInterval = time.Hour
-	a, err := New(cfg, t.TempDir(), ha, da, nil)
+	a, err := New(cfg, t.TempDir(), ha, da, nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := New(cfg, t.TempDir(), hb, db, nil)
+	b, err := New(cfg, t.TempDir(), hb, db, nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func testConfig() Config {
 
 func newStore(t testing.TB, cfg Config, h host.Host, r routing.ContentRouting) *Store {
 	t.Helper()
-	s, err := New(cfg, t.TempDir(), h, r, nil)
+	s, err := New(cfg, t.TempDir(), h, r, nil, Options{})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

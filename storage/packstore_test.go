@@ -39,7 +39,7 @@ func packFiles(t testing.TB, repo string) ([]string, int64) {
 func TestPackStoreReopenAndCompact(t *testing.T) {
 	ctx := context.Background()
 	repo := t.TempDir()
-	s, err := New(testConfig(), repo, nil, nil, nil)
+	s, err := New(testConfig(), repo, nil, nil, nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestFlatfsRepoStillOpens(t *testing.T) {
 	ctx := context.Background()
 	repo := t.TempDir()
 	makeFlatfsRepo(t, repo)
-	s, err := New(testConfig(), repo, nil, nil, nil)
+	s, err := New(testConfig(), repo, nil, nil, nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestPackStoreLostWrites(t *testing.T) {
 			repo := t.TempDir()
 			cfg := testConfig()
 			cfg.HashOnRead = false
-			s, err := New(cfg, repo, nil, nil, nil)
+			s, err := New(cfg, repo, nil, nil, nil, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -195,7 +195,7 @@ func TestPackStoreLostWrites(t *testing.T) {
 				t.Fatalf("packs %v, want one", packs)
 			}
 			tc.damage(t, packs[0], size)
-			s, err = New(cfg, repo, nil, nil, nil)
+			s, err = New(cfg, repo, nil, nil, nil, Options{})
 			if err != nil {
 				t.Fatalf("reopen after lost writes: %v", err)
 			}
@@ -223,7 +223,7 @@ func TestPackStoreCrashHelper(t *testing.T) {
 	if repo == "" {
 		t.Skip("run by TestKillDuringImport")
 	}
-	s, err := New(DefaultConfig(), repo, nil, nil, nil)
+	s, err := New(DefaultConfig(), repo, nil, nil, nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +337,7 @@ func TestKillDuringImport(t *testing.T) {
 
 	cfg := DefaultConfig()
 	cfg.HashOnRead = true
-	s, err := New(cfg, repo, nil, nil, nil)
+	s, err := New(cfg, repo, nil, nil, nil, Options{})
 	if err != nil {
 		t.Fatalf("reopen after kill -9: %v", err)
 	}
@@ -369,7 +369,7 @@ func TestKillDuringImport(t *testing.T) {
 
 func reopen(t *testing.T, repo string) *Store {
 	t.Helper()
-	s, err := New(testConfig(), repo, nil, nil, nil)
+	s, err := New(testConfig(), repo, nil, nil, nil, Options{})
 	if err != nil {
 		t.Fatalf("reopen: %v", err)
 	}

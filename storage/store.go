@@ -43,19 +43,16 @@ import (
 // node's shared datastore; other components use other prefixes.
 const datastorePrefix = "/storage"
 
-// Option changes how New builds a Store.
-type Option func(*options)
-
-type options struct {
-	ds       datastore.Batching
-	pebbleFS vfs.FS // tests: a crashable in-memory file system
-}
-
-// WithDatastore makes the Store keep its metadata (pins) under /storage in
-// ds instead of opening <repo>/datastore itself. The caller keeps
-// ownership: Close does not close ds.
-func WithDatastore(ds datastore.Batching) Option {
-	return func(o *options) { o.ds = ds }
+// Options change how New builds a Store; the zero value is what a node
+// runs.
+type Options struct {
+	// Datastore, when set, keeps the Store's metadata (pins) under
+	// /storage in it instead of opening <repo>/datastore itself. The
+	// caller keeps ownership: Close does not close it.
+	Datastore datastore.Batching
+	// pebbleFS replaces the disk under <repo>/datastore (tests: a
+	// crashable in-memory file system).
+	pebbleFS vfs.FS
 }
 
 // Store is the node's content store. All methods are safe for concurrent use.
@@ -91,20 +88,16 @@ type Store struct {
 
 // New opens (creating if needed) the block store in <repoDir>/blocks (a
 // flatfs store already there is kept) and,
-// unless WithDatastore is given, the pebble datastore in <repoDir>/datastore.
+// unless Options.Datastore is given, the pebble datastore in <repoDir>/datastore.
 // h and r may be nil for an offline store: without h there is no bitswap,
 // without r bitswap only asks connected peers and nothing is provided.
 // New does no network I/O.
-func New(cfg Config, repoDir string, h host.Host, r routing.ContentRouting, log *slog.Logger, opts ...Option) (*Store, error) {
+func New(cfg Config, repoDir string, h host.Host, r routing.ContentRouting, log *slog.Logger, opts Options) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
-	}
-	var o options
-	for _, opt := range opts {
-		opt(&o)
 	}
 	s := &Store{cfg: cfg, repo: repoDir, log: log.With("component", "storage"), host: h, rt: r}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -126,10 +119,10 @@ func New(cfg Config, repoDir string, h host.Host, r routing.ContentRouting, log 
 	}
 	s.blocks = bds
 
-	s.ds = o.ds
+	s.ds = opts.Datastore
 	if s.ds == nil {
 		dsDir := filepath.Join(repoDir, "datastore")
-		pds, err := openDatastore(dsDir, o.pebbleFS)
+		pds, err := openDatastore(dsDir, opts.pebbleFS)
 		if err != nil {
 			return nil, fmt.Errorf("open datastore %s: %w", dsDir, err)
 		}

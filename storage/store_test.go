@@ -321,7 +321,7 @@ func TestCorruptBlockDetected(t *testing.T) {
 			if kind == "flatfs" {
 				makeFlatfsRepo(t, repo)
 			}
-			s, err := New(testConfig(), repo, nil, nil, nil)
+			s, err := New(testConfig(), repo, nil, nil, nil, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -377,7 +377,7 @@ func TestUnknownCIDTimesOut(t *testing.T) {
 }
 
 func TestCloseTwice(t *testing.T) {
-	s, err := New(testConfig(), t.TempDir(), newHost(t), nil, nil)
+	s, err := New(testConfig(), t.TempDir(), newHost(t), nil, nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +396,7 @@ func TestCloseTwice(t *testing.T) {
 func TestReopen(t *testing.T) {
 	ctx := context.Background()
 	repo := t.TempDir()
-	s, err := New(testConfig(), repo, nil, nil, nil)
+	s, err := New(testConfig(), repo, nil, nil, nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,7 +405,7 @@ func TestReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	s2, err := New(testConfig(), repo, nil, nil, nil)
+	s2, err := New(testConfig(), repo, nil, nil, nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -144,7 +144,7 @@ func outputCID(ctx context.Context, dir string) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
-	s, err := storage.New(storage.DefaultConfig(), tmp, nil, nil, nil)
+	s, err := storage.New(storage.DefaultConfig(), tmp, nil, nil, nil, storage.Options{})
 	if err != nil {
 		return "", err
 	}

@@ -58,7 +58,7 @@ func main() {
 
 func run(repo, path string) error {
 	t0 := time.Now()
-	s, err := storage.New(storage.DefaultConfig(), repo, nil, nil, nil)
+	s, err := storage.New(storage.DefaultConfig(), repo, nil, nil, nil, storage.Options{})
 	if err != nil {
 		return err
 	}

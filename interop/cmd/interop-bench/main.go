@@ -282,7 +282,7 @@ func timed(cmd *exec.Cmd) (float64, int64, string, error) {
 }
 
 func vftAdd(repo, path string) error {
-	s, err := storage.New(storage.DefaultConfig(), repo, nil, nil, nil)
+	s, err := storage.New(storage.DefaultConfig(), repo, nil, nil, nil, storage.Options{})
 	if err != nil {
 		return err
 	}
@@ -304,7 +304,7 @@ func vftTransfer(ctx context.Context, dir, data, want string, repeat int, bitswa
 		if err != nil {
 			return nil, nil, err
 		}
-		s, err := storage.New(storage.DefaultConfig(), filepath.Join(dir, name), h, nil, nil)
+		s, err := storage.New(storage.DefaultConfig(), filepath.Join(dir, name), h, nil, nil, storage.Options{})
 		if err != nil {
 			h.Close()
 			return nil, nil, err
