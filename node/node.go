@@ -261,7 +261,12 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		}
 	}
 	started := time.Now()
-	n.market = job.NewMarket(n.key, n.net.Streams(), n.jobs, job.MarketOptions{
+	// The market opens its streams on the plain host: a bid to a submitter
+	// this node cannot reach is dropped, not looked up in the DHT, or a
+	// Sybil flood of offers would make every miner run a lookup per offer
+	// (TestSybilOfferFlood fails with it). Workers and escrow, which only
+	// talk to the parties of a real job, may look peers up (Streams).
+	n.market = job.NewMarket(n.key, n.net.Host(), n.jobs, job.MarketOptions{
 		Capacity: n.jobCapacity,
 		Policy:   marketPolicy(n.cfg.Market),
 		Works:    works,

@@ -286,12 +286,14 @@ func (n *Network) Close() error {
 // (bitswap, direct job streams).
 func (n *Network) Host() host.Host { return n.host }
 
-// Streams is the host for the direct request/reply protocols (bids,
-// assignments, commitments, escrow signatures): a stream to a peer this
-// node has no connection to and no address of is dialled at the
-// addresses the DHT finds for it (a submitter the miner only saw on
-// gossip, one behind NAT reachable through its relay). Call it after
-// Start.
+// Streams is a host for request/reply protocols between the parties of
+// a job (a worker's commitment, escrow signatures, a rescue's reveals): a
+// stream to a peer this node has no connection to and no address of is
+// dialled at the addresses the DHT finds for it (a submitter that
+// restarted elsewhere, a co-worker behind NAT reachable through its
+// relay). Not for anything a stranger can trigger at will, such as bids
+// on gossiped offers: each lookup costs queries across the network. Call
+// it after Start.
 func (n *Network) Streams() host.Host { return routedhost.Wrap(n.host, n.dht) }
 
 // DHT is the Kademlia DHT, usable as content routing.

@@ -11,11 +11,11 @@ import (
 	"github.com/vft-network/vft/p2p/reqresp"
 )
 
-// TestStreamsFindPeersInTheDHT: a miner that learned of a submitter only
-// from gossip holds no address of it, yet must bid on its offer. Found by
-// the independent client of issue #21: bids went only to submitters the
-// miner was already connected to ("no addresses"). Streams dials such a
-// peer at the addresses the DHT finds.
+// TestStreamsFindPeersInTheDHT: a worker whose submitter it holds no
+// connection to and no address of (the submitter restarted, or sits
+// behind NAT) must still deliver its commitment. Streams dials such a peer
+// at the addresses the DHT finds. (Found by the independent client of
+// issue #21, for bids; bids stay on the plain host, see node.Start.)
 func TestStreamsFindPeersInTheDHT(t *testing.T) {
 	// One machine is a LAN: loopback addresses learned from peers are
 	// dialled (p2p.allow_private_addrs).
@@ -23,30 +23,29 @@ func TestStreamsFindPeersInTheDHT(t *testing.T) {
 	hub := startNetwork(t, lan, Options{DHTServer: true})
 	viaHub := func(c *Config) { lan(c); c.Bootstrap = []string{hub.Addrs()[0].String()} }
 	submitter := startNetwork(t, viaHub, Options{DHTServer: true})
-	miner := startNetwork(t, viaHub, Options{DHTServer: true})
+	worker := startNetwork(t, viaHub, Options{DHTServer: true})
 
-	const proto = "/vft/test-bid/1"
+	const proto = "/vft/test-commit/1"
 	submitter.Host().SetStreamHandler(proto, func(st network.Stream) {
 		defer st.Close()
 		if _, err := reqresp.Read(bufio.NewReader(st), 64); err == nil {
-			reqresp.Write(st, []byte("bid received"))
+			reqresp.Write(st, []byte("commitment received"))
 		}
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// Wait until the submitter is in the hub's routing table, then make
-	// sure the miner has neither a connection nor an address of it.
-	for hub.DHT().RoutingTable().Find(submitter.ID()) == "" || miner.DHT().RoutingTable().Find(hub.ID()) == "" {
+	// sure the worker has neither a connection nor an address of it.
+	for hub.DHT().RoutingTable().Find(submitter.ID()) == "" || worker.DHT().RoutingTable().Find(hub.ID()) == "" {
 		if ctx.Err() != nil {
 			t.Fatal("the DHT did not learn of the submitter and the hub")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	// As on a network too big for everyone to know everyone: forget
-	// the submitter entirely.
-	// the submitter entirely, and the submitter the miner (or it could
-	// dial back in).
-	for _, pair := range [][2]*Network{{miner, submitter}, {submitter, miner}} {
+	// As on a network too big for everyone to know everyone: the worker
+	// forgets the submitter entirely, and the submitter the worker (or
+	// it could dial back in).
+	for _, pair := range [][2]*Network{{worker, submitter}, {submitter, worker}} {
 		a, b := pair[0], pair[1]
 		a.DHT().RoutingTable().RemovePeer(b.ID())
 		a.Host().Network().ClosePeer(b.ID())
@@ -58,12 +57,12 @@ func TestStreamsFindPeersInTheDHT(t *testing.T) {
 	var reply []byte
 	var err error
 	for try := 0; try < 3; try++ {
-		if reply, err = reqresp.Exchange(ctx, miner.Streams(), submitter.ID(), proto, []byte("bid"), 64, 10*time.Second); err == nil {
+		if reply, err = reqresp.Exchange(ctx, worker.Streams(), submitter.ID(), proto, []byte("commitment"), 64, 10*time.Second); err == nil {
 			break
 		}
 		time.Sleep(time.Second)
 	}
-	if err != nil || string(reply) != "bid received" {
+	if err != nil || string(reply) != "commitment received" {
 		t.Fatalf("Exchange through Streams = %q, %v; want the submitter found through the DHT", reply, err)
 	}
 }
