@@ -399,16 +399,16 @@ wait:
 	case waitErr == nil:
 		return res, nil
 	case cg != nil && cg.oomKilled():
-		return res, fmt.Errorf("%w: killed at the %d MiB limit%s", executor.ErrMemoryLimit, limits.MemoryBytes>>20, lastLine(res.Stderr))
+		return res, fmt.Errorf("%w: killed at the %d MiB limit%s", executor.ErrMemoryLimit, limits.MemoryBytes>>20, executor.LastLine(res.Stderr))
 	case res.ExitCode == -1:
-		return res, fmt.Errorf("%w: %v%s", executor.ErrTrap, waitErr, lastLine(res.Stderr))
-	case noSpace(res.Stderr):
+		return res, fmt.Errorf("%w: %v%s", executor.ErrTrap, waitErr, executor.LastLine(res.Stderr))
+	case executor.SaysNoSpace(res.Stderr):
 		return res, fmt.Errorf("%w: the task filled its scratch space (/tmp holds %d MiB, /work %d MiB; write results to /output)%s",
-			executor.ErrDiskLimit, e.cfg.TmpBytes>>20, e.cfg.WorkBytes>>20, lastLine(res.Stderr))
-	case outOfMemory(res.Stderr):
-		return res, fmt.Errorf("%w: the command ran out of memory under the %d MiB limit%s", executor.ErrMemoryLimit, limits.MemoryBytes>>20, lastLine(res.Stderr))
+			executor.ErrDiskLimit, e.cfg.TmpBytes>>20, e.cfg.WorkBytes>>20, executor.LastLine(res.Stderr))
+	case executor.SaysOutOfMemory(res.Stderr):
+		return res, fmt.Errorf("%w: the command ran out of memory under the %d MiB limit%s", executor.ErrMemoryLimit, limits.MemoryBytes>>20, executor.LastLine(res.Stderr))
 	default:
-		return res, fmt.Errorf("%w: exit code %d%s", executor.ErrExit, res.ExitCode, lastLine(res.Stderr))
+		return res, fmt.Errorf("%w: exit code %d%s", executor.ErrExit, res.ExitCode, executor.LastLine(res.Stderr))
 	}
 }
 
@@ -486,29 +486,4 @@ func (e *Executor) gpuArgs(uuids []string) ([]string, error) {
 
 func killGroup(pid int) {
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
-}
-
-// noSpace tells whether the task died of a full file system: its /tmp or
-// /work tmpfs, or the disk under /output.
-func noSpace(stderr []byte) bool {
-	return strings.Contains(strings.ToLower(string(stderr)), "no space left on device")
-}
-
-func outOfMemory(stderr []byte) bool {
-	s := strings.ToLower(string(stderr))
-	for _, sign := range []string{"out of memory", "cannot allocate memory", "memoryerror", "bad_alloc"} {
-		if strings.Contains(s, sign) {
-			return true
-		}
-	}
-	return false
-}
-
-// lastLine returns ": <last non-empty line of stderr>", or "".
-func lastLine(stderr []byte) string {
-	lines := strings.Split(strings.TrimSpace(string(stderr)), "\n")
-	if last := strings.TrimSpace(lines[len(lines)-1]); last != "" {
-		return ": " + last
-	}
-	return ""
 }

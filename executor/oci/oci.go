@@ -419,13 +419,13 @@ wait:
 		return res, fmt.Errorf("run interrupted: %w", ctx.Err())
 	case waitErr == nil:
 		return res, nil
-	case oomKilled(id, res.ExitCode) || outOfMemory(res.Stderr):
-		return res, fmt.Errorf("%w: killed at the %d MiB limit%s", executor.ErrMemoryLimit, limits.MemoryBytes>>20, lastLine(res.Stderr))
-	case noSpace(res.Stderr):
+	case oomKilled(id, res.ExitCode) || executor.SaysOutOfMemory(res.Stderr):
+		return res, fmt.Errorf("%w: killed at the %d MiB limit%s", executor.ErrMemoryLimit, limits.MemoryBytes>>20, executor.LastLine(res.Stderr))
+	case executor.SaysNoSpace(res.Stderr):
 		return res, fmt.Errorf("%w: the task filled its scratch space (/tmp holds %d MiB; write results to /output)%s",
-			executor.ErrDiskLimit, e.cfg.TmpBytes>>20, lastLine(res.Stderr))
+			executor.ErrDiskLimit, e.cfg.TmpBytes>>20, executor.LastLine(res.Stderr))
 	default:
-		return res, fmt.Errorf("%w: exit code %d%s", executor.ErrExit, res.ExitCode, lastLine(res.Stderr))
+		return res, fmt.Errorf("%w: exit code %d%s", executor.ErrExit, res.ExitCode, executor.LastLine(res.Stderr))
 	}
 }
 
@@ -523,28 +523,4 @@ func inputSkeleton(dir string, inputs []executor.Mount) error {
 		}
 	}
 	return nil
-}
-
-// noSpace tells whether the task died of a full file system.
-func noSpace(stderr []byte) bool {
-	return strings.Contains(strings.ToLower(string(stderr)), "no space left on device")
-}
-
-func outOfMemory(stderr []byte) bool {
-	s := strings.ToLower(string(stderr))
-	for _, sign := range []string{"out of memory", "cannot allocate memory", "memoryerror", "bad_alloc"} {
-		if strings.Contains(s, sign) {
-			return true
-		}
-	}
-	return false
-}
-
-// lastLine returns ": <last non-empty line of stderr>", or "".
-func lastLine(stderr []byte) string {
-	lines := strings.Split(strings.TrimSpace(string(stderr)), "\n")
-	if last := strings.TrimSpace(lines[len(lines)-1]); last != "" {
-		return ": " + last
-	}
-	return ""
 }

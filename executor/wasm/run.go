@@ -176,7 +176,7 @@ func (o outcome) err() error {
 		if msg, ok := goPanic(res.ExitCode, res.Stderr); ok {
 			return fmt.Errorf("%w: %s", executor.ErrTrap, msg)
 		}
-		return fmt.Errorf("%w: exit code %d%s", executor.ErrExit, res.ExitCode, lastLine(res.Stderr))
+		return fmt.Errorf("%w: exit code %d%s", executor.ErrExit, res.ExitCode, executor.LastLine(res.Stderr))
 	}
 	if msg, ok := trapMessage(o.runErr); ok {
 		return fmt.Errorf("%w: %s", executor.ErrTrap, msg)
@@ -329,15 +329,6 @@ func trapMessage(err error) (string, bool) {
 		msg = msg[:j]
 	}
 	return msg, true
-}
-
-// lastLine returns ": <last non-empty line of stderr>", or "".
-func lastLine(stderr []byte) string {
-	lines := strings.Split(strings.TrimSpace(string(stderr)), "\n")
-	if last := strings.TrimSpace(lines[len(lines)-1]); last != "" {
-		return ": " + last
-	}
-	return ""
 }
 
 type eofReader struct{}
