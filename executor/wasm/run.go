@@ -48,26 +48,41 @@ func (e *Executor) Run(ctx context.Context, t executor.Task) (executor.Result, e
 	return res, err
 }
 
-func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, error) {
-	var res executor.Result
-	limits := t.Limits.WithDefaults(e.cfg.Limits)
-	limits.MemoryBytes = min(limits.MemoryBytes, maxMemoryBytes)
+// checkedTask is a task whose module, arguments, environment and mounts
+// passed the checks both runtimes make before they compile anything.
+type checkedTask struct {
+	bin    []byte
+	limits executor.Limits
+	inputs []executor.Mount
+	outDir string
+}
 
-	bin, err := e.loadModule(t)
-	if err != nil {
-		return res, err
+// check loads t's module and checks the rest of t, with the executor's
+// limits filled in.
+func (e *Executor) check(t executor.Task) (checkedTask, error) {
+	c := checkedTask{limits: t.Limits.WithDefaults(e.cfg.Limits)}
+	c.limits.MemoryBytes = min(c.limits.MemoryBytes, maxMemoryBytes)
+	var err error
+	if c.bin, err = e.loadModule(t); err != nil {
+		return c, err
 	}
 	if err := executor.CheckArgsEnv(t.Args, t.Env); err != nil {
-		return res, err
+		return c, err
 	}
-	inputs, err := executor.CheckMounts(t.Inputs)
+	if c.inputs, err = executor.CheckMounts(t.Inputs); err != nil {
+		return c, err
+	}
+	c.outDir, err = executor.PrepareOutputDir(t.OutputDir)
+	return c, err
+}
+
+func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, error) {
+	var res executor.Result
+	c, err := e.check(t)
 	if err != nil {
 		return res, err
 	}
-	outDir, err := executor.PrepareOutputDir(t.OutputDir)
-	if err != nil {
-		return res, err
-	}
+	bin, limits, inputs, outDir := c.bin, c.limits, c.inputs, c.outDir
 	// The job's time limit starts before the compile: compiling a large
 	// module takes seconds of CPU, which the job pays for like its run.
 	deadline := time.Now().Add(limits.Timeout)

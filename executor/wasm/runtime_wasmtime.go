@@ -468,24 +468,11 @@ func checkImports(mod *wasmtime.Module, bin []byte, limit uint64) error {
 func (r *wasmtimeRuntime) run(ctx context.Context, t executor.Task) (executor.Result, error) {
 	e := r.e
 	var res executor.Result
-	limits := t.Limits.WithDefaults(e.cfg.Limits)
-	limits.MemoryBytes = min(limits.MemoryBytes, maxMemoryBytes)
-
-	bin, err := e.loadModule(t)
+	c, err := e.check(t)
 	if err != nil {
 		return res, err
 	}
-	if err := executor.CheckArgsEnv(t.Args, t.Env); err != nil {
-		return res, err
-	}
-	inputs, err := executor.CheckMounts(t.Inputs)
-	if err != nil {
-		return res, err
-	}
-	outDir, err := executor.PrepareOutputDir(t.OutputDir)
-	if err != nil {
-		return res, err
-	}
+	bin, limits, inputs, outDir := c.bin, c.limits, c.inputs, c.outDir
 	deadline := time.Now().Add(limits.Timeout)
 	clean, err := e.checkBinary(bin)
 	if err != nil {
