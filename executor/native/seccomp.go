@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	seccomp "github.com/elastic/go-seccomp-bpf"
+	"github.com/vft-network/vft/executor"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
@@ -18,25 +19,6 @@ import (
 // and kernel exploits start. A denied call returns EPERM, so a program that
 // merely probes (a runtime checking for userfaultfd) carries on.
 
-// deniedSyscalls fail with EPERM.
-var deniedSyscalls = []string{
-	// Namespaces and mounts: the sandbox is the task's only namespace.
-	"unshare", "setns", "mount", "umount2", "pivot_root", "chroot",
-	"fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree",
-	"mount_setattr",
-	// Other processes' memory and tracing.
-	"ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
-	// Kernel code, BPF, performance counters, keyrings.
-	"kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
-	"bpf", "perf_event_open", "keyctl", "add_key", "request_key",
-	"userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register",
-	// Host administration.
-	"reboot", "swapon", "swapoff", "acct", "quotactl", "syslog", "vhangup",
-	"settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
-	"sethostname", "setdomainname", "iopl", "ioperm",
-	"open_by_handle_at", "name_to_handle_at", "lookup_dcookie",
-}
-
 // namespaceCloneFlags are clone's flags that create namespaces.
 const namespaceCloneFlags = unix.CLONE_NEWNS | unix.CLONE_NEWCGROUP | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
 	unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWTIME
@@ -46,7 +28,7 @@ func seccompPolicy() seccomp.Policy {
 	return seccomp.Policy{
 		DefaultAction: seccomp.ActionAllow,
 		Syscalls: []seccomp.SyscallGroup{
-			{Action: seccomp.ActionErrno, Names: deniedSyscalls},
+			{Action: seccomp.ActionErrno, Names: executor.DeniedSyscalls},
 			{Action: seccomp.ActionErrno, NamesWithCondtions: []seccomp.NameWithConditions{{
 				Name: "clone",
 				Conditions: seccomp.ArgumentConditions{{

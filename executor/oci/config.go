@@ -121,23 +121,6 @@ func mountDepth(guest string) int {
 	return strings.Count(guest, "/")
 }
 
-// deniedSyscalls is the deny list of executor/native (seccomp.go), for the
-// same reasons: a container runs real programs whose system calls are too
-// varied for an allow list, but none touches namespaces, mounts, kernel
-// modules, keyrings, tracing or BPF, where escapes and kernel exploits start.
-var deniedSyscalls = []string{
-	"unshare", "setns", "mount", "umount2", "pivot_root", "chroot",
-	"fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree", "mount_setattr",
-	"ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
-	"kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
-	"bpf", "perf_event_open", "keyctl", "add_key", "request_key",
-	"userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register",
-	"reboot", "swapon", "swapoff", "acct", "quotactl", "syslog", "vhangup",
-	"settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
-	"sethostname", "setdomainname", "iopl", "ioperm",
-	"open_by_handle_at", "name_to_handle_at", "lookup_dcookie",
-}
-
 // namespaceCloneFlags are clone's flags that create namespaces; a clone
 // with any of them fails with EPERM.
 var namespaceCloneFlags = []uint64{unix.CLONE_NEWNS, unix.CLONE_NEWCGROUP, unix.CLONE_NEWUTS, unix.CLONE_NEWIPC,
@@ -149,7 +132,7 @@ func seccompProfile() *specs.LinuxSeccomp {
 		DefaultAction: specs.ActAllow,
 		Architectures: seccompArches(),
 		Syscalls: []specs.LinuxSyscall{
-			{Names: deniedSyscalls, Action: specs.ActErrno, ErrnoRet: &eperm},
+			{Names: executor.DeniedSyscalls, Action: specs.ActErrno, ErrnoRet: &eperm},
 			// clone3 passes its flags in memory, which seccomp cannot read:
 			// ENOSYS makes the C library fall back to clone.
 			{Names: []string{"clone3"}, Action: specs.ActErrno, ErrnoRet: &enosys},
