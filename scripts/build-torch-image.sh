@@ -40,10 +40,12 @@ else
   echo "build-torch-image: mmdebstrap $SUITE: python3 python3-torch python3-numpy (a few minutes: about 200 MB of packages)" >&2
   mode=root
   [ "$(id -u)" -eq 0 ] || mode=unshare
+  # --skip=output/dev: no device nodes in the tarball (a miner refuses an
+  # image that carries them; the runtime provides /dev).
   # SOURCE_DATE_EPOCH: mmdebstrap clamps file times to it, so two builds
   # from the same packages give the same layer.
   SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000} mmdebstrap \
-    --mode=$mode --variant=essential --format=tar \
+    --mode=$mode --variant=essential --format=tar --skip=output/dev \
     --include=python3-minimal,python3-torch,python3-numpy \
     --dpkgopt='path-exclude=/usr/share/doc/*' \
     --dpkgopt='path-exclude=/usr/share/man/*' \

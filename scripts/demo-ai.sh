@@ -62,7 +62,7 @@ echo "   image    $IMAGE  (vft image import, $(since "$t") s)"
 WEIGHTS=$("$VFT" --repo "$SUB" add "$EX/weights.pt" | tail -1)
 echo "   weights  $WEIGHTS  (vft add $EX/weights.pt)"
 # job.toml names the committed weights by CID; a retrained weights.pt has another.
-sed -e "s|^image = .*|image = \"$IMAGE\"|" -e "s|\"bafy[a-z0-9]*:model\"|\"$WEIGHTS:model\"|" "$EX/job.toml" >"$SPEC"
+sed -e "s|^image = .*|image = \"$IMAGE\"|" -e "s|\"baf[a-z0-9]*:model\"|\"$WEIGHTS:model\"|" "$EX/job.toml" >"$SPEC"
 
 stored() { # the bytes each miner's store holds
   for m in $MINER_REPOS; do "$VFT" --repo "${m#*=}" repo stat --json | json /dev/stdin 'j.bytes'; done

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Retrains the torchinfer model in the example's own Python/PyTorch root file
-# system (the one scripts/build-torch-image.sh builds and caches) and
-# rewrites weights.pt and data/x.npy, data/labels.npy. Needs root (chroot).
+# system (the one scripts/build-torch-image.sh builds and caches), in a
+# chroot, and rewrites weights.pt and data/x.npy, data/labels.npy. Needs root.
 # The committed files came from this script; after retraining, the
 # weights' CID changes: update job.toml (or let `make demo-ai` add them).
 set -euo pipefail
@@ -13,7 +13,8 @@ trap 'rm -rf "$ROOT"' EXIT
 tar -xf "$CACHE/rootfs.tar" -C "$ROOT"
 mkdir -p "$ROOT/app" "$ROOT/out"
 cp app/*.py "$ROOT/app/"
-chroot "$ROOT" /usr/bin/env -i PATH=/usr/bin:/bin PYTHONDONTWRITEBYTECODE=1 python3 /app/train.py /out
+# Its own mount and PID namespaces with a /proc: torch reads /proc/cpuinfo.
+unshare --mount --pid --fork --mount-proc="$ROOT/proc" chroot "$ROOT" /usr/bin/env -i PATH=/usr/bin:/bin PYTHONDONTWRITEBYTECODE=1 python3 /app/train.py /out
 cp "$ROOT/out/weights.pt" weights.pt
 mkdir -p data
 cp "$ROOT/out/x.npy" "$ROOT/out/labels.npy" data/

@@ -37,5 +37,5 @@ def samples(n, seed):
     """n noisy samples of the prototypes and their labels."""
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, CLASSES, size=n)
-    x = prototypes()[labels] + rng.normal(0.0, 0.6, size=(n, INPUTS)).astype(np.float32)
+    x = prototypes()[labels] + rng.normal(0.0, 1.1, size=(n, INPUTS)).astype(np.float32)
     return x.astype(np.float32), labels.astype(np.int64)
