@@ -89,15 +89,25 @@ run_job() { # run_job N LABEL
 }
 run_job 4 "cold: each miner fetches the image and weights by CID and unpacks the image"
 ls -l "$WORK/result4" | sed 's/^/   /'
-if python3 -c 'import numpy' 2>/dev/null; then
-  python3 - "$WORK/result4" "$EX/data/labels.npy" <<'PY' | sed 's/^/   /'
-import sys, numpy as np
-logits = np.load(sys.argv[1] + "/logits.npy"); labels = np.load(sys.argv[2])
-pred = logits.argmax(1)
-print(f"logits {logits.dtype} {logits.shape}; accuracy against data/labels.npy {np.mean(pred == labels):.3f}")
-print("first 10 predicted classes", pred[:10].tolist(), "labels", labels[:10].tolist())
-PY
-fi
+# The result, read with Node.js (already needed by the localnet): .npy is
+# a short header, then the raw little-endian array.
+node - "$WORK/result4" "$EX/data/labels.npy" <<'JS' | sed 's/^/   /'
+const fs = require("fs");
+function npy(path) {
+  const b = fs.readFileSync(path);
+  const hlen = b.readUInt16LE(8), header = b.toString("latin1", 10, 10 + hlen);
+  const descr = /'descr': *'([^']*)'/.exec(header)[1], shape = /'shape': *\(([^)]*)\)/.exec(header)[1];
+  const data = b.buffer.slice(b.byteOffset + 10 + hlen, b.byteOffset + b.length);
+  const arr = descr === "<f4" ? new Float32Array(data) : Array.from(new BigInt64Array(data), Number);
+  return { descr, shape: shape.split(",").filter(s => s.trim()).map(Number), arr };
+}
+const [dir, labelsPath] = process.argv.slice(2);
+const logits = npy(dir + "/logits.npy"), classes = npy(dir + "/classes.npy"), labels = npy(labelsPath);
+const right = classes.arr.filter((c, i) => c === labels.arr[i]).length;
+console.log(`logits.npy ${logits.descr} (${logits.shape.join("x")}); classes.npy: accuracy against data/labels.npy ${(right / labels.arr.length).toFixed(3)}`);
+console.log(`first 10 predicted classes [${classes.arr.slice(0, 10)}], labels [${labels.arr.slice(0, 10)}]`);
+console.log(`logits of sample 0: [${Array.from(logits.arr.slice(0, 10), x => x.toFixed(3)).join(", ")}]`);
+JS
 run_job 5 "warm: the image and weights are cached on every miner"
 echo
 echo "== done in $(since "$T0") s: cold job $TOOK4 s, warm job $TOOK5 s"
