@@ -76,6 +76,7 @@ run "pytorch warm" examples/torchinfer/.bench-job.toml
 
 echo
 echo "## 3. runtime overhead: a trivial command, $RUNS jobs x 3 miners each"
+sleep 1 # the PyTorch job's log lines are all in an earlier second than START
 START=$(date -u +%FT%T) # the miners' log times are UTC RFC 3339
 spec "$WORK/native.toml" native "" "echo hi > /output/hi.txt"
 spec "$WORK/oci.toml" oci "$BUSYBOX" "echo hi > /output/hi.txt"

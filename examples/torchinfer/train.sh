@@ -13,8 +13,9 @@ trap 'rm -rf "$ROOT"' EXIT
 tar -xf "$CACHE/rootfs.tar" -C "$ROOT"
 mkdir -p "$ROOT/app" "$ROOT/out"
 cp app/*.py "$ROOT/app/"
-# Its own mount and PID namespaces with a /proc: torch reads /proc/cpuinfo.
-unshare --mount --pid --fork --mount-proc="$ROOT/proc" chroot "$ROOT" /usr/bin/env -i PATH=/usr/bin:/bin PYTHONDONTWRITEBYTECODE=1 python3 /app/train.py /out
+# Its own mount and PID namespaces with /proc (torch reads /proc/cpuinfo)
+# and the host's /dev (the image has none: the container runtime makes it).
+unshare --mount --pid --fork --mount-proc="$ROOT/proc" sh -c 'mount --rbind /dev "$1/dev" && exec chroot "$1" /usr/bin/env -i PATH=/usr/bin:/bin PYTHONDONTWRITEBYTECODE=1 python3 /app/train.py /out' sh "$ROOT"
 cp "$ROOT/out/weights.pt" weights.pt
 mkdir -p data
 cp "$ROOT/out/x.npy" "$ROOT/out/labels.npy" data/
