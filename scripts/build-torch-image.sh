@@ -37,7 +37,7 @@ else
   start=$(date +%s)
   if [ ! -s "$CACHE/rootfs.tar" ]; then
   command -v mmdebstrap >/dev/null || { echo "build-torch-image: mmdebstrap is missing: apt-get install mmdebstrap" >&2; exit 1; }
-  echo "build-torch-image: mmdebstrap $SUITE: python3 python3-torch python3-numpy (a few minutes: about 200 MB of packages)" >&2
+  echo "build-torch-image: mmdebstrap $SUITE: python3 python3-torch python3-numpy (a few minutes: about 330 packages)" >&2
   mode=root
   [ "$(id -u)" -eq 0 ] || mode=unshare
   # --skip=output/dev: no device nodes in the tarball (a miner refuses an
