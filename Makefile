@@ -8,7 +8,7 @@ LOCALNET_DIR := chain/localnet
 
 EXAMPLES := matmul nninfer wordcount qsim
 
-.PHONY: build examples test test-short demo demo-ai bench lint clean localnet localnet-deps interop interop-bench gpu-tests fuzz interop-js interop-js-deps
+.PHONY: build examples test test-short demo demo-ai bench lint clean localnet localnet-deps interop interop-bench gpu-tests fuzz interop-js interop-js-deps sdk-test
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/vft
@@ -28,7 +28,22 @@ examples:
 # side only made both slow enough to reach their timeouts.
 test: localnet-deps interop-js-deps
 	$(GO) test -p 1 -count=1 -timeout 20m ./...
+	$(MAKE) sdk-test
 	$(MAKE) interop
+
+# The Python and TypeScript SDKs' tests, each against a real devnet (vft
+# devnet: a Solana localnet, 3 miners, a submitter) that the tests start.
+# PYTHON: Debian's python3 (3.9 or later); unittest needs nothing else.
+PYTHON ?= python3
+# mypy (Debian's mypy package) checks the Python SDK's types where it is
+# installed; CI installs it.
+sdk-test: build examples localnet-deps sdk/js/node_modules/.package-lock.json
+	@if command -v mypy >/dev/null 2>&1; then echo "mypy --strict sdk/python"; cd sdk/python && mypy --strict --python-version 3.9 --follow-imports=silent vft tests examples; else echo "mypy not installed: the Python SDK's types are not checked (apt-get install mypy)"; fi
+	$(PYTHON) -m unittest discover -s sdk/python/tests -v
+	cd sdk/js && npm test
+
+sdk/js/node_modules/.package-lock.json: sdk/js/package-lock.json
+	npm ci --prefix sdk/js --no-audit --no-fund
 
 # Interop with kubo (real IPFS): a separate Go module that builds kubo
 # v0.43.1's `ipfs` once (about 11 minutes cold on two cores, cached after)

@@ -99,6 +99,7 @@ type Event struct {
 
 // ServeContent adds the content endpoints.
 func (s *Server) ServeContent(c Content) {
+	s.content = c
 	s.Handle("POST /api/v1/add", func(w http.ResponseWriter, r *http.Request) {
 		var req AddRequest
 		if err := decodeJSON(r, &req); err != nil {

@@ -27,16 +27,16 @@ func (s *Server) ServeDashboard() {
 		panic(err) // the embedded tree is fixed at build time
 	}
 	files := http.FileServerFS(sub)
-	s.mux.Handle("GET /{$}", dashboardHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.handle("GET /{$}", dashboardHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFileFS(w, r, sub, "index.html")
 	})))
-	s.mux.Handle("GET /assets/", dashboardHeaders(http.StripPrefix("/assets/", files)))
+	s.handle("GET /assets/", dashboardHeaders(http.StripPrefix("/assets/", files)))
 }
 
 // NoDashboard answers / with why there is none (edge devices serve none:
 // they are headless and short of memory).
 func (s *Server) NoDashboard(why string) {
-	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+	s.Handle("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.WriteHeader(http.StatusNotFound)

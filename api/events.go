@@ -254,7 +254,7 @@ func encodeFrame(typ string, data []byte) []byte {
 // hub before the server shuts down: open streams never go idle, so
 // http.Server.Shutdown would otherwise wait for them until its timeout.
 func (s *Server) ServeEvents(h *Hub) {
-	s.mux.Handle("GET "+eventsPath, h)
+	s.handle("GET "+eventsPath, h)
 	s.Handle("POST "+eventsPath+"/ticket", s.handleTicket)
 	s.beforeClose = append(s.beforeClose, h.Close)
 }

@@ -2,7 +2,11 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/vft-network/vft/internal/units"
 	"github.com/vft-network/vft/job"
@@ -32,6 +36,20 @@ func (s *Server) ServeJobs(j Jobs) {
 		var spec job.Spec
 		if err := decodeJSON(r, &spec); err != nil {
 			writeDecodeError(w, err)
+			return
+		}
+		id, err := j.Submit(r.Context(), spec)
+		respond(w, SubmitResponse{ID: id}, err)
+	})
+	s.Handle("POST /api/v1/jobs/file", func(w http.ResponseWriter, r *http.Request) {
+		var req SubmitFileRequest
+		if err := decodeJSON(r, &req); err != nil {
+			writeDecodeError(w, err)
+			return
+		}
+		spec, err := s.resolveJobFile(r.Context(), req)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
 		id, err := j.Submit(r.Context(), spec)
@@ -78,4 +96,33 @@ type JobStatus struct {
 // (SOL, or its mint with the mint's decimals).
 type Currencies interface {
 	Currency(ctx context.Context, rec job.Record) units.Currency
+}
+
+// SubmitFileRequest is the body of POST /api/v1/jobs/file: a job spec file
+// (job.FileSpec, the TOML `vft job submit` reads) on this machine, resolved
+// by the daemon exactly as the CLI does it. SDKs use it so that they need
+// no TOML parser and cannot drift from the CLI's defaults.
+type SubmitFileRequest struct {
+	// Path is the spec file's absolute path; its relative paths are
+	// relative to its directory.
+	Path string `json:"path"`
+}
+
+// resolveJobFile loads and resolves a spec file, adding its module and
+// inputs to the content store.
+func (s *Server) resolveJobFile(ctx context.Context, req SubmitFileRequest) (job.Spec, error) {
+	if !filepath.IsAbs(req.Path) {
+		return job.Spec{}, fmt.Errorf("path %q is not absolute: send the spec file's absolute path", req.Path)
+	}
+	if s.content == nil {
+		return job.Spec{}, fmt.Errorf("this node serves no content store, so it cannot add the files %s names", req.Path)
+	}
+	fileSpec, err := job.LoadFile(req.Path)
+	if err != nil {
+		return job.Spec{}, err
+	}
+	return fileSpec.Resolve(filepath.Dir(req.Path), func(path string) (string, error) {
+		res, err := s.content.Add(ctx, AddRequest{Path: strings.TrimSuffix(path, "/")}, func(int64, int64) {})
+		return res.CID, err
+	}, time.Now())
 }

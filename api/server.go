@@ -91,6 +91,12 @@ type Server struct {
 	tickets *tickets
 	// limits are the connection timeouts; tests shorten them.
 	limits connLimits
+	// routes are the patterns registered, in order: the OpenAPI test
+	// checks that the document describes every one.
+	routes []string
+	// content adds the files a job spec names (POST /api/v1/jobs/file);
+	// nil until ServeContent.
+	content Content
 }
 
 // connLimits bound how long a client may take to send a request and how
@@ -114,15 +120,25 @@ func New(cfg Config, backend Backend, token string, metrics prometheus.Gatherer,
 	s.Handle("POST /api/v1/swarm/connect", s.handleConnect)
 	s.Handle("GET /api/v1/nodes", s.handleNodes)
 	s.Handle("GET /api/v1/health", s.handleHealth)
+	s.Handle("GET /api/v1/openapi.json", serveOpenAPI)
 	if metrics != nil {
-		s.mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
+		s.handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 	}
 	return s, nil
 }
 
 // Handle adds an endpoint. Patterns use net/http's "METHOD /path" form;
 // every endpoint needs the token unless public says otherwise.
-func (s *Server) Handle(pattern string, h http.HandlerFunc) { s.mux.HandleFunc(pattern, h) }
+func (s *Server) Handle(pattern string, h http.HandlerFunc) { s.handle(pattern, h) }
+
+// handle registers any handler and records its pattern.
+func (s *Server) handle(pattern string, h http.Handler) {
+	s.routes = append(s.routes, pattern)
+	s.mux.Handle(pattern, h)
+}
+
+// Routes are the patterns registered so far ("METHOD /path"), in order.
+func (s *Server) Routes() []string { return append([]string(nil), s.routes...) }
 
 // Start listens on the configured address and serves in the background.
 func (s *Server) Start() error {

@@ -161,6 +161,14 @@ type WASMExecutorConfig struct {
 	// CacheMaxBytes bounds the compiled code kept on disk
 	// (<repo>/wasm-cache); the oldest is removed past it.
 	CacheMaxBytes units.Bytes `toml:"cache_max_bytes"`
+	// Runtime runs the modules: "wasmtime" or "wazero"; "" is the build's
+	// default (Wasmtime where vft was built with cgo). Results are the
+	// same on both; `vft doctor` says which runs.
+	Runtime string `toml:"runtime"`
+	// Isolate runs each Wasmtime task in a child process killed at its
+	// deadline: a runtime crash cannot take the node down and tight loops
+	// run faster, for ~20 ms more per task (docs/BENCHMARKS.md).
+	Isolate bool `toml:"isolate"`
 }
 
 // NativeExecutorConfig is `[executor.native]`.
@@ -190,6 +198,11 @@ func (e ExecutorConfig) Validate() error {
 		if b.v < 1<<20 {
 			return fmt.Errorf("%s %s is under 1MiB", b.key, b.v)
 		}
+	}
+	switch e.WASM.Runtime {
+	case "", "wasmtime", "wazero":
+	default:
+		return fmt.Errorf("executor.wasm.runtime %q is not a WASM runtime; use \"wasmtime\", \"wazero\" or \"\" for the build's default", e.WASM.Runtime)
 	}
 	if n := e.Native.MaxProcesses; n < 8 || n > 1<<20 {
 		return fmt.Errorf("executor.native.max_processes %d is outside 8..1048576", n)

@@ -85,6 +85,7 @@ func TestValidateNamesBadValue(t *testing.T) {
 		{"bootstrap without peer id", map[string]string{"p2p.bootstrap": "/ip4/127.0.0.1/tcp/4101"}, "/ip4/127.0.0.1/tcp/4101"},
 		{"api not loopback", map[string]string{"api.listen": "0.0.0.0:5801"}, "0.0.0.0:5801"},
 		{"watermarks", map[string]string{"p2p.conn_low": "50", "p2p.conn_high": "10"}, "conn_high 10"},
+		{"wasm runtime", map[string]string{"executor.wasm.runtime": "v8"}, `executor.wasm.runtime "v8"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

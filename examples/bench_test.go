@@ -20,10 +20,10 @@ import (
 // multiply, write c.bin and checksum.txt) on the same input four ways:
 //
 //   - native: the same Go code compiled for the host;
-//   - wazero: the module under the executor (its limits, fake clock, seeded
-//     randomness and the termination checks that enforce the timeout),
-//     compiled module warm in memory; instantiation and the Go runtime's
-//     start are included;
+//   - wasmtime, wazero: the module under the executor on each runtime (its
+//     limits, fake clock, seeded randomness and the termination checks that
+//     enforce the timeout), compiled module warm in memory; instantiation
+//     and the Go runtime's start are included (wasmtime only in cgo builds);
 //   - bare-checks: the module in a bare wazero runtime with the termination
 //     checks (WithCloseOnContextDone) but none of the executor's sandboxing;
 //   - bare-nochecks: the same without the termination checks, which is
@@ -42,9 +42,11 @@ func BenchmarkMatmul(b *testing.B) {
 				}
 			}
 		})
-		b.Run(fmt.Sprintf("n=%d/wazero", n), func(b *testing.B) {
-			runExecutor(b, bin, args)
-		})
+		for _, rt := range wasm.Runtimes() {
+			b.Run(fmt.Sprintf("n=%d/%s", n, rt), func(b *testing.B) {
+				runExecutor(b, rt, bin, args)
+			})
+		}
 		for _, checks := range []bool{true, false} {
 			name := map[bool]string{true: "bare-checks", false: "bare-nochecks"}[checks]
 			b.Run(fmt.Sprintf("n=%d/%s", n, name), func(b *testing.B) {
@@ -71,10 +73,12 @@ func BenchmarkMatmulKernel(b *testing.B) {
 		}
 		perMul(b)
 	})
-	b.Run(fmt.Sprintf("n=%d/wazero", n), func(b *testing.B) {
-		runExecutor(b, bin, args)
-		perMul(b)
-	})
+	for _, rt := range wasm.Runtimes() {
+		b.Run(fmt.Sprintf("n=%d/%s", n, rt), func(b *testing.B) {
+			runExecutor(b, rt, bin, args)
+			perMul(b)
+		})
+	}
 	for _, checks := range []bool{true, false} {
 		name := map[bool]string{true: "bare-checks", false: "bare-nochecks"}[checks]
 		b.Run(fmt.Sprintf("n=%d/%s", n, name), func(b *testing.B) {
@@ -84,9 +88,10 @@ func BenchmarkMatmulKernel(b *testing.B) {
 	}
 }
 
-// runExecutor runs the module b.N times under the shared executor.
-func runExecutor(b *testing.B, bin []byte, args []string) {
-	e := executorFor(b)
+// runExecutor runs the module b.N times under an executor on runtime rt,
+// one per runtime for the whole test binary.
+func runExecutor(b *testing.B, rt string, bin []byte, args []string) {
+	e := benchExecutor(b, rt)
 	task := executor.Task{Module: bin, Args: args}
 	if err := e.Compile(context.Background(), bin); err != nil {
 		b.Fatal(err)
@@ -134,8 +139,17 @@ func BenchmarkModuleStart(b *testing.B) {
 			b.Fatalf("%v\n%s", err, res.Stderr)
 		}
 	}
+	for _, rt := range wasm.Runtimes() {
+		b.Run(rt, func(b *testing.B) { benchModuleStart(b, rt, false, run) })
+		if rt == wasm.RuntimeWasmtime {
+			b.Run(rt+"-isolated", func(b *testing.B) { benchModuleStart(b, rt, true, run) })
+		}
+	}
+}
+
+func benchModuleStart(b *testing.B, rt string, isolate bool, run func(*testing.B, *wasm.Executor)) {
 	newExec := func(b *testing.B, cacheDir string) *wasm.Executor {
-		e, err := wasm.New(wasm.Config{CacheDir: cacheDir, Limits: limits}, nil)
+		e, err := wasm.New(wasm.Config{Runtime: rt, Isolate: isolate, CacheDir: cacheDir, Limits: limits}, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -167,6 +181,38 @@ func BenchmarkModuleStart(b *testing.B) {
 			run(b, e)
 		}
 	})
+}
+
+// benchExecutors are the executors runExecutor uses, one per runtime, closed
+// by the process's exit.
+var benchExecutors sync.Map // runtime → *wasm.Executor
+
+func benchExecutor(b *testing.B, rt string) *wasm.Executor {
+	if e, ok := benchExecutors.Load(rt); ok {
+		return e.(*wasm.Executor)
+	}
+	e, err := wasm.New(wasm.Config{Runtime: rt, CacheDir: filepath.Join(workDir, "bench-cache-"+rt), Limits: limits}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchExecutors.Store(rt, e)
+	return e
+}
+
+// BenchmarkCMatmul runs the C example (examples/cmatmul, n = 512, 4 passes,
+// as in issue 20) under the executor on each runtime, SIMD and scalar
+// builds. Native figures come from bin/cmatmul-native* (build.sh); see
+// docs/BENCHMARKS.md.
+func BenchmarkCMatmul(b *testing.B) {
+	args := []string{"-n", "512", "-passes", "4"}
+	for _, build := range []string{"simd", "scalar"} {
+		bin := mustRead(b, filepath.Join("cmatmul", map[string]string{"simd": "cmatmul.wasm", "scalar": "cmatmul-scalar.wasm"}[build]))
+		for _, rt := range wasm.Runtimes() {
+			b.Run(build+"/"+rt, func(b *testing.B) {
+				runExecutor(b, rt, bin, args)
+			})
+		}
+	}
 }
 
 // bareCaches keep runBare from compiling a module again for every

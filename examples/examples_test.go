@@ -39,6 +39,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	wasm.ServeChild() // isolated tasks re-run this binary
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "examples-test-")
 	if err != nil {

@@ -41,7 +41,7 @@ func newVFT(t testing.TB, cfg storage.Config) *vftNode {
 			t.Fatalf("vft host listens on non-loopback %s", a)
 		}
 	}
-	s, err := storage.New(cfg, t.TempDir(), h, nil, nil)
+	s, err := storage.New(cfg, t.TempDir(), h, nil, nil, storage.Options{})
 	if err != nil {
 		t.Fatalf("storage.New: %v", err)
 	}
@@ -56,7 +56,7 @@ func newVFT(t testing.TB, cfg storage.Config) *vftNode {
 // newOfflineVFT is a Store with no host: import only.
 func newOfflineVFT(t testing.TB, cfg storage.Config) *storage.Store {
 	t.Helper()
-	s, err := storage.New(cfg, t.TempDir(), nil, nil, nil)
+	s, err := storage.New(cfg, t.TempDir(), nil, nil, nil, storage.Options{})
 	if err != nil {
 		t.Fatalf("storage.New: %v", err)
 	}

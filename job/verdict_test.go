@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vft-network/vft/identity"
 	"github.com/vft-network/vft/wire"
@@ -99,5 +100,35 @@ func TestOpenVerdict(t *testing.T) {
 	got, err := OpenVerdict(raw, now)
 	if err != nil || len(got.Dissented) != 0 || len(got.Unproven) != 1 {
 		t.Fatalf("verdict without the dissenter's reveal: %+v, %v", got, err)
+	}
+}
+
+// TestVerdictOfManyFailuresFits: a verdict names every dissenter with a
+// reason, and a failed worker's reason is its error, stderr tail and all
+// (kilobytes). Found while writing the protocol spec (issue #21): with a
+// handful of long failures an honest verdict outgrew MaxVerdictSize, every
+// node refused it and the submitter was penalised. Reasons are cut to
+// maxVerdictReason, so the most dissenters a job can have, each with a
+// long error, fit in the 8 KiB a verdict has beside its offer and reveals.
+func TestVerdictOfManyFailuresFits(t *testing.T) {
+	long := "task trapped: stderr ends: " + strings.Repeat("panic: ünïcode déjà vu ", 200)
+	v := Verdict{Job: fakeCID("job"), Accepted: "", Reasons: map[string]string{}}
+	for range MaxRedundancy + 2 { // k and the tie-breakers
+		k, _ := identity.Generate()
+		id := k.PeerID().String()
+		v.Dissented = append(v.Dissented, id)
+		v.Agreed = append(v.Agreed, id) // the lists' worst case together
+		v.Reasons[id] = verdictReason(long)
+	}
+	body, err := wire.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if budget := MaxVerdictSize - MaxOfferSize - MaxRedundancy*1024; len(body) > budget {
+		t.Fatalf("a verdict's lists and reasons take %d bytes, its budget is %d", len(body), budget)
+	}
+	r := verdictReason(long)
+	if len(r) > maxVerdictReason || !strings.HasPrefix(long, strings.TrimSuffix(r, "…")) || !utf8.ValidString(r) {
+		t.Fatalf("verdictReason = %q (%d bytes): want a valid prefix of at most %d bytes", r, len(r), maxVerdictReason)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -297,6 +298,25 @@ func (m *Market) needMore(id string, n int, why string) {
 	}
 }
 
+// maxVerdictReason bounds the reason a verdict gives for one dissenter: a
+// failed worker's error (its stderr's end among it) runs to kilobytes, and
+// k + MaxTieBreakers of them must fit, with the lists of workers, in the
+// 8 KiB a verdict has beside its offer and reveals (MaxVerdictSize).
+const maxVerdictReason = 200
+
+// verdictReason is r cut to maxVerdictReason bytes, at a rune boundary.
+func verdictReason(r string) string {
+	if len(r) <= maxVerdictReason {
+		return r
+	}
+	const more = "…"
+	cut := maxVerdictReason - len(more)
+	for cut > 0 && !utf8.RuneStart(r[cut]) {
+		cut--
+	}
+	return r[:cut] + more
+}
+
 // conclude records and gossips the verdict, tells the reputation table,
 // and settles an accepted job or fails a rejected one.
 func (m *Market) conclude(rec Record, o Offer, out verify.Outcome) {
@@ -310,7 +330,7 @@ func (m *Market) conclude(rec Record, o Offer, out verify.Outcome) {
 		v.Dissented = append(v.Dissented, w.String())
 		report := rec.Reports[w.String()]
 		if failed, isErr := strings.CutPrefix(report, "error: "); isErr {
-			v.Reasons[w.String()] = failed
+			v.Reasons[w.String()] = verdictReason(failed)
 		} else if out.Accepted != "" {
 			v.Reasons[w.String()] = "revealed " + report + ", not the accepted result"
 		} else {

@@ -19,7 +19,7 @@ import (
 // the verifier's keeps the confinement `vft get` has.
 func TestJobContentRefusesSymlinkModule(t *testing.T) {
 	ctx := context.Background()
-	st, err := storage.New(storage.DefaultConfig(), t.TempDir(), nil, nil, nil)
+	st, err := storage.New(storage.DefaultConfig(), t.TempDir(), nil, nil, nil, storage.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

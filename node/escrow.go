@@ -20,7 +20,7 @@ func (n *Node) startEscrow() error {
 	if n.settle == nil {
 		return nil
 	}
-	svc, err := escrow.NewService(n.net.Host(), n.key, n.settle.client, n.settle.journal, n.approveEscrow, n.log)
+	svc, err := escrow.NewService(n.net.Streams(), n.key, n.settle.client, n.settle.journal, n.approveEscrow, n.log)
 	if err != nil {
 		return err
 	}

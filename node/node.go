@@ -182,7 +182,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	n.stops = append(n.stops, n.net.Close, n.hardware.Close)
 
-	n.storage, err = storage.New(n.cfg.Storage, n.repo.Dir(), n.net.Host(), n.net.DHT(), n.log)
+	n.storage, err = storage.New(n.cfg.Storage, n.repo.Dir(), n.net.Host(), n.net.DHT(), n.log, storage.Options{})
 	if err != nil {
 		return err
 	}
@@ -208,7 +208,8 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	// submitters run custom verifier modules.
 	wc := n.cfg.Executor.WASM
 	wasmExec, err := wasm.New(wasm.Config{CacheDir: n.repo.Path("wasm-cache"),
-		MaxModuleBytes: int64(wc.MaxModuleBytes), CacheMaxBytes: int64(wc.CacheMaxBytes)}, n.log)
+		MaxModuleBytes: int64(wc.MaxModuleBytes), CacheMaxBytes: int64(wc.CacheMaxBytes),
+		Runtime: wc.Runtime, Isolate: wc.Isolate}, n.log)
 	if err != nil {
 		return err
 	}
@@ -241,7 +242,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			wopts.CheckEscrow = n.checkEscrow
 			wopts.Rescuer, wopts.RescueAfter = escrowRescuer{n}, n.opts.RescueAfter
 		}
-		n.worker = job.NewWorker(n.key, n.net.Host(), n.jobs, jobContent{s: n.storage, noSymlinks: true}, wopts, n.log)
+		n.worker = job.NewWorker(n.key, n.net.Streams(), n.jobs, jobContent{s: n.storage, noSymlinks: true}, wopts, n.log)
 		if n.opts.Fault != "" {
 			n.log.Warn("THIS NODE IS A DISHONEST MINER FOR TESTING (VFT_DEBUG_FAULT)", "fault", n.opts.Fault)
 		}
@@ -260,6 +261,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		}
 	}
 	started := time.Now()
+	// The market opens its streams on the plain host: a bid to a submitter
+	// this node cannot reach is dropped, not looked up in the DHT, or a
+	// Sybil flood of offers would make every miner run a lookup per offer
+	// (TestSybilOfferFlood fails with it). Workers and escrow, which only
+	// talk to the parties of a real job, may look peers up (Streams).
 	n.market = job.NewMarket(n.key, n.net.Host(), n.jobs, job.MarketOptions{
 		Capacity: n.jobCapacity,
 		Policy:   marketPolicy(n.cfg.Market),

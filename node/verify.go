@@ -11,6 +11,7 @@ import (
 	"github.com/vft-network/vft/escrow"
 	"github.com/vft-network/vft/executor"
 	"github.com/vft-network/vft/job"
+	"github.com/vft-network/vft/storage"
 	"github.com/vft-network/vft/verify"
 )
 
@@ -51,6 +52,7 @@ const (
 var directProtocols = []protocol.ID{
 	job.ProtocolBid, job.ProtocolAssign, job.ProtocolStarted, job.ProtocolCommit,
 	job.ProtocolReveal, job.ProtocolVerdict, escrow.Protocol,
+	storage.CARProtocol,
 }
 
 // observeVerdict feeds a checked verdict (this node's own or a gossiped

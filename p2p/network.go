@@ -24,6 +24,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	drouting "github.com/libp2p/go-libp2p/p2p/discovery/routing"
+	routedhost "github.com/libp2p/go-libp2p/p2p/host/routed"
 	noise "github.com/libp2p/go-libp2p/p2p/security/noise"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
@@ -284,6 +285,16 @@ func (n *Network) Close() error {
 // Host is the libp2p host, for components that open their own protocols
 // (bitswap, direct job streams).
 func (n *Network) Host() host.Host { return n.host }
+
+// Streams is a host for request/reply protocols between the parties of
+// a job (a worker's commitment, escrow signatures, a rescue's reveals): a
+// stream to a peer this node has no connection to and no address of is
+// dialled at the addresses the DHT finds for it (a submitter that
+// restarted elsewhere, a co-worker behind NAT reachable through its
+// relay). Not for anything a stranger can trigger at will, such as bids
+// on gossiped offers: each lookup costs queries across the network. Call
+// it after Start.
+func (n *Network) Streams() host.Host { return routedhost.Wrap(n.host, n.dht) }
 
 // DHT is the Kademlia DHT, usable as content routing.
 func (n *Network) DHT() *dht.IpfsDHT { return n.dht }

@@ -37,7 +37,7 @@ func BenchmarkImport(b *testing.B) {
 	ctx := context.Background()
 	for _, p := range profiles {
 		b.Run(p.name, func(b *testing.B) {
-			s, err := New(p.cfg, b.TempDir(), nil, nil, nil)
+			s, err := New(p.cfg, b.TempDir(), nil, nil, nil, Options{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -64,7 +64,7 @@ func BenchmarkImport(b *testing.B) {
 // BenchmarkExport measures writing a 64 MiB local file back to disk.
 func BenchmarkExport(b *testing.B) {
 	in := benchFile(b)
-	s, err := New(DefaultConfig(), b.TempDir(), nil, nil, nil)
+	s, err := New(DefaultConfig(), b.TempDir(), nil, nil, nil, Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -86,8 +86,9 @@ func BenchmarkExport(b *testing.B) {
 	}
 }
 
-// BenchmarkFetch measures a 64 MiB bitswap transfer between two nodes on
-// loopback, into a fresh repo each time.
+// BenchmarkFetch measures a 64 MiB transfer between two nodes on
+// loopback, into a fresh repo each time: as one /vft/car/1 stream, and
+// over bitswap only.
 func BenchmarkFetch(b *testing.B) {
 	in := benchFile(b)
 	ctx := context.Background()
@@ -96,22 +97,29 @@ func BenchmarkFetch(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(benchSize)
-	for b.Loop() {
-		b.StopTimer()
-		h := newHost(b)
-		s, err := New(DefaultConfig(), b.TempDir(), h, nil, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		connect(b, h, src.h)
-		b.StartTimer()
-		if _, err := s.Fetch(ctx, c, FetchOptions{}); err != nil {
-			b.Fatal(err)
-		}
-		b.StopTimer()
-		s.Close()
-		h.Close()
-		b.StartTimer()
+	for _, mode := range []struct {
+		name     string
+		noStream bool
+	}{{"stream", false}, {"bitswap", true}} {
+		b.Run(mode.name, func(b *testing.B) {
+			b.SetBytes(benchSize)
+			for b.Loop() {
+				b.StopTimer()
+				h := newHost(b)
+				s, err := New(DefaultConfig(), b.TempDir(), h, nil, nil, Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				connect(b, h, src.h)
+				b.StartTimer()
+				if _, err := s.Fetch(ctx, c, FetchOptions{NoStream: mode.noStream}); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				s.Close()
+				h.Close()
+				b.StartTimer()
+			}
+		})
 	}
 }

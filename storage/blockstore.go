@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -56,6 +57,10 @@ func newGuardedBlockstore(bs blockstore.Blockstore, usage diskUsager, maxBytes i
 // a good copy; wasCorrupt lets callers explain a later failure.
 func (b *guardedBlockstore) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
 	blk, err := b.Blockstore.Get(ctx, c)
+	if errors.Is(err, ErrCorruptBlock) {
+		// The pack store's checksum caught it, hash_on_read or not.
+		return nil, b.dropCorrupt(ctx, c)
+	}
 	if err != nil || !b.hashOnRead {
 		return blk, err
 	}
@@ -66,15 +71,21 @@ func (b *guardedBlockstore) Get(ctx context.Context, c cid.Cid) (blocks.Block, e
 	if sum.Equals(c) {
 		return blk, nil
 	}
+	return nil, b.dropCorrupt(ctx, c)
+}
+
+// dropCorrupt deletes a block found corrupt and remembers it, so the
+// blockservice fetches a good copy and a later failure can say why.
+func (b *guardedBlockstore) dropCorrupt(ctx context.Context, c cid.Cid) error {
 	b.log.Warn("corrupt block on disk, deleting it so it can be fetched again", "cid", c)
 	b.nCorrupt.Add(1)
 	b.corruptMu.Lock()
 	b.corrupt[string(c.Hash())] = c
 	b.corruptMu.Unlock()
 	if err := b.Blockstore.DeleteBlock(ctx, c); err != nil {
-		return nil, fmt.Errorf("block %s: %w, and deleting it failed: %v", c, ErrCorruptBlock, err)
+		return fmt.Errorf("block %s: %w, and deleting it failed: %v", c, ErrCorruptBlock, err)
 	}
-	return nil, ipld.ErrNotFound{Cid: c}
+	return ipld.ErrNotFound{Cid: c}
 }
 
 func (b *guardedBlockstore) wasCorrupt(c cid.Cid) bool {

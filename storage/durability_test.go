@@ -10,9 +10,7 @@ import (
 )
 
 // withPebbleFS makes New open its own datastore on fs.
-func withPebbleFS(fs vfs.FS) Option {
-	return func(o *options) { o.pebbleFS = fs }
-}
+func withPebbleFS(fs vfs.FS) Options { return Options{pebbleFS: fs} }
 
 // Issue #13 item 12: pins live in pebble, which by default does not sync
 // its writes. A pin (and an unpin) that Add, Pin or Unpin acknowledged

@@ -27,7 +27,7 @@ func Example() {
 	}
 	defer kad.Close()
 
-	st, err := storage.New(storage.DefaultConfig(), "/tmp/vft-example-repo", h, kad, slog.Default())
+	st, err := storage.New(storage.DefaultConfig(), "/tmp/vft-example-repo", h, kad, slog.Default(), storage.Options{})
 	if err != nil {
 		panic(err)
 	}

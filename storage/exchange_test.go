@@ -148,9 +148,7 @@ func TestCorruptBlockRefetched(t *testing.T) {
 		t.Fatal(err)
 	}
 	leaf := firstLeaf(t, b, c)
-	if err := os.WriteFile(blockFile(t, b.repo, leaf), []byte("bit rot"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	corruptBlock(t, b, leaf)
 	out := filepath.Join(t.TempDir(), "out")
 	if _, err := b.Get(ctx, c, out, FetchOptions{}); err != nil {
 		t.Fatalf("Get with a corrupt local block: %v", err)
@@ -277,11 +275,11 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 
 	cfg := testConfig()
 	cfg.ReprovideInterval = time.Hour
-	a, err := New(cfg, t.TempDir(), ha, da, nil)
+	a, err := New(cfg, t.TempDir(), ha, da, nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := New(cfg, t.TempDir(), hb, db, nil)
+	b, err := New(cfg, t.TempDir(), hb, db, nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	pin "github.com/ipfs/boxo/pinning/pinner"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // FetchOptions tune one fetch.
@@ -24,6 +25,12 @@ type FetchOptions struct {
 	// Limits bounds what Get writes (Fetch writes no files and ignores
 	// it); the zero value is what fits on the output's disk.
 	Limits ExportLimits
+	// From names peers known to hold the whole DAG (a job's submitter, a
+	// worker with its result): they are asked first to stream it in one
+	// request (CARProtocol), before the other connected peers.
+	From []peer.ID
+	// NoStream fetches over bitswap only (benchmarks compare the two).
+	NoStream bool
 }
 
 // FetchResult says what a fetch did.
@@ -52,7 +59,30 @@ func (s *Store) Fetch(ctx context.Context, c cid.Cid, opts FetchOptions) (FetchR
 	unlock := s.gcl.PinLock(ctx)
 	defer unlock.Unlock(ctx)
 
-	res, err := s.fetchDAG(ctx, s.bserv, c, opts.Progress, nil)
+	streamed := 0
+	walkProgress := opts.Progress
+	if s.host != nil && !opts.NoStream {
+		// One stream from a peer that has it all, when there is one; the
+		// walk below then finds every block here and fetches over bitswap
+		// only what no stream delivered.
+		var done, total int64 = 0, -1
+		progress := func(blk blocks.Block) {
+			if blk.Cid() == c {
+				total = dagTotal(blk)
+			}
+			done += int64(len(blk.RawData()))
+			if opts.Progress != nil {
+				opts.Progress(done, total)
+			}
+		}
+		streamed, _ = s.fetchCAR(ctx, c, s.carProviders(opts.From), progress)
+		if opts.Progress != nil && done > 0 {
+			// The walk counts from zero again; a bar must not go back.
+			walkProgress = func(d, t int64) { opts.Progress(max(d, done), t) }
+		}
+	}
+	res, err := s.fetchDAG(ctx, s.bserv, c, walkProgress, nil)
+	res.Fetched += streamed
 	if err != nil {
 		return res, fmt.Errorf("fetch %s: %w", c, err)
 	}
@@ -209,6 +239,15 @@ func (w *walker) visit(c cid.Cid) (links []cid.Cid, size int64, fetched bool, er
 }
 
 func (w *walker) setTotal(blk blocks.Block) {
+	total := dagTotal(blk)
+	w.mu.Lock()
+	w.total = total
+	w.mu.Unlock()
+}
+
+// dagTotal is the size of the DAG under a root block, as the block
+// declares it (its own size for a raw block).
+func dagTotal(blk blocks.Block) int64 {
 	total := int64(len(blk.RawData()))
 	if blk.Cid().Type() == cid.DagProtobuf {
 		if nd, err := merkledag.DecodeProtobuf(blk.RawData()); err == nil {
@@ -217,9 +256,7 @@ func (w *walker) setTotal(blk blocks.Block) {
 			}
 		}
 	}
-	w.mu.Lock()
-	w.total = total
-	w.mu.Unlock()
+	return total
 }
 
 // watchdog fails the fetch when no block has arrived for

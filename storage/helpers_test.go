@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	flatfs "github.com/ipfs/go-ds-flatfs"
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -38,7 +39,7 @@ func testConfig() Config {
 
 func newStore(t testing.TB, cfg Config, h host.Host, r routing.ContentRouting) *Store {
 	t.Helper()
-	s, err := New(cfg, t.TempDir(), h, r, nil)
+	s, err := New(cfg, t.TempDir(), h, r, nil, Options{})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -181,6 +182,53 @@ func keys(m map[string][]byte) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// corruptBlock damages c on disk the way bit rot would, in either kind of
+// block store: a flatfs file gets other bytes, a block in a pack gets one
+// byte flipped.
+func corruptBlock(t testing.TB, s *Store, c cid.Cid) {
+	t.Helper()
+	ps, ok := s.blocks.(*packStore)
+	if !ok {
+		if err := os.WriteFile(blockFile(t, s.repo, c), []byte("bit rot"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	e, found, err := ps.lookup([]byte(dsKeyFor(c)))
+	if err != nil || !found {
+		t.Fatalf("block %s not in the pack index: %v", c, err)
+	}
+	f, err := os.OpenFile(ps.packPath(e.pack), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, e.offset+int64(e.length)/2); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, e.offset+int64(e.length)/2); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dsKeyFor is c's key in the block datastore.
+func dsKeyFor(c cid.Cid) string { return "/" + dsKey(c) }
+
+// makeFlatfsRepo lays out repo's block store as flatfs, as repos created
+// before the pack store have it.
+func makeFlatfsRepo(t testing.TB, repo string) {
+	t.Helper()
+	fds, err := flatfs.CreateOrOpen(filepath.Join(repo, "blocks"), flatfs.NextToLast(2), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fds.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // blockFile returns the flatfs file that holds c in the store at repo.

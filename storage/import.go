@@ -193,19 +193,23 @@ func (im *importer) add(nd files.Node) (ipld.Node, error) {
 
 func (im *importer) addFile(f files.File) (ipld.Node, error) {
 	cfg := im.s.cfg
-	spl, err := chunker.FromString(&progressReader{r: f, im: im}, cfg.Chunker)
+	spl, err := chunker.FromString(&ctxReader{ctx: im.ctx, r: f}, cfg.Chunker)
 	if err != nil {
 		return nil, err
 	}
+	// Read and hash ahead on other cores while the builder links and the
+	// batches are written.
+	ahead := newHashAhead(im.ctx, spl, cfg.cidBuilder(), cfg.RawLeaves, im.chunkDone)
+	defer ahead.Close()
 	bufDAG := newBatchDAG(im.ctx, im.s.dag)
 	defer bufDAG.wait()
 	params := ihelper.DagBuilderParams{
 		Dagserv:    bufDAG,
 		RawLeaves:  cfg.RawLeaves,
 		Maxlinks:   cfg.MaxLinks,
-		CidBuilder: cfg.cidBuilder(),
+		CidBuilder: ahead.Builder(cfg.cidBuilder()),
 	}
-	db, err := params.New(spl)
+	db, err := params.New(ahead)
 	if err != nil {
 		return nil, err
 	}
@@ -270,21 +274,11 @@ func (im *importer) addSymlink(l *files.Symlink) (ipld.Node, error) {
 	return nd, nil
 }
 
-// progressReader reports bytes as the chunker pulls them and stops the
-// import promptly when the context is cancelled.
-type progressReader struct {
-	r  io.Reader
-	im *importer
-}
-
-func (p *progressReader) Read(b []byte) (int, error) {
-	if err := p.im.ctx.Err(); err != nil {
-		return 0, err
+// chunkDone reports the bytes of a chunk the builder took; it runs on
+// the importing goroutine, as Progress promises.
+func (im *importer) chunkDone(n int) {
+	im.done += int64(n)
+	if im.progress != nil && n > 0 {
+		im.progress(im.done, im.total)
 	}
-	n, err := p.r.Read(b)
-	p.im.done += int64(n)
-	if p.im.progress != nil && n > 0 {
-		p.im.progress(p.im.done, p.im.total)
-	}
-	return n, err
 }

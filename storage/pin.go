@@ -83,6 +83,12 @@ func (s *Store) GC(ctx context.Context) (GCResult, error) {
 	if err := ctx.Err(); err != nil {
 		return res, fmt.Errorf("gc: %w", err)
 	}
+	if ps, ok := s.blocks.(*packStore); ok {
+		// Deleting only drops index entries; give the space back.
+		if _, err := ps.Compact(ctx); err != nil {
+			return res, fmt.Errorf("gc: compact block packs: %w", err)
+		}
+	}
 	s.log.Info("garbage collected", "blocks", res.Blocks, "bytes", res.Bytes)
 	return res, nil
 }
@@ -119,7 +125,7 @@ func (s *Store) reachable(ctx context.Context) (map[string]struct{}, error) {
 // RepoStat describes the local store.
 type RepoStat struct {
 	Blocks   int64 // blocks on disk
-	Bytes    int64 // disk usage of the blocks as flatfs accounts it
+	Bytes    int64 // disk usage of the blocks (pack files, or flatfs files)
 	Pins     int   // recursive pins
 	MaxBytes int64 // storage.max_bytes, 0 when there is no quota
 	// CorruptBlocks counts blocks found corrupt (and deleted) since start.

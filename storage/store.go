@@ -1,7 +1,9 @@
-// Package storage keeps UnixFS content for the node: a flatfs blockstore
-// with hash checks and a quota, kubo-compatible UnixFS import and export,
-// bitswap on the node's libp2p host with the DHT for provider records,
-// recursive pins in the node's datastore, and garbage collection.
+// Package storage keeps UnixFS content for the node: a blockstore (pack
+// files with a pebble index in new repos, flatfs in older ones) with hash
+// checks and a quota, kubo-compatible UnixFS import and export, bitswap on
+// the node's libp2p host with the DHT for provider records, whole-DAG
+// streams between VFT nodes (CARProtocol), recursive pins in the node's
+// datastore, and garbage collection.
 package storage
 
 import (
@@ -12,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -32,6 +35,7 @@ import (
 	pebbleds "github.com/ipfs/go-ds-pebble"
 	ipld "github.com/ipfs/go-ipld-format"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/routing"
 )
 
@@ -39,19 +43,16 @@ import (
 // node's shared datastore; other components use other prefixes.
 const datastorePrefix = "/storage"
 
-// Option changes how New builds a Store.
-type Option func(*options)
-
-type options struct {
-	ds       datastore.Batching
-	pebbleFS vfs.FS // tests: a crashable in-memory file system
-}
-
-// WithDatastore makes the Store keep its metadata (pins) under /storage in
-// ds instead of opening <repo>/datastore itself. The caller keeps
-// ownership: Close does not close ds.
-func WithDatastore(ds datastore.Batching) Option {
-	return func(o *options) { o.ds = ds }
+// Options change how New builds a Store; the zero value is what a node
+// runs.
+type Options struct {
+	// Datastore, when set, keeps the Store's metadata (pins) under
+	// /storage in it instead of opening <repo>/datastore itself. The
+	// caller keeps ownership: Close does not close it.
+	Datastore datastore.Batching
+	// pebbleFS replaces the disk under <repo>/datastore (tests: a
+	// crashable in-memory file system).
+	pebbleFS vfs.FS
 }
 
 // Store is the node's content store. All methods are safe for concurrent use.
@@ -62,7 +63,7 @@ type Store struct {
 	host host.Host
 	rt   routing.ContentRouting
 
-	blocks   *flatfs.Datastore
+	blocks   blockDatastore
 	ds       datastore.Batching
 	ownDS    bool
 	guard    *guardedBlockstore
@@ -74,6 +75,7 @@ type Store struct {
 	dag      ipld.DAGService // online: fetches what is missing
 	localDAG ipld.DAGService // never touches the network
 	pinner   pin.Pinner
+	carSent  atomic.Int64 // blocks sent over CARProtocol
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -84,21 +86,18 @@ type Store struct {
 	closeErr  error
 }
 
-// New opens (creating if needed) the block store in <repoDir>/blocks and,
-// unless WithDatastore is given, the pebble datastore in <repoDir>/datastore.
+// New opens (creating if needed) the block store in <repoDir>/blocks (a
+// flatfs store already there is kept) and,
+// unless Options.Datastore is given, the pebble datastore in <repoDir>/datastore.
 // h and r may be nil for an offline store: without h there is no bitswap,
 // without r bitswap only asks connected peers and nothing is provided.
 // New does no network I/O.
-func New(cfg Config, repoDir string, h host.Host, r routing.ContentRouting, log *slog.Logger, opts ...Option) (*Store, error) {
+func New(cfg Config, repoDir string, h host.Host, r routing.ContentRouting, log *slog.Logger, opts Options) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
-	}
-	var o options
-	for _, opt := range opts {
-		opt(&o)
 	}
 	s := &Store{cfg: cfg, repo: repoDir, log: log.With("component", "storage"), host: h, rt: r}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -114,29 +113,29 @@ func New(cfg Config, repoDir string, h host.Host, r routing.ContentRouting, log 
 		return nil, fmt.Errorf("create repo dir %s: %w", repoDir, err)
 	}
 	blocksDir := filepath.Join(repoDir, "blocks")
-	fds, err := flatfs.CreateOrOpen(blocksDir, flatfs.NextToLast(2), false)
+	bds, err := openBlockDatastore(blocksDir, s.log)
 	if err != nil {
 		return nil, fmt.Errorf("open block store %s: %w", blocksDir, err)
 	}
-	s.blocks = fds
+	s.blocks = bds
 
-	s.ds = o.ds
+	s.ds = opts.Datastore
 	if s.ds == nil {
 		dsDir := filepath.Join(repoDir, "datastore")
-		pds, err := openDatastore(dsDir, o.pebbleFS)
+		pds, err := openDatastore(dsDir, opts.pebbleFS)
 		if err != nil {
 			return nil, fmt.Errorf("open datastore %s: %w", dsDir, err)
 		}
 		s.ds, s.ownDS = pds, true
 	}
 
-	base := blockstore.NewBlockstore(fds, blockstore.NoPrefix())
+	base := blockstore.NewBlockstore(bds, blockstore.NoPrefix())
 	free := func() (int64, int64, error) { return freeSpace(blocksDir) }
 	if _, _, err := free(); err != nil {
 		s.log.Warn("cannot read free disk space; without storage.max_bytes the blocks may fill the disk", "err", err)
 		free = nil
 	}
-	s.guard = newGuardedBlockstore(base, fds, cfg.MaxBytes, free, cfg.HashOnRead, s.log)
+	s.guard = newGuardedBlockstore(base, bds, cfg.MaxBytes, free, cfg.HashOnRead, s.log)
 	s.bstore = blockstore.NewIdStore(s.guard)
 	s.gcl = blockstore.NewGCLocker()
 
@@ -158,6 +157,7 @@ func New(cfg Config, repoDir string, h host.Host, r routing.ContentRouting, log 
 			}
 		}
 		exch = s.bswap
+		h.SetStreamHandler(CARProtocol, (&carServer{s: s, sent: &s.carSent, active: map[peer.ID]bool{}}).handle)
 	}
 	s.bserv = blockservice.New(s.bstore, exch)
 	s.offline = blockservice.New(s.bstore, nil)
@@ -177,6 +177,24 @@ func New(cfg Config, repoDir string, h host.Host, r routing.ContentRouting, log 
 	}
 	ok = true
 	return s, nil
+}
+
+// blockDatastore is where the blocks live: a pack store, or flatfs in
+// repos created before it.
+type blockDatastore interface {
+	datastore.Batching
+	DiskUsage(ctx context.Context) (uint64, error)
+}
+
+// openBlockDatastore opens the pack store in dir, or the flatfs store a
+// repo created before the pack store has there (kept as it is: both
+// import and fetch work on it, only slower).
+func openBlockDatastore(dir string, log *slog.Logger) (blockDatastore, error) {
+	if isFlatfsDir(dir) {
+		log.Info("this repo keeps its blocks in flatfs (one file per block, as before); new repos use the faster pack store", "dir", dir)
+		return flatfs.CreateOrOpen(dir, flatfs.NextToLast(2), false)
+	}
+	return openPackStore(dir, log)
 }
 
 // openDatastore opens the pebble datastore the Store owns. Writes are not
@@ -241,6 +259,9 @@ func (s *Store) Close() error {
 		s.mu.Lock()
 		s.closing = true
 		s.mu.Unlock()
+		if s.host != nil {
+			s.host.RemoveStreamHandler(CARProtocol)
+		}
 		s.cancel()
 		var errs []error
 		if s.bswap != nil {

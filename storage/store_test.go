@@ -311,36 +311,43 @@ func TestNoQuotaKeepsDiskReserve(t *testing.T) {
 	}
 }
 
+// Both block stores: the pack store of new repos and the flatfs store of
+// older ones.
 func TestCorruptBlockDetected(t *testing.T) {
-	ctx := context.Background()
-	repo := t.TempDir()
-	s, err := New(testConfig(), repo, nil, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	data := randomBytes(200_000, 8)
-	c, err := s.AddReader(ctx, bytes.NewReader(data), AddOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf := firstLeaf(t, s, c)
-	if err := os.WriteFile(blockFile(t, repo, leaf), []byte("not the block"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	err = s.Export(ctx, c, filepath.Join(t.TempDir(), "out"), ExportLimits{})
-	if !errors.Is(err, ErrCorruptBlock) || !strings.Contains(err.Error(), leaf.String()) {
-		t.Fatalf("Export of corrupted content = %v, want ErrCorruptBlock naming %s", err, leaf)
-	}
-	t.Logf("error a user sees: %v", err)
-	if has, _ := s.Blockstore().Has(ctx, leaf); has {
-		t.Error("corrupt block was not deleted")
-	}
-	if st, _ := s.Stat(ctx); st.CorruptBlocks != 1 {
-		t.Errorf("Stat.CorruptBlocks = %d, want 1", st.CorruptBlocks)
-	}
-	if _, err := s.GC(ctx); err == nil || !strings.Contains(err.Error(), "nothing was deleted") {
-		t.Errorf("GC with an incomplete pin = %v, want a refusal", err)
+	for _, kind := range []string{"packs", "flatfs"} {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			repo := t.TempDir()
+			if kind == "flatfs" {
+				makeFlatfsRepo(t, repo)
+			}
+			s, err := New(testConfig(), repo, nil, nil, nil, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			data := randomBytes(200_000, 8)
+			c, err := s.AddReader(ctx, bytes.NewReader(data), AddOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaf := firstLeaf(t, s, c)
+			corruptBlock(t, s, leaf)
+			err = s.Export(ctx, c, filepath.Join(t.TempDir(), "out"), ExportLimits{})
+			if !errors.Is(err, ErrCorruptBlock) || !strings.Contains(err.Error(), leaf.String()) {
+				t.Fatalf("Export of corrupted content = %v, want ErrCorruptBlock naming %s", err, leaf)
+			}
+			t.Logf("error a user sees: %v", err)
+			if has, _ := s.Blockstore().Has(ctx, leaf); has {
+				t.Error("corrupt block was not deleted")
+			}
+			if st, _ := s.Stat(ctx); st.CorruptBlocks != 1 {
+				t.Errorf("Stat.CorruptBlocks = %d, want 1", st.CorruptBlocks)
+			}
+			if _, err := s.GC(ctx); err == nil || !strings.Contains(err.Error(), "nothing was deleted") {
+				t.Errorf("GC with an incomplete pin = %v, want a refusal", err)
+			}
+		})
 	}
 }
 
@@ -370,7 +377,7 @@ func TestUnknownCIDTimesOut(t *testing.T) {
 }
 
 func TestCloseTwice(t *testing.T) {
-	s, err := New(testConfig(), t.TempDir(), newHost(t), nil, nil)
+	s, err := New(testConfig(), t.TempDir(), newHost(t), nil, nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +396,7 @@ func TestCloseTwice(t *testing.T) {
 func TestReopen(t *testing.T) {
 	ctx := context.Background()
 	repo := t.TempDir()
-	s, err := New(testConfig(), repo, nil, nil, nil)
+	s, err := New(testConfig(), repo, nil, nil, nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,7 +405,7 @@ func TestReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	s2, err := New(testConfig(), repo, nil, nil, nil)
+	s2, err := New(testConfig(), repo, nil, nil, nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

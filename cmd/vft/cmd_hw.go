@@ -100,6 +100,7 @@ func runDoctor(c *cli, args []string) error {
 	} else {
 		checks = append(checks, executorChecks(ctx, cfg)...)
 	}
+	checks = append(checks, wasmRuntimeCheck(cfg.Executor.WASM.Runtime))
 	checks = append(checks, c.nodeChecks(ctx, cfg, r)...)
 	checks = append(checks, chainChecks(ctx, cfg, r)...)
 

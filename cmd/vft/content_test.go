@@ -13,6 +13,7 @@ import (
 
 	dshelp "github.com/ipfs/boxo/datastore/dshelp"
 	"github.com/ipfs/go-cid"
+	flatfs "github.com/ipfs/go-ds-flatfs"
 )
 
 // Content moves between two daemons: add on one, get on the other, with
@@ -114,6 +115,13 @@ func TestAddGetAcrossDaemons(t *testing.T) {
 func TestGetInterruptedResumes(t *testing.T) {
 	env := testEnv("VFT_STORAGE_FETCH_TIMEOUT=5m", "VFT_STORAGE_CHUNKER=size-65536")
 	repoA, repoB := initRepo(t, env, "miner"), initRepo(t, env, "miner")
+	// A keeps its blocks in flatfs, as repos from before the pack store
+	// do (one file per block), so the test can take one block away below.
+	fds, ferr := flatfs.CreateOrOpen(filepath.Join(repoA, "blocks"), flatfs.NextToLast(2), false)
+	if ferr != nil {
+		t.Fatal(ferr)
+	}
+	fds.Close()
 	startDaemon(t, repoA, env)
 	_, addrsA := idOf(t, env, repoA)
 	startDaemon(t, repoB, testEnv("VFT_STORAGE_FETCH_TIMEOUT=5m", "VFT_STORAGE_CHUNKER=size-65536", "VFT_P2P_BOOTSTRAP="+strings.Join(addrsA, ",")))

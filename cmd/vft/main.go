@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+
+	"github.com/vft-network/vft/executor/wasm"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -49,6 +51,7 @@ func commands() []command {
 		{"wallet", "wallet [balance | earned [--recent N] | airdrop AMOUNT]: the node's Solana address, balance, what it earned; airdrop on local chains", runWallet},
 		{"dashboard", "print the running daemon's dashboard URL (with the API token in its #fragment)", runDashboard},
 		{"nodes", "live network table from heartbeats: capabilities, price, last seen", runNodes},
+		{"exec", "exec MODULE.wasm [--input PATH]... [--arg A]... [-o DIR] [--runtime wasmtime|wazero]: run a module locally in the WASM sandbox, print its time and output CID", runExec},
 		{"hw", "hardware report: GPUs (NVML), CPU, memory, disk; no daemon needed", runHW},
 		{"doctor", "check what this node needs (hardware, sandboxes, chain, wallet), with the fix for each problem", runDoctor},
 		{"config", "config show | config set KEY VALUE", runConfig},
@@ -58,6 +61,7 @@ func commands() []command {
 }
 
 func main() {
+	wasm.ServeChild() // an isolated WASM task (executor/wasm Config.Isolate) runs in a child of this binary
 	env := &cli{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, environ: os.Environ()}
 	os.Exit(env.main(os.Args[1:]))
 }

@@ -31,7 +31,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -118,11 +117,7 @@ type Executor struct {
 	log    *slog.Logger
 	cg     *cgroups // nil: no cgroup limits on this host
 	cgInfo CgroupStatus
-	life   context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	closed bool
+	runs   *executor.Runs
 }
 
 var _ executor.Executor = (*Executor)(nil)
@@ -163,8 +158,7 @@ func New(cfg Config, log *slog.Logger) (*Executor, error) {
 		cfg.WorkBytes = DefaultWorkBytes
 	}
 	cfg.Limits = cfg.Limits.WithDefaults(DefaultLimits())
-	life, cancel := context.WithCancel(context.Background())
-	e := &Executor{cfg: cfg, log: log.With("component", "executor/native"), life: life, cancel: cancel}
+	e := &Executor{cfg: cfg, log: log.With("component", "executor/native"), runs: executor.NewRuns()}
 	e.startCgroups()
 	return e, nil
 }
@@ -249,11 +243,7 @@ func (e *Executor) isolationArgs() []string {
 
 // Close stops running tasks and waits for them; it is safe to call twice.
 func (e *Executor) Close() error {
-	e.mu.Lock()
-	e.closed = true
-	e.mu.Unlock()
-	e.cancel()
-	e.wg.Wait()
+	e.runs.Close()
 	return nil
 }
 
@@ -271,20 +261,7 @@ func (e *Executor) systemArgs() []string {
 // executable, bound read-only at /work/.program) or, without it, Task.Args[0]
 // looked up in the sandbox's PATH; the arguments follow.
 func (e *Executor) Run(ctx context.Context, t executor.Task) (executor.Result, error) {
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return executor.Result{}, executor.ErrClosed
-	}
-	e.wg.Add(1)
-	e.mu.Unlock()
-	defer e.wg.Done()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer context.AfterFunc(e.life, cancel)()
-
-	res, err := e.run(ctx, t)
-	err = executor.RunError(err, e.life.Err() != nil, t.JobID)
+	res, err := e.runs.Do(ctx, t.JobID, func(ctx context.Context) (executor.Result, error) { return e.run(ctx, t) })
 	e.log.Debug("task finished", "job", t.JobID, "exit", res.ExitCode, "duration", res.Duration, "err", err)
 	return res, err
 }
@@ -422,16 +399,16 @@ wait:
 	case waitErr == nil:
 		return res, nil
 	case cg != nil && cg.oomKilled():
-		return res, fmt.Errorf("%w: killed at the %d MiB limit%s", executor.ErrMemoryLimit, limits.MemoryBytes>>20, lastLine(res.Stderr))
+		return res, fmt.Errorf("%w: killed at the %d MiB limit%s", executor.ErrMemoryLimit, limits.MemoryBytes>>20, executor.LastLine(res.Stderr))
 	case res.ExitCode == -1:
-		return res, fmt.Errorf("%w: %v%s", executor.ErrTrap, waitErr, lastLine(res.Stderr))
-	case noSpace(res.Stderr):
+		return res, fmt.Errorf("%w: %v%s", executor.ErrTrap, waitErr, executor.LastLine(res.Stderr))
+	case executor.SaysNoSpace(res.Stderr):
 		return res, fmt.Errorf("%w: the task filled its scratch space (/tmp holds %d MiB, /work %d MiB; write results to /output)%s",
-			executor.ErrDiskLimit, e.cfg.TmpBytes>>20, e.cfg.WorkBytes>>20, lastLine(res.Stderr))
-	case outOfMemory(res.Stderr):
-		return res, fmt.Errorf("%w: the command ran out of memory under the %d MiB limit%s", executor.ErrMemoryLimit, limits.MemoryBytes>>20, lastLine(res.Stderr))
+			executor.ErrDiskLimit, e.cfg.TmpBytes>>20, e.cfg.WorkBytes>>20, executor.LastLine(res.Stderr))
+	case executor.SaysOutOfMemory(res.Stderr):
+		return res, fmt.Errorf("%w: the command ran out of memory under the %d MiB limit%s", executor.ErrMemoryLimit, limits.MemoryBytes>>20, executor.LastLine(res.Stderr))
 	default:
-		return res, fmt.Errorf("%w: exit code %d%s", executor.ErrExit, res.ExitCode, lastLine(res.Stderr))
+		return res, fmt.Errorf("%w: exit code %d%s", executor.ErrExit, res.ExitCode, executor.LastLine(res.Stderr))
 	}
 }
 
@@ -509,29 +486,4 @@ func (e *Executor) gpuArgs(uuids []string) ([]string, error) {
 
 func killGroup(pid int) {
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
-}
-
-// noSpace tells whether the task died of a full file system: its /tmp or
-// /work tmpfs, or the disk under /output.
-func noSpace(stderr []byte) bool {
-	return strings.Contains(strings.ToLower(string(stderr)), "no space left on device")
-}
-
-func outOfMemory(stderr []byte) bool {
-	s := strings.ToLower(string(stderr))
-	for _, sign := range []string{"out of memory", "cannot allocate memory", "memoryerror", "bad_alloc"} {
-		if strings.Contains(s, sign) {
-			return true
-		}
-	}
-	return false
-}
-
-// lastLine returns ": <last non-empty line of stderr>", or "".
-func lastLine(stderr []byte) string {
-	lines := strings.Split(strings.TrimSpace(string(stderr)), "\n")
-	if last := strings.TrimSpace(lines[len(lines)-1]); last != "" {
-		return ": " + last
-	}
-	return ""
 }

@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"io"
-	"os"
 	"runtime"
 	"testing"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/vft-network/vft/executor/oci/ocitest"
 )
 
 // entry is one tar entry of a test layer.
@@ -109,31 +109,9 @@ func writeLayout(t *testing.T, img v1.Image) string {
 	return dir
 }
 
-// busyboxLayer holds /bin/busybox (from the busybox-static package) and the
-// applets the tests call as symbolic links.
-func busyboxLayer(t *testing.T) v1.Layer {
-	t.Helper()
-	bin, err := os.ReadFile(busyboxPath(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	entries := []entry{dir("bin"), {name: "bin/busybox", typ: tar.TypeReg, mode: 0o755, body: bin}}
-	for _, applet := range []string{"sh", "echo", "cat", "touch", "sleep", "dd", "head", "id", "ls", "ip", "unshare", "grep"} {
-		entries = append(entries, symlink("bin/"+applet, "busybox"))
-	}
-	return layerOf(t, entries...)
-}
-
-func busyboxPath(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"/bin/busybox", "/usr/bin/busybox"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Fatal("busybox not installed: apt-get install busybox-static")
-	return ""
-}
+// busyboxLayer holds /bin/busybox (from the busybox-static package) and
+// the applets the tests call as symbolic links.
+func busyboxLayer(t *testing.T) v1.Layer { return ocitest.BusyboxLayer(t) }
 
 // busyboxImage is a layout directory holding the busybox image.
 func busyboxImage(t *testing.T) string {

@@ -31,7 +31,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -105,14 +104,10 @@ type Config struct {
 
 // Executor runs tasks in OCI containers. It is safe for concurrent use.
 type Executor struct {
-	cfg    Config
-	log    *slog.Logger
-	cache  *Cache
-	life   context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	closed bool
+	cfg   Config
+	log   *slog.Logger
+	cache *Cache
+	runs  *executor.Runs
 }
 
 var _ executor.Executor = (*Executor)(nil)
@@ -163,9 +158,8 @@ func New(cfg Config, log *slog.Logger) (*Executor, error) {
 	if err != nil {
 		return nil, err
 	}
-	life, cancel := context.WithCancel(context.Background())
 	log.Info("oci executor ready", "runtime", cfg.Runtime, "cache", cfg.CacheDir, "cache_bytes", cfg.CacheBytes)
-	return &Executor{cfg: cfg, log: log, cache: cache, life: life, cancel: cancel}, nil
+	return &Executor{cfg: cfg, log: log, cache: cache, runs: executor.NewRuns()}, nil
 }
 
 // findRuntime resolves the configured runtime, or picks crun or runc.
@@ -209,11 +203,7 @@ func (e *Executor) Cache() *Cache { return e.cache }
 
 // Close stops running tasks and waits for them; it is safe to call twice.
 func (e *Executor) Close() error {
-	e.mu.Lock()
-	e.closed = true
-	e.mu.Unlock()
-	e.cancel()
-	e.wg.Wait()
+	e.runs.Close()
 	return nil
 }
 
@@ -237,20 +227,7 @@ func (e *Executor) Prepare(ctx context.Context, imageDir string) (string, error)
 // image's entrypoint and command when Args is empty. Unpacking the image
 // (if Prepare did not) happens before the timeout starts.
 func (e *Executor) Run(ctx context.Context, t executor.Task) (executor.Result, error) {
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return executor.Result{}, executor.ErrClosed
-	}
-	e.wg.Add(1)
-	e.mu.Unlock()
-	defer e.wg.Done()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer context.AfterFunc(e.life, cancel)()
-
-	res, err := e.run(ctx, t)
-	err = executor.RunError(err, e.life.Err() != nil, t.JobID)
+	res, err := e.runs.Do(ctx, t.JobID, func(ctx context.Context) (executor.Result, error) { return e.run(ctx, t) })
 	e.log.Debug("task finished", "job", t.JobID, "exit", res.ExitCode, "duration", res.Duration, "err", err)
 	return res, err
 }
@@ -442,13 +419,13 @@ wait:
 		return res, fmt.Errorf("run interrupted: %w", ctx.Err())
 	case waitErr == nil:
 		return res, nil
-	case oomKilled(id, res.ExitCode) || outOfMemory(res.Stderr):
-		return res, fmt.Errorf("%w: killed at the %d MiB limit%s", executor.ErrMemoryLimit, limits.MemoryBytes>>20, lastLine(res.Stderr))
-	case noSpace(res.Stderr):
+	case oomKilled(id, res.ExitCode) || executor.SaysOutOfMemory(res.Stderr):
+		return res, fmt.Errorf("%w: killed at the %d MiB limit%s", executor.ErrMemoryLimit, limits.MemoryBytes>>20, executor.LastLine(res.Stderr))
+	case executor.SaysNoSpace(res.Stderr):
 		return res, fmt.Errorf("%w: the task filled its scratch space (/tmp holds %d MiB; write results to /output)%s",
-			executor.ErrDiskLimit, e.cfg.TmpBytes>>20, lastLine(res.Stderr))
+			executor.ErrDiskLimit, e.cfg.TmpBytes>>20, executor.LastLine(res.Stderr))
 	default:
-		return res, fmt.Errorf("%w: exit code %d%s", executor.ErrExit, res.ExitCode, lastLine(res.Stderr))
+		return res, fmt.Errorf("%w: exit code %d%s", executor.ErrExit, res.ExitCode, executor.LastLine(res.Stderr))
 	}
 }
 
@@ -546,28 +523,4 @@ func inputSkeleton(dir string, inputs []executor.Mount) error {
 		}
 	}
 	return nil
-}
-
-// noSpace tells whether the task died of a full file system.
-func noSpace(stderr []byte) bool {
-	return strings.Contains(strings.ToLower(string(stderr)), "no space left on device")
-}
-
-func outOfMemory(stderr []byte) bool {
-	s := strings.ToLower(string(stderr))
-	for _, sign := range []string{"out of memory", "cannot allocate memory", "memoryerror", "bad_alloc"} {
-		if strings.Contains(s, sign) {
-			return true
-		}
-	}
-	return false
-}
-
-// lastLine returns ": <last non-empty line of stderr>", or "".
-func lastLine(stderr []byte) string {
-	lines := strings.Split(strings.TrimSpace(string(stderr)), "\n")
-	if last := strings.TrimSpace(lines[len(lines)-1]); last != "" {
-		return ": " + last
-	}
-	return ""
 }

@@ -12,7 +12,7 @@ import (
 
 // fuzzExec is an executor without a disk cache, shared by the fuzzers.
 var fuzzExec = sync.OnceValues(func() (*Executor, error) {
-	return New(Config{Limits: executor.Limits{MemoryBytes: 64 << 20, Timeout: 2 * time.Second,
+	return New(Config{Runtime: testRuntime, Isolate: testIsolate, Limits: executor.Limits{MemoryBytes: 64 << 20, Timeout: 2 * time.Second,
 		MaxOutputBytes: 1 << 20, MaxStdoutBytes: 4 << 10}}, nil)
 })
 

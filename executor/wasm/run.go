@@ -26,9 +26,8 @@ const pageSize = 64 << 10
 // Run implements executor.Executor. The returned Result is filled as far as
 // the run got, also when err is not nil.
 func (e *Executor) Run(ctx context.Context, t executor.Task) (executor.Result, error) {
-	var res executor.Result
 	if err := e.begin(); err != nil {
-		return res, err
+		return executor.Result{}, err
 	}
 	defer e.wg.Done()
 	// The run also ends when the executor closes.
@@ -36,33 +35,54 @@ func (e *Executor) Run(ctx context.Context, t executor.Task) (executor.Result, e
 	defer cancel()
 	defer context.AfterFunc(e.life, cancel)()
 
-	res, err := e.run(ctx, t)
+	var res executor.Result
+	var err error
+	if e.wt != nil {
+		res, err = e.wt.run(ctx, t)
+	} else {
+		res, err = e.run(ctx, t)
+	}
 	err = executor.RunError(err, e.life.Err() != nil, t.JobID)
 	e.log.Debug("task finished", "job", t.JobID, "exit", res.ExitCode,
 		"duration", res.Duration, "output_bytes", res.OutputBytes, "err", err)
 	return res, err
 }
 
-func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, error) {
-	var res executor.Result
-	limits := t.Limits.WithDefaults(e.cfg.Limits)
-	limits.MemoryBytes = min(limits.MemoryBytes, maxMemoryBytes)
+// checkedTask is a task whose module, arguments, environment and mounts
+// passed the checks both runtimes make before they compile anything.
+type checkedTask struct {
+	bin    []byte
+	limits executor.Limits
+	inputs []executor.Mount
+	outDir string
+}
 
-	bin, err := e.loadModule(t)
-	if err != nil {
-		return res, err
+// check loads t's module and checks the rest of t, with the executor's
+// limits filled in.
+func (e *Executor) check(t executor.Task) (checkedTask, error) {
+	c := checkedTask{limits: t.Limits.WithDefaults(e.cfg.Limits)}
+	c.limits.MemoryBytes = min(c.limits.MemoryBytes, maxMemoryBytes)
+	var err error
+	if c.bin, err = e.loadModule(t); err != nil {
+		return c, err
 	}
 	if err := executor.CheckArgsEnv(t.Args, t.Env); err != nil {
-		return res, err
+		return c, err
 	}
-	inputs, err := executor.CheckMounts(t.Inputs)
+	if c.inputs, err = executor.CheckMounts(t.Inputs); err != nil {
+		return c, err
+	}
+	c.outDir, err = executor.PrepareOutputDir(t.OutputDir)
+	return c, err
+}
+
+func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, error) {
+	var res executor.Result
+	c, err := e.check(t)
 	if err != nil {
 		return res, err
 	}
-	outDir, err := executor.PrepareOutputDir(t.OutputDir)
-	if err != nil {
-		return res, err
-	}
+	bin, limits, inputs, outDir := c.bin, c.limits, c.inputs, c.outDir
 	// The job's time limit starts before the compile: compiling a large
 	// module takes seconds of CPU, which the job pays for like its run.
 	deadline := time.Now().Add(limits.Timeout)
@@ -171,7 +191,7 @@ func (o outcome) err() error {
 		if msg, ok := goPanic(res.ExitCode, res.Stderr); ok {
 			return fmt.Errorf("%w: %s", executor.ErrTrap, msg)
 		}
-		return fmt.Errorf("%w: exit code %d%s", executor.ErrExit, res.ExitCode, lastLine(res.Stderr))
+		return fmt.Errorf("%w: exit code %d%s", executor.ErrExit, res.ExitCode, executor.LastLine(res.Stderr))
 	}
 	if msg, ok := trapMessage(o.runErr); ok {
 		return fmt.Errorf("%w: %s", executor.ErrTrap, msg)
@@ -324,15 +344,6 @@ func trapMessage(err error) (string, bool) {
 		msg = msg[:j]
 	}
 	return msg, true
-}
-
-// lastLine returns ": <last non-empty line of stderr>", or "".
-func lastLine(stderr []byte) string {
-	lines := strings.Split(strings.TrimSpace(string(stderr)), "\n")
-	if last := strings.TrimSpace(lines[len(lines)-1]); last != "" {
-		return ": " + last
-	}
-	return ""
 }
 
 type eofReader struct{}

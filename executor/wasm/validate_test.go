@@ -61,7 +61,7 @@ func TestValidate(t *testing.T) {
 // A module over the node's executor.wasm.max_module_bytes is refused
 // before it is compiled, naming the limit.
 func TestValidateSizeLimit(t *testing.T) {
-	e, err := New(Config{MaxModuleBytes: 16}, nil)
+	e, err := New(Config{Runtime: testRuntime, Isolate: testIsolate, MaxModuleBytes: 16}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

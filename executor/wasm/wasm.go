@@ -1,4 +1,7 @@
-// Package wasm runs WebAssembly modules (WASI preview 1) with wazero.
+// Package wasm runs WebAssembly modules (WASI preview 1) with Wasmtime
+// (wasmtime-go, in builds with cgo: the default) or wazero (pure Go: builds
+// without cgo, or Config.Runtime = "wazero"). Both give a task the same
+// sandbox and write the same bytes (examples/runtimes_test.go).
 //
 // A task sees exactly two directories: its inputs read-only at /input and
 // its output directory writable at /output. Its clock is fake and its
@@ -9,6 +12,18 @@
 //
 // Compiled machine code is kept in memory per module hash and on disk in
 // Config.CacheDir, so a module is compiled once per node, not once per task.
+//
+// Where the runtimes differ (runtime_wasmtime.go says why): Wasmtime stops
+// a task by epoch interruption (a counter compared at loop headers; a few
+// ms after the deadline) instead of a call into Go at every loop header;
+// it canonicalises NaNs; it writes /output itself, so the output budget is
+// enforced by measuring /output every 20 ms and after the run (the task is
+// killed, where wazero fails the write that passes the budget; an isolated
+// task's child also has the budget as RLIMIT_FSIZE, so one file cannot
+// pass it: that write fails, as with wazero); and it
+// reports a refused memory grow only through the module's own "out of
+// memory" on stderr (Go's runtime prints it), so a module that fails
+// silently after one gets ErrExit or ErrTrap instead of ErrMemoryLimit.
 package wasm
 
 import (
@@ -75,14 +90,28 @@ type Config struct {
 	// CacheMaxBytes bounds the compiled code in CacheDir (default 1 GiB):
 	// past it the oldest files are removed after each new compile.
 	CacheMaxBytes int64
+	// Runtime runs the modules: RuntimeWasmtime or RuntimeWazero (default
+	// DefaultRuntime(): Wasmtime where the build has cgo). Results are the
+	// same on both.
+	Runtime string
+	// Isolate runs each Wasmtime task in a child process of this binary,
+	// killed at the task's deadline, instead of in the executor's process:
+	// a crash of the runtime cannot take the node down, and since killing
+	// the process is what stops a runaway module, the code needs no epoch
+	// check at its loop headers (up to 2× faster on tight loops). It costs
+	// a process start per task (docs/BENCHMARKS.md), and the program must
+	// call ServeChild first thing in main (and in TestMain). Wazero ignores
+	// it.
+	Isolate bool
 }
 
-// Executor is the wazero executor. It is safe for concurrent use.
+// Executor is the WASM executor. It is safe for concurrent use.
 type Executor struct {
 	cfg   Config
 	log   *slog.Logger
 	cache wazero.CompilationCache
 	rt    wazero.Runtime
+	wt    *wasmtimeRuntime // nil when wazero runs the modules
 
 	life   context.Context
 	cancel context.CancelFunc
@@ -131,6 +160,11 @@ func New(cfg Config, log *slog.Logger) (*Executor, error) {
 	if cfg.CacheMaxBytes == 0 {
 		cfg.CacheMaxBytes = 1 << 30
 	}
+	runtimeName, err := resolveRuntime(cfg.Runtime)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Runtime = runtimeName
 	cache := wazero.NewCompilationCache()
 	if cfg.CacheDir != "" {
 		var err error
@@ -162,11 +196,18 @@ func New(cfg Config, log *slog.Logger) (*Executor, error) {
 		_ = cache.Close(life)
 		return nil, fmt.Errorf("wasm: instantiate WASI: %w", err)
 	}
-	return &Executor{
+	e := &Executor{
 		cfg: cfg, log: log.With("component", "executor/wasm"),
 		cache: cache, rt: rt, life: life, cancel: cancel,
 		compiled: make(map[[32]byte]*compiled),
-	}, nil
+	}
+	if runtimeName == RuntimeWasmtime {
+		if e.wt, err = newWasmtimeRuntime(cfg, e); err != nil {
+			_ = e.Close()
+			return nil, err
+		}
+	}
+	return e, nil
 }
 
 // Name implements executor.Executor.
@@ -181,6 +222,9 @@ func (e *Executor) Close() error {
 		e.mu.Unlock()
 		e.cancel()
 		e.wg.Wait()
+		if e.wt != nil {
+			e.wt.close()
+		}
 		ctx := context.Background()
 		e.closeErr = errors.Join(e.rt.Close(ctx), e.cache.Close(ctx))
 	})
@@ -205,6 +249,9 @@ func (e *Executor) Compile(ctx context.Context, module []byte) error {
 		return err
 	}
 	defer e.wg.Done()
+	if e.wt != nil {
+		return e.wt.precompile(ctx, module)
+	}
 	_, release, err := e.compile(ctx, module)
 	if err == nil {
 		release()
@@ -285,6 +332,9 @@ func (e *Executor) Validate(ctx context.Context, module []byte) error {
 		return err
 	}
 	defer e.wg.Done()
+	if e.wt != nil {
+		return e.wt.validate(ctx, module)
+	}
 	clean, err := e.checkBinary(module)
 	if err != nil {
 		return err

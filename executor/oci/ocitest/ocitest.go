@@ -20,12 +20,11 @@ import (
 )
 
 // Applets are the busybox commands the image links in /bin.
-var Applets = []string{"sh", "echo", "cat", "sha256sum", "wc", "ls", "sleep", "tr"}
+var Applets = []string{"sh", "echo", "cat", "sha256sum", "wc", "ls", "sleep", "tr", "touch", "dd", "head", "id", "ip", "unshare", "grep"}
 
-// BusyboxLayout writes the busybox image for this machine's platform as
-// an OCI image layout in a new directory under t.TempDir() and returns
-// it. busybox-static must be installed (`.ci/run` installs it).
-func BusyboxLayout(t testing.TB) string {
+// BusyboxLayer is a layer holding /bin/busybox and its Applets as
+// symbolic links. busybox-static must be installed (`.ci/run` installs it).
+func BusyboxLayer(t testing.TB) v1.Layer {
 	t.Helper()
 	var bin []byte
 	for _, p := range []string{"/bin/busybox", "/usr/bin/busybox"} {
@@ -61,6 +60,15 @@ func BusyboxLayout(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return layer
+}
+
+// BusyboxLayout writes the busybox image for this machine's platform as
+// an OCI image layout in a new directory under t.TempDir() and returns
+// it.
+func BusyboxLayout(t testing.TB) string {
+	t.Helper()
+	layer := BusyboxLayer(t)
 	img, err := mutate.AppendLayers(empty.Image, layer)
 	if err != nil {
 		t.Fatal(err)

@@ -45,8 +45,9 @@ func main() {
 	sizeMB := flag.Int("size-mb", envInt("SIZE_MB", 1024), "size of the test file in MiB (env SIZE_MB)")
 	dir := flag.String("dir", os.Getenv("BENCH_DIR"), "work directory (env BENCH_DIR; default a new temp dir, removed afterwards)")
 	repeat := flag.Int("repeat", envInt("REPEAT", 3), "runs of each measure; the table shows the median (env REPEAT)")
+	importOnly := flag.Bool("import-only", os.Getenv("IMPORT_ONLY") != "", "measure imports only, no transfers (env IMPORT_ONLY=1; for 10 GiB)")
 	flag.Parse()
-	if err := run(*sizeMB, *dir, *repeat); err != nil {
+	if err := run(*sizeMB, *dir, *repeat, *importOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "interop-bench:", err)
 		os.Exit(1)
 	}
@@ -68,7 +69,7 @@ type row struct {
 	ratioTo string
 }
 
-func run(sizeMB int, dir string, repeat int) error {
+func run(sizeMB int, dir string, repeat int, importOnly bool) error {
 	ctx := context.Background()
 	if dir == "" {
 		d, err := os.MkdirTemp("", "vft-interop-bench-")
@@ -133,6 +134,30 @@ func run(sizeMB int, dir string, repeat int) error {
 		}
 	}
 
+	if importOnly {
+		fmt.Printf("root CID (same for all): %s; median of %d runs\n\n", kCID, repeat)
+		fmt.Printf("| %-52s | %8s | %9s | %12s | %s\n", "measure", "seconds", "MiB/s", "peak RSS MiB", "vs kubo")
+		vs, ks, vr, kr := median(vftSecs), median(kSecs), median(vftRSS), median(kRSS)
+		for _, l := range []struct {
+			what  string
+			secs  float64
+			rss   int64
+			ratio string
+		}{
+			{"sha256 of the file (ceiling)", shaSecs, 0, ""},
+			{"import: vft Store.Add (child process)", vs, vr, fmt.Sprintf("%.2fx speed, %.2fx RSS, %.2f of the SHA-256 ceiling", ks/vs, float64(vr)/float64(kr), shaSecs/vs)},
+			{"import: ipfs add --offline (child process)", ks, kr, ""},
+		} {
+			r := "-"
+			if l.rss > 0 {
+				r = fmt.Sprintf("%.0f", float64(l.rss)/(1<<20))
+			}
+			fmt.Printf("| %-52s | %8.2f | %9.1f | %12s | %s\n", l.what, l.secs, mb/l.secs, r, l.ratio)
+		}
+		fmt.Printf("\nall runs (s): vft import %.2f, kubo import %.2f\n", vftSecs, kSecs)
+		return nil
+	}
+
 	// Import through a kubo daemon, to read the daemon's peak RSS.
 	src, err := kubo.Init(ctx, bin, filepath.Join(dir, "kubo-src"), "unixfs-v1-2025")
 	if err != nil {
@@ -180,9 +205,13 @@ func run(sizeMB int, dir string, repeat int) error {
 
 	// Transfer vft -> vft: two in-process nodes; Fetch (bitswap, to disk)
 	// then read the file back, like ipfs cat (which also stores blocks).
-	vvSecs, err := vftTransfer(ctx, dir, data, vftCID, repeat)
+	vvSecs, err := vftTransfer(ctx, dir, data, vftCID, repeat, false)
 	if err != nil {
 		return fmt.Errorf("vft transfer: %w", err)
+	}
+	vbSecs, err := vftTransfer(ctx, dir, data, vftCID, repeat, true)
+	if err != nil {
+		return fmt.Errorf("vft transfer over bitswap: %w", err)
 	}
 
 	fmt.Printf("root CID (same for all): %s; median of %d runs\n\n", kCID, repeat)
@@ -200,9 +229,11 @@ func run(sizeMB int, dir string, repeat int) error {
 	line("import: vft Store.Add (child process)", vs, vr, fmt.Sprintf("%.2fx speed, %.2fx RSS", ks/vs, float64(vr)/float64(kr)))
 	line("import: ipfs add --offline (child process)", ks, kr, "")
 	line("import: ipfs add via daemon (daemon VmHWM)", kdSecs, kdRSS, fmt.Sprintf("daemon VmHWM before add %.0f MiB", float64(rssBefore)/(1<<20)))
-	line("transfer vft -> vft (Fetch + read back)", median(vvSecs), 0, fmt.Sprintf("%.2fx speed", median(kkSecs)/median(vvSecs)))
+	line("import: vft Store.Add vs SHA-256 ceiling", vs, 0, fmt.Sprintf("%.2f of the ceiling", shaSecs/vs))
+	line("transfer vft -> vft, /vft/car/1 stream (Fetch + read back)", median(vvSecs), 0, fmt.Sprintf("%.2fx speed", median(kkSecs)/median(vvSecs)))
+	line("transfer vft -> vft, bitswap only (Fetch + read back)", median(vbSecs), 0, fmt.Sprintf("%.2fx speed", median(kkSecs)/median(vbSecs)))
 	line("transfer kubo -> kubo (ipfs cat > /dev/null)", median(kkSecs), 0, "")
-	fmt.Printf("\nall runs (s): vft import %.2f, kubo import %.2f, vft transfer %.2f, kubo transfer %.2f\n", vftSecs, kSecs, vvSecs, kkSecs)
+	fmt.Printf("\nall runs (s): vft import %.2f, kubo import %.2f, vft stream transfer %.2f, vft bitswap transfer %.2f, kubo transfer %.2f\n", vftSecs, kSecs, vvSecs, vbSecs, kkSecs)
 	return nil
 }
 
@@ -251,7 +282,7 @@ func timed(cmd *exec.Cmd) (float64, int64, string, error) {
 }
 
 func vftAdd(repo, path string) error {
-	s, err := storage.New(storage.DefaultConfig(), repo, nil, nil, nil)
+	s, err := storage.New(storage.DefaultConfig(), repo, nil, nil, nil, storage.Options{})
 	if err != nil {
 		return err
 	}
@@ -267,13 +298,13 @@ func vftAdd(repo, path string) error {
 	return nil
 }
 
-func vftTransfer(ctx context.Context, dir, data, want string, repeat int) ([]float64, error) {
+func vftTransfer(ctx context.Context, dir, data, want string, repeat int, bitswapOnly bool) ([]float64, error) {
 	newNode := func(name string) (host.Host, *storage.Store, error) {
 		h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay())
 		if err != nil {
 			return nil, nil, err
 		}
-		s, err := storage.New(storage.DefaultConfig(), filepath.Join(dir, name), h, nil, nil)
+		s, err := storage.New(storage.DefaultConfig(), filepath.Join(dir, name), h, nil, nil, storage.Options{})
 		if err != nil {
 			h.Close()
 			return nil, nil, err
@@ -300,7 +331,7 @@ func vftTransfer(ctx context.Context, dir, data, want string, repeat int) ([]flo
 		if err != nil {
 			return nil, err
 		}
-		s, err := fetchAndRead(ctx, hb, sb, peer.AddrInfo{ID: ha.ID(), Addrs: ha.Addrs()}, c)
+		s, err := fetchAndRead(ctx, hb, sb, peer.AddrInfo{ID: ha.ID(), Addrs: ha.Addrs()}, c, bitswapOnly)
 		sb.Close()
 		hb.Close()
 		os.RemoveAll(filepath.Join(dir, name))
@@ -312,12 +343,12 @@ func vftTransfer(ctx context.Context, dir, data, want string, repeat int) ([]flo
 	return secs, nil
 }
 
-func fetchAndRead(ctx context.Context, h host.Host, s *storage.Store, src peer.AddrInfo, c cid.Cid) (float64, error) {
+func fetchAndRead(ctx context.Context, h host.Host, s *storage.Store, src peer.AddrInfo, c cid.Cid, bitswapOnly bool) (float64, error) {
 	if err := h.Connect(ctx, src); err != nil {
 		return 0, err
 	}
 	start := time.Now()
-	if _, err := s.Fetch(ctx, c, storage.FetchOptions{}); err != nil {
+	if _, err := s.Fetch(ctx, c, storage.FetchOptions{From: []peer.ID{src.ID}, NoStream: bitswapOnly}); err != nil {
 		return 0, err
 	}
 	rc, err := s.Cat(ctx, c, 0, -1)
