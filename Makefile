@@ -8,7 +8,7 @@ LOCALNET_DIR := chain/localnet
 
 EXAMPLES := matmul nninfer wordcount qsim
 
-.PHONY: build examples test test-short demo bench lint clean localnet localnet-deps interop interop-bench gpu-tests fuzz interop-js interop-js-deps sdk-test
+.PHONY: build examples test test-short demo demo-ai bench lint clean localnet localnet-deps interop interop-bench gpu-tests fuzz interop-js interop-js-deps sdk-test
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/vft
@@ -87,6 +87,14 @@ localnet: localnet-deps
 # miners of which 1 is dishonest, a submitter), a verified job, payouts.
 demo: build examples localnet-deps
 	./scripts/demo.sh
+
+# A PyTorch inference job (examples/torchinfer) in a container image built
+# from Debian packages, verified with `tolerance` on 3 devnet miners; the
+# first run builds the image (scripts/build-torch-image.sh, cached after).
+# Needs root, crun and mmdebstrap. Not part of `make test`: the image is
+# about 300 MB.
+demo-ai: build localnet-deps
+	./scripts/demo-ai.sh
 
 # Every fuzzer for FUZZTIME each (default 30s); `make test` replays their
 # seed corpora. See docs/SECURITY.md.

@@ -192,6 +192,20 @@ func TestExampleSpecFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if fs.Image != "" {
+				// examples/torchinfer: a container job, float32 logits
+				// compared with a tolerance, weights named by CID.
+				if spec.Executor != "oci" || spec.Verify.Workers != 3 || spec.Verify.Mode != VerifyTolerance || spec.Verify.RelTolPPB == 0 {
+					t.Errorf("executor %q, verify = %+v, want oci with tolerance on 3 workers", spec.Executor, spec.Verify)
+				}
+				if len(spec.Inputs) != 3 || spec.Inputs[0].Path != "model" || spec.Inputs[0].CID != strings.TrimSuffix(fs.Inputs[0], ":model") {
+					t.Errorf("inputs = %+v, want the weights by CID at /input/model first", spec.Inputs)
+				}
+				if len(added) != 2 {
+					t.Errorf("added %v, want data and app (the weights and image are CIDs)", added)
+				}
+				return
+			}
 			if spec.Verify.Workers != 3 || spec.Verify.Quorum != 2 || spec.Verify.Mode != VerifyExact {
 				t.Errorf("verify = %+v, want exact 2 of 3", spec.Verify)
 			}

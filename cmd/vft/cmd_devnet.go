@@ -69,7 +69,12 @@ func runDevnet(c *cli, args []string) error {
 	fault := fs.String("fault", job.FaultWrongResult, "how cheaters cheat: "+strings.Join(job.Faults, ", "))
 	dir := fs.String("dir", "", "directory for the nodes' repos and logs (default: a new temporary one, removed on exit)")
 	withEscrow := fs.Bool("escrow", false, "pay jobs from an SPL-multisig escrow: the submitter locks each reward before work starts, miners run only escrowed jobs")
+	executors := fs.String("executors", "wasm", "the executor kinds the miners offer, comma-separated: wasm, native, oci (oci and native need root; oci needs crun or runc)")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	kinds, err := devnetExecutors(*executors)
+	if err != nil {
 		return err
 	}
 	switch {
@@ -84,7 +89,7 @@ func runDevnet(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	d := &devnet{c: c, self: self}
+	d := &devnet{c: c, self: self, executors: kinds}
 	if *dir == "" {
 		if d.dir, err = os.MkdirTemp("", "vft-devnet-"); err != nil {
 			return err
@@ -148,9 +153,11 @@ type devnet struct {
 	dir    string
 	chain  *localnet.Localnet
 	escrow bool
-	procs  []*exec.Cmd
-	done   []chan struct{} // closed when procs[i] has exited
-	exited chan string
+	// executors are the kinds every miner offers (market.executors).
+	executors []string
+	procs     []*exec.Cmd
+	done      []chan struct{} // closed when procs[i] has exited
+	exited    chan string
 }
 
 func (d *devnet) start(ctx context.Context, miners, cheaters int, fault string) (*DevnetInfo, error) {
@@ -220,6 +227,7 @@ func (d *devnet) start(ctx context.Context, miners, cheaters int, fault string) 
 		cfg.Market.Mint, cfg.Market.MinPrice = mint.String(), devnetMinPrice
 		cfg.Market.MaxJobs = 2
 		cfg.Market.RequireEscrow = d.escrow
+		cfg.Market.Executors = d.executors
 		cfg.Debug.AllowFaults = p.fault != ""
 		p.repo = filepath.Join(d.dir, p.name)
 		if _, _, err := repo.Init(p.repo, cfg); err != nil {
@@ -261,6 +269,27 @@ func (d *devnet) start(ctx context.Context, miners, cheaters int, fault string) 
 		fmt.Fprintf(d.c.stderr, "devnet: %s (%s) up: peer %s\n", p.name, what, n.PeerID)
 	}
 	return info, d.waitMesh(ctx, info)
+}
+
+// devnetExecutors parses --executors: known kinds, no repeats.
+func devnetExecutors(list string) ([]string, error) {
+	var kinds []string
+	for _, k := range strings.Split(list, ",") {
+		k = strings.TrimSpace(k)
+		switch {
+		case k == "":
+			continue
+		case !slices.Contains([]string{"wasm", "native", "oci"}, k):
+			return nil, fmt.Errorf("%w: --executors: %q is not one of wasm, native, oci", errUsage, k)
+		case slices.Contains(kinds, k):
+			return nil, fmt.Errorf("%w: --executors: %q is listed twice", errUsage, k)
+		}
+		kinds = append(kinds, k)
+	}
+	if len(kinds) == 0 {
+		return nil, fmt.Errorf("%w: --executors %q names no executor kind; e.g. --executors wasm,oci", errUsage, list)
+	}
+	return kinds, nil
 }
 
 // setMint makes the node pay and price in the devnet's token, and pay

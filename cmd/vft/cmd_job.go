@@ -46,6 +46,7 @@ func runJob(c *cli, args []string) error {
 func jobSubmit(c *cli, args []string) error {
 	fs, asJSON := c.flags("job submit")
 	module := fs.String("wasm", "", "WASM module file")
+	image := fs.String("image", "", "OCI image CID (printed by `vft image import`) for executor oci; overrides the spec file's image")
 	var inputs, jobArgs stringList
 	fs.Var(&inputs, "input", "input path, rsync-style: dir/ (contents at /input), dir or file (at /input/NAME), src:name (repeatable)")
 	fs.Var(&jobArgs, "arg", "argument for the program (repeatable)")
@@ -73,6 +74,9 @@ func jobSubmit(c *cli, args []string) error {
 	}
 	if *module != "" {
 		spec.Module, _ = filepath.Abs(*module)
+	}
+	if *image != "" {
+		spec.Image = *image
 	}
 	for _, in := range inputs {
 		src, rest, _ := strings.Cut(in, ":")
@@ -113,7 +117,7 @@ func jobSubmit(c *cli, args []string) error {
 			}
 		}
 	}
-	if spec.Module == "" && len(spec.Command) == 0 {
+	if spec.Module == "" && len(spec.Command) == 0 && spec.Image == "" {
 		return fmt.Errorf("%w: give a spec file or --wasm MODULE", errUsage)
 	}
 	cl, err := c.daemon()

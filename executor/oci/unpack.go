@@ -138,7 +138,9 @@ func writeEntry(root *os.Root, tr io.Reader, h *tar.Header) error {
 		if st, err := root.Lstat(name); err == nil && !st.IsDir() {
 			return nil // an upper layer's file or link
 		}
-		if err := root.Mkdir(name, perm); err != nil && !errors.Is(err, fs.ErrExist) {
+		// os.Root.Mkdir takes permission bits only; the sticky bit (/tmp,
+		// /run/lock: 1777) comes with the Chmod.
+		if err := root.Mkdir(name, perm.Perm()); err != nil && !errors.Is(err, fs.ErrExist) {
 			return escapeErr(name, err)
 		}
 		return escapeErr(name, root.Chmod(name, perm))

@@ -49,6 +49,24 @@ func TestUnpackAppliesWhiteouts(t *testing.T) {
 	}
 }
 
+// Debian's root file systems have sticky, world-writable directories
+// (/tmp, /run/lock: mode 1777); they used to fail the whole image with
+// "mkdirat run/lock: unsupported file mode" (os.Root.Mkdir takes only
+// permission bits). They unpack, sticky bit kept.
+func TestUnpackStickyDirectories(t *testing.T) {
+	sticky := func(name string) entry { return entry{name: name, typ: tar.TypeDir, mode: 0o1777} }
+	base, err := unpackLayers(t, 1<<20, layerOf(t, sticky("tmp"), dir("run"), sticky("run/lock"), file("run/lock/x", "1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"tmp", "run/lock"} {
+		st, err := os.Lstat(filepath.Join(base, "rootfs", p))
+		if err != nil || !st.IsDir() || st.Mode()&os.ModeSticky == 0 || st.Mode().Perm() != 0o777 {
+			t.Errorf("%s: %v %v, want a directory with mode 1777", p, st.Mode(), err)
+		}
+	}
+}
+
 func TestUnpackRefusesHostileLayers(t *testing.T) {
 	cases := []struct {
 		name    string
