@@ -79,3 +79,22 @@ func TestBidWindow(t *testing.T) {
 		}
 	})
 }
+
+// TestFailedRunsInWaitingReason: a job waiting for a tie-breaker after
+// its workers' runs failed says so (found running the PyTorch image
+// before the unpacker handled sticky directories: every miner failed the
+// same way, and the reason only said "needs 4 workers, has 3").
+func TestFailedRunsInWaitingReason(t *testing.T) {
+	rec := Record{Reports: map[string]string{
+		"w1": "error: image sha256:ab: mkdirat tmp: unsupported file mode",
+		"w2": fakeCID("result"),
+		"w3": "error: image sha256:ab: mkdirat tmp: unsupported file mode",
+	}}
+	got := failedRuns(rec)
+	if want := "; 2 of its workers' runs failed (image sha256:ab: mkdirat tmp: unsupported file mode)"; got != want {
+		t.Fatalf("failedRuns = %q, want %q", got, want)
+	}
+	if got := failedRuns(Record{Reports: map[string]string{"w1": fakeCID("r")}}); got != "" {
+		t.Fatalf("no failure: failedRuns = %q, want nothing", got)
+	}
+}

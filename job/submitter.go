@@ -106,7 +106,7 @@ func (m *Market) collect(o Offer) {
 				}
 				continue
 			}
-			why := Waiting(o, m.known(), len(rec.Workers), rec.needed(k), len(bids))
+			why := Waiting(o, m.known(), len(rec.Workers), rec.needed(k), len(bids)) + failedRuns(rec)
 			if m.now().After(deadline) {
 				m.fail(id, fmt.Sprintf("deadline passed with %d of %d workers: %s", len(rec.Workers), rec.needed(k), why))
 				return
@@ -124,6 +124,24 @@ func (m *Market) collect(o Offer) {
 			return
 		}
 	}
+}
+
+// failedRuns says, for a job that waits for a tie-breaker, which of its
+// workers' runs failed and how (the first reason, cut short): when every
+// miner fails the same way for a reason of its own (an image it cannot
+// unpack), the user sees why no result comes, not only a count.
+func failedRuns(rec Record) string {
+	var failed []string
+	for _, report := range rec.Reports {
+		if reason, ok := strings.CutPrefix(report, "error: "); ok {
+			failed = append(failed, reason)
+		}
+	}
+	if len(failed) == 0 {
+		return ""
+	}
+	slices.Sort(failed)
+	return fmt.Sprintf("; %d of its workers' runs failed (%s)", len(failed), verdictReason(failed[0]))
 }
 
 // choose picks need workers from the bids with verify.Choose, the code
