@@ -50,7 +50,11 @@ func escrowedJob(t *testing.T, fault string) {
 	spec.Module, spec.Seed, spec.Reward = addModule(ctx, t, submitter, dir), 42, reward
 	spec.Inputs = []job.Input{{CID: addPath(ctx, t, submitter, filepath.Join(dir, "testdata"))}}
 	spec.Mint, spec.Escrow = mint.String(), true
-	spec.Needs.TimeoutMS = 15_000 // the no-show is given up on 15 s + report_grace after assignment
+	// The no-show is given up on this + report_grace after assignment.
+	// Three miners compile the module at once on two cores (Wasmtime:
+	// about 4 s of CPU each for this 3 MB Go module), so 15 s was too
+	// tight once the machine was busy.
+	spec.Needs.TimeoutMS = 60_000
 	offer, err := submitter.Market().Submit(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
