@@ -87,6 +87,7 @@ func (m *Market) collect(o Offer) {
 	deadline := time.UnixMilli(o.Spec.Deadline)
 	missed := map[peer.ID]bool{}
 	var waiting waitingNote
+	early := true // the bid window may close early (bidWindowDone)
 	for {
 		rec, err := m.book.Get(m.ctx, id)
 		if err != nil || rec.State.Terminal() {
@@ -94,13 +95,17 @@ func (m *Market) collect(o Offer) {
 		}
 		if need := rec.needed(k) - len(rec.Workers); need > 0 {
 			taken := func(w peer.ID) bool { return missed[w] || slices.Contains(rec.Workers, w) }
-			bids, open := m.awaitBids(o, need, taken)
+			bids, open := m.awaitBids(o, need, taken, early)
 			if !open {
 				return // the market is closing
 			}
 			if chosen := m.choose(o, bids, need); len(chosen) == need {
 				waiting.current = "" // assignment clears Record.Waiting
-				m.assign(o, chosen)
+				// A round whose assignments do not all land (a worker
+				// declined, or the reply was lost) is retried with the
+				// same bids once a whole window has passed, not at once:
+				// retrying at once would spin on them.
+				early = m.assign(o, chosen) == need
 				if o.Spec.Escrow && !m.fundEscrow(o) {
 					return
 				}
@@ -169,13 +174,16 @@ func (m *Market) spotSecret(id string) []byte {
 // neither count nor come back: a job that lost a worker waits a whole
 // window for a new bid instead of spinning on the old ones. It returns
 // the usable bids, and false when the market is closing.
-func (m *Market) awaitBids(o Offer, need int, taken func(peer.ID) bool) ([]Bid, bool) {
+func (m *Market) awaitBids(o Offer, need int, taken func(peer.ID) bool, early bool) ([]Bid, bool) {
 	id := o.ID.String()
 	start := time.Now()
 	windowEnd := time.After(m.opts.BidWindow)
 	could := couldBid(o, m.known(), m.key.PeerID(), taken)
 	var enoughSince time.Time
 	for {
+		if m.ctx.Err() != nil {
+			return nil, false
+		}
 		m.mu.Lock()
 		usable := usableBids(m.bids[id], o.Spec.Reward, m.opts.Reputation, taken)
 		news := m.bidNews
@@ -183,12 +191,12 @@ func (m *Market) awaitBids(o Offer, need int, taken func(peer.ID) bool) ([]Bid, 
 		if len(usable) >= need && enoughSince.IsZero() {
 			enoughSince = time.Now()
 		}
-		if len(usable) >= need && bidWindowDone(need, usable, could, time.Since(enoughSince), BidGrace) {
+		if early && len(usable) >= need && bidWindowDone(need, usable, could, time.Since(enoughSince), BidGrace) {
 			m.log.Debug("bid window closed early", "job", id, "bids", len(usable), "need", need, "after", time.Since(start))
 			return usable, true
 		}
 		var graceEnd <-chan time.Time
-		if !enoughSince.IsZero() {
+		if early && !enoughSince.IsZero() {
 			graceEnd = time.After(BidGrace - time.Since(enoughSince))
 		}
 		select {
@@ -298,9 +306,9 @@ func (m *Market) continueEscrowed(rec Record, o Offer, late int) bool {
 	return true
 }
 
-// assign sends the assignment to the chosen workers and adds those who
-// accept to the job's workers.
-func (m *Market) assign(o Offer, workers []peer.ID) {
+// assign sends the assignment to the chosen workers, adds those who
+// accept to the job's workers and returns how many did.
+func (m *Market) assign(o Offer, workers []peer.ID) (accepted int) {
 	id := o.ID.String()
 	names := make([]string, len(workers))
 	for i, w := range workers {
@@ -311,7 +319,6 @@ func (m *Market) assign(o Offer, workers []peer.ID) {
 		m.fail(id, err.Error())
 		return
 	}
-	accepted := 0
 	for _, w := range workers {
 		m.setAssigning(id, w, true)
 		reply, err := exchange(m.ctx, m.streams, w, ProtocolAssign, req, 4<<10)
@@ -335,6 +342,7 @@ func (m *Market) assign(o Offer, workers []peer.ID) {
 	for _, w := range workers {
 		m.setAssigning(id, w, false)
 	}
+	return accepted
 }
 
 func (m *Market) setAssigning(id string, w peer.ID, on bool) {
