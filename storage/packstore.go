@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -45,6 +46,14 @@ type packStore struct {
 	dir string
 	idx *pebble.DB
 	log *slog.Logger
+
+	// life keeps Close from closing the index under a reader: pebble
+	// panics on a closed DB, and bitswap still answers peers for a moment
+	// after the node stops. Every exported method holds it shared (open).
+	life    sync.RWMutex
+	closed  bool
+	iters   map[*packIter]struct{} // open Query iterators, closed by Close (under life and itersMu)
+	itersMu sync.Mutex
 
 	wmu     sync.Mutex // one writer: appends, deletes, compaction
 	cur     *os.File   // the pack being appended to (under wmu)
@@ -132,6 +141,7 @@ func openPackStore(dir string, log *slog.Logger) (*packStore, error) {
 		packs: map[uint32]*os.File{},
 		size:  map[uint32]int64{},
 		live:  map[uint32]int64{},
+		iters: map[*packIter]struct{}{},
 	}
 	if err := p.load(); err != nil {
 		db.Close()
@@ -388,6 +398,16 @@ func (p *packStore) rotateLocked() error {
 	return nil
 }
 
+// open holds Close off until release is called, or says ErrClosed.
+func (p *packStore) open() (release func(), err error) {
+	p.life.RLock()
+	if p.closed {
+		p.life.RUnlock()
+		return nil, ErrClosed
+	}
+	return p.life.RUnlock, nil
+}
+
 // lookup reads key's index entry; ok is false when there is none.
 func (p *packStore) lookup(key []byte) (e packEntry, ok bool, err error) {
 	v, closer, err := p.idx.Get(key)
@@ -497,12 +517,22 @@ type packPut struct {
 }
 
 func (p *packStore) Put(ctx context.Context, key datastore.Key, value []byte) error {
+	release, err := p.open()
+	if err != nil {
+		return err
+	}
+	defer release()
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
 	return p.commitLocked([]packPut{{key, value}}, nil)
 }
 
 func (p *packStore) Delete(ctx context.Context, key datastore.Key) error {
+	release, err := p.open()
+	if err != nil {
+		return err
+	}
+	defer release()
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
 	return p.commitLocked(nil, []datastore.Key{key})
@@ -544,6 +574,15 @@ func (p *packStore) read(key datastore.Key) ([]byte, error) {
 // guarded blockstore deletes it and reports it missing, so it is fetched
 // again.
 func (p *packStore) Get(ctx context.Context, key datastore.Key) ([]byte, error) {
+	release, err := p.open()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return p.get(key)
+}
+
+func (p *packStore) get(key datastore.Key) ([]byte, error) {
 	buf, err := p.read(key)
 	if errors.Is(err, errPackCRC) {
 		return nil, fmt.Errorf("block %s: %w: %w", key, ErrCorruptBlock, err)
@@ -552,11 +591,21 @@ func (p *packStore) Get(ctx context.Context, key datastore.Key) ([]byte, error) 
 }
 
 func (p *packStore) Has(ctx context.Context, key datastore.Key) (bool, error) {
+	release, err := p.open()
+	if err != nil {
+		return false, err
+	}
+	defer release()
 	_, ok, err := p.lookup(key.Bytes())
 	return ok, err
 }
 
 func (p *packStore) GetSize(ctx context.Context, key datastore.Key) (int, error) {
+	release, err := p.open()
+	if err != nil {
+		return -1, err
+	}
+	defer release()
 	e, ok, err := p.lookup(key.Bytes())
 	if err != nil {
 		return -1, err
@@ -570,46 +619,89 @@ func (p *packStore) GetSize(ctx context.Context, key datastore.Key) (int, error)
 // Query lists keys (and values, unless KeysOnly) in key order; the
 // block stores only ask for all keys.
 func (p *packStore) Query(ctx context.Context, q query.Query) (query.Results, error) {
-	it, err := p.idx.NewIter(nil)
+	release, err := p.open()
 	if err != nil {
 		return nil, err
 	}
-	it.First()
-	var closeOnce sync.Once
-	var closeErr error
+	defer release()
+	pebbleIt, err := p.idx.NewIter(nil)
+	if err != nil {
+		return nil, err
+	}
+	pebbleIt.First()
+	it := &packIter{it: pebbleIt, done: func(it *packIter) {
+		p.itersMu.Lock()
+		delete(p.iters, it)
+		p.itersMu.Unlock()
+	}}
+	p.itersMu.Lock()
+	p.iters[it] = struct{}{}
+	p.itersMu.Unlock()
 	inner := query.Query{KeysOnly: q.KeysOnly, ReturnsSizes: q.ReturnsSizes}
 	res := query.ResultsFromIterator(inner, query.Iterator{
 		Next: func() (query.Result, bool) {
-			if !it.Valid() {
-				return query.Result{}, false
-			}
-			key := string(it.Key())
-			e, err := decodePackEntry(it.Value())
-			it.Next()
+			release, err := p.open()
 			if err != nil {
 				return query.Result{Error: err}, true
 			}
-			r := query.Result{Entry: query.Entry{Key: key, Size: int(e.length)}}
-			if !q.KeysOnly {
-				v, err := p.Get(ctx, datastore.RawKey(key))
-				if err != nil {
-					return query.Result{Error: err}, true
-				}
-				r.Value = v
-			}
-			return r, true
+			defer release()
+			return it.next(p, q.KeysOnly)
 		},
-		Close: func() error {
-			closeOnce.Do(func() { closeErr = it.Close() })
-			return closeErr
-		},
+		Close: it.close,
 	})
 	return query.NaiveQueryApply(q, res), nil
+}
+
+// packIter is a Query's walk over the index. Close closes the ones still
+// open before the index itself, which refuses to close under an iterator.
+type packIter struct {
+	it        *pebble.Iterator
+	done      func(*packIter)
+	closeOnce sync.Once
+	closeErr  error
+	closed    bool // under the store's life lock
+}
+
+// next returns the entry under the iterator and moves on; the caller
+// holds the store open.
+func (it *packIter) next(p *packStore, keysOnly bool) (query.Result, bool) {
+	if it.closed || !it.it.Valid() {
+		return query.Result{}, false
+	}
+	key := string(it.it.Key())
+	e, err := decodePackEntry(it.it.Value())
+	it.it.Next()
+	if err != nil {
+		return query.Result{Error: err}, true
+	}
+	r := query.Result{Entry: query.Entry{Key: key, Size: int(e.length)}}
+	if !keysOnly {
+		v, err := p.get(datastore.RawKey(key))
+		if err != nil {
+			return query.Result{Error: err}, true
+		}
+		r.Value = v
+	}
+	return r, true
+}
+
+func (it *packIter) close() error {
+	it.closeOnce.Do(func() {
+		it.closed = true
+		it.closeErr = it.it.Close()
+		it.done(it)
+	})
+	return it.closeErr
 }
 
 // Sync makes every block written so far durable: the packs, then the
 // index, in that order.
 func (p *packStore) Sync(ctx context.Context, prefix datastore.Key) error {
+	release, err := p.open()
+	if err != nil {
+		return err
+	}
+	defer release()
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
 	return p.syncLocked()
@@ -655,6 +747,11 @@ func (p *packStore) DiskUsage(ctx context.Context) (uint64, error) {
 // live into the current pack and removes those packs. It fsyncs the new
 // copies before any old pack is removed. GC calls it.
 func (p *packStore) Compact(ctx context.Context) (reclaimed int64, err error) {
+	release, err := p.open()
+	if err != nil {
+		return 0, err
+	}
+	defer release()
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
 	p.mu.RLock()
@@ -738,8 +835,18 @@ func (p *packStore) Compact(ctx context.Context) (reclaimed int64, err error) {
 }
 
 func (p *packStore) Close() error {
-	p.wmu.Lock()
-	defer p.wmu.Unlock()
+	p.life.Lock()
+	defer p.life.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	p.itersMu.Lock()
+	stillOpen := slices.Collect(maps.Keys(p.iters))
+	p.itersMu.Unlock()
+	for _, it := range stillOpen {
+		it.close()
+	}
 	err := p.idx.Close()
 	p.closeFiles()
 	return err
@@ -773,9 +880,14 @@ func (b *packBatch) Delete(ctx context.Context, key datastore.Key) error {
 }
 
 func (b *packBatch) Commit(ctx context.Context) error {
+	release, err := b.p.open()
+	if err != nil {
+		return err
+	}
+	defer release()
 	b.p.wmu.Lock()
 	defer b.p.wmu.Unlock()
-	err := b.p.commitLocked(b.puts, b.dels)
+	err = b.p.commitLocked(b.puts, b.dels)
 	b.puts, b.dels = nil, nil
 	return err
 }

@@ -8,14 +8,18 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
 )
 
 // packFiles lists the pack files of the store at repo and their total size.
@@ -430,4 +434,80 @@ func FuzzPackRecovery(f *testing.F) {
 			t.Fatalf("found %d records in a pack of 2", n)
 		}
 	})
+}
+
+// Bitswap goes on answering peers for a moment after the node stops, so
+// the block store is read after Close: that must be an error, never a
+// panic on the closed index (it crashed a whole test binary in CI).
+func TestPackStoreUseAfterClose(t *testing.T) {
+	ctx := context.Background()
+	p, err := openPackStore(t.TempDir(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := datastore.NewKey("block")
+	if err := p.Put(ctx, key, []byte("data")); err != nil {
+		t.Fatal(err)
+	}
+	// A walk left open across Close, and readers racing it.
+	res, err := p.Query(ctx, query.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var readers sync.WaitGroup
+	stop := make(chan struct{})
+	for range 4 {
+		readers.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := p.GetSize(ctx, key); err != nil && !errors.Is(err, ErrClosed) {
+					t.Errorf("GetSize during Close: %v", err)
+					return
+				}
+			}
+		})
+	}
+	time.Sleep(10 * time.Millisecond)
+	if err := p.Close(); err != nil {
+		t.Fatalf("Close with a walk open: %v", err)
+	}
+	close(stop)
+	readers.Wait()
+
+	for name, call := range map[string]func() error{
+		"Get":     func() error { _, err := p.Get(ctx, key); return err },
+		"Has":     func() error { _, err := p.Has(ctx, key); return err },
+		"GetSize": func() error { _, err := p.GetSize(ctx, key); return err },
+		"Put":     func() error { return p.Put(ctx, key, []byte("x")) },
+		"Delete":  func() error { return p.Delete(ctx, key) },
+		"Sync":    func() error { return p.Sync(ctx, datastore.NewKey("")) },
+		"Query":   func() error { _, err := p.Query(ctx, query.Query{}); return err },
+		"Compact": func() error { _, err := p.Compact(ctx); return err },
+		"Batch": func() error {
+			b, _ := p.Batch(ctx)
+			b.Put(ctx, key, []byte("x"))
+			return b.Commit(ctx)
+		},
+		"open walk": func() error {
+			r, ok := res.NextSync()
+			if !ok {
+				return ErrClosed // ended: also fine
+			}
+			return r.Error
+		},
+	} {
+		if err := call(); !errors.Is(err, ErrClosed) {
+			t.Errorf("%s after Close = %v, want ErrClosed", name, err)
+		}
+	}
+	if err := res.Close(); err != nil {
+		t.Errorf("closing the walk after the store: %v", err)
+	}
+	if err := p.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
 }
