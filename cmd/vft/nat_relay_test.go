@@ -1,0 +1,86 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vft-network/vft/executor/wasm/wasmtest"
+	"github.com/vft-network/vft/internal/netns"
+)
+
+// 4. The relay is killed: the miner finds another one. The miner behind
+// NAT keeps reservations on two relays (the bootstrap node and relay2);
+// once it holds both, a third public relay joins, and the processes of
+// both relays the miner holds are killed (SIGKILL: no goodbye). The miner,
+// its bootstrap node gone, must find the third relay among the peers it
+// still knows and take a reservation there; it is then reachable through
+// it: a submitter behind another NAT that joins through the third relay
+// (it never knew the dead ones) gets a job done by the miner.
+func TestNATRelayKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts eight daemons in network namespaces")
+	}
+	net := netns.New(t)
+	module, err := wasmtest.NewBuilder(t.TempDir()).Build("../../examples/wordcount")
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot, viaBoot := publicSide(t, net)
+	relay2 := startNATNode(t, net.Public("relay2"), "miner", viaBoot(expensiveMiner, "VFT_P2P_REACHABILITY=public"))
+	miner := startNATNode(t, net.Router("routerA", netns.EasyNAT).Home("miner"), "miner", viaBoot())
+	waitFor(t, 90*time.Second, "the miner behind NAT is private with reservations on the bootstrap relay and relay2", func() (bool, string) {
+		r := miner.identity(t).Reachability
+		dump, _ := json.Marshal(r)
+		return r != nil && r.Status == "private" && slices.Contains(r.Relays, boot.id) && slices.Contains(r.Relays, relay2.id), string(dump)
+	}, miner.d)
+	relay3 := startNATNode(t, net.Public("relay3"), "miner", natEnv(expensiveMiner, "VFT_P2P_REACHABILITY=public", "VFT_P2P_BOOTSTRAP="+relay2.addr()))
+	waitFor(t, 60*time.Second, "the miner is connected to relay3", func() (bool, string) {
+		out, _, _ := vftIn(t, miner.host, miner.env, "--repo", miner.repo, "peers", "--json")
+		return strings.Contains(out, relay3.id), out
+	}, nil)
+
+	killed := time.Now()
+	for _, n := range []*natNode{boot, relay2} {
+		n.d.cmd.Process.Kill()
+		n.d.cmd.Wait()
+	}
+	var r = miner.identity(t).Reachability
+	waitFor(t, 90*time.Second, "the miner holds a reservation on relay3 and none on the killed relays", func() (bool, string) {
+		r = miner.identity(t).Reachability
+		dump, _ := json.Marshal(r)
+		return r.Status == "private" && slices.Contains(r.Relays, relay3.id) && !slices.Contains(r.Relays, boot.id) && !slices.Contains(r.Relays, relay2.id), string(dump)
+	}, miner.d)
+	t.Logf("reservations %v %s after the relays were killed", r.Relays, time.Since(killed).Round(time.Second))
+	text, _, _ := vftIn(t, miner.host, miner.env, "--repo", miner.repo, "id")
+	if !strings.Contains(text, "relay    /ip4/"+relay3.host.IP.String()) {
+		t.Errorf("vft id does not show the new relay's address:\n%s", text)
+	}
+
+	// Reachable through the new relay: a new submitter behind another NAT
+	// knows only relay3.
+	submitter := startNATNode(t, net.Router("routerB", netns.EasyNAT).Home("submitter"), "light", natEnv("VFT_P2P_BOOTSTRAP="+relay3.addr()))
+	waitFor(t, 90*time.Second, "the new submitter's network table lists the miner behind NAT", func() (bool, string) {
+		out, _, _ := vftIn(t, submitter.host, submitter.env, "--repo", submitter.repo, "nodes", "--json")
+		return strings.Contains(out, miner.id), out
+	}, nil)
+	out := filepath.Join(t.TempDir(), "result")
+	stdout, stderr, code := vftIn(t, submitter.host, submitter.env, "--repo", submitter.repo, "job", "submit",
+		"--wasm", module, "--input", "../../examples/wordcount/testdata/",
+		"--redundancy", "1", "--verify", "exact", "--timeout", "1m", "--reward", "5000",
+		"--wait", "-o", out)
+	if code != 0 {
+		t.Fatalf("job submitted after the relay was killed failed:\n%s\n%s\n--- miner log:\n%s", stdout, stderr, tail(t, miner.d))
+	}
+	if got, _ := os.ReadFile(filepath.Join(out, "counts.tsv")); len(got) == 0 {
+		t.Fatalf("no counts.tsv in the result")
+	}
+	list, _, _ := vftIn(t, submitter.host, submitter.env, "--repo", submitter.repo, "job", "list", "--json")
+	if !strings.Contains(list, miner.id) {
+		t.Errorf("the job was not run by the miner behind NAT %s:\n%s", miner.id, list)
+	}
+}
