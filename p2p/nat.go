@@ -37,6 +37,14 @@ const (
 	relayMaxCandidate = 8
 )
 
+// autorelayTag is the tag AutoRelay protects a relay's connection with
+// while the relay holds a reservation for us.
+const autorelayTag = "autorelay"
+
+// staticRelayFirstCheck is how long after start watchStaticRelays first
+// looks at the static relays: AutoRelay has had time to reserve a slot.
+const staticRelayFirstCheck = 30 * time.Second
+
 // benchmarkRange is RFC 2544's range, the one test networks use.
 const benchmarkRange = "198.18.0.0/15"
 
@@ -161,6 +169,87 @@ func (n *Network) relayCandidates(static []peer.AddrInfo) autorelay.PeerSource {
 		}()
 		return out
 	}
+}
+
+// watchStaticRelays tells the operator what is wrong with a static relay
+// (p2p.static_relays), which AutoRelay alone would only retry silently:
+// one line when a relay becomes unreachable, turns out not to relay, or
+// holds no reservation for this private node (it refused or dropped it),
+// and one when it is fine again. It looks once a reservation had time,
+// then every relayBackoff, with one dial per relay at most: a dead relay
+// costs a dial every five minutes, not a retry storm.
+func (n *Network) watchStaticRelays() {
+	defer n.wg.Done()
+	static, err := ParseBootstrap(n.cfg.StaticRelays)
+	if err != nil {
+		return // New and natOptions refused it already
+	}
+	last := map[peer.ID]string{}
+	timer := time.NewTimer(n.staticRelayCheck.first)
+	defer timer.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-timer.C:
+		}
+		for _, info := range static {
+			problem, detail := n.checkStaticRelay(info)
+			if problem == last[info.ID] {
+				continue
+			}
+			last[info.ID] = problem
+			addr := staticRelayAddr(info)
+			switch problem {
+			case "":
+				n.log.Info("static relay fine again", "relay", addr)
+			case "unreachable":
+				n.log.Warn("static relay unreachable: check this p2p.static_relays entry, or that the relay runs; retrying in "+n.staticRelayCheck.every.String(),
+					"relay", addr, "err", detail)
+			case "not a relay":
+				n.log.Warn("static relay does not offer circuit relay v2 (relay_service off, or not publicly reachable): remove it from p2p.static_relays or turn its relay service on",
+					"relay", addr)
+			case "no reservation":
+				n.log.Warn("static relay holds no reservation for this node (it refused or dropped it, e.g. its relay_max_reservations is reached); AutoRelay retries it after its backoff and uses other relays meanwhile",
+					"relay", addr, "retry_in", relayBackoff.String())
+			}
+		}
+		timer.Reset(n.staticRelayCheck.every)
+	}
+}
+
+// checkStaticRelay dials info if the node is not connected to it, and
+// says what is wrong with it, if anything.
+func (n *Network) checkStaticRelay(info peer.AddrInfo) (problem, detail string) {
+	h := n.host
+	if h.Network().Connectedness(info.ID) != network.Connected {
+		ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+		err := h.Connect(ctx, info)
+		cancel()
+		if err != nil {
+			return "unreachable", err.Error()
+		}
+		// Identify, which runs right after the connection, tells us
+		// its protocols.
+		time.Sleep(time.Second)
+	}
+	if ok, _ := h.Peerstore().SupportsProtocols(info.ID, relayHopProtocol); len(ok) == 0 {
+		return "not a relay", ""
+	}
+	// AutoRelay protects the connection to each relay holding a slot for
+	// us (the reservation's relay addresses would do too, but a relay on a
+	// LAN or loopback announces none).
+	if n.reach.snapshot().Status == "private" && !h.ConnManager().IsProtected(info.ID, autorelayTag) {
+		return "no reservation", ""
+	}
+	return "", ""
+}
+
+func staticRelayAddr(info peer.AddrInfo) string {
+	if len(info.Addrs) == 0 {
+		return info.ID.String()
+	}
+	return info.Addrs[0].String() + "/p2p/" + info.ID.String()
 }
 
 // relayView returns the host and the DHT's peers once Start has built

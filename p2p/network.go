@@ -72,6 +72,9 @@ type Network struct {
 	bootstrap []peer.AddrInfo
 	gater     *gater
 	reach     *reachWatcher
+	// staticRelayCheck is when watchStaticRelays first looks at the
+	// static relays and how often after (tests shorten it).
+	staticRelayCheck struct{ first, every time.Duration }
 
 	scoresMu sync.Mutex
 	scores   map[peer.ID]float64
@@ -118,7 +121,7 @@ func New(cfg Config, key crypto.PrivKey, opts Options, log *slog.Logger) (*Netwo
 		g.allow(info.ID, info.Addrs...)
 	}
 	log = log.With("component", "p2p")
-	return &Network{
+	n := &Network{
 		cfg:       cfg,
 		key:       key,
 		opts:      opts,
@@ -126,7 +129,9 @@ func New(cfg Config, key crypto.PrivKey, opts Options, log *slog.Logger) (*Netwo
 		bootstrap: bootstrap,
 		gater:     g,
 		reach:     newReachWatcher(log),
-	}, nil
+	}
+	n.staticRelayCheck.first, n.staticRelayCheck.every = staticRelayFirstCheck, relayBackoff
+	return n, nil
 }
 
 // Start listens, joins the DHT through the bootstrap peers and starts
@@ -208,6 +213,10 @@ func (n *Network) Start(ctx context.Context) (err error) {
 	n.wg.Add(2)
 	go n.rendezvousLoop()
 	go n.bootstrapLoop()
+	if len(n.cfg.StaticRelays) > 0 {
+		n.wg.Add(1)
+		go n.watchStaticRelays()
+	}
 	n.log.Info("p2p started", "peer", n.host.ID(), "addrs", n.host.Addrs(), "dht_server", n.opts.DHTServer,
 		"reachability", n.cfg.Reachability, "relay_service", n.cfg.RelayService, "hole_punching", n.cfg.HolePunching)
 	return nil
