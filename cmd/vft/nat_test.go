@@ -243,7 +243,8 @@ func TestNAT(t *testing.T) {
 
 	// 4. The relay is killed: the miner finds another one. A second public
 	// miner that relays joins; then the bootstrap node, the miner's relay,
-	// goes away.
+	// goes away (stopped cleanly; TestNATRelayKilled kills both relays the
+	// miner holds, and checks a job reaches it through a third).
 	t.Run("4 the relay is killed and the miner finds another", func(t *testing.T) {
 		relay2 := startNATNode(t, net.Public("relay2"), "miner", viaBoot(expensiveMiner, "VFT_P2P_REACHABILITY=public"))
 		boot.d.stop(t)
