@@ -14,6 +14,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // syncBuffer is a log destination the node's goroutines and the test share.
@@ -38,7 +39,7 @@ func (b *syncBuffer) String() string {
 // one clear log line naming it and what to do, and costs a bounded number
 // of tries, not a retry storm: a relay nobody answers at, a relay that
 // takes the connection and drops every reservation request, and a peer
-// that does not relay at all.
+// that does not relay at all. A working relay gives no line.
 func TestStaticRelayProblemsLogged(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -79,6 +80,10 @@ func TestStaticRelayProblemsLogged(t *testing.T) {
 			})
 			return h.Addrs()[0].String() + "/p2p/" + h.ID().String(), &tries
 		}, "static relay holds no reservation", 3},
+		{"a working relay: no line", func(t *testing.T) (string, *atomic.Int64) {
+			relay := startNetwork(t, func(c *Config) { c.AllowPrivateAddrs, c.Reachability = true, ReachabilityPublic }, Options{})
+			return relay.Addrs()[0].String(), &atomic.Int64{}
+		}, "", 0},
 		{"not a relay", func(t *testing.T) (string, *atomic.Int64) {
 			h := rawHost(t)
 			return h.Addrs()[0].String() + "/p2p/" + h.ID().String(), &atomic.Int64{}
@@ -103,7 +108,10 @@ func TestStaticRelayProblemsLogged(t *testing.T) {
 			}
 			defer n.Close()
 			deadline := time.Now().Add(15 * time.Second)
-			for !strings.Contains(logs.String(), tc.want) && time.Now().Before(deadline) {
+			if tc.want == "" {
+				deadline = time.Now().Add(3 * time.Second) // two checks
+			}
+			for (tc.want == "" || !strings.Contains(logs.String(), tc.want)) && time.Now().Before(deadline) {
 				time.Sleep(100 * time.Millisecond)
 			}
 			time.Sleep(3 * time.Second) // a few more checks: no more lines, few tries
@@ -112,6 +120,16 @@ func TestStaticRelayProblemsLogged(t *testing.T) {
 				if strings.Contains(l, "static relay") {
 					lines = append(lines, l)
 				}
+			}
+			if tc.want == "" {
+				if len(lines) > 0 {
+					t.Fatalf("a working static relay gave warnings:\n%s", strings.Join(lines, "\n"))
+				}
+				info, _ := peer.AddrInfoFromString(addr)
+				if r := n.Reachability(); r.Status != "private" || !n.Host().ConnManager().IsProtected(info.ID, autorelayTag) {
+					t.Fatalf("the check ran without a reservation to look at: %+v", r)
+				}
+				return
 			}
 			if len(lines) != 1 || !strings.Contains(lines[0], tc.want) || !strings.Contains(lines[0], addr) || !strings.Contains(lines[0], "level=WARN") {
 				t.Fatalf("want one warning %q naming %s, got:\n%s", tc.want, addr, strings.Join(lines, "\n"))
