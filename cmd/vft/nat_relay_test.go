@@ -84,3 +84,36 @@ func TestNATRelayKilled(t *testing.T) {
 		t.Errorf("the job was not run by the miner behind NAT %s:\n%s", miner.id, list)
 	}
 }
+
+// A static relay nobody answers at (p2p.static_relays naming an address
+// with no host behind it) costs the miner behind NAT nothing but one clear
+// warning naming it: it takes its reservation on the working relay, and a
+// working static relay gets no warning.
+func TestNATDeadStaticRelay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts five daemons in network namespaces")
+	}
+	net := netns.New(t)
+	boot, viaBoot := publicSide(t, net)
+	dead := "/ip4/198.18.0.250/tcp/4101/p2p/12D3KooWGzBnhgBsqwoKfPi2bSC3cvpWLjdafvz2iMYSJC4yJpM4"
+	started := time.Now()
+	miner := startNATNode(t, net.Router("routerA", netns.EasyNAT).Home("miner"), "miner",
+		viaBoot("VFT_P2P_STATIC_RELAYS="+dead+","+boot.addr()))
+	waitFor(t, 90*time.Second, "the miner behind NAT is private with a reservation on the working relay", func() (bool, string) {
+		r := miner.identity(t).Reachability
+		dump, _ := json.Marshal(r)
+		return r != nil && r.Status == "private" && slices.Contains(r.Relays, boot.id), string(dump)
+	}, miner.d)
+	// The static relays are first checked 30 s after the start.
+	time.Sleep(time.Until(started.Add(40 * time.Second)))
+	miner.d.stop(t)
+	var warnings []string
+	for _, line := range strings.Split(miner.d.printed(), "\n") {
+		if strings.Contains(line, "static relay") {
+			warnings = append(warnings, line)
+		}
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "static relay unreachable") || !strings.Contains(warnings[0], dead) {
+		t.Fatalf("want one warning naming the dead static relay %s, got:\n%s", dead, strings.Join(warnings, "\n"))
+	}
+}
