@@ -199,6 +199,13 @@ func (w *Worker) Run(parent context.Context, rec Record) {
 	default:
 		result, runErr = w.execute(ctx, o)
 	}
+	if errors.Is(runErr, executor.ErrClosed) {
+		// The node closed its executors under the run: it is stopping,
+		// and the job is not to blame. Nothing is reported, and the start
+		// is not counted, so that a restart runs the job again.
+		w.book.Update(context.Background(), rec.ID, func(r *Record) { r.Runs = max(0, r.Runs-1) })
+		return
+	}
 	msg := CommitMsg{Job: rec.ID}
 	var salt []byte
 	if runErr != nil {
