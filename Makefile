@@ -53,8 +53,8 @@ interop:
 
 # An independent client written from docs/PROTOCOL.md (interop/js: js-libp2p
 # 2.x on Node 20, pinned by its lockfile) against real nodes on loopback:
-# internal/testnet's TestJSClient, which `make test` runs too (it skips
-# when the npm packages are missing).
+# internal/testnet's TestJSClient, which `make test` runs too (it fails
+# when the npm packages are missing: make test installs them first).
 INTEROP_JS_DIR := interop/js
 $(INTEROP_JS_DIR)/node_modules/.package-lock.json: $(INTEROP_JS_DIR)/package-lock.json
 	npm ci --prefix $(INTEROP_JS_DIR) --no-audit --no-fund
