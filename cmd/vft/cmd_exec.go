@@ -41,7 +41,11 @@ needed.`,
 	fs.Var(&f.inputs, "input", "file or directory `PATH` mounted read-only under /input (repeatable; a directory alone becomes /input)")
 	fs.Var(&f.args, "arg", "`ARG` passed to the module (repeatable, in order)")
 	out := outputFlag(cmd, "output directory, the task's /output (default: a temporary directory, removed after)")
-	runtimeName := fs.String("runtime", wasm.DefaultRuntime(), "WASM runtime: "+strings.Join(wasm.Runtimes(), " or "))
+	// The help says the same in every build (docs/CLI.md is generated from
+	// it); the default itself is the build's.
+	runtimeName := fs.String("runtime", wasm.DefaultRuntime(),
+		"WASM runtime: wasmtime or wazero (default: wasmtime in a build with cgo; a build without cgo has only wazero)")
+	fs.Lookup("runtime").DefValue = ""
 	seed := fs.Uint64("seed", 0, "the task's seed (its random numbers)")
 	timeout := fs.Duration("timeout", wasm.DefaultLimits().Timeout, "the task's time limit, compile included")
 	memory := fs.Uint64("memory-mib", wasm.DefaultLimits().MemoryBytes>>20, "the task's memory limit in MiB")
