@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -99,7 +100,7 @@ var interruptedSays = map[string]string{
 func (c *cli) rootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "vft",
-		Short: "vft: a peer-to-peer network for GPU compute",
+		Short: "a peer-to-peer network for GPU compute",
 		Long: `vft: a peer-to-peer network for GPU compute.
 
 One binary is the node (vft daemon) and the client of a running node: the
@@ -116,7 +117,7 @@ else ~/.vft), whose api and api.token files the daemon writes.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return cmd.Help() // `vft` alone: the list of commands
 		},
-		Annotations:   map[string]string{"group": "true"}, // no "vft [flags]" usage line
+		Annotations: map[string]string{"group": "true"}, // no "vft [flags]" usage line
 	}
 	root.SetOut(c.stdout)
 	root.SetErr(c.stderr)
@@ -255,10 +256,7 @@ func outputFlag(cmd *cobra.Command, usage string) *string {
 // the command has a flag of that name. Values of flags are left alone:
 // `--arg -json` still passes "-json" to the module.
 func longFlagsCompat(root *cobra.Command, args []string) []string {
-	cmd, _, err := root.Find(args)
-	if err != nil || cmd == nil {
-		return args
-	}
+	cmd := root // the command the words so far name
 	lookup := func(name string) *pflag.Flag {
 		if f := cmd.Flags().Lookup(name); f != nil {
 			return f
@@ -266,8 +264,8 @@ func longFlagsCompat(root *cobra.Command, args []string) []string {
 		if f := cmd.InheritedFlags().Lookup(name); f != nil {
 			return f
 		}
-		if name == "repo" || name == "output" {
-			// --repo before the command name: `vft -repo DIR add`.
+		if name == "repo" && cmd == root {
+			// --repo before the command's name: `vft -repo DIR add`.
 			for _, sub := range root.Commands() {
 				if f := sub.PersistentFlags().Lookup(name); f != nil {
 					return f
@@ -276,43 +274,81 @@ func longFlagsCompat(root *cobra.Command, args []string) []string {
 		}
 		return nil
 	}
+	takesValue := func(f *pflag.Flag) bool { return f != nil && f.NoOptDefVal == "" }
 	out := make([]string, 0, len(args))
+	positional := false
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		if a == "--" {
+		switch {
+		case a == "--":
 			return append(out, args[i:]...)
-		}
-		if strings.HasPrefix(a, "--") {
+		case strings.HasPrefix(a, "--"):
 			out = append(out, a)
 			name, _, hasValue := strings.Cut(a[2:], "=")
-			if f := lookup(name); f != nil && !hasValue && f.NoOptDefVal == "" && i+1 < len(args) {
+			if !hasValue && takesValue(lookup(name)) && i+1 < len(args) {
 				out = append(out, args[i+1]) // the flag's value, whatever it looks like
 				i++
 			}
-			continue
-		}
-		if len(a) > 2 && a[0] == '-' {
+		case len(a) > 2 && a[0] == '-':
 			name, _, hasValue := strings.Cut(a[1:], "=")
-			if f := lookup(name); f != nil && len(name) > 1 {
-				out = append(out, "-"+a)
-				if !hasValue && f.NoOptDefVal == "" && i+1 < len(args) {
-					out = append(out, args[i+1])
-					i++
-				}
+			f := lookup(name)
+			if f == nil || len(name) < 2 {
+				out = append(out, a) // -oDIR, or not a flag: pflag says which
 				continue
 			}
-		}
-		if len(a) == 2 && a[0] == '-' {
-			out = append(out, a)
-			if f := cmd.Flags().ShorthandLookup(a[1:]); f != nil && f.NoOptDefVal == "" && i+1 < len(args) {
+			out = append(out, "-"+a)
+			if !hasValue && takesValue(f) && i+1 < len(args) {
 				out = append(out, args[i+1])
 				i++
 			}
-			continue
+		case isNegativeNumber(a) && lookup(a[1:]) == nil && cmd.Flags().ShorthandLookup(a[1:2]) == nil && noFlags(args[i:]):
+			// A trailing value like -1 (vft config set KEY -1): the old
+			// CLI took it as an argument, as pflag does only after --.
+			return append(append(out, "--"), args[i:]...)
+		case len(a) == 2 && a[0] == '-':
+			out = append(out, a)
+			if takesValue(cmd.Flags().ShorthandLookup(a[1:])) && i+1 < len(args) {
+				out = append(out, args[i+1])
+				i++
+			}
+		default:
+			out = append(out, a)
+			if !positional {
+				if sub := subcommand(cmd, a); sub != nil {
+					cmd = sub
+					continue
+				}
+				positional = true
+			}
 		}
-		out = append(out, a)
 	}
 	return out
+}
+
+// isNegativeNumber says whether a looks like -1 or -0.5.
+func isNegativeNumber(a string) bool {
+	_, err := strconv.ParseFloat(a, 64)
+	return len(a) > 1 && a[0] == '-' && err == nil
+}
+
+// noFlags says whether none of args starts with "-" but as a number.
+func noFlags(args []string) bool {
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") && !isNegativeNumber(a) {
+			return false
+		}
+	}
+	return true
+}
+
+// subcommand is cmd's subcommand called name, or nil.
+func subcommand(cmd *cobra.Command, name string) *cobra.Command {
+	for _, sub := range cmd.Commands() {
+		if sub.Name() == name || sub.HasAlias(name) {
+			return sub
+		}
+	}
+	return nil
 }
 
 func (c *cli) printJSON(v any) error {
