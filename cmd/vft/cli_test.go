@@ -102,6 +102,9 @@ func TestUsageErrors(t *testing.T) {
 		want []string
 	}{
 		{[]string{"frobnicate"}, []string{`vft: unknown command "frobnicate"`, "vft help"}},
+		{[]string{"jb"}, []string{`vft: unknown command "jb" (did you mean job?)`, "vft help"}},
+		{[]string{"help", "frobnicate"}, []string{`vft help: unknown command "frobnicate"`, "vft help"}},
+		{[]string{"help", "job", "frobnicate"}, []string{`vft help: usage: unknown job subcommand "frobnicate"`, "vft help job"}},
 		{[]string{"job", "frobnicate"}, []string{"vft job:", `"frobnicate"`, "submit", "vft help job"}},
 		{[]string{"pin", "frobnicate"}, []string{"vft pin:", `"frobnicate"`, "vft help pin"}},
 		{[]string{"job"}, []string{"vft job: usage: vft job submit"}},

@@ -118,6 +118,9 @@ else ~/.vft), whose api and api.token files the daemon writes.`,
 			return cmd.Help() // `vft` alone: the list of commands
 		},
 		Annotations: map[string]string{"group": "true"}, // no "vft [flags]" usage line
+		// `vft jb` suggests job (cobra sets this only for its own unknown
+		// command error, which unknownCommand replaces).
+		SuggestionsMinimumDistance: 1,
 	}
 	root.SetOut(c.stdout)
 	root.SetErr(c.stderr)
@@ -157,14 +160,13 @@ else ~/.vft), whose api and api.token files the daemon writes.`,
 		c.cliDocsCmd(),
 	)
 	root.SetUsageTemplate(usageTemplate)
+	root.SetHelpCommand(helpCmd())
 	// Cobra adds these two when it executes; adding them now puts them in
 	// the tree that the docs generator and the tests walk.
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	for _, cmd := range root.Commands() {
 		switch cmd.Name() {
-		case "help":
-			cmd.Example = "  vft help job\n  vft help job submit"
 		case "completion":
 			cmd.Example = "  vft completion bash > ~/.local/share/bash-completion/completions/vft\n  source <(vft completion bash)"
 			for _, sh := range cmd.Commands() {
@@ -176,11 +178,53 @@ else ~/.vft), whose api and api.token files the daemon writes.`,
 }
 
 // unknownCommand is the root's argument check: `vft frobnicate`.
-func unknownCommand(_ *cobra.Command, args []string) error {
-	if len(args) > 0 {
-		return usageError{fmt.Sprintf("unknown command %q; run `vft help` for the list", args[0])}
+func unknownCommand(root *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
 	}
-	return nil
+	guess := ""
+	if s := root.SuggestionsFor(args[0]); len(s) > 0 {
+		guess = fmt.Sprintf(" (did you mean %s?)", orList(s))
+	}
+	return usageError{fmt.Sprintf("unknown command %q%s; run `vft help` for the list", args[0], guess)}
+}
+
+// helpCmd is `vft help [COMMAND]`: cobra's, except that an unknown command
+// is a usage error like `vft frobnicate`, not the list of commands with
+// exit status 0.
+func helpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "help [command]",
+		Short:   "help about any command",
+		Example: "  vft help job\n  vft help job submit",
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			parent, _, err := cmd.Root().Find(args)
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var names []cobra.Completion
+			for _, sub := range parent.Commands() {
+				if sub.IsAvailableCommand() && strings.HasPrefix(sub.Name(), toComplete) {
+					names = append(names, cobra.CompletionWithDesc(sub.Name(), sub.Short))
+				}
+			}
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target, rest, err := cmd.Root().Find(args)
+			if err != nil {
+				return err
+			}
+			if len(rest) > 0 {
+				if target.HasParent() {
+					return fmt.Errorf("%w: unknown %s subcommand %q (`vft help %s` lists them)", errUsage,
+						target.Name(), rest[0], strings.TrimPrefix(target.CommandPath(), "vft "))
+				}
+				return unknownCommand(target, rest)
+			}
+			return target.Help()
+		},
+	}
 }
 
 // usageTemplate is cobra's, except that a command whose own run only says
