@@ -427,12 +427,3 @@ func (c *cli) versionCmd() *cobra.Command {
 	}
 	return cmd
 }
-
-// noArgs refuses positional arguments with a usage error naming the first.
-func noArgs(cmd *cobra.Command, args []string) error {
-	if len(args) > 0 {
-		return fmt.Errorf("%w: unexpected argument %q (see `vft help %s`)", errUsage, args[0],
-			strings.TrimPrefix(cmd.CommandPath(), "vft "))
-	}
-	return nil
-}
