@@ -67,7 +67,7 @@ func (failingStreams) NewStream(context.Context, peer.ID, ...protocol.ID) (netwo
 // countingContent counts the fetches a run starts with.
 type countingContent struct{ gets atomic.Int32 }
 
-func (c *countingContent) Get(context.Context, string, string, int64) error {
+func (c *countingContent) GetFrom(context.Context, peer.ID, string, string, int64) error {
 	c.gets.Add(1)
 	return errors.New("not found")
 }
@@ -203,12 +203,17 @@ func TestRunCutByClosingExecutorIsNotReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	streams := &recordingStreams{id: workerKey.PeerID()}
-	w := NewWorker(workerKey, streams, book, writingContent{},
+	content := &writingContent{}
+	w := NewWorker(workerKey, streams, book, content,
 		WorkerOptions{Executors: Executors{ExecutorWASM: closingExecutor{}}, WorkDir: t.TempDir()}, slog.New(slog.DiscardHandler))
 	w.Run(ctx, rec)
 
 	if got := streams.opened(ProtocolCommit); got != 0 {
 		t.Fatalf("the worker sent %d commit(s) for a run its own shutdown cut", got)
+	}
+	// The module and the input came from their submitter first.
+	if len(content.holders) != 2 || content.holders[0] != submitter.PeerID() || content.holders[1] != submitter.PeerID() {
+		t.Errorf("content asked first from %v, want the submitter %s for each", content.holders, submitter.PeerID())
 	}
 	got, _ := book.Get(ctx, id)
 	if got.State != StateRunning || got.Runs != 0 {
@@ -225,16 +230,18 @@ func (closingExecutor) Run(context.Context, executor.Task) (executor.Result, err
 }
 func (closingExecutor) Close() error { return nil }
 
-// writingContent has every CID, as an empty file.
-type writingContent struct{}
+// writingContent has every CID, as an empty file, and records whom each
+// fetch asked first.
+type writingContent struct{ holders []peer.ID }
 
-func (writingContent) Get(_ context.Context, _, path string, _ int64) error {
+func (c *writingContent) GetFrom(_ context.Context, holder peer.ID, _, path string, _ int64) error {
+	c.holders = append(c.holders, holder)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
 	return os.WriteFile(path, nil, 0o600)
 }
-func (writingContent) AddDir(context.Context, string) (string, error) { return "", errors.New("no") }
+func (*writingContent) AddDir(context.Context, string) (string, error) { return "", errors.New("no") }
 
 // recordingStreams counts the streams opened per protocol, and fails them.
 type recordingStreams struct {
