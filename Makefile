@@ -8,7 +8,7 @@ LOCALNET_DIR := chain/localnet
 
 EXAMPLES := matmul nninfer wordcount qsim
 
-.PHONY: build examples test test-short demo demo-ai bench lint clean localnet localnet-deps interop interop-bench gpu-tests fuzz interop-js interop-js-deps sdk-test
+.PHONY: build examples test test-short demo demo-ai bench lint clean localnet localnet-deps interop interop-bench gpu-tests fuzz interop-js interop-js-deps sdk-test cli-docs
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/vft
@@ -53,8 +53,8 @@ interop:
 
 # An independent client written from docs/PROTOCOL.md (interop/js: js-libp2p
 # 2.x on Node 20, pinned by its lockfile) against real nodes on loopback:
-# internal/testnet's TestJSClient, which `make test` runs too (it skips
-# when the npm packages are missing).
+# internal/testnet's TestJSClient, which `make test` runs too (it fails
+# when the npm packages are missing: make test installs them first).
 INTEROP_JS_DIR := interop/js
 $(INTEROP_JS_DIR)/node_modules/.package-lock.json: $(INTEROP_JS_DIR)/package-lock.json
 	npm ci --prefix $(INTEROP_JS_DIR) --no-audit --no-fund
@@ -120,3 +120,8 @@ lint:
 
 clean:
 	rm -rf bin
+
+# docs/CLI.md, the command reference, from the command tree itself
+# (cmd/vft's TestCLIDocsCurrent fails when it is out of date).
+cli-docs:
+	$(GO) run ./cmd/vft cli-docs > docs/CLI.md.tmp && mv docs/CLI.md.tmp docs/CLI.md

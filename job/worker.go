@@ -23,10 +23,12 @@ import (
 
 // Content is the content store as a worker uses it.
 type Content interface {
-	// Get fetches a CID (from the network if needed) and writes it to
+	// GetFrom fetches a CID (from the network if needed) and writes it to
 	// path, refusing content over maxBytes of files (0: what fits on disk)
-	// and any symlink.
-	Get(ctx context.Context, cid, path string, maxBytes int64) error
+	// and any symlink. It asks holder first: the job's submitter has its
+	// module and inputs, and asking the node's other peers first costs a
+	// round trip each on a large network.
+	GetFrom(ctx context.Context, holder peer.ID, cid, path string, maxBytes int64) error
 	// AddDir imports a directory and returns its CID, pinned.
 	AddDir(ctx context.Context, path string) (string, error)
 }
@@ -198,6 +200,13 @@ func (w *Worker) Run(parent context.Context, rec Record) {
 		runErr = fmt.Errorf("not run: the escrow does not secure it: %w", runErr)
 	default:
 		result, runErr = w.execute(ctx, o)
+	}
+	if errors.Is(runErr, executor.ErrClosed) {
+		// The node closed its executors under the run: it is stopping,
+		// and the job is not to blame. Nothing is reported, and the start
+		// is not counted, so that a restart runs the job again.
+		w.book.Update(context.Background(), rec.ID, func(r *Record) { r.Runs = max(0, r.Runs-1) })
+		return
 	}
 	msg := CommitMsg{Job: rec.ID}
 	var salt []byte
@@ -483,7 +492,7 @@ func (w *Worker) execute(ctx context.Context, o Offer) (string, error) {
 	}
 	fetchCtx, cancel := context.WithTimeout(ctx, s.Needs.Timeout()+5*time.Minute)
 	defer cancel()
-	staging := newStagingBudget(w.caps.InputBytes)
+	staging := newStagingBudget(w.caps.InputBytes, o.Submitter)
 	staged := map[string]string{}
 	for _, c := range kind.Content(kindSpec) {
 		path := filepath.Join(dir, c.File)
@@ -535,10 +544,13 @@ func (w *Worker) execute(ctx context.Context, o Offer) (string, error) {
 // stagingBudget spends a miner's market.max_input over one job's module
 // and inputs: each fetch may write what the ones before it left.
 type stagingBudget struct {
-	total, used int64 // total 0: no cap of the miner's own
+	total, used int64   // total 0: no cap of the miner's own
+	holder      peer.ID // has all of the job's content: its submitter
 }
 
-func newStagingBudget(total int64) *stagingBudget { return &stagingBudget{total: total} }
+func newStagingBudget(total int64, holder peer.ID) *stagingBudget {
+	return &stagingBudget{total: total, holder: holder}
+}
 
 // get fetches c to path within what is left and within limit (0: none).
 func (b *stagingBudget) get(ctx context.Context, content Content, c, path string, limit int64) error {
@@ -552,7 +564,7 @@ func (b *stagingBudget) get(ctx context.Context, content Content, c, path string
 			limit = left
 		}
 	}
-	if err := content.Get(ctx, c, path, limit); err != nil {
+	if err := content.GetFrom(ctx, b.holder, c, path, limit); err != nil {
 		if b.total > 0 && limit == b.total-b.used {
 			return fmt.Errorf("%w (market.max_input on this miner is %d bytes per job)", err, b.total)
 		}

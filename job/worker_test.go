@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -66,7 +67,7 @@ func (failingStreams) NewStream(context.Context, peer.ID, ...protocol.ID) (netwo
 // countingContent counts the fetches a run starts with.
 type countingContent struct{ gets atomic.Int32 }
 
-func (c *countingContent) Get(context.Context, string, string, int64) error {
+func (c *countingContent) GetFrom(context.Context, peer.ID, string, string, int64) error {
 	c.gets.Add(1)
 	return errors.New("not found")
 }
@@ -177,4 +178,95 @@ func TestProgramError(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A node that stops closes its executors, and a run they cut short is the
+// node's doing, not the job's: the worker tells the submitter nothing and
+// runs the job again after a restart. Reporting it as a failed run made
+// the submitter write the miner off, and a restarted miner's good result
+// was then ignored (TestMinerRestartMidJob hung in verifying).
+func TestRunCutByClosingExecutorIsNotReported(t *testing.T) {
+	ctx := context.Background()
+	submitter, _ := identity.Generate()
+	workerKey, _ := identity.Generate()
+	spec := validSpec()
+	spec.Verify = VerificationPolicy{Mode: VerifyExact, Workers: 1, Quorum: 1}
+	spec.Deadline = time.Now().Add(time.Hour).UnixMilli()
+	o, err := NewOffer(submitter, spec, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	book := NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now)
+	id := o.ID.String()
+	rec, err := book.Create(ctx, id, RoleWorker, o.Raw, StateAssigned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	streams := &recordingStreams{id: workerKey.PeerID()}
+	content := &writingContent{}
+	w := NewWorker(workerKey, streams, book, content,
+		WorkerOptions{Executors: Executors{ExecutorWASM: closingExecutor{}}, WorkDir: t.TempDir()}, slog.New(slog.DiscardHandler))
+	w.Run(ctx, rec)
+
+	if got := streams.opened(ProtocolCommit); got != 0 {
+		t.Fatalf("the worker sent %d commit(s) for a run its own shutdown cut", got)
+	}
+	// The module and the input came from their submitter first.
+	if len(content.holders) != 2 || content.holders[0] != submitter.PeerID() || content.holders[1] != submitter.PeerID() {
+		t.Errorf("content asked first from %v, want the submitter %s for each", content.holders, submitter.PeerID())
+	}
+	got, _ := book.Get(ctx, id)
+	if got.State != StateRunning || got.Runs != 0 {
+		t.Fatalf("after a shutdown the job is %s after %d counted runs (%s), want running, 0: a restart must run it again", got.State, got.Runs, got.Reason)
+	}
+}
+
+// closingExecutor is an executor closed under its run.
+type closingExecutor struct{}
+
+func (closingExecutor) Name() string { return ExecutorWASM }
+func (closingExecutor) Run(context.Context, executor.Task) (executor.Result, error) {
+	return executor.Result{}, executor.RunError(errors.New("wasm: module closed with exit_code(137)"), true, "job")
+}
+func (closingExecutor) Close() error { return nil }
+
+// writingContent has every CID, as an empty file, and records whom each
+// fetch asked first.
+type writingContent struct{ holders []peer.ID }
+
+func (c *writingContent) GetFrom(_ context.Context, holder peer.ID, _, path string, _ int64) error {
+	c.holders = append(c.holders, holder)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(path, nil, 0o600)
+}
+func (*writingContent) AddDir(context.Context, string) (string, error) { return "", errors.New("no") }
+
+// recordingStreams counts the streams opened per protocol, and fails them.
+type recordingStreams struct {
+	id    peer.ID
+	mu    sync.Mutex
+	opens map[protocol.ID]int
+}
+
+func (r *recordingStreams) ID() peer.ID                                       { return r.id }
+func (*recordingStreams) SetStreamHandler(protocol.ID, network.StreamHandler) {}
+func (*recordingStreams) RemoveStreamHandler(protocol.ID)                     {}
+func (r *recordingStreams) NewStream(_ context.Context, _ peer.ID, ps ...protocol.ID) (network.Stream, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.opens == nil {
+		r.opens = map[protocol.ID]int{}
+	}
+	for _, p := range ps {
+		r.opens[p]++
+	}
+	return nil, errors.New("submitter unreachable")
+}
+
+func (r *recordingStreams) opened(p protocol.ID) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.opens[p]
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/vft-network/vft/api"
 	"github.com/vft-network/vft/storage"
@@ -104,6 +105,15 @@ type jobContent struct {
 // Get writes id to path, refusing content that declares or holds more
 // than maxBytes of files (0: the free space there, less a reserve).
 func (c jobContent) Get(ctx context.Context, id, path string, maxBytes int64) error {
+	return c.get(ctx, nil, id, path, maxBytes)
+}
+
+// GetFrom is Get asking holder first (a job's submitter, for its inputs).
+func (c jobContent) GetFrom(ctx context.Context, holder peer.ID, id, path string, maxBytes int64) error {
+	return c.get(ctx, []peer.ID{holder}, id, path, maxBytes)
+}
+
+func (c jobContent) get(ctx context.Context, holders []peer.ID, id, path string, maxBytes int64) error {
 	parsed, err := parseCID(id)
 	if err != nil {
 		return err
@@ -111,7 +121,7 @@ func (c jobContent) Get(ctx context.Context, id, path string, maxBytes int64) er
 	if maxBytes < 0 { // a job cap past MaxInt64, converted from uint64
 		maxBytes = 0
 	}
-	_, err = c.s.Get(ctx, parsed, path, storage.FetchOptions{
+	_, err = c.s.Get(ctx, parsed, path, storage.FetchOptions{From: holders,
 		Limits: storage.ExportLimits{MaxBytes: maxBytes, NoSymlinks: c.noSymlinks}})
 	return err
 }

@@ -247,7 +247,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			n.log.Warn("THIS NODE IS A DISHONEST MINER FOR TESTING (VFT_DEBUG_FAULT)", "fault", n.opts.Fault)
 		}
 		n.worker.Start()
-		n.stops = append(n.stops, n.worker.Close)
+		// Stops run last to first: the jobs' contexts are cancelled before
+		// the worker and the executors close, so a run cut short by the
+		// shutdown ends as one (counted as the node's, not the job's).
+		n.stops = append(n.stops, n.worker.Close, func() error { n.stopWork(); return nil })
 		if n.escrow != nil {
 			n.startRescue() // stops before the worker does
 		}

@@ -3,30 +3,35 @@ package main
 import (
 	"fmt"
 
+	"github.com/spf13/cobra"
+
 	"github.com/vft-network/vft/config"
 	"github.com/vft-network/vft/repo"
 )
 
-func runConfig(c *cli, args []string) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: vft config show | vft config set KEY VALUE", errUsage)
+func (c *cli) configCmd() *cobra.Command {
+	show := &cobra.Command{
+		Use:     "show",
+		Short:   "print the effective config: config.toml with the VFT_* environment applied",
+		Example: "  vft config show\n  vft config show --json",
 	}
-	switch args[0] {
-	case "show":
-		return configShow(c, args[1:])
-	case "set":
-		return configSet(c, args[1:])
+	showJSON := jsonFlag(show)
+	show.RunE = func(cmd *cobra.Command, args []string) error { return c.configShow(*showJSON) }
+	set := &cobra.Command{
+		Use:   "set KEY VALUE",
+		Short: "change one key in config.toml (lists comma-separated); restart the daemon to apply",
+		Example: `  vft config set p2p.bootstrap /ip4/203.0.113.7/tcp/4101/p2p/12D3KooW...
+  vft config set market.executors wasm,oci`,
 	}
-	return fmt.Errorf("%w: unknown config subcommand %q: use show or set", errUsage, args[0])
+	ignoredJSONFlag(set) // every command used to accept --json
+	set.RunE = func(cmd *cobra.Command, args []string) error { return c.configSet(args) }
+	return c.withRepo(groupCmd("config", "show or change the node's config: config show | config set KEY VALUE",
+		"vft config show | vft config set KEY VALUE", show, set))
 }
 
 // configShow prints the effective config: the file with the environment
 // applied, which is what the daemon would run with.
-func configShow(c *cli, args []string) error {
-	fs, asJSON := c.flags("config show")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
+func (c *cli) configShow(asJSON bool) error {
 	r, err := c.openRepo()
 	if err != nil {
 		return err
@@ -35,7 +40,7 @@ func configShow(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		values := map[string]string{}
 		for _, k := range config.Keys() {
 			v, err := cfg.Get(k)
@@ -56,15 +61,11 @@ func configShow(c *cli, args []string) error {
 
 // configSet changes one key in config.toml. It reads the file without the
 // environment, so a VFT_* variable in this shell is not written to disk.
-func configSet(c *cli, args []string) error {
-	fs, _ := c.flags("config set")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 2 {
+func (c *cli) configSet(args []string) error {
+	if len(args) != 2 {
 		return fmt.Errorf("%w: vft config set KEY VALUE (keys: `vft config show`; lists comma-separated)", errUsage)
 	}
-	key, value := fs.Arg(0), fs.Arg(1)
+	key, value := args[0], args[1]
 	r, err := c.openRepo()
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,6 +9,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/vft-network/vft/config"
 	"github.com/vft-network/vft/internal/logging"
@@ -23,15 +25,30 @@ type stringList []string
 func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
-var _ flag.Value = (*stringList)(nil)
+// Type names the value in help: --input strings.
+func (l *stringList) Type() string { return "strings" }
 
-func runDaemon(c *cli, args []string) error {
-	fs, _ := c.flags("daemon")
-	var overrides stringList
-	fs.Var(&overrides, "set", "override a config key for this run: --set p2p.mdns=false (repeatable)")
-	if err := parse(fs, args); err != nil {
-		return err
+var _ pflag.Value = (*stringList)(nil)
+
+func (c *cli) daemonCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "daemon",
+		Short: "run the node until SIGINT/SIGTERM",
+		Long: `Run the node: join the network, serve the local API (and the dashboard on
+a miner or light node), and as a miner take jobs. SIGINT or SIGTERM stops
+it cleanly within node.shutdown_timeout; a second one exits at once.`,
+		Example: `  vft daemon
+  vft --repo /var/lib/vft daemon --set p2p.mdns=false --set log.level=debug`,
 	}
+	ignoredJSONFlag(cmd) // every command used to accept --json
+	var overrides stringList
+	cmd.Flags().Var(&overrides, "set", "override a config key for this run: --set p2p.mdns=false (`KEY=VALUE`, repeatable)")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error { return c.runDaemon(overrides) }
+	return c.withRepo(cmd)
+}
+
+// runDaemon runs the node; c.daemon is the client of a running one.
+func (c *cli) runDaemon(overrides stringList) error {
 	dir, err := repo.Resolve(c.repoFlag, c.getenv)
 	if err != nil {
 		return err

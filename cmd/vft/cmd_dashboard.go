@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 
+	"github.com/spf13/cobra"
+
 	"github.com/vft-network/vft/api"
 	"github.com/vft-network/vft/config"
 )
@@ -17,11 +19,18 @@ func dashboardURL(apiAddr, token string) string {
 }
 
 // runDashboard prints the running daemon's dashboard URL.
-func runDashboard(c *cli, args []string) error {
-	fs, asJSON := c.flags("dashboard")
-	if err := parse(fs, args); err != nil {
-		return err
+func (c *cli) dashboardCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "dashboard",
+		Short:   "print the running daemon's dashboard URL (with the API token in its #fragment)",
+		Example: "  vft dashboard\n  xdg-open \"$(vft dashboard)\"",
 	}
+	asJSON := jsonFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error { return c.dashboard(*asJSON) }
+	return c.withRepo(cmd)
+}
+
+func (c *cli) dashboard(asJSON bool) error {
 	r, err := c.openRepo()
 	if err != nil {
 		return err
@@ -44,7 +53,7 @@ func runDashboard(c *cli, args []string) error {
 		return fmt.Errorf("this daemon runs in edge mode, which serves no dashboard: read http://%s/metrics with the token from api.token, or use a miner or light node", addr)
 	}
 	url := dashboardURL(addr, token)
-	if *asJSON {
+	if asJSON {
 		return c.printJSON(map[string]string{"url": url, "api": addr, "mode": id.Mode})
 	}
 	fmt.Fprintln(c.stdout, url)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gagliardetto/solana-go"
+	"github.com/spf13/cobra"
 
 	"github.com/vft-network/vft/api"
 	"github.com/vft-network/vft/chain"
@@ -62,41 +63,67 @@ type DevnetNode struct {
 // miner daemons (the last K of them dishonest) and a submitter, all on
 // loopback, connected through the DHT from one bootstrap miner; it mints a
 // VFT token for the submitter, and stops everything on Ctrl-C.
-func runDevnet(c *cli, args []string) error {
-	fs, asJSON := c.flags("devnet")
-	miners := fs.Int("miners", 4, "number of miner daemons")
-	cheaters := fs.Int("cheaters", 0, "how many of the miners cheat (they get VFT_DEBUG_FAULT)")
-	fault := fs.String("fault", job.FaultWrongResult, "how cheaters cheat: "+strings.Join(job.Faults, ", "))
-	dir := fs.String("dir", "", "directory for the nodes' repos and logs (default: a new temporary one, removed on exit)")
-	withEscrow := fs.Bool("escrow", false, "pay jobs from an SPL-multisig escrow: the submitter locks each reward before work starts, miners run only escrowed jobs")
-	executors := fs.String("executors", "wasm", "the executor kinds the miners offer, comma-separated: wasm, native, oci (oci and native need root; oci needs crun or runc)")
-	if err := parse(fs, args); err != nil {
-		return err
+func (c *cli) devnetCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "devnet",
+		Short: "a local network in processes: Solana localnet, miners, a submitter",
+		Long: `Start a whole local network in processes on loopback: the Solana localnet,
+N miner daemons (the last K of them dishonest), and a submitter, connected
+through the DHT from one bootstrap miner; it mints a VFT token for the
+submitter, prints each node's repo, and stops everything on Ctrl-C. Point
+the other commands at a node with --repo REPO. The nodes' repos are its
+own: devnet takes no --repo.`,
+		Example: `  vft devnet --miners 4 --cheaters 1
+  vft devnet --executors wasm,oci --escrow
+  vft devnet --miners 3 --dir /tmp/devnet --json`,
 	}
-	kinds, err := devnetExecutors(*executors)
+	fs := cmd.Flags()
+	var f devnetFlags
+	fs.BoolVar(&f.asJSON, "json", false, "print JSON")
+	fs.IntVar(&f.miners, "miners", 4, "number of miner daemons")
+	fs.IntVar(&f.cheaters, "cheaters", 0, "how many of the miners cheat (they get VFT_DEBUG_FAULT)")
+	fs.StringVar(&f.fault, "fault", job.FaultWrongResult, "how cheaters cheat: "+strings.Join(job.Faults, ", "))
+	fs.StringVar(&f.dir, "dir", "", "directory for the nodes' repos and logs (default: a new temporary one, removed on exit)")
+	fs.BoolVar(&f.escrow, "escrow", false, "pay jobs from an SPL-multisig escrow: the submitter locks each reward before work starts, miners run only escrowed jobs")
+	fs.StringVar(&f.executors, "executors", "wasm", "the executor kinds the miners offer, comma-separated: wasm, native, oci (oci and native need root; oci needs crun or runc)")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error { return c.devnet(f) }
+	return cmd
+}
+
+// devnetFlags are the flags of `vft devnet`.
+type devnetFlags struct {
+	asJSON           bool
+	miners, cheaters int
+	fault, dir       string
+	escrow           bool
+	executors        string
+}
+
+func (c *cli) devnet(f devnetFlags) error {
+	kinds, err := devnetExecutors(f.executors)
 	if err != nil {
 		return err
 	}
 	switch {
-	case *miners < 1 || *miners > 32:
-		return fmt.Errorf("%w: --miners %d is outside 1..32", errUsage, *miners)
-	case *cheaters < 0 || *cheaters > *miners:
-		return fmt.Errorf("%w: --cheaters %d is outside 0..%d (the number of miners)", errUsage, *cheaters, *miners)
-	case !slices.Contains(job.Faults, *fault):
-		return fmt.Errorf("%w: --fault %q is not one of %s", errUsage, *fault, strings.Join(job.Faults, ", "))
+	case f.miners < 1 || f.miners > 32:
+		return fmt.Errorf("%w: --miners %d is outside 1..32", errUsage, f.miners)
+	case f.cheaters < 0 || f.cheaters > f.miners:
+		return fmt.Errorf("%w: --cheaters %d is outside 0..%d (the number of miners)", errUsage, f.cheaters, f.miners)
+	case !slices.Contains(job.Faults, f.fault):
+		return fmt.Errorf("%w: --fault %q is not one of %s", errUsage, f.fault, strings.Join(job.Faults, ", "))
 	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
 	d := &devnet{c: c, self: self, executors: kinds}
-	if *dir == "" {
+	if f.dir == "" {
 		if d.dir, err = os.MkdirTemp("", "vft-devnet-"); err != nil {
 			return err
 		}
 		defer os.RemoveAll(d.dir)
 	} else {
-		if d.dir, err = filepath.Abs(*dir); err != nil {
+		if d.dir, err = filepath.Abs(f.dir); err != nil {
 			return err
 		}
 		if entries, err := os.ReadDir(d.dir); err == nil && len(entries) > 0 {
@@ -120,8 +147,8 @@ func runDevnet(c *cli, args []string) error {
 	}()
 	defer d.stop()
 
-	d.escrow = *withEscrow
-	info, err := d.start(ctx, *miners, *cheaters, *fault)
+	d.escrow = f.escrow
+	info, err := d.start(ctx, f.miners, f.cheaters, f.fault)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // interrupted while starting
@@ -132,7 +159,7 @@ func runDevnet(c *cli, args []string) error {
 	if err := os.WriteFile(filepath.Join(d.dir, "devnet.json"), append(data, '\n'), 0o600); err != nil {
 		return err
 	}
-	if *asJSON {
+	if f.asJSON {
 		fmt.Fprintf(c.stdout, "%s\n", data)
 	} else {
 		d.print(info)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/vft-network/vft/executor"
 	"github.com/vft-network/vft/executor/wasm"
 	"github.com/vft-network/vft/hwdetect"
@@ -21,41 +23,64 @@ import (
 // limits a job gets by default, and prints its time and output CID: a
 // submitter can test a module before paying for it, and a benchmark can
 // time the executor without a network. No daemon is needed.
-func runExec(c *cli, args []string) error {
-	fs, asJSON := c.flags("exec")
-	var inputs, taskArgs stringList
-	fs.Var(&inputs, "input", "file or directory mounted read-only under /input (repeatable; a directory alone becomes /input)")
-	fs.Var(&taskArgs, "arg", "argument passed to the module (repeatable, in order)")
-	out := fs.String("o", "", "output directory, the task's /output (default: a temporary directory, removed after)")
-	runtimeName := fs.String("runtime", wasm.DefaultRuntime(), "WASM runtime: "+strings.Join(wasm.Runtimes(), " or "))
+func (c *cli) execCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "exec MODULE.wasm [--input PATH]... [--arg A]... [-o DIR]",
+		Short: "run a WASM module locally in the sandbox, print its time and output CID",
+		Long: `Run a WASM module locally in the executor's sandbox, with the limits a job
+gets by default, and print its time and the CID of its output: what a miner
+would publish. Test a module before paying for it; no daemon or repo is
+needed.`,
+		Example: `  vft exec bin/examples/matmul.wasm --arg -n --arg 256 -o ./out
+  vft exec bin/examples/wordcount.wasm --input examples/wordcount/testdata --runtime wazero --json
+  vft exec examples/cmatmul/cmatmul.wasm --isolate --timeout 30s`,
+	}
+	fs := cmd.Flags()
+	asJSON := jsonFlag(cmd)
+	var f execFlags
+	fs.Var(&f.inputs, "input", "file or directory `PATH` mounted read-only under /input (repeatable; a directory alone becomes /input)")
+	fs.Var(&f.args, "arg", "`ARG` passed to the module (repeatable, in order)")
+	out := outputFlag(cmd, "output directory, the task's /output (default: a temporary directory, removed after)")
+	// The help says the same in every build (docs/CLI.md is generated from
+	// it); the default itself is the build's.
+	runtimeName := fs.String("runtime", wasm.DefaultRuntime(),
+		"WASM runtime: wasmtime or wazero (default: wasmtime in a build with cgo; a build without cgo has only wazero)")
+	fs.Lookup("runtime").DefValue = ""
 	seed := fs.Uint64("seed", 0, "the task's seed (its random numbers)")
 	timeout := fs.Duration("timeout", wasm.DefaultLimits().Timeout, "the task's time limit, compile included")
 	memory := fs.Uint64("memory-mib", wasm.DefaultLimits().MemoryBytes>>20, "the task's memory limit in MiB")
 	isolate := fs.Bool("isolate", false, "run the task in a child process killed at its deadline (wasmtime only; no epoch checks in its code)")
 	cacheDir := fs.String("cache", "", "compiled-module cache directory (default: none, every run compiles)")
-	fs.Usage = func() {
-		fmt.Fprintf(c.stderr, "usage: vft exec MODULE.wasm [--input PATH]... [--arg A]... [-o DIR] [--runtime %s] [--isolate]\n",
-			strings.Join(wasm.Runtimes(), "|"))
-		fs.PrintDefaults()
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		f.asJSON, f.out, f.runtime, f.seed, f.timeout, f.memoryMiB, f.isolate, f.cacheDir =
+			*asJSON, *out, *runtimeName, *seed, *timeout, *memory, *isolate, *cacheDir
+		return c.exec(args, f)
 	}
-	// The module may come before the flags: vft exec m.wasm --arg x.
-	var module string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		module, args = args[0], args[1:]
+	return cmd
+}
+
+// execFlags are the flags of `vft exec`.
+type execFlags struct {
+	asJSON       bool
+	inputs, args stringList
+	out, runtime string
+	seed         uint64
+	timeout      time.Duration
+	memoryMiB    uint64
+	isolate      bool
+	cacheDir     string
+}
+
+func (c *cli) exec(args []string, f execFlags) error {
+	if len(args) > 1 {
+		return fmt.Errorf("%w: unexpected %q after the module; pass module arguments with --arg", errUsage, args[1])
 	}
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if module == "" && fs.NArg() > 0 {
-		module = fs.Arg(0)
-	} else if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected %q after the flags; pass module arguments with --arg", errUsage, fs.Arg(0))
-	}
-	if module == "" {
+	if len(args) == 0 {
 		return fmt.Errorf("%w: name the module: vft exec MODULE.wasm", errUsage)
 	}
+	module := args[0]
 
-	outDir, cleanup := *out, func() {}
+	outDir, cleanup := f.out, func() {}
 	if outDir == "" {
 		tmp, err := os.MkdirTemp("", "vft-exec-")
 		if err != nil {
@@ -65,28 +90,28 @@ func runExec(c *cli, args []string) error {
 	}
 	defer cleanup()
 	var mounts []executor.Mount
-	for _, in := range inputs {
+	for _, in := range f.inputs {
 		m := executor.Mount{Host: in}
-		if len(inputs) > 1 {
+		if len(f.inputs) > 1 {
 			m.Guest = filepath.Base(in)
 		}
 		mounts = append(mounts, m)
 	}
 
-	e, err := wasm.New(wasm.Config{Runtime: *runtimeName, CacheDir: *cacheDir, Isolate: *isolate}, nil)
+	e, err := wasm.New(wasm.Config{Runtime: f.runtime, CacheDir: f.cacheDir, Isolate: f.isolate}, nil)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	defer e.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	task := executor.Task{JobID: "exec", ModulePath: module, Args: taskArgs, Inputs: mounts, OutputDir: outDir, Seed: *seed,
-		Limits: executor.Limits{Timeout: *timeout, MemoryBytes: *memory << 20}}
+	task := executor.Task{JobID: "exec", ModulePath: module, Args: f.args, Inputs: mounts, OutputDir: outDir, Seed: f.seed,
+		Limits: executor.Limits{Timeout: f.timeout, MemoryBytes: f.memoryMiB << 20}}
 	start := time.Now()
 	res, runErr := e.Run(ctx, task)
 	wall := time.Since(start)
 	// With --json, stdout is the report alone; the module's stdout goes to stderr.
-	if *asJSON {
+	if f.asJSON {
 		c.stderr.Write(res.Stdout)
 	} else {
 		c.stdout.Write(res.Stdout)
@@ -102,13 +127,13 @@ func runExec(c *cli, args []string) error {
 	}
 	report := execReport{Runtime: e.Runtime(), ExitCode: res.ExitCode, RunMS: ms(res.Duration), WallMS: ms(wall),
 		OutputBytes: res.OutputBytes, OutputCID: id}
-	if *out != "" {
+	if f.out != "" {
 		report.OutputDir = outDir
 	}
 	if runErr != nil {
 		report.Error = runErr.Error()
 	}
-	if *asJSON {
+	if f.asJSON {
 		if err := c.printJSON(report); err != nil {
 			return err
 		}

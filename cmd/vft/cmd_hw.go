@@ -12,6 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/vft-network/vft/api"
 	"github.com/vft-network/vft/config"
 	"github.com/vft-network/vft/executor"
@@ -51,11 +53,22 @@ func (c *cli) detector() (det *hwdetect.Detector, cfg config.Config, dir string,
 	return det, cfg, dir, r, err
 }
 
-func runHW(c *cli, args []string) error {
-	fs, asJSON := c.flags("hw")
-	if err := parse(fs, args); err != nil {
-		return err
+func (c *cli) hwCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "hw",
+		Short: "hardware report: GPUs (NVML), CPU, memory, disk; no daemon needed",
+		Long: `Report this machine's hardware: GPUs as NVML sees them (name, UUID, memory,
+utilisation, temperature, power, CUDA, MIG), CPU, memory, and the disk the
+repo is on. No daemon is needed, nor a repo: --repo only says which repo's
+[hardware] config and disk to use.`,
+		Example: "  vft hw\n  vft hw --json",
 	}
+	asJSON := jsonFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error { return c.hw(*asJSON) }
+	return c.withRepo(cmd)
+}
+
+func (c *cli) hw(asJSON bool) error {
 	det, _, dir, r, err := c.detector()
 	if err != nil {
 		return err
@@ -67,7 +80,7 @@ func runHW(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		return c.printJSON(report)
 	}
 	if err := report.WriteText(c.stdout); err != nil {
@@ -82,11 +95,23 @@ func runHW(c *cli, args []string) error {
 // runDoctor checks what the node needs (a miner: GPUs, sandboxes, ports;
 // any node that settles: the chain and its wallet's funds) and prints one
 // line per check, with the fix for each one that fails.
-func runDoctor(c *cli, args []string) error {
-	fs, asJSON := c.flags("doctor")
-	if err := parse(fs, args); err != nil {
-		return err
+func (c *cli) doctorCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "check what this node needs (hardware, sandboxes, chain, wallet), with the fix for each problem",
+		Long: `Check what this node needs, one line per check with the fix for each
+failure: a miner's GPUs and driver, the sandboxes for native and OCI jobs,
+the WASM runtime, disk space, the identity, the chain RPC and the wallet's
+funds (chain.settle), and with the daemon running its peers and clock skew.
+Exits 1 when a check fails.`,
+		Example: "  vft doctor\n  vft doctor --json",
 	}
+	asJSON := jsonFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error { return c.doctor(*asJSON) }
+	return c.withRepo(cmd)
+}
+
+func (c *cli) doctor(asJSON bool) error {
 	det, cfg, dir, r, err := c.detector()
 	if err != nil {
 		return err
@@ -110,7 +135,7 @@ func runDoctor(c *cli, args []string) error {
 			failed++
 		}
 	}
-	if *asJSON {
+	if asJSON {
 		if err := c.printJSON(checks); err != nil {
 			return err
 		}
@@ -289,8 +314,19 @@ func listenChecks(addrs []string) []hwdetect.Check {
 	return checks
 }
 
-func runNodes(c *cli, args []string) error {
-	return listCommand(c, "nodes", args, (*api.Client).Nodes,
+func (c *cli) nodesCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "nodes",
+		Short:   "live network table from heartbeats: capabilities, price, last seen",
+		Example: "  vft nodes\n  vft nodes --json",
+	}
+	asJSON := jsonFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error { return c.nodes(*asJSON) }
+	return c.withRepo(cmd)
+}
+
+func (c *cli) nodes(asJSON bool) error {
+	return listCommand(c, asJSON, (*api.Client).Nodes,
 		"no heartbeats yet: nodes appear here after their first heartbeat (heartbeat.interval)",
 		"PEER\tMODE\tGPUS\tCPU\tRAM\tEXECUTORS\tMIN PRICE\tSLOTS\tREPUTATION\tLAST SEEN",
 		func(e api.NodeEntry) string {

@@ -3,20 +3,34 @@ package main
 import (
 	"fmt"
 
+	"github.com/spf13/cobra"
+
 	"github.com/vft-network/vft/config"
 	"github.com/vft-network/vft/repo"
 )
 
-func runInit(c *cli, args []string) error {
-	fs, asJSON := c.flags("init")
-	mode := fs.String("mode", "miner", "miner (run jobs, earn), light (submit jobs) or edge (small device, WASM only)")
-	if err := parse(fs, args); err != nil {
-		return err
+func (c *cli) initCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "create a repo with a new identity",
+		Long: `Create a repo (--repo, else $VFT_PATH, else ~/.vft) with a new identity:
+identity.key (the libp2p key and the Solana wallet, 0600), api.token (0600)
+and config.toml with the defaults of the node's mode.`,
+		Example: `  vft init
+  vft init --mode light
+  VFT_PATH=/var/lib/vft vft init`,
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	asJSON := jsonFlag(cmd)
+	mode := cmd.Flags().String("mode", "miner", "miner (run jobs, earn), light (submit jobs) or edge (small device, WASM only)")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error { return c.init(args, *mode, *asJSON) }
+	return c.withRepo(cmd)
+}
+
+func (c *cli) init(args []string, mode string, asJSON bool) error {
+	if len(args) > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, args[0])
 	}
-	m, err := config.ParseMode(*mode)
+	m, err := config.ParseMode(mode)
 	if err != nil {
 		return fmt.Errorf("--%w", err)
 	}
@@ -28,7 +42,7 @@ func runInit(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		return c.printJSON(map[string]string{
 			"repo": dir, "mode": string(m), "peer_id": key.PeerID().String(), "wallet": key.WalletAddress(),
 		})

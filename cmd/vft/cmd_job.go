@@ -9,20 +9,22 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/vft-network/vft/api"
 	"github.com/vft-network/vft/internal/units"
 	"github.com/vft-network/vft/job"
 )
 
-func runJob(c *cli, args []string) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: vft job submit [SPEC.toml] | list | status ID | result ID -o DIR | cancel ID", errUsage)
+func (c *cli) jobCmd() *cobra.Command {
+	list := &cobra.Command{
+		Use:     "list",
+		Short:   "the jobs this node submitted or worked on",
+		Example: "  vft job list\n  vft job list --json",
 	}
-	switch args[0] {
-	case "submit":
-		return jobSubmit(c, args[1:])
-	case "list":
-		return listCommand(c, "job list", args[1:], (*api.Client).Jobs, "no jobs yet",
+	listJSON := jsonFlag(list)
+	list.RunE = func(cmd *cobra.Command, args []string) error {
+		return listCommand(c, *listJSON, (*api.Client).Jobs, "no jobs yet",
 			"JOB\tROLE\tSTATE\tUPDATED\tRESULT / REASON",
 			func(r job.Record) string {
 				detail := r.Result
@@ -31,54 +33,83 @@ func runJob(c *cli, args []string) error {
 				}
 				return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", r.ID, r.Role, r.State, r.UpdatedAt.Local().Format(time.TimeOnly), detail)
 			})
-	case "status":
-		return jobStatus(c, args[1:])
-	case "result":
-		return jobResult(c, args[1:])
-	case "cancel":
-		return jobCancel(c, args[1:])
 	}
-	return fmt.Errorf("%w: unknown job subcommand %q: use submit, list, status, result or cancel", errUsage, args[0])
+	return c.withRepo(groupCmd("job", "submit jobs and follow them: job submit | list | status ID | result ID -o DIR | cancel ID",
+		"vft job submit [SPEC.toml] | list | status ID | result ID -o DIR | cancel ID",
+		c.jobSubmitCmd(), list, c.jobStatusCmd(), c.jobResultCmd(), c.jobCancelCmd()))
 }
 
 // jobSubmit builds a spec from a TOML file and/or flags, adds the module
 // and inputs through the daemon, and offers the job.
-func jobSubmit(c *cli, args []string) error {
-	fs, asJSON := c.flags("job submit")
+func (c *cli) jobSubmitCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "submit [SPEC.toml]",
+		Short: "offer a job to the network: a spec file and/or flags",
+		Long: `Offer a job to the network. The spec file (TOML: module or image, inputs,
+args, redundancy, verify, reward, timeout; see docs/JOBS.md) and the flags
+both describe it; a flag overrides the file. The module and the inputs are
+added through the daemon first. Prints the job's ID, or with --wait follows
+its stages and fetches the result.`,
+		Example: `  vft job submit examples/wordcount/job.toml --wait -o ./result
+  vft job submit --wasm examples/cmatmul/cmatmul.wasm --arg -n --arg 512 --redundancy 3 --verify exact
+  vft job submit examples/torchinfer/job.toml --image bafy... --wait -o ./result --json`,
+	}
+	fs := cmd.Flags()
+	asJSON := jsonFlag(cmd)
 	module := fs.String("wasm", "", "WASM module file")
-	image := fs.String("image", "", "OCI image CID (printed by `vft image import`) for executor oci; overrides the spec file's image")
+	image := fs.String("image", "", "OCI image CID (printed by 'vft image import') for executor oci; overrides the spec file's image")
 	var inputs, jobArgs stringList
-	fs.Var(&inputs, "input", "input path, rsync-style: dir/ (contents at /input), dir or file (at /input/NAME), src:name (repeatable)")
-	fs.Var(&jobArgs, "arg", "argument for the program (repeatable)")
+	fs.Var(&inputs, "input", "input `PATH`, rsync-style: dir/ (contents at /input), dir or file (at /input/NAME), src:name (repeatable)")
+	fs.Var(&jobArgs, "arg", "`ARG` for the program (repeatable, in order)")
 	timeout := fs.String("timeout", "", "per-worker time limit, e.g. 2m")
 	redundancy := fs.Uint("redundancy", 0, "workers that run the job (k)")
 	verify := fs.String("verify", "", "exact, tolerance, spot or custom")
 	reward := fs.Uint64("reward", 0, "payment per accepted worker, in lamports or the mint's smallest unit")
 	escrowFlag := fs.Bool("escrow", false, "lock the reward for all workers in an SPL-multisig escrow before they start (token jobs)")
 	wait := fs.Bool("wait", false, "wait for the job to finish, showing its stages")
-	output := fs.String("o", "", "with --wait: write the result here")
+	output := outputFlag(cmd, "with --wait: write the result here")
 	limits := addGetLimits(fs)
-	if err := parse(fs, reorderFlags(args)); err != nil {
-		return err
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return c.jobSubmit(args, jobSubmitFlags{asJSON: *asJSON, module: *module, image: *image, inputs: inputs, args: jobArgs,
+			timeout: *timeout, redundancy: *redundancy, verify: *verify, reward: *reward, escrow: *escrowFlag,
+			wait: *wait, output: *output, limits: limits})
 	}
+	return cmd
+}
+
+// jobSubmitFlags are the flags of `vft job submit`.
+type jobSubmitFlags struct {
+	asJSON        bool
+	module, image string
+	inputs, args  stringList
+	timeout       string
+	redundancy    uint
+	verify        string
+	reward        uint64
+	escrow, wait  bool
+	output        string
+	limits        *getLimits
+}
+
+func (c *cli) jobSubmit(args []string, f jobSubmitFlags) error {
 	var spec job.FileSpec
 	base, _ := os.Getwd()
-	if fs.NArg() == 1 {
+	if len(args) == 1 {
 		var err error
-		if spec, err = job.LoadFile(fs.Arg(0)); err != nil {
+		if spec, err = job.LoadFile(args[0]); err != nil {
 			return err
 		}
-		base = filepath.Dir(fs.Arg(0))
-	} else if fs.NArg() > 1 {
+		base = filepath.Dir(args[0])
+	} else if len(args) > 1 {
 		return fmt.Errorf("%w: one spec file at most", errUsage)
 	}
-	if *module != "" {
-		spec.Module, _ = filepath.Abs(*module)
+	if f.module != "" {
+		spec.Module, _ = filepath.Abs(f.module)
 	}
-	if *image != "" {
-		spec.Image = *image
+	if f.image != "" {
+		spec.Image = f.image
 	}
-	for _, in := range inputs {
+	for _, in := range f.inputs {
 		src, rest, _ := strings.Cut(in, ":")
 		abs, _ := filepath.Abs(src)
 		if strings.HasSuffix(src, "/") {
@@ -89,24 +120,24 @@ func jobSubmit(c *cli, args []string) error {
 		}
 		spec.Inputs = append(spec.Inputs, abs)
 	}
-	if len(jobArgs) > 0 {
-		spec.Args = jobArgs
+	if len(f.args) > 0 {
+		spec.Args = f.args
 	}
-	if *timeout != "" {
-		if err := spec.Timeout.UnmarshalText([]byte(*timeout)); err != nil {
+	if f.timeout != "" {
+		if err := spec.Timeout.UnmarshalText([]byte(f.timeout)); err != nil {
 			return fmt.Errorf("--timeout: %w", err)
 		}
 	}
-	if *redundancy > 0 {
-		spec.Redundancy = uint32(*redundancy)
+	if f.redundancy > 0 {
+		spec.Redundancy = uint32(f.redundancy)
 	}
-	if *verify != "" {
-		spec.Verify = *verify
+	if f.verify != "" {
+		spec.Verify = f.verify
 	}
-	if *reward > 0 {
-		spec.Reward = *reward
+	if f.reward > 0 {
+		spec.Reward = f.reward
 	}
-	if *escrowFlag {
+	if f.escrow {
 		spec.Escrow = true
 	}
 	if spec.Mint == "" {
@@ -137,8 +168,8 @@ func jobSubmit(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if !*wait {
-		if *asJSON {
+	if !f.wait {
+		if f.asJSON {
 			return c.printJSON(api.SubmitResponse{ID: id})
 		}
 		fmt.Fprintln(c.stdout, id)
@@ -153,12 +184,12 @@ func jobSubmit(c *cli, args []string) error {
 	}
 	// With --json, stdout holds only the job record.
 	say := c.stdout
-	if *asJSON {
+	if f.asJSON {
 		say = c.stderr
 	}
-	if *output != "" {
-		out, _ := filepath.Abs(*output)
-		req, err := limits.request(rec.Result, out)
+	if f.output != "" {
+		out, _ := filepath.Abs(f.output)
+		req, err := f.limits.request(rec.Result, out)
 		if err != nil {
 			return err
 		}
@@ -169,7 +200,7 @@ func jobSubmit(c *cli, args []string) error {
 	} else {
 		fmt.Fprintf(say, "result %s\n", rec.Result)
 	}
-	if *asJSON {
+	if f.asJSON {
 		return c.printJSON(rec)
 	}
 	return nil
@@ -209,12 +240,19 @@ func waitJob(ctx context.Context, c *cli, cl *api.Client, id string) (job.Record
 	}
 }
 
-func jobStatus(c *cli, args []string) error {
-	fs, asJSON := c.flags("job status")
-	if err := parse(fs, reorderFlags(args)); err != nil {
-		return err
+func (c *cli) jobStatusCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "status ID",
+		Short:   "a job's state, workers, verdict, payouts and history",
+		Example: "  vft job status 9f2c...\n  vft job status 9f2c... --json",
 	}
-	if fs.NArg() != 1 {
+	asJSON := jsonFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error { return c.jobStatus(args, *asJSON) }
+	return cmd
+}
+
+func (c *cli) jobStatus(args []string, asJSON bool) error {
+	if len(args) != 1 {
 		return fmt.Errorf("%w: vft job status ID", errUsage)
 	}
 	cl, err := c.daemon()
@@ -223,11 +261,11 @@ func jobStatus(c *cli, args []string) error {
 	}
 	ctx, cancel := requestContext()
 	defer cancel()
-	st, err := cl.JobStatus(ctx, fs.Arg(0))
+	st, err := cl.JobStatus(ctx, args[0])
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		return c.printJSON(st)
 	}
 	rec := st.Record
@@ -264,14 +302,21 @@ func jobStatus(c *cli, args []string) error {
 	return nil
 }
 
-func jobResult(c *cli, args []string) error {
-	fs, _ := c.flags("job result")
-	output := fs.String("o", "", "where to write the result")
-	limits := addGetLimits(fs)
-	if err := parse(fs, reorderFlags(args)); err != nil {
-		return err
+func (c *cli) jobResultCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "result ID -o DIR",
+		Short:   "fetch a job's accepted result",
+		Example: "  vft job result 9f2c... -o ./result",
 	}
-	if fs.NArg() != 1 || *output == "" {
+	ignoredJSONFlag(cmd) // every command used to accept --json
+	output := outputFlag(cmd, "where to write the result (required)")
+	limits := addGetLimits(cmd.Flags())
+	cmd.RunE = func(cmd *cobra.Command, args []string) error { return c.jobResult(args, *output, limits) }
+	return cmd
+}
+
+func (c *cli) jobResult(args []string, output string, limits *getLimits) error {
+	if len(args) != 1 || output == "" {
 		return fmt.Errorf("%w: vft job result ID -o DIR", errUsage)
 	}
 	cl, err := c.daemon()
@@ -280,14 +325,14 @@ func jobResult(c *cli, args []string) error {
 	}
 	ctx, cancel := interruptible()
 	defer cancel()
-	rec, err := cl.Job(ctx, fs.Arg(0))
+	rec, err := cl.Job(ctx, args[0])
 	if err != nil {
 		return err
 	}
 	if rec.Result == "" {
 		return fmt.Errorf("job %s has no accepted result yet (state %s)", rec.ID, rec.State)
 	}
-	out, _ := filepath.Abs(*output)
+	out, _ := filepath.Abs(output)
 	req, err := limits.request(rec.Result, out)
 	if err != nil {
 		return err
@@ -299,13 +344,20 @@ func jobResult(c *cli, args []string) error {
 	return nil
 }
 
-func jobCancel(c *cli, args []string) error {
-	fs, _ := c.flags("job cancel")
-	reason := fs.String("reason", "cancelled by the submitter", "why, shown to the workers")
-	if err := parse(fs, reorderFlags(args)); err != nil {
-		return err
+func (c *cli) jobCancelCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "cancel ID",
+		Short:   "cancel a job this node submitted",
+		Example: "  vft job cancel 9f2c... --reason 'wrong input'",
 	}
-	if fs.NArg() != 1 {
+	ignoredJSONFlag(cmd) // every command used to accept --json
+	reason := cmd.Flags().String("reason", "cancelled by the submitter", "why, shown to the workers")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error { return c.jobCancel(args, *reason) }
+	return cmd
+}
+
+func (c *cli) jobCancel(args []string, reason string) error {
+	if len(args) != 1 {
 		return fmt.Errorf("%w: vft job cancel ID", errUsage)
 	}
 	cl, err := c.daemon()
@@ -314,10 +366,10 @@ func jobCancel(c *cli, args []string) error {
 	}
 	ctx, cancel := requestContext()
 	defer cancel()
-	if err := cl.CancelJob(ctx, fs.Arg(0), *reason); err != nil {
+	if err := cl.CancelJob(ctx, args[0], reason); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "cancelled %s\n", fs.Arg(0))
+	fmt.Fprintf(c.stdout, "cancelled %s\n", args[0])
 	return nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/vft-network/vft/api"
 	"github.com/vft-network/vft/repo"
 )
@@ -48,11 +50,22 @@ func requestContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 60*time.Second)
 }
 
-func runID(c *cli, args []string) error {
-	fs, asJSON := c.flags("id")
-	if err := parse(fs, args); err != nil {
-		return err
+func (c *cli) idCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "id",
+		Short: "show this node's peer ID, wallet and addresses",
+		Long: `Show this node's peer ID, its Solana wallet address (the same key), its
+mode, and with the daemon running its listen addresses and reachability:
+whether peers can dial it, the relays that hold a slot for it, and the fix
+when it is private.`,
+		Example: "  vft id\n  vft id --json",
 	}
+	asJSON := jsonFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error { return c.id(*asJSON) }
+	return c.withRepo(cmd)
+}
+
+func (c *cli) id(asJSON bool) error {
 	r, err := c.openRepo()
 	if err != nil {
 		return err
@@ -79,7 +92,7 @@ func runID(c *cli, args []string) error {
 		}
 		id = api.Identity{PeerID: key.PeerID().String(), Wallet: key.WalletAddress(), Mode: string(cfg.Node.Mode), Version: versionString(), Addrs: []string{}}
 	}
-	if *asJSON {
+	if asJSON {
 		return c.printJSON(id)
 	}
 	fmt.Fprintf(c.stdout, "peer ID  %s\nwallet   %s\nmode     %s\n", id.PeerID, id.Wallet, id.Mode)
@@ -152,8 +165,19 @@ func reachabilitySummary(r api.Reachability) string {
 	}
 }
 
-func runPeers(c *cli, args []string) error {
-	return listCommand(c, "peers", args, (*api.Client).Peers, "no peers connected",
+func (c *cli) peersCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "peers",
+		Short:   "list connected peers",
+		Example: "  vft peers\n  vft peers --json",
+	}
+	asJSON := jsonFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error { return c.peers(*asJSON) }
+	return c.withRepo(cmd)
+}
+
+func (c *cli) peers(asJSON bool) error {
+	return listCommand(c, asJSON, (*api.Client).Peers, "no peers connected",
 		"PEER\tADDRESS\tDIR\tLATENCY\tAGENT",
 		func(p api.Peer) string {
 			dir := p.Direction
@@ -166,12 +190,8 @@ func runPeers(c *cli, args []string) error {
 
 // listCommand fetches a list from the daemon and prints it as JSON or as
 // a table with one row per item.
-func listCommand[T any](c *cli, name string, args []string, fetch func(*api.Client, context.Context) ([]T, error),
+func listCommand[T any](c *cli, asJSON bool, fetch func(*api.Client, context.Context) ([]T, error),
 	empty, header string, row func(T) string) error {
-	fs, asJSON := c.flags(name)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
 	cl, err := c.daemon()
 	if err != nil {
 		return err
@@ -182,7 +202,7 @@ func listCommand[T any](c *cli, name string, args []string, fetch func(*api.Clie
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		if items == nil {
 			items = []T{}
 		}
@@ -200,15 +220,19 @@ func listCommand[T any](c *cli, name string, args []string, fetch func(*api.Clie
 	return tw.Flush()
 }
 
-func runSwarm(c *cli, args []string) error {
-	if len(args) == 0 || args[0] != "connect" {
-		return fmt.Errorf("%w: vft swarm connect MULTIADDR", errUsage)
+func (c *cli) swarmCmd() *cobra.Command {
+	connect := &cobra.Command{
+		Use:     "connect MULTIADDR",
+		Short:   "dial a peer by its multiaddr",
+		Example: "  vft swarm connect /ip4/203.0.113.7/tcp/4101/p2p/12D3KooW...",
 	}
-	fs, asJSON := c.flags("swarm connect")
-	if err := parse(fs, args[1:]); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
+	asJSON := jsonFlag(connect)
+	connect.RunE = func(cmd *cobra.Command, args []string) error { return c.swarmConnect(args, *asJSON) }
+	return c.withRepo(groupCmd("swarm", "the node's connections: swarm connect MULTIADDR", "vft swarm connect MULTIADDR", connect))
+}
+
+func (c *cli) swarmConnect(args []string, asJSON bool) error {
+	if len(args) != 1 {
 		return fmt.Errorf("%w: vft swarm connect MULTIADDR (like /ip4/1.2.3.4/tcp/4101/p2p/12D3KooW...)", errUsage)
 	}
 	cl, err := c.daemon()
@@ -217,11 +241,11 @@ func runSwarm(c *cli, args []string) error {
 	}
 	ctx, cancel := requestContext()
 	defer cancel()
-	id, err := cl.Connect(ctx, fs.Arg(0))
+	id, err := cl.Connect(ctx, args[0])
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		return c.printJSON(api.ConnectResponse{PeerID: id})
 	}
 	fmt.Fprintf(c.stdout, "connected to %s\n", id)

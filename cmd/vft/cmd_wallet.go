@@ -7,6 +7,8 @@ import (
 	"math/big"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/vft-network/vft/api"
 	"github.com/vft-network/vft/chain"
 	"github.com/vft-network/vft/internal/units"
@@ -17,19 +19,47 @@ const lamportsPerSOL = 1_000_000_000
 // runWallet shows the node's Solana wallet, its balance, and airdrops on
 // local and development chains. It talks to the chain directly, so it
 // works without a daemon.
-func runWallet(c *cli, args []string) error {
-	sub := "address"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		sub, args = args[0], args[1:]
+func (c *cli) walletCmd() *cobra.Command {
+	sub := func(use, short, example string) *cobra.Command {
+		cmd := &cobra.Command{Use: use, Short: short, Example: example}
+		asJSON := jsonFlag(cmd)
+		cmd.RunE = func(cmd *cobra.Command, args []string) error { return c.wallet(cmd.Name(), args, *asJSON) }
+		return cmd
 	}
-	fs, asJSON := c.flags("wallet " + sub)
-	recent := fs.Int("recent", 10, "wallet earned: how many recent jobs to list")
-	if err := parse(fs, args); err != nil {
-		return err
+	address := sub("address", "the node's Solana address (what `vft wallet` alone prints)", "  vft wallet address")
+	balance := sub("balance", "the wallet's balance in SOL, and in the configured token (chain.mint)",
+		"  vft wallet balance\n  vft wallet balance --json")
+	airdrop := sub("airdrop AMOUNT", "airdrop AMOUNT SOL to the wallet (local and development chains only)",
+		"  vft wallet airdrop 2\n  vft wallet airdrop 0.5 --json")
+	earned := &cobra.Command{
+		Use:     "earned",
+		Short:   "what this node earned as a worker (and paid as a submitter), in total and for the recent jobs (needs the daemon)",
+		Example: "  vft wallet earned\n  vft wallet earned --recent 50 --json",
 	}
-	if sub == "earned" {
-		return walletEarned(c, *recent, *asJSON)
+	earnedJSON := jsonFlag(earned)
+	recent := earned.Flags().Int("recent", 10, "how many recent jobs to list")
+	earned.RunE = func(cmd *cobra.Command, args []string) error { return walletEarned(c, *recent, *earnedJSON) }
+
+	wallet := groupCmd("wallet", "the node's Solana address; wallet balance | earned [--recent N] | airdrop AMOUNT",
+		"", address, balance, earned, airdrop)
+	wallet.Long = `The node's Solana wallet: its address (vft wallet alone), balance, what it
+earned, and airdrops on local chains. Except for earned, these talk to the
+chain (chain.rpc) directly: no daemon is needed.`
+	wallet.Annotations = nil // vft wallet alone runs: it prints the address
+	walletJSON := jsonFlag(wallet)
+	unknown := wallet.RunE
+	wallet.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return unknown(cmd, args)
+		}
+		return c.wallet("address", args, *walletJSON)
 	}
+	wallet.Example = "  vft wallet\n" + wallet.Example
+	return c.withRepo(wallet)
+}
+
+// wallet runs the wallet subcommands that talk to the chain.
+func (c *cli) wallet(sub string, args []string, asJSON bool) error {
 	r, err := c.openRepo()
 	if err != nil {
 		return err
@@ -52,7 +82,7 @@ func runWallet(c *cli, args []string) error {
 
 	switch sub {
 	case "address":
-		if *asJSON {
+		if asJSON {
 			return c.printJSON(map[string]string{"address": cl.Address().String(), "rpc": cfg.Chain.RPC})
 		}
 		fmt.Fprintln(c.stdout, cl.Address())
@@ -70,7 +100,7 @@ func runWallet(c *cli, args []string) error {
 			}
 			out["mint"], out["tokens"] = mint.String(), tokens
 		}
-		if *asJSON {
+		if asJSON {
 			return c.printJSON(out)
 		}
 		fmt.Fprintf(c.stdout, "%s SOL (%d lamports) at %s\n", formatSOL(lamports), lamports, cl.Address())
@@ -79,18 +109,18 @@ func runWallet(c *cli, args []string) error {
 		}
 		return nil
 	case "airdrop":
-		if fs.NArg() != 1 {
+		if len(args) != 1 {
 			return fmt.Errorf("%w: vft wallet airdrop AMOUNT (in SOL, like 2 or 0.5)", errUsage)
 		}
-		lamports, err := parseSOL(fs.Arg(0))
+		lamports, err := parseSOL(args[0])
 		if err != nil {
 			return err
 		}
 		sig, err := cl.Airdrop(ctx, lamports)
 		if err != nil {
-			return fmt.Errorf("airdrop of %s SOL from %s: %w (airdrops work on local and development chains only)", fs.Arg(0), cfg.Chain.RPC, err)
+			return fmt.Errorf("airdrop of %s SOL from %s: %w (airdrops work on local and development chains only)", args[0], cfg.Chain.RPC, err)
 		}
-		if *asJSON {
+		if asJSON {
 			return c.printJSON(map[string]any{"signature": sig.String(), "lamports": lamports})
 		}
 		fmt.Fprintf(c.stdout, "airdropped %s SOL to %s: %s\n", formatSOL(lamports), cl.Address(), sig)

@@ -5,24 +5,21 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"runtime/debug"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/vft-network/vft/executor/wasm"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
 var version = ""
-
-// command is one `vft` subcommand.
-type command struct {
-	name    string
-	summary string
-	run     func(env *cli, args []string) error
-}
 
 // cli holds what every command needs: where to write and the environment.
 type cli struct {
@@ -35,30 +32,12 @@ type cli struct {
 // errUsage marks a mistake in how the command was called (exit status 2).
 var errUsage = errors.New("usage")
 
-func commands() []command {
-	return []command{
-		{"init", "create a repo with a new identity: vft init [--mode miner|light|edge]", runInit},
-		{"daemon", "run the node until SIGINT/SIGTERM", runDaemon},
-		{"id", "show this node's peer ID, wallet and addresses", runID},
-		{"peers", "list connected peers", runPeers},
-		{"swarm", "swarm connect MULTIADDR: dial a peer", runSwarm},
-		{"add", "add PATH [--hidden] [--no-pin]: import a file or directory as IPFS content, print its CID", runAdd},
-		{"image", "image import PATH: turn an OCI layout directory or a docker/podman save tarball into an OCI layout, add it, print its CID", runImage},
-		{"get", "get CID [-o PATH]: fetch content from the network and write it out", runGet},
-		{"pin", "pin add CID | pin rm CID | pin ls: keep content from garbage collection", runPin},
-		{"repo", "repo stat | repo gc: content store size; remove unpinned blocks", runRepo},
-		{"job", "job submit [SPEC.toml] [--wasm F] [--input P]... [--wait] [-o DIR] | list | status ID | result ID -o DIR | cancel ID", runJob},
-		{"wallet", "wallet [balance | earned [--recent N] | airdrop AMOUNT]: the node's Solana address, balance, what it earned; airdrop on local chains", runWallet},
-		{"dashboard", "print the running daemon's dashboard URL (with the API token in its #fragment)", runDashboard},
-		{"nodes", "live network table from heartbeats: capabilities, price, last seen", runNodes},
-		{"exec", "exec MODULE.wasm [--input PATH]... [--arg A]... [-o DIR] [--runtime wasmtime|wazero]: run a module locally in the WASM sandbox, print its time and output CID", runExec},
-		{"hw", "hardware report: GPUs (NVML), CPU, memory, disk; no daemon needed", runHW},
-		{"doctor", "check what this node needs (hardware, sandboxes, chain, wallet), with the fix for each problem", runDoctor},
-		{"config", "config show | config set KEY VALUE", runConfig},
-		{"devnet", "devnet [--miners N] [--cheaters K] [--fault KIND] [--dir DIR]: a local network in processes: Solana localnet, miners, a submitter", runDevnet},
-		{"version", "print the version", runVersion},
-	}
-}
+// usageError is a usage mistake whose message stands alone, without the
+// "usage: " that wrapping errUsage adds: an unknown command or flag.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string        { return e.msg }
+func (e usageError) Is(target error) bool { return target == errUsage }
 
 func main() {
 	wasm.ServeChild() // an isolated WASM task (executor/wasm Config.Isolate) runs in a child of this binary
@@ -67,43 +46,41 @@ func main() {
 }
 
 func (c *cli) main(args []string) int {
-	global := flag.NewFlagSet("vft", flag.ContinueOnError)
-	global.SetOutput(c.stderr)
-	global.StringVar(&c.repoFlag, "repo", "", "repo directory (default $VFT_PATH, else ~/.vft)")
-	global.Usage = func() { c.usage() }
-	if err := global.Parse(args); err != nil {
-		return 2
-	}
-	args = global.Args()
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" {
-		c.usage()
+	root := c.rootCmd()
+	root.SetArgs(longFlagsCompat(root, args))
+	cmd, err := root.ExecuteC()
+	if err == nil {
 		return 0
 	}
-	for _, cmd := range commands() {
-		if cmd.name != args[0] {
-			continue
-		}
-		err := cmd.run(c, args[1:])
-		switch {
-		case err == nil:
-			return 0
-		case errors.Is(err, flag.ErrHelp):
-			return 0
-		case errors.Is(err, errUsage):
-			fmt.Fprintf(c.stderr, "vft %s: %v\n", cmd.name, err)
-			return 2
-		case errors.Is(err, context.Canceled) && interruptedSays[cmd.name] != "":
-			// Ctrl-C: say what it left and what to do, not which HTTP
-			// call it cut (130: the shell's status for SIGINT).
-			fmt.Fprintf(c.stderr, "vft %s: %s\n", cmd.name, interruptedSays[cmd.name])
-			return 130
-		default:
-			fmt.Fprintf(c.stderr, "vft %s: %v\n", cmd.name, err)
-			return 1
-		}
+	// Errors name the top-level command, as "vft job: ...", the way they
+	// always have; an unknown command is the root's own, "vft: ...".
+	name := topLevelName(cmd)
+	prefix := strings.TrimSpace("vft " + name)
+	switch {
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(c.stderr, "%s: %v\n", prefix, err)
+		return 2
+	case errors.Is(err, context.Canceled) && interruptedSays[name] != "":
+		// Ctrl-C: say what it left and what to do, not which HTTP
+		// call it cut (130: the shell's status for SIGINT).
+		fmt.Fprintf(c.stderr, "%s: %s\n", prefix, interruptedSays[name])
+		return 130
+	default:
+		fmt.Fprintf(c.stderr, "%s: %v\n", prefix, err)
+		return 1
 	}
-	fmt.Fprintf(c.stderr, "vft: unknown command %q; run `vft help` for the list\n", args[0])
-	return 2
+}
+
+// topLevelName is the name of the command under the root that cmd is or
+// belongs to ("job" for `vft job submit`), or "" for the root itself.
+func topLevelName(cmd *cobra.Command) string {
+	if cmd == nil || !cmd.HasParent() {
+		return ""
+	}
+	for cmd.Parent().HasParent() {
+		cmd = cmd.Parent()
+	}
+	return cmd.Name()
 }
 
 // interruptedSays is what each command that Ctrl-C can cut short left
@@ -117,30 +94,303 @@ var interruptedSays = map[string]string{
 	"job":  "interrupted; a job already submitted goes on in the daemon (`vft job list`), and `vft job result ID -o DIR` fetches its result",
 }
 
-func (c *cli) usage() {
-	fmt.Fprintf(c.stderr, "vft: a peer-to-peer network for GPU compute\n\nUsage: vft [--repo DIR] COMMAND [ARGS]\n\nCommands:\n")
-	for _, cmd := range commands() {
-		fmt.Fprintf(c.stderr, "  %-8s %s\n", cmd.name, cmd.summary)
+// rootCmd builds the whole command tree. Help (-h, `vft help CMD`) and the
+// completion scripts need no repo and no daemon: only a command's RunE
+// opens them.
+func (c *cli) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "vft",
+		Short: "a peer-to-peer network for GPU compute",
+		Long: `vft: a peer-to-peer network for GPU compute.
+
+One binary is the node (vft daemon) and the client of a running node: the
+client commands find the daemon through the repo (--repo, else $VFT_PATH,
+else ~/.vft), whose api and api.token files the daemon writes.`,
+		Example: `  vft init                      # create ~/.vft: identity, API token, config
+  vft daemon                    # run the node
+  vft job submit examples/wordcount/job.toml --wait -o ./result
+  vft help job                  # a command's subcommands, flags and examples`,
+		Version:       versionString(),
+		Args:          unknownCommand,
+		SilenceErrors: true, // main prints errors, as "vft CMD: message"
+		SilenceUsage:  true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cmd.Help() // `vft` alone: the list of commands
+		},
+		Annotations: map[string]string{"group": "true"}, // no "vft [flags]" usage line
+		// `vft jb` suggests job (cobra sets this only for its own unknown
+		// command error, which unknownCommand replaces).
+		SuggestionsMinimumDistance: 1,
 	}
-	fmt.Fprintf(c.stderr, "\nRun `vft COMMAND -h` for a command's flags.\n")
-}
-
-// flags returns a flag set with the flags every command shares.
-func (c *cli) flags(name string) (*flag.FlagSet, *bool) {
-	fs := flag.NewFlagSet("vft "+name, flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
-	fs.StringVar(&c.repoFlag, "repo", c.repoFlag, "repo directory (default $VFT_PATH, else ~/.vft)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	return fs, asJSON
-}
-
-// parse parses flags; flag errors become usage errors.
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	root.SetOut(c.stdout)
+	root.SetErr(c.stderr)
+	root.SetVersionTemplate("vft {{.Version}}\n")
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return usageError{fmt.Sprintf("%v; run `vft help %s` for its flags", err, strings.TrimPrefix(cmd.CommandPath(), "vft "))}
+	})
+	// Old spellings of long flags: -o's long name is --output, and Go's
+	// flag package took --o too.
+	root.SetGlobalNormalizationFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		if name == "o" {
+			name = "output"
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return pflag.NormalizedName(name)
+	})
+	root.AddCommand(
+		c.initCmd(),
+		c.daemonCmd(),
+		c.idCmd(),
+		c.peersCmd(),
+		c.swarmCmd(),
+		c.addCmd(),
+		c.imageCmd(),
+		c.getCmd(),
+		c.pinCmd(),
+		c.repoCmd(),
+		c.jobCmd(),
+		c.walletCmd(),
+		c.dashboardCmd(),
+		c.nodesCmd(),
+		c.execCmd(),
+		c.hwCmd(),
+		c.doctorCmd(),
+		c.configCmd(),
+		c.devnetCmd(),
+		c.versionCmd(),
+		c.cliDocsCmd(),
+	)
+	root.SetUsageTemplate(usageTemplate)
+	root.SetHelpCommand(helpCmd())
+	// Cobra adds these two when it executes; adding them now puts them in
+	// the tree that the docs generator and the tests walk.
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	for _, cmd := range root.Commands() {
+		switch cmd.Name() {
+		case "completion":
+			cmd.Example = "  vft completion bash > ~/.local/share/bash-completion/completions/vft\n  source <(vft completion bash)"
+			for _, sh := range cmd.Commands() {
+				sh.Example = fmt.Sprintf("  vft completion %s", sh.Name())
+			}
+		}
+	}
+	return root
+}
+
+// unknownCommand is the root's argument check: `vft frobnicate`.
+func unknownCommand(root *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	guess := ""
+	if s := root.SuggestionsFor(args[0]); len(s) > 0 {
+		guess = fmt.Sprintf(" (did you mean %s?)", orList(s))
+	}
+	return usageError{fmt.Sprintf("unknown command %q%s; run `vft help` for the list", args[0], guess)}
+}
+
+// helpCmd is `vft help [COMMAND]`: cobra's, except that an unknown command
+// is a usage error like `vft frobnicate`, not the list of commands with
+// exit status 0.
+func helpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "help [command]",
+		Short:   "help about any command",
+		Example: "  vft help job\n  vft help job submit",
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			parent, _, err := cmd.Root().Find(args)
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var names []cobra.Completion
+			for _, sub := range parent.Commands() {
+				if sub.IsAvailableCommand() && strings.HasPrefix(sub.Name(), toComplete) {
+					names = append(names, cobra.CompletionWithDesc(sub.Name(), sub.Short))
+				}
+			}
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target, rest, err := cmd.Root().Find(args)
+			if err != nil {
+				return err
+			}
+			if len(rest) > 0 {
+				if target.HasParent() {
+					return fmt.Errorf("%w: unknown %s subcommand %q (`vft help %s` lists them)", errUsage,
+						target.Name(), rest[0], strings.TrimPrefix(target.CommandPath(), "vft "))
+				}
+				return unknownCommand(target, rest)
+			}
+			return target.Help()
+		},
+	}
+}
+
+// usageTemplate is cobra's, except that a command whose own run only says
+// which subcommands it has (annotated "group") shows no usage line of its
+// own.
+var usageTemplate = strings.Replace((&cobra.Command{}).UsageTemplate(),
+	"{{if .Runnable}}", `{{if and .Runnable (not (index .Annotations "group"))}}`, 1)
+
+// groupCmd is a command that only holds subcommands: `vft job` alone says
+// how to use it, and an unknown subcommand is named in the error.
+func groupCmd(use, short, usage string, subs ...*cobra.Command) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:         use,
+		Short:       short,
+		Annotations: map[string]string{"group": "true"},
+	}
+	cmd.AddCommand(subs...)
+	var names []string
+	for _, s := range subs {
+		names = append(names, s.Name())
+	}
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return fmt.Errorf("%w: %s", errUsage, usage)
+		}
+		return fmt.Errorf("%w: unknown %s subcommand %q: use %s (`vft help %s` says more)",
+			errUsage, cmd.Name(), args[0], orList(names), cmd.Name())
+	}
+	var ex []string
+	for _, s := range subs {
+		if s.Example != "" {
+			ex = append(ex, strings.SplitN(s.Example, "\n", 2)[0])
+		}
+	}
+	cmd.Example = strings.Join(ex, "\n")
+	return cmd
+}
+
+// orList writes "a, b or c".
+func orList(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// withRepo gives cmd and its subcommands --repo: only the commands that
+// open a repo have it.
+func (c *cli) withRepo(cmd *cobra.Command) *cobra.Command {
+	cmd.PersistentFlags().StringVar(&c.repoFlag, "repo", "", "repo directory (default $VFT_PATH, else ~/.vft)")
+	return cmd
+}
+
+// jsonFlag gives cmd --json.
+func jsonFlag(cmd *cobra.Command) *bool {
+	return cmd.Flags().Bool("json", false, "print JSON")
+}
+
+// ignoredJSONFlag gives a command whose output has no JSON form the
+// --json that every command used to accept, hidden from its help.
+func ignoredJSONFlag(cmd *cobra.Command) {
+	jsonFlag(cmd)
+	_ = cmd.Flags().MarkHidden("json")
+}
+
+// outputFlag gives cmd -o/--output.
+func outputFlag(cmd *cobra.Command, usage string) *string {
+	return cmd.Flags().StringP("output", "o", "", usage)
+}
+
+// longFlagsCompat rewrites a Go-flag-style single-dash long flag (-json,
+// -repo DIR, -mode=light) that the old CLI accepted into its --form, when
+// the command has a flag of that name. Values of flags are left alone:
+// `--arg -json` still passes "-json" to the module.
+func longFlagsCompat(root *cobra.Command, args []string) []string {
+	cmd := root // the command the words so far name
+	lookup := func(name string) *pflag.Flag {
+		if f := cmd.Flags().Lookup(name); f != nil {
+			return f
+		}
+		if f := cmd.InheritedFlags().Lookup(name); f != nil {
+			return f
+		}
+		if name == "repo" && cmd == root {
+			// --repo before the command's name: `vft -repo DIR add`.
+			for _, sub := range root.Commands() {
+				if f := sub.PersistentFlags().Lookup(name); f != nil {
+					return f
+				}
+			}
+		}
+		return nil
+	}
+	takesValue := func(f *pflag.Flag) bool { return f != nil && f.NoOptDefVal == "" }
+	out := make([]string, 0, len(args))
+	positional := false
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return append(out, args[i:]...)
+		case strings.HasPrefix(a, "--"):
+			out = append(out, a)
+			name, _, hasValue := strings.Cut(a[2:], "=")
+			if !hasValue && takesValue(lookup(name)) && i+1 < len(args) {
+				out = append(out, args[i+1]) // the flag's value, whatever it looks like
+				i++
+			}
+		case len(a) > 2 && a[0] == '-':
+			name, _, hasValue := strings.Cut(a[1:], "=")
+			f := lookup(name)
+			if f == nil || len(name) < 2 {
+				out = append(out, a) // -oDIR, or not a flag: pflag says which
+				continue
+			}
+			out = append(out, "-"+a)
+			if !hasValue && takesValue(f) && i+1 < len(args) {
+				out = append(out, args[i+1])
+				i++
+			}
+		case isNegativeNumber(a) && lookup(a[1:]) == nil && cmd.Flags().ShorthandLookup(a[1:2]) == nil && noFlags(args[i:]):
+			// A trailing value like -1 (vft config set KEY -1): the old
+			// CLI took it as an argument, as pflag does only after --.
+			return append(append(out, "--"), args[i:]...)
+		case len(a) == 2 && a[0] == '-':
+			out = append(out, a)
+			if takesValue(cmd.Flags().ShorthandLookup(a[1:])) && i+1 < len(args) {
+				out = append(out, args[i+1])
+				i++
+			}
+		default:
+			out = append(out, a)
+			if !positional {
+				if sub := subcommand(cmd, a); sub != nil {
+					cmd = sub
+					continue
+				}
+				positional = true
+			}
+		}
+	}
+	return out
+}
+
+// isNegativeNumber says whether a looks like -1 or -0.5.
+func isNegativeNumber(a string) bool {
+	_, err := strconv.ParseFloat(a, 64)
+	return len(a) > 1 && a[0] == '-' && err == nil
+}
+
+// noFlags says whether none of args starts with "-" but as a number.
+func noFlags(args []string) bool {
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") && !isNegativeNumber(a) {
+			return false
+		}
+	}
+	return true
+}
+
+// subcommand is cmd's subcommand called name, or nil.
+func subcommand(cmd *cobra.Command, name string) *cobra.Command {
+	for _, sub := range cmd.Commands() {
+		if sub.Name() == name || sub.HasAlias(name) {
+			return sub
+		}
 	}
 	return nil
 }
@@ -161,14 +411,19 @@ func versionString() string {
 	return "dev"
 }
 
-func runVersion(c *cli, args []string) error {
-	fs, asJSON := c.flags("version")
-	if err := parse(fs, args); err != nil {
-		return err
+func (c *cli) versionCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "version",
+		Short:   "print the version",
+		Example: "  vft version\n  vft --version\n  vft version --json",
 	}
-	if *asJSON {
-		return c.printJSON(map[string]string{"version": versionString()})
+	asJSON := jsonFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if *asJSON {
+			return c.printJSON(map[string]string{"version": versionString()})
+		}
+		fmt.Fprintln(c.stdout, "vft", versionString())
+		return nil
 	}
-	fmt.Fprintln(c.stdout, "vft", versionString())
-	return nil
+	return cmd
 }

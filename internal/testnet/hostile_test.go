@@ -128,9 +128,14 @@ func (a *attacker) publish(ctx context.Context, t testing.TB, o job.Offer) {
 	}
 }
 
-// waitBid waits until worker has bid on o.
+// waitBid waits until worker has bid on o, gossiping o again every few
+// seconds as an honest submitter does while its offer is open: a miner
+// whose queue holds its four offers from one author drops the rest until
+// then (a busy miner took more than the test's two minutes without it).
 func (a *attacker) waitBid(ctx context.Context, t *testing.T, o job.Offer, worker peer.ID) {
 	t.Helper()
+	regossip := time.NewTicker(2 * time.Second)
+	defer regossip.Stop()
 	for {
 		a.mu.Lock()
 		bidders := a.bids[o.ID.String()]
@@ -143,6 +148,8 @@ func (a *attacker) waitBid(ctx context.Context, t *testing.T, o job.Offer, worke
 		select {
 		case <-ctx.Done():
 			t.Fatalf("%s never bid on %s", worker, o.ID)
+		case <-regossip.C:
+			a.publish(ctx, t, o)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

@@ -65,10 +65,10 @@ func TestJSClient(t *testing.T) {
 	}
 	nodeBin, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node (Node.js 20) is not installed: the JS interop client cannot run")
+		t.Fatal("node (Node.js 20) is not installed: the JS interop client cannot run (apt-get install nodejs)")
 	}
 	if _, err := os.Stat(filepath.Join(root, "interop/js/node_modules/libp2p")); err != nil {
-		t.Skip("interop/js/node_modules is missing: run make interop-js-deps (npm ci --prefix interop/js)")
+		t.Fatal("interop/js/node_modules is missing: run make interop-js-deps (npm ci --prefix interop/js); make test does")
 	}
 	const miners = 3
 	nodes := New(t, miners+1, Options{Configure: func(i int, cfg *config.Config) {
