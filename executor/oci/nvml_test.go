@@ -44,7 +44,11 @@ func standInHost(t *testing.T, withLibs bool) gpuHost {
 	root := t.TempDir()
 	os.MkdirAll(filepath.Join(root, "dev"), 0o755)
 	for name, minor := range map[string]uint32{"nvidia1": 3, "nvidiactl": 5} {
-		if err := unix.Mknod(filepath.Join(root, "dev", name), unix.S_IFCHR|0o666, int(unix.Mkdev(1, minor))); err != nil {
+		p := filepath.Join(root, "dev", name)
+		if err := unix.Mknod(p, unix.S_IFCHR|0o666, int(unix.Mkdev(1, minor))); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, 0o666); err != nil { // whatever the umask: the golden config shows the mode
 			t.Fatal(err)
 		}
 	}
