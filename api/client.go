@@ -169,6 +169,12 @@ func (c *Client) Pins(ctx context.Context) ([]string, error) {
 	return out, c.do(ctx, http.MethodGet, "/api/v1/pin/ls", nil, &out)
 }
 
+// Images lists the container images among the pinned content.
+func (c *Client) Images(ctx context.Context) ([]Image, error) {
+	var out []Image
+	return out, c.do(ctx, http.MethodGet, "/api/v1/images", nil, &out)
+}
+
 // GC removes unpinned blocks.
 func (c *Client) GC(ctx context.Context) (GCResult, error) {
 	var out GCResult

@@ -25,6 +25,8 @@ type Content interface {
 	Pins(ctx context.Context) ([]string, error)
 	GC(ctx context.Context) (GCResult, error)
 	Stat(ctx context.Context) (RepoStat, error)
+	// Images are the pinned OCI image layouts.
+	Images
 }
 
 // GetResult reports a finished `vft get`.
@@ -61,6 +63,9 @@ type AddRequest struct {
 	// as `ipfs add --hidden` does; without it they are skipped (unless
 	// storage.include_hidden is set) and counted in AddResult.
 	Hidden bool `json:"hidden,omitempty"`
+	// Image records the import time of the result, an OCI image layout
+	// (`vft image import`), for `vft image ls`.
+	Image bool `json:"image,omitempty"`
 }
 
 // AddResult reports a finished `vft add`.
@@ -157,6 +162,7 @@ func (s *Server) ServeContent(c Content) {
 		st, err := c.Stat(r.Context())
 		respond(w, st, err)
 	})
+	s.serveImages(c)
 }
 
 func (s *Server) cidCall(call func(context.Context, string) error) http.HandlerFunc {

@@ -39,6 +39,12 @@ func (f *fakeContent) Pins(context.Context) ([]string, error) {
 	return []string{"bafy-secret-pin"}, nil
 }
 func (f *fakeContent) GC(context.Context) (GCResult, error) { f.calls++; return GCResult{}, nil }
+func (f *fakeContent) Images(context.Context) ([]Image, error) {
+	f.calls++
+	at := time.Date(2026, 12, 6, 14, 0, 0, 0, time.UTC)
+	return []Image{{CID: "bafyimage", Size: 3000, ImportedAt: &at,
+		Manifests: []ImageManifest{{Digest: "sha256:" + strings.Repeat("a", 64), Platform: "linux/amd64", Size: 3000}}}}, nil
+}
 func (f *fakeContent) Stat(context.Context) (RepoStat, error) {
 	f.calls++
 	return RepoStat{}, nil
@@ -88,6 +94,7 @@ func TestEveryRouteNeedsToken(t *testing.T) {
 		{"GET", "/api/v1/reputation", ""},
 		{"GET", "/api/v1/wallet", ""},
 		{"GET", "/api/v1/jobs", ""},
+		{"GET", "/api/v1/images", ""},
 		{"GET", "/api/v1/jobs/j1", ""},
 		{"GET", "/api/v1/events", ""},
 		{"GET", "/api/v1/pin/ls", ""},

@@ -61,6 +61,7 @@ var routes = []route{
 	{pattern: "POST /api/v1/pin/rm", id: "pinRemove", summary: "Unpin a CID.", request: CIDRequest{}, response: CIDRequest{}, errors: []int{400, 422}},
 	{pattern: "GET /api/v1/pin/ls", id: "pinList", summary: "Pinned CIDs.", response: []string{}, errors: []int{422}},
 	{pattern: "POST /api/v1/repo/gc", id: "repoGC", summary: "Remove unpinned blocks.", response: GCResult{}, errors: []int{422}},
+	{pattern: "GET /api/v1/images", id: "imageList", summary: "Container images this node holds: the pinned CIDs that are OCI image layouts, with their manifests, platforms, sizes and import times.", response: []Image{}, errors: []int{422}},
 	{pattern: "GET /api/v1/repo/stat", id: "repoStat", summary: "Content store size and health.", response: RepoStat{}, errors: []int{422}},
 	{pattern: "POST /api/v1/jobs", id: "submitJob", summary: "Offer a job (a resolved job.Spec: module and inputs by CID).", request: job.Spec{}, response: SubmitResponse{}, errors: []int{400, 422}},
 	{pattern: "POST /api/v1/jobs/file", id: "submitJobFile", summary: "Offer a job from a spec file on this machine (the TOML of `vft job submit`), resolved by the daemon as the CLI does: its module and inputs are added first.", request: SubmitFileRequest{}, response: SubmitResponse{}, errors: []int{400, 422}},

@@ -171,6 +171,7 @@ func TestOpenAPIResponsesMatchDocument(t *testing.T) {
 		{"GET", "/api/v1/pin/ls", "", testToken, 200, false},
 		{"POST", "/api/v1/repo/gc", "", testToken, 200, false},
 		{"GET", "/api/v1/repo/stat", "", testToken, 200, false},
+		{"GET", "/api/v1/images", "", testToken, 200, false},
 		{"POST", "/api/v1/jobs", string(specJSON), testToken, 200, false},
 		{"POST", "/api/v1/jobs/file", `{"path":"job.toml"}`, testToken, 400, false},
 		{"GET", "/api/v1/jobs", "", testToken, 200, false},

@@ -28,6 +28,11 @@ func (c content) Add(ctx context.Context, req api.AddRequest, progress func(done
 	if err != nil {
 		return api.AddResult{}, err
 	}
+	if req.Image {
+		if err := c.recordImage(ctx, id); err != nil {
+			return api.AddResult{}, err
+		}
+	}
 	res := api.AddResult{CID: id.String()}
 	if !c.s.IncludesHidden(opts) {
 		// Said to the user, who otherwise never learns that .env or

@@ -170,7 +170,7 @@ func (n *Node) nativeExecutor(ctx context.Context) (*native.Executor, error) {
 func (n *Node) ociExecutor() (*oci.Executor, error) {
 	oc := n.cfg.Executor.OCI
 	ex, err := oci.New(oci.Config{Runtime: oc.Runtime, CacheDir: n.repo.Path("oci-rootfs"), CacheBytes: int64(oc.CacheMaxBytes),
-		CDISpecDirs: oc.CDISpecDirs}, n.log)
+		CDISpecDirs: oc.CDISpecDirs, GPUs: gpuNodes{n}}, n.log)
 	if err != nil {
 		return nil, fmt.Errorf("market.executors offers oci, but %w; or remove oci", err)
 	}
@@ -190,7 +190,8 @@ func (n *Node) gpuDevices(ctx context.Context) []job.Device {
 	return out
 }
 
-// gpuNodes gives the native executor the /dev/nvidiaN node of a GPU.
+// gpuNodes gives the native executor, and the oci executor where no CDI
+// spec names a GPU, the /dev/nvidiaN node of a GPU.
 type gpuNodes struct{ n *Node }
 
 func (g gpuNodes) DeviceNode(uuid string) (string, error) {

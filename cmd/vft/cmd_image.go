@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -25,8 +27,67 @@ of a job for executor oci (vft job submit --image CID).`,
 	asJSON := jsonFlag(imp)
 	noPin := imp.Flags().Bool("no-pin", false, "do not pin the result (the next 'vft repo gc' may remove it)")
 	imp.RunE = func(cmd *cobra.Command, args []string) error { return c.imageImport(args, *noPin, *asJSON) }
-	return c.withRepo(groupCmd("image", "container images for executor oci: image import PATH",
-		"vft image import PATH (an OCI layout directory, or a docker save / podman save tarball)", imp))
+	ls := &cobra.Command{
+		Use:   "ls",
+		Short: "list the container images this node holds: CID, platforms, size, import time",
+		Long: `List the pinned CIDs that are OCI image layouts (an oci-layout and an
+index.json at their root): each image's CID, size (its distinct blobs,
+compressed), when ` + "`vft image import`" + ` added it (- for one pinned otherwise),
+and each manifest's platform and digest.`,
+		Example: "  vft image ls\n  vft image ls --json",
+	}
+	lsJSON := jsonFlag(ls)
+	ls.RunE = c.daemonRun(func(ctx context.Context, cl *api.Client, _ []string) error {
+		images, err := cl.Images(ctx)
+		if err != nil {
+			return err
+		}
+		if *lsJSON {
+			if images == nil {
+				images = []api.Image{}
+			}
+			return c.printJSON(images)
+		}
+		c.printImages(images)
+		return nil
+	})
+	return c.withRepo(groupCmd("image", "container images for executor oci: image import PATH | image ls",
+		"vft image import PATH (an OCI layout directory, or a docker save / podman save tarball) | vft image ls", imp, ls))
+}
+
+// printImages writes one line per image and one indented line per
+// manifest under it.
+func (c *cli) printImages(images []api.Image) {
+	if len(images) == 0 {
+		fmt.Fprintln(c.stderr, "no images: import one with `vft image import PATH`")
+		return
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CID\tSIZE\tIMPORTED\tPLATFORM\tMANIFEST")
+	for _, img := range images {
+		imported := "-"
+		if img.ImportedAt != nil {
+			imported = img.ImportedAt.Local().Format("2006-01-02 15:04")
+		}
+		if len(img.Manifests) == 0 {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\n", img.CID, humanBytes(img.Size), imported)
+		}
+		for i, m := range img.Manifests {
+			platform := m.Platform
+			if platform == "" {
+				platform = "?"
+			}
+			if i == 0 {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", img.CID, humanBytes(img.Size), imported, platform, m.Digest)
+			} else {
+				fmt.Fprintf(tw, "\t\t\t%s\t%s\n", platform, m.Digest)
+			}
+		}
+		if img.Error != "" {
+			fmt.Fprintf(tw, "\t\t\terror: %s\t\n", img.Error)
+		}
+	}
+	tw.Flush()
 }
 
 func (c *cli) imageImport(args []string, noPin, asJSON bool) error {
@@ -78,7 +139,7 @@ func (c *cli) imageImport(args []string, noPin, asJSON bool) error {
 		return err
 	}
 	bar = newProgressBar(c.stderr, "adding")
-	res, err := cl.Add(ctx, api.AddRequest{Path: dst, NoPin: noPin}, bar.Update)
+	res, err := cl.Add(ctx, api.AddRequest{Path: dst, NoPin: noPin, Image: true}, bar.Update)
 	bar.Done()
 	if err != nil {
 		return err

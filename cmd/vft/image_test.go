@@ -3,9 +3,11 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -15,7 +17,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/vft-network/vft/api"
 	"github.com/vft-network/vft/executor/oci"
+	"github.com/vft-network/vft/executor/oci/ocitest"
 )
 
 // `vft image import` adds a docker-archive tarball as an OCI layout that
@@ -95,5 +99,85 @@ func TestImageImport(t *testing.T) {
 	entries, _ := os.ReadDir(filepath.Join(repoA, "tmp"))
 	if len(entries) != 0 {
 		t.Fatalf("temporary layouts left in the repo: %v", entries)
+	}
+}
+
+// `vft image ls` lists what `vft image import` added, with its manifest,
+// platform, size and import time, an image pinned by `vft add` (no import
+// time), and leaves out pinned content that is not an image.
+func TestImageList(t *testing.T) {
+	env := testEnv()
+	repo := initRepo(t, env, "miner")
+	startDaemon(t, repo, env)
+
+	if out, stderr, code := vft(t, env, "--repo", repo, "image", "ls"); code != 0 || out != "" || !strings.Contains(stderr, "no images") {
+		t.Fatalf("image ls on an empty repo: exit %d, %q, %q", code, out, stderr)
+	}
+
+	lay := ocitest.BusyboxLayout(t)
+	imported, stderr, code := vft(t, env, "--repo", repo, "image", "import", "--json", lay)
+	if code != 0 {
+		t.Fatalf("image import: %s", stderr)
+	}
+	var imp struct{ CID, Manifest string }
+	if err := json.Unmarshal([]byte(imported), &imp); err != nil {
+		t.Fatal(err)
+	}
+	// The same layout added as plain content: an image, but not imported.
+	other := t.TempDir()
+	if err := os.CopyFS(other, os.DirFS(lay)); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(other, "README"), []byte("also an image"), 0o644)
+	added, stderr, code := vft(t, env, "--repo", repo, "add", other)
+	if code != 0 {
+		t.Fatalf("add: %s", stderr)
+	}
+	addedCID := strings.TrimSpace(added)
+	plain := t.TempDir()
+	os.WriteFile(filepath.Join(plain, "index.json"), []byte("{}"), 0o644) // no oci-layout: not an image
+	if _, stderr, code := vft(t, env, "--repo", repo, "add", plain); code != 0 {
+		t.Fatalf("add: %s", stderr)
+	}
+
+	out, stderr, code := vft(t, env, "--repo", repo, "image", "ls", "--json")
+	if code != 0 {
+		t.Fatalf("image ls: %s", stderr)
+	}
+	var images []api.Image
+	if err := json.Unmarshal([]byte(out), &images); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if len(images) != 2 {
+		t.Fatalf("image ls lists %d images, want 2: %s", len(images), out)
+	}
+	opened, err := oci.Open(lay, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byCID := map[string]api.Image{}
+	for _, img := range images {
+		byCID[img.CID] = img
+	}
+	for _, tc := range []struct {
+		cid      string
+		imported bool
+	}{{imp.CID, true}, {addedCID, false}} {
+		img, ok := byCID[tc.cid]
+		if !ok {
+			t.Fatalf("%s not listed: %s", tc.cid, out)
+		}
+		if len(img.Manifests) != 1 || img.Manifests[0].Digest != imp.Manifest || img.Manifests[0].Digest != opened.Digest.String() ||
+			img.Manifests[0].Platform != "linux/"+runtime.GOARCH || img.Size < opened.LayersSize || img.Error != "" {
+			t.Errorf("%s: %+v, want manifest %s for linux/%s, at least %d bytes", tc.cid, img, imp.Manifest, runtime.GOARCH, opened.LayersSize)
+		}
+		if (img.ImportedAt != nil) != tc.imported {
+			t.Errorf("%s: imported at %v, want a time: %v", tc.cid, img.ImportedAt, tc.imported)
+		}
+	}
+
+	table, _, code := vft(t, env, "--repo", repo, "image", "ls")
+	if code != 0 || !strings.Contains(table, imp.CID) || !strings.Contains(table, imp.Manifest) || !strings.Contains(table, "linux/"+runtime.GOARCH) {
+		t.Fatalf("image ls: exit %d:\n%s", code, table)
 	}
 }

@@ -13,6 +13,10 @@ import (
 // ErrNoCDI: a task asks for GPUs and no CDI spec names them.
 var ErrNoCDI = errors.New("GPU not found in the CDI specs")
 
+// errUnresolved marks ErrNoCDI where no spec names a GPU (rather than a
+// spec that does not apply): injection without CDI may then serve.
+var errUnresolved = errors.New("not found")
+
 // DefaultCDIKind is the CDI kind the NVIDIA Container Toolkit writes
 // (`nvidia-ctk cdi generate`): devices are named by index, by UUID and "all".
 const DefaultCDIKind = "nvidia.com/gpu"
@@ -42,7 +46,7 @@ func gpuDevices(spec *specs.Spec, dirs []string, kind string, uuids []string) er
 		if len(known) > 0 {
 			have = "the CDI specs define " + strings.Join(known, ", ")
 		}
-		return fmt.Errorf("%w: %s not found in %s (%s); %s", ErrNoCDI, strings.Join(unresolved, ", "),
+		return fmt.Errorf("%w: %s %w in %s (%s); %s", ErrNoCDI, strings.Join(unresolved, ", "), errUnresolved,
 			strings.Join(dirs, ", "), have, cdiFix)
 	}
 	if err != nil {

@@ -17,14 +17,15 @@ import (
 const (
 	CheckRuntime = "OCI runtime"
 	CheckRoot    = "containers need root"
-	CheckCDI     = "GPUs for containers (CDI)"
+	CheckCDI     = "GPUs for containers"
 )
 
 // Doctor checks what the oci executor needs on this host: the OCI runtime
-// (which one, its version), root, and the CDI specs for GPUs (which devices
-// they define). runtime and cdiDirs are the configured ones ("" and nil:
-// the defaults). A host without CDI GPU devices gets a warning: a node
-// without GPUs needs none.
+// (which one, its version), root, and how GPUs reach a container: CDI
+// (which devices the specs define), the NVML fallback (device nodes and
+// driver libraries found on the host), or none. runtime and cdiDirs are
+// the configured ones ("" and nil: the defaults). A host with no path for
+// GPUs gets a warning: a node without GPUs needs none.
 func Doctor(ctx context.Context, runtime string, cdiDirs []string) []executor.Check {
 	var out []executor.Check
 	rt, err := findRuntime(runtime)
@@ -52,23 +53,7 @@ func Doctor(ctx context.Context, runtime string, cdiDirs []string) []executor.Ch
 			Detail: "the daemon does not run as root (rootless containers are not supported)",
 			Fix:    "run the daemon as root to offer container jobs, or remove oci from market.executors"})
 	}
-	if len(cdiDirs) == 0 {
-		cdiDirs = cdi.DefaultSpecDirs
-	}
-	devs, problems := cdiDevices(cdiDirs, DefaultCDIKind)
-	dirs := strings.Join(cdiDirs, ", ")
-	switch {
-	case len(devs) > 0:
-		out = append(out, executor.Check{Name: CheckCDI, Severity: executor.SeverityOK, Detail: fmt.Sprintf("%s in %s", strings.Join(devs, ", "), dirs)})
-	default:
-		out = append(out, executor.Check{Name: CheckCDI, Severity: executor.SeverityWarn,
-			Detail: fmt.Sprintf("no CDI spec for GPUs in %s: containers get no GPUs (injection without CDI is not implemented)", dirs),
-			Fix:    "on a GPU miner, install the NVIDIA Container Toolkit and run `nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml`"})
-	}
-	for _, p := range problems {
-		out = append(out, executor.Check{Name: CheckCDI, Severity: executor.SeverityWarn, Detail: "spec error: " + p, Fix: "fix or regenerate the spec file"})
-	}
-	return out
+	return append(out, gpuChecks(cdiDirs, realGPUHost())...)
 }
 
 // Info is what a miner can advertise about its container support.
@@ -90,4 +75,42 @@ func (e *Executor) Info(ctx context.Context) Info {
 	first, _, _ := strings.Cut(strings.TrimSpace(string(v)), "\n")
 	devs, _ := cdiDevices(e.cfg.CDISpecDirs, e.cfg.CDIKind)
 	return Info{Runtime: e.cfg.Runtime, RuntimeVersion: first, CDIGPUs: devs}
+}
+
+// cdiGenerate is how to give a GPU miner CDI specs.
+const cdiGenerate = "install the NVIDIA Container Toolkit and run `nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml`"
+
+// gpuChecks says which path GPUs take into containers on host: CDI when a
+// spec defines GPU devices, else the NVML fallback when the host has GPU
+// device nodes and libcuda.so.1, else none, with how to fix it.
+func gpuChecks(cdiDirs []string, host gpuHost) []executor.Check {
+	if len(cdiDirs) == 0 {
+		cdiDirs = cdi.DefaultSpecDirs
+	}
+	var out []executor.Check
+	devs, problems := cdiDevices(cdiDirs, DefaultCDIKind)
+	dirs := strings.Join(cdiDirs, ", ")
+	nodes, libs, missing := nvmlFallbackStatus(host)
+	switch {
+	case len(devs) > 0:
+		out = append(out, executor.Check{Name: CheckCDI, Severity: executor.SeverityOK,
+			Detail: fmt.Sprintf("%s: %s in %s", gpuPathCDI, strings.Join(devs, ", "), dirs)})
+	case missing == "":
+		out = append(out, executor.Check{Name: CheckCDI, Severity: executor.SeverityOK,
+			Detail: fmt.Sprintf("%s: no CDI spec for GPUs in %s; containers get %s, the control nodes and %d driver libraries (%s) found on the host",
+				gpuPathNVML, dirs, strings.Join(nodes, ", "), len(libs), strings.Join(libs, ", ")),
+			Fix: "CDI is preferred (the toolkit knows the driver's files best): " + cdiGenerate})
+	case len(nodes) > 0:
+		out = append(out, executor.Check{Name: CheckCDI, Severity: executor.SeverityWarn,
+			Detail: fmt.Sprintf("none: no CDI spec for GPUs in %s, and the NVML fallback cannot serve %s: %s", dirs, strings.Join(nodes, ", "), missing),
+			Fix:    cdiGenerate + "; or install the driver's user-space libraries (apt-get install libcuda1 libnvidia-ml1)"})
+	default:
+		out = append(out, executor.Check{Name: CheckCDI, Severity: executor.SeverityWarn,
+			Detail: fmt.Sprintf("none: no CDI spec for GPUs in %s and %s: containers get no GPUs", dirs, missing),
+			Fix:    "on a GPU miner, " + cdiGenerate})
+	}
+	for _, p := range problems {
+		out = append(out, executor.Check{Name: CheckCDI, Severity: executor.SeverityWarn, Detail: "spec error: " + p, Fix: "fix or regenerate the spec file"})
+	}
+	return out
 }

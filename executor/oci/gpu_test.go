@@ -18,17 +18,19 @@ import (
 )
 
 // TestRealGPUContainer runs on a machine with an NVIDIA GPU, its driver,
-// the CDI spec that `nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml`
-// writes, crun or runc, and busybox-static:
+// crun or runc, and busybox-static:
 //
 //	go test -tags gpu -run RealGPUContainer -v ./executor/oci/
 //
 // A container given one GPU sees exactly that one: nvidia-smi -L inside
-// lists its UUID and no other. The image is busybox plus the host's
-// nvidia-smi and the C libraries it links (the driver's libraries come
-// from the CDI spec, as in production).
+// lists its UUID and no other, once through the CDI spec that
+// `nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml` writes (skipped
+// without one) and once through the NVML fallback (no CDI spec: the device
+// node from NVML's minor number and the driver's libraries from ldconfig).
+// The image is busybox plus the host's nvidia-smi and the C libraries it
+// links (the driver's libraries come from the host, as in production).
 func TestRealGPUContainer(t *testing.T) {
-	det, err := hwdetect.New(hwdetect.DefaultConfig(), nil)
+	det, err := hwdetect.New(hwdetect.DefaultConfig(), nil, hwdetect.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,23 +39,41 @@ func TestRealGPUContainer(t *testing.T) {
 	if err != nil || len(gpus) == 0 {
 		t.Fatalf("no GPU detected (%v): run this on a GPU machine", err)
 	}
-	e := newTestExecutor(t)
-	e.cfg.CDISpecDirs = []string{"/etc/cdi", "/var/run/cdi"}
-	image := writeLayout(t, imageOf(t, "", busyboxLayer(t), hostBinaryLayer(t, "nvidia-smi")))
+	nodes := standInGPUs{} // here the real ones, from NVML
 	for _, g := range gpus {
-		t.Run(g.UUID, func(t *testing.T) {
-			task := shTask(t, image, "/usr/bin/nvidia-smi -L")
-			task.GPUs = []string{g.UUID}
-			task.Limits.MemoryBytes = 1 << 30
-			res, err := e.Run(context.Background(), task)
-			if err != nil {
-				t.Fatalf("Run: %v\nstdout: %s\nstderr: %s", err, res.Stdout, res.Stderr)
+		nodes[g.UUID] = g.DevicePath
+	}
+	image := writeLayout(t, imageOf(t, "", busyboxLayer(t), hostBinaryLayer(t, "nvidia-smi")))
+	for _, path := range []struct {
+		name    string
+		cdiDirs []string
+		gpus    GPUNodes
+	}{
+		{gpuPathCDI, []string{"/etc/cdi", "/var/run/cdi"}, nil},
+		{"NVML", []string{t.TempDir()}, nodes},
+	} {
+		t.Run(path.name, func(t *testing.T) {
+			if devs, _ := cdiDevices(path.cdiDirs, DefaultCDIKind); path.gpus == nil && len(devs) == 0 {
+				t.Skip("no CDI spec: run nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml to check this path")
 			}
-			lines := strings.Split(strings.TrimSpace(string(res.Stdout)), "\n")
-			if len(lines) != 1 || !strings.Contains(lines[0], g.UUID) {
-				t.Fatalf("the container lists %q, want only %s", res.Stdout, g.UUID)
+			e := newTestExecutor(t)
+			e.cfg.CDISpecDirs, e.cfg.GPUs = path.cdiDirs, path.gpus
+			for _, g := range gpus {
+				t.Run(g.UUID, func(t *testing.T) {
+					task := shTask(t, image, "/usr/bin/nvidia-smi -L")
+					task.GPUs = []string{g.UUID}
+					task.Limits.MemoryBytes = 1 << 30
+					res, err := e.Run(context.Background(), task)
+					if err != nil {
+						t.Fatalf("Run: %v\nstdout: %s\nstderr: %s", err, res.Stdout, res.Stderr)
+					}
+					lines := strings.Split(strings.TrimSpace(string(res.Stdout)), "\n")
+					if len(lines) != 1 || !strings.Contains(lines[0], g.UUID) {
+						t.Fatalf("the container lists %q, want only %s", res.Stdout, g.UUID)
+					}
+					t.Logf("container sees: %s", lines[0])
+				})
 			}
-			t.Logf("container sees: %s", lines[0])
 		})
 	}
 }

@@ -12,7 +12,8 @@
 // read-only root, a size-limited /tmp, the inputs read-only at /input, the
 // output directory at /output, cgroup limits from the task, a seccomp deny
 // list, no capabilities and no new privileges. GPUs are injected from CDI
-// specs (cdi.go).
+// specs (cdi.go), or, where no spec names them, from the device nodes and
+// driver libraries found through NVML and ldconfig (nvml.go).
 //
 // The container runs as root of the image (uid 0) without capabilities and
 // without a user namespace: files it writes under /output are owned by the
@@ -100,6 +101,14 @@ type Config struct {
 	// (default DefaultCDIKind).
 	CDISpecDirs []string
 	CDIKind     string
+	// GPUs maps the GPUs NVML found to their device nodes, for GPUs no CDI
+	// spec names: the executor then binds the device nodes and the
+	// driver's libraries itself (nil: only CDI).
+	GPUs GPUNodes
+
+	// gpuHost is where injection without CDI finds device nodes and
+	// libraries: the real host unless a test sets stand-ins.
+	gpuHost gpuHost
 }
 
 // Executor runs tasks in OCI containers. It is safe for concurrent use.
@@ -146,6 +155,9 @@ func New(cfg Config, log *slog.Logger) (*Executor, error) {
 	}
 	if cfg.CDIKind == "" {
 		cfg.CDIKind = DefaultCDIKind
+	}
+	if cfg.gpuHost.libs == nil {
+		cfg.gpuHost = realGPUHost()
 	}
 	if cfg.BundleDir == "" {
 		cfg.BundleDir = filepath.Join(os.TempDir(), "vft-oci-bundles")
@@ -290,8 +302,12 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 		InputSkeleton: skeleton, Inputs: inputs, OutputDir: outDir, Limits: limits,
 		TmpBytes: e.cfg.TmpBytes, MaxProcesses: e.cfg.MaxProcesses, CgroupsPath: cgroupsPath(id),
 	})
-	if err := gpuDevices(spec, e.cfg.CDISpecDirs, e.cfg.CDIKind, t.GPUs); err != nil {
+	via, err := injectGPUs(spec, e.cfg.CDISpecDirs, e.cfg.CDIKind, e.cfg.GPUs, e.cfg.gpuHost, t.GPUs)
+	if err != nil {
 		return res, fmt.Errorf("%w: %w", executor.ErrBadTask, err)
+	}
+	if via != "" {
+		e.log.Info("GPUs injected", "gpus", t.GPUs, "via", via)
 	}
 	raw, err := json.MarshalIndent(spec, "", "  ")
 	if err != nil {

@@ -53,7 +53,7 @@ func TestOpenAPIRealNodes(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, path := range []string{"/api/v1/id", "/api/v1/peers", "/api/v1/nodes", "/api/v1/health", "/api/v1/reputation",
-				"/api/v1/jobs", "/api/v1/jobs/" + id, "/api/v1/pin/ls", "/api/v1/repo/stat", "/api/v1/earnings", "/api/v1/wallet"} {
+				"/api/v1/jobs", "/api/v1/jobs/" + id, "/api/v1/pin/ls", "/api/v1/repo/stat", "/api/v1/earnings", "/api/v1/wallet", "/api/v1/images"} {
 				req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+nd.APIAddr()+path, nil)
 				req.Header.Set("Authorization", "Bearer "+mustToken(t, nd))
 				route, params, err := router.FindRoute(req)
