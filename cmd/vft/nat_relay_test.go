@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -68,21 +66,7 @@ func TestNATRelayKilled(t *testing.T) {
 		out, _, _ := vftIn(t, submitter.host, submitter.env, "--repo", submitter.repo, "nodes", "--json")
 		return strings.Contains(out, miner.id), out
 	}, nil)
-	out := filepath.Join(t.TempDir(), "result")
-	stdout, stderr, code := vftIn(t, submitter.host, submitter.env, "--repo", submitter.repo, "job", "submit",
-		"--wasm", module, "--input", "../../examples/wordcount/testdata/",
-		"--redundancy", "1", "--verify", "exact", "--timeout", "1m", "--reward", "5000",
-		"--wait", "-o", out)
-	if code != 0 {
-		t.Fatalf("job submitted after the relay was killed failed:\n%s\n%s\n--- miner log:\n%s", stdout, stderr, tail(t, miner.d))
-	}
-	if got, _ := os.ReadFile(filepath.Join(out, "counts.tsv")); len(got) == 0 {
-		t.Fatalf("no counts.tsv in the result")
-	}
-	list, _, _ := vftIn(t, submitter.host, submitter.env, "--repo", submitter.repo, "job", "list", "--json")
-	if !strings.Contains(list, miner.id) {
-		t.Errorf("the job was not run by the miner behind NAT %s:\n%s", miner.id, list)
-	}
+	runWordcountOn(t, submitter, miner, module, "job submitted after the relays were killed")
 }
 
 // A static relay nobody answers at (p2p.static_relays naming an address

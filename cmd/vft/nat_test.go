@@ -176,23 +176,7 @@ func TestNAT(t *testing.T) {
 			return strings.Contains(out, miner.id), out
 		}, nil)
 
-		out := filepath.Join(t.TempDir(), "result")
-		stdout, stderr, code := vftIn(t, submitter.host, submitter.env, "--repo", submitter.repo, "job", "submit",
-			"--wasm", module, "--input", "../../examples/wordcount/testdata/",
-			"--redundancy", "1", "--verify", "exact", "--timeout", "1m", "--reward", "5000",
-			"--wait", "-o", out)
-		if code != 0 {
-			t.Fatalf("job submitted from behind NAT failed:\n%s\n%s\n--- miner log:\n%s", stdout, stderr, tail(t, miner.d))
-		}
-		got, _ := os.ReadFile(filepath.Join(out, "counts.tsv"))
-		want, _ := os.ReadFile("../../examples/wordcount/expected/texts/counts.tsv")
-		if len(got) == 0 || !bytes.Equal(got, want) {
-			t.Fatalf("result counts.tsv differs from the expected output:\n%s", got)
-		}
-		list, _, _ := vftIn(t, submitter.host, submitter.env, "--repo", submitter.repo, "job", "list", "--json")
-		if !strings.Contains(list, miner.id) {
-			t.Errorf("the job was not run by the miner behind NAT %s:\n%s", miner.id, list)
-		}
+		runWordcountOn(t, submitter, miner, module, "job submitted from behind NAT")
 	})
 
 	// 2. Hole punching turned the relayed connection into a direct one, and
@@ -478,4 +462,28 @@ func tail(t *testing.T, d *daemon) string {
 		s = s[len(s)-12000:]
 	}
 	return s
+}
+
+// runWordcountOn submits the wordcount job from submitter with k = 1 and
+// checks that it succeeds, that the result is the expected one and that
+// miner ran it.
+func runWordcountOn(t *testing.T, submitter, miner *natNode, module, what string) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "result")
+	stdout, stderr, code := vftIn(t, submitter.host, submitter.env, "--repo", submitter.repo, "job", "submit",
+		"--wasm", module, "--input", "../../examples/wordcount/testdata/",
+		"--redundancy", "1", "--verify", "exact", "--timeout", "1m", "--reward", "5000",
+		"--wait", "-o", out)
+	if code != 0 {
+		t.Fatalf("%s failed:\n%s\n%s\n--- miner log:\n%s", what, stdout, stderr, tail(t, miner.d))
+	}
+	got, _ := os.ReadFile(filepath.Join(out, "counts.tsv"))
+	want, _ := os.ReadFile("../../examples/wordcount/expected/texts/counts.tsv")
+	if len(got) == 0 || !bytes.Equal(got, want) {
+		t.Fatalf("%s: result counts.tsv differs from the expected output:\n%s", what, got)
+	}
+	list, _, _ := vftIn(t, submitter.host, submitter.env, "--repo", submitter.repo, "job", "list", "--json")
+	if !strings.Contains(list, miner.id) {
+		t.Errorf("%s: the job was not run by the miner behind NAT %s:\n%s", what, miner.id, list)
+	}
 }
