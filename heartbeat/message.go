@@ -5,13 +5,21 @@
 // sends them, and drops out after missing three.
 package heartbeat
 
-import "time"
+import (
+	"fmt"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+)
 
 // TopicName is the GossipSub topic heartbeats travel on.
 const TopicName = "/vft/1/heartbeat"
 
-// Kind is the wire kind of a heartbeat envelope.
-const Kind = "heartbeat/1"
+// Kind is the wire kind of a heartbeat envelope. heartbeat/2 added the
+// optional keys that say how to reach the sender and how it runs
+// containers (addrs, reachability, oci_runtime, gpu_access); heartbeat/1
+// was never released.
+const Kind = "heartbeat/2"
 
 // Bounds a receiver enforces.
 const (
@@ -28,6 +36,11 @@ const (
 	MaxInterval = 30 * time.Minute
 	// MissedBeats is how many intervals an entry survives without news.
 	MissedBeats = 3
+	// MaxAddrs and MaxAddrLen bound the addresses a heartbeat announces:
+	// a node behind NAT has a few relay addresses, a public one its
+	// listen addresses.
+	MaxAddrs   = 8
+	MaxAddrLen = 256
 )
 
 // NetworkBeatRate is how many heartbeats per second the whole network
@@ -68,7 +81,28 @@ type Heartbeat struct {
 	MemoryBytes     uint64 `cbor:"memory_bytes"`
 	FreeMemoryBytes uint64 `cbor:"free_memory_bytes"`
 	GPUs            []GPU  `cbor:"gpus"`
+
+	// How to reach the sender, for the network table: its public or
+	// relay addresses (multiaddrs without /p2p/ of its own), and whether
+	// AutoNAT found it "public" or "private" (behind NAT: reachable
+	// through the relays among Addrs). Receivers show them; they dial
+	// through the DHT's records, not these.
+	Addrs        []string `cbor:"addrs,omitempty"`
+	Reachability string   `cbor:"reachability,omitempty"`
+	// How the sender runs oci jobs: the OCI runtime ("runc", "crun") and
+	// how it gives GPUs to containers ("cdi", or "nvml" when it injects
+	// the devices NVML found itself). Empty: no oci executor, or no GPUs.
+	OCIRuntime string `cbor:"oci_runtime,omitempty"`
+	GPUAccess  string `cbor:"gpu_access,omitempty"`
 }
+
+// Values of Reachability and GPUAccess.
+const (
+	ReachabilityPublic  = "public"
+	ReachabilityPrivate = "private"
+	GPUAccessCDI        = "cdi"
+	GPUAccessNVML       = "nvml"
+)
 
 // GPU is one GPU the sender offers to jobs.
 type GPU struct {
@@ -77,4 +111,42 @@ type GPU struct {
 	FreeMemoryBytes   uint64 `cbor:"free_memory_bytes"`
 	ComputeCapability string `cbor:"cc"`
 	UtilPercent       uint32 `cbor:"util"`
+}
+
+// maxRuntimeName bounds oci_runtime: a program name.
+const maxRuntimeName = 32
+
+// CheckOptional checks the keys heartbeat/2 added: bounded, and each one
+// of the values the protocol defines.
+func (hb Heartbeat) CheckOptional() error {
+	if len(hb.Addrs) > MaxAddrs {
+		return fmt.Errorf("heartbeat announces %d addresses, at most %d", len(hb.Addrs), MaxAddrs)
+	}
+	for _, a := range hb.Addrs {
+		if len(a) > MaxAddrLen {
+			return fmt.Errorf("heartbeat address of %d bytes, at most %d", len(a), MaxAddrLen)
+		}
+		if _, err := ma.NewMultiaddr(a); err != nil {
+			return fmt.Errorf("heartbeat address %q is not a multiaddr: %w", a, err)
+		}
+	}
+	switch hb.Reachability {
+	case "", ReachabilityPublic, ReachabilityPrivate:
+	default:
+		return fmt.Errorf("heartbeat reachability %q is neither %q nor %q", hb.Reachability, ReachabilityPublic, ReachabilityPrivate)
+	}
+	switch hb.GPUAccess {
+	case "", GPUAccessCDI, GPUAccessNVML:
+	default:
+		return fmt.Errorf("heartbeat gpu_access %q is neither %q nor %q", hb.GPUAccess, GPUAccessCDI, GPUAccessNVML)
+	}
+	if len(hb.OCIRuntime) > maxRuntimeName {
+		return fmt.Errorf("heartbeat oci_runtime of %d bytes, at most %d", len(hb.OCIRuntime), maxRuntimeName)
+	}
+	for _, r := range hb.OCIRuntime {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return fmt.Errorf("heartbeat oci_runtime %q is not a program name (a-z, 0-9, -, _, .)", hb.OCIRuntime)
+		}
+	}
+	return nil
 }

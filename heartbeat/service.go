@@ -170,6 +170,9 @@ func (s *Service) Validate(_ context.Context, from peer.ID, data []byte) error {
 	if interval < MinInterval || interval > MaxInterval {
 		return fmt.Errorf("heartbeat interval %s outside %s..%s", interval, MinInterval, MaxInterval)
 	}
+	if err := hb.CheckOptional(); err != nil {
+		return err
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()

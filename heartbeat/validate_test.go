@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +51,10 @@ func TestValidate(t *testing.T) {
 	huge.Executors = []string{strings.Repeat("x", MaxSize)}
 	tooSlow := sample
 	tooSlow.IntervalSec = 86400
+	behindNAT := sample // heartbeat/2's optional keys, as a NAT'd GPU miner sends them
+	behindNAT.Reachability, behindNAT.OCIRuntime, behindNAT.GPUAccess = ReachabilityPrivate, "runc", GPUAccessCDI
+	behindNAT.Addrs = []string{"/ip4/198.18.0.1/tcp/4101/p2p/12D3KooWGRUVh2QUs3p8b2Dc5m7DXkHHM1jWJcD6jRwTKDrESx3M/p2p-circuit"}
+	with := func(edit func(*Heartbeat)) Heartbeat { hb := sample; edit(&hb); return hb }
 
 	cases := []struct {
 		name    string
@@ -65,6 +70,17 @@ func TestValidate(t *testing.T) {
 		{"oversize", alice.PeerID(), seal(t, alice, t0, huge), wire.ErrTooLarge, true},
 		{"interval out of bounds", alice.PeerID(), seal(t, alice, t0, tooSlow), nil, true},
 		{"garbage", alice.PeerID(), []byte("not cbor"), wire.ErrMalformed, true},
+		{"behind NAT with a relay address", alice.PeerID(), seal(t, alice, t0, behindNAT), nil, false},
+		{"too many addresses", alice.PeerID(), seal(t, alice, t0, with(func(h *Heartbeat) {
+			h.Addrs = slices.Repeat([]string{"/ip4/198.18.0.1/tcp/4101"}, MaxAddrs+1)
+		})), nil, true},
+		{"address not a multiaddr", alice.PeerID(), seal(t, alice, t0, with(func(h *Heartbeat) { h.Addrs = []string{"198.18.0.1:4101"} })), nil, true},
+		{"address too long", alice.PeerID(), seal(t, alice, t0, with(func(h *Heartbeat) {
+			h.Addrs = []string{"/dns4/" + strings.Repeat("a", MaxAddrLen) + "/tcp/1"}
+		})), nil, true},
+		{"unknown reachability", alice.PeerID(), seal(t, alice, t0, with(func(h *Heartbeat) { h.Reachability = "excellent" })), nil, true},
+		{"unknown gpu access", alice.PeerID(), seal(t, alice, t0, with(func(h *Heartbeat) { h.GPUAccess = "magic" })), nil, true},
+		{"runtime not a program name", alice.PeerID(), seal(t, alice, t0, with(func(h *Heartbeat) { h.OCIRuntime = "/usr/bin/runc; reboot" })), nil, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

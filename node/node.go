@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -80,9 +81,12 @@ type Node struct {
 	jobs     *job.Book
 	market   *job.Market
 	worker   *job.Worker
-	wasm     *wasm.Executor  // every node's; a submitter checks modules with it
-	settle   *settlement     // nil when chain.settle is off
-	escrow   *escrow.Service // nil when chain.settle is off
+	wasm     *wasm.Executor // every node's; a submitter checks modules with it
+	// ociRuntime and gpuAccess say how the oci executor runs containers,
+	// for heartbeats ("" without one).
+	ociRuntime, gpuAccess string
+	settle                *settlement     // nil when chain.settle is off
+	escrow                *escrow.Service // nil when chain.settle is off
 	// reputation is this node's own view of other nodes, from verdicts.
 	reputation *verify.Reputation
 	// gossipRep is reputation for GossipSub's scoring goroutine, which
@@ -234,6 +238,8 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			}
 			n.stops = append(n.stops, ociExec.Close)
 			execs[oci.Name] = ociExec
+			// Read once: GPUAccess reads the CDI specs and runs ldconfig.
+			n.ociRuntime, n.gpuAccess = ociExec.Runtime(), ociExec.GPUAccess()
 		}
 		wopts := job.WorkerOptions{Executors: execs, WorkDir: n.repo.Path("work"), Devices: n.gpuDevices, Fault: n.opts.Fault,
 			Caps: job.StagingCaps{InputBytes: int64(n.cfg.Market.MaxInput), OutputBytes: int64(n.cfg.Market.MaxOutput),
@@ -421,10 +427,23 @@ func (n *Node) capabilities(ctx context.Context) heartbeat.Heartbeat {
 	if n.worker != nil {
 		hb.FreeSlots = uint32(max(0, n.cfg.Market.MaxJobs-n.worker.Running()))
 	}
+	hb.Reachability, hb.Addrs = heartbeatReach(n.net.Reachability())
+	if n.ociRuntime != "" {
+		hb.OCIRuntime = filepath.Base(n.ociRuntime) // "runc", not its path
+	}
+	if err := hb.CheckOptional(); err != nil {
+		// Peers would refuse the whole heartbeat (a runtime configured
+		// as an odd path): say less rather than nothing.
+		n.log.Debug("heartbeat sent without its optional keys", "err", err)
+		hb.Addrs, hb.Reachability, hb.OCIRuntime = nil, "", ""
+	}
 	report, err := n.hardwareReport(ctx)
 	if err != nil {
 		n.log.Warn("hardware detection failed", "err", err)
 		return hb
+	}
+	if len(report.UsableGPUs()) > 0 {
+		hb.GPUAccess = n.gpuAccess
 	}
 	hb.CPUCores = uint32(report.CPU.LogicalCores)
 	hb.MemoryBytes = report.Memory.TotalBytes
@@ -436,4 +455,26 @@ func (n *Node) capabilities(ctx context.Context) heartbeat.Heartbeat {
 		})
 	}
 	return hb
+}
+
+// heartbeatReach is what a heartbeat says of how to reach this node: a
+// public node its public addresses, a node behind NAT its relay
+// addresses, at most heartbeat.MaxAddrs of them; nothing while AutoNAT
+// has not decided.
+func heartbeatReach(r p2p.Reachability) (status string, addrs []string) {
+	switch r.Status {
+	case heartbeat.ReachabilityPublic:
+		addrs = r.Reachable
+	case heartbeat.ReachabilityPrivate:
+		addrs = r.RelayAddrs
+	default:
+		return "", nil
+	}
+	var out []string
+	for _, a := range addrs {
+		if len(a) <= heartbeat.MaxAddrLen && len(out) < heartbeat.MaxAddrs {
+			out = append(out, a)
+		}
+	}
+	return r.Status, out
 }

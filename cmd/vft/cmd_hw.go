@@ -328,12 +328,23 @@ func (c *cli) nodesCmd() *cobra.Command {
 func (c *cli) nodes(asJSON bool) error {
 	return listCommand(c, asJSON, (*api.Client).Nodes,
 		"no heartbeats yet: nodes appear here after their first heartbeat (heartbeat.interval)",
-		"PEER\tMODE\tGPUS\tCPU\tRAM\tEXECUTORS\tMIN PRICE\tSLOTS\tREPUTATION\tLAST SEEN",
+		"PEER\tMODE\tREACH\tGPUS\tCPU\tRAM\tEXECUTORS\tMIN PRICE\tSLOTS\tREPUTATION\tLAST SEEN",
 		func(e api.NodeEntry) string {
 			hb := e.Heartbeat
 			gpus := "-"
 			if len(hb.GPUs) > 0 {
 				gpus = fmt.Sprintf("%d× %s %s", len(hb.GPUs), hb.GPUs[0].Name, gib(hb.GPUs[0].MemoryBytes))
+				if hb.GPUAccess != "" {
+					gpus += " (containers: " + hb.GPUAccess + ")"
+				}
+			}
+			reach := "-"
+			if hb.Reachability != "" {
+				reach = hb.Reachability
+			}
+			executors := slices.Clone(hb.Executors)
+			if i := slices.Index(executors, "oci"); i >= 0 && hb.OCIRuntime != "" {
+				executors[i] = "oci/" + hb.OCIRuntime
 			}
 			seen := time.Since(e.SignedAt).Round(time.Second).String() + " ago"
 			if e.Self {
@@ -349,9 +360,9 @@ func (c *cli) nodes(asJSON bool) error {
 			} else if e.Excluded {
 				rep += " excluded"
 			}
-			return fmt.Sprintf("%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s",
-				shortID(e.Peer.String()), hb.Mode, gpus, hb.CPUCores, gib(hb.MemoryBytes),
-				strings.Join(hb.Executors, ","), price, hb.FreeSlots, rep, seen)
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s",
+				shortID(e.Peer.String()), hb.Mode, reach, gpus, hb.CPUCores, gib(hb.MemoryBytes),
+				strings.Join(executors, ","), price, hb.FreeSlots, rep, seen)
 		})
 }
 

@@ -171,9 +171,18 @@ func TestNAT(t *testing.T) {
 		if r := boot.identity(t).Reachability; r == nil || r.Status != "public" {
 			t.Errorf("the bootstrap node is not public: %+v", r)
 		}
-		waitFor(t, 60*time.Second, "the bootstrap node's network table lists the miner behind NAT", func() (bool, string) {
+		// Its heartbeats say it is private and reachable through the relay.
+		waitFor(t, 60*time.Second, "the bootstrap node's network table lists the miner behind NAT as private, with its relay address", func() (bool, string) {
 			out, _, _ := vftIn(t, boot.host, boot.env, "--repo", boot.repo, "nodes", "--json")
-			return strings.Contains(out, miner.id), out
+			var entries []api.NodeEntry
+			json.Unmarshal([]byte(out), &entries)
+			for _, e := range entries {
+				if e.Peer.String() == miner.id && e.Heartbeat.Reachability == "private" &&
+					slices.ContainsFunc(e.Heartbeat.Addrs, func(a string) bool { return strings.Contains(a, boot.id+"/p2p-circuit") }) {
+					return true, out
+				}
+			}
+			return false, out
 		}, nil)
 
 		runWordcountOn(t, submitter, miner, module, "job submitted from behind NAT")

@@ -114,3 +114,31 @@ func gpuChecks(cdiDirs []string, host gpuHost) []executor.Check {
 	}
 	return out
 }
+
+// GPUAccess says how containers get GPUs on this host, for the node's
+// heartbeat: "cdi" when a CDI spec defines GPU devices, "nvml" when the
+// executor injects the device nodes and driver libraries itself, "" when
+// containers get no GPUs. It reads the spec directories and runs
+// `ldconfig -p`: call it at start, not per message.
+func (e *Executor) GPUAccess() string {
+	host := e.cfg.gpuHost
+	if host.libs == nil {
+		host = realGPUHost()
+	}
+	return gpuAccess(e.cfg.CDISpecDirs, e.cfg.CDIKind, host)
+}
+
+// gpuAccess is the path GPUs take into containers on host, as Doctor's
+// gpuChecks decides it.
+func gpuAccess(cdiDirs []string, kind string, host gpuHost) string {
+	if len(cdiDirs) == 0 {
+		cdiDirs = cdi.DefaultSpecDirs
+	}
+	if devs, _ := cdiDevices(cdiDirs, kind); len(devs) > 0 {
+		return "cdi"
+	}
+	if nodes, _, missing := nvmlFallbackStatus(host); len(nodes) > 0 && missing == "" {
+		return "nvml"
+	}
+	return ""
+}

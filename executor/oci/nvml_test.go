@@ -204,11 +204,12 @@ func TestDoctorSaysGPUPath(t *testing.T) {
 		severity executor.Severity
 		detail   string
 		fix      string
+		access   string // what the heartbeat says (gpu_access)
 	}{
-		{"CDI", cdiDir, withLibs, executor.SeverityOK, "CDI: nvidia.com/gpu=GPU-1111", ""},
-		{"NVML fallback", t.TempDir(), withLibs, executor.SeverityOK, "NVML fallback: no CDI spec for GPUs", "nvidia-ctk cdi generate"},
-		{"GPU without libraries", t.TempDir(), noLibs, executor.SeverityWarn, "none: no CDI spec for GPUs", "libcuda1"},
-		{"no GPU", t.TempDir(), noGPU, executor.SeverityWarn, "no /dev/nvidiaN device node", "nvidia-ctk cdi generate"},
+		{"CDI", cdiDir, withLibs, executor.SeverityOK, "CDI: nvidia.com/gpu=GPU-1111", "", "cdi"},
+		{"NVML fallback", t.TempDir(), withLibs, executor.SeverityOK, "NVML fallback: no CDI spec for GPUs", "nvidia-ctk cdi generate", "nvml"},
+		{"GPU without libraries", t.TempDir(), noLibs, executor.SeverityWarn, "none: no CDI spec for GPUs", "libcuda1", ""},
+		{"no GPU", t.TempDir(), noGPU, executor.SeverityWarn, "no /dev/nvidiaN device node", "nvidia-ctk cdi generate", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -216,6 +217,9 @@ func TestDoctorSaysGPUPath(t *testing.T) {
 			c := lines[0]
 			if c.Name != CheckCDI || c.Severity != tc.severity || !strings.Contains(c.Detail, tc.detail) || !strings.Contains(c.Fix, tc.fix) {
 				t.Fatalf("check %+v, want %v mentioning %q, fix %q", c, tc.severity, tc.detail, tc.fix)
+			}
+			if got := gpuAccess([]string{tc.cdiDir}, DefaultCDIKind, tc.host); got != tc.access {
+				t.Fatalf("gpu_access %q, want %q: the heartbeat and the doctor disagree", got, tc.access)
 			}
 		})
 	}

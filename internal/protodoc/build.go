@@ -101,6 +101,14 @@ func (b *builder) heartbeats() {
 	gpu.Executors = []string{"wasm", "native"}
 	gpu.GPUs = []heartbeat.GPU{{Name: "NVIDIA H100 80GB HBM3", MemoryBytes: 80 << 30, FreeMemoryBytes: 79 << 30, ComputeCapability: "9.0", UtilPercent: 3}}
 	b.add(f, hb("heartbeat-gpu", "a miner with one GPU and both executors", Now.Add(-time.Second), gpu), nil)
+	nat := gpu
+	nat.Executors = []string{"wasm", "oci"}
+	nat.Addrs = []string{"/ip4/198.18.0.10/udp/4101/quic-v1/p2p/" + workerB.PeerID().String() + "/p2p-circuit"}
+	nat.Reachability, nat.OCIRuntime, nat.GPUAccess = heartbeat.ReachabilityPrivate, "runc", heartbeat.GPUAccessCDI
+	b.add(f, hb("heartbeat-behind-nat", "a GPU miner behind NAT: the optional keys addrs (its relay address), reachability, oci_runtime and gpu_access", Now.Add(-time.Second), nat), nil)
+	badAccess := nat
+	badAccess.GPUAccess = "magic"
+	b.add(f, invalid(hb("heartbeat-bad-gpu-access", "gpu_access is neither cdi nor nvml", Now.Add(-time.Second), badAccess), "gpu_access"), nil)
 	empty := miner()
 	empty.GPUs = []heartbeat.GPU{}
 	b.add(f, hb("heartbeat-empty-list", "gpus as an empty array instead of null: also canonical (it re-encodes to itself), so accepted", Now.Add(-time.Second), empty), nil)

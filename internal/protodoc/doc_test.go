@@ -221,7 +221,7 @@ func TestDocLimits(t *testing.T) {
 			kinds[m[1]] = true
 		}
 		switch {
-		case d.kind == "`heartbeat/1`":
+		case d.kind == "`heartbeat/2`":
 			check(d, HeartbeatLimits)
 			probeAge(t, d, func(at time.Time) error { return replayHeartbeatAt(at) })
 		case d.kind == "`job-offer/1`":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -32,6 +33,7 @@ func TestContainerJob(t *testing.T) {
 	nodes := jobNetwork(ctx, t, 3, func(i int, cfg *config.Config) {
 		cfg.Market.Executors = []string{job.ExecutorWASM, oci.Name}
 		cfg.Market.MaxJobs = 2
+		cfg.Heartbeat.Interval.UnmarshalText([]byte("5s")) // heartbeats are checked below
 	})
 	submitter := nodes[3]
 	image := addPath(ctx, t, submitter, ocitest.BusyboxLayout(t))
@@ -48,6 +50,20 @@ func TestContainerJob(t *testing.T) {
 			t.Fatal(err)
 		}
 		return waitState(ctx, t, submitter, offer.ID.String(), job.StateDone)
+	}
+	// The miners' heartbeats say which OCI runtime runs their containers.
+	for named := 0; named < 3; {
+		named = 0
+		for _, e := range submitter.Heartbeats().Nodes() {
+			if slices.Contains(e.Heartbeat.Executors, oci.Name) && slices.Contains([]string{"runc", "crun"}, e.Heartbeat.OCIRuntime) {
+				named++
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d of the 3 miners' heartbeats name their OCI runtime: %+v", named, submitter.Heartbeats().Nodes())
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	rec := run("tr a-z A-Z < /input/words.txt > /output/upper.txt")
 	if len(rec.Verdict.Agreed) != 3 {

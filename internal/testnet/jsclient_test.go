@@ -107,7 +107,7 @@ func TestJSClient(t *testing.T) {
 		break
 	}
 	cmd := exec.CommandContext(ctx, nodeBin, "interop/js/client.mjs", "--bootstrap", addr, "--want-bids", "2",
-		"--timeout", "120", "--rendezvous", nodes[0].Config().P2P.Rendezvous, "--wait-kinds", "heartbeat/1,job-offer/1,job-cancel/1,job-verdict/1")
+		"--timeout", "120", "--rendezvous", nodes[0].Config().P2P.Rendezvous, "--wait-kinds", "heartbeat/2,job-offer/1,job-cancel/1,job-verdict/1")
 	cmd.Dir = root
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -169,7 +169,7 @@ func TestJSClient(t *testing.T) {
 	if len(rep.Vectors.Mismatches) > 0 || rep.Vectors.Count == 0 {
 		t.Errorf("client decided %d vectors, mismatches: %v", rep.Vectors.Count, rep.Vectors.Mismatches)
 	}
-	for _, k := range []string{"heartbeat/1", "job-offer/1", "job-cancel/1", "job-verdict/1"} {
+	for _, k := range []string{"heartbeat/2", "job-offer/1", "job-cancel/1", "job-verdict/1"} {
 		if rep.Verified[k] == 0 {
 			t.Errorf("client verified no %s from the Go nodes (seen %v)", k, rep.Seen)
 		}

@@ -6,7 +6,7 @@
 //
 //   node client.mjs --bootstrap /ip4/127.0.0.1/tcp/4101/p2p/12D3KooW... \
 //     [--vectors ../../docs/vectors] [--want-bids 1] [--timeout 90] \
-//     [--wait-kinds heartbeat/1,job-offer/1,job-cancel/1]
+//     [--wait-kinds heartbeat/2,job-offer/1,job-cancel/1]
 //
 // The last line on stdout is a JSON report; the exit status is 0 when the
 // vectors all agree, the heartbeat went out, and the offer got the bids.
@@ -40,7 +40,7 @@ const { values: args } = parseArgs({
     rendezvous: { type: 'string', default: 'vft/1/mainnet' },
     timeout: { type: 'string', default: '90' },
     // Kinds to verify at least once from other nodes before finishing.
-    'wait-kinds': { type: 'string', default: 'heartbeat/1' },
+    'wait-kinds': { type: 'string', default: 'heartbeat/2' },
     module: { type: 'string', default: 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku' }
   }
 })
@@ -90,7 +90,7 @@ async function checkTopicMessage (topic, msg) {
   try {
     kind = vft.kindOf(data)
     report.seen[kind] = (report.seen[kind] ?? 0) + 1
-    const allowed = { [TOPICS.heartbeat]: ['heartbeat/1'], [TOPICS.jobs]: ['job-offer/1', 'job-cancel/1'], [TOPICS.verdicts]: ['job-verdict/1'] }[topic]
+    const allowed = { [TOPICS.heartbeat]: ['heartbeat/2'], [TOPICS.jobs]: ['job-offer/1', 'job-cancel/1'], [TOPICS.verdicts]: ['job-verdict/1'] }[topic]
     if (!allowed.includes(kind)) throw new vft.Invalid(`kind ${kind} on ${topic}`)
     const m = vft.open(data, kind, Date.now())
     await vft.checkRules(m, Date.now())
@@ -182,7 +182,7 @@ try {
   log('rendezvous', rvKey.toString(), 'providers', seen.size, 'connections', node.getConnections().length)
   // 3. Grafted into the mesh of the heartbeat and jobs topics.
   await until('topic peers', () => pubsub.getSubscribers(TOPICS.heartbeat).length > 0 && pubsub.getSubscribers(TOPICS.jobs).length > 0)
-  await until('a Go heartbeat', () => (report.verified['heartbeat/1'] ?? 0) > 0)
+  await until('a Go heartbeat', () => (report.verified['heartbeat/2'] ?? 0) > 0)
   for (const c of node.getConnections()) {
     for (const s of c.streams) report.protocols[s.protocol] = true
   }
@@ -192,8 +192,8 @@ try {
     mode: 'edge', version: 'vft-interop-js/0.1', uptime_s: 1, interval_s: 30, network_size: 0, executors: ['wasm'],
     price_floor: 1000, mint: '', free_slots: 0, cpu_cores: 1, memory_bytes: 1 << 30, free_memory_bytes: 1 << 29, gpus: null
   }
-  const hbBytes = await vft.seal('heartbeat/1', signerBin, sign, Date.now(), hb)
-  vft.open(hbBytes, 'heartbeat/1', Date.now()) // our own rules first
+  const hbBytes = await vft.seal('heartbeat/2', signerBin, sign, Date.now(), hb)
+  vft.open(hbBytes, 'heartbeat/2', Date.now()) // our own rules first
   const sent = await pubsub.publish(TOPICS.heartbeat, hbBytes)
   report.heartbeat_published = sent.recipients.length > 0
   log('heartbeat to', sent.recipients.length, 'peers')

@@ -13,7 +13,7 @@ const enc = new TextEncoder()
 export const MIN = 60_000
 export const HOUR = 60 * MIN
 export const LIMITS = {
-  'heartbeat/1': { size: 16384, age: 2 * MIN, future: 30_000 },
+  'heartbeat/2': { size: 16384, age: 2 * MIN, future: 30_000 },
   'job-offer/1': { size: 65536, age: 169 * HOUR, future: 30_000 },
   'job-cancel/1': { size: 4096, age: 2 * MIN, future: 30_000 },
   'job-verdict/1': { size: 90112, age: HOUR, future: 30_000 },
@@ -39,9 +39,10 @@ const NEEDS = { cpu: 'uint', memory: 'uint', gpus: 'uint', gpu_memory: 'uint', g
 const VERIFY = { mode: 'text', k: 'uint', m: 'uint', spot_permille: 'uint?', rel_tol_ppb: 'uint?', abs_tol_ppb: 'uint?', verifier: 'cid?' }
 const PAYOUT = { recipient: 'bytes', amount: 'uint' }
 export const SCHEMAS = {
-  'heartbeat/1': {
+  'heartbeat/2': {
     mode: 'text', version: 'text', uptime_s: 'uint', interval_s: 'uint', network_size: 'uint', executors: ['text'],
-    price_floor: 'uint', mint: 'text', free_slots: 'uint', cpu_cores: 'uint', memory_bytes: 'uint', free_memory_bytes: 'uint', gpus: [GPU]
+    price_floor: 'uint', mint: 'text', free_slots: 'uint', cpu_cores: 'uint', memory_bytes: 'uint', free_memory_bytes: 'uint', gpus: [GPU],
+    addrs: ['text', '?'], reachability: 'text?', oci_runtime: 'text?', gpu_access: 'text?'
   },
   'job-offer/1': {
     executor: 'text', module: 'cid?', command: ['text', '?'], inputs: [INPUT], args: ['text'], env: 'map', seed: 'uint',
@@ -197,8 +198,13 @@ export function commitment (resultCID, workerBin, salt) {
 export async function checkRules (msg, nowMS) {
   const b = msg.body
   switch (msg.kind) {
-    case 'heartbeat/1':
+    case 'heartbeat/2':
       if (b.interval_s < 5 || b.interval_s > 1800) fail(`interval_s ${b.interval_s} outside 5..1800 (heartbeat interval outside 5s..30m)`)
+      if ((b.addrs ?? []).length > 8) fail(`${b.addrs.length} addrs, at most 8`)
+      for (const a of b.addrs ?? []) if (enc.encode(a).length > 256 || !a.startsWith('/')) fail(`heartbeat address ${a} is not a multiaddr of at most 256 B`)
+      if (b.reachability !== undefined && !['public', 'private'].includes(b.reachability)) fail(`heartbeat reachability ${b.reachability}`)
+      if (b.gpu_access !== undefined && !['cdi', 'nvml'].includes(b.gpu_access)) fail(`heartbeat gpu_access ${b.gpu_access} is neither cdi nor nvml`)
+      if (b.oci_runtime !== undefined && !/^[a-z0-9._-]{1,32}$/.test(b.oci_runtime)) fail(`heartbeat oci_runtime ${b.oci_runtime} is not a program name`)
       return
     case 'job-offer/1': return checkSpec(b, nowMS)
     case 'job-verdict/1': return checkVerdict(msg, nowMS)
