@@ -81,12 +81,14 @@ type Node struct {
 	jobs     *job.Book
 	market   *job.Market
 	worker   *job.Worker
-	wasm     *wasm.Executor // every node's; a submitter checks modules with it
+	wasm     *wasm.Executor  // every node's; a submitter checks modules with it
+	settle   *settlement     // nil when chain.settle is off
+	escrow   *escrow.Service // nil when chain.settle is off
+
 	// ociRuntime and gpuAccess say how the oci executor runs containers,
 	// for heartbeats ("" without one).
 	ociRuntime, gpuAccess string
-	settle                *settlement     // nil when chain.settle is off
-	escrow                *escrow.Service // nil when chain.settle is off
+
 	// reputation is this node's own view of other nodes, from verdicts.
 	reputation *verify.Reputation
 	// gossipRep is reputation for GossipSub's scoring goroutine, which
