@@ -216,6 +216,12 @@ func (w *Worker) Run(parent context.Context, rec Record) {
 		if errors.As(runErr, &pe) {
 			msg.Failure = pe.Signature
 		}
+		if ctx.Err() == nil {
+			// Recorded before the failure leaves: the submitter's verdict
+			// can arrive before the commit's reply, and this record must
+			// keep its own run's reason, not the verdict's.
+			w.finish(ctx, rec.ID, "", StateFailed, runErr.Error())
+		}
 	} else {
 		salt = verify.NewSalt()
 		msg.Commitment = verify.Commit(result, w.key.PeerID(), salt)
@@ -243,7 +249,7 @@ func (w *Worker) Run(parent context.Context, rec Record) {
 	}
 	switch {
 	case runErr != nil:
-		w.finish(ctx, rec.ID, "", StateFailed, runErr.Error())
+		// Recorded before the commit.
 	case err != nil && o.Spec.Escrow:
 		// The escrow still holds this worker's pay: if the submitter is
 		// gone for good, the workers release it themselves (rescue.go).

@@ -245,15 +245,21 @@ func (*writingContent) AddDir(context.Context, string) (string, error) { return 
 
 // recordingStreams counts the streams opened per protocol, and fails them.
 type recordingStreams struct {
-	id    peer.ID
-	mu    sync.Mutex
-	opens map[protocol.ID]int
+	id     peer.ID
+	onOpen func(protocol.ID) // called before each stream is refused
+	mu     sync.Mutex
+	opens  map[protocol.ID]int
 }
 
 func (r *recordingStreams) ID() peer.ID                                       { return r.id }
 func (*recordingStreams) SetStreamHandler(protocol.ID, network.StreamHandler) {}
 func (*recordingStreams) RemoveStreamHandler(protocol.ID)                     {}
 func (r *recordingStreams) NewStream(_ context.Context, _ peer.ID, ps ...protocol.ID) (network.Stream, error) {
+	if r.onOpen != nil {
+		for _, p := range ps {
+			r.onOpen(p)
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.opens == nil {
@@ -270,3 +276,54 @@ func (r *recordingStreams) opened(p protocol.ID) int {
 	defer r.mu.Unlock()
 	return r.opens[p]
 }
+
+// A failed run is recorded with its own reason before the failure is sent:
+// the submitter's verdict can come back before the commit's reply, and the
+// worker's record then said "this worker's result was not accepted"
+// instead of the program's exit code (TestAgreedFailureEndsJob, in CI).
+func TestFailedRunRecordedBeforeItsCommit(t *testing.T) {
+	ctx := context.Background()
+	submitter, _ := identity.Generate()
+	workerKey, _ := identity.Generate()
+	spec := validSpec()
+	spec.Verify = VerificationPolicy{Mode: VerifyExact, Workers: 1, Quorum: 1}
+	spec.Deadline = time.Now().Add(2 * time.Second).UnixMilli() // the unreachable submitter is given up on soon
+	o, err := NewOffer(submitter, spec, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	book := NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now)
+	id := o.ID.String()
+	rec, err := book.Create(ctx, id, RoleWorker, o.Raw, StateAssigned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var atCommit Record
+	streams := &recordingStreams{id: workerKey.PeerID(), onOpen: func(p protocol.ID) {
+		if p == ProtocolCommit && atCommit.ID == "" {
+			atCommit, _ = book.Get(ctx, id)
+		}
+	}}
+	w := NewWorker(workerKey, streams, book, &writingContent{},
+		WorkerOptions{Executors: Executors{ExecutorWASM: exitingExecutor{}}, WorkDir: t.TempDir()}, slog.New(slog.DiscardHandler))
+	w.Run(ctx, rec)
+
+	if atCommit.ID == "" {
+		t.Fatal("the failed run was never sent to the submitter")
+	}
+	if atCommit.State != StateFailed || !strings.Contains(atCommit.Reason, "exit code 3") {
+		t.Fatalf("when its failure left, the worker's record was %s %q, want failed with the exit code", atCommit.State, atCommit.Reason)
+	}
+	if got, _ := book.Get(ctx, id); got.State != StateFailed || !strings.Contains(got.Reason, "exit code 3") {
+		t.Fatalf("the job ended %s %q", got.State, got.Reason)
+	}
+}
+
+// exitingExecutor runs a program that exits 3.
+type exitingExecutor struct{}
+
+func (exitingExecutor) Name() string { return ExecutorWASM }
+func (exitingExecutor) Run(context.Context, executor.Task) (executor.Result, error) {
+	return executor.Result{ExitCode: 3}, fmt.Errorf("%w: exit code 3", executor.ErrExit)
+}
+func (exitingExecutor) Close() error { return nil }
