@@ -377,7 +377,9 @@ func TestStalledCommitterReplaced(t *testing.T) {
 	evil := newAttacker(t, ctx, submitter)
 	evil.acceptAssignments()
 	spec := wordcountJob(ctx, t, submitter)
-	spec.Needs.TimeoutMS = 5_000 // the report deadline: 5 s + the 3 s grace
+	// The report deadline: 15 s + the 3 s grace; the honest miner's cold
+	// Wasmtime compile of the module counts against the 15 s.
+	spec.Needs.TimeoutMS = 15_000
 	offer, err := submitter.Market().Submit(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
