@@ -30,6 +30,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/x/simlibp2p"
 	"github.com/marcopolo/simnet"
 	mh "github.com/multiformats/go-multihash"
@@ -409,7 +410,14 @@ func run(cfg config, logf func(string, ...any)) (result, error) {
 		if err != nil {
 			return res, err
 		}
+		// p2p's default watermarks (p2p.DefaultConfig: conn_low 64,
+		// conn_high 256, conn_grace 30 s).
+		cm, err := connmgr.NewConnManager(64, 256, connmgr.WithGracePeriod(30*time.Second))
+		if err != nil {
+			return res, err
+		}
 		h, err := libp2p.New(
+			libp2p.ConnectionManager(cm),
 			libp2p.Identity(key.LibP2P()),
 			libp2p.ListenAddrStrings(fmt.Sprintf("/ip4/%s/udp/8000/quic-v1", simnet.IntToPublicIPv4(i))),
 			simlibp2p.QUICSimnet(nw, link),
@@ -448,6 +456,7 @@ func run(cfg config, logf func(string, ...any)) (result, error) {
 	}
 	dials.Wait()
 	res.Connect = time.Since(start)
+	logf("%d hosts connected at %s virtual", cfg.Nodes, res.Connect.Round(time.Millisecond))
 	if e := dialErrs.Load(); e > 0 {
 		logf("%d dials failed", e)
 	}
@@ -545,6 +554,7 @@ func run(cfg config, logf func(string, ...any)) (result, error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	res.MeshFormed = time.Since(joinedAt)
+	logf("offers mesh formed %s after joining", res.MeshFormed.Round(time.Millisecond))
 	meshAt := time.Now()
 	var sentAtMesh int64
 	for _, n := range nodes {
@@ -638,6 +648,9 @@ func run(cfg config, logf func(string, ...any)) (result, error) {
 			return res, fmt.Errorf("submit: %w", err)
 		}
 		await(id, false)
+		if len(res.Jobs)%10 == 0 {
+			logf("%d of %d jobs in a row done", len(res.Jobs), cfg.Sequential)
+		}
 		time.Sleep(100 * time.Millisecond) // a user's pause between jobs
 	}
 	var ids []string
