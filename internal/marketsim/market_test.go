@@ -102,6 +102,19 @@ func report(cfg config, res result) string {
 		}
 		b.WriteString("\n")
 	}
+	// Who won: with the window closing at 2k bids, the nearest miners bid
+	// first and are the only ones chosen from.
+	jobsOf := map[string]int{}
+	for _, j := range res.Jobs {
+		for _, w := range j.Workers {
+			jobsOf[w.String()]++
+		}
+	}
+	busiest := 0
+	for _, c := range jobsOf {
+		busiest = max(busiest, c)
+	}
+	fmt.Fprintf(&b, "workers: %d distinct of %d miners ran the %d jobs, the busiest %d of them\n", len(jobsOf), cfg.Nodes-1, len(res.Jobs), busiest)
 	perNode := func(v int64) string { return fmt.Sprintf("%.1f KiB", float64(v)/float64(cfg.Nodes)/1024) }
 	fmt.Fprintf(&b, "gossip sent per node: %s in all over %s virtual (%s from mesh formed to last job, %s); published message bytes per node by topic:",
 		perNode(res.BytesSent), res.Virtual.Round(time.Second), perNode(res.SpanBytesSent), res.MeasuredSpan.Round(time.Second))

@@ -479,6 +479,12 @@ func run(cfg config, logf func(string, ...any)) (result, error) {
 		}
 		n.book = job.NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), nil)
 		miner := i > 0
+		log := log
+		if i == 0 && os.Getenv("VFT_SIM_DEBUG") != "" {
+			// The submitter's market and heartbeat at debug level, with
+			// virtual timestamps.
+			log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		}
 		hbCaps := func(context.Context) heartbeat.Heartbeat {
 			hb := heartbeat.Heartbeat{Mode: "client"}
 			if miner {
