@@ -76,8 +76,8 @@ func report(cfg config, res result) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d nodes (1 submitter, %d miners), %d dials each, links %s–%s one way, %d Mbit/s per node, k=%d\n",
 		cfg.Nodes, cfg.Nodes-1, cfg.Degree, cfg.MinLatency, cfg.MaxLatency, cfg.Bandwidth/1_000_000, cfg.K)
-	fmt.Fprintf(&b, "virtual: dials %s, offers mesh formed %s after joining, heartbeat table full %s after joining\n",
-		res.Connect.Round(time.Millisecond), res.MeshFormed.Round(time.Millisecond), res.Settled.Round(time.Millisecond))
+	fmt.Fprintf(&b, "virtual: dials %s, offers mesh formed %s after joining, submitter's heartbeat table %d of %d miners %s after joining\n",
+		res.Connect.Round(time.Millisecond), res.MeshFormed.Round(time.Millisecond), res.Known, cfg.Nodes-1, res.Settled.Round(time.Millisecond))
 	for _, group := range []struct {
 		name       string
 		concurrent bool
