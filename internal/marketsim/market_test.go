@@ -1,0 +1,133 @@
+package marketsim
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// TestMarketSmall runs 12 jobs (8 one after the other, 4 at once) on 20
+// simulated nodes and checks each ends done with k distinct workers. It
+// checks correctness only: the times it logs are virtual.
+func TestMarketSmall(t *testing.T) {
+	cfg := config{Nodes: 20, Degree: 6, K: 3, Sequential: 8, Concurrent: 4, Seed: 1,
+		MinLatency: 20 * time.Millisecond, MaxLatency: 100 * time.Millisecond, Bandwidth: 50_000_000, MaxJobs: 4}
+	res := simulate(t, cfg)
+	if len(res.Jobs) != cfg.Sequential+cfg.Concurrent {
+		t.Errorf("%d of %d jobs measured", len(res.Jobs), cfg.Sequential+cfg.Concurrent)
+	}
+}
+
+// TestMarketAtScale is the measurement, for as many nodes as
+// VFT_SIM_NODES says (skipped without it); VFT_SIM_JOBS and
+// VFT_SIM_CONCURRENT set the workload (default 50 in a row, then 8 at
+// once). See docs/BENCHMARKS.md.
+func TestMarketAtScale(t *testing.T) {
+	nodes := envInt(t, "VFT_SIM_NODES", 0)
+	if nodes == 0 {
+		t.Skip("set VFT_SIM_NODES (e.g. 1000) to simulate a network of that many nodes")
+	}
+	if nodes < 5 {
+		t.Fatalf("VFT_SIM_NODES=%d: the market needs a submitter and at least 4 miners for k=3; set 5 or more", nodes)
+	}
+	cfg := config{Nodes: nodes, Degree: envInt(t, "VFT_SIM_DEGREE", 8), K: 3,
+		Sequential: envInt(t, "VFT_SIM_JOBS", 50), Concurrent: envInt(t, "VFT_SIM_CONCURRENT", 8), Seed: 1,
+		MinLatency: 20 * time.Millisecond, MaxLatency: 100 * time.Millisecond, Bandwidth: 50_000_000, MaxJobs: 4}
+	simulate(t, cfg)
+}
+
+func envInt(t *testing.T, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v < 0 {
+		t.Fatalf("%s=%q is not a count: set a whole number such as 1000", name, s)
+	}
+	return v
+}
+
+// simulate runs cfg in a synctest bubble, fails the test for every job
+// that did not end done with k distinct workers, and logs the figures.
+func simulate(t *testing.T, cfg config) result {
+	t.Helper()
+	var res result
+	synctest.Test(t, func(t *testing.T) {
+		var err error
+		res, err = run(cfg, t.Logf)
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	for _, f := range res.Failures {
+		t.Error(f)
+	}
+	t.Log(report(cfg, res))
+	return res
+}
+
+func report(cfg config, res result) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d nodes (1 submitter, %d miners), %d dials each, links %s–%s one way, %d Mbit/s per node, k=%d\n",
+		cfg.Nodes, cfg.Nodes-1, cfg.Degree, cfg.MinLatency, cfg.MaxLatency, cfg.Bandwidth/1_000_000, cfg.K)
+	fmt.Fprintf(&b, "virtual: dials %s, offers mesh formed %s after joining, submitter's heartbeat table %d of %d miners %s after joining\n",
+		res.Connect.Round(time.Millisecond), res.MeshFormed.Round(time.Millisecond), res.Known, cfg.Nodes-1, res.Settled.Round(time.Millisecond))
+	for _, group := range []struct {
+		name       string
+		concurrent bool
+	}{{fmt.Sprintf("%d in a row", cfg.Sequential), false}, {fmt.Sprintf("%d at once", cfg.Concurrent), true}} {
+		var assigned, done []time.Duration
+		for _, j := range res.Jobs {
+			if j.Concurrent == group.concurrent {
+				assigned, done = append(assigned, j.Assigned), append(done, j.Done)
+			}
+		}
+		if len(done) == 0 {
+			continue
+		}
+		slices.Sort(assigned)
+		slices.Sort(done)
+		fmt.Fprintf(&b, "%s: offer → %d assigned p50 %s p90 %s p99 %s; offer → done p50 %s p90 %s p99 %s", group.name, cfg.K,
+			ms(percentile(assigned, .5)), ms(percentile(assigned, .9)), ms(percentile(assigned, .99)),
+			ms(percentile(done, .5)), ms(percentile(done, .9)), ms(percentile(done, .99)))
+		if group.concurrent {
+			// Submitted at one instant: the batch took its slowest job.
+			fmt.Fprintf(&b, "; %.1f jobs/s", float64(len(done))/done[len(done)-1].Seconds())
+		}
+		b.WriteString("\n")
+	}
+	// Who won: with the window closing at 2k bids, the nearest miners bid
+	// first and are the only ones chosen from.
+	jobsOf := map[string]int{}
+	for _, j := range res.Jobs {
+		for _, w := range j.Workers {
+			jobsOf[w.String()]++
+		}
+	}
+	busiest := 0
+	for _, c := range jobsOf {
+		busiest = max(busiest, c)
+	}
+	fmt.Fprintf(&b, "workers: %d distinct of %d miners ran the %d jobs, the busiest %d of them\n", len(jobsOf), cfg.Nodes-1, len(res.Jobs), busiest)
+	perNode := func(v int64) string { return fmt.Sprintf("%.1f KiB", float64(v)/float64(cfg.Nodes)/1024) }
+	fmt.Fprintf(&b, "gossip sent per node: %s in all over %s virtual (%s from mesh formed to last job, %s); published message bytes per node by topic:",
+		perNode(res.BytesSent), res.Virtual.Round(time.Second), perNode(res.SpanBytesSent), res.MeasuredSpan.Round(time.Second))
+	topics := make([]string, 0, len(res.TopicBytes))
+	for t := range res.TopicBytes {
+		topics = append(topics, t)
+	}
+	slices.Sort(topics)
+	for _, t := range topics {
+		fmt.Fprintf(&b, " %s %s", t, perNode(res.TopicBytes[t]))
+	}
+	fmt.Fprintf(&b, "\nreal CPU: %.1f s (user+system, whole process)\n", res.CPU.Seconds())
+	return b.String()
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }
