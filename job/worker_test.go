@@ -187,21 +187,8 @@ func TestProgramError(t *testing.T) {
 // was then ignored (TestMinerRestartMidJob hung in verifying).
 func TestRunCutByClosingExecutorIsNotReported(t *testing.T) {
 	ctx := context.Background()
-	submitter, _ := identity.Generate()
-	workerKey, _ := identity.Generate()
-	spec := validSpec()
-	spec.Verify = VerificationPolicy{Mode: VerifyExact, Workers: 1, Quorum: 1}
-	spec.Deadline = time.Now().Add(time.Hour).UnixMilli()
-	o, err := NewOffer(submitter, spec, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	book := NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now)
-	id := o.ID.String()
-	rec, err := book.Create(ctx, id, RoleWorker, o.Raw, StateAssigned)
-	if err != nil {
-		t.Fatal(err)
-	}
+	submitter, workerKey, book, rec := assignedJob(t, time.Hour)
+	id := rec.ID
 	streams := &recordingStreams{id: workerKey.PeerID()}
 	content := &writingContent{}
 	w := NewWorker(workerKey, streams, book, content,
@@ -219,6 +206,26 @@ func TestRunCutByClosingExecutorIsNotReported(t *testing.T) {
 	if got.State != StateRunning || got.Runs != 0 {
 		t.Fatalf("after a shutdown the job is %s after %d counted runs (%s), want running, 0: a restart must run it again", got.State, got.Runs, got.Reason)
 	}
+}
+
+// assignedJob is a k = 1 job assigned to a new worker, due in deadline.
+func assignedJob(t *testing.T, deadline time.Duration) (submitter, worker *identity.Key, book *Book, rec Record) {
+	t.Helper()
+	submitter, _ = identity.Generate()
+	worker, _ = identity.Generate()
+	spec := validSpec()
+	spec.Verify = VerificationPolicy{Mode: VerifyExact, Workers: 1, Quorum: 1}
+	spec.Deadline = time.Now().Add(deadline).UnixMilli()
+	o, err := NewOffer(submitter, spec, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	book = NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now)
+	rec, err = book.Create(context.Background(), o.ID.String(), RoleWorker, o.Raw, StateAssigned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return submitter, worker, book, rec
 }
 
 // closingExecutor is an executor closed under its run.
@@ -283,21 +290,8 @@ func (r *recordingStreams) opened(p protocol.ID) int {
 // instead of the program's exit code (TestAgreedFailureEndsJob, in CI).
 func TestFailedRunRecordedBeforeItsCommit(t *testing.T) {
 	ctx := context.Background()
-	submitter, _ := identity.Generate()
-	workerKey, _ := identity.Generate()
-	spec := validSpec()
-	spec.Verify = VerificationPolicy{Mode: VerifyExact, Workers: 1, Quorum: 1}
-	spec.Deadline = time.Now().Add(2 * time.Second).UnixMilli() // the unreachable submitter is given up on soon
-	o, err := NewOffer(submitter, spec, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	book := NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now)
-	id := o.ID.String()
-	rec, err := book.Create(ctx, id, RoleWorker, o.Raw, StateAssigned)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, workerKey, book, rec := assignedJob(t, 2*time.Second) // the unreachable submitter is given up on soon
+	id := rec.ID
 	var atCommit Record
 	streams := &recordingStreams{id: workerKey.PeerID(), onOpen: func(p protocol.ID) {
 		if p == ProtocolCommit && atCommit.ID == "" {
