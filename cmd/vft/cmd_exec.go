@@ -47,7 +47,7 @@ needed.`,
 		"WASM runtime: wasmtime or wazero (default: wasmtime in a build with cgo; a build without cgo has only wazero)")
 	fs.Lookup("runtime").DefValue = ""
 	seed := fs.Uint64("seed", 0, "the task's seed (its random numbers)")
-	timeout := fs.Duration("timeout", wasm.DefaultLimits().Timeout, "the task's time limit, compile included")
+	timeout := fs.Duration("timeout", wasm.DefaultLimits().Timeout, "the task's time limit (the compile has its own)")
 	memory := fs.Uint64("memory-mib", wasm.DefaultLimits().MemoryBytes>>20, "the task's memory limit in MiB")
 	isolate := fs.Bool("isolate", false, "run the task in a child process killed at its deadline (wasmtime only; no epoch checks in its code)")
 	cacheDir := fs.String("cache", "", "compiled-module cache directory (default: none, every run compiles)")

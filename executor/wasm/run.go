@@ -83,19 +83,19 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 		return res, err
 	}
 	bin, limits, inputs, outDir := c.bin, c.limits, c.inputs, c.outDir
-	// The job's time limit starts before the compile: compiling a large
-	// module takes seconds of CPU, which the job pays for like its run.
-	deadline := time.Now().Add(limits.Timeout)
-	compileCtx, cancelCompile := context.WithDeadline(ctx, deadline)
+	// The compile has a limit of its own, and the job's time limit starts
+	// after it: a cold miner must not time out where a warm one finishes.
+	compileCtx, cancelCompile := context.WithTimeout(ctx, e.cfg.CompileTimeout)
 	mod, release, err := e.compile(compileCtx, bin)
 	cancelCompile()
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			res.ExitCode = -1 // killed before it exited, like a run past its time
-			return res, fmt.Errorf("%w: compiling the module did not finish within the job's %v time limit", executor.ErrTimeout, limits.Timeout)
+			return res, fmt.Errorf("%w: compiling the module took more than the miner's %v compile limit", executor.ErrTimeout, e.cfg.CompileTimeout)
 		}
 		return res, err
 	}
+	deadline := time.Now().Add(limits.Timeout)
 	defer release()
 	if err := checkModule(mod, bin, limits.MemoryBytes); err != nil {
 		return res, err

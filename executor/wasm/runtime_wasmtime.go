@@ -473,19 +473,20 @@ func (r *wasmtimeRuntime) run(ctx context.Context, t executor.Task) (executor.Re
 		return res, err
 	}
 	bin, limits, inputs, outDir := c.bin, c.limits, c.inputs, c.outDir
-	deadline := time.Now().Add(limits.Timeout)
 	clean, err := e.checkBinary(bin)
 	if err != nil {
 		return res, err
 	}
-	compileCtx, cancelCompile := context.WithDeadline(ctx, deadline)
+	// The compile has a limit of its own, and the job's time limit starts
+	// after it: a cold miner must not time out where a warm one finishes.
+	compileCtx, cancelCompile := context.WithTimeout(ctx, e.cfg.CompileTimeout)
 	mod, err := r.compile(compileCtx, clean)
 	cancelCompile()
 	if err != nil {
 		var gaveUp *compileAbandoned
 		if errors.As(err, &gaveUp) && ctx.Err() == nil {
 			res.ExitCode = -1
-			return res, fmt.Errorf("%w: compiling the module did not finish within the job's %v time limit", executor.ErrTimeout, limits.Timeout)
+			return res, fmt.Errorf("%w: compiling the module took more than the miner's %v compile limit", executor.ErrTimeout, e.cfg.CompileTimeout)
 		}
 		if errors.As(err, &gaveUp) {
 			return res, fmt.Errorf("waiting for the module to compile: %w", ctx.Err())
@@ -510,7 +511,7 @@ func (r *wasmtimeRuntime) run(ctx context.Context, t executor.Task) (executor.Re
 	req := execRequest{Args: append([]string{"task"}, t.Args...), EnvKeys: keys, EnvVals: vals, Seed: t.Seed,
 		Root: root, Subs: subs, OutDir: outDir, MemoryBytes: limits.MemoryBytes, MaxStdoutBytes: limits.MaxStdoutBytes}
 
-	runCtx, cancel := context.WithDeadline(ctx, deadline)
+	runCtx, cancel := context.WithTimeout(ctx, limits.Timeout)
 	defer cancel()
 	var x execResult
 	var outputHit bool

@@ -69,6 +69,13 @@ func DefaultLimits() executor.Limits {
 // few MiB; data belongs in inputs.
 const DefaultMaxModuleBytes = 64 << 20
 
+// DefaultCompileTimeout bounds one compile of a module. It is not part of
+// the job's time limit: a miner that compiled the module before loads it
+// from its cache at once, and a job must not time out on a cold miner and
+// finish on a warm one. Wasmtime compiles a 3 MB Go module in about 4 s of
+// CPU, a 64 MiB module (the size cap) in minutes on a busy machine.
+const DefaultCompileTimeout = 5 * time.Minute
+
 // maxMemoryBytes is what wasm32 can address: 65536 pages of 64 KiB.
 const maxMemoryBytes = 4 << 30
 
@@ -83,6 +90,9 @@ type Config struct {
 	MaxModuleBytes int64
 	// MaxCompiled is how many compiled modules stay in memory (default 16).
 	MaxCompiled int
+	// CompileTimeout bounds compiling one module, before the task's own
+	// time limit starts (default DefaultCompileTimeout).
+	CompileTimeout time.Duration
 	// CompileWorkers is how many goroutines compile one module (default
 	// GOMAXPROCS, at least 2): a cold compile of a Go module takes seconds
 	// on one core.
@@ -149,6 +159,9 @@ func New(cfg Config, log *slog.Logger) (*Executor, error) {
 	}
 	if cfg.MaxCompiled == 0 {
 		cfg.MaxCompiled = 16
+	}
+	if cfg.CompileTimeout == 0 {
+		cfg.CompileTimeout = DefaultCompileTimeout
 	}
 	if cfg.CompileWorkers == 0 {
 		cfg.CompileWorkers = runtime.GOMAXPROCS(0)

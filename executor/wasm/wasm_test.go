@@ -419,7 +419,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, mod := range [][]byte{nopWasm, unreachableWasm, loopWasm} {
-		e.Run(context.Background(), executor.Task{Module: mod, OutputDir: t.TempDir(), Limits: executor.Limits{Timeout: 50 * time.Millisecond}})
+		e.Run(context.Background(), executor.Task{Module: mod, OutputDir: t.TempDir(), Limits: executor.Limits{Timeout: 500 * time.Millisecond}})
 	}
 	e.Close()
 	deadline := time.Now().Add(5 * time.Second)
@@ -496,23 +496,40 @@ func TestCompileUnderJobLimits(t *testing.T) {
 			t.Fatalf("Run = %v, want ErrBadTask naming the 16-byte limit", err)
 		}
 	})
-	t.Run("compile counts against the timeout", func(t *testing.T) {
+	t.Run("compile has a limit of its own", func(t *testing.T) {
+		mod := buildModule(t, "testdata/badguest")
+		e, err := New(Config{Runtime: testRuntime, Isolate: testIsolate, Limits: testLimits, CompileTimeout: time.Millisecond}, nil) // no cache: a cold compile
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		_, err = e.Run(context.Background(), executor.Task{ModulePath: mod, Args: []string{"sleep"}, OutputDir: t.TempDir(),
+			Limits: executor.Limits{Timeout: 5 * time.Minute}})
+		if !errors.Is(err, executor.ErrTimeout) || !strings.Contains(err.Error(), "compile limit") {
+			t.Fatalf("Run = %v, want ErrTimeout naming the compile limit", err)
+		}
+		// The abandoned compile is not cached as a failure. (A generous
+		// limit: a cold compile takes seconds on a loaded machine.)
+		e.cfg.CompileTimeout = 5 * time.Minute
+		if res, err := e.Run(context.Background(), executor.Task{ModulePath: mod, Args: []string{"exit", "0"}, OutputDir: t.TempDir()}); err != nil {
+			t.Fatalf("Run after the timed-out compile: %v\n%s", err, res.Stderr)
+		}
+	})
+	// A job's time limit starts after the compile: the same job must not
+	// time out on a miner that compiles the module cold and finish on one
+	// that has it cached (a Go module takes seconds to compile).
+	t.Run("cold compile outside the job's time", func(t *testing.T) {
 		mod := buildModule(t, "testdata/badguest")
 		e, err := New(Config{Runtime: testRuntime, Isolate: testIsolate, Limits: testLimits}, nil) // no cache: a cold compile
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer e.Close()
-		_, err = e.Run(context.Background(), executor.Task{ModulePath: mod, Args: []string{"sleep"}, OutputDir: t.TempDir(),
-			Limits: executor.Limits{Timeout: time.Millisecond}})
-		if !errors.Is(err, executor.ErrTimeout) || !strings.Contains(err.Error(), "compiling") {
-			t.Fatalf("Run = %v, want ErrTimeout while compiling", err)
-		}
-		// The abandoned compile is not cached as a failure. (A generous
-		// limit: a cold compile takes seconds on a loaded machine.)
-		if res, err := e.Run(context.Background(), executor.Task{ModulePath: mod, Args: []string{"sleep"}, OutputDir: t.TempDir(),
-			Limits: executor.Limits{Timeout: 5 * time.Minute}}); err != nil {
-			t.Fatalf("Run after the timed-out compile: %v\n%s", err, res.Stderr)
+		start := time.Now()
+		res, err := e.Run(context.Background(), executor.Task{ModulePath: mod, Args: []string{"exit", "0"}, OutputDir: t.TempDir(),
+			Limits: executor.Limits{Timeout: 500 * time.Millisecond}})
+		if err != nil {
+			t.Fatalf("Run with a 500 ms limit and a cold compile (%v in all) = %v\n%s", time.Since(start), err, res.Stderr)
 		}
 	})
 	t.Run("disk cache bounded", func(t *testing.T) {
