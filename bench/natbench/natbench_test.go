@@ -166,15 +166,7 @@ func envInt(name string, def int) int {
 // the channel. The network's cleanup kills it.
 func start(t *testing.T, h *netns.Host, bin string, args ...string) <-chan map[string]any {
 	t.Helper()
-	cmd := h.Command(bin, args...)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, stdout := spawn(t, h, bin, args...)
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	return lines(stdout)
 }
@@ -183,15 +175,7 @@ func start(t *testing.T, h *netns.Host, bin string, args ...string) <-chan map[s
 // which closes when it exits.
 func run(t *testing.T, h *netns.Host, bin string, args ...string) <-chan map[string]any {
 	t.Helper()
-	cmd := h.Command(bin, args...)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, stdout := spawn(t, h, bin, args...)
 	out := make(chan map[string]any)
 	go func() {
 		defer close(out)
@@ -203,6 +187,21 @@ func run(t *testing.T, h *netns.Host, bin string, args ...string) <-chan map[str
 		}
 	}()
 	return out
+}
+
+// spawn starts natbench in h with its stdout piped back.
+func spawn(t *testing.T, h *netns.Host, bin string, args ...string) (*exec.Cmd, io.Reader) {
+	t.Helper()
+	cmd := h.Command(bin, args...)
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, stdout
 }
 
 func lines(r io.Reader) <-chan map[string]any {
