@@ -77,7 +77,7 @@ func (d *describer) blob(ctx context.Context, desc v1.Descriptor) ([]byte, error
 	if desc.Digest.Algorithm != "sha256" || len(desc.Digest.Hex) != 64 {
 		return nil, fmt.Errorf("%w: digest %s: only sha256 digests are supported", ErrBadBlob, desc.Digest)
 	}
-	if desc.Size > maxMetadataBlob {
+	if desc.Size < 0 || desc.Size > maxMetadataBlob {
 		return nil, fmt.Errorf("%w: %s declares %d bytes, more than an index, manifest or config has", ErrBadBlob, desc.Digest, desc.Size)
 	}
 	data, err := d.read(ctx, "blobs/sha256/"+desc.Digest.Hex, maxMetadataBlob)
@@ -94,6 +94,9 @@ func (d *describer) index(ctx context.Context, idx *v1.IndexManifest, depth int)
 	for _, m := range idx.Manifests {
 		if m.Annotations["vnd.docker.reference.type"] == "attestation-manifest" {
 			continue
+		}
+		if _, seen := d.blobs[m.Digest]; seen {
+			continue // listed already: an index naming one blob many times is read once
 		}
 		switch {
 		case m.MediaType.IsIndex():
@@ -143,6 +146,11 @@ func (d *describer) image(ctx context.Context, desc v1.Descriptor) error {
 		platform = p.OS + "/" + p.Architecture
 		if p.Variant != "" {
 			platform += "/" + p.Variant
+		}
+	}
+	for _, b := range append([]v1.Descriptor{m.Config}, m.Layers...) {
+		if b.Size < 0 {
+			return fmt.Errorf("%w: manifest %s gives blob %s a negative size", ErrBadBlob, desc.Digest, b.Digest)
 		}
 	}
 	size := desc.Size + m.Config.Size

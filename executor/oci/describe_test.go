@@ -2,7 +2,10 @@ package oci
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -138,4 +141,48 @@ func TestDescribeRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Describe reads JSON that came over the network as content: whatever the
+// index and the blob it names hold, it returns an error or a listing,
+// within its bounds, and never panics.
+func FuzzDescribe(f *testing.F) {
+	manifest := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","size":2,"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},"layers":[]}`)
+	entry := func(media string, blob []byte) string {
+		sum := sha256.Sum256(blob)
+		return fmt.Sprintf(`{"mediaType":%q,"size":%d,"digest":"sha256:%x"}`, media, len(blob), sum)
+	}
+	image := entry("application/vnd.oci.image.manifest.v1+json", manifest)
+	f.Add([]byte(`{"schemaVersion":2,"manifests":[`+image+`]}`), manifest)
+	f.Add([]byte(`{"schemaVersion":2,"manifests":[`+image+`,`+image+`]}`), manifest)
+	f.Add([]byte(`{"schemaVersion":2,"manifests":[`+entry("application/vnd.oci.image.index.v1+json", manifest)+`]}`), manifest)
+	f.Add([]byte(`{}`), []byte(`{}`))
+	negative := []byte(`{"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","size":-1000000,"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},"layers":[]}`)
+	f.Add([]byte(`{"schemaVersion":2,"manifests":[`+entry("application/vnd.oci.image.manifest.v1+json", negative)+`]}`), negative)
+	f.Fuzz(func(t *testing.T, index, blob []byte) {
+		sum := sha256.Sum256(blob)
+		files := map[string][]byte{
+			"oci-layout": []byte(`{"imageLayoutVersion":"1.0.0"}`),
+			"index.json": index,
+			"blobs/sha256/" + hex.EncodeToString(sum[:]): blob,
+			// The config the seed manifest names: "{}".
+			"blobs/sha256/44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a": []byte("{}"),
+		}
+		reads := 0
+		read := func(_ context.Context, path string, max int64) ([]byte, error) {
+			reads++
+			data, ok := files[path]
+			if !ok {
+				return nil, os.ErrNotExist
+			}
+			return data[:min(int64(len(data)), max)], nil
+		}
+		s, err := Describe(context.Background(), read)
+		if err == nil && s.Size < 0 {
+			t.Fatalf("negative size %d from %q", s.Size, index)
+		}
+		if reads > 2+2*len(files)*5 { // each distinct blob once per nesting level at most
+			t.Fatalf("%d reads of a %d-file layout", reads, len(files))
+		}
+	})
 }
