@@ -162,7 +162,7 @@ func New(r *repo.Repo, cfg config.Config, key *identity.Key, log *slog.Logger, o
 		return nil, err
 	}
 	publish := cfg.Node.Mode != config.ModeLight
-	n.heartbeat, err = heartbeat.New(cfg.Heartbeat, key, n.capabilities, publish, log, heartbeat.Options{NetworkBeatRate: opts.HeartbeatRate})
+	n.heartbeat, err = heartbeat.New(cfg.Heartbeat, key, n.heartbeatBody, publish, log, heartbeat.Options{NetworkBeatRate: opts.HeartbeatRate})
 	if err != nil {
 		return nil, err
 	}
@@ -416,7 +416,8 @@ func (n *Node) hardwareReport(ctx context.Context) (hwdetect.Report, error) {
 	return report, nil
 }
 
-// capabilities describes what this node offers now, for its heartbeat.
+// capabilities describes what this node offers now: the market checks
+// every offer against it, and the heartbeat carries it (heartbeatBody).
 func (n *Node) capabilities(ctx context.Context) heartbeat.Heartbeat {
 	hb := heartbeat.Heartbeat{
 		Mode:       string(n.cfg.Node.Mode),
@@ -429,23 +430,10 @@ func (n *Node) capabilities(ctx context.Context) heartbeat.Heartbeat {
 	if n.worker != nil {
 		hb.FreeSlots = uint32(max(0, n.cfg.Market.MaxJobs-n.worker.Running()))
 	}
-	hb.Reachability, hb.Addrs = heartbeatReach(n.net.Reachability())
-	if n.ociRuntime != "" {
-		hb.OCIRuntime = filepath.Base(n.ociRuntime) // "runc", not its path
-	}
-	if err := hb.CheckOptional(); err != nil {
-		// Peers would refuse the whole heartbeat (a runtime configured
-		// as an odd path): say less rather than nothing.
-		n.log.Debug("heartbeat sent without its optional keys", "err", err)
-		hb.Addrs, hb.Reachability, hb.OCIRuntime = nil, "", ""
-	}
 	report, err := n.hardwareReport(ctx)
 	if err != nil {
 		n.log.Warn("hardware detection failed", "err", err)
 		return hb
-	}
-	if len(report.UsableGPUs()) > 0 {
-		hb.GPUAccess = n.gpuAccess
 	}
 	hb.CPUCores = uint32(report.CPU.LogicalCores)
 	hb.MemoryBytes = report.Memory.TotalBytes
@@ -455,6 +443,27 @@ func (n *Node) capabilities(ctx context.Context) heartbeat.Heartbeat {
 			Name: g.Name, MemoryBytes: g.MemoryTotalBytes, FreeMemoryBytes: g.MemoryFreeBytes,
 			ComputeCapability: g.ComputeCapability, UtilPercent: g.UtilizationGPUPercent,
 		})
+	}
+	return hb
+}
+
+// heartbeatBody is capabilities plus what only the heartbeat carries (how
+// to reach this node, how it runs containers): kept out of capabilities,
+// which every gossiped offer asks for.
+func (n *Node) heartbeatBody(ctx context.Context) heartbeat.Heartbeat {
+	hb := n.capabilities(ctx)
+	hb.Reachability, hb.Addrs = heartbeatReach(n.net.Reachability())
+	if n.ociRuntime != "" {
+		hb.OCIRuntime = filepath.Base(n.ociRuntime) // "runc", not its path
+	}
+	if len(hb.GPUs) > 0 {
+		hb.GPUAccess = n.gpuAccess
+	}
+	if err := hb.CheckOptional(); err != nil {
+		// Peers would refuse the whole heartbeat (a runtime configured
+		// as an odd path): say less rather than nothing.
+		n.log.Debug("heartbeat sent without its optional keys", "err", err)
+		hb.Addrs, hb.Reachability, hb.OCIRuntime, hb.GPUAccess = nil, "", "", ""
 	}
 	return hb
 }
