@@ -291,8 +291,9 @@ func TestFailedJobReleasesItsWorkers(t *testing.T) {
 	honest, submitter := nodes[0], nodes[2]
 	spec := wordcountJob(ctx, t, submitter)
 	spec.Verify.Workers, spec.Verify.Quorum = 2, 2
-	// Room for Wasmtime's cold compile of the module on two busy cores
-	// (the job's time includes it; 5 s was too little in CI).
+	// The submitter's report deadline (timeout + report_grace) must leave
+	// room for the honest miner's cold Wasmtime compile of the module on
+	// two busy cores: 5 s was too little in CI.
 	spec.Needs.TimeoutMS = 30_000
 	spec.Deadline = time.Now().Add(45 * time.Second).UnixMilli()
 	offer, err := submitter.Market().Submit(ctx, spec)

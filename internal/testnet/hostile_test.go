@@ -377,8 +377,8 @@ func TestStalledCommitterReplaced(t *testing.T) {
 	evil := newAttacker(t, ctx, submitter)
 	evil.acceptAssignments()
 	spec := wordcountJob(ctx, t, submitter)
-	// The report deadline: 15 s + the 3 s grace; the honest miner's cold
-	// Wasmtime compile of the module counts against the 15 s.
+	// The report deadline: 15 s + the 3 s grace, room for the honest
+	// miner's cold Wasmtime compile of the module and its run.
 	spec.Needs.TimeoutMS = 15_000
 	offer, err := submitter.Market().Submit(ctx, spec)
 	if err != nil {

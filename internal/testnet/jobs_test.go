@@ -147,7 +147,8 @@ func TestWorkerNoShowIsReplaced(t *testing.T) {
 	BootstrapTo(&subCfg, noShow)
 	submitter := Start(t, subCfg, "submitter", node.Options{})
 	spec := wasmSpec(1, 2*time.Minute)
-	// 15 s: the honest miner's cold Wasmtime compile counts against it.
+	// 15 s: the report deadline leaves room for the honest miner's cold
+	// Wasmtime compile of the module and its run.
 	spec.Module, spec.Needs.MemoryBytes, spec.Needs.TimeoutMS = addModule(ctx, t, submitter, "../../examples/wordcount"), 128<<20, 15_000
 	spec.Inputs = []job.Input{{CID: addPath(ctx, t, submitter, "../../examples/wordcount/testdata/books")}}
 	offer, err := submitter.Market().Submit(ctx, spec)
