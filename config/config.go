@@ -18,6 +18,7 @@ import (
 
 	"github.com/vft-network/vft/api"
 	"github.com/vft-network/vft/chain"
+	"github.com/vft-network/vft/executor/oci"
 	"github.com/vft-network/vft/heartbeat"
 	"github.com/vft-network/vft/hwdetect"
 	"github.com/vft-network/vft/internal/logging"
@@ -150,6 +151,12 @@ type OCIExecutorConfig struct {
 	CacheMaxBytes units.Bytes `toml:"cache_max_bytes"`
 	// CDISpecDirs hold the CDI specs of the GPUs (`nvidia-ctk cdi generate`).
 	CDISpecDirs []string `toml:"cdi_spec_dirs"`
+	// UserNamespace runs each container in a user namespace whose root is
+	// host id HostIDBase (65536 ids from there): a process that escapes
+	// is nobody on the host. false runs it as host root without
+	// capabilities, for kernels without user namespaces.
+	UserNamespace bool   `toml:"user_namespace"`
+	HostIDBase    uint32 `toml:"host_id_base"`
 }
 
 // WASMExecutorConfig is `[executor.wasm]`.
@@ -207,6 +214,11 @@ func (e ExecutorConfig) Validate() error {
 	if n := e.Native.MaxProcesses; n < 8 || n > 1<<20 {
 		return fmt.Errorf("executor.native.max_processes %d is outside 8..1048576", n)
 	}
+	if e.OCI.UserNamespace {
+		if err := oci.CheckHostIDBase(e.OCI.HostIDBase); err != nil {
+			return fmt.Errorf("executor.oci.host_id_base: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -235,7 +247,8 @@ func Default(mode Mode) Config {
 			WASM: WASMExecutorConfig{MaxModuleBytes: 64 << 20, CacheMaxBytes: 1 << 30},
 			Native: NativeExecutorConfig{MaxProcesses: 4096,
 				TmpBytes: 1 << 30, WorkBytes: 2 << 30},
-			OCI: OCIExecutorConfig{CacheMaxBytes: 20 << 30, CDISpecDirs: []string{"/etc/cdi", "/var/run/cdi"}},
+			OCI: OCIExecutorConfig{CacheMaxBytes: 20 << 30, CDISpecDirs: []string{"/etc/cdi", "/var/run/cdi"},
+				UserNamespace: true, HostIDBase: oci.DefaultHostIDBase},
 		},
 		Storage: storage.DefaultConfig(),
 		Chain:   chain.DefaultConfig(),

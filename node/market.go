@@ -170,7 +170,7 @@ func (n *Node) nativeExecutor(ctx context.Context) (*native.Executor, error) {
 func (n *Node) ociExecutor() (*oci.Executor, error) {
 	oc := n.cfg.Executor.OCI
 	ex, err := oci.New(oci.Config{Runtime: oc.Runtime, CacheDir: n.repo.Path("oci-rootfs"), CacheBytes: int64(oc.CacheMaxBytes),
-		CDISpecDirs: oc.CDISpecDirs, GPUs: gpuNodes{n}}, n.log)
+		CDISpecDirs: oc.CDISpecDirs, GPUs: gpuNodes{n}, NoUserNamespace: !oc.UserNamespace, HostIDBase: oc.HostIDBase}, n.log)
 	if err != nil {
 		return nil, fmt.Errorf("market.executors offers oci, but %w; or remove oci", err)
 	}

@@ -176,6 +176,7 @@ func executorChecks(ctx context.Context, cfg config.Config) []hwdetect.Check {
 	}
 	if slices.Contains(cfg.Market.Executors, oci.Name) {
 		add(oci.Doctor(ctx, cfg.Executor.OCI.Runtime, cfg.Executor.OCI.CDISpecDirs))
+		add([]executor.Check{oci.UserNamespaceCheck(cfg.Executor.OCI.UserNamespace, cfg.Executor.OCI.HostIDBase)})
 	}
 	return out
 }

@@ -21,9 +21,13 @@ import (
 // On disk: DIR/<hex>/rootfs and DIR/<hex>/size (the unpacked bytes, written
 // last: a directory without it is a crashed unpack and is removed at
 // start). The size file's modification time is the entry's last use.
+// DIR/<hex>/owner names the host id that owns the rootfs (the container's
+// root in a user namespace); without it the daemon's user does. An entry
+// unpacked for another owner is removed at start.
 type Cache struct {
 	dir      string
 	maxBytes int64
+	owner    int
 	log      *slog.Logger
 
 	mu      sync.Mutex
@@ -39,8 +43,10 @@ type cacheEntry struct {
 	inUse    int
 }
 
-// OpenCache opens (creating) the cache directory and forgets crashed unpacks.
-func OpenCache(dir string, maxBytes int64, log *slog.Logger) (*Cache, error) {
+// OpenCache opens (creating) the cache directory and forgets crashed
+// unpacks. Root file systems are given to owner (uid and gid; -1: left to
+// the daemon's user).
+func OpenCache(dir string, maxBytes int64, owner int, log *slog.Logger) (*Cache, error) {
 	if maxBytes <= 0 {
 		return nil, fmt.Errorf("rootfs cache size %d: must be positive", maxBytes)
 	}
@@ -50,7 +56,7 @@ func OpenCache(dir string, maxBytes int64, log *slog.Logger) (*Cache, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("rootfs cache: %w", err)
 	}
-	c := &Cache{dir: dir, maxBytes: maxBytes, log: log, entries: map[string]*cacheEntry{}, pending: map[string]chan struct{}{}}
+	c := &Cache{dir: dir, maxBytes: maxBytes, owner: owner, log: log, entries: map[string]*cacheEntry{}, pending: map[string]chan struct{}{}}
 	list, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("rootfs cache: %w", err)
@@ -60,7 +66,7 @@ func OpenCache(dir string, maxBytes int64, log *slog.Logger) (*Cache, error) {
 		raw, err := os.ReadFile(filepath.Join(p, "size"))
 		size, perr := strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64)
 		st, serr := os.Stat(filepath.Join(p, "size"))
-		if strings.HasPrefix(e.Name(), ".") || err != nil || perr != nil || serr != nil {
+		if strings.HasPrefix(e.Name(), ".") || err != nil || perr != nil || serr != nil || entryOwner(p) != owner {
 			if rerr := os.RemoveAll(p); rerr != nil {
 				log.Warn("cannot remove an unfinished rootfs", "dir", p, "err", rerr)
 			}
@@ -114,10 +120,16 @@ func (c *Cache) Get(ctx context.Context, img *Image) (rootfs string, release fun
 		return "", nil, false, fmt.Errorf("rootfs cache: %w", err)
 	}
 	start := time.Now()
-	size, err := Unpack(ctx, img, filepath.Join(tmp, "rootfs"), c.maxBytes)
+	size, err := Unpack(ctx, img, filepath.Join(tmp, "rootfs"), c.maxBytes, c.owner)
 	if err != nil {
 		_ = os.RemoveAll(tmp)
 		return "", nil, false, err
+	}
+	if c.owner >= 0 {
+		if err := os.WriteFile(filepath.Join(tmp, "owner"), []byte(strconv.Itoa(c.owner)), 0o600); err != nil {
+			_ = os.RemoveAll(tmp)
+			return "", nil, false, fmt.Errorf("rootfs cache: %w", err)
+		}
 	}
 	if err := os.WriteFile(filepath.Join(tmp, "size"), []byte(strconv.FormatInt(size, 10)), 0o600); err != nil {
 		_ = os.RemoveAll(tmp)
@@ -135,6 +147,19 @@ func (c *Cache) Get(ctx context.Context, img *Image) (rootfs string, release fun
 	c.entries[key] = e
 	c.log.Info("image unpacked", "digest", img.Digest.String(), "bytes", size, "took", time.Since(start))
 	return filepath.Join(c.dir, key, "rootfs"), c.releaser(e), false, nil
+}
+
+// entryOwner reads the owner an entry was unpacked for (-1: none recorded).
+func entryOwner(dir string) int {
+	raw, err := os.ReadFile(filepath.Join(dir, "owner"))
+	if err != nil {
+		return -1
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil {
+		return -2 // unreadable: matches no owner, so the entry goes
+	}
+	return n
 }
 
 func (c *Cache) releaser(e *cacheEntry) func() {

@@ -19,7 +19,7 @@ func openImage(t *testing.T, body string) *Image {
 }
 
 func TestCacheHitDoesNotUnpackAgain(t *testing.T) {
-	c, err := OpenCache(t.TempDir(), 1<<20, nil)
+	c, err := OpenCache(t.TempDir(), 1<<20, -1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 	dir := t.TempDir()
 	a, b, c := openImage(t, strings.Repeat("a", 10_000)), openImage(t, strings.Repeat("b", 10_000)), openImage(t, strings.Repeat("c", 10_000))
 	// Room for two images of ~13 KB (content plus entry costs), not three.
-	cache, err := OpenCache(dir, 30_000, nil)
+	cache, err := OpenCache(dir, 30_000, -1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, ".crashed-unpack"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	again, err := OpenCache(dir, 30_000, nil)
+	again, err := OpenCache(dir, 30_000, -1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 }
 
 func TestCacheKeepsImagesInUse(t *testing.T) {
-	cache, err := OpenCache(t.TempDir(), 15_000, nil)
+	cache, err := OpenCache(t.TempDir(), 15_000, -1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestCacheKeepsImagesInUse(t *testing.T) {
 }
 
 func TestCacheRefusesImageLargerThanTheCache(t *testing.T) {
-	cache, err := OpenCache(t.TempDir(), 4_000, nil)
+	cache, err := OpenCache(t.TempDir(), 4_000, -1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestCacheRefusesImageLargerThanTheCache(t *testing.T) {
 }
 
 func TestCacheUnpacksOnceForConcurrentRuns(t *testing.T) {
-	cache, err := OpenCache(t.TempDir(), 1<<20, nil)
+	cache, err := OpenCache(t.TempDir(), 1<<20, -1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,9 @@ type specParams struct {
 	TmpBytes      int64
 	MaxProcesses  int64
 	CgroupsPath   string
+	// IDBase is the host id of the container's root in its user
+	// namespace; 0 runs it without one.
+	IDBase uint32
 }
 
 // defaultPath is PATH when neither the image nor the task sets one.
@@ -43,7 +46,8 @@ var (
 )
 
 // buildSpec returns the runtime config of a task: its own PID, network (no
-// interface but lo), IPC, UTS, mount and cgroup namespaces; a read-only
+// interface but lo), IPC, UTS, mount and cgroup namespaces, and a user
+// namespace when IDBase is set; a read-only
 // root; no capabilities and no new privileges; the seccomp deny list; the
 // inputs read-only and the output directory writable; a size-bounded /tmp;
 // memory, process and CPU limits.
@@ -86,7 +90,7 @@ func buildSpec(p specParams) *specs.Spec {
 		quota := int64(p.Limits.CPUCores) * int64(period)
 		resources.CPU = &specs.LinuxCPU{Period: &period, Quota: &quota}
 	}
-	return &specs.Spec{
+	spec := &specs.Spec{
 		Version: specs.Version,
 		Process: &specs.Process{
 			User:            specs.User{UID: 0, GID: 0},
@@ -111,6 +115,12 @@ func buildSpec(p specParams) *specs.Spec {
 			ReadonlyPaths: readonlyPaths,
 		},
 	}
+	if p.IDBase != 0 {
+		spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+		ids := []specs.LinuxIDMapping{{ContainerID: 0, HostID: p.IDBase, Size: IDRangeSize}}
+		spec.Linux.UIDMappings, spec.Linux.GIDMappings = ids, slices.Clone(ids)
+	}
+	return spec
 }
 
 // mountDepth orders /input itself before its files and directories.

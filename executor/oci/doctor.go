@@ -18,6 +18,7 @@ const (
 	CheckRuntime = "OCI runtime"
 	CheckRoot    = "containers need root"
 	CheckCDI     = "GPUs for containers"
+	CheckUserNS  = "container user namespace"
 )
 
 // Doctor checks what the oci executor needs on this host: the OCI runtime
@@ -54,6 +55,29 @@ func Doctor(ctx context.Context, runtime string, cdiDirs []string) []executor.Ch
 			Fix:    "run the daemon as root to offer container jobs, or remove oci from market.executors"})
 	}
 	return append(out, gpuChecks(cdiDirs, realGPUHost())...)
+}
+
+// UserNamespaceCheck says whose ids a container runs with
+// (executor.oci.user_namespace and host_id_base), and whether this kernel
+// allows it.
+func UserNamespaceCheck(enabled bool, base uint32) executor.Check {
+	c := executor.Check{Name: CheckUserNS}
+	if !enabled {
+		c.Severity, c.Detail = executor.SeverityWarn, "off: a container's root is the host's root (without capabilities)"
+		c.Fix = "set executor.oci.user_namespace = true where the kernel allows user namespaces"
+		return c
+	}
+	if err := CheckHostIDBase(base); err != nil {
+		c.Severity, c.Detail, c.Fix = executor.SeverityFail, err.Error(), fmt.Sprintf("set executor.oci.host_id_base to a free range, e.g. %d", DefaultHostIDBase)
+		return c
+	}
+	if err := userNamespaceSupported(); err != nil {
+		c.Severity, c.Detail, c.Fix = executor.SeverityFail, err.Error(), "sysctl -w user.max_user_namespaces=15000"
+		return c
+	}
+	c.Severity = executor.SeverityOK
+	c.Detail = fmt.Sprintf("a container's ids 0-%d are host ids %d-%d", IDRangeSize-1, base, uint64(base)+IDRangeSize-1)
+	return c
 }
 
 // Info is what a miner can advertise about its container support.

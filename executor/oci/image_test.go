@@ -124,7 +124,7 @@ func TestImportLayout(t *testing.T) {
 				t.Errorf("imported manifest %s, want %s", opened.Digest, want)
 			}
 			root := filepath.Join(t.TempDir(), "rootfs")
-			if _, err := Unpack(context.Background(), opened, root, 1<<20); err != nil {
+			if _, err := Unpack(context.Background(), opened, root, 1<<20, -1); err != nil {
 				t.Fatal(err)
 			}
 			if b, err := os.ReadFile(filepath.Join(root, "etc", "greeting")); err != nil || string(b) != "hello" {

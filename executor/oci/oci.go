@@ -15,9 +15,12 @@
 // specs (cdi.go), or, where no spec names them, from the device nodes and
 // driver libraries found through NVML and ldconfig (nvml.go).
 //
-// The container runs as root of the image (uid 0) without capabilities and
-// without a user namespace: files it writes under /output are owned by the
-// daemon's user.
+// The container runs as root of the image (uid 0) without capabilities, in
+// a user namespace of its own (userns.go): its ids are host ids
+// Config.HostIDBase and up, which own the unpacked image and the files it
+// writes under /output. Because such an id cannot search the daemon's
+// directories, every mount source is bind-mounted into a per-task stage
+// directory the runtime can reach.
 package oci
 
 import (
@@ -82,8 +85,8 @@ type Config struct {
 	// CacheBytes caps the unpacked root file systems together (default
 	// DefaultCacheBytes); an image larger than this is refused.
 	CacheBytes int64
-	// BundleDir holds each run's bundle (config.json, input mount points)
-	// while it runs (default: a directory under os.TempDir()).
+	// BundleDir holds each run's bundle (config.json) while it runs
+	// (default: a directory under os.TempDir()).
 	BundleDir string
 	// Limits are the defaults for a task's zero limits (DefaultLimits() where zero).
 	Limits executor.Limits
@@ -105,6 +108,18 @@ type Config struct {
 	// spec names: the executor then binds the device nodes and the
 	// driver's libraries itself (nil: only CDI).
 	GPUs GPUNodes
+
+	// NoUserNamespace runs containers without a user namespace: their
+	// root is the host's root, without capabilities.
+	NoUserNamespace bool
+	// HostIDBase is the host id of the container's root (uid and gid);
+	// the container has IDRangeSize ids from there (default
+	// DefaultHostIDBase).
+	HostIDBase uint32
+	// StageDir holds each task's mounts: its rootfs overlay, inputs and
+	// output (default /run/vft-oci-stage/<hash of CacheDir>); every
+	// directory above it must be searchable by others.
+	StageDir string
 
 	// gpuHost is where injection without CDI finds device nodes and
 	// libraries: the real host unless a test sets stand-ins.
@@ -166,11 +181,22 @@ func New(cfg Config, log *slog.Logger) (*Executor, error) {
 		return nil, fmt.Errorf("%w: bundle directory: %v", ErrUnavailable, err)
 	}
 	cfg.Limits = cfg.Limits.WithDefaults(DefaultLimits())
-	cache, err := OpenCache(cfg.CacheDir, cfg.CacheBytes, log)
+	owner := -1
+	if !cfg.NoUserNamespace {
+		if err := prepareUserNamespaces(&cfg); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		owner = int(cfg.HostIDBase)
+	}
+	if err := prepareStage(&cfg); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	cache, err := OpenCache(cfg.CacheDir, cfg.CacheBytes, owner, log)
 	if err != nil {
 		return nil, err
 	}
-	log.Info("oci executor ready", "runtime", cfg.Runtime, "cache", cfg.CacheDir, "cache_bytes", cfg.CacheBytes)
+	log.Info("oci executor ready", "runtime", cfg.Runtime, "cache", cfg.CacheDir, "cache_bytes", cfg.CacheBytes,
+		"user_namespace", !cfg.NoUserNamespace, "host_id_base", cfg.HostIDBase)
 	return &Executor{cfg: cfg, log: log, cache: cache, runs: executor.NewRuns()}, nil
 }
 
@@ -216,6 +242,7 @@ func (e *Executor) Cache() *Cache { return e.cache }
 // Close stops running tasks and waits for them; it is safe to call twice.
 func (e *Executor) Close() error {
 	e.runs.Close()
+	_ = os.Remove(e.cfg.StageDir) // empty once every task has ended
 	return nil
 }
 
@@ -292,22 +319,36 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 		return res, fmt.Errorf("%w: bundle: %v", ErrUnavailable, err)
 	}
 	defer os.RemoveAll(bundle)
-	skeleton := filepath.Join(bundle, "input")
-	if err := inputSkeleton(skeleton, inputs); err != nil {
+	id := "vft-" + filepath.Base(bundle)
+	params := specParams{
+		Rootfs: rootfs, Args: args, Env: taskEnv(img.Config.Config.Env, t.Env), Cwd: cwd,
+		InputSkeleton: filepath.Join(bundle, "input"), Inputs: inputs, OutputDir: outDir, Limits: limits,
+		TmpBytes: e.cfg.TmpBytes, MaxProcesses: e.cfg.MaxProcesses, CgroupsPath: cgroupsPath(id),
+	}
+	stage, err := e.stage(id, &params)
+	if err != nil {
 		return res, err
 	}
-	id := "vft-" + filepath.Base(bundle)
-	spec := buildSpec(specParams{
-		Rootfs: rootfs, Args: args, Env: taskEnv(img.Config.Config.Env, t.Env), Cwd: cwd,
-		InputSkeleton: skeleton, Inputs: inputs, OutputDir: outDir, Limits: limits,
-		TmpBytes: e.cfg.TmpBytes, MaxProcesses: e.cfg.MaxProcesses, CgroupsPath: cgroupsPath(id),
-	})
+	defer func() {
+		if err := stage.Close(); err != nil {
+			e.log.Error("task stage left in place", "dir", stage.dir, "err", err)
+		}
+	}()
+	if err := inputSkeleton(params.InputSkeleton, params.Inputs); err != nil {
+		return res, err
+	}
+	spec := buildSpec(params)
 	via, err := injectGPUs(spec, e.cfg.CDISpecDirs, e.cfg.CDIKind, e.cfg.GPUs, e.cfg.gpuHost, t.GPUs)
 	if err != nil {
 		return res, fmt.Errorf("%w: %w", executor.ErrBadTask, err)
 	}
 	if via != "" {
 		e.log.Info("GPUs injected", "gpus", t.GPUs, "via", via)
+	}
+	if params.IDBase != 0 {
+		if err := devicesAsMounts(spec); err != nil {
+			return res, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
 	}
 	raw, err := json.MarshalIndent(spec, "", "  ")
 	if err != nil {
@@ -317,6 +358,45 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 		return res, fmt.Errorf("%w: bundle: %v", ErrUnavailable, err)
 	}
 	return e.runContainer(ctx, id, bundle, outDir, limits)
+}
+
+// stage mounts the task's rootfs (an overlay), inputs and output into a
+// stage directory that the container's root can reach, gives it the
+// output directory, and points p at the staged paths.
+func (e *Executor) stage(id string, p *specParams) (*taskStage, error) {
+	owner := -1
+	if !e.cfg.NoUserNamespace {
+		owner = int(e.cfg.HostIDBase)
+		if err := os.Chown(p.OutputDir, owner, owner); err != nil {
+			return nil, fmt.Errorf("give the output directory to the container's root: %w", err)
+		}
+		p.IDBase = e.cfg.HostIDBase
+	}
+	stage, err := newTaskStage(e.cfg.StageDir, id)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*taskStage, error) {
+		if cerr := stage.Close(); cerr != nil {
+			e.log.Error("task stage left in place", "dir", stage.dir, "err", cerr)
+		}
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if p.Rootfs, err = stage.overlay(p.Rootfs, "rootfs", owner); err != nil {
+		return fail(err)
+	}
+	if p.OutputDir, err = stage.bind(p.OutputDir, "output", true); err != nil {
+		return fail(err)
+	}
+	inputs := slices.Clone(p.Inputs)
+	for i := range inputs {
+		if inputs[i].Host, err = stage.bind(inputs[i].Host, fmt.Sprintf("input-%d", i), false); err != nil {
+			return fail(err)
+		}
+	}
+	p.Inputs = inputs
+	p.InputSkeleton = filepath.Join(stage.dir, "input")
+	return stage, nil
 }
 
 // imageError marks what is wrong with the image itself as a bad task; a

@@ -38,8 +38,10 @@ var mountPoints = []string{"proc", "dev", "sys", "tmp", "input", "output"}
 // earlier entries made, lands outside dst. Device nodes and FIFOs are
 // refused, setuid/setgid bits dropped, and the entries' declared sizes are
 // summed before each write: past maxBytes the unpack stops with ErrTooLarge.
-// It returns the bytes the rootfs holds (content plus entryCost per entry).
-func Unpack(ctx context.Context, img *Image, dst string, maxBytes int64) (int64, error) {
+// Every entry is owned by owner (uid and gid), the host id of the
+// container's root, or by the daemon's user when owner is -1. It returns
+// the bytes the rootfs holds (content plus entryCost per entry).
+func Unpack(ctx context.Context, img *Image, dst string, maxBytes int64, owner int) (int64, error) {
 	if img.LayersSize > maxBytes {
 		return 0, fmt.Errorf("%w: image %s has %d MiB of compressed layers, over the %d MiB rootfs cache (raise executor.oci.cache_bytes)",
 			ErrTooLarge, img.Digest, img.LayersSize>>20, maxBytes>>20)
@@ -115,6 +117,20 @@ func Unpack(ctx context.Context, img *Image, dst string, maxBytes int64) (int64,
 		}
 		if err := root.Mkdir(mp, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return total, fmt.Errorf("unpack: mount point /%s: %w", mp, err)
+		}
+	}
+	if owner >= 0 {
+		// Every entry, the directories MkdirAll made for entries whose
+		// parents the layers do not list included; links themselves, not
+		// what they point at.
+		err := fs.WalkDir(root.FS(), ".", func(name string, _ fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			return root.Lchown(name, owner, owner)
+		})
+		if err != nil {
+			return total, fmt.Errorf("unpack: give the rootfs to the container's root (host id %d): %w", owner, err)
 		}
 	}
 	return total, nil

@@ -24,7 +24,7 @@ func unpackLayers(t *testing.T, maxBytes int64, layers ...v1.Layer) (base string
 	if err := os.Mkdir(filepath.Join(base, "outside"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Unpack(context.Background(), img, filepath.Join(base, "rootfs"), maxBytes)
+	_, err = Unpack(context.Background(), img, filepath.Join(base, "rootfs"), maxBytes, -1)
 	return base, err
 }
 

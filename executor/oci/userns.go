@@ -1,0 +1,367 @@
+package oci
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// A container runs in a user namespace of its own: its uids and gids 0 to
+// IDRangeSize-1 are the host's HostIDBase to HostIDBase+IDRangeSize-1, ids
+// no account on the host has. Its root owns its image's files, but a
+// process that escapes the container (a runtime or kernel bug) is nobody
+// on the host, not root.
+const (
+	// DefaultHostIDBase is where the containers' ids start on the host:
+	// above every account and below the ids that systemd hands its own
+	// containers (0x70000000 up), 64 Ki-aligned as those ranges are.
+	DefaultHostIDBase = 0x6000_0000
+	// IDRangeSize is how many ids a container has: a Debian image needs
+	// root, the system users and nobody (65534).
+	IDRangeSize = 1 << 16
+)
+
+// CheckHostIDBase refuses a base under which the container's range would
+// overlap ordinary accounts (under 65536) or pass the largest id.
+func CheckHostIDBase(base uint32) error {
+	if base < IDRangeSize || uint64(base)+IDRangeSize > 1<<32-1 {
+		return fmt.Errorf("host id base %d is outside %d..%d (the container's %d ids must not overlap the host's accounts or pass 4294967294)",
+			base, IDRangeSize, 1<<32-1-IDRangeSize, IDRangeSize)
+	}
+	return nil
+}
+
+// userNamespaceSupported says why this kernel cannot give a container a
+// user namespace, or nil.
+func userNamespaceSupported() error {
+	raw, err := os.ReadFile("/proc/sys/user/max_user_namespaces")
+	if err != nil {
+		return fmt.Errorf("user namespaces: %w", err)
+	}
+	if n, _ := strconv.Atoi(strings.TrimSpace(string(raw))); n == 0 {
+		return errors.New("this kernel allows no user namespaces (user.max_user_namespaces = 0); run `sysctl -w user.max_user_namespaces=15000`, or set executor.oci.user_namespace = false to run containers as host root without capabilities")
+	}
+	return nil
+}
+
+// The stage: in a user namespace the runtime resolves every mount source
+// as the container's root, a host id that cannot search the daemon's 0700
+// directories (the repo, the rootfs cache, the job's work directory). So
+// for each task the daemon mounts the rootfs, the inputs and the output
+// under a task directory of the stage root, which every id may search
+// (0711) but no one else may list, and hands the runtime those paths. The
+// rootfs is an overlay whose upper layer is the task's own: the mount
+// points the runtime creates (a GPU library's path, say) land there, not
+// in the cached rootfs that every task of the image shares. The stage
+// root is a private mount, so nothing mounted in it propagates to other
+// mount namespaces; a task's mounts go when it ends, and at the next start
+// after a crash.
+
+// prepareUserNamespaces checks that containers can have a user namespace
+// with cfg's ids.
+func prepareUserNamespaces(cfg *Config) error {
+	if cfg.HostIDBase == 0 {
+		cfg.HostIDBase = DefaultHostIDBase
+	}
+	if err := CheckHostIDBase(cfg.HostIDBase); err != nil {
+		return fmt.Errorf("executor.oci.host_id_base: %w", err)
+	}
+	return userNamespaceSupported()
+}
+
+// prepareStage readies cfg's stage directory, emptied of what a crashed
+// run left.
+func prepareStage(cfg *Config) error {
+	if cfg.StageDir == "" {
+		sum := sha256.Sum256([]byte(cfg.CacheDir))
+		cfg.StageDir = filepath.Join(DefaultStageRoot, hex.EncodeToString(sum[:6]))
+	}
+	if err := prepareStageRoot(filepath.Dir(cfg.StageDir)); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.StageDir, stageRootMode); err != nil {
+		return fmt.Errorf("stage directory: %w", err)
+	}
+	if err := os.Chmod(cfg.StageDir, stageRootMode); err != nil {
+		return fmt.Errorf("stage directory: %w", err)
+	}
+	return cleanStage(cfg.StageDir)
+}
+
+// DefaultStageRoot holds the executors' stage directories: /run is a
+// memory file system every id may search, and emptied at boot.
+const DefaultStageRoot = "/run/vft-oci-stage"
+
+// stageRootMode lets the container's root reach the mount sources.
+const stageRootMode = 0o711
+
+var stageRootOnce sync.Map // stage root -> error of its preparation
+
+// prepareStageRoot creates dir (0711 down from its first missing parent),
+// makes it a private mount, and removes what a crashed run left in it.
+// Every directory above it must be searchable by others (/run is).
+func prepareStageRoot(dir string) error {
+	if v, ok := stageRootOnce.Load(dir); ok {
+		err, _ := v.(error)
+		return err
+	}
+	err := prepareStageRootOnce(dir)
+	stageRootOnce.Store(dir, err)
+	return err
+}
+
+func prepareStageRootOnce(dir string) error {
+	if err := os.MkdirAll(dir, stageRootMode); err != nil {
+		return fmt.Errorf("stage directory: %w", err)
+	}
+	if err := os.Chmod(dir, stageRootMode); err != nil {
+		return fmt.Errorf("stage directory: %w", err)
+	}
+	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
+		st, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("stage directory: %w", err)
+		}
+		if st.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("stage directory %s: %s (mode %o) is not searchable by others, so a container's root could not reach its files; chmod o+x %s or choose another executor.oci stage directory", dir, p, st.Mode().Perm(), p)
+		}
+		if p == filepath.Dir(p) {
+			break
+		}
+	}
+	mounts, err := mountsUnder(dir, true)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(mounts, dir) {
+		if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("stage directory %s: bind mount: %w", dir, err)
+		}
+	}
+	if err := unix.Mount("", dir, "", unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("stage directory %s: make it a private mount: %w", dir, err)
+	}
+	return nil
+}
+
+// cleanStage unmounts what a crashed daemon left mounted in its stage
+// (dir) and removes the task directories, or says why it cannot.
+func cleanStage(dir string) error {
+	if err := unmountUnder(dir); err != nil {
+		return err
+	}
+	list, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range list {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("stage: %w", err)
+		}
+	}
+	return nil
+}
+
+// unmountUnder detaches every mount below dir (not dir itself), deepest
+// first, and checks that none is left: only then may the caller remove
+// what is under dir without reaching into a mount's source.
+func unmountUnder(dir string) error {
+	mounts, err := mountsUnder(dir, false)
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(mounts, func(a, b string) int { return len(b) - len(a) })
+	for _, m := range mounts {
+		if err := unix.Unmount(m, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("stage: unmount %s: %w", m, err)
+		}
+	}
+	if left, err := mountsUnder(dir, false); err != nil || len(left) > 0 {
+		return fmt.Errorf("stage: still mounted under %s: %v %v", dir, left, err)
+	}
+	return nil
+}
+
+// mountsUnder lists the mount points at or (with self false: only) below
+// dir, from /proc/self/mountinfo.
+func mountsUnder(dir string, self bool) ([]string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("mount table: %w", err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		mp := unescapeMountinfo(fields[4])
+		if (self && mp == dir) || strings.HasPrefix(mp, dir+"/") {
+			out = append(out, mp)
+		}
+	}
+	return out, sc.Err()
+}
+
+// unescapeMountinfo undoes the kernel's octal escapes (\040 for a space).
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// taskStage is one task's directory in the stage root.
+type taskStage struct {
+	dir string
+}
+
+func newTaskStage(root, id string) (*taskStage, error) {
+	dir := filepath.Join(root, id)
+	if err := os.Mkdir(dir, stageRootMode); err != nil {
+		return nil, fmt.Errorf("%w: stage: %v", ErrUnavailable, err)
+	}
+	return &taskStage{dir: dir}, nil
+}
+
+// bind mounts src at name in the stage (read-only unless rw) and returns
+// the path the runtime is to use.
+func (s *taskStage) bind(src, name string, rw bool) (string, error) {
+	st, err := os.Stat(src)
+	if err != nil {
+		return "", err
+	}
+	dst := filepath.Join(s.dir, name)
+	if st.IsDir() {
+		err = os.Mkdir(dst, 0o755)
+	} else {
+		err = os.WriteFile(dst, nil, 0o644)
+	}
+	if err != nil {
+		return "", fmt.Errorf("stage %s: %w", name, err)
+	}
+	if err := unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return "", fmt.Errorf("stage: bind %s: %w", src, err)
+	}
+	if !rw {
+		if err := unix.Mount("", dst, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+			return "", fmt.Errorf("stage: make %s read-only: %w", name, err)
+		}
+	}
+	return dst, nil
+}
+
+// overlay mounts a copy-on-write view of lower at name in the stage: reads
+// come from lower, writes go to an upper directory of the task's own,
+// owned by owner (-1: the daemon's user).
+func (s *taskStage) overlay(lower, name string, owner int) (string, error) {
+	// The option string separates with ',' and ':' and escapes with '\'.
+	if strings.ContainsAny(lower+s.dir, ",:\\") {
+		return "", fmt.Errorf("stage: the path %s or %s holds ',', ':' or '\\', which an overlay mount cannot name; move the repo", lower, s.dir)
+	}
+	upper, work, dst := filepath.Join(s.dir, name+".upper"), filepath.Join(s.dir, name+".work"), filepath.Join(s.dir, name)
+	for _, d := range []string{upper, work, dst} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return "", fmt.Errorf("stage %s: %w", name, err)
+		}
+	}
+	if owner >= 0 {
+		if err := os.Chown(upper, owner, owner); err != nil {
+			return "", fmt.Errorf("stage %s: %w", name, err)
+		}
+	}
+	opts := "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work
+	if err := unix.Mount("overlay", dst, "overlay", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+		return "", fmt.Errorf("stage: overlay on %s: %w", lower, err)
+	}
+	return dst, nil
+}
+
+// Close unmounts everything in the task's stage and removes it; a mount
+// that will not go keeps the directory (and what it holds) in place.
+func (s *taskStage) Close() error {
+	if err := unmountUnder(s.dir); err != nil {
+		return err
+	}
+	return os.RemoveAll(s.dir)
+}
+
+// devicesAsMounts turns the spec's device nodes (GPUs) into bind mounts of
+// the host's nodes. In a user namespace a runtime cannot mknod, so it binds
+// the host file at the device's container path, which is the wrong file or
+// none when the host keeps the node elsewhere; the node is found here by
+// its type and numbers instead. The device cgroup rules stay as they are.
+func devicesAsMounts(spec *specs.Spec) error {
+	for _, d := range spec.Linux.Devices {
+		host, err := hostDeviceNode(d)
+		if err != nil {
+			return err
+		}
+		spec.Mounts = append(spec.Mounts, specs.Mount{Destination: d.Path, Type: "bind", Source: host,
+			Options: []string{"bind", "nosuid", "noexec"}})
+	}
+	spec.Linux.Devices = nil
+	return nil
+}
+
+// hostDeviceNode finds the host's node of d: its own path, udev's
+// /dev/char or /dev/block link, or any node under /dev with its numbers.
+func hostDeviceNode(d specs.LinuxDevice) (string, error) {
+	want := uint64(unix.Mkdev(uint32(d.Major), uint32(d.Minor)))
+	isChar := d.Type != "b"
+	matches := func(p string) bool {
+		var st unix.Stat_t
+		if unix.Stat(p, &st) != nil {
+			return false
+		}
+		kind := st.Mode & unix.S_IFMT
+		return st.Rdev == want && ((isChar && kind == unix.S_IFCHR) || (!isChar && kind == unix.S_IFBLK))
+	}
+	link := fmt.Sprintf("/dev/char/%d:%d", d.Major, d.Minor)
+	if !isChar {
+		link = fmt.Sprintf("/dev/block/%d:%d", d.Major, d.Minor)
+	}
+	for _, p := range []string{d.Path, link} {
+		if matches(p) {
+			return p, nil
+		}
+	}
+	for _, dir := range []string{"/dev", "/dev/dri"} {
+		list, _ := os.ReadDir(dir)
+		for _, e := range list {
+			if p := filepath.Join(dir, e.Name()); e.Type()&fs.ModeDevice != 0 && matches(p) {
+				return p, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("device %s (%d:%d) has no node under /dev on this host to bind into the container's user namespace", d.Path, d.Major, d.Minor)
+}
