@@ -90,6 +90,20 @@ type Task struct {
 	// GPUs are the NVML UUIDs ("GPU-…") of the GPUs assigned to the task.
 	// Only the native executor gives a task GPUs; wasm refuses a task with any.
 	GPUs []string
+
+	// Started, when set, is called once when the task's time limit starts:
+	// after the executor's own setup (compiling a module, unpacking an
+	// image), which does not count against it. A worker tells its
+	// submitter then, so that the report deadline runs from there.
+	Started func()
+}
+
+// NotifyStarted calls t.Started, if set: executors call it as the task's
+// time limit starts.
+func (t Task) NotifyStarted() {
+	if t.Started != nil {
+		t.Started()
+	}
 }
 
 // Mount maps a host file or directory into the task's /input tree.

@@ -133,6 +133,9 @@ type Market struct {
 
 	// checkedVerdicts: each verdict is checked once (verifying.go).
 	checkedVerdicts verdictCache
+	// progress is what the workers of this node's jobs said of their
+	// staging (progress.go).
+	progress *workerProgress
 }
 
 // now reads the book's clock (Book.Now), the one every decision reads.
@@ -151,7 +154,7 @@ func NewMarket(key *identity.Key, streams Streams, book *Book, opts MarketOption
 	}
 	m := &Market{key: key, streams: streams, book: book, opts: opts, log: log.With("component", "market"),
 		bids: map[string][]Bid{}, bidNews: make(chan struct{}), seen: map[string]struct{}{}, revealing: map[string]bool{}, assigning: map[string]map[peer.ID]bool{},
-		openBids: newOpenBids(maxOpenBids), toBid: newBidQueue(), maxBids: maxBidsPerJob}
+		openBids: newOpenBids(maxOpenBids), toBid: newBidQueue(), maxBids: maxBidsPerJob, progress: newWorkerProgress()}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	if book != nil {
 		// A submitter that accepted this worker's result is a customer:
@@ -281,6 +284,7 @@ func (m *Market) Start(offers, verdicts Gossip) {
 	m.streams.SetStreamHandler(ProtocolBid, m.handleBid)
 	m.streams.SetStreamHandler(ProtocolCommit, m.handleCommit)
 	m.streams.SetStreamHandler(ProtocolStarted, m.handleStarted)
+	m.streams.SetStreamHandler(ProtocolProgress, m.handleProgress)
 	if m.opts.Works {
 		m.streams.SetStreamHandler(ProtocolAssign, m.handleAssign)
 		m.streams.SetStreamHandler(ProtocolVerdict, m.handleVerdict)
@@ -302,6 +306,7 @@ func (m *Market) Close() error {
 		m.streams.RemoveStreamHandler(ProtocolBid)
 		m.streams.RemoveStreamHandler(ProtocolCommit)
 		m.streams.RemoveStreamHandler(ProtocolStarted)
+		m.streams.RemoveStreamHandler(ProtocolProgress)
 		m.streams.RemoveStreamHandler(ProtocolAssign)
 		m.streams.RemoveStreamHandler(ProtocolVerdict)
 		m.cancel()

@@ -47,7 +47,8 @@ func FuzzOpenOffer(f *testing.F) {
 }
 
 // FuzzOpenDirect: every kind that arrives on a direct stream (bids,
-// assignments, acks, commitments, reveals and their requests, started)
+// assignments, acks, commitments, reveals and their requests, started,
+// progress)
 // is refused or decoded, signed by the peer at the other end; nothing
 // panics, whatever the bytes and whichever kind they claim.
 func FuzzOpenDirect(f *testing.F) {
@@ -67,6 +68,7 @@ func FuzzOpenDirect(f *testing.F) {
 		{KindRevealRequest, RevealRequest{Job: id}},
 		{KindReveal, RevealMsg{Job: id, Result: fakeCID("result"), Salt: bytes.Repeat([]byte{1}, 16)}},
 		{KindStarted, StartedMsg{Job: id}},
+		{KindProgress, ProgressMsg{Job: id, Stage: StageStaging, StagedBytes: 1 << 30}},
 	} {
 		raw, err := wire.Seal(key, m.kind, fuzzNow, m.body)
 		if err != nil {
@@ -84,10 +86,11 @@ func FuzzOpenDirect(f *testing.F) {
 			req    RevealRequest
 			reveal RevealMsg
 			start  StartedMsg
+			prog   ProgressMsg
 		)
 		opened := 0
 		for kind, v := range map[string]any{KindBid: &bid, KindAssign: &assign, KindAck: &ack, KindCommit: &commit,
-			KindRevealRequest: &req, KindReveal: &reveal, KindStarted: &start} {
+			KindRevealRequest: &req, KindReveal: &reveal, KindStarted: &start, KindProgress: &prog} {
 			if openDirect(data, kind, from, fuzzNow, v) == nil {
 				opened++
 			}

@@ -215,15 +215,20 @@ func (m *Market) awaitBids(o Offer, need int, taken func(peer.ID) bool, early bo
 
 // watch waits until the job needs more workers (a spot check's verifier,
 // a tie-breaker) or ends, and drops the workers that have not committed by
-// the report deadline (recording them in missed) so collect replaces them.
-// It returns false when there is nothing more to do.
+// their report deadline (recording them in missed) so collect replaces
+// them. Each worker's deadline runs from this assignment, moved by what
+// it says of its staging (progress.go). It returns false when there is
+// nothing more to do.
 func (m *Market) watch(o Offer, missed map[peer.ID]bool) bool {
 	id := o.ID.String()
 	k := int(o.Spec.Verify.Workers)
-	reportBy := m.now().Add(o.Spec.Needs.Timeout() + m.opts.ReportGrace)
+	timeout, grace := o.Spec.Needs.Timeout(), m.opts.ReportGrace
+	assignedAt := m.now()
+	var late []peer.ID
 	for {
 		rec, err := m.book.Get(m.ctx, id)
 		if err != nil || rec.State.Terminal() {
+			m.progress.forget(id)
 			return false
 		}
 		if len(rec.Workers) < rec.needed(k) {
@@ -232,8 +237,8 @@ func (m *Market) watch(o Offer, missed map[peer.ID]bool) bool {
 		if committed(rec) {
 			// Waiting for reveals, the decision or settlement, which
 			// end the job or ask for more workers.
-			reportBy = m.now().Add(o.Spec.Needs.Timeout() + m.opts.ReportGrace)
-		} else if m.now().After(reportBy) {
+			assignedAt = m.now()
+		} else if late = m.lateWorkers(rec, assignedAt, timeout, grace); len(late) > 0 {
 			break
 		}
 		select {
@@ -242,31 +247,33 @@ func (m *Market) watch(o Offer, missed map[peer.ID]bool) bool {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	var late []peer.ID
+	var dropped []peer.ID
 	rec, err := m.book.Update(m.ctx, id, func(r *Record) {
-		kept := r.Workers[:0]
-		for _, w := range r.Workers {
-			if _, ok := r.Commits[w.String()]; ok {
-				kept = append(kept, w)
-				continue
+		dropped = dropped[:0]
+		r.Workers = slices.DeleteFunc(r.Workers, func(w peer.ID) bool {
+			// A commitment or a failed run may have come in meanwhile.
+			_, committed := r.Commits[w.String()]
+			_, failed := r.Reports[w.String()]
+			if committed || failed || !slices.Contains(late, w) {
+				return false
 			}
-			if _, ok := r.Reports[w.String()]; ok { // its run failed
-				kept = append(kept, w)
-				continue
-			}
-			late = append(late, w)
+			dropped = append(dropped, w)
+			return true
+		})
+		for _, w := range dropped {
 			missed[w] = true
 			r.Missed = append(r.Missed, w.String())
 		}
-		r.Workers = kept
-		if len(late) > 0 {
-			note := fmt.Sprintf("%d worker(s) missed the report deadline; reassigning", len(late))
+		if len(dropped) > 0 {
+			note := fmt.Sprintf("%d worker(s) missed the report deadline; reassigning", len(dropped))
 			if o.Spec.Escrow && r.Escrow != "" {
-				note = fmt.Sprintf("%d worker(s) missed the report deadline", len(late))
+				note = fmt.Sprintf("%d worker(s) missed the report deadline", len(dropped))
 			}
 			r.History = append(r.History, Change{State: r.State, At: m.now(), Note: note})
 		}
 	})
+	late = dropped
+	m.progress.forget(id, late...)
 	if err != nil || rec.State.Terminal() {
 		return false
 	}
@@ -279,6 +286,21 @@ func (m *Market) watch(o Offer, missed map[peer.ID]bool) bool {
 		return m.continueEscrowed(rec, o, len(late))
 	}
 	return len(late) > 0
+}
+
+// lateWorkers are the job's workers that have neither committed nor
+// reported a failed run by their report deadline.
+func (m *Market) lateWorkers(rec Record, assignedAt time.Time, timeout, grace time.Duration) []peer.ID {
+	now := m.now()
+	var late []peer.ID
+	for _, w := range rec.Workers {
+		_, committed := rec.Commits[w.String()]
+		_, failed := rec.Reports[w.String()]
+		if !committed && !failed && now.After(m.progress.deadline(rec.ID, w, assignedAt, timeout, grace)) {
+			late = append(late, w)
+		}
+	}
+	return late
 }
 
 // continueEscrowed goes on with the workers that committed when some of an

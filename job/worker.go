@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -53,10 +54,16 @@ const (
 	FaultWrongResult = "wrong-result" // returns garbage instead of running the job
 	FaultCopy        = "copy"         // skips the work and tries to pass off a result it did not compute
 	FaultNoShow      = "no-show"      // accepts the assignment, then never reports
+	// FaultSlowStaging is an honest worker on a slow link: its staging
+	// takes SlowStaging longer, for tests of the report deadline.
+	FaultSlowStaging = "slow-staging"
 )
 
 // Faults lists the valid fault names.
-var Faults = []string{FaultWrongResult, FaultCopy, FaultNoShow}
+var Faults = []string{FaultWrongResult, FaultCopy, FaultNoShow, FaultSlowStaging}
+
+// SlowStaging is how much longer FaultSlowStaging makes a worker stage.
+var SlowStaging = 10 * time.Second
 
 // Worker runs assigned jobs: fetch inputs, execute, import the output,
 // report the result CID to the submitter.
@@ -199,7 +206,9 @@ func (w *Worker) Run(parent context.Context, rec Record) {
 	case runErr != nil:
 		runErr = fmt.Errorf("not run: the escrow does not secure it: %w", runErr)
 	default:
-		result, runErr = w.execute(ctx, o)
+		progress := w.reportStaging(ctx, o)
+		result, runErr = w.execute(ctx, o, progress)
+		progress.Close()
 	}
 	if errors.Is(runErr, executor.ErrClosed) {
 		// The node closed its executors under the run: it is stopping,
@@ -465,7 +474,7 @@ func (w *Worker) finish(ctx context.Context, id, result string, to State, note s
 }
 
 // execute fetches, runs and imports; it returns the result CID.
-func (w *Worker) execute(ctx context.Context, o Offer) (string, error) {
+func (w *Worker) execute(ctx context.Context, o Offer, progress *stagingReporter) (string, error) {
 	s := o.Spec
 	ex, ok := w.execs[s.Executor]
 	if !ok {
@@ -498,7 +507,16 @@ func (w *Worker) execute(ctx context.Context, o Offer) (string, error) {
 	}
 	fetchCtx, cancel := context.WithTimeout(ctx, s.Needs.Timeout()+5*time.Minute)
 	defer cancel()
-	staging := newStagingBudget(w.caps.InputBytes, o.Submitter)
+	task.Started = progress.started
+	if w.fault == FaultSlowStaging {
+		w.log.Warn("debug fault: staging slowly", "job", o.ID, "for", SlowStaging)
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(SlowStaging):
+		}
+	}
+	staging := newStagingBudget(w.caps.InputBytes, o.Submitter, &progress.staged)
 	staged := map[string]string{}
 	for _, c := range kind.Content(kindSpec) {
 		path := filepath.Join(dir, c.File)
@@ -550,12 +568,13 @@ func (w *Worker) execute(ctx context.Context, o Offer) (string, error) {
 // stagingBudget spends a miner's market.max_input over one job's module
 // and inputs: each fetch may write what the ones before it left.
 type stagingBudget struct {
-	total, used int64   // total 0: no cap of the miner's own
-	holder      peer.ID // has all of the job's content: its submitter
+	total, used int64          // total 0: no cap of the miner's own
+	holder      peer.ID        // has all of the job's content: its submitter
+	staged      *atomic.Uint64 // what the submitter is told is staged
 }
 
-func newStagingBudget(total int64, holder peer.ID) *stagingBudget {
-	return &stagingBudget{total: total, holder: holder}
+func newStagingBudget(total int64, holder peer.ID, staged *atomic.Uint64) *stagingBudget {
+	return &stagingBudget{total: total, holder: holder, staged: staged}
 }
 
 // get fetches c to path within what is left and within limit (0: none).
@@ -581,6 +600,7 @@ func (b *stagingBudget) get(ctx context.Context, content Content, c, path string
 		return err
 	}
 	b.used += usage.Bytes
+	b.staged.Store(uint64(b.used))
 	return nil
 }
 

@@ -321,6 +321,7 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 		name = e.cfg.Prlimit
 	}
 
+	t.NotifyStarted()
 	runCtx, cancelRun := context.WithTimeout(ctx, limits.Timeout)
 	defer cancelRun()
 	stdout := &executor.CapBuffer{Max: limits.MaxStdoutBytes}

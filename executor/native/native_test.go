@@ -189,3 +189,13 @@ func TestGPUs(t *testing.T) {
 		t.Fatalf("unknown GPU: %v, want ErrBadTask", err)
 	}
 }
+
+// Started marks the start of the task's time limit, once.
+func TestStartedOnce(t *testing.T) {
+	e := newExecutor(t)
+	started := 0
+	task := executor.Task{Args: []string{"true"}, OutputDir: filepath.Join(t.TempDir(), "out"), Started: func() { started++ }}
+	if _, err := e.Run(context.Background(), task); err != nil || started != 1 {
+		t.Fatalf("Run: %v; Started called %d times, want 1", err, started)
+	}
+}

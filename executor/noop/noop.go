@@ -79,6 +79,7 @@ func (e *Executor) Run(ctx context.Context, t executor.Task) (executor.Result, e
 		return executor.Result{}, err
 	}
 	t.OutputDir = out
+	t.NotifyStarted()
 	if e.cfg.Hook != nil {
 		return e.cfg.Hook(ctx, t)
 	}

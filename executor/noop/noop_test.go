@@ -60,3 +60,13 @@ func TestClosed(t *testing.T) {
 		t.Fatalf("Run after Close = %v, want ErrClosed", err)
 	}
 }
+
+func TestStartedOnce(t *testing.T) {
+	e := New(Config{})
+	defer e.Close()
+	started := 0
+	_, err := e.Run(context.Background(), executor.Task{OutputDir: filepath.Join(t.TempDir(), "out"), Started: func() { started++ }})
+	if err != nil || started != 1 {
+		t.Fatalf("Run: %v; Started called %d times, want 1", err, started)
+	}
+}

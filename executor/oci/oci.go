@@ -357,6 +357,7 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), raw, 0o600); err != nil {
 		return res, fmt.Errorf("%w: bundle: %v", ErrUnavailable, err)
 	}
+	t.NotifyStarted()
 	return e.runContainer(ctx, id, bundle, outDir, limits)
 }
 

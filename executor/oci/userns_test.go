@@ -21,9 +21,11 @@ func TestRunInUserNamespace(t *testing.T) {
 	e := newTestExecutor(t)
 	image := writeLayout(t, imageOf(t, "", busyboxLayer(t), layerOf(t, entry{name: "secret", typ: '0', mode: 0o600, body: []byte("mine\n")})))
 	task := shTask(t, image, "cat /proc/self/uid_map /proc/self/gid_map; id -u; cat /secret; echo out > /output/f")
+	started := 0
+	task.Started = func() { started++ }
 	res, err := e.Run(context.Background(), task)
-	if err != nil {
-		t.Fatalf("Run: %v\nstderr: %s", err, res.Stderr)
+	if err != nil || started != 1 {
+		t.Fatalf("Run: %v, Started called %d times\nstderr: %s", err, started, res.Stderr)
 	}
 	fields := strings.Fields(string(res.Stdout))
 	want := strings.Fields(fmt.Sprintf("0 %d %d 0 %d %d 0 mine", DefaultHostIDBase, IDRangeSize, DefaultHostIDBase, IDRangeSize))

@@ -100,6 +100,7 @@ func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, e
 	if err := checkModule(mod, bin, limits.MemoryBytes); err != nil {
 		return res, err
 	}
+	t.NotifyStarted()
 
 	fsConfig, cleanup, err := mountInputs(inputs, outDir)
 	if err != nil {

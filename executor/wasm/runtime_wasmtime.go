@@ -511,6 +511,7 @@ func (r *wasmtimeRuntime) run(ctx context.Context, t executor.Task) (executor.Re
 	req := execRequest{Args: append([]string{"task"}, t.Args...), EnvKeys: keys, EnvVals: vals, Seed: t.Seed,
 		Root: root, Subs: subs, OutDir: outDir, MemoryBytes: limits.MemoryBytes, MaxStdoutBytes: limits.MaxStdoutBytes}
 
+	t.NotifyStarted()
 	runCtx, cancel := context.WithTimeout(ctx, limits.Timeout)
 	defer cancel()
 	var x execResult

@@ -678,3 +678,27 @@ func TestRunawayStopped(t *testing.T) {
 		}
 	}
 }
+
+// Started marks the start of the task's time limit: once, after the
+// compile, and not at all for a module that never gets that far.
+func TestStartedAfterCompile(t *testing.T) {
+	e := sharedExecutor(t)
+	for _, tc := range []struct {
+		name   string
+		module []byte
+		want   int
+	}{
+		{"runs", nopWasm, 1},
+		{"traps", unreachableWasm, 1},
+		{"not wasm", []byte("#!/bin/sh\n"), 0},
+		{"foreign import", foreignImportWasm, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			started := 0
+			e.Run(context.Background(), executor.Task{JobID: tc.name, Module: tc.module, OutputDir: t.TempDir(), Started: func() { started++ }})
+			if started != tc.want {
+				t.Fatalf("Started called %d times, want %d", started, tc.want)
+			}
+		})
+	}
+}

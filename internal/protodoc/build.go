@@ -238,10 +238,11 @@ func (b *builder) jobs() {
 		return b.add(f, v, nil)
 	}
 	direct("bid-valid", "worker A bids on offer-valid", string(job.ProtocolBid), 2, job.KindBid, job.BidMsg{Job: jobID, Price: 1_000_000, FreeSlots: 2})
-	direct("ack-valid", "the submitter's reply to a bid (also to assign, commit, started, verdict)", string(job.ProtocolBid), 1, job.KindAck, job.AckMsg{Job: jobID, OK: true})
+	direct("ack-valid", "the submitter's reply to a bid (also to assign, commit, started, progress, verdict)", string(job.ProtocolBid), 1, job.KindAck, job.AckMsg{Job: jobID, OK: true})
 	workers := []string{workerA.PeerID().String(), workerB.PeerID().String(), workerC.PeerID().String()}
 	direct("assign-valid", "offer-valid assigned to workers A, B, C (text peer IDs); offer is the offer's envelope as a byte string", string(job.ProtocolAssign), 1, job.KindAssign, job.AssignMsg{Job: jobID, Offer: offerRaw, Workers: workers})
 	direct("started-valid", "worker A started", job.ProtocolStarted, 2, job.KindStarted, job.StartedMsg{Job: jobID})
+	direct("progress-valid", "worker A is still staging, 300 MiB fetched", job.ProtocolProgress, 2, job.KindProgress, job.ProgressMsg{Job: jobID, Stage: job.StageStaging, StagedBytes: 300 << 20})
 	result := cidOf("result")
 	salts := map[byte][]byte{}
 	for _, k := range []byte{2, 3, 4} {

@@ -39,6 +39,7 @@ var bodyTypes = map[string]any{
 	"job.AckMsg":          job.AckMsg{},
 	"job.AssignMsg":       job.AssignMsg{},
 	"job.StartedMsg":      job.StartedMsg{},
+	"job.ProgressMsg":     job.ProgressMsg{},
 	"job.CommitMsg":       job.CommitMsg{},
 	"job.RevealRequest":   job.RevealRequest{},
 	"job.RevealMsg":       job.RevealMsg{},
@@ -250,7 +251,7 @@ func TestDocLimits(t *testing.T) {
 		}
 	}
 	for _, k := range []string{heartbeat.Kind, job.KindOffer, job.KindCancel, job.KindVerdict, job.KindBid, job.KindAck, job.KindAssign,
-		job.KindStarted, job.KindCommit, job.KindRevealRequest, job.KindReveal, escrow.KindSignRequest, escrow.KindSignReply} {
+		job.KindStarted, job.KindProgress, job.KindCommit, job.KindRevealRequest, job.KindReveal, escrow.KindSignRequest, escrow.KindSignReply} {
 		if !kinds[k] {
 			t.Errorf("kind %s is missing from PROTOCOL.md's limits table", k)
 		}

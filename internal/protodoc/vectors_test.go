@@ -115,7 +115,7 @@ func TestVectorsReplay(t *testing.T) {
 	}
 	// Every kind on the wire has at least one valid example.
 	for _, k := range []string{heartbeat.Kind, job.KindOffer, job.KindCancel, job.KindBid, job.KindAck, job.KindAssign,
-		job.KindStarted, job.KindCommit, job.KindRevealRequest, job.KindReveal, job.KindVerdict, escrow.KindSignRequest, escrow.KindSignReply} {
+		job.KindStarted, job.KindProgress, job.KindCommit, job.KindRevealRequest, job.KindReveal, job.KindVerdict, escrow.KindSignRequest, escrow.KindSignReply} {
 		if !kinds[k] {
 			t.Errorf("no valid vector of kind %s", k)
 		}
@@ -178,6 +178,8 @@ func replay(t *testing.T, v Vector, all map[string]Vector) error {
 		return err
 	case job.KindStarted:
 		return openAs(raw, v.Kind, DirectLimits, now, &job.StartedMsg{})
+	case job.KindProgress:
+		return openAs(raw, v.Kind, DirectLimits, now, &job.ProgressMsg{})
 	case job.KindCommit:
 		var c job.CommitMsg
 		err := openAs(raw, v.Kind, DirectLimits, now, &c)

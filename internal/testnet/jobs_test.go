@@ -360,3 +360,42 @@ func TestWorkerCommitsAfterSubmitterRestart(t *testing.T) {
 		t.Fatalf("worker result %s, accepted %s, missed %v", w.Result, rec.Result, rec.Missed)
 	}
 }
+
+// A worker whose staging (fetch, compile) takes longer than the job's
+// timeout and the report grace together, as a large image over a slow link
+// does, keeps the job while it says it is still staging: the submitter
+// does not drop it as a no-show and hand the job to someone who would fare
+// no better. (Before job-progress/1 the submitter dropped it at timeout +
+// report grace after the assignment.)
+func TestSlowStagingWorkerKept(t *testing.T) {
+	defer func(was time.Duration) { job.ProgressInterval = was }(job.ProgressInterval)
+	job.ProgressInterval = time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	slowCfg := Config(config.ModeMiner)
+	slowCfg.Debug.AllowFaults = true
+	slow := Start(t, slowCfg, "slow", node.Options{Fault: job.FaultSlowStaging})
+	subCfg := Config(config.ModeLight)
+	BootstrapTo(&subCfg, slow)
+	submitter := Start(t, subCfg, "submitter", node.Options{})
+	spec := wasmSpec(1, 2*time.Minute)
+	// Staging takes job.SlowStaging (10 s) and more: past the timeout (5 s)
+	// and the testnet's report grace (3 s) together.
+	spec.Module, spec.Needs.MemoryBytes, spec.Needs.TimeoutMS = addModule(ctx, t, submitter, "../../examples/wordcount"), 128<<20, 5_000
+	spec.Inputs = []job.Input{{CID: addPath(ctx, t, submitter, "../../examples/wordcount/testdata/books")}}
+	offer, err := submitter.Market().Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := waitState(ctx, t, submitter, offer.ID.String(), job.StateDone)
+	if len(rec.Workers) != 1 || rec.Workers[0] != slow.Network().ID() || len(rec.Missed) > 0 {
+		t.Fatalf("workers %v, missed %v: want the slow-staging miner %s kept", rec.Workers, rec.Missed, slow.Network().ID())
+	}
+	staged := false
+	for _, h := range rec.History {
+		staged = staged || strings.Contains(h.Note, "staged") && strings.Contains(h.Note, "and started")
+	}
+	if !staged {
+		t.Fatalf("history does not say the worker staged and started: %+v", rec.History)
+	}
+}

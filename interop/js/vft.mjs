@@ -21,6 +21,7 @@ export const LIMITS = {
   'job-ack/1': { size: 69632, age: MIN, future: 30_000 },
   'job-assign/1': { size: 69632, age: MIN, future: 30_000 },
   'job-started/1': { size: 69632, age: MIN, future: 30_000 },
+  'job-progress/1': { size: 69632, age: MIN, future: 30_000 },
   'job-commit/1': { size: 69632, age: MIN, future: 30_000 },
   'job-reveal-request/1': { size: 69632, age: MIN, future: 30_000 },
   'job-reveal/1': { size: 69632, age: MIN, future: 30_000 },
@@ -53,6 +54,7 @@ export const SCHEMAS = {
   'job-ack/1': { job: 'cid', ok: 'bool', reason: 'text' },
   'job-assign/1': { job: 'cid', offer: 'bytes', workers: ['peer'] },
   'job-started/1': { job: 'cid' },
+  'job-progress/1': { job: 'cid', stage: 'text', staged_bytes: 'uint' },
   'job-commit/1': { job: 'cid', commitment: 'bytes|null', error: 'text', failure: 'text' },
   'job-reveal-request/1': { job: 'cid' },
   'job-reveal/1': { job: 'cid', result: 'cid', salt: 'bytes' },
@@ -205,6 +207,9 @@ export async function checkRules (msg, nowMS) {
       if (b.reachability !== undefined && !['public', 'private'].includes(b.reachability)) fail(`heartbeat reachability ${b.reachability}`)
       if (b.gpu_access !== undefined && !['cdi', 'nvml'].includes(b.gpu_access)) fail(`heartbeat gpu_access ${b.gpu_access} is neither cdi nor nvml`)
       if (b.oci_runtime !== undefined && !/^[a-z0-9._-]{1,32}$/.test(b.oci_runtime)) fail(`heartbeat oci_runtime ${b.oci_runtime} is not a program name`)
+      return
+    case 'job-progress/1':
+      if (!['staging', 'running'].includes(b.stage)) fail(`job-progress stage ${b.stage} is neither staging nor running`)
       return
     case 'job-offer/1': return checkSpec(b, nowMS)
     case 'job-verdict/1': return checkVerdict(msg, nowMS)
