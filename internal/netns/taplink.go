@@ -148,7 +148,10 @@ func (l *tapLink) start() {
 				if errors.Is(err, os.ErrClosed) {
 					return
 				}
-				continue // a device going down (Cut) is not the end
+				// Not the end (the device may be down for a while): try
+				// again, without spinning on an error that persists.
+				time.Sleep(time.Millisecond)
+				continue
 			}
 			if p := l.lossPPM.Load(); p > 0 && rand.Int64N(1_000_000) < p {
 				framePool.Put(bp)
@@ -185,6 +188,7 @@ func (l *tapLink) start() {
 				if errors.Is(err, os.ErrClosed) {
 					return
 				}
+				time.Sleep(time.Millisecond)
 				continue
 			}
 			l.host.Write(buf[:n])
