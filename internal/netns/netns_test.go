@@ -333,6 +333,18 @@ func TestShapeDelaysAndLoses(t *testing.T) {
 	if got := helperOutput(t, a, fmt.Sprintf("udpcount:%s:9001:20", b.IP)); got != "20" {
 		t.Errorf("after Shaping{} %s of 20 datagrams came back, want all", got)
 	}
+
+	// Cut and Heal work on a shaped link as on a veth pair.
+	a.Cut()
+	// (the send fails outright: with eth0 down b is unreachable)
+	out, _ := helperCmd(a, fmt.Sprintf("udpcount:%s:9001:5", b.IP)).CombinedOutput()
+	if back, err := strconv.Atoi(strings.TrimSpace(string(out))); err == nil && back > 0 {
+		t.Errorf("after Cut %d of 5 datagrams came back, want none", back)
+	}
+	a.Heal()
+	if got := helperOutput(t, a, fmt.Sprintf("udpcount:%s:9001:20", b.IP)); got != "20" {
+		t.Errorf("after Heal %s of 20 datagrams came back, want all", got)
+	}
 }
 
 // Bad shaping is refused with the value named.
