@@ -7,8 +7,8 @@
 #   (c) fetching 256 MiB through the relay and directly.
 # Usage: bench/nat-bench.sh [runs-for-(a)=5] [attempts-for-(b)=50]
 # Delay for (b) and (c): VFT_NAT_BENCH_DELAY=10ms delays every home router's
-# traffic to the public segment (20 ms RTT between homes). It needs sch_netem
-# in the kernel; without it leave it unset and the figures have no delay.
+# traffic to the public segment (20 ms RTT between homes). netns.Host.Shape
+# makes the delay in user space (TAP devices), so no sch_netem is needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}

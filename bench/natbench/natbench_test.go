@@ -35,8 +35,8 @@ func TestNATBench(t *testing.T) {
 	net := netns.New(t)
 	// VFT_NAT_BENCH_DELAY (e.g. 10ms) delays what every home router sends
 	// to the public segment: twice that is the round trip between two
-	// homes, direct or through the relay. It needs sch_netem in the kernel
-	// (the test is skipped without it).
+	// homes, direct or through the relay. Shape makes the delay in user
+	// space, with or without sch_netem in the kernel.
 	var delay time.Duration
 	if v := os.Getenv("VFT_NAT_BENCH_DELAY"); v != "" {
 		d, err := time.ParseDuration(v)

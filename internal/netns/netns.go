@@ -14,6 +14,9 @@
 // left behind (their name carries the dead test process's PID) are removed
 // by the next New.
 //
+// Delay and loss are made in user space (Host.Shape, taplink.go), so they
+// need no sch_netem, only TAP devices (/dev/net/tun).
+//
 // It needs root, iproute2 and nftables; without them New skips the test.
 package netns
 
@@ -72,6 +75,7 @@ type Net struct {
 	routers  int
 	veths    int
 	nextHost map[string]int
+	links    []*tapLink // user-space links made by Shape, closed before the namespaces go
 }
 
 // Host is one machine of the network: a namespace with one interface,
@@ -81,6 +85,14 @@ type Host struct {
 	Name string     // namespace name
 	IP   netip.Addr // eth0's address
 	net  *Net
+
+	// Where eth0 is plugged, so that Shape can replace the link: the
+	// namespace and bridge of the switch, and the default gateway (none on
+	// the public segment).
+	switchNS, bridge string
+	gateway          netip.Addr
+	link             *tapLink // set once Shape made eth0 a delayed TAP link
+	rated            bool     // eth0 has a tbf from Shape
 }
 
 // Router is a home router: its WAN side is on the public segment, its LAN
@@ -136,7 +148,7 @@ func (n *Net) addNS(name string) {
 // Public adds a host on the public segment, like a server with a public IP.
 func (n *Net) Public(role string) *Host {
 	n.t.Helper()
-	h := &Host{Name: n.name(role), net: n}
+	h := &Host{Name: n.name(role), net: n, switchNS: n.public, bridge: "br0"}
 	n.addNS(h.Name)
 	h.IP = n.nextPublicIP()
 	n.plug(h.Name, "eth0", n.public, "br0", netip.PrefixFrom(h.IP, 24))
@@ -151,7 +163,7 @@ func (n *Net) Router(role string, nat NAT) *Router {
 	n.routers++
 	index := n.routers
 	n.mu.Unlock()
-	r := &Router{Host: Host{Name: n.name(role), net: n}, NAT: nat, index: index,
+	r := &Router{Host: Host{Name: n.name(role), net: n, switchNS: n.public, bridge: "br0"}, NAT: nat, index: index,
 		lan: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, byte(index), 0}), 24)}
 	n.addNS(r.Name)
 	r.IP = n.nextPublicIP()
@@ -198,7 +210,7 @@ func (r *Router) gateway() netip.Addr {
 func (r *Router) Home(role string) *Host {
 	n := r.net
 	n.t.Helper()
-	h := &Host{Name: n.name(role), net: n}
+	h := &Host{Name: n.name(role), net: n, switchNS: r.Name, bridge: "lan", gateway: r.gateway()}
 	n.addNS(h.Name)
 	n.mu.Lock()
 	n.nextHost[r.Name]++
@@ -249,35 +261,83 @@ type Shaping struct {
 	RateKbit    int // 0: no rate limit
 }
 
-// Shape slows the host's traffic out of eth0: a rate alone with tc tbf,
-// delay and loss (with an optional rate) with tc netem, like
-// `tc qdisc replace dev eth0 root netem delay 10ms loss 1% rate 8000kbit`.
-// A kernel without netem (sch_netem) skips the test.
+// Shape slows the host's traffic out of eth0, like
+// `tc qdisc replace dev eth0 root netem delay 10ms loss 1% rate 8000kbit`
+// would, on any kernel with TAP devices (CONFIG_TUN), netem or not:
+//   - Delay and LossPercent: the first time either is asked for, eth0
+//     becomes a TAP device whose frames a forwarder in the test process
+//     holds for Delay and drops LossPercent of (taplink.go) on their way
+//     to the switch; what the host receives is not touched. Shaping a
+//     host at both ends of a path with Delay d gives a round trip of 2d.
+//     The address, MAC and default route stay as they were.
+//   - RateKbit: tc tbf on eth0 (0: none).
+//
+// Each call replaces the previous shaping; Shaping{} takes it all away
+// (the TAP link stays, passing frames at once). Call it before the
+// host's connections matter: replacing the link drops what is in flight.
 func (h *Host) Shape(s Shaping) {
-	h.net.t.Helper()
-	args := []string{"-n", h.Name, "qdisc", "replace", "dev", "eth0", "root"}
-	if s.Delay == 0 && s.LossPercent == 0 {
-		if s.RateKbit <= 0 {
-			return
-		}
-		h.net.run("tc", append(args, "tbf", "rate", fmt.Sprintf("%dkbit", s.RateKbit), "burst", "64kb", "latency", "1s")...)
-		return
+	n := h.net
+	n.t.Helper()
+	if s.Delay < 0 || s.LossPercent < 0 || s.LossPercent > 100 || s.RateKbit < 0 {
+		n.t.Fatalf("netns: Shape(%+v) on %s: want Delay ≥ 0, LossPercent in [0, 100] and RateKbit ≥ 0", s, h.Name)
 	}
-	args = append(args, "netem")
-	if s.Delay > 0 {
-		args = append(args, "delay", fmt.Sprintf("%dms", s.Delay.Milliseconds()))
+	if h.link == nil && (s.Delay > 0 || s.LossPercent > 0) {
+		h.useTap()
 	}
-	if s.LossPercent > 0 {
-		args = append(args, "loss", fmt.Sprintf("%g%%", s.LossPercent))
+	if h.link != nil {
+		h.link.set(s)
 	}
 	if s.RateKbit > 0 {
-		args = append(args, "rate", fmt.Sprintf("%dkbit", s.RateKbit))
+		n.run("tc", "-n", h.Name, "qdisc", "replace", "dev", "eth0", "root", "tbf",
+			"rate", fmt.Sprintf("%dkbit", s.RateKbit), "burst", "64kb", "latency", "1s")
+		h.rated = true
+	} else if h.rated {
+		n.run("tc", "-n", h.Name, "qdisc", "del", "dev", "eth0", "root")
+		h.rated = false
 	}
-	if out, err := exec.Command("tc", args...).CombinedOutput(); err != nil {
-		if strings.Contains(string(out), "qdisc kind is unknown") {
-			h.net.t.Skipf("netns: this kernel has no netem (sch_netem) for delay and loss: %s", out)
+}
+
+// useTap replaces the host's veth pair with two TAP devices joined by a
+// forwarder: eth0 in the host's namespace (same MAC, address and route)
+// and its bridge port in the switch's.
+func (h *Host) useTap() {
+	n := h.net
+	n.t.Helper()
+	info, err := showLink(h.Name, "eth0")
+	if err != nil {
+		n.t.Fatalf("netns: %v", err)
+	}
+	n.mu.Lock()
+	n.veths++
+	port := fmt.Sprintf("tap%d", n.veths)
+	n.mu.Unlock()
+	n.run("ip", "-n", h.Name, "link", "del", "eth0") // both ends of the veth pair
+	hostEnd, err := openTap(h.Name, "eth0")
+	if err != nil {
+		n.t.Fatalf("netns: shaping %s: %v", h.Name, err)
+	}
+	switchEnd, err := openTap(h.switchNS, port)
+	if err != nil {
+		hostEnd.Close()
+		n.t.Fatalf("netns: shaping %s: %v", h.Name, err)
+	}
+	l := &tapLink{host: hostEnd, sw: switchEnd, done: make(chan struct{})}
+	n.mu.Lock()
+	n.links = append(n.links, l)
+	n.mu.Unlock()
+	l.start()
+	h.link = l
+	n.run("ip", "-n", h.switchNS, "link", "set", port, "master", h.bridge)
+	n.run("ip", "-n", h.switchNS, "link", "set", port, "up")
+	n.run("ip", "-n", h.Name, "link", "set", "eth0", "address", info.Address)
+	for _, a := range info.AddrInfo {
+		if a.Family == "inet" {
+			n.run("ip", "-n", h.Name, "addr", "add", fmt.Sprintf("%s/%d", a.Local, a.PrefixLen), "dev", "eth0")
 		}
-		h.net.t.Fatalf("netns: tc %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	n.run("ip", "-n", h.Name, "link", "set", "eth0", "up")
+	if h.gateway.IsValid() {
+		n.run("ip", "-n", h.Name, "route", "add", "default", "via", h.gateway.String())
 	}
 }
 
@@ -313,7 +373,14 @@ func (n *Net) runInput(stdin, name string, args ...string) {
 func (n *Net) close() {
 	n.mu.Lock()
 	made := append([]string(nil), n.made...)
+	links := n.links
+	n.links = nil
 	n.mu.Unlock()
+	// The forwarders first: an open TAP device keeps its namespace alive
+	// after `ip netns del`.
+	for _, l := range links {
+		l.close()
+	}
 	for i := len(made) - 1; i >= 0; i-- {
 		if err := deleteNS(made[i]); err != nil {
 			n.t.Errorf("netns: %v", err)

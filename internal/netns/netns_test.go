@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -58,6 +59,79 @@ func helper(mode string) error {
 			c.Close()
 			fmt.Println(strings.TrimSpace(string(seen)))
 		}
+	case "rtt": // rtt:ADDR: the shortest of 5 TCP connects, in µs
+		best := time.Duration(1 << 62)
+		for range 5 {
+			start := time.Now()
+			c, err := net.DialTimeout("tcp", arg, 5*time.Second)
+			if err != nil {
+				return err
+			}
+			best = min(best, time.Since(start))
+			io.ReadAll(c)
+			c.Close()
+		}
+		fmt.Println(best.Microseconds())
+	case "udpecho": // udpecho:ADDR: send every datagram back
+		pc, err := net.ListenPacket("udp", arg)
+		if err != nil {
+			return err
+		}
+		fmt.Println("ready")
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return err
+			}
+			pc.WriteTo(buf[:n], from)
+		}
+	case "udpcount": // udpcount:ADDR:N: how many of N datagrams come back
+		i := strings.LastIndex(arg, ":")
+		addr, count := arg[:i], arg[i+1:]
+		c, err := net.Dial("udp", addr)
+		if err != nil {
+			return err
+		}
+		back, buf := 0, make([]byte, 2048)
+		for i := range atoi(count) {
+			fmt.Fprintf(c, "%d", i)
+			c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			if n, err := c.Read(buf); err == nil && string(buf[:n]) == fmt.Sprint(i) {
+				back++
+			}
+		}
+		fmt.Println(back)
+	case "sink": // sink:ADDR: read every connection to its end
+		ln, err := net.Listen("tcp", arg)
+		if err != nil {
+			return err
+		}
+		fmt.Println("ready")
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return err
+			}
+			go func() { io.Copy(io.Discard, c); c.Close() }()
+		}
+	case "send": // send:ADDR:MiB: seconds to send MiB mebibytes
+		i := strings.LastIndex(arg, ":")
+		addr, mib := arg[:i], arg[i+1:]
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return err
+		}
+		buf := make([]byte, 1<<20)
+		start := time.Now()
+		for range atoi(mib) {
+			if _, err := c.Write(buf); err != nil {
+				return err
+			}
+		}
+		c.(*net.TCPConn).CloseWrite()
+		io.ReadAll(c) // the sink has read everything when it closes
+		fmt.Printf("%.3f\n", time.Since(start).Seconds())
 	}
 	return nil
 }
@@ -175,4 +249,161 @@ func TestStaleNamespacesRemoved(t *testing.T) {
 	if !strings.Contains(string(list), live) {
 		t.Errorf("namespace %s of a live process was removed", live)
 	}
+}
+
+// startHelper runs a helper that prints "ready" once it listens, and stops
+// it when the test ends.
+func startHelper(t *testing.T, h *Host, mode string) {
+	t.Helper()
+	cmd := helperCmd(h, mode)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	if line, _ := bufio.NewReader(out).ReadString('\n'); strings.TrimSpace(line) != "ready" {
+		t.Fatalf("helper %s in %s did not start: %q", mode, h.Name, line)
+	}
+}
+
+// helperOutput runs a helper to its end and returns what it printed.
+func helperOutput(t *testing.T, h *Host, mode string) string {
+	t.Helper()
+	out, err := helperCmd(h, mode).CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper %s in %s: %v: %s", mode, h.Name, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// Delay and loss work without sch_netem: 10 ms on each end of a path make
+// a TCP connect (one round trip) take at least 15 ms, even between a home
+// host and a public one through a NAT router whose WAN side is shaped, and
+// a lossy link loses datagrams. Only lower bounds: a loaded machine adds
+// time, never removes it.
+func TestShapeDelaysAndLoses(t *testing.T) {
+	n := New(t)
+	a, b := n.Public("a"), n.Public("b")
+	startHelper(t, b, "serve:0.0.0.0:9000")
+	startHelper(t, b, "udpecho:0.0.0.0:9001")
+	target := fmt.Sprintf("%s:9000", b.IP)
+	rtt := func(from *Host) time.Duration {
+		t.Helper()
+		us, err := strconv.Atoi(helperOutput(t, from, "rtt:"+target))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return time.Duration(us) * time.Microsecond
+	}
+	t.Logf("connect before shaping: %v", rtt(a))
+
+	a.Shape(Shaping{Delay: 10 * time.Millisecond})
+	b.Shape(Shaping{Delay: 10 * time.Millisecond})
+	if got := rtt(a); got < 15*time.Millisecond {
+		t.Errorf("with 10 ms on both ends a TCP connect took %v, want ≥ 15 ms", got)
+	} else {
+		t.Logf("connect with 10 ms each way: %v", got)
+	}
+
+	// A router's WAN side, as bench/natbench shapes it: the home host's
+	// round trip to b crosses the router's delay and b's.
+	r := n.Router("r", EasyNAT)
+	home := r.Home("home")
+	r.Shape(Shaping{Delay: 10 * time.Millisecond})
+	if got := rtt(home); got < 15*time.Millisecond {
+		t.Errorf("through a shaped router a TCP connect took %v, want ≥ 15 ms", got)
+	}
+
+	// Loss on a's way out: about 30% of the datagrams (or their replies'
+	// ARP) never come back. Any loss at all shows it works; none of 100
+	// lost would happen with probability 0.7^100.
+	a.Shape(Shaping{LossPercent: 30})
+	back, err := strconv.Atoi(helperOutput(t, a, fmt.Sprintf("udpcount:%s:9001:100", b.IP)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back >= 100 || back == 0 {
+		t.Errorf("with 30%% loss %d of 100 datagrams came back, want some but not all", back)
+	}
+	t.Logf("30%% loss: %d of 100 datagrams came back", back)
+	a.Shape(Shaping{})
+	if got := helperOutput(t, a, fmt.Sprintf("udpcount:%s:9001:20", b.IP)); got != "20" {
+		t.Errorf("after Shaping{} %s of 20 datagrams came back, want all", got)
+	}
+
+	// Cut and Heal work on a shaped link as on a veth pair.
+	a.Cut()
+	// (the send fails outright: with eth0 down b is unreachable)
+	out, _ := helperCmd(a, fmt.Sprintf("udpcount:%s:9001:5", b.IP)).CombinedOutput()
+	if back, err := strconv.Atoi(strings.TrimSpace(string(out))); err == nil && back > 0 {
+		t.Errorf("after Cut %d of 5 datagrams came back, want none", back)
+	}
+	a.Heal()
+	if got := helperOutput(t, a, fmt.Sprintf("udpcount:%s:9001:20", b.IP)); got != "20" {
+		t.Errorf("after Heal %s of 20 datagrams came back, want all", got)
+	}
+}
+
+// Bad shaping is refused with the value named.
+func TestShapeRejectsBadValues(t *testing.T) {
+	for _, s := range []Shaping{{Delay: -time.Millisecond}, {LossPercent: 101}, {LossPercent: -1}, {RateKbit: -5}} {
+		t.Run(fmt.Sprintf("%+v", s), func(t *testing.T) {
+			ft := &fatalRecorder{TB: t}
+			h := &Host{Name: "x", net: &Net{t: ft}}
+			func() {
+				defer func() { recover() }()
+				h.Shape(s)
+			}()
+			if !strings.Contains(ft.msg, "Shape(") || !strings.Contains(ft.msg, "want") {
+				t.Errorf("Shape(%+v) failed with %q, want the value and what to use", s, ft.msg)
+			}
+		})
+	}
+}
+
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalRecorder) Helper() {}
+func (f *fatalRecorder) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	panic("fatal")
+}
+
+// TestShapedLinkThroughput measures what a link carries: the plain veth
+// pair, the TAP link with no delay (the forwarder's own cost) and with
+// 10 ms on each end. A measurement (VFT_NETNS_BENCH=1), not a test; the
+// figures are in docs/BENCHMARKS.md.
+func TestShapedLinkThroughput(t *testing.T) {
+	if os.Getenv("VFT_NETNS_BENCH") == "" {
+		t.Skip("a measurement: VFT_NETNS_BENCH=1")
+	}
+	mib := 256
+	if v := os.Getenv("VFT_NETNS_BENCH_MIB"); v != "" {
+		mib = atoi(v)
+	}
+	n := New(t)
+	a, b := n.Public("a"), n.Public("b")
+	startHelper(t, b, "sink:0.0.0.0:9000")
+	send := func(label string) {
+		t.Helper()
+		secs, err := strconv.ParseFloat(helperOutput(t, a, fmt.Sprintf("send:%s:9000:%d", b.IP, mib)), 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%-28s %d MiB in %.2f s: %.0f MiB/s", label, mib, secs, float64(mib)/secs)
+	}
+	send("veth pair")
+	a.Shape(Shaping{})
+	a.useTap()
+	b.useTap()
+	send("TAP link, no delay")
+	a.Shape(Shaping{Delay: 10 * time.Millisecond})
+	b.Shape(Shaping{Delay: 10 * time.Millisecond})
+	send("TAP link, 10 ms each way")
 }
