@@ -86,7 +86,11 @@ func (s *Store) Fetch(ctx context.Context, c cid.Cid, opts FetchOptions) (FetchR
 		spoke := false
 		if len(providers) > 1 {
 			// Several candidates: split the DAG over all that have it.
-			streamed, spoke = s.fetchMulti(ctx, c, providers, progress)
+			var err error
+			streamed, spoke, err = s.fetchMulti(ctx, c, providers, progress)
+			if err != nil {
+				return FetchResult{Root: c}, fmt.Errorf("fetch %s: %w", c, err)
+			}
 		}
 		if !spoke {
 			// One provider, or none speaking /vft/car/2: one stream.

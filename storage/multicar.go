@@ -278,13 +278,20 @@ func (cs *carSched) release(items []*carItem) {
 // one worker per provider. spoke is false when no provider speaks
 // CARMultiProtocol (the caller then tries CARProtocol). Whatever no
 // stream delivered is left to bitswap, as with fetchCAR.
-func (s *Store) fetchMulti(ctx context.Context, root cid.Cid, providers []peer.ID, progress func(blocks.Block)) (written int, spoke bool) {
+//
+// When no peer sends the root within storage.fetch_timeout it returns
+// ErrFetchTimeout: the walk would only wait as long again for it.
+func (s *Store) fetchMulti(ctx context.Context, root cid.Cid, providers []peer.ID, progress func(blocks.Block)) (written int, spoke bool, err error) {
 	before := s.guard.written.Load()
 	defer func() { written = int(s.guard.written.Load() - before) }()
 	items, err := s.topItems(ctx, root, progress)
 	if err != nil {
+		if errors.Is(err, errRootTimeout) && ctx.Err() == nil {
+			return 0, false, fmt.Errorf("%w: no peer sent root block %s within storage.fetch_timeout = %s; check that a peer that has it is connected",
+				ErrFetchTimeout, root, s.cfg.FetchTimeout)
+		}
 		s.log.Debug("car/2: top of the DAG not fetched", "root", root, "err", err)
-		return 0, false
+		return 0, false, nil
 	}
 	sched := newCarSched(ctx, items)
 	defer sched.cancel()
@@ -303,8 +310,10 @@ func (s *Store) fetchMulti(ctx context.Context, root cid.Cid, providers []peer.I
 		}()
 	}
 	wg.Wait()
-	return 0, opened.Load() > 0
+	return 0, opened.Load() > 0, nil
 }
+
+var errRootTimeout = errors.New("root block not sent in time")
 
 // topItems returns the subtrees to hand out: the root's, expanded level
 // by level through interior blocks until there are carMinItems of them.
@@ -321,6 +330,9 @@ func (s *Store) topItems(ctx context.Context, root cid.Cid, progress func(blocks
 				continue
 			}
 			blk, err := s.topBlock(ctx, ses, it.c, progress)
+			if err != nil && it.c == root && errors.Is(err, context.DeadlineExceeded) {
+				return nil, errRootTimeout
+			}
 			if err != nil {
 				return nil, err
 			}

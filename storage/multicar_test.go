@@ -11,11 +11,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
+	mh "github.com/multiformats/go-multihash"
 )
 
 // splitNodes returns n providers that each hold data and a client
@@ -243,6 +245,19 @@ func TestFetchSplitOldPeer(t *testing.T) {
 		t.Errorf("provider streamed %d of %d blocks", sent, res.Blocks)
 	}
 	checkComplete(t, client, root, data)
+}
+
+// A CID nobody has fails a split fetch with ErrFetchTimeout naming it,
+// as a fetch from one peer does.
+func TestFetchSplitUnknownCIDTimesOut(t *testing.T) {
+	_, client, _, _ := splitNodes(t, 2, randomBytes(1<<10, 56))
+	client.cfg.FetchTimeout = 300 * time.Millisecond
+	h, _ := mh.Sum([]byte("nobody has this either"), mh.SHA2_256, -1)
+	c := cid.NewCidV1(cid.Raw, h)
+	_, err := client.Fetch(context.Background(), c, FetchOptions{})
+	if !errors.Is(err, ErrFetchTimeout) || !strings.Contains(err.Error(), c.String()) || !strings.Contains(err.Error(), "fetch_timeout") {
+		t.Fatalf("Fetch(unknown) = %v, want ErrFetchTimeout naming %s", err, c)
+	}
 }
 
 func TestReadCARRequests(t *testing.T) {
