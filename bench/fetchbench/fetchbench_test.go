@@ -68,6 +68,9 @@ func TestFetchBench(t *testing.T) {
 				if mode == "bitswap" {
 					args = append(args, "-bitswap")
 				}
+				if os.Getenv("VFT_FETCH_BENCH_DEBUG") != "" {
+					args = append(args, "-debug") // the store's debug lines on stderr
+				}
 				var last map[string]any
 				for line := range run(t, client, bin, args...) {
 					last = line
