@@ -318,6 +318,9 @@ var errRootTimeout = errors.New("root block not sent in time")
 // topItems returns the subtrees to hand out: the root's, expanded level
 // by level through interior blocks until there are carMinItems of them.
 func (s *Store) topItems(ctx context.Context, root cid.Cid, progress func(blocks.Block)) ([]*carItem, error) {
+	// The bitswap session lives as long as its context: end it here.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	ses := blockservice.NewSession(ctx, s.bserv)
 	items := []*carItem{{c: root}}
 	for len(items) < carMinItems {

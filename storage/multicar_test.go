@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -102,6 +103,48 @@ func TestFetchSplitsOverProviders(t *testing.T) {
 		t.Errorf("progress ended at %d, want at least %d", last, len(data))
 	}
 	checkComplete(t, client, root, data)
+}
+
+// A split fetch leaves nothing of its own running once it returns: its
+// workers, streams and bitswap session end with it. (Bitswap keeps its
+// per-peer streams open, as after any fetch: those are not counted.)
+func TestFetchSplitLeavesNoGoroutines(t *testing.T) {
+	data := randomBytes(4<<20, 57)
+	_, client, _, root := splitNodes(t, 3, data)
+	before := fetchGoroutines()
+	if _, err := client.Fetch(context.Background(), root, FetchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		left := fetchGoroutines()
+		if len(left) <= len(before) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines of a fetch after it returned, %d before:\n%s", len(left), len(before), strings.Join(left, "\n\n"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// fetchGoroutines returns the stacks of the goroutines that run this
+// package's fetch code or a bitswap session.
+func fetchGoroutines() []string {
+	buf := make([]byte, 1<<22)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "testing.tRunner") {
+			continue
+		}
+		if strings.Contains(g, "vft/storage.(*Store).carWorker") || strings.Contains(g, "vft/storage.(*Store).fetchMulti") ||
+			strings.Contains(g, "vft/storage.(*carSched)") || strings.Contains(g, "session.(*Session).run") ||
+			strings.Contains(g, "vft/storage.(*carServer)") {
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 // A provider that goes away part way is dropped and its subtrees go to
