@@ -206,6 +206,37 @@ func TestFetchSplitLyingProvider(t *testing.T) {
 	checkComplete(t, client, root, data)
 }
 
+// A provider that takes subtrees and then sends nothing does not hold the
+// fetch up for storage.fetch_timeout: once the queue is empty, the idle
+// providers take copies of its subtrees (end-game), the first copy wins,
+// and its stream is reset when the fetch completes.
+func TestFetchSplitStalledProvider(t *testing.T) {
+	data := randomBytes(8<<20, 58)
+	_, client, clientHost, root := splitNodes(t, 2, data)
+	client.cfg.FetchTimeout = time.Hour // only end-game can finish in time
+	staller := newHost(t)
+	reset := make(chan struct{})
+	staller.SetStreamHandler(CARMultiProtocol, func(st network.Stream) {
+		br := bufio.NewReader(st)
+		if _, err := readCARRequests(br); err != nil {
+			st.Reset()
+			return
+		}
+		st.Write([]byte{carOK})
+		io.Copy(io.Discard, br) // further frames; ends when the client resets
+		st.Reset()
+		close(reset)
+	})
+	connect(t, clientHost, staller)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := client.Fetch(ctx, root, FetchOptions{}); err != nil {
+		t.Fatalf("fetch with a stalled provider: %v; want the others to take its subtrees", err)
+	}
+	checkComplete(t, client, root, data)
+	<-reset
+}
+
 // A provider that holds only part of the DAG is dropped at the first
 // subtree it lacks; the other provider delivers the rest.
 func TestFetchSplitPartialProvider(t *testing.T) {
