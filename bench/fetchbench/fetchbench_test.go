@@ -68,6 +68,10 @@ func TestFetchBench(t *testing.T) {
 				if mode == "bitswap" {
 					args = append(args, "-bitswap")
 				}
+				if d := os.Getenv("VFT_FETCH_BENCH_CPUPROFILE"); d != "" {
+					// A directory: one CPU profile of the fetcher per fetch.
+					args = append(args, "-cpuprofile", filepath.Join(d, fmt.Sprintf("%s-%d-%d.prof", mode, peers, r)))
+				}
 				if os.Getenv("VFT_FETCH_BENCH_DEBUG") != "" {
 					args = append(args, "-debug") // the store's debug lines on stderr
 				}

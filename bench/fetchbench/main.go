@@ -19,6 +19,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -48,6 +49,7 @@ func main() {
 	providers := fs.String("providers", "", "fetch: the providers' addresses")
 	bitswapOnly := fs.Bool("bitswap", false, "fetch: over bitswap only")
 	debug := fs.Bool("debug", false, "log the store's debug lines on stderr")
+	cpuprofile := fs.String("cpuprofile", "", "fetch: write a CPU profile of the fetch to this file")
 	fs.Parse(os.Args[2:])
 	// The test network's addresses (198.18.0.0/15) count as public.
 	manet.Unroutable4 = slices.DeleteFunc(slices.Clone(manet.Unroutable4), func(n *net.IPNet) bool { return n.String() == "198.18.0.0/15" })
@@ -62,7 +64,7 @@ func main() {
 	case "provide":
 		err = runProvide(*ip, *repo, *file, logger)
 	case "fetch":
-		err = runFetch(*ip, *repo, *root, *providers, *bitswapOnly, logger)
+		err = runFetch(*ip, *repo, *root, *providers, *bitswapOnly, *cpuprofile, logger)
 	default:
 		err = fmt.Errorf("unknown mode %q", mode)
 	}
@@ -108,7 +110,7 @@ func runProvide(ip, repo, file string, logger *slog.Logger) error {
 	return nil
 }
 
-func runFetch(ip, repo, root, providers string, bitswapOnly bool, logger *slog.Logger) error {
+func runFetch(ip, repo, root, providers string, bitswapOnly bool, cpuprofile string, logger *slog.Logger) error {
 	c, err := cid.Decode(root)
 	if err != nil {
 		return fmt.Errorf("-root %q: %w", root, err)
@@ -130,8 +132,19 @@ func runFetch(ip, repo, root, providers string, bitswapOnly bool, logger *slog.L
 		}
 		from = append(from, info.ID)
 	}
+	if cpuprofile != "" {
+		f, err := os.Create(cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
 	res, err := s.Fetch(ctx, c, storage.FetchOptions{From: from, NoStream: bitswapOnly})
+	pprof.StopCPUProfile()
 	if err != nil {
 		return err
 	}
