@@ -18,6 +18,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	mh "github.com/multiformats/go-multihash"
 )
 
@@ -331,6 +332,49 @@ func TestFetchSplitUnknownCIDTimesOut(t *testing.T) {
 	_, err := client.Fetch(context.Background(), c, FetchOptions{})
 	if !errors.Is(err, ErrFetchTimeout) || !strings.Contains(err.Error(), c.String()) || !strings.Contains(err.Error(), "fetch_timeout") {
 		t.Fatalf("Fetch(unknown) = %v, want ErrFetchTimeout naming %s", err, c)
+	}
+}
+
+// A provider serves one stream per peer, /vft/car/2 included: a second
+// stream while the first is open is answered "busy".
+func TestCARMultiOneStreamPerPeer(t *testing.T) {
+	ctx := context.Background()
+	data := randomBytes(256<<10, 59)
+	providers, _, clientHost, root := splitNodes(t, 1, data)
+	p := providers[0].h.ID()
+	frame := appendCARRequest(nil, []carRequestItem{{root, 0}})
+	status := func(st network.Stream) byte {
+		t.Helper()
+		if _, err := st.Write(frame); err != nil {
+			t.Fatal(err)
+		}
+		var b [1]byte
+		if _, err := io.ReadFull(st, b[:]); err != nil {
+			t.Fatal(err)
+		}
+		return b[0]
+	}
+	first, err := clientHost.NewStream(ctx, p, CARMultiProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Reset()
+	if got := status(first); got != carOK {
+		t.Fatalf("first stream: status %d, want %d (ok)", got, carOK)
+	}
+	for _, proto := range []protocol.ID{CARMultiProtocol, CARProtocol} {
+		second, err := clientHost.NewStream(ctx, p, proto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if proto == CARProtocol {
+			frame = append(binary.AppendUvarint(nil, uint64(len(root.Bytes()))), root.Bytes()...)
+			frame = binary.AppendUvarint(frame, 0) // skip
+		}
+		if got := status(second); got != carBusy {
+			t.Errorf("%s stream beside an open /vft/car/2 one: status %d, want %d (busy)", proto, got, carBusy)
+		}
+		second.Reset()
 	}
 }
 
