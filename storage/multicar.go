@@ -324,26 +324,34 @@ func (s *Store) topItems(ctx context.Context, root cid.Cid, progress func(blocks
 	ses := blockservice.NewSession(ctx, s.bserv)
 	items := []*carItem{{c: root}}
 	for len(items) < carMinItems {
+		var interior []cid.Cid
+		for _, it := range items {
+			if it.c.Type() == cid.DagProtobuf {
+				interior = append(interior, it.c)
+			}
+		}
+		if len(interior) == 0 {
+			break
+		}
+		got, err := s.topBlocks(ctx, ses, interior, progress)
+		if err != nil && len(interior) == 1 && interior[0] == root && errors.Is(err, context.DeadlineExceeded) {
+			return nil, errRootTimeout
+		}
+		if err != nil {
+			return nil, err
+		}
 		var next []*carItem
 		seen := map[cid.Cid]bool{}
-		expanded := false
 		for _, it := range items {
-			if it.c.Type() != cid.DagProtobuf {
+			blk, ok := got[it.c]
+			if !ok {
 				next = append(next, it)
 				continue
-			}
-			blk, err := s.topBlock(ctx, ses, it.c, progress)
-			if err != nil && it.c == root && errors.Is(err, context.DeadlineExceeded) {
-				return nil, errRootTimeout
-			}
-			if err != nil {
-				return nil, err
 			}
 			nd, err := merkledag.DecodeProtobuf(blk.RawData())
 			if err != nil {
 				return nil, fmt.Errorf("decode block %s: %w", it.c, err)
 			}
-			expanded = true
 			for _, l := range nd.Links() {
 				if !seen[l.Cid] {
 					seen[l.Cid] = true
@@ -352,29 +360,41 @@ func (s *Store) topItems(ctx context.Context, root cid.Cid, progress func(blocks
 			}
 		}
 		items = next
-		if !expanded {
-			break
-		}
 	}
 	return items, nil
 }
 
-// topBlock returns c from here or, within storage.fetch_timeout, over
-// bitswap (which verifies and stores it).
-func (s *Store) topBlock(ctx context.Context, ses *blockservice.Session, c cid.Cid, progress func(blocks.Block)) (blocks.Block, error) {
-	if blk, err := s.bstore.Get(ctx, c); err == nil {
-		return blk, nil
+// topBlocks returns the blocks cs from here or, all asked at once and
+// within storage.fetch_timeout, over bitswap (which verifies and stores
+// them).
+func (s *Store) topBlocks(ctx context.Context, ses *blockservice.Session, cs []cid.Cid, progress func(blocks.Block)) (map[cid.Cid]blocks.Block, error) {
+	got := make(map[cid.Cid]blocks.Block, len(cs))
+	var missing []cid.Cid
+	for _, c := range cs {
+		if blk, err := s.bstore.Get(ctx, c); err == nil {
+			got[c] = blk
+		} else {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) == 0 {
+		return got, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.FetchTimeout)
 	defer cancel()
-	blk, err := ses.GetBlock(ctx, c)
-	if err != nil {
-		return nil, err
+	for blk := range ses.GetBlocks(ctx, missing) {
+		got[blk.Cid()] = blk
+		if progress != nil {
+			progress(blk)
+		}
 	}
-	if progress != nil {
-		progress(blk)
+	if len(got) < len(cs) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%d of %d blocks at the top of the DAG not received", len(cs)-len(got), len(cs))
 	}
-	return blk, nil
+	return got, nil
 }
 
 // carPending is a subtree requested from a provider, with the client's
