@@ -52,7 +52,7 @@ const (
 var directProtocols = []protocol.ID{
 	job.ProtocolBid, job.ProtocolAssign, job.ProtocolStarted, job.ProtocolProgress, job.ProtocolCommit,
 	job.ProtocolReveal, job.ProtocolVerdict, escrow.Protocol,
-	storage.CARProtocol,
+	storage.CARProtocol, storage.CARMultiProtocol,
 }
 
 // observeVerdict feeds a checked verdict (this node's own or a gossiped

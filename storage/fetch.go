@@ -62,23 +62,47 @@ func (s *Store) Fetch(ctx context.Context, c cid.Cid, opts FetchOptions) (FetchR
 	streamed := 0
 	walkProgress := opts.Progress
 	if s.host != nil && !opts.NoStream {
-		// One stream from a peer that has it all, when there is one; the
-		// walk below then finds every block here and fetches over bitswap
-		// only what no stream delivered.
+		// Streams from the peers that have it all, when there are any;
+		// the walk below then finds every block here and fetches over
+		// bitswap only what no stream delivered. Workers of a split
+		// fetch report progress concurrently.
+		var mu sync.Mutex
 		var done, total int64 = 0, -1
 		progress := func(blk blocks.Block) {
+			mu.Lock()
+			defer mu.Unlock()
 			if blk.Cid() == c {
 				total = dagTotal(blk)
 			}
 			done += int64(len(blk.RawData()))
+			if total >= 0 {
+				done = min(done, total) // end-game copies arrive twice
+			}
 			if opts.Progress != nil {
 				opts.Progress(done, total)
 			}
 		}
-		streamed, _ = s.fetchCAR(ctx, c, s.carProviders(opts.From), progress)
-		if opts.Progress != nil && done > 0 {
+		providers := s.carProviders(opts.From)
+		spoke := false
+		if len(providers) > 1 {
+			// Several candidates: split the DAG over all that have it.
+			var err error
+			streamed, spoke, err = s.fetchMulti(ctx, c, providers, progress)
+			if err != nil {
+				return FetchResult{Root: c}, fmt.Errorf("fetch %s: %w", c, err)
+			}
+		}
+		if !spoke {
+			// One provider, or none speaking /vft/car/2: one stream.
+			n, _ := s.fetchCAR(ctx, c, providers, progress)
+			streamed += n
+		}
+		mu.Lock()
+		streamedBytes := done
+		mu.Unlock()
+		if opts.Progress != nil && streamedBytes > 0 {
 			// The walk counts from zero again; a bar must not go back.
-			walkProgress = func(d, t int64) { opts.Progress(max(d, done), t) }
+			walkProgress = func(d, t int64) { opts.Progress(max(d, streamedBytes), t) }
 		}
 	}
 	res, err := s.fetchDAG(ctx, s.bserv, c, walkProgress, nil)

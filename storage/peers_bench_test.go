@@ -16,8 +16,9 @@ import (
 // BenchmarkFetchPeers measures a fetch of one random file (VFT_BENCH_FETCH_MB
 // MiB, default 64; docs/BENCHMARKS.md uses 1024) into a fresh repo from 1
 // or 3 provider nodes that each hold it, in one process on loopback: with
-// the default fetch (a /vft/car/1 stream from one provider, bitswap for
-// whatever it did not deliver) and with bitswap only (one session, whose
+// the default fetch (a /vft/car/1 stream from one provider, split over
+// all three with /vft/car/2; bitswap for whatever no stream delivered) and
+// with bitswap only (one session, whose
 // wants spread over the peers that have the blocks). It logs how many
 // bytes each provider sent over bitswap.
 //

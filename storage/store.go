@@ -157,7 +157,9 @@ func New(cfg Config, repoDir string, h host.Host, r routing.ContentRouting, log 
 			}
 		}
 		exch = s.bswap
-		h.SetStreamHandler(CARProtocol, (&carServer{s: s, sent: &s.carSent, active: map[peer.ID]bool{}}).handle)
+		car := &carServer{s: s, sent: &s.carSent, active: map[peer.ID]bool{}}
+		h.SetStreamHandler(CARProtocol, car.handle)
+		h.SetStreamHandler(CARMultiProtocol, car.handleMulti)
 	}
 	s.bserv = blockservice.New(s.bstore, exch)
 	s.offline = blockservice.New(s.bstore, nil)
@@ -261,6 +263,7 @@ func (s *Store) Close() error {
 		s.mu.Unlock()
 		if s.host != nil {
 			s.host.RemoveStreamHandler(CARProtocol)
+			s.host.RemoveStreamHandler(CARMultiProtocol)
 		}
 		s.cancel()
 		var errs []error
