@@ -115,6 +115,9 @@ func report(cfg config, res result) string {
 		busiest = max(busiest, c)
 	}
 	fmt.Fprintf(&b, "workers: %d distinct of %d miners ran the %d jobs, the busiest %d of them\n", len(jobsOf), cfg.Nodes-1, len(res.Jobs), busiest)
+	f := fairnessOf(jobsOf, cfg.Nodes-1)
+	fmt.Fprintf(&b, "fairness: %.0f%% of miners ran ≥1 job, the busiest ran %.1f%% of all runs (equal shares: %.1f%%), Gini %.2f over all %d miners (0 equal, 1 one miner ran everything)\n",
+		100*f.ranAny, 100*f.maxShare, 100/float64(cfg.Nodes-1), f.gini, cfg.Nodes-1)
 	perNode := func(v int64) string { return fmt.Sprintf("%.1f KiB", float64(v)/float64(cfg.Nodes)/1024) }
 	fmt.Fprintf(&b, "gossip sent per node: %s in all over %s virtual (%s from mesh formed to last job, %s); published message bytes per node by topic:",
 		perNode(res.BytesSent), res.Virtual.Round(time.Second), perNode(res.SpanBytesSent), res.MeasuredSpan.Round(time.Second))
@@ -131,3 +134,38 @@ func report(cfg config, res result) string {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }
+
+// fairness sums up who earned: the share of miners that ran at least one
+// job, the busiest miner's share of all runs, and the Gini coefficient of
+// runs per miner over every miner, those that ran none included.
+type fairness struct {
+	ranAny, maxShare, gini float64
+}
+
+// fairnessOf measures runs per miner (jobsOf, by miner; absent miners ran
+// none) over a network of miners miners.
+func fairnessOf(jobsOf map[string]int, miners int) fairness {
+	counts := make([]float64, miners)
+	i, total := 0, 0.0
+	for _, c := range jobsOf {
+		if i < miners {
+			counts[i] = float64(c)
+			i++
+		}
+		total += float64(c)
+	}
+	if miners == 0 || total == 0 {
+		return fairness{}
+	}
+	slices.Sort(counts)
+	// Gini from the sorted counts: Σ (2i − n − 1)·x_i / (n·Σx), i from 1.
+	var weighted float64
+	for i, x := range counts {
+		weighted += float64(2*(i+1)-miners-1) * x
+	}
+	return fairness{
+		ranAny:   float64(len(jobsOf)) / float64(miners),
+		maxShare: counts[miners-1] / total,
+		gini:     weighted / (float64(miners) * total),
+	}
+}
