@@ -26,7 +26,8 @@ func TestMarketSmall(t *testing.T) {
 // TestMarketAtScale is the measurement, for as many nodes as
 // VFT_SIM_NODES says (skipped without it); VFT_SIM_JOBS and
 // VFT_SIM_CONCURRENT set the workload (default 50 in a row, then 8 at
-// once). See docs/BENCHMARKS.md.
+// once); VFT_SIM_REACH_ALL=1 gives every miner the submitter's address
+// (config.ReachAll). See docs/BENCHMARKS.md.
 func TestMarketAtScale(t *testing.T) {
 	nodes := envInt(t, "VFT_SIM_NODES", 0)
 	if nodes == 0 {
@@ -37,7 +38,8 @@ func TestMarketAtScale(t *testing.T) {
 	}
 	cfg := config{Nodes: nodes, Degree: envInt(t, "VFT_SIM_DEGREE", 8), K: 3,
 		Sequential: envInt(t, "VFT_SIM_JOBS", 50), Concurrent: envInt(t, "VFT_SIM_CONCURRENT", 8), Seed: 1,
-		MinLatency: 20 * time.Millisecond, MaxLatency: 100 * time.Millisecond, Bandwidth: 50_000_000, MaxJobs: 4}
+		MinLatency: 20 * time.Millisecond, MaxLatency: 100 * time.Millisecond, Bandwidth: 50_000_000, MaxJobs: 4,
+		ReachAll: envInt(t, "VFT_SIM_REACH_ALL", 0) == 1}
 	simulate(t, cfg)
 }
 
@@ -74,10 +76,10 @@ func simulate(t *testing.T, cfg config) result {
 
 func report(cfg config, res result) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d nodes (1 submitter, %d miners), %d dials each, links %s–%s one way, %d Mbit/s per node, k=%d\n",
-		cfg.Nodes, cfg.Nodes-1, cfg.Degree, cfg.MinLatency, cfg.MaxLatency, cfg.Bandwidth/1_000_000, cfg.K)
-	fmt.Fprintf(&b, "virtual: dials %s, offers mesh formed %s after joining, submitter's heartbeat table %d of %d miners %s after joining\n",
-		res.Connect.Round(time.Millisecond), res.MeshFormed.Round(time.Millisecond), res.Known, cfg.Nodes-1, res.Settled.Round(time.Millisecond))
+	fmt.Fprintf(&b, "%d nodes (1 submitter, %d miners), %d dials each, links %s–%s one way, %d Mbit/s per node, k=%d, every miner has the submitter's address: %v\n",
+		cfg.Nodes, cfg.Nodes-1, cfg.Degree, cfg.MinLatency, cfg.MaxLatency, cfg.Bandwidth/1_000_000, cfg.K, cfg.ReachAll)
+	fmt.Fprintf(&b, "virtual: dials %s, offers mesh formed %s after joining, submitter's heartbeat table %d of %d miners %s after joining, %d peers connected to it then\n",
+		res.Connect.Round(time.Millisecond), res.MeshFormed.Round(time.Millisecond), res.Known, cfg.Nodes-1, res.Settled.Round(time.Millisecond), res.Connected)
 	for _, group := range []struct {
 		name       string
 		concurrent bool
