@@ -14,17 +14,19 @@ import (
 	"github.com/vft-network/vft/verify"
 )
 
-// BidGrace is how long a submitter keeps its bid window open once it has
+// BidGrace is the least a submitter keeps its bid window open once it has
 // as many usable bids as it needs workers, for later bids to join the
-// choice: with exactly k bids the fastest k miners would always win, and
+// choice (graceAfter: longer when the first bids took longer): with
+// exactly k bids the fastest k miners would always win, and
 // verify.Choose's reputation ranking and unpredictable draw need a pool.
 // Loopback and LAN bids arrive within a few milliseconds of each other,
 // a continent away within ~100 ms.
 const BidGrace = 100 * time.Millisecond
 
-// bidWindowDone says whether a submitter that needs need workers can
-// choose now instead of at the end of its bid window: once more bids
-// could no longer improve the choice. That is when there are twice as
+// bidWindowDone says whether a submitter that needs need workers and has
+// no pool to wait for (no heartbeat table: bidWindow.decide) can choose
+// now instead of at the end of its bid window: once more bids could no
+// longer improve the choice. That is when there are twice as
 // many usable bids as workers needed (a pool to choose from), or when
 // there are enough and every miner the heartbeat table says could run
 // the job (couldBid) has bid, or when there have been enough for the
