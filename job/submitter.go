@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -399,9 +400,11 @@ func (m *Market) continueEscrowed(rec Record, o Offer, late int) bool {
 	return true
 }
 
-// assign sends the assignment to the chosen workers, adds those who
-// accept to the job's workers and returns those who did not (declined,
-// or the assignment or its reply was lost).
+// assign sends the assignment to the chosen workers, all at once (the
+// job waits for the slowest round trip, not their sum: a fair choice
+// picks far workers too), adds those who accept to the job's workers and
+// returns those who did not (declined, or the assignment or its reply was
+// lost).
 func (m *Market) assign(o Offer, workers []peer.ID) (refused []peer.ID) {
 	id := o.ID.String()
 	names := make([]string, len(workers))
@@ -413,25 +416,27 @@ func (m *Market) assign(o Offer, workers []peer.ID) (refused []peer.ID) {
 		m.fail(id, err.Error())
 		return
 	}
-	accepted := 0
 	for _, w := range workers {
 		m.setAssigning(id, w, true)
-		reply, err := exchange(m.ctx, m.streams, w, ProtocolAssign, req, 4<<10)
-		if err != nil {
-			m.log.Info("assignment not delivered", "job", id, "worker", w, "err", err)
-			refused = append(refused, w)
-			continue
+	}
+	// All at once; recorded afterwards in the order chosen, which is
+	// the order the workers were told (an escrow's signer set). A worker
+	// that commits before it is recorded is waited for (awaitWorker).
+	ok := make([]bool, len(workers))
+	var sent sync.WaitGroup
+	for i, w := range workers {
+		sent.Go(func() { ok[i] = m.assignOne(id, w, req) })
+	}
+	sent.Wait()
+	accepted := 0
+	for i, w := range workers {
+		if ok[i] {
+			if err := m.addWorker(id, w, accepted == 0); err != nil {
+				m.log.Warn("record assignment", "job", id, "err", err)
+				ok[i] = false
+			}
 		}
-		var ack AckMsg
-		if err := openDirect(reply, KindAck, w, m.now(), &ack); err != nil || !ack.OK || ack.Job != id {
-			m.log.Info("assignment declined", "job", id, "worker", w, "reason", ack.Reason, "err", err)
-			refused = append(refused, w)
-			continue
-		}
-		// Recorded at once: the worker may finish and commit before the
-		// other assignments are out.
-		if err := m.addWorker(id, w, accepted == 0); err != nil {
-			m.log.Warn("record assignment", "job", id, "err", err)
+		if !ok[i] {
 			refused = append(refused, w)
 			continue
 		}
@@ -441,6 +446,21 @@ func (m *Market) assign(o Offer, workers []peer.ID) (refused []peer.ID) {
 		m.setAssigning(id, w, false)
 	}
 	return refused
+}
+
+// assignOne sends one worker its assignment and says whether it accepted.
+func (m *Market) assignOne(id string, w peer.ID, req []byte) bool {
+	reply, err := exchange(m.ctx, m.streams, w, ProtocolAssign, req, 4<<10)
+	if err != nil {
+		m.log.Info("assignment not delivered", "job", id, "worker", w, "err", err)
+		return false
+	}
+	var ack AckMsg
+	if err := openDirect(reply, KindAck, w, m.now(), &ack); err != nil || !ack.OK || ack.Job != id {
+		m.log.Info("assignment declined", "job", id, "worker", w, "reason", ack.Reason, "err", err)
+		return false
+	}
+	return true
 }
 
 func (m *Market) setAssigning(id string, w peer.ID, on bool) {
