@@ -204,7 +204,7 @@ func TestChoiceIsFair(t *testing.T) {
 	even := float64(jobs*k) / nMiners
 	for _, p := range miners {
 		if c := float64(chosen[p]); c < even/2 || c > even*3/2 {
-			t.Errorf("%s chosen %.0f times in %d jobs; an equal share is %.0f", p, c, jobs, even)
+			t.Errorf("%s chosen %.0f times in %d jobs; an equal share is %.0f", string(p), c, jobs, even)
 		}
 	}
 }
