@@ -16,6 +16,7 @@ import (
 
 	"github.com/vft-network/vft/identity"
 	"github.com/vft-network/vft/verify"
+	"github.com/vft-network/vft/wire"
 )
 
 // TestBidPoolWindow: when a submitter with a heartbeat table closes its
@@ -351,5 +352,52 @@ func (m busMember) Next(ctx context.Context) (peer.ID, []byte, error) {
 		return msg.from, msg.data, nil
 	case <-ctx.Done():
 		return "", nil, ctx.Err()
+	}
+}
+
+// A bid from a miner drawn for the job's pool is kept even when the job
+// already has maxBids from others: the nearest bidders must not crowd
+// the pool out.
+func TestPoolBidKeptPastCap(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	subKey, _ := identity.Generate()
+	sub := loopbackHost(t, subKey)
+	book := NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now)
+	m := NewMarket(subKey, sub, book, MarketOptions{}, slog.New(slog.DiscardHandler))
+	m.maxBids = 1
+	sub.SetStreamHandler(ProtocolBid, m.handleBid)
+	const jobID = "open-job"
+	m.bids[jobID] = nil
+	drawnKey, _ := identity.Generate()
+	m.pools[jobID] = map[peer.ID]bool{drawnKey.PeerID(): true}
+
+	bid := func(key *identity.Key) AckMsg {
+		h := loopbackHost(t, key)
+		h.Peerstore().AddAddrs(sub.ID(), sub.Addrs(), time.Minute)
+		req, _ := wire.Seal(key, KindBid, time.Now(), BidMsg{Job: jobID, Price: 1, FreeSlots: 1})
+		reply, err := exchange(ctx, h, sub.ID(), ProtocolBid, req, 4<<10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ack AckMsg
+		if err := openDirect(reply, KindAck, sub.ID(), time.Now(), &ack); err != nil {
+			t.Fatal(err)
+		}
+		return ack
+	}
+	first, _ := identity.Generate()
+	second, _ := identity.Generate()
+	for _, c := range []struct {
+		name string
+		key  *identity.Key
+		ok   bool
+	}{{"the first bid", first, true}, {"a second, past the cap", second, false}, {"the drawn miner's, past the cap", drawnKey, true}} {
+		if ack := bid(c.key); ack.OK != c.ok {
+			t.Fatalf("%s: ok %v (%q), want %v", c.name, ack.OK, ack.Reason, c.ok)
+		}
+	}
+	if len(m.bids[jobID]) != 2 {
+		t.Fatalf("kept %d bids, want the first and the drawn miner's", len(m.bids[jobID]))
 	}
 }
