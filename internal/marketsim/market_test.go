@@ -27,7 +27,9 @@ func TestMarketSmall(t *testing.T) {
 // VFT_SIM_NODES says (skipped without it); VFT_SIM_JOBS and
 // VFT_SIM_CONCURRENT set the workload (default 50 in a row, then 8 at
 // once); VFT_SIM_REACH_ALL=1 gives every miner the submitter's address
-// (config.ReachAll). See docs/BENCHMARKS.md.
+// (config.ReachAll); VFT_SIM_MIN_LATENCY_US and VFT_SIM_MAX_LATENCY_US
+// bound a link's one-way latency (default 20,000 and 100,000: 20–100 ms;
+// 50 and 200 stand for loopback). See docs/BENCHMARKS.md.
 func TestMarketAtScale(t *testing.T) {
 	nodes := envInt(t, "VFT_SIM_NODES", 0)
 	if nodes == 0 {
@@ -38,7 +40,8 @@ func TestMarketAtScale(t *testing.T) {
 	}
 	cfg := config{Nodes: nodes, Degree: envInt(t, "VFT_SIM_DEGREE", 8), K: 3,
 		Sequential: envInt(t, "VFT_SIM_JOBS", 50), Concurrent: envInt(t, "VFT_SIM_CONCURRENT", 8), Seed: 1,
-		MinLatency: 20 * time.Millisecond, MaxLatency: 100 * time.Millisecond, Bandwidth: 50_000_000, MaxJobs: 4,
+		MinLatency: time.Duration(envInt(t, "VFT_SIM_MIN_LATENCY_US", 20_000)) * time.Microsecond,
+		MaxLatency: time.Duration(envInt(t, "VFT_SIM_MAX_LATENCY_US", 100_000)) * time.Microsecond, Bandwidth: 50_000_000, MaxJobs: 4,
 		ReachAll: envInt(t, "VFT_SIM_REACH_ALL", 0) == 1}
 	simulate(t, cfg)
 }
