@@ -2,6 +2,7 @@ package marketsim
 
 import (
 	"fmt"
+	mrand "math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
@@ -121,8 +122,9 @@ func report(cfg config, res result) string {
 	}
 	fmt.Fprintf(&b, "workers: %d distinct of %d miners ran the %d jobs, the busiest %d of them\n", len(jobsOf), cfg.Nodes-1, len(res.Jobs), busiest)
 	f := fairnessOf(jobsOf, cfg.Nodes-1)
-	fmt.Fprintf(&b, "fairness: %.0f%% of miners ran ≥1 job, the busiest ran %.1f%% of all runs (equal shares: %.1f%%), Gini %.2f over all %d miners (0 equal, 1 one miner ran everything)\n",
-		100*f.ranAny, 100*f.maxShare, 100/float64(cfg.Nodes-1), f.gini, cfg.Nodes-1)
+	u := uniformFairness(cfg.Nodes-1, len(res.Jobs), cfg.K)
+	fmt.Fprintf(&b, "fairness: %.0f%% of miners ran ≥1 job, the busiest ran %.1f%% of all runs (equal shares: %.1f%%), Gini %.2f over all %d miners (0 equal, 1 one miner ran everything); a uniform draw of k per job would give %.0f%%, %.1f%%, Gini %.2f\n",
+		100*f.ranAny, 100*f.maxShare, 100/float64(cfg.Nodes-1), f.gini, cfg.Nodes-1, 100*u.ranAny, 100*u.maxShare, u.gini)
 	perNode := func(v int64) string { return fmt.Sprintf("%.1f KiB", float64(v)/float64(cfg.Nodes)/1024) }
 	fmt.Fprintf(&b, "gossip sent per node: %s in all over %s virtual (%s from mesh formed to last job, %s); published message bytes per node by topic:",
 		perNode(res.BytesSent), res.Virtual.Round(time.Second), perNode(res.SpanBytesSent), res.MeasuredSpan.Round(time.Second))
@@ -173,4 +175,30 @@ func fairnessOf(jobsOf map[string]int, miners int) fairness {
 		maxShare: counts[miners-1] / total,
 		gini:     weighted / (float64(miners) * total),
 	}
+}
+
+// uniformFairness is what a perfectly fair market would measure over as
+// few jobs: each job's k workers drawn uniformly from all miners, the
+// mean of 200 such runs (a fixed seed). Over a few dozen jobs even a
+// fair draw leaves miners without a job and a Gini well above 0.
+func uniformFairness(miners, jobs, k int) fairness {
+	if miners < k || jobs == 0 {
+		return fairness{}
+	}
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	const runs = 200
+	var sum fairness
+	for range runs {
+		jobsOf := map[string]int{}
+		for range jobs {
+			for _, m := range rng.Perm(miners)[:k] {
+				jobsOf[strconv.Itoa(m)]++
+			}
+		}
+		f := fairnessOf(jobsOf, miners)
+		sum.ranAny += f.ranAny / runs
+		sum.maxShare += f.maxShare / runs
+		sum.gini += f.gini / runs
+	}
+	return sum
 }
