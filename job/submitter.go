@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -419,24 +418,25 @@ func (m *Market) assign(o Offer, workers []peer.ID) (refused []peer.ID) {
 	for _, w := range workers {
 		m.setAssigning(id, w, true)
 	}
-	// All at once; recorded afterwards in the order chosen, which is
-	// the order the workers were told (an escrow's signer set). A worker
-	// that commits before it is recorded is waited for (awaitWorker).
-	ok := make([]bool, len(workers))
-	var sent sync.WaitGroup
+	// All at once; each acceptance recorded as soon as those before it
+	// in the order chosen are, which is the order the workers were told
+	// (an escrow's signer set). A worker that commits before it is
+	// recorded is waited for (awaitWorker).
+	replies := make([]chan bool, len(workers))
 	for i, w := range workers {
-		sent.Go(func() { ok[i] = m.assignOne(id, w, req) })
+		replies[i] = make(chan bool, 1)
+		go func() { replies[i] <- m.assignOne(id, w, req) }()
 	}
-	sent.Wait()
 	accepted := 0
 	for i, w := range workers {
-		if ok[i] {
+		ok := <-replies[i]
+		if ok {
 			if err := m.addWorker(id, w, accepted == 0); err != nil {
 				m.log.Warn("record assignment", "job", id, "err", err)
-				ok[i] = false
+				ok = false
 			}
 		}
-		if !ok[i] {
+		if !ok {
 			refused = append(refused, w)
 			continue
 		}
