@@ -106,6 +106,8 @@ type Market struct {
 
 	mu   sync.Mutex
 	bids map[string][]Bid // submitter: bids per job ID
+	// pools are the miners drawn for each open job's window (drawPool).
+	pools map[string]map[peer.ID]bool
 	// bidNews is closed, and replaced, when a bid arrives (awaitBids).
 	bidNews chan struct{}
 	// revealing holds the jobs whose reveal phase is running.
@@ -153,7 +155,7 @@ func NewMarket(key *identity.Key, streams Streams, book *Book, opts MarketOption
 		opts.Reputation = func(peer.ID) float64 { return 0.5 }
 	}
 	m := &Market{key: key, streams: streams, book: book, opts: opts, log: log.With("component", "market"),
-		bids: map[string][]Bid{}, bidNews: make(chan struct{}), seen: map[string]struct{}{}, revealing: map[string]bool{}, assigning: map[string]map[peer.ID]bool{},
+		bids: map[string][]Bid{}, pools: map[string]map[peer.ID]bool{}, bidNews: make(chan struct{}), seen: map[string]struct{}{}, revealing: map[string]bool{}, assigning: map[string]map[peer.ID]bool{},
 		openBids: newOpenBids(maxOpenBids), toBid: newBidQueue(), maxBids: maxBidsPerJob, progress: newWorkerProgress()}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	if book != nil {

@@ -81,31 +81,54 @@ func (m *Market) collect(o Offer) {
 	defer func() {
 		m.mu.Lock()
 		delete(m.bids, id) // later bids for it are answered "not open"
+		delete(m.pools, id)
 		m.mu.Unlock()
 	}()
 	k := int(o.Spec.Verify.Workers)
 	deadline := time.UnixMilli(o.Spec.Deadline)
 	missed := map[peer.ID]bool{}
+	// declined are the bidders that refused an assignment of this job
+	// (out of slots, say) or never answered it since its last window;
+	// pool is that window's choice, kept for replacements.
+	declined := map[peer.ID]bool{}
+	var pool []Bid
+	windowed := false
 	var waiting waitingNote
-	early := true // the bid window may close early (bidWindowDone)
 	for {
 		rec, err := m.book.Get(m.ctx, id)
 		if err != nil || rec.State.Terminal() {
 			return
 		}
 		if need := rec.needed(k) - len(rec.Workers); need > 0 {
-			taken := func(w peer.ID) bool { return missed[w] || slices.Contains(rec.Workers, w) }
-			bids, open := m.awaitBids(o, need, taken, early)
-			if !open {
-				return // the market is closing
+			taken := func(w peer.ID) bool { return missed[w] || declined[w] || slices.Contains(rec.Workers, w) }
+			// A replacement (for a decline, a no-show, a missed report,
+			// or an extra worker) comes at once from the bids in hand:
+			// the window's choice first, then any other usable bid. A
+			// new window opens only when none is left.
+			var bids []Bid
+			if windowed { // the first choice is always a window's: fair (drawPool)
+				bids = m.bidsInHand(o, pool, need, len(rec.Workers) > 0, taken)
 			}
-			if chosen := m.choose(o, bids, need); len(chosen) == need {
+			inHand := len(bids) > 0
+			if !inHand {
+				// After declines the new window runs its whole length
+				// before the decliners are asked again: at once, they
+				// would refuse again.
+				early := len(declined) == 0
+				clear(declined)
+				var open bool
+				if bids, open = m.awaitBids(o, need, taken, early); !open {
+					return // the market is closing
+				}
+				pool, windowed = bids, true
+			}
+			// A job without workers is assigned only once all it needs
+			// are found; replacements go as they are found.
+			if chosen := m.choose(o, bids, min(need, len(bids))); len(chosen) == need || (inHand && len(chosen) > 0) {
 				waiting.current = "" // assignment clears Record.Waiting
-				// A round whose assignments do not all land (a worker
-				// declined, or the reply was lost) is retried with the
-				// same bids once a whole window has passed, not at once:
-				// retrying at once would spin on them.
-				early = m.assign(o, chosen) == need
+				for _, w := range m.assign(o, chosen) {
+					declined[w] = true
+				}
 				if o.Spec.Escrow && !m.fundEscrow(o) {
 					return
 				}
@@ -129,6 +152,24 @@ func (m *Market) collect(o Offer) {
 			return
 		}
 	}
+}
+
+// bidsInHand are the bids a job can take workers from without a new
+// window: the last window's choice (pool) not yet taken, else every usable
+// bid not taken. A job that has workers takes even one; one without needs
+// them all at once. None: open a new window.
+func (m *Market) bidsInHand(o Offer, pool []Bid, need int, hasWorkers bool, taken func(peer.ID) bool) []Bid {
+	enough := func(b []Bid) bool { return len(b) >= need || (hasWorkers && len(b) > 0) }
+	if b := remainingBids(pool, taken); enough(b) {
+		return b
+	}
+	m.mu.Lock()
+	b := usableBids(m.bids[o.ID.String()], o.Spec.Reward, m.opts.Reputation, taken)
+	m.mu.Unlock()
+	if enough(b) {
+		return b
+	}
+	return nil
 }
 
 // failedRuns says, for a job that waits for a tie-breaker, which of its
@@ -167,19 +208,20 @@ func (m *Market) spotSecret(id string) []byte {
 	return ed25519.Sign(m.key.PrivateKey(), []byte("vft/spot/"+id))
 }
 
-// awaitBids waits for bids on o until the window can close
-// (bidWindowDone: enough to choose well, every miner that could run it
-// answered, or enough for BidGrace), or at the latest for the bid window.
-// Bids from workers taken says are out (the job's own, dropped ones)
-// neither count nor come back: a job that lost a worker waits a whole
-// window for a new bid instead of spinning on the old ones. It returns
-// the usable bids, and false when the market is closing.
+// awaitBids waits for bids on o until the window can close (bidWindow's
+// rule: the drawn pool has bid, or enough of it for its grace), or at the
+// latest for the bid window; without early it waits the whole window, for
+// a job whose last round was declined. Bids from workers taken says are
+// out (the job's own, dropped ones) and neither count nor come back. It
+// returns the bids to choose among, and false when the market is closing.
 func (m *Market) awaitBids(o Offer, need int, taken func(peer.ID) bool, early bool) ([]Bid, bool) {
 	id := o.ID.String()
 	start := time.Now()
 	windowEnd := time.After(m.opts.BidWindow)
 	could := couldBid(o, m.known(), m.key.PeerID(), taken)
-	var enoughSince time.Time
+	pool := m.drawReachable(could, poolSize(need), m.poolSecret(id))
+	m.setPool(id, pool)
+	w := newBidWindow(need, could, pool, start)
 	for {
 		if m.ctx.Err() != nil {
 			return nil, false
@@ -188,16 +230,14 @@ func (m *Market) awaitBids(o Offer, need int, taken func(peer.ID) bool, early bo
 		usable := usableBids(m.bids[id], o.Spec.Reward, m.opts.Reputation, taken)
 		news := m.bidNews
 		m.mu.Unlock()
-		if len(usable) >= need && enoughSince.IsZero() {
-			enoughSince = time.Now()
-		}
-		if early && len(usable) >= need && bidWindowDone(need, usable, could, time.Since(enoughSince), BidGrace) {
-			m.log.Debug("bid window closed early", "job", id, "bids", len(usable), "need", need, "after", time.Since(start))
-			return usable, true
+		choice, done, wake := w.decide(usable, time.Now())
+		if early && done {
+			m.log.Debug("bid window closed early", "job", id, "bids", len(usable), "pool", len(pool), "choice", len(choice), "need", need, "after", time.Since(start))
+			return choice, true
 		}
 		var graceEnd <-chan time.Time
-		if early && !enoughSince.IsZero() {
-			graceEnd = time.After(BidGrace - time.Since(enoughSince))
+		if early && !wake.IsZero() {
+			graceEnd = time.After(time.Until(wake))
 		}
 		select {
 		case <-m.ctx.Done():
@@ -206,11 +246,64 @@ func (m *Market) awaitBids(o Offer, need int, taken func(peer.ID) bool, early bo
 			m.mu.Lock()
 			usable = usableBids(m.bids[id], o.Spec.Reward, m.opts.Reputation, taken)
 			m.mu.Unlock()
+			// At the end of the window, the pool's bids if they suffice,
+			// else every usable one.
+			if pool := w.poolBids(usable); len(pool) >= need {
+				return pool, true
+			}
 			return usable, true
 		case <-news:
 		case <-graceEnd:
 		}
 	}
+}
+
+// drawReachable draws the pool (drawPool) among the miners this node is
+// connected to first, and tops it up from the others only when they are
+// too few: a bid needs a way to this node, and a miner that has none
+// would only hold the window open for its grace. Whom a node is connected
+// to is its DHT neighbourhood and gossip mesh, both drawn by peer ID, not
+// by distance. A Streams that cannot say (not a libp2p host) draws among
+// all.
+func (m *Market) drawReachable(could []peer.ID, size int, secret []byte) []peer.ID {
+	h, ok := m.streams.(interface{ Network() network.Network })
+	if !ok {
+		return drawPool(could, size, m.opts.Reputation, secret)
+	}
+	var connected, unconnected []peer.ID
+	for _, p := range could {
+		if h.Network().Connectedness(p) == network.Connected {
+			connected = append(connected, p)
+		} else {
+			unconnected = append(unconnected, p)
+		}
+	}
+	pool := drawPool(connected, size, m.opts.Reputation, secret)
+	if len(pool) < size {
+		pool = append(pool, drawPool(unconnected, size-len(pool), m.opts.Reputation, secret)...)
+	}
+	return pool
+}
+
+// poolSecret keys a job's pool draw (drawPool) like its choice, under its
+// own label.
+func (m *Market) poolSecret(id string) []byte {
+	return ed25519.Sign(m.key.PrivateKey(), []byte("vft/pool/"+id))
+}
+
+// setPool records the miners drawn for a job's open window: their bids
+// are kept even when the job already has maxBids from others (handleBid).
+func (m *Market) setPool(id string, pool []peer.ID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, open := m.bids[id]; !open {
+		return
+	}
+	set := make(map[peer.ID]bool, len(pool))
+	for _, p := range pool {
+		set[p] = true
+	}
+	m.pools[id] = set
 }
 
 // watch waits until the job needs more workers (a spot check's verifier,
@@ -328,9 +421,12 @@ func (m *Market) continueEscrowed(rec Record, o Offer, late int) bool {
 	return true
 }
 
-// assign sends the assignment to the chosen workers, adds those who
-// accept to the job's workers and returns how many did.
-func (m *Market) assign(o Offer, workers []peer.ID) (accepted int) {
+// assign sends the assignment to the chosen workers, all at once (the
+// job waits for the slowest round trip, not their sum: a fair choice
+// picks far workers too), adds those who accept to the job's workers and
+// returns those who did not (declined, or the assignment or its reply was
+// lost).
+func (m *Market) assign(o Offer, workers []peer.ID) (refused []peer.ID) {
 	id := o.ID.String()
 	names := make([]string, len(workers))
 	for i, w := range workers {
@@ -343,20 +439,27 @@ func (m *Market) assign(o Offer, workers []peer.ID) (accepted int) {
 	}
 	for _, w := range workers {
 		m.setAssigning(id, w, true)
-		reply, err := exchange(m.ctx, m.streams, w, ProtocolAssign, req, 4<<10)
-		if err != nil {
-			m.log.Info("assignment not delivered", "job", id, "worker", w, "err", err)
-			continue
+	}
+	// All at once; each acceptance recorded as soon as those before it
+	// in the order chosen are, which is the order the workers were told
+	// (an escrow's signer set). A worker that commits before it is
+	// recorded is waited for (awaitWorker).
+	replies := make([]chan bool, len(workers))
+	for i, w := range workers {
+		replies[i] = make(chan bool, 1)
+		go func() { replies[i] <- m.assignOne(id, w, req) }()
+	}
+	accepted := 0
+	for i, w := range workers {
+		ok := <-replies[i]
+		if ok {
+			if err := m.addWorker(id, w, accepted == 0); err != nil {
+				m.log.Warn("record assignment", "job", id, "err", err)
+				ok = false
+			}
 		}
-		var ack AckMsg
-		if err := openDirect(reply, KindAck, w, m.now(), &ack); err != nil || !ack.OK || ack.Job != id {
-			m.log.Info("assignment declined", "job", id, "worker", w, "reason", ack.Reason, "err", err)
-			continue
-		}
-		// Recorded at once: the worker may finish and commit before the
-		// other assignments are out.
-		if err := m.addWorker(id, w, accepted == 0); err != nil {
-			m.log.Warn("record assignment", "job", id, "err", err)
+		if !ok {
+			refused = append(refused, w)
 			continue
 		}
 		accepted++
@@ -364,7 +467,22 @@ func (m *Market) assign(o Offer, workers []peer.ID) (accepted int) {
 	for _, w := range workers {
 		m.setAssigning(id, w, false)
 	}
-	return accepted
+	return refused
+}
+
+// assignOne sends one worker its assignment and says whether it accepted.
+func (m *Market) assignOne(id string, w peer.ID, req []byte) bool {
+	reply, err := exchange(m.ctx, m.streams, w, ProtocolAssign, req, 4<<10)
+	if err != nil {
+		m.log.Info("assignment not delivered", "job", id, "worker", w, "err", err)
+		return false
+	}
+	var ack AckMsg
+	if err := openDirect(reply, KindAck, w, m.now(), &ack); err != nil || !ack.OK || ack.Job != id {
+		m.log.Info("assignment declined", "job", id, "worker", w, "reason", ack.Reason, "err", err)
+		return false
+	}
+	return true
 }
 
 func (m *Market) setAssigning(id string, w peer.ID, on bool) {
@@ -517,7 +635,9 @@ func (m *Market) handleBid(st network.Stream) {
 		}
 		m.mu.Lock()
 		bids, open := m.bids[b.Job]
-		full := open && len(bids) >= m.maxBids
+		// A drawn miner's bid is kept past the cap: the nearest bidders
+		// must not crowd the pool out (drawPool).
+		full := open && len(bids) >= m.maxBids && !m.pools[b.Job][from]
 		if open && !full && !slices.ContainsFunc(bids, func(x Bid) bool { return x.Worker == from }) {
 			m.bids[b.Job] = append(bids, Bid{Worker: from, Price: b.Price, FreeSlots: b.FreeSlots})
 			close(m.bidNews) // wakes every awaitBids

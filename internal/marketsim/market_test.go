@@ -2,6 +2,7 @@ package marketsim
 
 import (
 	"fmt"
+	mrand "math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
@@ -26,7 +27,10 @@ func TestMarketSmall(t *testing.T) {
 // TestMarketAtScale is the measurement, for as many nodes as
 // VFT_SIM_NODES says (skipped without it); VFT_SIM_JOBS and
 // VFT_SIM_CONCURRENT set the workload (default 50 in a row, then 8 at
-// once). See docs/BENCHMARKS.md.
+// once); VFT_SIM_REACH_ALL=1 gives every miner the submitter's address
+// (config.ReachAll); VFT_SIM_MIN_LATENCY_US and VFT_SIM_MAX_LATENCY_US
+// bound a link's one-way latency (default 20,000 and 100,000: 20–100 ms;
+// 50 and 200 stand for loopback). See docs/BENCHMARKS.md.
 func TestMarketAtScale(t *testing.T) {
 	nodes := envInt(t, "VFT_SIM_NODES", 0)
 	if nodes == 0 {
@@ -37,7 +41,9 @@ func TestMarketAtScale(t *testing.T) {
 	}
 	cfg := config{Nodes: nodes, Degree: envInt(t, "VFT_SIM_DEGREE", 8), K: 3,
 		Sequential: envInt(t, "VFT_SIM_JOBS", 50), Concurrent: envInt(t, "VFT_SIM_CONCURRENT", 8), Seed: 1,
-		MinLatency: 20 * time.Millisecond, MaxLatency: 100 * time.Millisecond, Bandwidth: 50_000_000, MaxJobs: 4}
+		MinLatency: time.Duration(envInt(t, "VFT_SIM_MIN_LATENCY_US", 20_000)) * time.Microsecond,
+		MaxLatency: time.Duration(envInt(t, "VFT_SIM_MAX_LATENCY_US", 100_000)) * time.Microsecond, Bandwidth: 50_000_000, MaxJobs: 4,
+		ReachAll: envInt(t, "VFT_SIM_REACH_ALL", 0) == 1}
 	simulate(t, cfg)
 }
 
@@ -74,10 +80,10 @@ func simulate(t *testing.T, cfg config) result {
 
 func report(cfg config, res result) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d nodes (1 submitter, %d miners), %d dials each, links %s–%s one way, %d Mbit/s per node, k=%d\n",
-		cfg.Nodes, cfg.Nodes-1, cfg.Degree, cfg.MinLatency, cfg.MaxLatency, cfg.Bandwidth/1_000_000, cfg.K)
-	fmt.Fprintf(&b, "virtual: dials %s, offers mesh formed %s after joining, submitter's heartbeat table %d of %d miners %s after joining\n",
-		res.Connect.Round(time.Millisecond), res.MeshFormed.Round(time.Millisecond), res.Known, cfg.Nodes-1, res.Settled.Round(time.Millisecond))
+	fmt.Fprintf(&b, "%d nodes (1 submitter, %d miners), %d dials each, links %s–%s one way, %d Mbit/s per node, k=%d, every miner has the submitter's address: %v\n",
+		cfg.Nodes, cfg.Nodes-1, cfg.Degree, cfg.MinLatency, cfg.MaxLatency, cfg.Bandwidth/1_000_000, cfg.K, cfg.ReachAll)
+	fmt.Fprintf(&b, "virtual: dials %s, offers mesh formed %s after joining, submitter's heartbeat table %d of %d miners %s after joining, %d peers connected to it then\n",
+		res.Connect.Round(time.Millisecond), res.MeshFormed.Round(time.Millisecond), res.Known, cfg.Nodes-1, res.Settled.Round(time.Millisecond), res.Connected)
 	for _, group := range []struct {
 		name       string
 		concurrent bool
@@ -115,6 +121,10 @@ func report(cfg config, res result) string {
 		busiest = max(busiest, c)
 	}
 	fmt.Fprintf(&b, "workers: %d distinct of %d miners ran the %d jobs, the busiest %d of them\n", len(jobsOf), cfg.Nodes-1, len(res.Jobs), busiest)
+	f := fairnessOf(jobsOf, cfg.Nodes-1)
+	u := uniformFairness(cfg.Nodes-1, len(res.Jobs), cfg.K)
+	fmt.Fprintf(&b, "fairness: %.0f%% of miners ran ≥1 job, the busiest ran %.1f%% of all runs (equal shares: %.1f%%), Gini %.2f over all %d miners (0 equal, 1 one miner ran everything); a uniform draw of k per job would give %.0f%%, %.1f%%, Gini %.2f\n",
+		100*f.ranAny, 100*f.maxShare, 100/float64(cfg.Nodes-1), f.gini, cfg.Nodes-1, 100*u.ranAny, 100*u.maxShare, u.gini)
 	perNode := func(v int64) string { return fmt.Sprintf("%.1f KiB", float64(v)/float64(cfg.Nodes)/1024) }
 	fmt.Fprintf(&b, "gossip sent per node: %s in all over %s virtual (%s from mesh formed to last job, %s); published message bytes per node by topic:",
 		perNode(res.BytesSent), res.Virtual.Round(time.Second), perNode(res.SpanBytesSent), res.MeasuredSpan.Round(time.Second))
@@ -131,3 +141,64 @@ func report(cfg config, res result) string {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }
+
+// fairness sums up who earned: the share of miners that ran at least one
+// job, the busiest miner's share of all runs, and the Gini coefficient of
+// runs per miner over every miner, those that ran none included.
+type fairness struct {
+	ranAny, maxShare, gini float64
+}
+
+// fairnessOf measures runs per miner (jobsOf, by miner; absent miners ran
+// none) over a network of miners miners.
+func fairnessOf(jobsOf map[string]int, miners int) fairness {
+	counts := make([]float64, miners)
+	i, total := 0, 0.0
+	for _, c := range jobsOf {
+		if i < miners {
+			counts[i] = float64(c)
+			i++
+		}
+		total += float64(c)
+	}
+	if miners == 0 || total == 0 {
+		return fairness{}
+	}
+	slices.Sort(counts)
+	// Gini from the sorted counts: Σ (2i − n − 1)·x_i / (n·Σx), i from 1.
+	var weighted float64
+	for i, x := range counts {
+		weighted += float64(2*(i+1)-miners-1) * x
+	}
+	return fairness{
+		ranAny:   float64(len(jobsOf)) / float64(miners),
+		maxShare: counts[miners-1] / total,
+		gini:     weighted / (float64(miners) * total),
+	}
+}
+
+// uniformFairness is what a perfectly fair market would measure over as
+// few jobs: each job's k workers drawn uniformly from all miners, the
+// mean of 200 such runs (a fixed seed). Over a few dozen jobs even a
+// fair draw leaves miners without a job and a Gini well above 0.
+func uniformFairness(miners, jobs, k int) fairness {
+	if miners < k || jobs == 0 {
+		return fairness{}
+	}
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	const runs = 200
+	var sum fairness
+	for range runs {
+		jobsOf := map[string]int{}
+		for range jobs {
+			for _, m := range rng.Perm(miners)[:k] {
+				jobsOf[strconv.Itoa(m)]++
+			}
+		}
+		f := fairnessOf(jobsOf, miners)
+		sum.ranAny += f.ranAny / runs
+		sum.maxShare += f.maxShare / runs
+		sum.gini += f.gini / runs
+	}
+	return sum
+}

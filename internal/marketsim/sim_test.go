@@ -29,6 +29,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/x/simlibp2p"
@@ -64,6 +65,11 @@ type config struct {
 	MinLatency, MaxLatency time.Duration
 	Bandwidth              int // bits per second, each node up and down
 	MaxJobs                int // slots per miner
+	// ReachAll gives every miner the submitter's address, as the DHT's
+	// records would once the submitter is well known; without it (the
+	// simulation has no DHT) only the miners connected to the submitter
+	// can bid.
+	ReachAll bool
 }
 
 // result is what one run measured; times are virtual unless named CPU.
@@ -72,6 +78,7 @@ type result struct {
 	MeshFormed    time.Duration // every node has ≥ Dlo peers in the offers mesh
 	Settled       time.Duration // every miner is in the submitter's heartbeat table, or 10 s
 	Known         int           // miners in the submitter's heartbeat table when the jobs start
+	Connected     int           // peers connected to the submitter then
 	Jobs          []jobTimes    // per job, in order; Concurrent ones last
 	Virtual       time.Duration // the whole run
 	CPU           time.Duration // user+system CPU of the process for the run
@@ -436,6 +443,11 @@ func run(cfg config, logf func(string, ...any)) (result, error) {
 		h.SetStreamHandler(fetchProtocol, c.serve)
 	}
 	nw.Start()
+	if cfg.ReachAll {
+		for _, n := range nodes[1:] {
+			n.host.Peerstore().AddAddrs(nodes[0].host.ID(), nodes[0].host.Addrs(), peerstore.PermanentAddrTTL)
+		}
+	}
 
 	// Bootstrap: each node dials Degree random others, all at once.
 	var dials sync.WaitGroup
@@ -580,6 +592,7 @@ func run(cfg config, logf func(string, ...any)) (result, error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	res.Known = len(sub.hb.Nodes())
+	res.Connected = len(sub.host.Network().Peers())
 	logf("submitter's heartbeat table: %d of %d miners, %s after joining", res.Known, cfg.Nodes-1, time.Since(joinedAt).Round(time.Millisecond))
 	res.Settled = time.Since(joinedAt)
 
