@@ -49,6 +49,12 @@ it cleanly within node.shutdown_timeout; a second one exits at once.`,
 
 // runDaemon runs the node; c.daemon is the client of a running one.
 func (c *cli) runDaemon(overrides stringList) error {
+	// First: a signal while the node is built or started must stop it
+	// too, not be lost (a service manager stops what it just started).
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(signals)
+
 	dir, err := repo.Resolve(c.repoFlag, c.getenv)
 	if err != nil {
 		return err
@@ -84,21 +90,29 @@ func (c *cli) runDaemon(overrides stringList) error {
 	if err != nil {
 		return err
 	}
-	signals := make(chan os.Signal, 2)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(signals)
-
 	startCtx, cancel := context.WithCancel(context.Background())
+	duringStart := make(chan os.Signal, 1)
 	go func() {
+		defer close(duringStart)
 		// A signal during start-up (a slow bootstrap) cancels it.
 		select {
-		case <-signals:
+		case sig := <-signals:
+			duringStart <- sig
 			cancel()
 		case <-startCtx.Done():
 		}
 	}()
 	err = nd.Start(startCtx)
 	cancel()
+	if sig, ok := <-duringStart; ok {
+		// Start may have finished before it saw the cancellation: the
+		// node runs, and the signal that asked it to stop is spent.
+		log.Info("shutting down: signal during start-up", "signal", sig.String())
+		if err != nil {
+			return err
+		}
+		return shutdown(nd, cfg.Node.ShutdownTimeout.Std(), signals, log)
+	}
 	if err != nil {
 		return err
 	}

@@ -454,3 +454,30 @@ func TestHardwareDoctorAndNodes(t *testing.T) {
 		}
 	}
 }
+
+// SIGTERM at any moment of a daemon's start-up stops it: a service manager
+// that stops what it just started must not wait for its kill timeout. (A
+// signal that came while the node started cancelled the start, but a start
+// that finished anyway left the daemon running and the signal spent.)
+func TestDaemonStopsOnEarlySignal(t *testing.T) {
+	env := testEnv()
+	dir := initRepo(t, env, "light")
+	for delay := time.Duration(0); delay <= 150*time.Millisecond; delay += 15 * time.Millisecond {
+		cmd := exec.Command(vftBin, "--repo", dir, "daemon")
+		cmd.Env = env
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(delay)
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			t.Fatalf("a daemon sent SIGTERM %v after it started was still running 20 s later", delay)
+		}
+	}
+}
