@@ -321,7 +321,8 @@ func vftDaemonAdd(ctx context.Context, dir, data, want string) (float64, int64, 
 		daemon.Process.Signal(syscall.SIGTERM)
 		daemon.Wait()
 	}()
-	for deadline := time.Now().Add(time.Minute); vft("id").Run() != nil; time.Sleep(200 * time.Millisecond) {
+	// `vft nodes` asks the daemon (`vft id` also answers from the repo).
+	for deadline := time.Now().Add(time.Minute); vft("nodes").Run() != nil; time.Sleep(200 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			return 0, 0, errors.New("the vft daemon did not answer within a minute")
 		}
