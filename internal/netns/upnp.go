@@ -24,6 +24,10 @@ type UPnP struct {
 	// Log is miniupnpd's output (it runs in the foreground, -d): one line
 	// per AddPortMapping / NAT-PMP request among others.
 	Log string
+	// URL is the gateway's description on the router's LAN side, for
+	// `upnpc -u URL` (upnpc's own discovery calls a gateway whose
+	// external address is in a reserved range "not connected").
+	URL string
 
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when miniupnpd has ended
@@ -83,7 +87,7 @@ func (r *Router) StartUPnP(t testing.TB) *UPnP {
 	n.run("ip", "netns", "exec", r.Name, "nft", "insert", "rule", "ip", "vftnat", "forward", "ct", "status", "dnat", "accept")
 	n.runInput(upnpTable, "ip", "netns", "exec", r.Name, "nft", "-f", "-")
 
-	u := &UPnP{}
+	u := &UPnP{URL: "http://" + r.gateway().String() + ":5000/rootDesc.xml"}
 	u.stun, err = listenUDPIn(r.Name, &net.UDPAddr{IP: r.IP.AsSlice(), Port: stunPort})
 	if err != nil {
 		t.Fatalf("netns: STUN responder on %s: %v", r.Name, err)

@@ -43,7 +43,7 @@ func TestUPnPMapsAPort(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		// miniupnpd answers once its STUN check says its address is public.
-		out, err = lanHost.Output("upnpc", "-u", "http://"+router.gateway().String()+":5000/rootDesc.xml", "-e", "vft test", "-a", lanHost.IP.String(), "4101", "14101", "TCP", "120")
+		out, err = lanHost.Output("upnpc", "-u", gw.URL, "-e", "vft test", "-a", lanHost.IP.String(), "4101", "14101", "TCP", "120")
 		if err == nil && strings.Contains(out, "is redirected to internal") {
 			break
 		}
@@ -52,7 +52,7 @@ func TestUPnPMapsAPort(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	list, _ := lanHost.Output("upnpc", "-u", "http://"+router.gateway().String()+":5000/rootDesc.xml", "-l")
+	list, _ := lanHost.Output("upnpc", "-u", gw.URL, "-l")
 	if !strings.Contains(list, "14101->"+lanHost.IP.String()+":4101") {
 		t.Errorf("upnpc -l does not list the mapping 14101->%s:4101:\n%s", lanHost.IP, list)
 	}
