@@ -49,10 +49,14 @@ func upnpMappings(t *testing.T, lanHost *netns.Host, gw *netns.UPnP) ([]portMapp
 //     external one (go-libp2p's NAT manager picks a random external port
 //     in 10000-65535 and keeps it), so there is no conflict to report: the
 //     miner maps another port and is public on it, and its renewals stay
-//     bounded (one request per transport every 20 s).
+//     bounded (one request per transport every 20 s);
+//  3. a router whose gateway refuses every mapping (it only allows
+//     external port 4101, which another LAN host holds): the miner logs
+//     one warning naming the refused ports and the fix, its requests stay
+//     bounded, and it works through a relay.
 func TestNATUPnP(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts seven daemons in network namespaces")
+		t.Skip("starts eight daemons in network namespaces")
 	}
 	net := netns.New(t)
 	_, viaBoot := publicSide(t, net)
@@ -70,8 +74,23 @@ func TestNATUPnP(t *testing.T) {
 	}
 	before := gw.Requests()
 
+	// A second router whose gateway only maps external port 4101, which
+	// another LAN host holds already: it refuses everything the miner
+	// behind it asks for.
+	strict := net.Router("routerS", netns.EasyNAT)
+	strictGW := strict.StartUPnP(t, fmt.Sprintf("allow 4101 %s 4101", strict.LAN()))
+	holder := strict.Home("holder")
+	for _, proto := range []string{"TCP", "UDP"} {
+		out, err := holder.Output("upnpc", "-u", strictGW.URL, "-e", "someone else", "-a", holder.IP.String(), "4101", "4101", proto, "600")
+		if err != nil || !strings.Contains(out, "is redirected to internal") {
+			t.Fatalf("the other LAN host cannot map %s 4101 on the strict router: %v\n%s", proto, err, out)
+		}
+	}
+	strictBefore := strictGW.Requests()
+
 	started := time.Now()
 	miner := startNATNode(t, router.Home("miner"), "miner", viaBoot("VFT_P2P_NAT_PORTMAP=true"))
+	refusedMiner := startNATNode(t, strict.Home("refused"), "miner", viaBoot("VFT_P2P_NAT_PORTMAP=true"))
 
 	var tcpPort int
 	t.Run("1 the miner maps its port and is public on it", func(t *testing.T) {
@@ -167,9 +186,45 @@ func TestNATUPnP(t *testing.T) {
 		if out, stderr, code := vftIn(t, probe.host, probe.env, "--repo", probe.repo, "swarm", "connect", target); code != 0 {
 			t.Errorf("a public node cannot dial the miner at %s after %s: %s %s", target, elapsed, out, stderr)
 		}
-		// Nothing to warn about: the miner never asked for port 4101.
-		if log := miner.d.printed(); strings.Contains(log, "panic") || strings.Contains(log, "NAT port mapping failed") {
+		// Nothing to warn about: the miner never asked for port 4101. It
+		// says once that the router maps its ports.
+		log := miner.d.printed()
+		if strings.Contains(log, "panic") || strings.Contains(log, "NAT port mapping failed") || strings.Contains(log, "refuses to map") {
 			t.Errorf("the miner's log has a panic or a failed mapping:\n%s", log)
 		}
+		if n := strings.Count(log, "the router maps the listen ports"); n != 1 {
+			t.Errorf("the miner logged %d times that the router maps its ports, want once:\n%s", n, log)
+		}
+	})
+
+	// 3. The router refuses every mapping: one warning naming the refused
+	// ports and the fix, not one per retry; requests bounded; the miner
+	// runs on, private, through a relay.
+	t.Run("3 the router refuses the mapping", func(t *testing.T) {
+		if wait := time.Until(started.Add(70 * time.Second)); wait > 0 {
+			time.Sleep(wait)
+		}
+		elapsed := time.Since(started)
+		const line = "the router refuses to map the listen ports"
+		log := refusedMiner.d.printed()
+		if n := strings.Count(log, line); n != 1 {
+			t.Errorf("the miner behind the refusing router logged %q %d times in %.0f s, want once:\n%s", line, n, elapsed.Seconds(), log)
+		}
+		if !strings.Contains(log, "p2p.nat_portmap = false") || !strings.Contains(log, "/ip4/0.0.0.0/tcp/4101") {
+			t.Errorf("the refusal line does not name the port and the fix:\n%s", log)
+		}
+		requests := strictGW.Requests() - strictBefore
+		// Each renewal (every 20 s) tries the kept port, or 3 random
+		// ones, with a lease and again without: at most 8 per transport.
+		limit := 8 * 2 * (int(elapsed/(20*time.Second)) + 1)
+		t.Logf("the refused miner sent %d mapping requests in %.0f s (limit %d)", requests, elapsed.Seconds(), limit)
+		if requests > limit {
+			t.Errorf("%d mapping requests in %s: more than %d, a retry storm", requests, elapsed, limit)
+		}
+		waitFor(t, 60*time.Second, "the refused miner is private with a relay reservation", func() (bool, string) {
+			r := refusedMiner.identity(t).Reachability
+			dump, _ := json.Marshal(r)
+			return r != nil && r.Status == "private" && len(r.Relays) > 0, string(dump)
+		}, refusedMiner.d)
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,7 +67,10 @@ const stunPort = 3478
 // StartUPnP starts miniupnpd on the router: external interface eth0 (the
 // WAN side), listening on the LAN bridge, secure mode, mappings allowed
 // for the LAN's hosts on ports 1024-65535, NAT-PMP/PCP leases of two to ten minutes. It is stopped, and its table removed, when the test ends.
-// It skips the test when miniupnpd is not installed.
+// rules, when given, replace the default permission rule ("allow
+// 1024-65535 <LAN> 1024-65535"), in miniupnpd's syntax, e.g. "allow 4101
+// 198.19.2.0/24 4101"; anything they do not allow is denied. It skips the
+// test when miniupnpd is not installed.
 //
 // miniupnpd refuses to map ports when its external address is reserved,
 // and the test range (198.18.0.0/15, RFC 2544) is. It accepts one when a
@@ -74,7 +78,7 @@ const stunPort = 3478
 // unchanged (no NAT upstream, "port forwarding is possible"), so the
 // router answers STUN itself, on its public address: the test process
 // holds that socket, made inside the router's namespace.
-func (r *Router) StartUPnP(t testing.TB) *UPnP {
+func (r *Router) StartUPnP(t testing.TB, rules ...string) *UPnP {
 	t.Helper()
 	bin, err := exec.LookPath("miniupnpd")
 	if err != nil {
@@ -87,6 +91,9 @@ func (r *Router) StartUPnP(t testing.TB) *UPnP {
 	n.run("ip", "netns", "exec", r.Name, "nft", "insert", "rule", "ip", "vftnat", "forward", "ct", "status", "dnat", "accept")
 	n.runInput(upnpTable, "ip", "netns", "exec", r.Name, "nft", "-f", "-")
 
+	if len(rules) == 0 {
+		rules = []string{fmt.Sprintf("allow 1024-65535 %s 1024-65535", r.lan)}
+	}
 	u := &UPnP{URL: "http://" + r.gateway().String() + ":5000/rootDesc.xml"}
 	u.stun, err = listenUDPIn(r.Name, &net.UDPAddr{IP: r.IP.AsSlice(), Port: stunPort})
 	if err != nil {
@@ -117,9 +124,9 @@ upnp_nat_table_name=miniupnpd
 upnp_forward_chain=forward_miniupnpd
 upnp_nat_chain=prerouting_miniupnpd
 upnp_nat_postrouting_chain=postrouting_miniupnpd
-allow 1024-65535 %s 1024-65535
+%s
 deny 0-65535 0.0.0.0/0 0-65535
-`, r.IP, stunPort, r.index, r.lan)
+`, r.IP, stunPort, r.index, strings.Join(rules, "\n"))
 	confPath := filepath.Join(dir, "miniupnpd.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -304,3 +311,6 @@ func serveSTUN(conn *net.UDPConn) {
 		conn.WriteToUDP(resp, from)
 	}
 }
+
+// LAN is the router's home network, for permission rules.
+func (r *Router) LAN() netip.Prefix { return r.lan }
