@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
+	basichost "github.com/libp2p/go-libp2p/p2p/host/basic"
 	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
@@ -496,4 +497,99 @@ func (n *Network) registerConnMetrics(reg prometheus.Registerer) error {
 		}
 	}
 	return nil
+}
+
+// Port mapping checks: go-libp2p's NAT manager finds the router within
+// 10 s and renews its mappings every 20 s, logging each failure at debug
+// or warn level without saying what to do; portMapWatcher looks after it
+// has had time and tells the operator once per change.
+const (
+	portMapFirstCheck = 30 * time.Second
+	portMapCheckEvery = 20 * time.Second
+)
+
+// portMapWatcher is go-libp2p's NAT manager with one log line per change
+// of what the router does for us: it maps the listen ports, or it was
+// found but refuses them (another device may hold the port, or its rules
+// deny it), which libp2p alone reports only as a warning every 20 s.
+type portMapWatcher struct {
+	basichost.NATManager
+	net  network.Network
+	log  *slog.Logger
+	done chan struct{}
+	once sync.Once
+}
+
+// natPortMapOption is libp2p.NATPortMap with the watcher around it.
+func (n *Network) natPortMapOption() libp2p.Option {
+	return libp2p.NATManager(func(nw network.Network) basichost.NATManager {
+		w := &portMapWatcher{NATManager: basichost.NewNATManager(nw), net: nw, log: n.log, done: make(chan struct{})}
+		go w.watch(portMapFirstCheck, portMapCheckEvery)
+		return w
+	})
+}
+
+func (w *portMapWatcher) Close() error {
+	w.once.Do(func() { close(w.done) })
+	return w.NATManager.Close()
+}
+
+func (w *portMapWatcher) watch(first, every time.Duration) {
+	timer := time.NewTimer(first)
+	defer timer.Stop()
+	last := ""
+	for {
+		select {
+		case <-w.done:
+			return
+		case <-timer.C:
+		}
+		state, mapped, refused := w.check()
+		if state != last {
+			last = state
+			switch state {
+			case "mapped":
+				w.log.Info("the router maps the listen ports (UPnP/NAT-PMP)", "mapped", mapped)
+			case "partly":
+				w.log.Warn("the router maps some listen ports but refuses others (UPnP/NAT-PMP): another device may hold the port, or the router's rules deny it; libp2p retries every 20 s",
+					"mapped", mapped, "refused", refused, "fix", portMapFix)
+			case "refused":
+				w.log.Warn("the router refuses to map the listen ports (UPnP/NAT-PMP): another device may hold the port, or the router's rules deny it; libp2p retries every 20 s and the node uses relays meanwhile",
+					"refused", refused, "fix", portMapFix)
+			case "no gateway":
+				w.log.Info("no UPnP/NAT-PMP gateway answered on the LAN: no port mapping (p2p.nat_portmap)")
+			}
+		}
+		timer.Reset(every)
+	}
+}
+
+// portMapFix is what to do when the router refuses a mapping.
+const portMapFix = "allow UPnP mappings for this machine on the router or remove the mapping that holds the port, or forward TCP and UDP 4101 by hand and set p2p.nat_portmap = false"
+
+// check says what the router does for the node's IPv4 TCP and UDP listen
+// ports: "mapped", "partly", "refused" or "no gateway".
+func (w *portMapWatcher) check() (state string, mapped, refused []string) {
+	if !w.HasDiscoveredNAT() {
+		return "no gateway", nil, nil
+	}
+	for _, a := range w.net.ListenAddresses() {
+		if ip, err := manet.ToIP(a); err != nil || ip.To4() == nil || ip.IsLoopback() {
+			continue
+		}
+		if ext := w.GetMapping(a); ext != nil {
+			mapped = append(mapped, a.String()+" -> "+ext.String())
+		} else {
+			refused = append(refused, a.String())
+		}
+	}
+	switch {
+	case len(refused) == 0 && len(mapped) > 0:
+		return "mapped", mapped, nil
+	case len(refused) > 0 && len(mapped) > 0:
+		return "partly", mapped, refused
+	case len(refused) > 0:
+		return "refused", nil, refused
+	}
+	return "", nil, nil
 }

@@ -245,7 +245,7 @@ func (n *Network) hostOptions() ([]libp2p.Option, error) {
 		libp2p.ConnectionGater(n.gater),
 	}
 	if n.cfg.NATPortMap {
-		opts = append(opts, libp2p.NATPortMap())
+		opts = append(opts, n.natPortMapOption())
 	}
 	natOpts, err := n.natOptions()
 	if err != nil {

@@ -18,6 +18,8 @@
 // need no sch_netem, only TAP devices (/dev/net/tun).
 //
 // It needs root, iproute2 and nftables; without them New skips the test.
+// Router.StartUPnP (upnp.go) runs a UPnP/NAT-PMP gateway, miniupnpd, on a
+// router; without miniupnpd it skips the test.
 package netns
 
 import (
