@@ -64,3 +64,17 @@ func TestPrepareOutputDir(t *testing.T) {
 		t.Fatalf("non-empty dir: %v, want ErrBadMount", err)
 	}
 }
+
+func TestUnescapeMountinfo(t *testing.T) {
+	for in, want := range map[string]string{
+		"/plain":              "/plain",
+		`/with\040space`:      "/with space",
+		`/tab\011and\134back`: "/tab\tand\\back",
+		`/end\040`:            "/end ",
+		`/short\04`:           `/short\04`,
+	} {
+		if got := UnescapeMountinfo(in); got != want {
+			t.Errorf("UnescapeMountinfo(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/vft-network/vft/executor"
 )
 
 // Each native task runs in a control group of its own, made for it and
@@ -198,7 +200,7 @@ func parseCgroupMounts(mountinfo []byte) map[string]cgroupMount {
 		if len(f) < 5 || len(g) < 3 {
 			continue
 		}
-		m := cgroupMount{root: unescapeMount(f[3]), mountPoint: unescapeMount(f[4])}
+		m := cgroupMount{root: executor.UnescapeMountinfo(f[3]), mountPoint: executor.UnescapeMountinfo(f[4])}
 		switch g[0] {
 		case "cgroup2":
 			if _, seen := mounts["cgroup2"]; !seen {
@@ -213,25 +215,6 @@ func parseCgroupMounts(mountinfo []byte) map[string]cgroupMount {
 		}
 	}
 	return mounts
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // parseProcCgroup maps each v1 controller, and "" for v2, to this process's
