@@ -11,7 +11,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/vft-network/vft/internal/units"
 	"github.com/vft-network/vft/wire"
 )
 
@@ -180,7 +179,7 @@ func (m *Market) handleProgress(st network.Stream) {
 		if _, firstRun := m.progress.record(msg.Job, from, msg, now); firstRun && msg.StagedBytes > 0 {
 			m.book.Update(m.ctx, msg.Job, func(r *Record) {
 				r.History = append(r.History, Change{State: r.State, At: now,
-					Note: fmt.Sprintf("worker %s staged %s and started", shortPeer(from.String()), units.Bytes(msg.StagedBytes))})
+					Note: fmt.Sprintf("worker %s staged %.1f MiB and started", shortPeer(from.String()), float64(msg.StagedBytes)/(1<<20))})
 			})
 		}
 		return wire.Seal(m.key, KindAck, m.now(), AckMsg{Job: msg.Job, OK: true})
