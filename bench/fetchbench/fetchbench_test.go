@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -46,7 +44,7 @@ func TestFetchBench(t *testing.T) {
 	for i := range 3 {
 		h := net.Public(fmt.Sprintf("prov%d", i))
 		h.Shape(netns.Shaping{RateKbit: mbit * 1000})
-		line := <-start(t, h, bin, "provide", "-ip", h.IP.String(), "-repo", filepath.Join(dir, h.Name), "-file", file)
+		line := <-h.StartJSON(t, bin, "provide", "-ip", h.IP.String(), "-repo", filepath.Join(dir, h.Name), "-file", file)
 		if line == nil {
 			t.Fatal("a provider exited before it served")
 		}
@@ -76,7 +74,7 @@ func TestFetchBench(t *testing.T) {
 					args = append(args, "-debug") // the store's debug lines on stderr
 				}
 				var last map[string]any
-				for line := range run(t, client, bin, args...) {
+				for line := range client.RunJSON(t, bin, args...) {
 					last = line
 				}
 				if last == nil {
@@ -121,60 +119,4 @@ func writeRandomFile(t *testing.T, path string, size int64) {
 	if _, err := io.CopyN(f, rand.NewChaCha8([32]byte{9}), size); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// start runs fetchbench in h in the background; its JSON lines arrive on
-// the channel. The test's cleanup kills it.
-func start(t *testing.T, h *netns.Host, bin string, args ...string) <-chan map[string]any {
-	t.Helper()
-	cmd, stdout := spawn(t, h, bin, args...)
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	return lines(stdout)
-}
-
-// run runs fetchbench in h to the end; its JSON lines arrive on the
-// channel, which closes when it exits.
-func run(t *testing.T, h *netns.Host, bin string, args ...string) <-chan map[string]any {
-	t.Helper()
-	cmd, stdout := spawn(t, h, bin, args...)
-	out := make(chan map[string]any)
-	go func() {
-		defer close(out)
-		for line := range lines(stdout) {
-			out <- line
-		}
-		if err := cmd.Wait(); err != nil {
-			t.Errorf("fetchbench %v: %v", args, err)
-		}
-	}()
-	return out
-}
-
-func spawn(t *testing.T, h *netns.Host, bin string, args ...string) (*exec.Cmd, io.Reader) {
-	t.Helper()
-	cmd := h.Command(bin, args...)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	return cmd, stdout
-}
-
-func lines(r io.Reader) <-chan map[string]any {
-	out := make(chan map[string]any)
-	go func() {
-		defer close(out)
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			var v map[string]any
-			if json.Unmarshal(sc.Bytes(), &v) == nil {
-				out <- v
-			}
-		}
-	}()
-	return out
 }

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,7 +59,7 @@ func TestNATBench(t *testing.T) {
 		if i == 0 {
 			args = append(args, "-relay")
 		}
-		lines := start(t, h, bin, args...)
+		lines := h.StartJSON(t, bin, args...)
 		public = append(public, (<-lines)["addr"].(string))
 	}
 	pub := strings.Join(public, ",")
@@ -85,7 +82,7 @@ func TestNATBench(t *testing.T) {
 			break // VFT_NAT_BENCH_ATTEMPTS=0: the transfers only
 		}
 		lh := router(fmt.Sprintf("rl%d", i), p.listener).Home(fmt.Sprintf("l%d", i))
-		first := <-start(t, lh, bin, "listener", "-public", pub)
+		first := <-lh.StartJSON(t, bin, "listener", "-public", pub)
 		target := first["relay_addr"].(string)
 		t.Logf("listener behind %s NAT: reservation %.2fs after start", p.listener, first["reservation_s"])
 		results := make(chan map[string]any, dialerRouters)
@@ -100,7 +97,7 @@ func TestNATBench(t *testing.T) {
 			if attempts == 0 {
 				continue
 			}
-			lines := run(t, dh, bin, "punch", "-public", pub, "-target", target,
+			lines := dh.RunJSON(t, bin, "punch", "-public", pub, "-target", target,
 				"-n", fmt.Sprint((attempts+dialerRouters-1)/dialerRouters), "-parallel", fmt.Sprint(perRouter))
 			go func() {
 				var last map[string]any
@@ -144,7 +141,7 @@ func TestNATBench(t *testing.T) {
 		report = append(report, row)
 	}
 
-	for line := range run(t, easyDialer, bin, "xfer", "-public", pub, "-target", easyTarget, "-bytes", fmt.Sprint(xferBytes)) {
+	for line := range easyDialer.RunJSON(t, bin, "xfer", "-public", pub, "-target", easyTarget, "-bytes", fmt.Sprint(xferBytes)) {
 		row := fmt.Sprintf("| %v | %.0f MiB | %.2f s | %.0f MiB/s | %v |", line["path"], line["bytes"].(float64)/(1<<20), line["s"], line["mib_s"], line["conn"])
 		t.Log(row)
 		report = append(report, row)
@@ -160,61 +157,4 @@ func envInt(name string, def int) int {
 		return def
 	}
 	return v
-}
-
-// start runs natbench in h in the background; its JSON lines arrive on
-// the channel. The network's cleanup kills it.
-func start(t *testing.T, h *netns.Host, bin string, args ...string) <-chan map[string]any {
-	t.Helper()
-	cmd, stdout := spawn(t, h, bin, args...)
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	return lines(stdout)
-}
-
-// run runs natbench in h to the end; its JSON lines arrive on the channel,
-// which closes when it exits.
-func run(t *testing.T, h *netns.Host, bin string, args ...string) <-chan map[string]any {
-	t.Helper()
-	cmd, stdout := spawn(t, h, bin, args...)
-	out := make(chan map[string]any)
-	go func() {
-		defer close(out)
-		for line := range lines(stdout) {
-			out <- line
-		}
-		if err := cmd.Wait(); err != nil {
-			t.Errorf("natbench %v: %v", args, err)
-		}
-	}()
-	return out
-}
-
-// spawn starts natbench in h with its stdout piped back.
-func spawn(t *testing.T, h *netns.Host, bin string, args ...string) (*exec.Cmd, io.Reader) {
-	t.Helper()
-	cmd := h.Command(bin, args...)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	return cmd, stdout
-}
-
-func lines(r io.Reader) <-chan map[string]any {
-	out := make(chan map[string]any, 64)
-	go func() {
-		defer close(out)
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) == nil {
-				out <- m
-			}
-		}
-	}()
-	return out
 }
