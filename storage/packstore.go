@@ -345,13 +345,13 @@ func (p *packStore) packPath(id uint32) string {
 
 // appendLocked writes one record to the current pack (starting a new pack
 // when it is full) and returns where the block went. Caller holds wmu.
-func (p *packStore) appendLocked(key string, value []byte) (packEntry, error) {
+func (p *packStore) appendLocked(key string, value []byte, crc uint32) (packEntry, error) {
 	if p.cur == nil || p.curSize >= packMaxSize {
 		if err := p.rotateLocked(); err != nil {
 			return packEntry{}, err
 		}
 	}
-	e := packEntry{pack: p.curID, length: uint32(len(value)), crc: crc32.Checksum(value, castagnoli)}
+	e := packEntry{pack: p.curID, length: uint32(len(value)), crc: crc}
 	hdr := make([]byte, packHeaderLen, packHeaderLen+len(key))
 	binary.LittleEndian.PutUint32(hdr[0:], uint32(len(key)))
 	binary.LittleEndian.PutUint32(hdr[4:], e.length)
@@ -437,7 +437,7 @@ func (p *packStore) commitLocked(puts []packPut, dels []datastore.Key) error {
 		} else if ok {
 			lost[old.pack] += int64(old.length)
 		}
-		e, err := p.appendLocked(key, put.value)
+		e, err := p.appendLocked(key, put.value, put.crc)
 		if err != nil {
 			return err
 		}
@@ -514,6 +514,14 @@ func (p *packStore) removePackLocked(id uint32) {
 type packPut struct {
 	key   datastore.Key
 	value []byte
+	crc   uint32 // CRC-32C of value
+}
+
+// newPackPut computes the block's checksum before the write lock is taken:
+// concurrent writers then share the checksumming, and the lock covers only
+// the appends.
+func newPackPut(key datastore.Key, value []byte) packPut {
+	return packPut{key: key, value: value, crc: crc32.Checksum(value, castagnoli)}
 }
 
 func (p *packStore) Put(ctx context.Context, key datastore.Key, value []byte) error {
@@ -522,9 +530,10 @@ func (p *packStore) Put(ctx context.Context, key datastore.Key, value []byte) er
 		return err
 	}
 	defer release()
+	put := newPackPut(key, value)
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
-	return p.commitLocked([]packPut{{key, value}}, nil)
+	return p.commitLocked([]packPut{put}, nil)
 }
 
 func (p *packStore) Delete(ctx context.Context, key datastore.Key) error {
@@ -802,7 +811,7 @@ func (p *packStore) Compact(ctx context.Context) (reclaimed int64, err error) {
 			it.Close()
 			return 0, err
 		}
-		puts = append(puts, packPut{key, v})
+		puts = append(puts, newPackPut(key, v))
 		if len(puts) >= 64 {
 			if err := p.commitLocked(puts, nil); err != nil {
 				it.Close()
@@ -870,7 +879,7 @@ type packBatch struct {
 }
 
 func (b *packBatch) Put(ctx context.Context, key datastore.Key, value []byte) error {
-	b.puts = append(b.puts, packPut{key, value})
+	b.puts = append(b.puts, newPackPut(key, value))
 	return nil
 }
 
