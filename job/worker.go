@@ -505,7 +505,7 @@ func (w *Worker) execute(ctx context.Context, o Offer, progress *stagingReporter
 			CPUCores: s.Needs.CPUCores,
 		},
 	}
-	fetchCtx, cancel := context.WithTimeout(ctx, s.Needs.Timeout()+5*time.Minute)
+	fetchCtx, cancel := context.WithTimeout(ctx, s.Needs.Timeout()+fetchSlack)
 	defer cancel()
 	task.Started = progress.started
 	if w.fault == FaultSlowStaging {
