@@ -16,7 +16,6 @@ import (
 
 	"github.com/vft-network/vft/identity"
 	"github.com/vft-network/vft/verify"
-	"github.com/vft-network/vft/wire"
 )
 
 // TestBidPoolWindow: when a submitter with a heartbeat table closes its
@@ -359,33 +358,10 @@ func (m busMember) Next(ctx context.Context) (peer.ID, []byte, error) {
 // already has maxBids from others: the nearest bidders must not crowd
 // the pool out.
 func TestPoolBidKeptPastCap(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	subKey, _ := identity.Generate()
-	sub := loopbackHost(t, subKey)
-	book := NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now)
-	m := NewMarket(subKey, sub, book, MarketOptions{}, slog.New(slog.DiscardHandler))
-	m.maxBids = 1
-	sub.SetStreamHandler(ProtocolBid, m.handleBid)
 	const jobID = "open-job"
-	m.bids[jobID] = nil
+	m, bid := bidTarget(t, jobID, 1)
 	drawnKey, _ := identity.Generate()
 	m.pools[jobID] = map[peer.ID]bool{drawnKey.PeerID(): true}
-
-	bid := func(key *identity.Key) AckMsg {
-		h := loopbackHost(t, key)
-		h.Peerstore().AddAddrs(sub.ID(), sub.Addrs(), time.Minute)
-		req, _ := wire.Seal(key, KindBid, time.Now(), BidMsg{Job: jobID, Price: 1, FreeSlots: 1})
-		reply, err := exchange(ctx, h, sub.ID(), ProtocolBid, req, 4<<10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ack AckMsg
-		if err := openDirect(reply, KindAck, sub.ID(), time.Now(), &ack); err != nil {
-			t.Fatal(err)
-		}
-		return ack
-	}
 	first, _ := identity.Generate()
 	second, _ := identity.Generate()
 	for _, c := range []struct {

@@ -67,20 +67,39 @@ func TestBidQueueServesCustomersFirst(t *testing.T) {
 // A submitter keeps at most maxBids bids for one job, however many peers
 // bid: a Sybil crowd cannot grow its memory or its choice without end.
 func TestBidsPerJobCapped(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	subKey, _ := identity.Generate()
-	sub := loopbackHost(t, subKey)
-	book := NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now)
-	m := NewMarket(subKey, sub, book, MarketOptions{}, slog.New(slog.DiscardHandler))
-	m.maxBids = 3
-	sub.SetStreamHandler(ProtocolBid, m.handleBid)
 	const jobID = "open-job"
-	m.bids[jobID] = nil
+	m, bid := bidTarget(t, jobID, 3)
 
 	accepted := 0
 	for range 5 {
 		key, _ := identity.Generate()
+		if ack := bid(key); ack.OK {
+			accepted++
+		} else if ack.Reason != "the job already has 3 bids" {
+			t.Fatalf("refused with %q", ack.Reason)
+		}
+	}
+	if accepted != 3 || len(m.bids[jobID]) != 3 {
+		t.Fatalf("accepted %d bids, kept %d; want 3 of 5", accepted, len(m.bids[jobID]))
+	}
+}
+
+// bidTarget is a submitter's market with jobID open for bids and at most
+// maxBids kept, listening on loopback; bid sends it one signed bid from a
+// new host with key and returns its answer.
+func bidTarget(t *testing.T, jobID string, maxBids int) (*Market, func(key *identity.Key) AckMsg) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	subKey, _ := identity.Generate()
+	sub := loopbackHost(t, subKey)
+	book := NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now)
+	m := NewMarket(subKey, sub, book, MarketOptions{}, slog.New(slog.DiscardHandler))
+	m.maxBids = maxBids
+	sub.SetStreamHandler(ProtocolBid, m.handleBid)
+	m.bids[jobID] = nil
+	return m, func(key *identity.Key) AckMsg {
+		t.Helper()
 		h := loopbackHost(t, key)
 		h.Peerstore().AddAddrs(sub.ID(), sub.Addrs(), time.Minute)
 		req, _ := wire.Seal(key, KindBid, time.Now(), BidMsg{Job: jobID, Price: 1, FreeSlots: 1})
@@ -92,13 +111,6 @@ func TestBidsPerJobCapped(t *testing.T) {
 		if err := openDirect(reply, KindAck, sub.ID(), time.Now(), &ack); err != nil {
 			t.Fatal(err)
 		}
-		if ack.OK {
-			accepted++
-		} else if ack.Reason != "the job already has 3 bids" {
-			t.Fatalf("refused with %q", ack.Reason)
-		}
-	}
-	if accepted != 3 || len(m.bids[jobID]) != 3 {
-		t.Fatalf("accepted %d bids, kept %d; want 3 of 5", accepted, len(m.bids[jobID]))
+		return ack
 	}
 }
