@@ -140,17 +140,9 @@ func TestCancelStopsWorker(t *testing.T) {
 func TestWorkerNoShowIsReplaced(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	noShowCfg := Config(config.ModeMiner)
-	noShowCfg.Debug.AllowFaults = true
-	noShow := Start(t, noShowCfg, "no-show", node.Options{Fault: job.FaultNoShow})
-	subCfg := Config(config.ModeLight)
-	BootstrapTo(&subCfg, noShow)
-	submitter := Start(t, subCfg, "submitter", node.Options{})
-	spec := wasmSpec(1, 2*time.Minute)
 	// 15 s: the report deadline leaves room for the honest miner's cold
 	// Wasmtime compile of the module and its run.
-	spec.Module, spec.Needs.MemoryBytes, spec.Needs.TimeoutMS = addModule(ctx, t, submitter, "../../examples/wordcount"), 128<<20, 15_000
-	spec.Inputs = []job.Input{{CID: addPath(ctx, t, submitter, "../../examples/wordcount/testdata/books")}}
+	noShow, subCfg, submitter, spec := faultyMinerJob(ctx, t, job.FaultNoShow, 15_000)
 	offer, err := submitter.Market().Submit(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
@@ -372,17 +364,9 @@ func TestSlowStagingWorkerKept(t *testing.T) {
 	job.ProgressInterval = time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	slowCfg := Config(config.ModeMiner)
-	slowCfg.Debug.AllowFaults = true
-	slow := Start(t, slowCfg, "slow", node.Options{Fault: job.FaultSlowStaging})
-	subCfg := Config(config.ModeLight)
-	BootstrapTo(&subCfg, slow)
-	submitter := Start(t, subCfg, "submitter", node.Options{})
-	spec := wasmSpec(1, 2*time.Minute)
 	// Staging takes job.SlowStaging (10 s) and more: past the timeout (5 s)
 	// and the testnet's report grace (3 s) together.
-	spec.Module, spec.Needs.MemoryBytes, spec.Needs.TimeoutMS = addModule(ctx, t, submitter, "../../examples/wordcount"), 128<<20, 5_000
-	spec.Inputs = []job.Input{{CID: addPath(ctx, t, submitter, "../../examples/wordcount/testdata/books")}}
+	slow, _, submitter, spec := faultyMinerJob(ctx, t, job.FaultSlowStaging, 5_000)
 	offer, err := submitter.Market().Submit(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
@@ -398,4 +382,21 @@ func TestSlowStagingWorkerKept(t *testing.T) {
 	if !staged {
 		t.Fatalf("history does not say the worker staged and started: %+v", rec.History)
 	}
+}
+
+// faultyMinerJob starts a miner with a debug fault and a submitter that
+// knows only it, and returns them with a k = 1 wordcount job of the given
+// timeout (ms) for the submitter to offer.
+func faultyMinerJob(ctx context.Context, t *testing.T, fault string, timeoutMS uint64) (miner *node.Node, subCfg config.Config, submitter *node.Node, spec job.Spec) {
+	t.Helper()
+	minerCfg := Config(config.ModeMiner)
+	minerCfg.Debug.AllowFaults = true
+	miner = Start(t, minerCfg, fault, node.Options{Fault: fault})
+	subCfg = Config(config.ModeLight)
+	BootstrapTo(&subCfg, miner)
+	submitter = Start(t, subCfg, "submitter", node.Options{})
+	spec = wasmSpec(1, 2*time.Minute)
+	spec.Module, spec.Needs.MemoryBytes, spec.Needs.TimeoutMS = addModule(ctx, t, submitter, "../../examples/wordcount"), 128<<20, timeoutMS
+	spec.Inputs = []job.Input{{CID: addPath(ctx, t, submitter, "../../examples/wordcount/testdata/books")}}
+	return miner, subCfg, submitter, spec
 }
