@@ -461,32 +461,48 @@ func (s *Store) fetchCARFrom(ctx context.Context, p peer.ID, root cid.Cid, progr
 			written += int(s.guard.written.Load() - before)
 		}
 	}()
+	_, rerr := s.readBatches(st, cr, progress, func(b []blocks.Block) error {
+		batches <- b
+		return nil
+	})
+	close(batches)
+	wg.Wait()
+	if werr != nil {
+		return written, false, werr
+	}
+	if errors.Is(rerr, io.EOF) {
+		return written, true, nil
+	}
+	return written, false, rerr
+}
+
+// readBatches reads cr's blocks off st until the stream or the walk ends,
+// with the fetch's stall timeout per block, and hands them to put in
+// batches of batchMaxNodes blocks or batchMaxSize bytes. It returns how
+// many blocks it read and why it stopped: io.EOF when the walk is
+// complete, or put's error.
+func (s *Store) readBatches(st network.Stream, cr *carReader, progress func(blocks.Block), put func([]blocks.Block) error) (int, error) {
 	var batch []blocks.Block
-	size := 0
+	size, n := 0, 0
 	for {
 		_ = st.SetReadDeadline(time.Now().Add(s.cfg.FetchTimeout))
 		blk, rerr := cr.next()
 		if rerr == nil {
 			batch = append(batch, blk)
 			size += len(blk.RawData())
+			n++
 			if progress != nil {
 				progress(blk)
 			}
 		}
 		if len(batch) > 0 && (rerr != nil || len(batch) >= batchMaxNodes || size >= batchMaxSize) {
-			batches <- batch
+			if err := put(batch); err != nil {
+				return n, err
+			}
 			batch, size = nil, 0
 		}
 		if rerr != nil {
-			close(batches)
-			wg.Wait()
-			if werr != nil {
-				return written, false, werr
-			}
-			if errors.Is(rerr, io.EOF) {
-				return written, true, nil
-			}
-			return written, false, rerr
+			return n, rerr
 		}
 	}
 }

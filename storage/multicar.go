@@ -525,32 +525,11 @@ func (s *Store) readCARItem(ctx context.Context, sched *carSched, st network.Str
 		return 0, fmt.Errorf("unknown status %d", status)
 	}
 	cr := &carReader{r: br, order: pd.order}
-	var batch []blocks.Block
-	size, n := 0, 0
-	for {
-		_ = st.SetReadDeadline(time.Now().Add(s.cfg.FetchTimeout))
-		blk, rerr := cr.next()
-		if rerr == nil {
-			batch = append(batch, blk)
-			size += len(blk.RawData())
-			n++
-			if progress != nil {
-				progress(blk)
-			}
-		}
-		if len(batch) > 0 && (rerr != nil || len(batch) >= batchMaxNodes || size >= batchMaxSize) {
-			if err := s.putClaimed(ctx, sched, batch); err != nil {
-				return n, err
-			}
-			batch, size = nil, 0
-		}
-		if errors.Is(rerr, io.EOF) {
-			return n, nil
-		}
-		if rerr != nil {
-			return n, rerr
-		}
+	n, err := s.readBatches(st, cr, progress, func(b []blocks.Block) error { return s.putClaimed(ctx, sched, b) })
+	if errors.Is(err, io.EOF) {
+		return n, nil
 	}
+	return n, err
 }
 
 // putClaimed stores the blocks of batch that no other worker of the
