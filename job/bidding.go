@@ -15,7 +15,8 @@ import (
 // worker.go.
 
 // readOffers considers each validated offer once and queues it for a
-// bidder. How many offers one author may send is the topic's rate limit
+// bidder; once more at a later gossip if this node was too busy to bid or
+// could not reach the submitter. How many offers one author may send is the topic's rate limit
 // (p2p: rejected before its signature is checked); a full queue leaves the
 // offer unmarked, and if it is still open its submitter gossips it again.
 func (m *Market) readOffers() {
@@ -37,24 +38,26 @@ func (m *Market) readOffers() {
 			continue // the validator already refused it; nothing to do
 		}
 		id := o.ID.String()
+		// Marked before it is queued: the bidder may unmark it (busy)
+		// before this loop would get to it.
 		m.mu.Lock()
 		_, dup := m.seen[id]
+		if !dup {
+			if len(m.seen) >= maxSeenOffers {
+				// Offers are re-gossiped only while open; forgetting old
+				// ones costs at most a repeated CanRun check.
+				clear(m.seen)
+			}
+			m.seen[id] = struct{}{}
+		}
 		m.mu.Unlock()
 		if dup {
 			continue
 		}
 		if !m.toBid.push(o) {
+			m.unsee(id)
 			m.log.Debug("bid queue full; offer left for its next gossip", "job", id)
-			continue
 		}
-		m.mu.Lock()
-		if len(m.seen) >= maxSeenOffers {
-			// Offers are re-gossiped only while open; forgetting old ones
-			// costs at most a repeated CanRun check.
-			clear(m.seen)
-		}
-		m.seen[id] = struct{}{}
-		m.mu.Unlock()
 	}
 }
 
@@ -74,6 +77,13 @@ func (m *Market) bid(o Offer) {
 	c := m.opts.Capacity(m.ctx)
 	if d := CanRun(o, c, m.opts.Policy); d != nil {
 		m.log.Debug("not bidding", "job", o.ID, "why", d.Reason)
+		if d.Busy {
+			// Full now, free later: the offer's next gossip is looked at
+			// again. Kept as seen, a miner busy when a job was offered
+			// never bid on it, and a job offered while every miner was
+			// busy waited for its deadline.
+			m.unsee(o.ID.String())
+		}
 		return
 	}
 	price := m.opts.Policy.MinPrice
@@ -87,6 +97,7 @@ func (m *Market) bid(o Offer) {
 	reply, err := exchange(m.ctx, m.streams, o.Submitter, ProtocolBid, req, 4<<10)
 	if err != nil {
 		m.forgetBid(o.ID.String())
+		m.unsee(o.ID.String()) // the submitter may be reachable at its next gossip
 		m.log.Debug("bid not delivered", "job", o.ID, "err", err)
 		return
 	}
@@ -94,6 +105,13 @@ func (m *Market) bid(o Offer) {
 	if err := openDirect(reply, KindAck, o.Submitter, m.now(), &ack); err != nil {
 		m.log.Debug("bad bid reply", "job", o.ID, "err", err)
 	}
+}
+
+// unsee forgets that offer id was considered, so that its next gossip is.
+func (m *Market) unsee(id string) {
+	m.mu.Lock()
+	delete(m.seen, id)
+	m.mu.Unlock()
 }
 
 // rememberBid records a bid this worker sends, until the offer's deadline.

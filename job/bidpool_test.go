@@ -302,6 +302,82 @@ func TestDeclineTakesNextBid(t *testing.T) {
 	}
 }
 
+// TestBusyMinerBidsWhenFree: a miner with no free slot when a job is
+// offered bids on it at a later gossip of the offer, once a slot is free.
+// The miner used to remember the offer as considered and ignore its every
+// later gossip, so a job offered while all miners were busy (8 jobs of
+// k = 3 on 4 miners of 2 slots) was never assigned and waited for its
+// deadline; this test failed on that code.
+func TestBusyMinerBidsWhenFree(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	log := slog.New(slog.DiscardHandler)
+	offers, verdicts := newBus(), newBus()
+	subKey, _ := identity.Generate()
+	sub := loopbackHost(t, subKey)
+
+	minerKey, _ := identity.Generate()
+	miner := loopbackHost(t, minerKey)
+	if err := miner.Connect(ctx, peer.AddrInfo{ID: sub.ID(), Addrs: sub.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	var free, looked atomic.Bool
+	capacity := func(context.Context) Capacity {
+		looked.Store(true)
+		c := Capacity{CPUCores: 4, MemoryBytes: 8 << 30, FreeSlots: 1}
+		if !free.Load() {
+			c.FreeSlots = 0 // busy with another job
+		}
+		return c
+	}
+	policy := Policy{MinPrice: 1, Executors: []string{ExecutorWASM}}
+	mm := NewMarket(minerKey, miner, NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now),
+		MarketOptions{Capacity: capacity, Works: true, Policy: policy}, log)
+	mm.Start(offers.join(minerKey.PeerID()), verdicts.join(minerKey.PeerID()))
+	t.Cleanup(func() { mm.Close() })
+
+	book := NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now)
+	known := func() []KnownNode {
+		return []KnownNode{{Peer: minerKey.PeerID(), Capacity: Capacity{CPUCores: 4, MemoryBytes: 8 << 30, FreeSlots: 1}, Policy: policy}}
+	}
+	sm := NewMarket(subKey, sub, book, MarketOptions{BidWindow: 200 * time.Millisecond, Known: known}, log)
+	sm.Start(offers.join(subKey.PeerID()), verdicts.join(subKey.PeerID()))
+	t.Cleanup(func() { sm.Close() })
+	assigned := make(chan Record, 1)
+	book.Watch(func(r Record) {
+		if r.Role == RoleSubmitter && len(r.Workers) > 0 {
+			select {
+			case assigned <- r:
+			default:
+			}
+		}
+	})
+
+	spec := validSpec()
+	spec.Verify = VerificationPolicy{Mode: VerifyExact, Workers: 1, Quorum: 1}
+	spec.Reward = 10
+	spec.Deadline = time.Now().Add(time.Hour).UnixMilli()
+	if _, err := sm.Submit(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	for !looked.Load() { // the miner has seen the offer and found itself busy
+		select {
+		case <-ctx.Done():
+			t.Fatal("the miner never considered the offer")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	free.Store(true) // its other job is done
+	select {
+	case r := <-assigned:
+		if !slices.Equal(r.Workers, []peer.ID{minerKey.PeerID()}) {
+			t.Fatalf("workers %v, want %s", r.Workers, minerKey.PeerID())
+		}
+	case <-ctx.Done():
+		t.Fatal("not assigned a minute after the miner had a free slot: it never bid on the offer's later gossip")
+	}
+}
+
 // bus is an in-memory stand-in for one GossipSub topic: what one member
 // publishes, every other member reads.
 type bus struct {

@@ -42,6 +42,9 @@ type Policy struct {
 // tell its user why a job gets no bids.
 type Decline struct {
 	Reason string
+	// Busy: the node's load now (its slots, free memory or free GPUs),
+	// not the offer, is the reason, so the same offer may be taken later.
+	Busy bool
 }
 
 func (d *Decline) Error() string { return d.Reason }
@@ -52,31 +55,31 @@ func (d *Decline) Error() string { return d.Reason }
 func CanRun(o Offer, c Capacity, p Policy) *Decline {
 	s := o.Spec
 	if !slices.Contains(p.Executors, s.Executor) {
-		return &Decline{fmt.Sprintf("does not offer the %s executor (offers %s)", s.Executor, strings.Join(p.Executors, ", "))}
+		return &Decline{Reason: fmt.Sprintf("does not offer the %s executor (offers %s)", s.Executor, strings.Join(p.Executors, ", "))}
 	}
 	if len(p.Submitters) > 0 && !slices.Contains(p.Submitters, o.Submitter) {
-		return &Decline{"takes jobs only from its allowed submitters"}
+		return &Decline{Reason: "takes jobs only from its allowed submitters"}
 	}
 	if s.Mint != p.Mint {
-		return &Decline{fmt.Sprintf("is paid in %s, not %s", mintName(p.Mint), mintName(s.Mint))}
+		return &Decline{Reason: fmt.Sprintf("is paid in %s, not %s", mintName(p.Mint), mintName(s.Mint))}
 	}
 	if p.RequireEscrow && !s.Escrow {
-		return &Decline{"runs only jobs paid from an escrow (market.require_escrow)"}
+		return &Decline{Reason: "runs only jobs paid from an escrow (market.require_escrow)"}
 	}
 	if s.Reward < p.MinPrice {
-		return &Decline{fmt.Sprintf("asks at least %d, the offer pays %d", p.MinPrice, s.Reward)}
+		return &Decline{Reason: fmt.Sprintf("asks at least %d, the offer pays %d", p.MinPrice, s.Reward)}
 	}
 	if p.MaxOutputBytes > 0 && s.Needs.MaxOutputBytes > p.MaxOutputBytes {
-		return &Decline{fmt.Sprintf("accepts at most %d MiB of output, the job may write %d MiB (needs.max_output)", p.MaxOutputBytes>>20, s.Needs.MaxOutputBytes>>20)}
+		return &Decline{Reason: fmt.Sprintf("accepts at most %d MiB of output, the job may write %d MiB (needs.max_output)", p.MaxOutputBytes>>20, s.Needs.MaxOutputBytes>>20)}
 	}
 	if c.FreeSlots == 0 {
-		return &Decline{"has no free job slot"}
+		return &Decline{Reason: "has no free job slot", Busy: true}
 	}
 	if s.Needs.CPUCores > c.CPUCores {
-		return &Decline{fmt.Sprintf("has %d CPU cores, the job needs %d", c.CPUCores, s.Needs.CPUCores)}
+		return &Decline{Reason: fmt.Sprintf("has %d CPU cores, the job needs %d", c.CPUCores, s.Needs.CPUCores)}
 	}
 	if s.Needs.MemoryBytes > c.MemoryBytes {
-		return &Decline{fmt.Sprintf("has %d MiB of memory free, the job needs %d MiB", c.MemoryBytes>>20, s.Needs.MemoryBytes>>20)}
+		return &Decline{Reason: fmt.Sprintf("has %d MiB of memory free, the job needs %d MiB", c.MemoryBytes>>20, s.Needs.MemoryBytes>>20), Busy: true}
 	}
 	if s.Needs.GPUs > 0 {
 		fit := 0
@@ -93,7 +96,7 @@ func CanRun(o Offer, c Capacity, p Policy) *Decline {
 			if s.Needs.GPUMemoryBytes > 0 {
 				need += fmt.Sprintf(" with %d GiB", s.Needs.GPUMemoryBytes>>30)
 			}
-			return &Decline{fmt.Sprintf("has %d matching GPU(s), the job needs %s", fit, need)}
+			return &Decline{Reason: fmt.Sprintf("has %d matching GPU(s), the job needs %s", fit, need), Busy: true}
 		}
 	}
 	return nil
