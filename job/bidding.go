@@ -78,11 +78,11 @@ func (m *Market) bid(o Offer) {
 	if d := CanRun(o, c, m.opts.Policy); d != nil {
 		m.log.Debug("not bidding", "job", o.ID, "why", d.Reason)
 		if d.Busy {
-			// Full now, free later: the offer's next gossip is looked at
-			// again. Kept as seen, a miner busy when a job was offered
-			// never bid on it, and a job offered while every miner was
-			// busy waited for its deadline.
-			m.unsee(o.ID.String())
+			// Full now, free later: looked at again when a slot frees, or
+			// at the offer's next gossip. Kept as seen, a miner busy when
+			// a job was offered never bid on it, and a job offered while
+			// every miner was busy waited for its deadline.
+			m.passBusy(o)
 		}
 		return
 	}
@@ -104,6 +104,40 @@ func (m *Market) bid(o Offer) {
 	var ack AckMsg
 	if err := openDirect(reply, KindAck, o.Submitter, m.now(), &ack); err != nil {
 		m.log.Debug("bad bid reply", "job", o.ID, "err", err)
+	}
+}
+
+// passBusy keeps an offer this worker was too busy to bid on, for
+// SlotFreed, and lets its next gossip be considered again.
+func (m *Market) passBusy(o Offer) {
+	id := o.ID.String()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.seen, id)
+	if len(m.passedBusy) < maxPassedBusy {
+		m.passedBusy[id] = o
+	}
+}
+
+// SlotFreed tells the market that a job slot came free: the offers it
+// passed over while busy, still open, are considered again at once rather
+// than at their next gossip (up to a bid window later).
+func (m *Market) SlotFreed() {
+	m.mu.Lock()
+	var retry []Offer
+	for id, o := range m.passedBusy {
+		delete(m.passedBusy, id)
+		if _, queued := m.seen[id]; queued || m.now().After(time.UnixMilli(o.Spec.Deadline)) {
+			continue // its gossip came first, or it is over
+		}
+		m.seen[id] = struct{}{}
+		retry = append(retry, o)
+	}
+	m.mu.Unlock()
+	for _, o := range retry {
+		if !m.toBid.push(o) {
+			m.unsee(o.ID.String())
+		}
 	}
 }
 

@@ -303,12 +303,28 @@ func TestDeclineTakesNextBid(t *testing.T) {
 }
 
 // TestBusyMinerBidsWhenFree: a miner with no free slot when a job is
-// offered bids on it at a later gossip of the offer, once a slot is free.
-// The miner used to remember the offer as considered and ignore its every
-// later gossip, so a job offered while all miners were busy (8 jobs of
-// k = 3 on 4 miners of 2 slots) was never assigned and waited for its
-// deadline; this test failed on that code.
+// offered bids on it once a slot is free: at once when the node says so
+// (Market.SlotFreed, called as a run ends), else at the offer's next
+// gossip. The miner used to remember the offer as considered and ignore
+// its every later gossip, so a job offered while all miners were busy
+// (8 jobs of k = 3 on 4 miners of 2 slots) was never assigned and waited
+// for its deadline; the "next gossip" case failed on that code.
 func TestBusyMinerBidsWhenFree(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		window    time.Duration // the submitter re-gossips its offer after each
+		slotFreed bool
+	}{
+		{"next gossip", 200 * time.Millisecond, false},
+		{"slot freed", 10 * time.Minute, true}, // no gossip again within the test
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			busyMinerBidsWhenFree(t, tc.window, tc.slotFreed)
+		})
+	}
+}
+
+func busyMinerBidsWhenFree(t *testing.T, window time.Duration, slotFreed bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	log := slog.New(slog.DiscardHandler)
@@ -340,7 +356,7 @@ func TestBusyMinerBidsWhenFree(t *testing.T) {
 	known := func() []KnownNode {
 		return []KnownNode{{Peer: minerKey.PeerID(), Capacity: Capacity{CPUCores: 4, MemoryBytes: 8 << 30, FreeSlots: 1}, Policy: policy}}
 	}
-	sm := NewMarket(subKey, sub, book, MarketOptions{BidWindow: 200 * time.Millisecond, Known: known}, log)
+	sm := NewMarket(subKey, sub, book, MarketOptions{BidWindow: window, Known: known}, log)
 	sm.Start(offers.join(subKey.PeerID()), verdicts.join(subKey.PeerID()))
 	t.Cleanup(func() { sm.Close() })
 	assigned := make(chan Record, 1)
@@ -368,13 +384,16 @@ func TestBusyMinerBidsWhenFree(t *testing.T) {
 		}
 	}
 	free.Store(true) // its other job is done
+	if slotFreed {
+		mm.SlotFreed()
+	}
 	select {
 	case r := <-assigned:
 		if !slices.Equal(r.Workers, []peer.ID{minerKey.PeerID()}) {
 			t.Fatalf("workers %v, want %s", r.Workers, minerKey.PeerID())
 		}
 	case <-ctx.Done():
-		t.Fatal("not assigned a minute after the miner had a free slot: it never bid on the offer's later gossip")
+		t.Fatal("not assigned a minute after the miner had a free slot: it never bid again")
 	}
 }
 

@@ -79,6 +79,10 @@ type KnownNode struct {
 // maxSeenOffers bounds the memory a worker spends remembering offers.
 const maxSeenOffers = 100_000
 
+// maxPassedBusy bounds the offers a busy worker keeps to bid on when a slot
+// frees; beyond it, an offer waits for its next gossip.
+const maxPassedBusy = 64
+
 // Limits on what other peers can make this node spend. Each is far above
 // what an honest network needs and low enough that a flood costs a
 // bounded amount of memory and CPU.
@@ -118,6 +122,9 @@ type Market struct {
 	assigning map[string]map[peer.ID]bool
 	verdicts  Gossip
 	seen      map[string]struct{} // worker: offers already considered
+	// passedBusy are offers this worker did not bid on because it was
+	// full (Decline.Busy), looked at again when a slot frees (SlotFreed).
+	passedBusy map[string]Offer
 	// openBids are this worker's bids waiting for an assignment.
 	openBids *openBids
 	// toBid queues considered offers for the bidders.
@@ -155,7 +162,7 @@ func NewMarket(key *identity.Key, streams Streams, book *Book, opts MarketOption
 		opts.Reputation = func(peer.ID) float64 { return 0.5 }
 	}
 	m := &Market{key: key, streams: streams, book: book, opts: opts, log: log.With("component", "market"),
-		bids: map[string][]Bid{}, pools: map[string]map[peer.ID]bool{}, bidNews: make(chan struct{}), seen: map[string]struct{}{}, revealing: map[string]bool{}, assigning: map[string]map[peer.ID]bool{},
+		bids: map[string][]Bid{}, pools: map[string]map[peer.ID]bool{}, bidNews: make(chan struct{}), seen: map[string]struct{}{}, passedBusy: map[string]Offer{}, revealing: map[string]bool{}, assigning: map[string]map[peer.ID]bool{},
 		openBids: newOpenBids(maxOpenBids), toBid: newBidQueue(), maxBids: maxBidsPerJob, progress: newWorkerProgress()}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	if book != nil {

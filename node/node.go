@@ -268,6 +268,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			go func() {
 				defer n.workers.Done()
 				n.worker.Run(n.work, rec)
+				n.market.SlotFreed() // bid on what came while it was full
 			}()
 		}
 	}
