@@ -67,10 +67,12 @@ done
 
 # Jobs at once: submitted in parallel (each `vft job submit` adds the
 # module and input through the daemon first), then each waited for.
+pids=()
 for i in $(seq "$concurrent"); do
   "$vft" --repo "$sub" job submit examples/wordcount/job.toml --json > "$work/conc$i.json" 2> "$work/conc$i.err" &
+  pids+=($!)
 done
-wait
+wait "${pids[@]}"
 for i in $(seq "$concurrent"); do json "$work/conc$i.json" 'j.id'; done > "$work/conc.ids"
 for id in $(cat "$work/conc.ids"); do
   until "$vft" --repo "$sub" job status "$id" --json > "$work/status.json" && [ "$(json "$work/status.json" 'j.state')" = done ]; do
