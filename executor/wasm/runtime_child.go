@@ -54,7 +54,7 @@ func ServeChild() {
 }
 
 func serveChild(req execRequest) execResult {
-	engine := newEngine(true)
+	engine := newEngine(true, req.NativeFloats)
 	// The parent compiled the module with the same settings and wrote it
 	// to its cache; only the node writes there, so the code is trusted
 	// once its checksum matches.
@@ -81,7 +81,7 @@ func serveChild(req execRequest) execResult {
 // budget. outputHit says the budget killed it. An error is returned only
 // when the child could not be started; a child that died is a failed run.
 func (r *wasmtimeRuntime) runChild(ctx context.Context, clean []byte, mod *wasmtime.Module, req execRequest, maxOutput int64) (execResult, bool, error) {
-	path, err := r.codeFile(clean, mod)
+	path, err := r.codeFile(clean, mod, req.NativeFloats)
 	if err != nil {
 		return execResult{}, false, err
 	}
@@ -127,8 +127,8 @@ func (r *wasmtimeRuntime) runChild(ctx context.Context, clean []byte, mod *wasmt
 
 // codeFile returns the path of the module's compiled code in the cache,
 // writing it again if the cache's pruning removed it since the compile.
-func (r *wasmtimeRuntime) codeFile(clean []byte, mod *wasmtime.Module) (string, error) {
-	path := r.codePath(sha256.Sum256(clean))
+func (r *wasmtimeRuntime) codeFile(clean []byte, mod *wasmtime.Module, nativeFloats bool) (string, error) {
+	path := r.codePath(moduleKey{sha256.Sum256(clean), nativeFloats})
 	if _, err := readCode(path); err == nil {
 		return path, nil
 	}
