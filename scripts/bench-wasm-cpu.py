@@ -9,7 +9,11 @@ over ROUNDS interleaved rounds, and the ratio of medians to native.
 
     make build examples && examples/cmatmul/build.sh && \\
       go build -o bin/matmul-native ./examples/matmul && \\
-      scripts/bench-wasm-cpu.py [ROUNDS] [RUNTIMES...]   (wasmtime, wasmtime-isolated, wazero)
+      scripts/bench-wasm-cpu.py [ROUNDS] [RUNTIMES...]
+
+RUNTIMES: wasmtime, wasmtime-isolated, wazero, and for Wasmtime the same
+with native floats (a job's floats = "native"): wasmtime-native,
+wasmtime-isolated-native. Default: wasmtime wazero.
 
 VFT names another vft binary; SIMD_WASM and SCALAR_WASM other C modules.
 """
@@ -41,10 +45,15 @@ def cpu(cmd):
 
 
 def vft(module, rt, args):
-    # "wasmtime-isolated": each task in a child process (--isolate).
+    # "-isolated": each task in a child process (--isolate); "-native":
+    # native floats (--floats native), no NaN canonicalisation.
+    native = rt.endswith("-native")
+    rt = rt.removesuffix("-native")
     cmd = [os.environ.get("VFT", "bin/vft"), "exec", module, "--runtime", rt.removesuffix("-isolated"), "--cache", cache]
     if rt.endswith("-isolated"):
         cmd.append("--isolate")
+    if native:
+        cmd += ["--floats", "native"]
     for a in args:
         cmd += ["--arg", a]
     return cmd
@@ -62,4 +71,4 @@ for _ in range(rounds):
             results.setdefault((name, rt), []).append(cpu(vft(module, rt, args)) - base)
 for (name, variant), xs in sorted(results.items()):
     nat = statistics.median(results[(name, "native")])
-    print(f"{name:9} {variant:9} min {min(xs):7.0f} ms  median {statistics.median(xs):7.0f} ms  {statistics.median(xs)/nat:5.2f}x native")
+    print(f"{name:9} {variant:24} min {min(xs):7.0f} ms  median {statistics.median(xs):7.0f} ms  {statistics.median(xs)/nat:5.2f}x native")
