@@ -16,6 +16,9 @@ $CC --target=wasm32-wasi $SYSROOT_FLAG $FLAGS $WASMFLAGS -msimd128 -o cmatmul.wa
 $CC --target=wasm32-wasi $SYSROOT_FLAG $FLAGS $WASMFLAGS -o cmatmul-scalar.wasm matmul.c
 mkdir -p ../../bin
 ${HOSTCC:-$CC} $FLAGS -march=native -o ../../bin/cmatmul-native matmul.c
+# The host's baseline vectors (SSE2 on x86-64, NEON on arm64): 4 float
+# lanes, as -msimd128 has; -march=native may use 8 (AVX2) or 16 (AVX-512).
+${HOSTCC:-$CC} $FLAGS -o ../../bin/cmatmul-native-128 matmul.c
 ${HOSTCC:-$CC} $FLAGS -fno-vectorize -fno-slp-vectorize -o ../../bin/cmatmul-native-scalar matmul.c 2>/dev/null ||
 	${HOSTCC:-$CC} $FLAGS -fno-tree-vectorize -o ../../bin/cmatmul-native-scalar matmul.c
-ls -l cmatmul.wasm cmatmul-scalar.wasm ../../bin/cmatmul-native ../../bin/cmatmul-native-scalar
+ls -l cmatmul.wasm cmatmul-scalar.wasm ../../bin/cmatmul-native ../../bin/cmatmul-native-128 ../../bin/cmatmul-native-scalar
