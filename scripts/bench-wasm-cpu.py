@@ -17,7 +17,8 @@ wasmtime-isolated-native. Default: wasmtime wazero.
 
 VFT names another vft binary; SIMD_WASM and SCALAR_WASM other C modules;
 PASSES the C runs' passes (default 4, the issue's; more passes make the
-process-start noise that the baseline subtracts a smaller part).
+process-start noise that the baseline subtracts a smaller part); CASES a
+comma-separated subset of c-simd, c-simd128, c-scalar, go-matmul.
 """
 import os, resource, statistics, subprocess, sys, tempfile
 
@@ -43,7 +44,8 @@ cases = {
                   ["-n", "512", "-seed", "1"], ["-n", "2"]),
 }
 
-cases = {k: v for k, v in cases.items() if os.path.exists(v[0][0]) or print(f"{k}: no {v[0][0]}, skipped", file=sys.stderr)}
+only = os.environ.get("CASES", "").split(",") if os.environ.get("CASES") else list(cases)
+cases = {k: v for k, v in cases.items() if k in only and (os.path.exists(v[0][0]) or print(f"{k}: no {v[0][0]}, skipped", file=sys.stderr))}
 
 def cpu(cmd):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
