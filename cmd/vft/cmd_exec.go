@@ -200,7 +200,7 @@ func wasmRuntimeCheck(configured string) hwdetect.Check {
 	}
 	if rt == wasm.RuntimeWasmtime {
 		return hwdetect.Check{Name: name, OK: true, Severity: hwdetect.SeverityOK,
-			Detail: "wasmtime (Cranelift, epoch interruption, NaN canonicalisation); wazero also built in (vft exec --runtime wazero)"}
+			Detail: "wasmtime (Cranelift, epoch interruption, NaN canonicalisation unless a job sets floats = \"native\"); wazero also built in (vft exec --runtime wazero)"}
 	}
 	return hwdetect.Check{Name: name, OK: true, Severity: hwdetect.SeverityWarn,
 		Detail: "wazero: this vft was built without cgo, so WASM tasks run several times slower than with Wasmtime",
