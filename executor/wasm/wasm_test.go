@@ -219,7 +219,13 @@ func TestBadGuest(t *testing.T) {
 			if tt.outputChecked && e.Runtime() == RuntimeWasmtime && !(tt.oneFile && testIsolate) {
 				return
 			}
-			if res.ExitCode != tt.wantExit {
+			// Isolated, the file stops at the budget (RLIMIT_FSIZE) and the
+			// module exits on the refused write, unless the output watch,
+			// which polls every 20 ms, sees /output over budget first and
+			// kills it (exit -1): a race on a loaded machine, with the same
+			// error either way.
+			raced := tt.oneFile && testIsolate && res.ExitCode == -1
+			if res.ExitCode != tt.wantExit && !raced {
 				t.Errorf("exit code %d, want %d", res.ExitCode, tt.wantExit)
 			}
 			if !strings.Contains(string(res.Stdout), tt.wantStdout) {
