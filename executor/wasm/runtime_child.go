@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/bytecodealliance/wasmtime-go/v39"
@@ -22,11 +23,18 @@ import (
 // in it and exits.
 const childEnv = "VFT_WASM_CHILD"
 
+// servesChildren says that this program called ServeChild, so that a
+// child of it runs the task: without it the child would be the whole
+// program again (a test binary would run its tests), so New refuses
+// Config.Isolate.
+var servesChildren atomic.Bool
+
 // ServeChild turns this process into an isolated task runner when an
 // executor with Config.Isolate started it (it never returns then), and
 // returns at once otherwise. Call it first thing in main, and in the
 // TestMain of any test binary that runs isolated tasks.
 func ServeChild() {
+	servesChildren.Store(true)
 	if os.Getenv(childEnv) != "1" {
 		return
 	}

@@ -195,6 +195,10 @@ type wtModule struct {
 }
 
 func newWasmtimeRuntime(cfg Config, e *Executor) (*wasmtimeRuntime, error) {
+	if cfg.Isolate && !servesChildren.Load() {
+		return nil, errors.New("wasm: isolated tasks (executor.wasm.isolate, Config.Isolate) run in a child of this program, " +
+			"which does not call wasm.ServeChild first thing in main (or TestMain): add the call, or turn isolation off")
+	}
 	r := &wasmtimeRuntime{e: e, engine: newEngine(cfg.Isolate, false), native: newEngine(cfg.Isolate, true), isolate: cfg.Isolate,
 		modules: make(map[moduleKey]*wtModule), stopTick: make(chan struct{}), tickDone: make(chan struct{})}
 	cacheDir := cfg.CacheDir

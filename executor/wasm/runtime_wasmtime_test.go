@@ -123,3 +123,24 @@ func TestFloatModes(t *testing.T) {
 		}
 	}
 }
+
+// TestIsolateNeedsServeChild: a program that never called ServeChild
+// cannot run isolated tasks (its child would be the whole program again: a
+// test binary would run its tests in every task), and New says what to do.
+func TestIsolateNeedsServeChild(t *testing.T) {
+	servesChildren.Store(false)
+	defer servesChildren.Store(true) // TestMain called it
+	e, err := New(Config{Runtime: RuntimeWasmtime, Isolate: true, Limits: testLimits}, nil)
+	if err == nil {
+		e.Close()
+		t.Fatal("New with Isolate in a program without ServeChild succeeded")
+	}
+	if !strings.Contains(err.Error(), "wasm.ServeChild") {
+		t.Fatalf("New = %v, want it to name wasm.ServeChild", err)
+	}
+	if e, err := New(Config{Runtime: RuntimeWasmtime, Limits: testLimits}, nil); err != nil {
+		t.Fatalf("without Isolate: %v", err)
+	} else {
+		e.Close()
+	}
+}
