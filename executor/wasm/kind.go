@@ -56,9 +56,6 @@ const (
 	FloatsNative = "native"
 )
 
-// FloatModes are the accepted values of a spec's floats, the default first.
-var FloatModes = []string{FloatsPortable, FloatsNative}
-
 // CheckFloats names a bad floats value; "" is the default, portable.
 func CheckFloats(v string) error {
 	if v == "" || v == FloatsPortable || v == FloatsNative {
