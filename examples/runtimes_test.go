@@ -44,9 +44,9 @@ func TestExamplesSameOnBothRuntimes(t *testing.T) {
 	execs["wasmtime-isolated"] = isolated
 	runtimes = append(runtimes, "wasmtime-isolated")
 	// The same executors, tasks with floats = "native": another engine and
-	// other code in each.
+	// other code in each of Wasmtime's; wazero accepts it and runs as ever.
 	floats := map[string]string{}
-	for _, rt := range []string{wasm.RuntimeWasmtime, "wasmtime-isolated"} {
+	for _, rt := range []string{wasm.RuntimeWasmtime, "wasmtime-isolated", wasm.RuntimeWazero} {
 		name := rt + "/native-floats"
 		execs[name], floats[name] = execs[rt], wasm.FloatsNative
 		runtimes = append(runtimes, name)
