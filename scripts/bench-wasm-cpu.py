@@ -20,7 +20,7 @@ PASSES the C runs' passes (default 4, the issue's; more passes make the
 process-start noise that the baseline subtracts a smaller part); CASES a
 comma-separated subset of c-simd, c-simd128, c-scalar, go-matmul.
 """
-import os, resource, statistics, subprocess, sys, tempfile
+import atexit, os, resource, shutil, statistics, subprocess, sys, tempfile
 
 rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 runtimes = sys.argv[2:] or ["wasmtime", "wazero"]
@@ -28,6 +28,8 @@ os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 cache = tempfile.mkdtemp(prefix="bench-wasm-cache-")
 out = tempfile.mkdtemp(prefix="bench-wasm-out-")
 empty = tempfile.mkdtemp(prefix="bench-wasm-in-")
+for d in (cache, out, empty):
+    atexit.register(shutil.rmtree, d, ignore_errors=True)
 passes = os.environ.get("PASSES", "4")
 
 # name: (native command, module, args, tiny args for the baseline)
