@@ -12,10 +12,13 @@ import (
 )
 
 // TestExamplesSameOnBothRuntimes runs every example on each WASM runtime
-// this build has (Wasmtime, in process and isolated, and wazero with cgo) and requires the same
-// output bytes and the same output CID from each: a verifier on one
-// runtime must agree with a miner on the other. The C example runs too
-// (its .wasm is committed: examples/cmatmul/build.sh).
+// this build has (Wasmtime, in process and isolated, and wazero with cgo),
+// and on Wasmtime also with native floats (a job's floats = "native": no
+// NaN canonicalisation), and requires the same output bytes and the same
+// output CID from each: a verifier on one runtime must agree with a miner
+// on the other, and no example's output holds a NaN, so the float mode
+// cannot change it. The C example runs too (its .wasm is committed:
+// examples/cmatmul/build.sh).
 func TestExamplesSameOnBothRuntimes(t *testing.T) {
 	runtimes := wasm.Runtimes()
 	if len(runtimes) < 2 {
@@ -40,6 +43,14 @@ func TestExamplesSameOnBothRuntimes(t *testing.T) {
 	defer isolated.Close()
 	execs["wasmtime-isolated"] = isolated
 	runtimes = append(runtimes, "wasmtime-isolated")
+	// The same executors, tasks with floats = "native": another engine and
+	// other code in each of Wasmtime's; wazero accepts it and runs as ever.
+	floats := map[string]string{}
+	for _, rt := range []string{wasm.RuntimeWasmtime, "wasmtime-isolated", wasm.RuntimeWazero} {
+		name := rt + "/native-floats"
+		execs[name], floats[name] = execs[rt], wasm.FloatsNative
+		runtimes = append(runtimes, name)
+	}
 	store, err := storage.New(storage.DefaultConfig(), t.TempDir(), nil, nil, nil, storage.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +74,7 @@ func TestExamplesSameOnBothRuntimes(t *testing.T) {
 			var first map[string][]byte
 			for _, rt := range runtimes {
 				task := c.task(t)
+				task.Floats = floats[rt]
 				res, err := execs[rt].Run(context.Background(), task)
 				if err != nil {
 					t.Fatalf("%s: %v\nstderr: %s", rt, err, res.Stderr)

@@ -87,6 +87,11 @@ type Task struct {
 	// Limits; a zero field means the executor's default.
 	Limits Limits
 
+	// Floats is the job spec's floats (wasm only; "" is "portable"): with
+	// "native" the executor runs the module without NaN canonicalisation,
+	// so a NaN's bits may differ between CPUs.
+	Floats string
+
 	// GPUs are the NVML UUIDs ("GPU-…") of the GPUs assigned to the task.
 	// Only the native executor gives a task GPUs; wasm refuses a task with any.
 	GPUs []string

@@ -25,6 +25,10 @@ type JobSpec struct {
 	// GPUs and MemoryBytes are what the job needs of one worker.
 	GPUs        uint32
 	MemoryBytes uint64
+	// Floats is how a wasm job's float operations treat NaNs: "" or
+	// "portable" (canonical NaNs, the same bits on every CPU) or "native"
+	// (faster; executor/wasm's FloatsNative says when they differ).
+	Floats string
 }
 
 // Content is something a worker fetches by CID before a task runs,

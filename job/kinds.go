@@ -71,5 +71,5 @@ func kindOf(name string) (ExecutorKind, error) {
 // ForExecutor is what the spec's executor kind reads of it.
 func (s Spec) ForExecutor() executor.JobSpec {
 	return executor.JobSpec{Module: s.Module, Command: s.Command, Image: s.Image, Args: s.Args, Env: s.Env,
-		GPUs: s.Needs.GPUs, MemoryBytes: s.Needs.MemoryBytes}
+		GPUs: s.Needs.GPUs, MemoryBytes: s.Needs.MemoryBytes, Floats: s.Floats}
 }

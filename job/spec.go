@@ -75,6 +75,10 @@ type Spec struct {
 	Deadline int64 `cbor:"deadline"`
 	// Nonce makes two otherwise identical offers two different jobs.
 	Nonce []byte `cbor:"nonce"`
+	// Floats is a wasm job's float mode: "" (portable, the default, left
+	// out of the CBOR so that older offers keep their bytes and IDs) or
+	// "native" (executor/wasm FloatsNative). The kind checks it.
+	Floats string `cbor:"floats,omitempty"`
 }
 
 // Input mounts one CID at a path under /input.

@@ -57,6 +57,10 @@ type FileSpec struct {
 	Mint     string         `toml:"mint"`
 	Escrow   bool           `toml:"escrow"`   // lock the reward in an SPL multisig before work starts
 	Deadline units.Duration `toml:"deadline"` // from submission
+
+	// Floats is a wasm job's float mode: "portable" (the default) or
+	// "native" (docs/JOBSPEC.md says when to choose which).
+	Floats string `toml:"floats"`
 }
 
 // LoadFile reads a spec file strictly: an unknown key is an error naming it.
@@ -121,7 +125,7 @@ func (f FileSpec) Resolve(baseDir string, add AddFunc, now time.Time) (Spec, err
 	}
 	s := Spec{
 		Executor: f.Executor, Command: f.Command, Image: f.Image, Args: f.Args, Env: f.Env, Seed: f.Seed,
-		Reward: f.Reward, Mint: f.Mint, Escrow: f.Escrow,
+		Reward: f.Reward, Mint: f.Mint, Escrow: f.Escrow, Floats: f.Floats,
 		Needs: Resources{
 			CPUCores: f.CPU, MemoryBytes: uint64(f.Memory), GPUs: f.GPUs, GPUMemoryBytes: uint64(f.GPUMemory),
 			GPUModel: f.GPUModel, TimeoutMS: uint64(f.Timeout.Std() / time.Millisecond), MaxOutputBytes: uint64(f.MaxOutput),
@@ -130,6 +134,9 @@ func (f FileSpec) Resolve(baseDir string, add AddFunc, now time.Time) (Spec, err
 	var err error
 	if s.Verify, err = f.verifyTerms().Policy(); err != nil {
 		return Spec{}, err
+	}
+	if s.Floats == "portable" {
+		s.Floats = "" // the default is left out of the offer: one byte form, one job ID
 	}
 	if s.Executor == "" && s.Image != "" {
 		s.Executor = "oci"

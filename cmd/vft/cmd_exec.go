@@ -33,7 +33,7 @@ would publish. Test a module before paying for it; no daemon or repo is
 needed.`,
 		Example: `  vft exec bin/examples/matmul.wasm --arg -n --arg 256 -o ./out
   vft exec bin/examples/wordcount.wasm --input examples/wordcount/testdata --runtime wazero --json
-  vft exec examples/cmatmul/cmatmul.wasm --isolate --timeout 30s`,
+  vft exec examples/cmatmul/cmatmul.wasm --isolate --floats native --timeout 30s`,
 	}
 	fs := cmd.Flags()
 	asJSON := jsonFlag(cmd)
@@ -51,9 +51,10 @@ needed.`,
 	memory := fs.Uint64("memory-mib", wasm.DefaultLimits().MemoryBytes>>20, "the task's memory limit in MiB")
 	isolate := fs.Bool("isolate", false, "run the task in a child process killed at its deadline (wasmtime only; no epoch checks in its code)")
 	cacheDir := fs.String("cache", "", "compiled-module cache directory (default: none, every run compiles)")
+	floats := fs.String("floats", wasm.FloatsPortable, "float mode, as a job's floats: portable (NaNs the same bits on every CPU) or native (faster float code; wazero always runs native)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		f.asJSON, f.out, f.runtime, f.seed, f.timeout, f.memoryMiB, f.isolate, f.cacheDir =
-			*asJSON, *out, *runtimeName, *seed, *timeout, *memory, *isolate, *cacheDir
+		f.asJSON, f.out, f.runtime, f.seed, f.timeout, f.memoryMiB, f.isolate, f.cacheDir, f.floats =
+			*asJSON, *out, *runtimeName, *seed, *timeout, *memory, *isolate, *cacheDir, *floats
 		return c.exec(args, f)
 	}
 	return cmd
@@ -69,6 +70,7 @@ type execFlags struct {
 	memoryMiB    uint64
 	isolate      bool
 	cacheDir     string
+	floats       string
 }
 
 func (c *cli) exec(args []string, f execFlags) error {
@@ -79,6 +81,9 @@ func (c *cli) exec(args []string, f execFlags) error {
 		return fmt.Errorf("%w: name the module: vft exec MODULE.wasm", errUsage)
 	}
 	module := args[0]
+	if err := wasm.CheckFloats(f.floats); err != nil {
+		return fmt.Errorf("%w: --floats: %v", errUsage, err)
+	}
 
 	outDir, cleanup := f.out, func() {}
 	if outDir == "" {
@@ -105,7 +110,7 @@ func (c *cli) exec(args []string, f execFlags) error {
 	defer e.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	task := executor.Task{JobID: "exec", ModulePath: module, Args: f.args, Inputs: mounts, OutputDir: outDir, Seed: f.seed,
+	task := executor.Task{JobID: "exec", ModulePath: module, Args: f.args, Inputs: mounts, OutputDir: outDir, Seed: f.seed, Floats: f.floats,
 		Limits: executor.Limits{Timeout: f.timeout, MemoryBytes: f.memoryMiB << 20}}
 	start := time.Now()
 	res, runErr := e.Run(ctx, task)
@@ -195,7 +200,7 @@ func wasmRuntimeCheck(configured string) hwdetect.Check {
 	}
 	if rt == wasm.RuntimeWasmtime {
 		return hwdetect.Check{Name: name, OK: true, Severity: hwdetect.SeverityOK,
-			Detail: "wasmtime (Cranelift, epoch interruption, NaN canonicalisation); wazero also built in (vft exec --runtime wazero)"}
+			Detail: "wasmtime (Cranelift, epoch interruption, NaN canonicalisation unless a job sets floats = \"native\"); wazero also built in (vft exec --runtime wazero)"}
 	}
 	return hwdetect.Check{Name: name, OK: true, Severity: hwdetect.SeverityWarn,
 		Detail: "wazero: this vft was built without cgo, so WASM tasks run several times slower than with Wasmtime",

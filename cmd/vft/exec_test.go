@@ -19,7 +19,7 @@ func TestExec(t *testing.T) {
 	var cids []string
 	runtimes := wasm.Runtimes() // wazero alone in a build without cgo
 	if slices.Contains(runtimes, wasm.RuntimeWasmtime) {
-		runtimes = append(runtimes, "wasmtime --isolate")
+		runtimes = append(runtimes, "wasmtime --isolate", "wasmtime --floats native", "wasmtime --isolate --floats native")
 	}
 	for _, rt := range runtimes {
 		out := filepath.Join(t.TempDir(), "out")
@@ -58,6 +58,7 @@ func TestExec(t *testing.T) {
 		{[]string{"exec", module, "--runtime", "v8"}, 2, `wasm runtime "v8": unknown; use one of `},
 		{[]string{"exec", filepath.Join("..", "..", "README.md")}, 1, "not a WebAssembly module"},
 		{[]string{"exec", module, "--arg", "-n", "--arg", "-1"}, 1, "exit code 2: cmatmul: -n must be in 1..8192"},
+		{[]string{"exec", module, "--floats", "fast"}, 2, `--floats: floats "fast": use portable`},
 	} {
 		_, stderr, code := vft(t, env, tt.args...)
 		if code != tt.code || !strings.Contains(stderr, tt.want) {

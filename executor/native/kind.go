@@ -22,6 +22,9 @@ func (Kind) CheckSpec(s executor.JobSpec) error {
 	if s.Module != "" {
 		return fmt.Errorf("module is set for a native job")
 	}
+	if s.Floats != "" {
+		return fmt.Errorf("floats = %q for a native job: it is a wasm setting; the program's own code decides its floats", s.Floats)
+	}
 	return nil
 }
 

@@ -22,6 +22,9 @@ func (Kind) CheckSpec(s executor.JobSpec) error {
 	if s.Module != "" {
 		return fmt.Errorf("module is set for an oci job: it runs a command in its image")
 	}
+	if s.Floats != "" {
+		return fmt.Errorf("floats = %q for an oci job: it is a wasm setting; the program's own code decides its floats", s.Floats)
+	}
 	if len(s.Command) == 0 && len(s.Args) > 0 {
 		// Docker would append them to the entrypoint; a job says what runs.
 		return fmt.Errorf("args without command for an oci job: give the whole command (command = [...]), or neither to run the image's entrypoint")

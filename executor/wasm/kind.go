@@ -25,7 +25,7 @@ func (Kind) CheckSpec(s executor.JobSpec) error {
 	if s.GPUs > 0 {
 		return fmt.Errorf("needs.gpus = %d for a wasm job: WASM cannot use GPUs; use executor native", s.GPUs)
 	}
-	return nil
+	return CheckFloats(s.Floats)
 }
 
 // Content is the module, which must also fit in the job's memory.
@@ -33,8 +33,37 @@ func (Kind) Content(s executor.JobSpec) []executor.Content {
 	return []executor.Content{{Field: "module", CID: s.Module, File: "module.wasm", MaxBytes: int64(s.MemoryBytes)}}
 }
 
-// Prepare points the task at the staged module.
-func (Kind) Prepare(_ executor.JobSpec, staged map[string]string, t *executor.Task) error {
+// Prepare points the task at the staged module, with the job's floats.
+func (Kind) Prepare(s executor.JobSpec, staged map[string]string, t *executor.Task) error {
 	t.ModulePath = staged["module"]
+	t.Floats = s.Floats
 	return nil
 }
+
+// A wasm job's float modes (the spec's floats, executor.Task.Floats).
+const (
+	// FloatsPortable (the default; "" in a spec means it) canonicalises
+	// every NaN a float operation makes, so results are the same bits on
+	// every CPU and exact verification never depends on the hardware. It
+	// costs a compare and select per float operation: up to 2× on
+	// float-heavy code (docs/BENCHMARKS.md).
+	FloatsPortable = "portable"
+	// FloatsNative runs float operations as the CPU does them. Only the
+	// bits of a NaN can differ (x86 and ARM make different ones), so exact
+	// verification can disagree between miners on different hardware only
+	// when a result holds a NaN. wazero cannot canonicalise and runs every
+	// job this way.
+	FloatsNative = "native"
+)
+
+// CheckFloats names a bad floats value; "" is the default, portable.
+func CheckFloats(v string) error {
+	if v == "" || v == FloatsPortable || v == FloatsNative {
+		return nil
+	}
+	return fmt.Errorf("floats %q: use %s (the default: NaNs the same on every CPU) or %s (faster float code)",
+		v, FloatsPortable, FloatsNative)
+}
+
+// nativeFloats says whether a task runs without NaN canonicalisation.
+func nativeFloats(v string) bool { return v == FloatsNative }

@@ -69,6 +69,9 @@ func (e *Executor) check(t executor.Task) (checkedTask, error) {
 	if err := executor.CheckArgsEnv(t.Args, t.Env); err != nil {
 		return c, err
 	}
+	if err := CheckFloats(t.Floats); err != nil {
+		return c, fmt.Errorf("%w: %v", executor.ErrBadTask, err)
+	}
 	if c.inputs, err = executor.CheckMounts(t.Inputs); err != nil {
 		return c, err
 	}

@@ -14,8 +14,9 @@ import (
 const (
 	// RuntimeWasmtime is Wasmtime (Cranelift) through wasmtime-go: the
 	// default in builds with cgo. Runaway code is stopped by epoch
-	// interruption, which costs a few percent, and NaNs are canonicalised,
-	// so float results reproduce bit for bit across CPUs.
+	// interruption, and NaNs are canonicalised unless the job asks for
+	// native floats (FloatsNative), so float results reproduce bit for bit
+	// across CPUs.
 	RuntimeWasmtime = "wasmtime"
 	// RuntimeWazero is wazero, pure Go: the runtime of builds without cgo.
 	// Its timeout check is a call into Go at every loop header, which makes

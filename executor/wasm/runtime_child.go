@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/bytecodealliance/wasmtime-go/v39"
@@ -22,11 +23,18 @@ import (
 // in it and exits.
 const childEnv = "VFT_WASM_CHILD"
 
+// servesChildren says that this program called ServeChild, so that a
+// child of it runs the task: without it the child would be the whole
+// program again (a test binary would run its tests), so New refuses
+// Config.Isolate.
+var servesChildren atomic.Bool
+
 // ServeChild turns this process into an isolated task runner when an
 // executor with Config.Isolate started it (it never returns then), and
 // returns at once otherwise. Call it first thing in main, and in the
 // TestMain of any test binary that runs isolated tasks.
 func ServeChild() {
+	servesChildren.Store(true)
 	if os.Getenv(childEnv) != "1" {
 		return
 	}
@@ -54,7 +62,7 @@ func ServeChild() {
 }
 
 func serveChild(req execRequest) execResult {
-	engine := newEngine(true)
+	engine := newEngine(true, req.NativeFloats)
 	// The parent compiled the module with the same settings and wrote it
 	// to its cache; only the node writes there, so the code is trusted
 	// once its checksum matches.
@@ -81,7 +89,7 @@ func serveChild(req execRequest) execResult {
 // budget. outputHit says the budget killed it. An error is returned only
 // when the child could not be started; a child that died is a failed run.
 func (r *wasmtimeRuntime) runChild(ctx context.Context, clean []byte, mod *wasmtime.Module, req execRequest, maxOutput int64) (execResult, bool, error) {
-	path, err := r.codeFile(clean, mod)
+	path, err := r.codeFile(clean, mod, req.NativeFloats)
 	if err != nil {
 		return execResult{}, false, err
 	}
@@ -127,8 +135,8 @@ func (r *wasmtimeRuntime) runChild(ctx context.Context, clean []byte, mod *wasmt
 
 // codeFile returns the path of the module's compiled code in the cache,
 // writing it again if the cache's pruning removed it since the compile.
-func (r *wasmtimeRuntime) codeFile(clean []byte, mod *wasmtime.Module) (string, error) {
-	path := r.codePath(sha256.Sum256(clean))
+func (r *wasmtimeRuntime) codeFile(clean []byte, mod *wasmtime.Module, nativeFloats bool) (string, error) {
+	path := r.codePath(moduleKey{sha256.Sum256(clean), nativeFloats})
 	if _, err := readCode(path); err == nil {
 		return path, nil
 	}

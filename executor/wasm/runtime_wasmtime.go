@@ -158,23 +158,31 @@ const (
 
 const wasiModule = wasi_snapshot_preview1.ModuleName
 
-// wasmtimeRuntime runs modules with Wasmtime. One engine compiles and runs
-// every module; each task gets its own store, linker and WASI context.
+// wasmtimeRuntime runs modules with Wasmtime. Two engines, one per float
+// mode (a job's floats), compile and run every module; each task gets its
+// own store, linker and WASI context.
 type wasmtimeRuntime struct {
-	e        *Executor
-	engine   *wasmtime.Engine
-	dir      string // the disk cache's directory for this version, or ""
-	isolate  bool   // Config.Isolate: tasks run in child processes
-	settings string // the engine settings, part of each cache key
-	tmpDir   string // the cache of an isolating executor without CacheDir
+	e       *Executor
+	engine  *wasmtime.Engine // portable floats: NaNs canonicalised
+	native  *wasmtime.Engine // native floats (FloatsNative)
+	dir     string           // the disk cache's directory for this version, or ""
+	isolate bool             // Config.Isolate: tasks run in child processes
+	tmpDir  string           // the cache of an isolating executor without CacheDir
 
 	stopTick chan struct{}
 	tickDone chan struct{}
 	compiles sync.WaitGroup // background compiles, which outlive their task
 
 	mu       sync.Mutex
-	modules  map[[32]byte]*wtModule
+	modules  map[moduleKey]*wtModule
 	useClock uint64
+}
+
+// moduleKey names a compiled module: the same binary compiled for each
+// float mode is two modules.
+type moduleKey struct {
+	hash         [32]byte // of the sanitized binary
+	nativeFloats bool
 }
 
 // wtModule is a module in the in-memory cache; mod and err are set before
@@ -187,8 +195,12 @@ type wtModule struct {
 }
 
 func newWasmtimeRuntime(cfg Config, e *Executor) (*wasmtimeRuntime, error) {
-	r := &wasmtimeRuntime{e: e, engine: newEngine(cfg.Isolate), isolate: cfg.Isolate, settings: engineSettings(cfg.Isolate),
-		modules: make(map[[32]byte]*wtModule), stopTick: make(chan struct{}), tickDone: make(chan struct{})}
+	if cfg.Isolate && !servesChildren.Load() {
+		return nil, errors.New("wasm: isolated tasks (executor.wasm.isolate, Config.Isolate) run in a child of this program, " +
+			"which does not call wasm.ServeChild first thing in main (or TestMain): add the call, or turn isolation off")
+	}
+	r := &wasmtimeRuntime{e: e, engine: newEngine(cfg.Isolate, false), native: newEngine(cfg.Isolate, true), isolate: cfg.Isolate,
+		modules: make(map[moduleKey]*wtModule), stopTick: make(chan struct{}), tickDone: make(chan struct{})}
 	cacheDir := cfg.CacheDir
 	if cacheDir == "" && cfg.Isolate {
 		// A child loads the compiled code from a file.
@@ -208,27 +220,42 @@ func newWasmtimeRuntime(cfg Config, e *Executor) (*wasmtimeRuntime, error) {
 	return r, nil
 }
 
-// newEngine is the engine every task runs on; isolated (child-process)
-// tasks are stopped by killing their process, so their code has no epoch
-// checks.
-func newEngine(isolated bool) *wasmtime.Engine {
+// newEngine is the engine tasks of one float mode run on; isolated
+// (child-process) tasks are stopped by killing their process, so their code
+// has no epoch checks.
+func newEngine(isolated, nativeFloats bool) *wasmtime.Engine {
 	wc := wasmtime.NewConfig()
 	// Epoch interruption: generated code compares a counter at loop headers
 	// and function entries, instead of calling the host.
 	wc.SetEpochInterruption(!isolated)
-	// One bit pattern for every NaN a float operation produces, so that a
-	// result is the same on every CPU (wazero cannot do this).
-	wc.SetCraneliftNanCanonicalization(true)
+	// Portable floats: one bit pattern for every NaN a float operation
+	// produces, so that a result is the same on every CPU (wazero cannot
+	// do this). It is a compare and select after every float operation,
+	// up to 2× on float code, which a job can decline (FloatsNative).
+	wc.SetCraneliftNanCanonicalization(!nativeFloats)
 	wc.SetWasmRelaxedSIMDDeterministic(true)
 	wc.SetParallelCompilation(true)
 	return wasmtime.NewEngineWithConfig(wc)
 }
 
-func engineSettings(isolated bool) string {
+// engineSettings names newEngine's settings in the cache's keys.
+func engineSettings(isolated, nativeFloats bool) string {
+	s := wasmtimeSettings
 	if isolated {
-		return wasmtimeSettings + ",no-epoch"
+		s += ",no-epoch"
 	}
-	return wasmtimeSettings
+	if nativeFloats {
+		s = strings.Replace(s, "nancanon", "native-floats", 1)
+	}
+	return s
+}
+
+// engineFor is the engine of a float mode.
+func (r *wasmtimeRuntime) engineFor(nativeFloats bool) *wasmtime.Engine {
+	if nativeFloats {
+		return r.native
+	}
+	return r.engine
 }
 
 func (r *wasmtimeRuntime) tick() {
@@ -241,6 +268,7 @@ func (r *wasmtimeRuntime) tick() {
 			return
 		case <-t.C:
 			r.engine.IncrementEpoch()
+			r.native.IncrementEpoch()
 		}
 	}
 }
@@ -259,8 +287,8 @@ func (r *wasmtimeRuntime) close() {
 // from the disk cache, or compiled now. Cranelift cannot be stopped once it
 // started, so the compile runs on its own and a task whose deadline passes
 // stops waiting for it; the module is cached for the next task all the same.
-func (r *wasmtimeRuntime) compile(ctx context.Context, clean []byte) (*wasmtime.Module, error) {
-	key := sha256.Sum256(clean)
+func (r *wasmtimeRuntime) compile(ctx context.Context, clean []byte, nativeFloats bool) (*wasmtime.Module, error) {
+	key := moduleKey{sha256.Sum256(clean), nativeFloats}
 	r.mu.Lock()
 	m, ok := r.modules[key]
 	if !ok {
@@ -283,7 +311,7 @@ func (r *wasmtimeRuntime) compile(ctx context.Context, clean []byte) (*wasmtime.
 	return m.mod, nil
 }
 
-func (r *wasmtimeRuntime) load(key [32]byte, clean []byte, m *wtModule) {
+func (r *wasmtimeRuntime) load(key moduleKey, clean []byte, m *wtModule) {
 	defer r.compiles.Done()
 	mod, fresh, err := r.loadOrCompile(key, clean)
 	r.mu.Lock()
@@ -301,7 +329,8 @@ func (r *wasmtimeRuntime) load(key [32]byte, clean []byte, m *wtModule) {
 
 // loadOrCompile reads the module's code from the disk cache, or compiles it
 // and writes it there; fresh says the cache grew.
-func (r *wasmtimeRuntime) loadOrCompile(key [32]byte, clean []byte) (mod *wasmtime.Module, fresh bool, err error) {
+func (r *wasmtimeRuntime) loadOrCompile(key moduleKey, clean []byte) (mod *wasmtime.Module, fresh bool, err error) {
+	engine := r.engineFor(key.nativeFloats)
 	path := ""
 	if r.dir != "" {
 		path = r.codePath(key)
@@ -309,14 +338,14 @@ func (r *wasmtimeRuntime) loadOrCompile(key [32]byte, clean []byte) (mod *wasmti
 		// checksum matches; code that does not (truncated, bit rot) or does
 		// not load (another build) is compiled again.
 		if code, err := readCode(path); err == nil {
-			if mod, err := wasmtime.NewModuleDeserialize(r.engine, code); err == nil {
+			if mod, err := wasmtime.NewModuleDeserialize(engine, code); err == nil {
 				now := time.Now()
 				_ = os.Chtimes(path, now, now) // pruneCache removes the least recently used
 				return mod, false, nil
 			}
 		}
 	}
-	mod, err = wasmtime.NewModule(r.engine, clean)
+	mod, err = wasmtime.NewModule(engine, clean)
 	if err != nil {
 		return nil, false, err
 	}
@@ -380,17 +409,18 @@ func writeCode(path string, code []byte) error {
 	return err
 }
 
-// codePath is where the disk cache keeps a module's compiled code.
-func (r *wasmtimeRuntime) codePath(key [32]byte) string {
-	tag := sha256.Sum256([]byte(wasmtimeVersion + "/" + r.settings))
-	return filepath.Join(r.dir, hex.EncodeToString(key[:])+"-"+hex.EncodeToString(tag[:4])+".cwasm")
+// codePath is where the disk cache keeps a module's compiled code: the
+// engine's settings (float mode included) are part of the name.
+func (r *wasmtimeRuntime) codePath(key moduleKey) string {
+	tag := sha256.Sum256([]byte(wasmtimeVersion + "/" + engineSettings(r.isolate, key.nativeFloats)))
+	return filepath.Join(r.dir, hex.EncodeToString(key.hash[:])+"-"+hex.EncodeToString(tag[:4])+".cwasm")
 }
 
 // evictLocked forgets the least recently used modules over MaxCompiled. A
 // task still holding one keeps it alive (the garbage collector frees it).
 func (r *wasmtimeRuntime) evictLocked() {
 	for len(r.modules) > r.e.cfg.MaxCompiled {
-		var victim [32]byte
+		var victim moduleKey
 		var found *wtModule
 		for k, m := range r.modules {
 			select {
@@ -409,13 +439,14 @@ func (r *wasmtimeRuntime) evictLocked() {
 	}
 }
 
-// precompile is Executor.Compile.
+// precompile is Executor.Compile, for portable floats (the default; a
+// native-floats task compiles its own when it starts, before its time limit).
 func (r *wasmtimeRuntime) precompile(ctx context.Context, bin []byte) error {
 	clean, err := r.e.checkBinary(bin)
 	if err != nil {
 		return err
 	}
-	_, err = r.compile(ctx, clean)
+	_, err = r.compile(ctx, clean, false)
 	return err
 }
 
@@ -425,7 +456,7 @@ func (r *wasmtimeRuntime) validate(ctx context.Context, bin []byte) error {
 	if err != nil {
 		return err
 	}
-	mod, err := r.compile(ctx, clean)
+	mod, err := r.compile(ctx, clean, false)
 	if err != nil {
 		var gaveUp *compileAbandoned
 		if errors.As(err, &gaveUp) {
@@ -480,7 +511,8 @@ func (r *wasmtimeRuntime) run(ctx context.Context, t executor.Task) (executor.Re
 	// The compile has a limit of its own, and the job's time limit starts
 	// after it: a cold miner must not time out where a warm one finishes.
 	compileCtx, cancelCompile := context.WithTimeout(ctx, e.cfg.CompileTimeout)
-	mod, err := r.compile(compileCtx, clean)
+	nativeFl := nativeFloats(t.Floats)
+	mod, err := r.compile(compileCtx, clean, nativeFl)
 	cancelCompile()
 	if err != nil {
 		var gaveUp *compileAbandoned
@@ -508,7 +540,7 @@ func (r *wasmtimeRuntime) run(ctx context.Context, t executor.Task) (executor.Re
 	for i, k := range keys {
 		vals[i] = t.Env[k]
 	}
-	req := execRequest{Args: append([]string{"task"}, t.Args...), EnvKeys: keys, EnvVals: vals, Seed: t.Seed,
+	req := execRequest{NativeFloats: nativeFl, Args: append([]string{"task"}, t.Args...), EnvKeys: keys, EnvVals: vals, Seed: t.Seed,
 		Root: root, Subs: subs, OutDir: outDir, MemoryBytes: limits.MemoryBytes, MaxStdoutBytes: limits.MaxStdoutBytes}
 
 	t.NotifyStarted()
@@ -529,7 +561,7 @@ func (r *wasmtimeRuntime) run(ctx context.Context, t executor.Task) (executor.Re
 		defer stop.free() // after any stop() still running
 		defer context.AfterFunc(runCtx, stop.stop)()
 		watch := watchOutput(outDir, limits.MaxOutputBytes, stop.stop)
-		x = execute(r.engine, mod, req, stop)
+		x = execute(r.engineFor(nativeFl), mod, req, stop)
 		outputHit = watch.end()
 	}
 	res.Duration = x.Duration
@@ -563,6 +595,7 @@ func (r *wasmtimeRuntime) run(ctx context.Context, t executor.Task) (executor.Re
 type execRequest struct {
 	CodePath       string `json:"code_path,omitempty"` // serialized module, for a child
 	MaxFileBytes   int64  // a child's RLIMIT_FSIZE: the output budget
+	NativeFloats   bool   // the task's floats: which engine compiled the code
 	Args           []string
 	EnvKeys        []string
 	EnvVals        []string

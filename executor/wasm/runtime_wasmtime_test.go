@@ -4,9 +4,16 @@ package wasm
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/bytecodealliance/wasmtime-go/v39"
 
 	"github.com/vft-network/vft/executor"
 )
@@ -49,5 +56,91 @@ func TestWasmtimeDiskCache(t *testing.T) {
 	}
 	if again.Size() != first.Size() {
 		t.Errorf("the truncated cache file was not rewritten: %d bytes, was %d", again.Size(), first.Size())
+	}
+}
+
+// nanWAT divides zeros it reads from memory (so that the compiler cannot
+// fold the division), as f32 and as f64, and writes the two NaNs' bits to
+// /output/nan.bin: 4 bytes, then 8, little-endian. With no inputs, /input
+// is descriptor 3 and /output 4 on both runtimes.
+const nanWAT = `(module
+  (import "wasi_snapshot_preview1" "path_open"
+    (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "nan.bin")
+  (func (export "_start")
+    (f32.store (i32.const 16) (f32.div (f32.load (i32.const 0)) (f32.load (i32.const 0))))
+    (f64.store (i32.const 20) (f64.div (f64.load (i32.const 0)) (f64.load (i32.const 0))))
+    (if (call $path_open (i32.const 4) (i32.const 0) (i32.const 64) (i32.const 7)
+          (i32.const 9) (i64.const 0x1fffffff) (i64.const 0x1fffffff) (i32.const 0) (i32.const 40))
+      (then unreachable))
+    (i32.store (i32.const 32) (i32.const 16))
+    (i32.store (i32.const 36) (i32.const 12))
+    (if (call $fd_write (i32.load (i32.const 40)) (i32.const 32) (i32.const 1) (i32.const 44))
+      (then unreachable))))`
+
+// TestFloatModes: with portable floats (the default) Wasmtime writes the
+// canonical NaNs, the same bits on every CPU; with native floats the module
+// runs and writes whatever NaN the CPU makes (x86 sets the sign bit), and so
+// does wazero in either mode, which cannot canonicalise. A bad float mode
+// in a task is refused by name.
+func TestFloatModes(t *testing.T) {
+	bin, err := wasmtime.Wat2Wasm(nanWAT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const canonical = "0000c07f" + "000000000000f87f" // 0x7fc00000, 0x7ff8000000000000
+	for _, rt := range Runtimes() {
+		e, err := New(Config{Runtime: rt, Isolate: testIsolate, CacheDir: filepath.Join(cacheDir, "floats-"+rt), Limits: testLimits}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		for _, floats := range []string{"", FloatsPortable, FloatsNative} {
+			out := t.TempDir()
+			if _, err := e.Run(context.Background(), executor.Task{Module: bin, OutputDir: out, Floats: floats}); err != nil {
+				t.Fatalf("%s, floats %q: %v", rt, floats, err)
+			}
+			got, err := os.ReadFile(filepath.Join(out, "nan.bin"))
+			if err != nil || len(got) != 12 {
+				t.Fatalf("%s, floats %q: nan.bin = %x, %v", rt, floats, got, err)
+			}
+			f32 := math.Float32frombits(binary.LittleEndian.Uint32(got))
+			f64 := math.Float64frombits(binary.LittleEndian.Uint64(got[4:]))
+			if !math.IsNaN(float64(f32)) || !math.IsNaN(f64) {
+				t.Errorf("%s, floats %q: 0/0 gave %v and %v, not NaNs", rt, floats, f32, f64)
+			}
+			if rt == RuntimeWasmtime && !nativeFloats(floats) && hex.EncodeToString(got) != canonical {
+				t.Errorf("%s, floats %q: NaN bits %x, want the canonical %s", rt, floats, got, canonical)
+			}
+			t.Logf("%s, floats %q: NaN bits %x", rt, floats, got)
+		}
+		_, err = e.Run(context.Background(), executor.Task{Module: bin, OutputDir: t.TempDir(), Floats: "fast"})
+		if !errors.Is(err, executor.ErrBadTask) || !strings.Contains(err.Error(), `floats "fast"`) {
+			t.Errorf("%s, floats \"fast\": %v, want ErrBadTask naming it", rt, err)
+		}
+	}
+}
+
+// TestIsolateNeedsServeChild: a program that never called ServeChild
+// cannot run isolated tasks (its child would be the whole program again: a
+// test binary would run its tests in every task), and New says what to do.
+func TestIsolateNeedsServeChild(t *testing.T) {
+	servesChildren.Store(false)
+	defer servesChildren.Store(true) // TestMain called it
+	e, err := New(Config{Runtime: RuntimeWasmtime, Isolate: true, Limits: testLimits}, nil)
+	if err == nil {
+		e.Close()
+		t.Fatal("New with Isolate in a program without ServeChild succeeded")
+	}
+	if !strings.Contains(err.Error(), "wasm.ServeChild") {
+		t.Fatalf("New = %v, want it to name wasm.ServeChild", err)
+	}
+	if e, err := New(Config{Runtime: RuntimeWasmtime, Limits: testLimits}, nil); err != nil {
+		t.Fatalf("without Isolate: %v", err)
+	} else {
+		e.Close()
 	}
 }

@@ -219,7 +219,13 @@ func TestBadGuest(t *testing.T) {
 			if tt.outputChecked && e.Runtime() == RuntimeWasmtime && !(tt.oneFile && testIsolate) {
 				return
 			}
-			if res.ExitCode != tt.wantExit {
+			// Isolated, the file stops at the budget (RLIMIT_FSIZE) and the
+			// module exits on the refused write, unless the output watch,
+			// which polls every 20 ms, sees /output over budget first and
+			// kills it (exit -1): a race on a loaded machine, with the same
+			// error either way.
+			raced := tt.oneFile && testIsolate && res.ExitCode == -1
+			if res.ExitCode != tt.wantExit && !raced {
 				t.Errorf("exit code %d, want %d", res.ExitCode, tt.wantExit)
 			}
 			if !strings.Contains(string(res.Stdout), tt.wantStdout) {
@@ -642,7 +648,8 @@ func TestModuleBombs(t *testing.T) {
 // TestRunawayStopped runs modules that never end, on each runtime this
 // build has, and logs how long after its deadline each was stopped
 // (docs/BENCHMARKS.md quotes it; no timing is asserted). Both must end
-// with ErrTimeout and exit -1.
+// with ErrTimeout and exit -1, in either float mode (Wasmtime compiles
+// each with its own engine).
 func TestRunawayStopped(t *testing.T) {
 	goLoop, err := os.ReadFile(buildModule(t, "testdata/badguest"))
 	if err != nil {
@@ -663,18 +670,24 @@ func TestRunawayStopped(t *testing.T) {
 			if err := e.Compile(context.Background(), m.bin); err != nil {
 				t.Fatal(err)
 			}
-			var worst time.Duration
-			for range 5 {
-				start := time.Now()
-				res, err := e.Run(context.Background(), executor.Task{Module: m.bin, Args: m.args, OutputDir: t.TempDir(),
+			for _, floats := range []string{FloatsPortable, FloatsNative} {
+				// A first run compiles the native-floats code (Compile is
+				// for portable), outside the timing.
+				e.Run(context.Background(), executor.Task{Module: m.bin, Args: m.args, OutputDir: t.TempDir(), Floats: floats,
 					Limits: executor.Limits{Timeout: timeout}})
-				over := time.Since(start) - timeout
-				if !errors.Is(err, executor.ErrTimeout) || res.ExitCode != -1 {
-					t.Fatalf("%s, %s: Run = %v (exit %d), want ErrTimeout and exit -1", rt, m.name, err, res.ExitCode)
+				var worst time.Duration
+				for range 5 {
+					start := time.Now()
+					res, err := e.Run(context.Background(), executor.Task{Module: m.bin, Args: m.args, OutputDir: t.TempDir(), Floats: floats,
+						Limits: executor.Limits{Timeout: timeout}})
+					over := time.Since(start) - timeout
+					if !errors.Is(err, executor.ErrTimeout) || res.ExitCode != -1 {
+						t.Fatalf("%s, %s, floats %s: Run = %v (exit %d), want ErrTimeout and exit -1", rt, m.name, floats, err, res.ExitCode)
+					}
+					worst = max(worst, over)
 				}
-				worst = max(worst, over)
+				t.Logf("%s, %s, floats %s: stopped at most %v after its %v deadline (5 runs)", rt, m.name, floats, worst.Round(100*time.Microsecond), timeout)
 			}
-			t.Logf("%s, %s: stopped at most %v after its %v deadline (5 runs)", rt, m.name, worst.Round(100*time.Microsecond), timeout)
 		}
 	}
 }

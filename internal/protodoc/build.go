@@ -201,6 +201,13 @@ func (b *builder) jobs() {
 	custom := spec
 	custom.Verify = verify.Policy{Mode: verify.ModeCustom, Workers: 3, Quorum: 2, Verifier: cidOf("verifier")}
 	offer("offer-custom", "custom mode: verifier is a module CID", Now.Add(-time.Second), custom)
+	nativeFloats := spec
+	nativeFloats.Floats = "native"
+	offer("offer-wasm-floats-native", "the optional floats key: a wasm job that runs without NaN canonicalisation; left out, as in offer-valid, it is portable", Now.Add(-time.Second), nativeFloats)
+	badFloats := spec
+	badFloats.Floats = "fast"
+	v0 := offer("offer-floats-unknown", "floats is portable or native", Now.Add(-time.Second), badFloats)
+	v0.Valid, v0.Error = false, `floats "fast"`
 	withFalse := specMap(spec)
 	withFalse["escrow"] = false
 	v := offer("offer-omitempty-present", "escrow: false written out: an optional (omitempty) key must be left out when zero, or the body is not canonical", Now.Add(-time.Second), withFalse)
