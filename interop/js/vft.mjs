@@ -47,7 +47,7 @@ export const SCHEMAS = {
   },
   'job-offer/1': {
     executor: 'text', module: 'cid?', command: ['text', '?'], inputs: [INPUT], args: ['text'], env: 'map', seed: 'uint',
-    needs: NEEDS, verify: VERIFY, reward: 'uint', mint: 'text', escrow: 'bool?', deadline: 'int', nonce: 'bytes'
+    needs: NEEDS, verify: VERIFY, reward: 'uint', mint: 'text', escrow: 'bool?', deadline: 'int', nonce: 'bytes', floats: 'text?'
   },
   'job-cancel/1': { job: 'cid', reason: 'text' },
   'job-bid/1': { job: 'cid', price: 'uint', free_slots: 'uint' },
@@ -221,9 +221,11 @@ function checkSpec (s, nowMS) {
     if (!s.module) fail('a wasm job needs a module')
     if (s.command) fail('command is set for a wasm job')
     if (s.needs.gpus > 0) fail('needs.gpus for a wasm job')
+    if (s.floats !== undefined && !['portable', 'native'].includes(s.floats)) fail(`floats ${JSON.stringify(s.floats)} is neither portable nor native`)
   } else if (s.executor === 'native') {
     if (!s.command || !s.command[0]) fail('command is empty')
     if (s.module) fail('module is set for a native job')
+    if (s.floats !== undefined) fail('floats is set for a native job')
   } else fail(`executor ${JSON.stringify(s.executor)} is not one of wasm, native`)
   if ((s.inputs ?? []).length > 256 || (s.args ?? []).length > 256 || Object.keys(s.env ?? {}).length > 64) fail('too many inputs, args or env')
   const t = Number(s.needs.timeout_ms)
