@@ -38,6 +38,25 @@ type guardedBlockstore struct {
 	corruptMu sync.Mutex
 	corrupt   map[string]cid.Cid // by multihash: deleted for corruption, until rewritten
 	nCorrupt  atomic.Int64
+
+	// hashedRecently are blocks this process hashed as they arrived and
+	// then wrote (nil where the store keeps no checksum of its own:
+	// flatfs).
+	hashedRecently *recentSet
+}
+
+// recentlyHashedBlocks is how many of the last blocks a fetch hashed and
+// wrote are read back without hash_on_read's second SHA-256: 32,768
+// blocks (32 GiB of 1 MiB leaves) in about 3 MiB of memory.
+const recentlyHashedBlocks = 32 << 10
+
+type hashedOnArrivalKey struct{}
+
+// withHashedOnArrival marks a context whose PutMany carries blocks already
+// hashed against their CIDs as they arrived (carReader.next): the blocks
+// it writes are read back without hashing them again (Get).
+func withHashedOnArrival(ctx context.Context) context.Context {
+	return context.WithValue(ctx, hashedOnArrivalKey{}, true)
 }
 
 func newGuardedBlockstore(bs blockstore.Blockstore, usage diskUsager, maxBytes int64, free func() (int64, int64, error), hashOnRead bool, log *slog.Logger) *guardedBlockstore {
@@ -55,13 +74,19 @@ func newGuardedBlockstore(bs blockstore.Blockstore, usage diskUsager, maxBytes i
 // Get verifies the block when hash_on_read is set. A corrupt block is
 // deleted and reported as not found, so the blockservice asks bitswap for
 // a good copy; wasCorrupt lets callers explain a later failure.
+//
+// A block a fetch hashed on arrival and wrote moments ago
+// (withHashedOnArrival) is not hashed again: what is read back at once (vft get, a job's inputs)
+// would otherwise cost a second SHA-256 of every byte, a quarter of a
+// loopback transfer's CPU. The pack record's CRC-32C, checked on every
+// read, covers the disk between that write and this read.
 func (b *guardedBlockstore) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
 	blk, err := b.Blockstore.Get(ctx, c)
 	if errors.Is(err, ErrCorruptBlock) {
 		// The pack store's checksum caught it, hash_on_read or not.
 		return nil, b.dropCorrupt(ctx, c)
 	}
-	if err != nil || !b.hashOnRead {
+	if err != nil || !b.hashOnRead || b.hashedRecently.has(c) {
 		return blk, err
 	}
 	sum, err := c.Prefix().Sum(blk.RawData())
@@ -82,6 +107,7 @@ func (b *guardedBlockstore) dropCorrupt(ctx context.Context, c cid.Cid) error {
 	b.corruptMu.Lock()
 	b.corrupt[string(c.Hash())] = c
 	b.corruptMu.Unlock()
+	b.hashedRecently.forget(c)
 	if err := b.Blockstore.DeleteBlock(ctx, c); err != nil {
 		return fmt.Errorf("block %s: %w, and deleting it failed: %v", c, ErrCorruptBlock, err)
 	}
@@ -104,6 +130,64 @@ func (b *guardedBlockstore) corruptCIDs() []cid.Cid {
 		out = append(out, c)
 	}
 	return out
+}
+
+// recentSet holds the last size CIDs added, by multihash; a nil set holds
+// none.
+type recentSet struct {
+	mu   sync.Mutex
+	set  map[string]struct{}
+	ring []string
+	next int
+}
+
+func newRecentSet(size int) *recentSet {
+	return &recentSet{set: make(map[string]struct{}, size), ring: make([]string, size)}
+}
+
+func (r *recentSet) add(c cid.Cid) {
+	if r == nil {
+		return
+	}
+	k := string(c.Hash())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.set[k]; ok {
+		return
+	}
+	if old := r.ring[r.next]; old != "" {
+		delete(r.set, old)
+	}
+	r.ring[r.next] = k
+	r.set[k] = struct{}{}
+	r.next = (r.next + 1) % len(r.ring)
+}
+
+func (r *recentSet) has(c cid.Cid) bool {
+	if r == nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.set[string(c.Hash())]
+	return ok
+}
+
+// forget drops c: a block deleted (as corrupt, or by GC) and written again
+// must be hashed again on its next read.
+func (r *recentSet) forget(c cid.Cid) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.set, string(c.Hash())) // its ring slot is reused in turn
+}
+
+// DeleteBlock also forgets that the block was hashed recently.
+func (b *guardedBlockstore) DeleteBlock(ctx context.Context, c cid.Cid) error {
+	b.hashedRecently.forget(c)
+	return b.Blockstore.DeleteBlock(ctx, c)
 }
 
 func (b *guardedBlockstore) Put(ctx context.Context, blk blocks.Block) error {
@@ -166,5 +250,10 @@ func (b *guardedBlockstore) PutMany(ctx context.Context, blks []blocks.Block) er
 		delete(b.corrupt, string(blk.Cid().Hash()))
 	}
 	b.corruptMu.Unlock()
+	if ctx.Value(hashedOnArrivalKey{}) != nil {
+		for _, blk := range fresh { // only those written now
+			b.hashedRecently.add(blk.Cid())
+		}
+	}
 	return nil
 }

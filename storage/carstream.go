@@ -454,7 +454,7 @@ func (s *Store) fetchCARFrom(ctx context.Context, p peer.ID, root cid.Cid, progr
 			// Only blocks that were not here count: a resumed stream
 			// also carries present blocks after the first missing one.
 			before := s.guard.written.Load()
-			if err := s.bstore.PutMany(ctx, b); err != nil {
+			if err := s.bstore.PutMany(withHashedOnArrival(ctx), b); err != nil {
 				werr = err
 				continue
 			}

@@ -42,7 +42,9 @@ type Config struct {
 	// under 20 GiB) free on the blocks' file system is refused.
 	MaxBytes int64 `toml:"max_bytes"`
 	// HashOnRead re-hashes every block read from disk and treats a
-	// mismatch as a missing (and deleted) block.
+	// mismatch as a missing (and deleted) block; in a pack store, not the
+	// last blocks this process hashed as they arrived and wrote, whose
+	// record's CRC-32C is still checked (guardedBlockstore.Get).
 	HashOnRead bool `toml:"hash_on_read"`
 	// FetchTimeout fails a fetch when no block has arrived for that long.
 	FetchTimeout time.Duration `toml:"fetch_timeout"`

@@ -135,6 +135,9 @@ func TestResumeAfterCancel(t *testing.T) {
 }
 
 // A block corrupted on disk is deleted when read and fetched again from a peer.
+// The block was fetched moments before, so hash_on_read skips its SHA-256
+// (guardedBlockstore.hashedRecently): the pack record's CRC-32C is what
+// catches the rot here.
 func TestCorruptBlockRefetched(t *testing.T) {
 	ctx := context.Background()
 	nodes := newNodes(t, 2, testConfig())

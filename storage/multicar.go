@@ -546,7 +546,7 @@ func (s *Store) putClaimed(ctx context.Context, sched *carSched, batch []blocks.
 	}
 	// Not cancelled with the fetch: a block claimed here may be the
 	// only copy of a finished subtree that is being written.
-	if err := s.bstore.PutMany(context.WithoutCancel(ctx), mine); err != nil {
+	if err := s.bstore.PutMany(context.WithoutCancel(withHashedOnArrival(ctx)), mine); err != nil {
 		for _, blk := range mine {
 			sched.stored.Delete(blk.Cid())
 		}

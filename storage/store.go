@@ -136,6 +136,9 @@ func New(cfg Config, repoDir string, h host.Host, r routing.ContentRouting, log 
 		free = nil
 	}
 	s.guard = newGuardedBlockstore(base, bds, cfg.MaxBytes, free, cfg.HashOnRead, s.log)
+	if _, checksummed := bds.(*packStore); checksummed {
+		s.guard.hashedRecently = newRecentSet(recentlyHashedBlocks)
+	}
 	s.bstore = blockstore.NewIdStore(s.guard)
 	s.gcl = blockstore.NewGCLocker()
 
