@@ -41,6 +41,7 @@ import (
 	"github.com/vft-network/vft/executor/wasm"
 	"github.com/vft-network/vft/heartbeat"
 	"github.com/vft-network/vft/identity"
+	"github.com/vft-network/vft/internal/units"
 	"github.com/vft-network/vft/job"
 	"github.com/vft-network/vft/p2p"
 )
@@ -70,6 +71,23 @@ type config struct {
 	// simulation has no DHT) only the miners connected to the submitter
 	// can bid.
 	ReachAll bool
+	// Stagger spreads the miners' first heartbeats uniformly over this
+	// span after they join (0: all at once). A real network's nodes
+	// neither boot nor beat in the same millisecond; 999 first
+	// heartbeats in one instant overflow GossipSub's per-peer queues
+	// and are lost (see DroppedRPCs).
+	Stagger time.Duration
+}
+
+// heartbeatInterval is the interval every simulated node is configured
+// with: what a node of the default configuration announces once it has
+// learned the network's size (heartbeat.ScaledInterval: 30 s up to 300
+// nodes, then nodes ÷ 10 per second, 100 s at 1,000). Without it every
+// node would start at 30 s and only stretch its interval after a few
+// beats, doubling the heartbeats of a 1,000-node run, each of which
+// every node relays and verifies.
+func heartbeatInterval(nodes int) time.Duration {
+	return heartbeat.ScaledInterval(heartbeat.DefaultConfig().Interval.Std(), nodes, heartbeat.NetworkBeatRate)
 }
 
 // result is what one run measured; times are virtual unless named CPU.
@@ -84,6 +102,7 @@ type result struct {
 	CPU           time.Duration // user+system CPU of the process for the run
 	BytesSent     int64         // all GossipSub RPC bytes sent, every node
 	TopicBytes    map[string]int64
+	DroppedRPCs   int64         // GossipSub RPCs dropped for a full peer queue, every node
 	MeasuredSpan  time.Duration // from mesh formed to the last job done
 	SpanBytesSent int64         // GossipSub bytes sent over MeasuredSpan
 	Failures      []string      // why jobs did not end done with k distinct workers
@@ -271,6 +290,7 @@ func (n *node) join(name string, validate p2p.Validator) (*topic, error) {
 // tracer counts what a node's GossipSub sends, and its mesh per topic.
 type tracer struct {
 	sent    atomic.Int64
+	dropped atomic.Int64 // RPCs dropped: the peer's outbound queue was full
 	mu      sync.Mutex
 	byTopic map[string]int64
 	mesh    map[string]int
@@ -307,7 +327,7 @@ func (*tracer) DuplicateMessage(*pubsub.Message)                     {}
 func (*tracer) ThrottlePeer(peer.ID)                                 {}
 func (*tracer) RecvRPC(*pubsub.RPC)                                  {}
 func (*tracer) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}
-func (*tracer) DropRPC(*pubsub.RPC, peer.ID)                         {}
+func (t *tracer) DropRPC(*pubsub.RPC, peer.ID)                       { t.dropped.Add(1) }
 func (*tracer) UndeliverableMessage(*pubsub.Message)                 {}
 
 var vftTopics = regexp.MustCompile("^" + regexp.QuoteMeta(p2p.TopicPrefix))
@@ -476,6 +496,18 @@ func run(cfg config, logf func(string, ...any)) (result, error) {
 
 	// GossipSub, the book, the market, the worker and heartbeats on every
 	// node, as node/node.go composes them.
+	hbConfig := heartbeat.DefaultConfig()
+	hbConfig.Interval = units.Duration(heartbeatInterval(cfg.Nodes))
+	logf("heartbeat interval %s; miners' first heartbeats spread over %s", hbConfig.Interval.Std(), cfg.Stagger)
+	// beatStart[i] is when miner i starts its heartbeat service, after
+	// joining; the starter goroutine starts them in that order.
+	beatStart := make([]time.Duration, cfg.Nodes)
+	for i := 1; i < cfg.Nodes && cfg.Stagger > 0; i++ {
+		beatStart[i] = time.Duration(rng.Int64N(int64(cfg.Stagger)))
+	}
+	var starters sync.WaitGroup
+	stopStarting := make(chan struct{})
+	defer func() { close(stopStarting); starters.Wait() }() // before the nodes close (defers run last first)
 	joinedAt := time.Now()
 	for i, n := range nodes {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -507,7 +539,7 @@ func run(cfg config, logf func(string, ...any)) (result, error) {
 			}
 			return hb
 		}
-		n.hb, err = heartbeat.New(heartbeat.DefaultConfig(), n.key, hbCaps, miner, log, heartbeat.Options{})
+		n.hb, err = heartbeat.New(hbConfig, n.key, hbCaps, miner, log, heartbeat.Options{})
 		if err != nil {
 			return res, err
 		}
@@ -541,7 +573,18 @@ func run(cfg config, logf func(string, ...any)) (result, error) {
 		if err != nil {
 			return res, err
 		}
-		n.hb.Start(beatGossip{hbTopic})
+		if beatStart[i] == 0 {
+			n.hb.Start(beatGossip{hbTopic})
+		} else {
+			hb, at := n.hb, joinedAt.Add(beatStart[i])
+			starters.Go(func() {
+				select {
+				case <-time.After(time.Until(at)):
+					hb.Start(beatGossip{hbTopic})
+				case <-stopStarting:
+				}
+			})
+		}
 		offers, err := n.join(job.OffersTopic, n.market.ValidateOffer)
 		if err != nil {
 			return res, err
@@ -584,12 +627,22 @@ func run(cfg config, logf func(string, ...any)) (result, error) {
 	// at once, when their topic has peers), so its bid window can close
 	// as soon as every miner that could run a job has bid. At 1,000 nodes
 	// the table did not fill within 2 virtual minutes (some first
-	// heartbeats are lost; the next come an interval later), and each
-	// virtual second there costs about 10 s of CPU: the jobs start after
-	// 10 s with what the table holds, as a node's would.
+	// heartbeats were lost, all sent in one instant; the next come an
+	// interval later), and each virtual second there costs about 10 s of
+	// CPU: the jobs start 10 s after the last miner's first heartbeat was
+	// due with what the table holds, as a node's would.
 	sub := nodes[0]
-	for len(sub.hb.Nodes()) < cfg.Nodes-1 && time.Since(meshAt) < 10*time.Second {
+	for i := 1; len(sub.hb.Nodes()) < cfg.Nodes-1 && time.Since(joinedAt) < cfg.Stagger+10*time.Second; i++ {
 		time.Sleep(100 * time.Millisecond)
+		if i%10 == 0 && cfg.Nodes >= 500 {
+			// Where a large run spends its time, should it stall here.
+			var dropped int64
+			for _, n := range nodes {
+				dropped += n.trace.dropped.Load()
+			}
+			logf("%s after joining: submitter's table %d of %d miners, %d RPCs dropped; %s CPU so far",
+				time.Since(joinedAt).Round(100*time.Millisecond), len(sub.hb.Nodes()), cfg.Nodes-1, dropped, cpuSince(ru0).Round(time.Second))
+		}
 	}
 	res.Known = len(sub.hb.Nodes())
 	res.Connected = len(sub.host.Network().Peers())
@@ -697,12 +750,20 @@ func run(cfg config, logf func(string, ...any)) (result, error) {
 		n.trace.mu.Unlock()
 	}
 	res.SpanBytesSent = res.BytesSent - sentAtMesh
+	for _, n := range nodes {
+		res.DroppedRPCs += n.trace.dropped.Load()
+	}
 	res.Virtual = time.Since(start)
+	res.CPU = cpuSince(ru0)
+	return res, nil
+}
+
+// cpuSince is the process's user+system CPU time since ru0.
+func cpuSince(ru0 syscall.Rusage) time.Duration {
 	var ru1 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-	res.CPU = time.Duration(syscall.TimevalToNsec(ru1.Utime) - syscall.TimevalToNsec(ru0.Utime) +
+	return time.Duration(syscall.TimevalToNsec(ru1.Utime) - syscall.TimevalToNsec(ru0.Utime) +
 		syscall.TimevalToNsec(ru1.Stime) - syscall.TimevalToNsec(ru0.Stime))
-	return res, nil
 }
 
 // known turns the heartbeat table into the market's view of the miners,
