@@ -30,7 +30,11 @@ func TestMarketSmall(t *testing.T) {
 // once); VFT_SIM_REACH_ALL=1 gives every miner the submitter's address
 // (config.ReachAll); VFT_SIM_MIN_LATENCY_US and VFT_SIM_MAX_LATENCY_US
 // bound a link's one-way latency (default 20,000 and 100,000: 20–100 ms;
-// 50 and 200 stand for loopback). See docs/BENCHMARKS.md.
+// 50 and 200 stand for loopback); VFT_SIM_STAGGER_MS spreads the miners'
+// first heartbeats over that many virtual milliseconds (config.Stagger,
+// default 0); VFT_SIM_DIRECT_BEATS=1 fills the submitter's heartbeat
+// table without heartbeat gossip (config.DirectBeats). See
+// docs/BENCHMARKS.md.
 func TestMarketAtScale(t *testing.T) {
 	nodes := envInt(t, "VFT_SIM_NODES", 0)
 	if nodes == 0 {
@@ -43,7 +47,9 @@ func TestMarketAtScale(t *testing.T) {
 		Sequential: envInt(t, "VFT_SIM_JOBS", 50), Concurrent: envInt(t, "VFT_SIM_CONCURRENT", 8), Seed: 1,
 		MinLatency: time.Duration(envInt(t, "VFT_SIM_MIN_LATENCY_US", 20_000)) * time.Microsecond,
 		MaxLatency: time.Duration(envInt(t, "VFT_SIM_MAX_LATENCY_US", 100_000)) * time.Microsecond, Bandwidth: 50_000_000, MaxJobs: 4,
-		ReachAll: envInt(t, "VFT_SIM_REACH_ALL", 0) == 1}
+		ReachAll:    envInt(t, "VFT_SIM_REACH_ALL", 0) == 1,
+		Stagger:     time.Duration(envInt(t, "VFT_SIM_STAGGER_MS", 0)) * time.Millisecond,
+		DirectBeats: envInt(t, "VFT_SIM_DIRECT_BEATS", 0) == 1}
 	simulate(t, cfg)
 }
 
@@ -82,6 +88,8 @@ func report(cfg config, res result) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d nodes (1 submitter, %d miners), %d dials each, links %s–%s one way, %d Mbit/s per node, k=%d, every miner has the submitter's address: %v\n",
 		cfg.Nodes, cfg.Nodes-1, cfg.Degree, cfg.MinLatency, cfg.MaxLatency, cfg.Bandwidth/1_000_000, cfg.K, cfg.ReachAll)
+	fmt.Fprintf(&b, "heartbeat interval %s (heartbeat.ScaledInterval for %d nodes), miners' first heartbeats spread over %s, handed to the submitter without gossip: %v\n",
+		heartbeatInterval(cfg.Nodes), cfg.Nodes, cfg.Stagger, cfg.DirectBeats)
 	fmt.Fprintf(&b, "virtual: dials %s, offers mesh formed %s after joining, submitter's heartbeat table %d of %d miners %s after joining, %d peers connected to it then\n",
 		res.Connect.Round(time.Millisecond), res.MeshFormed.Round(time.Millisecond), res.Known, cfg.Nodes-1, res.Settled.Round(time.Millisecond), res.Connected)
 	for _, group := range []struct {
@@ -136,6 +144,7 @@ func report(cfg config, res result) string {
 	for _, t := range topics {
 		fmt.Fprintf(&b, " %s %s", t, perNode(res.TopicBytes[t]))
 	}
+	fmt.Fprintf(&b, "\nGossipSub RPCs dropped for a full peer queue: %d (all nodes)", res.DroppedRPCs)
 	fmt.Fprintf(&b, "\nreal CPU: %.1f s (user+system, whole process)\n", res.CPU.Seconds())
 	return b.String()
 }

@@ -41,8 +41,10 @@ import (
 	"github.com/vft-network/vft/executor/wasm"
 	"github.com/vft-network/vft/heartbeat"
 	"github.com/vft-network/vft/identity"
+	"github.com/vft-network/vft/internal/units"
 	"github.com/vft-network/vft/job"
 	"github.com/vft-network/vft/p2p"
+	"github.com/vft-network/vft/wire"
 )
 
 func init() {
@@ -70,6 +72,32 @@ type config struct {
 	// simulation has no DHT) only the miners connected to the submitter
 	// can bid.
 	ReachAll bool
+	// Stagger spreads the miners' first heartbeats uniformly over this
+	// span after they join (0: all at once). A real network's nodes
+	// neither boot nor beat in the same millisecond. At 1,000 nodes even
+	// 200 first heartbeats per second overflowed GossipSub's per-peer
+	// queues (result.DroppedRPCs counts that).
+	Stagger time.Duration
+	// DirectBeats replaces heartbeat gossip: no node publishes on the
+	// heartbeat topic (it is still joined), and once the mesh has formed
+	// every miner's heartbeat, signed by the miner as its service would
+	// sign it, is handed straight to the submitter's real validator
+	// (heartbeat.Service.Validate), which records it. The submitter's
+	// table is then what it would hold after one heartbeat round, without
+	// the round: at 1,000 nodes that round alone (every node relays and
+	// verifies 999 heartbeats) outlasts a 45-minute run on 2 cores.
+	DirectBeats bool
+}
+
+// heartbeatInterval is the interval every simulated node is configured
+// with: what a node of the default configuration announces once it has
+// learned the network's size (heartbeat.ScaledInterval: 30 s up to 300
+// nodes, then nodes ÷ 10 per second, 100 s at 1,000). Without it every
+// node would start at 30 s and only stretch its interval after a few
+// beats, doubling the heartbeats of a 1,000-node run, each of which
+// every node relays and verifies.
+func heartbeatInterval(nodes int) time.Duration {
+	return heartbeat.ScaledInterval(heartbeat.DefaultConfig().Interval.Std(), nodes, heartbeat.NetworkBeatRate)
 }
 
 // result is what one run measured; times are virtual unless named CPU.
@@ -84,6 +112,7 @@ type result struct {
 	CPU           time.Duration // user+system CPU of the process for the run
 	BytesSent     int64         // all GossipSub RPC bytes sent, every node
 	TopicBytes    map[string]int64
+	DroppedRPCs   int64         // GossipSub RPCs dropped for a full peer queue, every node
 	MeasuredSpan  time.Duration // from mesh formed to the last job done
 	SpanBytesSent int64         // GossipSub bytes sent over MeasuredSpan
 	Failures      []string      // why jobs did not end done with k distinct workers
@@ -108,6 +137,7 @@ type node struct {
 	market  *job.Market
 	worker  *job.Worker
 	hb      *heartbeat.Service
+	hbCaps  heartbeat.Capabilities
 	topics  []*topic
 	runs    sync.WaitGroup
 	work    context.Context
@@ -271,6 +301,7 @@ func (n *node) join(name string, validate p2p.Validator) (*topic, error) {
 // tracer counts what a node's GossipSub sends, and its mesh per topic.
 type tracer struct {
 	sent    atomic.Int64
+	dropped atomic.Int64 // RPCs dropped: the peer's outbound queue was full
 	mu      sync.Mutex
 	byTopic map[string]int64
 	mesh    map[string]int
@@ -307,7 +338,7 @@ func (*tracer) DuplicateMessage(*pubsub.Message)                     {}
 func (*tracer) ThrottlePeer(peer.ID)                                 {}
 func (*tracer) RecvRPC(*pubsub.RPC)                                  {}
 func (*tracer) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}
-func (*tracer) DropRPC(*pubsub.RPC, peer.ID)                         {}
+func (t *tracer) DropRPC(*pubsub.RPC, peer.ID)                       { t.dropped.Add(1) }
 func (*tracer) UndeliverableMessage(*pubsub.Message)                 {}
 
 var vftTopics = regexp.MustCompile("^" + regexp.QuoteMeta(p2p.TopicPrefix))
@@ -476,6 +507,18 @@ func run(cfg config, logf func(string, ...any)) (result, error) {
 
 	// GossipSub, the book, the market, the worker and heartbeats on every
 	// node, as node/node.go composes them.
+	hbConfig := heartbeat.DefaultConfig()
+	hbConfig.Interval = units.Duration(heartbeatInterval(cfg.Nodes))
+	logf("heartbeat interval %s; miners' first heartbeats spread over %s", hbConfig.Interval.Std(), cfg.Stagger)
+	// beatStart[i] is when miner i starts its heartbeat service, after
+	// joining; 0 starts it at once, a later one from its own goroutine.
+	beatStart := make([]time.Duration, cfg.Nodes)
+	for i := 1; i < cfg.Nodes && cfg.Stagger > 0; i++ {
+		beatStart[i] = time.Duration(rng.Int64N(int64(cfg.Stagger)))
+	}
+	var starters sync.WaitGroup
+	stopStarting := make(chan struct{})
+	defer func() { close(stopStarting); starters.Wait() }() // before the nodes close (defers run last first)
 	joinedAt := time.Now()
 	for i, n := range nodes {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -507,7 +550,8 @@ func run(cfg config, logf func(string, ...any)) (result, error) {
 			}
 			return hb
 		}
-		n.hb, err = heartbeat.New(heartbeat.DefaultConfig(), n.key, hbCaps, miner, log, heartbeat.Options{})
+		n.hbCaps = hbCaps
+		n.hb, err = heartbeat.New(hbConfig, n.key, hbCaps, miner && !cfg.DirectBeats, log, heartbeat.Options{})
 		if err != nil {
 			return res, err
 		}
@@ -541,7 +585,18 @@ func run(cfg config, logf func(string, ...any)) (result, error) {
 		if err != nil {
 			return res, err
 		}
-		n.hb.Start(beatGossip{hbTopic})
+		if beatStart[i] == 0 {
+			n.hb.Start(beatGossip{hbTopic})
+		} else {
+			hb, at := n.hb, joinedAt.Add(beatStart[i])
+			starters.Go(func() {
+				select {
+				case <-time.After(time.Until(at)):
+					hb.Start(beatGossip{hbTopic})
+				case <-stopStarting:
+				}
+			})
+		}
 		offers, err := n.join(job.OffersTopic, n.market.ValidateOffer)
 		if err != nil {
 			return res, err
@@ -584,12 +639,27 @@ func run(cfg config, logf func(string, ...any)) (result, error) {
 	// at once, when their topic has peers), so its bid window can close
 	// as soon as every miner that could run a job has bid. At 1,000 nodes
 	// the table did not fill within 2 virtual minutes (some first
-	// heartbeats are lost; the next come an interval later), and each
-	// virtual second there costs about 10 s of CPU: the jobs start after
-	// 10 s with what the table holds, as a node's would.
+	// heartbeats were lost, all sent in one instant; the next come an
+	// interval later), and each virtual second there costs about 10 s of
+	// CPU: the jobs start 10 s after the last miner's first heartbeat was
+	// due with what the table holds, as a node's would.
 	sub := nodes[0]
-	for len(sub.hb.Nodes()) < cfg.Nodes-1 && time.Since(meshAt) < 10*time.Second {
+	if cfg.DirectBeats {
+		if err := injectBeats(sub, nodes[1:], hbConfig.Interval.Std(), cfg.Nodes); err != nil {
+			return res, err
+		}
+	}
+	for i := 1; len(sub.hb.Nodes()) < cfg.Nodes-1 && time.Since(joinedAt) < cfg.Stagger+10*time.Second; i++ {
 		time.Sleep(100 * time.Millisecond)
+		if i%10 == 0 && cfg.Nodes >= 500 {
+			// Where a large run spends its time, should it stall here.
+			var dropped int64
+			for _, n := range nodes {
+				dropped += n.trace.dropped.Load()
+			}
+			logf("%s after joining: submitter's table %d of %d miners, %d RPCs dropped; %s CPU so far",
+				time.Since(joinedAt).Round(100*time.Millisecond), len(sub.hb.Nodes()), cfg.Nodes-1, dropped, cpuSince(ru0).Round(time.Second))
+		}
 	}
 	res.Known = len(sub.hb.Nodes())
 	res.Connected = len(sub.host.Network().Peers())
@@ -697,12 +767,41 @@ func run(cfg config, logf func(string, ...any)) (result, error) {
 		n.trace.mu.Unlock()
 	}
 	res.SpanBytesSent = res.BytesSent - sentAtMesh
+	for _, n := range nodes {
+		res.DroppedRPCs += n.trace.dropped.Load()
+	}
 	res.Virtual = time.Since(start)
+	res.CPU = cpuSince(ru0)
+	return res, nil
+}
+
+// cpuSince is the process's user+system CPU time since ru0.
+func cpuSince(ru0 syscall.Rusage) time.Duration {
 	var ru1 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-	res.CPU = time.Duration(syscall.TimevalToNsec(ru1.Utime) - syscall.TimevalToNsec(ru0.Utime) +
+	return time.Duration(syscall.TimevalToNsec(ru1.Utime) - syscall.TimevalToNsec(ru0.Utime) +
 		syscall.TimevalToNsec(ru1.Stime) - syscall.TimevalToNsec(ru0.Stime))
-	return res, nil
+}
+
+// injectBeats hands each miner's heartbeat, as its service would sign
+// and announce it (interval, the network's size), to the submitter's
+// validator: the table fills as if one heartbeat round had reached the
+// submitter, with none of the round's gossip (config.DirectBeats).
+func injectBeats(sub *node, miners []*node, interval time.Duration, size int) error {
+	ctx := context.Background()
+	for _, m := range miners {
+		hb := m.hbCaps(ctx)
+		hb.IntervalSec = uint32(interval / time.Second)
+		hb.NetworkSize = uint32(size)
+		data, err := wire.Seal(m.key, heartbeat.Kind, time.Now(), hb)
+		if err != nil {
+			return fmt.Errorf("seal heartbeat of %s: %w", m.host.ID(), err)
+		}
+		if err := sub.hb.Validate(ctx, m.host.ID(), data); err != nil {
+			return fmt.Errorf("submitter rejected the heartbeat of %s: %w", m.host.ID(), err)
+		}
+	}
+	return nil
 }
 
 // known turns the heartbeat table into the market's view of the miners,
