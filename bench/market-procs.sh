@@ -26,7 +26,8 @@ cleanup() {
   if [ -n "$devnet" ]; then kill -INT "$devnet" 2>/dev/null || true; wait "$devnet" 2>/dev/null || true; fi
   rm -rf "$work"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM # exit, so that the EXIT trap cleans up once and nothing goes on
 
 make -s build examples > /dev/null
 vft=./bin/vft

@@ -23,7 +23,8 @@ cleanup() {
   fi
   rm -rf "$WORK" "$SPEC"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM # exit, so that the EXIT trap cleans up once and nothing goes on
 
 [ "$(id -u)" -eq 0 ] || { echo "demo-ai: the oci executor needs root: run it as root (sudo make demo-ai)" >&2; exit 1; }
 command -v crun >/dev/null || command -v runc >/dev/null || { echo "demo-ai: install crun: apt-get install crun" >&2; exit 1; }

@@ -21,7 +21,8 @@ cleanup() {
   fi
   rm -rf "$WORK"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM # exit, so that the EXIT trap cleans up once and nothing goes on
 
 # json FILE EXPR: evaluates a JavaScript expression over the JSON in FILE
 # (as j). Node.js is already required by the local Solana runtime.
