@@ -274,22 +274,8 @@ func TestDeclineTakesNextBid(t *testing.T) {
 			m.Start(offers.join(subKey.PeerID()), verdicts.join(subKey.PeerID()))
 			t.Cleanup(func() { m.Close() })
 
-			assigned := make(chan Record, 1)
-			book.Watch(func(r Record) {
-				if r.Role == RoleSubmitter && len(r.Workers) > 0 {
-					select {
-					case assigned <- r:
-					default:
-					}
-				}
-			})
-			spec := validSpec()
-			spec.Verify = VerificationPolicy{Mode: VerifyExact, Workers: 1, Quorum: 1}
-			spec.Reward = 10
-			spec.Deadline = time.Now().Add(time.Hour).UnixMilli()
-			if _, err := m.Submit(ctx, spec); err != nil {
-				t.Fatal(err)
-			}
+			assigned := watchAssigned(book)
+			submitOneWorkerJob(ctx, t, m)
 			select {
 			case r := <-assigned:
 				if !slices.Equal(r.Workers, []peer.ID{minerIDs[good]}) {
@@ -359,23 +345,8 @@ func busyMinerBidsWhenFree(t *testing.T, window time.Duration, slotFreed bool) {
 	sm := NewMarket(subKey, sub, book, MarketOptions{BidWindow: window, Known: known}, log)
 	sm.Start(offers.join(subKey.PeerID()), verdicts.join(subKey.PeerID()))
 	t.Cleanup(func() { sm.Close() })
-	assigned := make(chan Record, 1)
-	book.Watch(func(r Record) {
-		if r.Role == RoleSubmitter && len(r.Workers) > 0 {
-			select {
-			case assigned <- r:
-			default:
-			}
-		}
-	})
-
-	spec := validSpec()
-	spec.Verify = VerificationPolicy{Mode: VerifyExact, Workers: 1, Quorum: 1}
-	spec.Reward = 10
-	spec.Deadline = time.Now().Add(time.Hour).UnixMilli()
-	if _, err := sm.Submit(ctx, spec); err != nil {
-		t.Fatal(err)
-	}
+	assigned := watchAssigned(book)
+	submitOneWorkerJob(ctx, t, sm)
 	for !looked.Load() { // the miner has seen the offer and found itself busy
 		select {
 		case <-ctx.Done():
@@ -394,6 +365,34 @@ func busyMinerBidsWhenFree(t *testing.T, window time.Duration, slotFreed bool) {
 		}
 	case <-ctx.Done():
 		t.Fatal("not assigned a minute after the miner had a free slot: it never bid again")
+	}
+}
+
+// watchAssigned yields the submitter's record of a job the first time it
+// has workers.
+func watchAssigned(book *Book) <-chan Record {
+	assigned := make(chan Record, 1)
+	book.Watch(func(r Record) {
+		if r.Role == RoleSubmitter && len(r.Workers) > 0 {
+			select {
+			case assigned <- r:
+			default:
+			}
+		}
+	})
+	return assigned
+}
+
+// submitOneWorkerJob offers a job for one worker (exact, k = 1) paying 10,
+// open for an hour.
+func submitOneWorkerJob(ctx context.Context, t *testing.T, m *Market) {
+	t.Helper()
+	spec := validSpec()
+	spec.Verify = VerificationPolicy{Mode: VerifyExact, Workers: 1, Quorum: 1}
+	spec.Reward = 10
+	spec.Deadline = time.Now().Add(time.Hour).UnixMilli()
+	if _, err := m.Submit(ctx, spec); err != nil {
+		t.Fatal(err)
 	}
 }
 
