@@ -16,9 +16,10 @@ import (
 
 // readOffers considers each validated offer once and queues it for a
 // bidder; once more at a later gossip if this node was too busy to bid or
-// could not reach the submitter. How many offers one author may send is the topic's rate limit
-// (p2p: rejected before its signature is checked); a full queue leaves the
-// offer unmarked, and if it is still open its submitter gossips it again.
+// could not reach the submitter. How many offers one author may send is
+// the topic's rate limit (p2p: rejected before its signature is checked);
+// a full queue leaves the offer unmarked, and if it is still open its
+// submitter gossips it again.
 func (m *Market) readOffers() {
 	defer m.wg.Done()
 	for {
