@@ -64,6 +64,7 @@ its stages and fetches the result.`,
 	timeout := fs.String("timeout", "", "per-worker time limit, e.g. 2m")
 	redundancy := fs.Uint("redundancy", 0, "workers that run the job (k)")
 	verify := fs.String("verify", "", "exact, tolerance, spot or custom")
+	floats := fs.String("floats", "", "a wasm job's float mode: portable (the default: NaNs the same bits on every CPU) or native (faster float code)")
 	reward := fs.Uint64("reward", 0, "payment per accepted worker, in lamports or the mint's smallest unit")
 	escrowFlag := fs.Bool("escrow", false, "lock the reward for all workers in an SPL-multisig escrow before they start (token jobs)")
 	wait := fs.Bool("wait", false, "wait for the job to finish, showing its stages")
@@ -71,7 +72,7 @@ its stages and fetches the result.`,
 	limits := addGetLimits(fs)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		return c.jobSubmit(args, jobSubmitFlags{asJSON: *asJSON, module: *module, image: *image, inputs: inputs, args: jobArgs,
-			timeout: *timeout, redundancy: *redundancy, verify: *verify, reward: *reward, escrow: *escrowFlag,
+			timeout: *timeout, redundancy: *redundancy, verify: *verify, floats: *floats, reward: *reward, escrow: *escrowFlag,
 			wait: *wait, output: *output, limits: limits})
 	}
 	return cmd
@@ -85,6 +86,7 @@ type jobSubmitFlags struct {
 	timeout       string
 	redundancy    uint
 	verify        string
+	floats        string
 	reward        uint64
 	escrow, wait  bool
 	output        string
@@ -133,6 +135,9 @@ func (c *cli) jobSubmit(args []string, f jobSubmitFlags) error {
 	}
 	if f.verify != "" {
 		spec.Verify = f.verify
+	}
+	if f.floats != "" {
+		spec.Floats = f.floats // checked with the spec, naming the bad value
 	}
 	if f.reward > 0 {
 		spec.Reward = f.reward

@@ -78,7 +78,12 @@ func TestDevnet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, code := vft(t, env, "--repo", sub.Repo, "job", "submit", "--wasm", module,
+	// A bad --floats is refused before anything is offered, naming it.
+	out, errOut, code := vft(t, env, "--repo", sub.Repo, "job", "submit", "--wasm", module, "--floats", "fast")
+	if code == 0 || !strings.Contains(errOut, `floats "fast"`) || !strings.Contains(errOut, "native") {
+		t.Fatalf("job submit --floats fast: exit %d, %q; want a refusal naming the value and the choices", code, errOut)
+	}
+	out, errOut, code = vft(t, env, "--repo", sub.Repo, "job", "submit", "--wasm", module,
 		"--input", "../../examples/wordcount/testdata/", "--redundancy", "3", "--verify", "exact",
 		"--reward", "7000", "--timeout", "1m", "--wait", "--json")
 	if code != 0 {
