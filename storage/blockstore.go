@@ -107,8 +107,7 @@ func (b *guardedBlockstore) dropCorrupt(ctx context.Context, c cid.Cid) error {
 	b.corruptMu.Lock()
 	b.corrupt[string(c.Hash())] = c
 	b.corruptMu.Unlock()
-	b.hashedRecently.forget(c)
-	if err := b.Blockstore.DeleteBlock(ctx, c); err != nil {
+	if err := b.DeleteBlock(ctx, c); err != nil { // forgets it was hashed recently
 		return fmt.Errorf("block %s: %w, and deleting it failed: %v", c, ErrCorruptBlock, err)
 	}
 	return ipld.ErrNotFound{Cid: c}
