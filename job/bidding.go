@@ -234,6 +234,11 @@ func (m *Market) accept(o Offer, a AssignMsg, ack *AckMsg) {
 	defer m.accepting.Unlock()
 	if d := CanRun(o, m.opts.Capacity(m.ctx), m.opts.Policy); d != nil {
 		ack.Reason = d.Reason
+		if d.Busy {
+			// Taken by another job since the bid: bid again when a slot
+			// frees (SlotFreed), and the submitter takes the new bid.
+			m.passBusy(o)
+		}
 		return
 	}
 	rec, err := m.book.Create(m.ctx, a.Job, RoleWorker, a.Offer, StateAssigned)

@@ -368,6 +368,129 @@ func busyMinerBidsWhenFree(t *testing.T, window time.Duration, slotFreed bool) {
 	}
 }
 
+// TestDeclinerRebidsWhenFree: a miner that bid on a job, then declined
+// its assignment because another job took its slot in between, is
+// assigned the job as soon as it bids again with a slot free (its run
+// ended: Market.SlotFreed), not a bid window later. The submitter used to
+// keep the decliner's first bid, ignore the new one as a duplicate and
+// wait a whole window before asking it again; with the ten-minute window
+// here that code failed after a minute. A miner that keeps declining is
+// dropped from the job (maxDeclines), so it cannot hold the job in a loop.
+func TestDeclinerRebidsWhenFree(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	log := slog.New(slog.DiscardHandler)
+	offers, verdicts := newBus(), newBus()
+	subKey, _ := identity.Generate()
+	sub := loopbackHost(t, subKey)
+	minerKey, _ := identity.Generate()
+	miner := loopbackHost(t, minerKey)
+	if err := miner.Connect(ctx, peer.AddrInfo{ID: sub.ID(), Addrs: sub.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	// The first look (the bid) finds a free slot, the second (the
+	// assignment) none: another job took it. Then free again.
+	var looks atomic.Int32
+	var free atomic.Bool
+	declined := make(chan struct{})
+	capacity := func(context.Context) Capacity {
+		c := Capacity{CPUCores: 4, MemoryBytes: 8 << 30, FreeSlots: 1}
+		if looks.Add(1) == 2 {
+			c.FreeSlots = 0
+			close(declined)
+		} else if looks.Load() > 2 && !free.Load() {
+			c.FreeSlots = 0
+		}
+		return c
+	}
+	policy := Policy{MinPrice: 1, Executors: []string{ExecutorWASM}}
+	mm := NewMarket(minerKey, miner, NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now),
+		MarketOptions{Capacity: capacity, Works: true, Policy: policy}, log)
+	mm.Start(offers.join(minerKey.PeerID()), verdicts.join(minerKey.PeerID()))
+	t.Cleanup(func() { mm.Close() })
+
+	book := NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now)
+	known := func() []KnownNode {
+		return []KnownNode{{Peer: minerKey.PeerID(), Capacity: Capacity{CPUCores: 4, MemoryBytes: 8 << 30, FreeSlots: 1}, Policy: policy}}
+	}
+	sm := NewMarket(subKey, sub, book, MarketOptions{BidWindow: 10 * time.Minute, Known: known}, log)
+	sm.Start(offers.join(subKey.PeerID()), verdicts.join(subKey.PeerID()))
+	t.Cleanup(func() { sm.Close() })
+	assigned := watchAssigned(book)
+	submitOneWorkerJob(ctx, t, sm)
+	select {
+	case <-declined:
+	case <-ctx.Done():
+		t.Fatal("the miner was never assigned the job it bid on")
+	}
+	free.Store(true) // its other job is done
+	mm.SlotFreed()
+	select {
+	case r := <-assigned:
+		if !slices.Equal(r.Workers, []peer.ID{minerKey.PeerID()}) {
+			t.Fatalf("workers %v, want %s", r.Workers, minerKey.PeerID())
+		}
+	case <-ctx.Done():
+		t.Fatal("not assigned a minute after the miner that declined bid again with a free slot: the submitter waited for a new bid window")
+	}
+}
+
+// TestDeclinesBounded: a miner that bids, then declines, in a loop is
+// asked maxDeclines times and then left out of the job: each decline drops
+// its bid and each new bid would otherwise open a new round.
+func TestDeclinesBounded(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	log := slog.New(slog.DiscardHandler)
+	offers, verdicts := newBus(), newBus()
+	subKey, _ := identity.Generate()
+	sub := loopbackHost(t, subKey)
+	minerKey, _ := identity.Generate()
+	miner := loopbackHost(t, minerKey)
+	if err := miner.Connect(ctx, peer.AddrInfo{ID: sub.ID(), Addrs: sub.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	// Odd looks are bids (a free slot), even ones assignments (none).
+	var looks atomic.Int32
+	capacity := func(context.Context) Capacity {
+		c := Capacity{CPUCores: 4, MemoryBytes: 8 << 30, FreeSlots: 1}
+		if looks.Add(1)%2 == 0 {
+			c.FreeSlots = 0
+		}
+		return c
+	}
+	assignments := func() int { return int(looks.Load() / 2) }
+	policy := Policy{MinPrice: 1, Executors: []string{ExecutorWASM}}
+	mm := NewMarket(minerKey, miner, NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now),
+		MarketOptions{Capacity: capacity, Works: true, Policy: policy}, log)
+	mm.Start(offers.join(minerKey.PeerID()), verdicts.join(minerKey.PeerID()))
+	t.Cleanup(func() { mm.Close() })
+	known := func() []KnownNode {
+		return []KnownNode{{Peer: minerKey.PeerID(), Capacity: Capacity{CPUCores: 4, MemoryBytes: 8 << 30, FreeSlots: 1}, Policy: policy}}
+	}
+	sm := NewMarket(subKey, sub, NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now),
+		MarketOptions{BidWindow: 10 * time.Minute, Known: known}, log)
+	sm.Start(offers.join(subKey.PeerID()), verdicts.join(subKey.PeerID()))
+	t.Cleanup(func() { sm.Close() })
+	submitOneWorkerJob(ctx, t, sm)
+	for assignments() < maxDeclines {
+		mm.SlotFreed() // bid again after each decline
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d assignments a minute after the offer, want %d: a decliner's new bid was not taken", assignments(), maxDeclines)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	// Its bids keep coming; the job no longer takes them.
+	for range 50 {
+		mm.SlotFreed()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := assignments(); n != maxDeclines {
+		t.Fatalf("the miner was assigned the job %d times, want %d: a declining miner can hold a job in a loop", n, maxDeclines)
+	}
+}
+
 // watchAssigned yields the submitter's record of a job the first time it
 // has workers.
 func watchAssigned(book *Book) <-chan Record {

@@ -91,6 +91,11 @@ const (
 	// choice needs a handful, and a Sybil crowd must not grow the slice
 	// without end.
 	maxBidsPerJob = 256
+	// maxDeclines is how many times one miner may decline a job's
+	// assignment before the job stops asking it: each decline drops its
+	// bid and a new bid makes it a candidate again (SlotFreed), so a
+	// miner that bids and declines in a loop would hold the job.
+	maxDeclines = 3
 	// maxOpenBids caps the bids a worker remembers, waiting for their
 	// assignment.
 	maxOpenBids = 4096
@@ -118,7 +123,8 @@ type Market struct {
 	revealing map[string]bool
 	// assigning holds the workers whose assignment is in flight, per job:
 	// a fast worker's commitment can arrive before its acceptance is
-	// recorded.
+	// recorded. The value says whether the worker bid again meanwhile: if
+	// it declines, that newer bid stands (endAssigning).
 	assigning map[string]map[peer.ID]bool
 	verdicts  Gossip
 	seen      map[string]struct{} // worker: offers already considered

@@ -88,9 +88,12 @@ func (m *Market) collect(o Offer) {
 	deadline := time.UnixMilli(o.Spec.Deadline)
 	missed := map[peer.ID]bool{}
 	// declined are the bidders that refused an assignment of this job
-	// (out of slots, say) or never answered it since its last window;
-	// pool is that window's choice, kept for replacements.
-	declined := map[peer.ID]bool{}
+	// (out of slots, say) or never answered it since its last window, and
+	// unanswered those of them that never answered; declines counts each
+	// bidder's refusals over the job (maxDeclines). pool is the last
+	// window's choice, kept for replacements.
+	declined, unanswered := map[peer.ID]bool{}, map[peer.ID]bool{}
+	declines := map[peer.ID]int{}
 	var pool []Bid
 	windowed := false
 	var waiting waitingNote
@@ -100,7 +103,9 @@ func (m *Market) collect(o Offer) {
 			return
 		}
 		if need := rec.needed(k) - len(rec.Workers); need > 0 {
-			taken := func(w peer.ID) bool { return missed[w] || declined[w] || slices.Contains(rec.Workers, w) }
+			taken := func(w peer.ID) bool {
+				return missed[w] || declined[w] || declines[w] >= maxDeclines || slices.Contains(rec.Workers, w)
+			}
 			// A replacement (for a decline, a no-show, a missed report,
 			// or an extra worker) comes at once from the bids in hand:
 			// the window's choice first, then any other usable bid. A
@@ -111,11 +116,15 @@ func (m *Market) collect(o Offer) {
 			}
 			inHand := len(bids) > 0
 			if !inHand {
-				// After declines the new window runs its whole length
-				// before the decliners are asked again: at once, they
-				// would refuse again.
-				early := len(declined) == 0
+				// A decliner lost its bid (endAssigning) and is asked again
+				// only once it bids again, which it does when it has a
+				// slot: the new window can close early. One that never
+				// answered still holds its bid, so after that the window
+				// runs its whole length before it is asked again: at once,
+				// it would not answer again.
+				early := len(unanswered) == 0
 				clear(declined)
+				clear(unanswered)
 				var open bool
 				if bids, open = m.awaitBids(o, need, taken, early); !open {
 					return // the market is closing
@@ -126,8 +135,13 @@ func (m *Market) collect(o Offer) {
 			// are found; replacements go as they are found.
 			if chosen := m.choose(o, bids, min(need, len(bids))); len(chosen) == need || (inHand && len(chosen) > 0) {
 				waiting.current = "" // assignment clears Record.Waiting
-				for _, w := range m.assign(o, chosen) {
+				refused, silent := m.assign(o, chosen)
+				for _, w := range refused {
 					declined[w] = true
+					declines[w]++
+				}
+				for _, w := range silent {
+					declined[w], unanswered[w] = true, true
 				}
 				if o.Spec.Escrow && !m.fundEscrow(o) {
 					return
@@ -424,9 +438,9 @@ func (m *Market) continueEscrowed(rec Record, o Offer, late int) bool {
 // assign sends the assignment to the chosen workers, all at once (the
 // job waits for the slowest round trip, not their sum: a fair choice
 // picks far workers too), adds those who accept to the job's workers and
-// returns those who did not (declined, or the assignment or its reply was
-// lost).
-func (m *Market) assign(o Offer, workers []peer.ID) (refused []peer.ID) {
+// returns those who did not: refused, those who declined it, and silent,
+// those whose assignment or reply was lost.
+func (m *Market) assign(o Offer, workers []peer.ID) (refused, silent []peer.ID) {
 	id := o.ID.String()
 	names := make([]string, len(workers))
 	for i, w := range workers {
@@ -435,67 +449,99 @@ func (m *Market) assign(o Offer, workers []peer.ID) (refused []peer.ID) {
 	req, err := wire.Seal(m.key, KindAssign, m.now(), AssignMsg{Job: id, Offer: o.Raw, Workers: names})
 	if err != nil {
 		m.fail(id, err.Error())
-		return
+		return nil, nil
 	}
-	for _, w := range workers {
-		m.setAssigning(id, w, true)
-	}
+	m.startAssigning(id, workers)
 	// All at once; each acceptance recorded as soon as those before it
 	// in the order chosen are, which is the order the workers were told
 	// (an escrow's signer set). A worker that commits before it is
 	// recorded is waited for (awaitWorker).
-	replies := make([]chan bool, len(workers))
+	replies := make([]chan assignReply, len(workers))
 	for i, w := range workers {
-		replies[i] = make(chan bool, 1)
+		replies[i] = make(chan assignReply, 1)
 		go func() { replies[i] <- m.assignOne(id, w, req) }()
 	}
 	accepted := 0
 	for i, w := range workers {
-		ok := <-replies[i]
-		if ok {
+		reply := <-replies[i]
+		if reply == assignAccepted {
 			if err := m.addWorker(id, w, accepted == 0); err != nil {
 				m.log.Warn("record assignment", "job", id, "err", err)
-				ok = false
+				reply = assignUnanswered
 			}
 		}
-		if !ok {
+		switch reply {
+		case assignAccepted:
+			accepted++
+		case assignDeclined:
 			refused = append(refused, w)
-			continue
+		default:
+			silent = append(silent, w)
 		}
-		accepted++
 	}
-	for _, w := range workers {
-		m.setAssigning(id, w, false)
-	}
-	return refused
+	m.endAssigning(id, workers, refused)
+	return refused, silent
 }
 
-// assignOne sends one worker its assignment and says whether it accepted.
-func (m *Market) assignOne(id string, w peer.ID, req []byte) bool {
+// assignReply is how a worker answered its assignment.
+type assignReply int
+
+const (
+	assignAccepted   assignReply = iota
+	assignDeclined               // a signed no: out of slots since it bid, say
+	assignUnanswered             // not delivered, or no valid answer
+)
+
+// assignOne sends one worker its assignment and says how it answered.
+func (m *Market) assignOne(id string, w peer.ID, req []byte) assignReply {
 	reply, err := exchange(m.ctx, m.streams, w, ProtocolAssign, req, 4<<10)
 	if err != nil {
 		m.log.Info("assignment not delivered", "job", id, "worker", w, "err", err)
-		return false
+		return assignUnanswered
 	}
 	var ack AckMsg
-	if err := openDirect(reply, KindAck, w, m.now(), &ack); err != nil || !ack.OK || ack.Job != id {
-		m.log.Info("assignment declined", "job", id, "worker", w, "reason", ack.Reason, "err", err)
-		return false
+	if err := openDirect(reply, KindAck, w, m.now(), &ack); err != nil || ack.Job != id {
+		m.log.Info("bad answer to an assignment", "job", id, "worker", w, "err", err)
+		return assignUnanswered
 	}
-	return true
+	if !ack.OK {
+		m.log.Info("assignment declined", "job", id, "worker", w, "reason", ack.Reason)
+		return assignDeclined
+	}
+	return assignAccepted
 }
 
-func (m *Market) setAssigning(id string, w peer.ID, on bool) {
+// startAssigning records the job's assignments in flight (awaitWorker).
+func (m *Market) startAssigning(id string, workers []peer.ID) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if on {
-		if m.assigning[id] == nil {
-			m.assigning[id] = map[peer.ID]bool{}
-		}
-		m.assigning[id][w] = true
-		return
+	if m.assigning[id] == nil {
+		m.assigning[id] = map[peer.ID]bool{}
 	}
-	delete(m.assigning[id], w)
+	for _, w := range workers {
+		m.assigning[id][w] = false
+	}
+}
+
+// endAssigning clears the job's assignments in flight. A worker that
+// declined loses its bid: it bid while it had a slot, and only a new bid,
+// sent when it has one again (SlotFreed), makes it a candidate again. A
+// bid it sent while its assignment was in flight (handleBid) is that new
+// bid, and stands.
+func (m *Market) endAssigning(id string, workers, declined []peer.ID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if bids, open := m.bids[id]; open {
+		for _, w := range declined {
+			if !m.assigning[id][w] {
+				bids = slices.DeleteFunc(bids, func(b Bid) bool { return b.Worker == w })
+			}
+		}
+		m.bids[id] = bids
+	}
+	for _, w := range workers {
+		delete(m.assigning[id], w)
+	}
 	if len(m.assigning[id]) == 0 {
 		delete(m.assigning, id)
 	}
@@ -507,7 +553,7 @@ func (m *Market) awaitWorker(id string, w peer.ID) (Record, error) {
 	for deadline := m.now().Add(streamTimeout); ; {
 		rec, err := m.book.Get(m.ctx, id)
 		m.mu.Lock()
-		inFlight := m.assigning[id][w]
+		_, inFlight := m.assigning[id][w]
 		m.mu.Unlock()
 		if err != nil || slices.Contains(rec.Workers, w) || !inFlight || m.now().After(deadline) {
 			return rec, err
@@ -638,8 +684,18 @@ func (m *Market) handleBid(st network.Stream) {
 		// A drawn miner's bid is kept past the cap: the nearest bidders
 		// must not crowd the pool out (drawPool).
 		full := open && len(bids) >= m.maxBids && !m.pools[b.Job][from]
-		if open && !full && !slices.ContainsFunc(bids, func(x Bid) bool { return x.Worker == from }) {
-			m.bids[b.Job] = append(bids, Bid{Worker: from, Price: b.Price, FreeSlots: b.FreeSlots})
+		bid := Bid{Worker: from, Price: b.Price, FreeSlots: b.FreeSlots}
+		switch known := slices.IndexFunc(bids, func(x Bid) bool { return x.Worker == from }); {
+		case open && known >= 0:
+			// A bid again: the first one still counts, unless this comes
+			// while the bidder's assignment is in flight, from a slot
+			// freed meanwhile: if it declines, this bid stands.
+			if _, inFlight := m.assigning[b.Job][from]; inFlight {
+				bids[known] = bid
+				m.assigning[b.Job][from] = true
+			}
+		case open && !full:
+			m.bids[b.Job] = append(bids, bid)
 			close(m.bidNews) // wakes every awaitBids
 			m.bidNews = make(chan struct{})
 		}
