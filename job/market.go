@@ -92,10 +92,13 @@ const (
 	// without end.
 	maxBidsPerJob = 256
 	// maxDeclines is how many times one miner may decline a job's
-	// assignment before the job stops asking it: each decline drops its
-	// bid and a new bid makes it a candidate again (SlotFreed), so a
-	// miner that bids and declines in a loop would hold the job.
-	maxDeclines = 3
+	// assignment and be asked again as soon as it bids again; after that,
+	// once per bid window. Each decline drops its bid and a new bid makes
+	// it a candidate again (SlotFreed), so a miner that bids and declines
+	// in a loop would otherwise hold the job. Honest miners decline too:
+	// a freed slot draws bids on every job passed over while full, and
+	// all but one of their assignments are declined.
+	maxDeclines = 5
 	// maxOpenBids caps the bids a worker remembers, waiting for their
 	// assignment.
 	maxOpenBids = 4096

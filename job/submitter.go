@@ -88,11 +88,12 @@ func (m *Market) collect(o Offer) {
 	deadline := time.UnixMilli(o.Spec.Deadline)
 	missed := map[peer.ID]bool{}
 	// declined are the bidders that refused an assignment of this job
-	// (out of slots, say) or never answered it since its last window, and
-	// unanswered those of them that never answered; declines counts each
-	// bidder's refusals over the job (maxDeclines). pool is the last
-	// window's choice, kept for replacements.
-	declined, unanswered := map[peer.ID]bool{}, map[peer.ID]bool{}
+	// (out of slots, say) or never answered it since its last window;
+	// slow are those of them after whom the next window runs its whole
+	// length: they never answered, or declined more than maxDeclines
+	// times (declines counts each bidder's refusals over the job). pool
+	// is the last window's choice, kept for replacements.
+	declined, slow := map[peer.ID]bool{}, map[peer.ID]bool{}
 	declines := map[peer.ID]int{}
 	var pool []Bid
 	windowed := false
@@ -104,7 +105,7 @@ func (m *Market) collect(o Offer) {
 		}
 		if need := rec.needed(k) - len(rec.Workers); need > 0 {
 			taken := func(w peer.ID) bool {
-				return missed[w] || declined[w] || declines[w] >= maxDeclines || slices.Contains(rec.Workers, w)
+				return missed[w] || declined[w] || slices.Contains(rec.Workers, w)
 			}
 			// A replacement (for a decline, a no-show, a missed report,
 			// or an extra worker) comes at once from the bids in hand:
@@ -121,10 +122,12 @@ func (m *Market) collect(o Offer) {
 				// slot: the new window can close early. One that never
 				// answered still holds its bid, so after that the window
 				// runs its whole length before it is asked again: at once,
-				// it would not answer again.
-				early := len(unanswered) == 0
+				// it would not answer again. So does one that declined
+				// too often: asked at most once a window, it cannot hold
+				// the job in a loop of bids and declines.
+				early := len(slow) == 0
 				clear(declined)
-				clear(unanswered)
+				clear(slow)
 				var open bool
 				if bids, open = m.awaitBids(o, need, taken, early); !open {
 					return // the market is closing
@@ -139,9 +142,12 @@ func (m *Market) collect(o Offer) {
 				for _, w := range refused {
 					declined[w] = true
 					declines[w]++
+					if declines[w] > maxDeclines {
+						slow[w] = true
+					}
 				}
 				for _, w := range silent {
-					declined[w], unanswered[w] = true, true
+					declined[w], slow[w] = true, true
 				}
 				if o.Spec.Escrow && !m.fundEscrow(o) {
 					return
