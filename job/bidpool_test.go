@@ -313,16 +313,6 @@ func TestBusyMinerBidsWhenFree(t *testing.T) {
 func busyMinerBidsWhenFree(t *testing.T, window time.Duration, slotFreed bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	log := slog.New(slog.DiscardHandler)
-	offers, verdicts := newBus(), newBus()
-	subKey, _ := identity.Generate()
-	sub := loopbackHost(t, subKey)
-
-	minerKey, _ := identity.Generate()
-	miner := loopbackHost(t, minerKey)
-	if err := miner.Connect(ctx, peer.AddrInfo{ID: sub.ID(), Addrs: sub.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
 	var free, looked atomic.Bool
 	capacity := func(context.Context) Capacity {
 		looked.Store(true)
@@ -332,20 +322,8 @@ func busyMinerBidsWhenFree(t *testing.T, window time.Duration, slotFreed bool) {
 		}
 		return c
 	}
-	policy := Policy{MinPrice: 1, Executors: []string{ExecutorWASM}}
-	mm := NewMarket(minerKey, miner, NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now),
-		MarketOptions{Capacity: capacity, Works: true, Policy: policy}, log)
-	mm.Start(offers.join(minerKey.PeerID()), verdicts.join(minerKey.PeerID()))
-	t.Cleanup(func() { mm.Close() })
-
-	book := NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now)
-	known := func() []KnownNode {
-		return []KnownNode{{Peer: minerKey.PeerID(), Capacity: Capacity{CPUCores: 4, MemoryBytes: 8 << 30, FreeSlots: 1}, Policy: policy}}
-	}
-	sm := NewMarket(subKey, sub, book, MarketOptions{BidWindow: window, Known: known}, log)
-	sm.Start(offers.join(subKey.PeerID()), verdicts.join(subKey.PeerID()))
-	t.Cleanup(func() { sm.Close() })
-	assigned := watchAssigned(book)
+	sm, mm := oneMinerMarket(ctx, t, window, capacity)
+	assigned := watchAssigned(sm.book)
 	submitOneWorkerJob(ctx, t, sm)
 	for !looked.Load() { // the miner has seen the offer and found itself busy
 		select {
@@ -360,8 +338,8 @@ func busyMinerBidsWhenFree(t *testing.T, window time.Duration, slotFreed bool) {
 	}
 	select {
 	case r := <-assigned:
-		if !slices.Equal(r.Workers, []peer.ID{minerKey.PeerID()}) {
-			t.Fatalf("workers %v, want %s", r.Workers, minerKey.PeerID())
+		if !slices.Equal(r.Workers, []peer.ID{mm.key.PeerID()}) {
+			t.Fatalf("workers %v, want %s", r.Workers, mm.key.PeerID())
 		}
 	case <-ctx.Done():
 		t.Fatal("not assigned a minute after the miner had a free slot: it never bid again")
@@ -374,20 +352,10 @@ func busyMinerBidsWhenFree(t *testing.T, window time.Duration, slotFreed bool) {
 // ended: Market.SlotFreed), not a bid window later. The submitter used to
 // keep the decliner's first bid, ignore the new one as a duplicate and
 // wait a whole window before asking it again; with the ten-minute window
-// here that code failed after a minute. A miner that keeps declining is
-// dropped from the job (maxDeclines), so it cannot hold the job in a loop.
+// here that code failed after a minute.
 func TestDeclinerRebidsWhenFree(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	log := slog.New(slog.DiscardHandler)
-	offers, verdicts := newBus(), newBus()
-	subKey, _ := identity.Generate()
-	sub := loopbackHost(t, subKey)
-	minerKey, _ := identity.Generate()
-	miner := loopbackHost(t, minerKey)
-	if err := miner.Connect(ctx, peer.AddrInfo{ID: sub.ID(), Addrs: sub.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
 	// The first look (the bid) finds a free slot, the second (the
 	// assignment) none: another job took it. Then free again.
 	var looks atomic.Int32
@@ -403,20 +371,8 @@ func TestDeclinerRebidsWhenFree(t *testing.T) {
 		}
 		return c
 	}
-	policy := Policy{MinPrice: 1, Executors: []string{ExecutorWASM}}
-	mm := NewMarket(minerKey, miner, NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now),
-		MarketOptions{Capacity: capacity, Works: true, Policy: policy}, log)
-	mm.Start(offers.join(minerKey.PeerID()), verdicts.join(minerKey.PeerID()))
-	t.Cleanup(func() { mm.Close() })
-
-	book := NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now)
-	known := func() []KnownNode {
-		return []KnownNode{{Peer: minerKey.PeerID(), Capacity: Capacity{CPUCores: 4, MemoryBytes: 8 << 30, FreeSlots: 1}, Policy: policy}}
-	}
-	sm := NewMarket(subKey, sub, book, MarketOptions{BidWindow: 10 * time.Minute, Known: known}, log)
-	sm.Start(offers.join(subKey.PeerID()), verdicts.join(subKey.PeerID()))
-	t.Cleanup(func() { sm.Close() })
-	assigned := watchAssigned(book)
+	sm, mm := oneMinerMarket(ctx, t, 10*time.Minute, capacity)
+	assigned := watchAssigned(sm.book)
 	submitOneWorkerJob(ctx, t, sm)
 	select {
 	case <-declined:
@@ -427,8 +383,8 @@ func TestDeclinerRebidsWhenFree(t *testing.T) {
 	mm.SlotFreed()
 	select {
 	case r := <-assigned:
-		if !slices.Equal(r.Workers, []peer.ID{minerKey.PeerID()}) {
-			t.Fatalf("workers %v, want %s", r.Workers, minerKey.PeerID())
+		if !slices.Equal(r.Workers, []peer.ID{mm.key.PeerID()}) {
+			t.Fatalf("workers %v, want %s", r.Workers, mm.key.PeerID())
 		}
 	case <-ctx.Done():
 		t.Fatal("not assigned a minute after the miner that declined bid again with a free slot: the submitter waited for a new bid window")
@@ -442,15 +398,6 @@ func TestDeclinerRebidsWhenFree(t *testing.T) {
 func TestDeclinesBounded(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	log := slog.New(slog.DiscardHandler)
-	offers, verdicts := newBus(), newBus()
-	subKey, _ := identity.Generate()
-	sub := loopbackHost(t, subKey)
-	minerKey, _ := identity.Generate()
-	miner := loopbackHost(t, minerKey)
-	if err := miner.Connect(ctx, peer.AddrInfo{ID: sub.ID(), Addrs: sub.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
 	// Odd looks are bids (a free slot), even ones assignments (none).
 	var looks atomic.Int32
 	capacity := func(context.Context) Capacity {
@@ -461,18 +408,7 @@ func TestDeclinesBounded(t *testing.T) {
 		return c
 	}
 	assignments := func() int { return int(looks.Load() / 2) }
-	policy := Policy{MinPrice: 1, Executors: []string{ExecutorWASM}}
-	mm := NewMarket(minerKey, miner, NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now),
-		MarketOptions{Capacity: capacity, Works: true, Policy: policy}, log)
-	mm.Start(offers.join(minerKey.PeerID()), verdicts.join(minerKey.PeerID()))
-	t.Cleanup(func() { mm.Close() })
-	known := func() []KnownNode {
-		return []KnownNode{{Peer: minerKey.PeerID(), Capacity: Capacity{CPUCores: 4, MemoryBytes: 8 << 30, FreeSlots: 1}, Policy: policy}}
-	}
-	sm := NewMarket(subKey, sub, NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now),
-		MarketOptions{BidWindow: 10 * time.Minute, Known: known}, log)
-	sm.Start(offers.join(subKey.PeerID()), verdicts.join(subKey.PeerID()))
-	t.Cleanup(func() { sm.Close() })
+	sm, mm := oneMinerMarket(ctx, t, 10*time.Minute, capacity)
 	submitOneWorkerJob(ctx, t, sm)
 	for assignments() < maxDeclines+1 { // the first assignment, then maxDeclines asked again at once
 		mm.SlotFreed() // bid again after each decline
@@ -490,6 +426,35 @@ func TestDeclinesBounded(t *testing.T) {
 	if n := assignments(); n != maxDeclines+1 {
 		t.Fatalf("the miner was assigned the job %d times, want %d: a declining miner can hold a job in a loop", n, maxDeclines+1)
 	}
+}
+
+// oneMinerMarket starts a miner whose free capacity is what capacity
+// says, and a submitter (bid window window) whose heartbeat table knows
+// that miner only, connected on loopback; both share in-memory gossip.
+func oneMinerMarket(ctx context.Context, t *testing.T, window time.Duration, capacity func(context.Context) Capacity) (submitter, miner *Market) {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	offers, verdicts := newBus(), newBus()
+	subKey, _ := identity.Generate()
+	sub := loopbackHost(t, subKey)
+	minerKey, _ := identity.Generate()
+	minerHost := loopbackHost(t, minerKey)
+	if err := minerHost.Connect(ctx, peer.AddrInfo{ID: sub.ID(), Addrs: sub.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	policy := Policy{MinPrice: 1, Executors: []string{ExecutorWASM}}
+	miner = NewMarket(minerKey, minerHost, NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now),
+		MarketOptions{Capacity: capacity, Works: true, Policy: policy}, log)
+	miner.Start(offers.join(minerKey.PeerID()), verdicts.join(minerKey.PeerID()))
+	t.Cleanup(func() { miner.Close() })
+	known := func() []KnownNode {
+		return []KnownNode{{Peer: minerKey.PeerID(), Capacity: Capacity{CPUCores: 4, MemoryBytes: 8 << 30, FreeSlots: 1}, Policy: policy}}
+	}
+	submitter = NewMarket(subKey, sub, NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now),
+		MarketOptions{BidWindow: window, Known: known}, log)
+	submitter.Start(offers.join(subKey.PeerID()), verdicts.join(subKey.PeerID()))
+	t.Cleanup(func() { submitter.Close() })
+	return submitter, miner
 }
 
 // watchAssigned yields the submitter's record of a job the first time it
