@@ -336,14 +336,7 @@ func busyMinerBidsWhenFree(t *testing.T, window time.Duration, slotFreed bool) {
 	if slotFreed {
 		mm.SlotFreed()
 	}
-	select {
-	case r := <-assigned:
-		if !slices.Equal(r.Workers, []peer.ID{mm.key.PeerID()}) {
-			t.Fatalf("workers %v, want %s", r.Workers, mm.key.PeerID())
-		}
-	case <-ctx.Done():
-		t.Fatal("not assigned a minute after the miner had a free slot: it never bid again")
-	}
+	expectAssigned(ctx, t, assigned, mm.key.PeerID(), "not assigned a minute after the miner had a free slot: it never bid again")
 }
 
 // TestDeclinerRebidsWhenFree: a miner that bid on a job, then declined
@@ -381,14 +374,7 @@ func TestDeclinerRebidsWhenFree(t *testing.T) {
 	}
 	free.Store(true) // its other job is done
 	mm.SlotFreed()
-	select {
-	case r := <-assigned:
-		if !slices.Equal(r.Workers, []peer.ID{mm.key.PeerID()}) {
-			t.Fatalf("workers %v, want %s", r.Workers, mm.key.PeerID())
-		}
-	case <-ctx.Done():
-		t.Fatal("not assigned a minute after the miner that declined bid again with a free slot: the submitter waited for a new bid window")
-	}
+	expectAssigned(ctx, t, assigned, mm.key.PeerID(), "not assigned a minute after the miner that declined bid again with a free slot: the submitter waited for a new bid window")
 }
 
 // TestDeclinesBounded: a miner that bids, then declines, in a loop is
@@ -455,6 +441,21 @@ func oneMinerMarket(ctx context.Context, t *testing.T, window time.Duration, cap
 	submitter.Start(offers.join(subKey.PeerID()), verdicts.join(subKey.PeerID()))
 	t.Cleanup(func() { submitter.Close() })
 	return submitter, miner
+}
+
+// expectAssigned waits for the job's first assignment (from watchAssigned)
+// and fails unless it went to miner alone; timedOut says why when the
+// context ends first.
+func expectAssigned(ctx context.Context, t *testing.T, assigned <-chan Record, miner peer.ID, timedOut string) {
+	t.Helper()
+	select {
+	case r := <-assigned:
+		if !slices.Equal(r.Workers, []peer.ID{miner}) {
+			t.Fatalf("workers %v, want %s", r.Workers, miner)
+		}
+	case <-ctx.Done():
+		t.Fatal(timedOut)
+	}
 }
 
 // watchAssigned yields the submitter's record of a job the first time it
