@@ -13,14 +13,20 @@ import (
 )
 
 // TestMarketSmall runs 12 jobs (8 one after the other, 4 at once) on 20
-// simulated nodes and checks each ends done with k distinct workers. It
-// checks correctness only: the times it logs are virtual.
+// simulated nodes, over each transport, and checks each ends done with k
+// distinct workers. It checks correctness only: the times it logs are
+// virtual.
 func TestMarketSmall(t *testing.T) {
-	cfg := config{Nodes: 20, Degree: 6, K: 3, Sequential: 8, Concurrent: 4, Seed: 1,
-		MinLatency: 20 * time.Millisecond, MaxLatency: 100 * time.Millisecond, Bandwidth: 50_000_000, MaxJobs: 4}
-	res := simulate(t, cfg)
-	if len(res.Jobs) != cfg.Sequential+cfg.Concurrent {
-		t.Errorf("%d of %d jobs measured", len(res.Jobs), cfg.Sequential+cfg.Concurrent)
+	for _, transport := range []string{transportSimnet, transportMocknet} {
+		t.Run(transport, func(t *testing.T) {
+			cfg := config{Nodes: 20, Degree: 6, K: 3, Sequential: 8, Concurrent: 4, Seed: 1,
+				MinLatency: 20 * time.Millisecond, MaxLatency: 100 * time.Millisecond, Bandwidth: 50_000_000, MaxJobs: 4,
+				Transport: transport}
+			res := simulate(t, cfg)
+			if len(res.Jobs) != cfg.Sequential+cfg.Concurrent {
+				t.Errorf("%d of %d jobs measured", len(res.Jobs), cfg.Sequential+cfg.Concurrent)
+			}
+		})
 	}
 }
 
@@ -52,6 +58,9 @@ func TestMarketAtScale(t *testing.T) {
 		Stagger:     time.Duration(envInt(t, "VFT_SIM_STAGGER_MS", 0)) * time.Millisecond,
 		DirectBeats: envInt(t, "VFT_SIM_DIRECT_BEATS", 0) == 1,
 		Transport:   os.Getenv("VFT_SIM_TRANSPORT")}
+	if err := checkTransport(cfg.Transport); err != nil {
+		t.Fatalf("VFT_SIM_TRANSPORT: %v", err)
+	}
 	simulate(t, cfg)
 }
 

@@ -3,6 +3,7 @@ package marketsim
 import (
 	"context"
 	"errors"
+	"net"
 	"sync"
 	"time"
 
@@ -93,23 +94,38 @@ type simHost struct {
 // link between each pair; linking all pairs of 1,000 nodes up front
 // would be half a million links) and, if they are not connected yet,
 // waits out a handshake's two round trips.
-func (h *simHost) link(p peer.ID) {
+func (h *simHost) link(ctx context.Context, p peer.ID) error {
 	if h.Network().Connectedness(p) == network.Connected {
-		return
+		return nil
 	}
 	if len(h.net.mn.LinksBetweenPeers(h.ID(), p)) == 0 {
-		h.net.mn.LinkPeers(h.ID(), p)
+		if _, err := h.net.mn.LinkPeers(h.ID(), p); err != nil {
+			return err
+		}
 	}
-	time.Sleep(4 * h.net.latency(h.ID(), p))
+	t := time.NewTimer(4 * h.net.latency(h.ID(), p))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-h.net.closed:
+		return net.ErrClosed
+	}
 }
 
 func (h *simHost) Connect(ctx context.Context, ai peer.AddrInfo) error {
-	h.link(ai.ID)
+	if err := h.link(ctx, ai.ID); err != nil {
+		return err
+	}
 	return h.Host.Connect(ctx, ai)
 }
 
 func (h *simHost) NewStream(ctx context.Context, p peer.ID, pids ...protocol.ID) (network.Stream, error) {
-	h.link(p)
+	if err := h.link(ctx, p); err != nil {
+		return nil, err
+	}
 	s, err := h.Host.NewStream(ctx, p, pids...)
 	if err != nil {
 		return nil, err
@@ -127,8 +143,13 @@ func (h *simHost) SetStreamHandlerMatch(pid protocol.ID, match func(protocol.ID)
 
 func (h *simHost) delayed(s network.Stream) *delayedStream {
 	return &delayedStream{Stream: s, net: h.net, from: h.ID(), to: s.Conn().RemotePeer(),
-		queue: make(chan write, 64), reset: make(chan struct{}), stopped: make(chan struct{})}
+		wake: make(chan struct{}, 1), space: make(chan struct{}, 1), reset: make(chan struct{}), stopped: make(chan struct{})}
 }
+
+// streamWindow is how many bytes a stream may have in flight before its
+// writer waits, as a QUIC stream's flow-control window makes it (quic-go
+// starts at 512 KiB).
+const streamWindow = 512 << 10
 
 // write is one Write waiting for its arrival time; closeWrite marks the
 // end of the stream's writes.
@@ -140,18 +161,19 @@ type write struct {
 
 // delayedStream delivers each write at its arrival time, in order,
 // through the mocknet stream below (which adds no latency of its own).
-// Up to 64 writes may be in flight; a writer beyond that waits, as a
-// flow-control window would make it.
 type delayedStream struct {
 	network.Stream
 	net      *simNet
 	from, to peer.ID
 
 	mu          sync.Mutex
+	queue       []write   // written, not yet delivered
+	inFlight    int       // bytes in queue
 	last        time.Time // arrival of the last write queued
 	started     bool
 	writeClosed bool
-	queue       chan write
+	wake        chan struct{} // a write was queued
+	space       chan struct{} // a write was delivered
 	reset       chan struct{} // closed by Reset
 	resetOnce   sync.Once
 	stopped     chan struct{} // closed when deliver returns
@@ -159,9 +181,32 @@ type delayedStream struct {
 
 var errWriteClosed = errors.New("marketsim: write on a stream closed for writing")
 
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
 func (s *delayedStream) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for s.inFlight > 0 && s.inFlight+len(p) > streamWindow {
+		s.mu.Unlock()
+		select {
+		case <-s.space:
+		case <-s.reset:
+		case <-s.stopped:
+		}
+		s.mu.Lock()
+		select {
+		case <-s.reset:
+			return 0, network.ErrReset
+		case <-s.stopped:
+			return 0, network.ErrReset
+		default:
+		}
+	}
 	if s.writeClosed {
 		return 0, errWriteClosed
 	}
@@ -170,18 +215,14 @@ func (s *delayedStream) Write(p []byte) (int, error) {
 		at = s.last // in order: a stream is a byte stream
 	}
 	s.last = at
+	s.queue = append(s.queue, write{data: append([]byte(nil), p...), at: at})
+	s.inFlight += len(p)
 	if !s.started {
 		s.started = true
 		go s.deliver()
 	}
-	select {
-	case s.queue <- write{data: append([]byte(nil), p...), at: at}:
-		return len(p), nil
-	case <-s.reset:
-		return 0, network.ErrReset
-	case <-s.stopped:
-		return 0, network.ErrReset
-	}
+	signal(s.wake)
+	return len(p), nil
 }
 
 // deliver writes each queued write through at its arrival time, then
@@ -189,14 +230,22 @@ func (s *delayedStream) Write(p []byte) (int, error) {
 func (s *delayedStream) deliver() {
 	defer close(s.stopped)
 	for {
-		var w write
-		select {
-		case w = <-s.queue:
-		case <-s.reset:
-			return
-		case <-s.net.closed:
-			return
+		s.mu.Lock()
+		if len(s.queue) == 0 {
+			s.mu.Unlock()
+			select {
+			case <-s.wake:
+				continue
+			case <-s.reset:
+				return
+			case <-s.net.closed:
+				return
+			}
 		}
+		w := s.queue[0]
+		s.queue[0] = write{}
+		s.queue = s.queue[1:]
+		s.mu.Unlock()
 		if d := time.Until(w.at); d > 0 {
 			t := time.NewTimer(d)
 			select {
@@ -216,6 +265,10 @@ func (s *delayedStream) deliver() {
 		if _, err := s.Stream.Write(w.data); err != nil {
 			return
 		}
+		s.mu.Lock()
+		s.inFlight -= len(w.data)
+		s.mu.Unlock()
+		signal(s.space)
 	}
 }
 
@@ -231,11 +284,8 @@ func (s *delayedStream) CloseWrite() error {
 	if !s.started {
 		return s.Stream.CloseWrite()
 	}
-	select {
-	case s.queue <- write{at: s.last, closeWrite: true}:
-	case <-s.reset:
-	case <-s.stopped:
-	}
+	s.queue = append(s.queue, write{at: s.last, closeWrite: true})
+	signal(s.wake)
 	return nil
 }
 

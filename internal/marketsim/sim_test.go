@@ -101,6 +101,15 @@ const (
 	transportMocknet = "mocknet"
 )
 
+// checkTransport refuses a config.Transport the simulation does not know.
+func checkTransport(name string) error {
+	switch name {
+	case "", transportSimnet, transportMocknet:
+		return nil
+	}
+	return fmt.Errorf("transport %q is not simulated: use %q (QUIC over simnet, the default) or %q", name, transportSimnet, transportMocknet)
+}
+
 // heartbeatInterval is the interval every simulated node is configured
 // with: what a node of the default configuration announces once it has
 // learned the network's size (heartbeat.ScaledInterval: 30 s up to 300
@@ -414,14 +423,13 @@ func run(cfg config, logf func(string, ...any)) (result, error) {
 	nw := &simnet.Simnet{LatencyFunc: func(p *simnet.Packet) time.Duration {
 		return half[ipOf(p.From)] + half[ipOf(p.To)]
 	}}
+	if err := checkTransport(cfg.Transport); err != nil {
+		return res, err
+	}
 	mocked := cfg.Transport == transportMocknet
 	var mnet *simNet
-	switch cfg.Transport {
-	case "", transportSimnet:
-	case transportMocknet:
+	if mocked {
 		mnet = newSimNet(cfg.Bandwidth)
-	default:
-		return res, fmt.Errorf("transport %q: use %q or %q", cfg.Transport, transportSimnet, transportMocknet)
 	}
 	link := simnet.NodeBiDiLinkSettings{
 		Downlink: simnet.LinkSettings{BitsPerSecond: cfg.Bandwidth},
