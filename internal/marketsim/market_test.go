@@ -13,14 +13,20 @@ import (
 )
 
 // TestMarketSmall runs 12 jobs (8 one after the other, 4 at once) on 20
-// simulated nodes and checks each ends done with k distinct workers. It
-// checks correctness only: the times it logs are virtual.
+// simulated nodes, over each transport, and checks each ends done with k
+// distinct workers. It checks correctness only: the times it logs are
+// virtual.
 func TestMarketSmall(t *testing.T) {
-	cfg := config{Nodes: 20, Degree: 6, K: 3, Sequential: 8, Concurrent: 4, Seed: 1,
-		MinLatency: 20 * time.Millisecond, MaxLatency: 100 * time.Millisecond, Bandwidth: 50_000_000, MaxJobs: 4}
-	res := simulate(t, cfg)
-	if len(res.Jobs) != cfg.Sequential+cfg.Concurrent {
-		t.Errorf("%d of %d jobs measured", len(res.Jobs), cfg.Sequential+cfg.Concurrent)
+	for _, transport := range []string{transportSimnet, transportMocknet} {
+		t.Run(transport, func(t *testing.T) {
+			cfg := config{Nodes: 20, Degree: 6, K: 3, Sequential: 8, Concurrent: 4, Seed: 1,
+				MinLatency: 20 * time.Millisecond, MaxLatency: 100 * time.Millisecond, Bandwidth: 50_000_000, MaxJobs: 4,
+				Transport: transport}
+			res := simulate(t, cfg)
+			if len(res.Jobs) != cfg.Sequential+cfg.Concurrent {
+				t.Errorf("%d of %d jobs measured", len(res.Jobs), cfg.Sequential+cfg.Concurrent)
+			}
+		})
 	}
 }
 
@@ -33,8 +39,9 @@ func TestMarketSmall(t *testing.T) {
 // 50 and 200 stand for loopback); VFT_SIM_STAGGER_MS spreads the miners'
 // first heartbeats over that many virtual milliseconds (config.Stagger,
 // default 0); VFT_SIM_DIRECT_BEATS=1 fills the submitter's heartbeat
-// table without heartbeat gossip (config.DirectBeats). See
-// docs/BENCHMARKS.md.
+// table without heartbeat gossip (config.DirectBeats);
+// VFT_SIM_TRANSPORT=mocknet runs the hosts on go-libp2p's mocknet in
+// place of QUIC over simnet (config.Transport). See docs/BENCHMARKS.md.
 func TestMarketAtScale(t *testing.T) {
 	nodes := envInt(t, "VFT_SIM_NODES", 0)
 	if nodes == 0 {
@@ -49,7 +56,11 @@ func TestMarketAtScale(t *testing.T) {
 		MaxLatency: time.Duration(envInt(t, "VFT_SIM_MAX_LATENCY_US", 100_000)) * time.Microsecond, Bandwidth: 50_000_000, MaxJobs: 4,
 		ReachAll:    envInt(t, "VFT_SIM_REACH_ALL", 0) == 1,
 		Stagger:     time.Duration(envInt(t, "VFT_SIM_STAGGER_MS", 0)) * time.Millisecond,
-		DirectBeats: envInt(t, "VFT_SIM_DIRECT_BEATS", 0) == 1}
+		DirectBeats: envInt(t, "VFT_SIM_DIRECT_BEATS", 0) == 1,
+		Transport:   os.Getenv("VFT_SIM_TRANSPORT")}
+	if err := checkTransport(cfg.Transport); err != nil {
+		t.Fatalf("VFT_SIM_TRANSPORT: %v", err)
+	}
 	simulate(t, cfg)
 }
 
@@ -86,6 +97,11 @@ func simulate(t *testing.T, cfg config) result {
 
 func report(cfg config, res result) string {
 	var b strings.Builder
+	transport := cfg.Transport
+	if transport == "" {
+		transport = transportSimnet
+	}
+	fmt.Fprintf(&b, "transport %s; ", transport)
 	fmt.Fprintf(&b, "%d nodes (1 submitter, %d miners), %d dials each, links %s–%s one way, %d Mbit/s per node, k=%d, every miner has the submitter's address: %v\n",
 		cfg.Nodes, cfg.Nodes-1, cfg.Degree, cfg.MinLatency, cfg.MaxLatency, cfg.Bandwidth/1_000_000, cfg.K, cfg.ReachAll)
 	fmt.Fprintf(&b, "heartbeat interval %s (heartbeat.ScaledInterval for %d nodes), miners' first heartbeats spread over %s, handed to the submitter without gossip: %v\n",
