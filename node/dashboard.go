@@ -90,7 +90,12 @@ func (d *dashboard) tick(ctx context.Context) {
 		gpus = nil
 	}
 	d.n.stats.gpus(gpus)
-	if d.hub == nil {
+	// No dashboard open, which is how a daemon spends most of its life:
+	// the status would be built for no one (listing every peer's
+	// connection was most of a 50-node network's dashboard cost). A client
+	// that connects gets the last status, stamped with its time, and a
+	// fresh one at the next tick.
+	if d.hub == nil || d.hub.Clients() == 0 {
 		return
 	}
 	st := api.Status{

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/discovery"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -132,9 +133,23 @@ func (n *Network) findPeers() int {
 	if n.dht.RoutingTable().Size() == 0 && len(n.host.Network().Peers()) == 0 {
 		return 0
 	}
+	// At the low watermark every peer found would be passed over below, so
+	// the lookup (a DHT walk whose answers list every node under the
+	// namespace, with its addresses) would buy nothing. Newcomers still
+	// find this node: it keeps advertising, and they look while they are
+	// under their own watermark.
+	if len(n.host.Network().Peers()) >= n.cfg.ConnLow {
+		return 0
+	}
 	ctx, cancel := context.WithTimeout(n.ctx, dialTimeout)
 	defer cancel()
-	infos, err := n.discovery.FindPeers(ctx, n.cfg.Rendezvous)
+	find := n.discovery.FindPeers
+	if n.opts.FindRendezvous != nil {
+		find = func(ctx context.Context, ns string, _ ...discovery.Option) (<-chan peer.AddrInfo, error) {
+			return n.opts.FindRendezvous(ctx, ns)
+		}
+	}
+	infos, err := find(ctx, n.cfg.Rendezvous)
 	if err != nil {
 		n.log.Debug("rendezvous lookup failed", "err", err)
 		return 0

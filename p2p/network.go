@@ -61,6 +61,9 @@ type Options struct {
 	// ScoreInspectPeriod is how often PeerScores is refreshed from
 	// GossipSub (default 10 s).
 	ScoreInspectPeriod time.Duration
+	// FindRendezvous replaces the DHT lookup of the rendezvous namespace
+	// (tests count the lookups).
+	FindRendezvous func(ctx context.Context, ns string) (<-chan peer.AddrInfo, error)
 }
 
 // Network is a started libp2p node.

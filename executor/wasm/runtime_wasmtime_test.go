@@ -11,7 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/bytecodealliance/wasmtime-go/v39"
 
@@ -142,5 +144,52 @@ func TestIsolateNeedsServeChild(t *testing.T) {
 		t.Fatalf("without Isolate: %v", err)
 	} else {
 		e.Close()
+	}
+}
+
+// TestEpochTicksOnlyWhileRunning: the engines' epoch advances only while a
+// task runs, so an idle miner does not wake 200 times a second; a task that
+// never yields is still stopped at its deadline, the first one and one
+// started after the ticker had stopped again.
+func TestEpochTicksOnlyWhileRunning(t *testing.T) {
+	if testIsolate {
+		t.Skip("isolated tasks are stopped by killing their process, not by the epoch")
+	}
+	e, err := New(Config{Runtime: RuntimeWasmtime, Limits: testLimits}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	epochs := e.wt.epochs
+	if epochs.active() {
+		t.Fatal("the epoch ticks before any task runs")
+	}
+	for i := range 2 {
+		var sawTicking atomic.Bool
+		done := make(chan struct{})
+		go func() {
+			for {
+				select {
+				case <-done:
+					return
+				case <-time.After(time.Millisecond):
+					if epochs.active() {
+						sawTicking.Store(true)
+					}
+				}
+			}
+		}()
+		_, err := e.Run(context.Background(), executor.Task{Module: loopWasm, OutputDir: t.TempDir(),
+			Limits: executor.Limits{Timeout: 300 * time.Millisecond}})
+		close(done)
+		if !errors.Is(err, executor.ErrTimeout) {
+			t.Fatalf("task %d: Run = %v, want ErrTimeout", i, err)
+		}
+		if !sawTicking.Load() {
+			t.Errorf("task %d: the epoch did not tick while the task ran", i)
+		}
+		if epochs.active() {
+			t.Errorf("task %d: the epoch still ticks after the task ended", i)
+		}
 	}
 }

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,7 +30,14 @@ import (
 //     the verdict included);
 //   - assign_p50_ms / assign_p90_ms / assign_p99_ms: offer → the k workers
 //     chosen and the first one's acceptance recorded (the job's history);
-//   - jobs_per_s: throughput of the concurrent batch.
+//   - jobs_per_s: throughput of the concurrent batch;
+//   - cpu_ms_per_job: the process's CPU time (user + system, all nodes)
+//     over the sequential jobs, divided by their number.
+//
+// VFT_BENCH_TRANSPORT=tcp or quic listens on that transport only (the
+// default is both, as a daemon). VFT_BENCH_CPUPROFILE=FILE writes a CPU
+// profile of the measured jobs only (not the network's start, mesh and warm-up, which -cpuprofile
+// includes).
 //
 // Run: go test -run '^$' -bench JobLatency -benchtime 1x ./internal/testnet/
 func BenchmarkJobLatency(b *testing.B) {
@@ -50,6 +59,7 @@ func BenchmarkJobLatency(b *testing.B) {
 		// the DHT every 2 s, which was the largest share of a 50-node
 		// network's CPU in this benchmark.
 		cfg.P2P.DiscoveryInterval = units.Duration(time.Minute)
+		benchTransport(b, cfg)
 	})
 	submitter := nodes[miners]
 	moduleCID := addModule(ctx, b, submitter, "../../examples/wordcount")
@@ -108,10 +118,14 @@ func benchJobLatency(ctx context.Context, b *testing.B, submitter *node.Node, mo
 	}
 	run() // warm the miners' compilation caches
 	assign = assign[:0]
+	stopProfile := startPhaseProfile(b, os.Getenv("VFT_BENCH_CPUPROFILE"))
+	defer stopProfile()
+	cpuStart := processCPU(b)
 	lat := make([]time.Duration, 0, sequential)
 	for range sequential {
 		lat = append(lat, run())
 	}
+	b.ReportMetric(float64((processCPU(b)-cpuStart).Milliseconds())/float64(sequential), "cpu_ms_per_job")
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "p50_ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Milliseconds()), "p99_ms")
@@ -129,6 +143,98 @@ func benchJobLatency(ctx context.Context, b *testing.B, submitter *node.Node, mo
 	}
 	wg.Wait()
 	b.ReportMetric(concurrent/time.Since(start).Seconds(), "jobs_per_s")
+}
+
+// benchTransport keeps only one of the test network's two listeners
+// (TCP and QUIC, as the daemon's default) when VFT_BENCH_TRANSPORT is
+// "tcp" or "quic", to compare what each costs on loopback.
+func benchTransport(tb testing.TB, cfg *config.Config) {
+	tb.Helper()
+	switch v := os.Getenv("VFT_BENCH_TRANSPORT"); v {
+	case "":
+	case "tcp":
+		cfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	case "quic":
+		cfg.P2P.Listen = []string{"/ip4/127.0.0.1/udp/0/quic-v1"}
+	default:
+		tb.Fatalf("VFT_BENCH_TRANSPORT=%q: use tcp or quic (or leave it unset for both)", v)
+	}
+}
+
+// processCPU is the CPU time (user + system) this process has used.
+func processCPU(tb testing.TB) time.Duration {
+	tb.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// startPhaseProfile writes a CPU profile to path until the returned
+// function is called; with no path it does nothing.
+func startPhaseProfile(tb testing.TB, path string) (stop func()) {
+	tb.Helper()
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatalf("VFT_BENCH_CPUPROFILE: %v", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		tb.Fatalf("VFT_BENCH_CPUPROFILE %s: %v (is -cpuprofile set too?)", path, err)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		})
+	}
+}
+
+// BenchmarkIdleNetworkCPU measures what VFT_BENCH_MINERS miners (default
+// 49) and a submitter cost while no job runs: the background work of a
+// network at rest (timers, DHT upkeep, heartbeats, GossipSub, keep-alives),
+// after the mesh has formed and a settling minute has passed:
+//   - cpu_ms_per_node_s: the process's CPU time over VFT_BENCH_IDLE
+//     (default 60 s), per node and second.
+//
+// VFT_BENCH_CPUPROFILE=FILE profiles the measured interval only.
+//
+// Run: go test -run '^$' -bench IdleNetworkCPU -benchtime 1x ./internal/testnet/
+func BenchmarkIdleNetworkCPU(b *testing.B) {
+	miners := 49
+	if v, err := strconv.Atoi(os.Getenv("VFT_BENCH_MINERS")); err == nil && v > 0 {
+		miners = v
+	}
+	window := time.Minute
+	if v, err := time.ParseDuration(os.Getenv("VFT_BENCH_IDLE")); err == nil && v > 0 {
+		window = v
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	nodes := jobNetwork(ctx, b, miners, func(i int, cfg *config.Config) {
+		cfg.Log.Level = "warn"
+		cfg.P2P.DiscoveryInterval = units.Duration(time.Minute) // as BenchmarkJobLatency
+		benchTransport(b, cfg)
+	})
+	// The start's discovery rounds back off to the interval and the
+	// first heartbeats spread out.
+	select {
+	case <-ctx.Done():
+		b.Fatal(ctx.Err())
+	case <-time.After(time.Minute):
+	}
+	stopProfile := startPhaseProfile(b, os.Getenv("VFT_BENCH_CPUPROFILE"))
+	defer stopProfile()
+	cpuStart, start := processCPU(b), time.Now()
+	time.Sleep(window)
+	used, took := processCPU(b)-cpuStart, time.Since(start)
+	stopProfile()
+	b.ReportMetric(float64(used.Milliseconds())/float64(len(nodes))/took.Seconds(), "cpu_ms_per_node_s")
 }
 
 // shareCompiledModule compiles the module built from pkg once, into a
