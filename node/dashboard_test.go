@@ -6,32 +6,18 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vft-network/vft/api"
-	"github.com/vft-network/vft/repo"
 )
 
 // The status of the live feed is built only while a client watches it: a
 // tick with no client publishes nothing (a new client is then sent no
 // status until the next tick), and a tick with a client sends it one.
 func TestDashboardStatusOnlyWhileWatched(t *testing.T) {
-	cfg := testConfig()
-	r, key, err := repo.Init(filepath.Join(t.TempDir(), "n"), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nd, err := New(r, cfg, key, slog.New(slog.DiscardHandler), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := nd.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer nd.Close()
+	nd := startTestNode(t)
 	hub := api.NewHub(api.HubConfig{}, slog.New(slog.DiscardHandler))
 	defer hub.Close()
 	d := &dashboard{n: nd, hub: hub, log: slog.New(slog.DiscardHandler), changes: newTransitions()}

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/vft-network/vft/identity"
 	"github.com/vft-network/vft/p2p"
-	"github.com/vft-network/vft/repo"
 	"github.com/vft-network/vft/verify"
 )
 
@@ -55,19 +53,7 @@ func TestGossipScoreFollowsReputation(t *testing.T) {
 // cap (p2p.max_streams_per_peer): a protocol added later without one
 // would let a peer pin goroutines on it.
 func TestDirectProtocolsCapped(t *testing.T) {
-	cfg := testConfig()
-	r, key, err := repo.Init(filepath.Join(t.TempDir(), "n"), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nd, err := New(r, cfg, key, slog.New(slog.DiscardHandler), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := nd.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer nd.Close()
+	nd := startTestNode(t)
 	for _, proto := range nd.Network().Host().Mux().Protocols() {
 		// The DHT's own protocol is not a one-request exchange.
 		if !strings.HasPrefix(string(proto), p2p.ProtocolPrefix+"/") || strings.HasPrefix(string(proto), p2p.ProtocolPrefix+"/kad/") {

@@ -97,23 +97,39 @@ func TestSecondNodeOnRepoRefused(t *testing.T) {
 	}
 }
 
+// startTestNode starts a node with testConfig in a fresh repo, closed
+// when the test ends.
+func startTestNode(t *testing.T) *Node {
+	t.Helper()
+	nd := startedNode(t)
+	t.Cleanup(func() { nd.Close() })
+	return nd
+}
+
+// startedNode starts a node with testConfig in a fresh repo; the caller
+// closes it.
+func startedNode(t *testing.T) *Node {
+	t.Helper()
+	cfg := testConfig()
+	r, key, err := repo.Init(filepath.Join(t.TempDir(), "n"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd, err := New(r, cfg, key, slog.New(slog.DiscardHandler), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nd.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return nd
+}
+
 // A node that starts and stops leaves no goroutine of its own behind
 // (go-libp2p keeps a few process-wide workers, created at first use).
 func TestNoGoroutineLeak(t *testing.T) {
 	run := func() {
-		cfg := testConfig()
-		r, key, err := repo.Init(filepath.Join(t.TempDir(), "n"), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		nd, err := New(r, cfg, key, slog.New(slog.DiscardHandler), Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := nd.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		if err := nd.Close(); err != nil {
+		if err := startedNode(t).Close(); err != nil {
 			t.Fatal(err)
 		}
 	}
