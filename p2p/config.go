@@ -26,8 +26,9 @@ type Config struct {
 	// Rendezvous is the DHT namespace under which every node of one network
 	// advertises itself; nodes with another value form a separate network.
 	Rendezvous string `toml:"rendezvous"`
-	// DiscoveryInterval is how often a node re-advertises itself and looks
-	// for new nodes under the rendezvous namespace.
+	// DiscoveryInterval is how often a node re-advertises itself and, while
+	// it has fewer than ConnLow peers, looks for new nodes under the
+	// rendezvous namespace.
 	DiscoveryInterval units.Duration `toml:"discovery_interval"`
 	// BootstrapInterval is how often a node with few peers dials its
 	// bootstrap list again, so it rejoins after a network split.
