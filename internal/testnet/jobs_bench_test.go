@@ -41,14 +41,8 @@ import (
 //
 // Run: go test -run '^$' -bench JobLatency -benchtime 1x ./internal/testnet/
 func BenchmarkJobLatency(b *testing.B) {
-	miners := 4
-	if v, err := strconv.Atoi(os.Getenv("VFT_BENCH_MINERS")); err == nil && v > 0 {
-		miners = v
-	}
-	sequential := 100
-	if v, err := strconv.Atoi(os.Getenv("VFT_BENCH_JOBS")); err == nil && v > 0 {
-		sequential = v
-	}
+	miners := benchEnvInt("VFT_BENCH_MINERS", 4)
+	sequential := benchEnvInt("VFT_BENCH_JOBS", 100)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	nodes := jobNetwork(ctx, b, miners, func(i int, cfg *config.Config) {
@@ -206,10 +200,7 @@ func startPhaseProfile(tb testing.TB, path string) (stop func()) {
 //
 // Run: go test -run '^$' -bench IdleNetworkCPU -benchtime 1x ./internal/testnet/
 func BenchmarkIdleNetworkCPU(b *testing.B) {
-	miners := 49
-	if v, err := strconv.Atoi(os.Getenv("VFT_BENCH_MINERS")); err == nil && v > 0 {
-		miners = v
-	}
+	miners := benchEnvInt("VFT_BENCH_MINERS", 49)
 	window := time.Minute
 	if v, err := time.ParseDuration(os.Getenv("VFT_BENCH_IDLE")); err == nil && v > 0 {
 		window = v
@@ -266,4 +257,13 @@ func shareCompiledModule(ctx context.Context, b *testing.B, nodes []*node.Node, 
 			b.Fatal(err)
 		}
 	}
+}
+
+// benchEnvInt is the positive integer environment variable name sets, or
+// def.
+func benchEnvInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
 }
