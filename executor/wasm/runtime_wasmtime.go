@@ -272,8 +272,7 @@ type epochTicker struct {
 	ticks   sync.WaitGroup
 }
 
-// hold keeps the epoch advancing until release is called (once; more calls
-// do nothing).
+// hold keeps the epoch advancing until release is called, once.
 func (t *epochTicker) hold() (release func()) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -283,16 +282,13 @@ func (t *epochTicker) hold() (release func()) {
 		t.ticks.Add(1)
 		go t.tick(t.stop)
 	}
-	var once sync.Once
 	return func() {
-		once.Do(func() {
-			t.mu.Lock()
-			defer t.mu.Unlock()
-			t.running--
-			if t.running == 0 {
-				close(t.stop)
-			}
-		})
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.running--
+		if t.running == 0 {
+			close(t.stop)
+		}
 	}
 }
 
