@@ -507,9 +507,14 @@ func (s *Store) readBatches(st network.Stream, cr *carReader, progress func(bloc
 	}
 }
 
-// carProviders lists whom Fetch asks for a stream: the peers named by the
-// caller first, then connected peers, at most carMaxProviders in all.
-// Asking a peer that lacks the DAG costs one round trip.
+// carProviders lists whom Fetch asks for a stream, at most
+// carMaxProviders: the peers the caller named as holders of the whole
+// DAG, or, when it named none, the connected peers. A connected peer that
+// was not named is not asked beside named ones: on a miner with 50
+// connections most lack a job's input, and splitting a small DAG over
+// them cost each a stream and the fetch a round of bitswap for the top
+// of the DAG (0.1–0.5 s for a 16 KiB input at 50 nodes). Bitswap still
+// asks every connected peer for whatever the streams did not deliver.
 func (s *Store) carProviders(from []peer.ID) []peer.ID {
 	var out []peer.ID
 	seen := map[peer.ID]bool{s.host.ID(): true}
@@ -521,6 +526,9 @@ func (s *Store) carProviders(from []peer.ID) []peer.ID {
 	}
 	for _, p := range from {
 		add(p)
+	}
+	if len(from) > 0 {
+		return out
 	}
 	for _, p := range s.host.Network().Peers() {
 		add(p)

@@ -26,8 +26,9 @@ type FetchOptions struct {
 	// it); the zero value is what fits on the output's disk.
 	Limits ExportLimits
 	// From names peers known to hold the whole DAG (a job's submitter, a
-	// worker with its result): they are asked first to stream it in one
-	// request (CARProtocol), before the other connected peers.
+	// worker with its result): only they are asked to stream it (one
+	// CARProtocol stream, or a split over several). Without From the
+	// connected peers are asked. Bitswap asks every peer either way.
 	From []peer.ID
 	// NoStream fetches over bitswap only (benchmarks compare the two).
 	NoStream bool
@@ -61,7 +62,7 @@ func (s *Store) Fetch(ctx context.Context, c cid.Cid, opts FetchOptions) (FetchR
 
 	streamed := 0
 	walkProgress := opts.Progress
-	if s.host != nil && !opts.NoStream {
+	if s.host != nil && !opts.NoStream && !s.whole(ctx, c) {
 		// Streams from the peers that have it all, when there are any;
 		// the walk below then finds every block here and fetches over
 		// bitswap only what no stream delivered. Workers of a split
@@ -120,6 +121,15 @@ func (s *Store) Fetch(ctx context.Context, c cid.Cid, opts FetchOptions) (FetchR
 		s.provide(c)
 	}
 	return res, nil
+}
+
+// whole says whether every block of the DAG under c is here, as a
+// stream's request would find (a module the submitter checks before its
+// offer, an input a worker staged for an earlier job): then no peer is
+// asked for a stream.
+func (s *Store) whole(ctx context.Context, c cid.Cid) bool {
+	order, _, err := s.localPrefix(ctx, c)
+	return err == nil && len(order.stack) == 0
 }
 
 // walker is a bounded worker pool over a queue of CIDs to visit.
