@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/routing"
@@ -195,7 +196,7 @@ func TestFetchOverQuota(t *testing.T) {
 // The fetching node is not connected to the one that has the content:
 // it learns of it from the provider record the importer put on the DHT.
 // The fetcher runs no DHT of its own (it asks node 0's), so nothing but
-// bitswap's provider search can connect it to the owner.
+// a provider lookup can connect it to the owner.
 func TestFetchViaDHTProvider(t *testing.T) {
 	ctx := context.Background()
 	nodes := newNodes(t, 2, testConfig())
@@ -210,18 +211,7 @@ func TestFetchViaDHTProvider(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Wait for the provide (done in the background) to reach node 0.
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		provs, _ := nodes[0].d.FindProviders(ctx, c)
-		if len(provs) > 0 && provs[0].ID == owner.h.ID() {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("owner's provider record never reached the DHT")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitProvided(t, nodes[0].d, c, owner.h.ID())
 	if h.Network().Connectedness(owner.h.ID()) == network.Connected {
 		t.Fatal("fetcher is connected to the owner before fetching")
 	}
@@ -235,6 +225,53 @@ func TestFetchViaDHTProvider(t *testing.T) {
 	}
 	if rt.found.Load() == 0 {
 		t.Error("bitswap never found the owner through the DHT")
+	}
+}
+
+// A fetch that names no holder streams the DAG from the holder the DHT's
+// provider record names, one it was not connected to: before, it asked
+// only its connected peers for a stream, and bitswap found the holder a
+// second later, through its own provider search, to fetch block by block.
+func TestFetchStreamsFromDHTProvider(t *testing.T) {
+	ctx := context.Background()
+	nodes := newNodes(t, 2, testConfig())
+	owner := nodes[1]
+	h := newHost(t)
+	fetcher := newStore(t, testConfig(), h, nodes[0].d)
+	connect(t, h, nodes[0].h)
+	data := randomBytes(3<<20, 62)
+	c, err := owner.s.AddReader(ctx, bytes.NewReader(data), AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitProvided(t, nodes[0].d, c, owner.h.ID())
+	if h.Network().Connectedness(owner.h.ID()) == network.Connected {
+		t.Fatal("fetcher is connected to the owner before fetching")
+	}
+	res, err := fetcher.Fetch(ctx, c, FetchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent := owner.s.carSent.Load(); sent != int64(res.Blocks) {
+		t.Errorf("the owner streamed %d of the DAG's %d blocks", sent, res.Blocks)
+	}
+	checkComplete(t, fetcher, c, data)
+}
+
+// waitProvided waits until d finds owner's provider record for c (a
+// provide runs in the background).
+func waitProvided(t *testing.T, d *dht.IpfsDHT, c cid.Cid, owner peer.ID) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		provs, _ := d.FindProviders(context.Background(), c)
+		if len(provs) > 0 && provs[0].ID == owner {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("owner's provider record never reached the DHT")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

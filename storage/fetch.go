@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -27,8 +28,10 @@ type FetchOptions struct {
 	Limits ExportLimits
 	// From names peers known to hold the whole DAG (a job's submitter, a
 	// worker with its result): only they are asked to stream it (one
-	// CARProtocol stream, or a split over several). Without From the
-	// connected peers are asked. Bitswap asks every peer either way.
+	// CARProtocol stream, or a split over several). Without From, the
+	// peers the DHT's provider records name are (findHolders), or, when
+	// it names none within holderWait, the connected peers. Bitswap asks
+	// every connected peer either way.
 	From []peer.ID
 	// NoStream fetches over bitswap only (benchmarks compare the two).
 	NoStream bool
@@ -83,7 +86,11 @@ func (s *Store) Fetch(ctx context.Context, c cid.Cid, opts FetchOptions) (FetchR
 				opts.Progress(done, total)
 			}
 		}
-		providers := s.carProviders(opts.From)
+		holders := opts.From
+		if len(holders) == 0 {
+			holders = s.findHolders(ctx, c)
+		}
+		providers := s.carProviders(holders)
 		spoke := false
 		if len(providers) > 1 {
 			// Several candidates: split the DAG over all that have it.
@@ -130,6 +137,54 @@ func (s *Store) Fetch(ctx context.Context, c cid.Cid, opts FetchOptions) (FetchR
 func (s *Store) whole(ctx context.Context, c cid.Cid) bool {
 	order, _, err := s.localPrefix(ctx, c)
 	return err == nil && len(order.stack) == 0
+}
+
+// A fetch that names no holder looks them up on the DHT first: it waits
+// up to holderWait for a provider record, and once one is found up to
+// holderGrace for more, so that the DAG can be split over several.
+// Bitswap alone would find a holder it is not connected to only after its
+// own provider search, which starts a second after the fetch, and would
+// then fetch block by block.
+const (
+	holderWait  = time.Second
+	holderGrace = 100 * time.Millisecond
+)
+
+// findHolders returns the peers that provider records on the DHT name as
+// holders of c, connected to, at most carMaxProviders; none without a
+// DHT, or when none answers in time.
+func (s *Store) findHolders(ctx context.Context, c cid.Cid) []peer.ID {
+	if s.rt == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, holderWait)
+	defer cancel()
+	found := s.rt.FindProvidersAsync(ctx, c, carMaxProviders)
+	var holders []peer.ID
+	var grace <-chan time.Time
+	for {
+		select {
+		case ai, ok := <-found:
+			if !ok {
+				return holders
+			}
+			if ai.ID == s.host.ID() || slices.Contains(holders, ai.ID) {
+				continue
+			}
+			if err := s.host.Connect(ctx, ai); err != nil {
+				s.log.Debug("provider of a fetch not reachable", "cid", c, "peer", ai.ID, "err", err)
+				continue
+			}
+			holders = append(holders, ai.ID)
+			if grace == nil {
+				grace = time.After(holderGrace)
+			}
+		case <-grace:
+			return holders
+		case <-ctx.Done():
+			return holders
+		}
+	}
 }
 
 // walker is a bounded worker pool over a queue of CIDs to visit.
