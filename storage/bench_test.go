@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/libp2p/go-libp2p/core/routing"
 )
 
 const benchSize = 64 << 20
@@ -87,30 +89,40 @@ func BenchmarkExport(b *testing.B) {
 }
 
 // BenchmarkFetch measures a 64 MiB transfer between two nodes on
-// loopback, into a fresh repo each time: as one /vft/car/1 stream, and
-// over bitswap only.
+// loopback, into a fresh repo each time, with no holder named (as `vft
+// get`): connected to the holder, as one /vft/car/1 stream and over
+// bitswap only; and connected only to a DHT server that holds the
+// holder's provider record (dht-*), finding the holder by it.
 func BenchmarkFetch(b *testing.B) {
 	in := benchFile(b)
 	ctx := context.Background()
-	src := newNodes(b, 1, DefaultConfig())[0]
+	nodes := newNodes(b, 2, DefaultConfig()) // node 1 holds the file; node 0 is a DHT server
+	src := nodes[1]
 	c, err := src.s.Add(ctx, in, AddOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
+	waitProvided(b, nodes[0].d, c, src.h.ID())
 	for _, mode := range []struct {
 		name     string
+		viaDHT   bool // connected to node 0 only, finding the holder by its provider record
 		noStream bool
-	}{{"stream", false}, {"bitswap", true}} {
+	}{{"stream", false, false}, {"bitswap", false, true}, {"dht-stream", true, false}, {"dht-bitswap", true, true}} {
 		b.Run(mode.name, func(b *testing.B) {
 			b.SetBytes(benchSize)
 			for b.Loop() {
 				b.StopTimer()
 				h := newHost(b)
-				s, err := New(DefaultConfig(), b.TempDir(), h, nil, nil, Options{})
+				var rt routing.ContentRouting
+				peer := src.h
+				if mode.viaDHT {
+					rt, peer = nodes[0].d, nodes[0].h
+				}
+				s, err := New(DefaultConfig(), b.TempDir(), h, rt, nil, Options{})
 				if err != nil {
 					b.Fatal(err)
 				}
-				connect(b, h, src.h)
+				connect(b, h, peer)
 				b.StartTimer()
 				if _, err := s.Fetch(ctx, c, FetchOptions{NoStream: mode.noStream}); err != nil {
 					b.Fatal(err)

@@ -260,7 +260,7 @@ func TestFetchStreamsFromDHTProvider(t *testing.T) {
 
 // waitProvided waits until d finds owner's provider record for c (a
 // provide runs in the background).
-func waitProvided(t *testing.T, d *dht.IpfsDHT, c cid.Cid, owner peer.ID) {
+func waitProvided(t testing.TB, d *dht.IpfsDHT, c cid.Cid, owner peer.ID) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
