@@ -196,66 +196,56 @@ func TestFetchOverQuota(t *testing.T) {
 // The fetching node is not connected to the one that has the content:
 // it learns of it from the provider record the importer put on the DHT.
 // The fetcher runs no DHT of its own (it asks node 0's), so nothing but
-// a provider lookup can connect it to the owner.
+// a provider lookup can connect it to the owner. A fetch then streams the
+// DAG from the owner; before, it asked only its connected peers for a
+// stream, and bitswap found the owner a second later, through its own
+// provider search, to fetch block by block (the stream case failed: the
+// owner streamed 0 of the DAG's blocks). Bitswap alone (NoStream) still
+// finds the owner by its provider search.
 func TestFetchViaDHTProvider(t *testing.T) {
-	ctx := context.Background()
-	nodes := newNodes(t, 2, testConfig())
-	owner := nodes[1]
-	h := newHost(t)
-	rt := &countingRouting{ContentRouting: nodes[0].d, owner: owner.h.ID()}
-	fetcher := newStore(t, testConfig(), h, rt)
-	connect(t, h, nodes[0].h)
+	for _, tc := range []struct {
+		name     string
+		noStream bool
+	}{{"stream", false}, {"bitswap", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			nodes := newNodes(t, 2, testConfig())
+			owner := nodes[1]
+			h := newHost(t)
+			rt := &countingRouting{ContentRouting: nodes[0].d, owner: owner.h.ID()}
+			fetcher := newStore(t, testConfig(), h, rt)
+			connect(t, h, nodes[0].h)
 
-	data := randomBytes(700_000, 14)
-	c, err := owner.s.AddReader(ctx, bytes.NewReader(data), AddOptions{})
-	if err != nil {
-		t.Fatal(err)
+			data := randomBytes(3<<20, 14)
+			c, err := owner.s.AddReader(ctx, bytes.NewReader(data), AddOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitProvided(t, nodes[0].d, c, owner.h.ID())
+			if h.Network().Connectedness(owner.h.ID()) == network.Connected {
+				t.Fatal("fetcher is connected to the owner before fetching")
+			}
+			out := filepath.Join(t.TempDir(), "out")
+			res, err := fetcher.Get(ctx, c, out, FetchOptions{NoStream: tc.noStream})
+			if err != nil {
+				t.Fatalf("Get via DHT provider: %v", err)
+			}
+			got, _ := os.ReadFile(out)
+			if !bytes.Equal(got, data) {
+				t.Fatal("content differs")
+			}
+			if rt.found.Load() == 0 {
+				t.Error("the owner was never found through the DHT")
+			}
+			streamed, want := owner.s.carSent.Load(), int64(res.Blocks)
+			if tc.noStream {
+				want = 0
+			}
+			if streamed != want {
+				t.Errorf("the owner streamed %d of the DAG's %d blocks, want %d", streamed, res.Blocks, want)
+			}
+		})
 	}
-	waitProvided(t, nodes[0].d, c, owner.h.ID())
-	if h.Network().Connectedness(owner.h.ID()) == network.Connected {
-		t.Fatal("fetcher is connected to the owner before fetching")
-	}
-	out := filepath.Join(t.TempDir(), "out")
-	if _, err := fetcher.Get(ctx, c, out, FetchOptions{}); err != nil {
-		t.Fatalf("Get via DHT provider: %v", err)
-	}
-	got, _ := os.ReadFile(out)
-	if !bytes.Equal(got, data) {
-		t.Fatal("content differs")
-	}
-	if rt.found.Load() == 0 {
-		t.Error("bitswap never found the owner through the DHT")
-	}
-}
-
-// A fetch that names no holder streams the DAG from the holder the DHT's
-// provider record names, one it was not connected to: before, it asked
-// only its connected peers for a stream, and bitswap found the holder a
-// second later, through its own provider search, to fetch block by block.
-func TestFetchStreamsFromDHTProvider(t *testing.T) {
-	ctx := context.Background()
-	nodes := newNodes(t, 2, testConfig())
-	owner := nodes[1]
-	h := newHost(t)
-	fetcher := newStore(t, testConfig(), h, nodes[0].d)
-	connect(t, h, nodes[0].h)
-	data := randomBytes(3<<20, 62)
-	c, err := owner.s.AddReader(ctx, bytes.NewReader(data), AddOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitProvided(t, nodes[0].d, c, owner.h.ID())
-	if h.Network().Connectedness(owner.h.ID()) == network.Connected {
-		t.Fatal("fetcher is connected to the owner before fetching")
-	}
-	res, err := fetcher.Fetch(ctx, c, FetchOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sent := owner.s.carSent.Load(); sent != int64(res.Blocks) {
-		t.Errorf("the owner streamed %d of the DAG's %d blocks", sent, res.Blocks)
-	}
-	checkComplete(t, fetcher, c, data)
 }
 
 // waitProvided waits until d finds owner's provider record for c (a
