@@ -417,9 +417,10 @@ func (s *Store) fetchCARFrom(ctx context.Context, p peer.ID, root cid.Cid, progr
 	if _, err := st.Write(req); err != nil {
 		return 0, false, err
 	}
-	if err := st.CloseWrite(); err != nil {
-		return 0, false, err
-	}
+	// A provider may send a small DAG whole and close before this close
+	// gets out (over QUIC it then fails, the blocks still arriving): the
+	// read below says whether the stream broke.
+	_ = st.CloseWrite()
 	_ = st.SetReadDeadline(time.Now().Add(carStatusTimeout))
 	var status [1]byte
 	if _, err := io.ReadFull(st, status[:]); err != nil {

@@ -6,12 +6,18 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 )
 
 // A fetch from a peer that has the whole DAG arrives in one stream: no
@@ -194,4 +200,62 @@ func FuzzCARReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A provider may send a small DAG whole and close its stream before the
+// client's close of its write side gets out; over QUIC that close then
+// fails, the blocks still arriving. The fetch took the failed close for a
+// failed stream and fetched the DAG again over bitswap (this test failed
+// so on the old code).
+func TestFetchStreamProviderClosesFirst(t *testing.T) {
+	ctx := context.Background()
+	quicHost := func() host.Host {
+		h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/udp/0/quic-v1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		return h
+	}
+	ph := quicHost()
+	provider := newStore(t, testConfig(), ph, nil)
+	data := randomBytes(200<<10, 64)
+	c, err := provider.AddReader(ctx, bytes.NewReader(data), AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientHost := quicHost()
+	client := newStore(t, testConfig(), lateClosingHost{clientHost}, nil)
+	connect(t, clientHost, ph)
+	res, err := client.Fetch(ctx, c, FetchOptions{From: []peer.ID{ph.ID()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := client.bswap.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.BlocksReceived != 0 || res.Fetched != res.Blocks {
+		t.Errorf("%d blocks came over bitswap (fetch %+v), want all %d from the stream", st.BlocksReceived, res, res.Blocks)
+	}
+	checkComplete(t, client, c, data)
+}
+
+// lateClosingHost opens /vft/car streams whose write side closes late,
+// after the provider's reply has had time to arrive whole.
+type lateClosingHost struct{ host.Host }
+
+func (h lateClosingHost) NewStream(ctx context.Context, p peer.ID, pids ...protocol.ID) (network.Stream, error) {
+	st, err := h.Host.NewStream(ctx, p, pids...)
+	if err != nil || !slices.Contains(pids, CARProtocol) {
+		return st, err
+	}
+	return lateCloseStream{st}, nil
+}
+
+type lateCloseStream struct{ network.Stream }
+
+func (s lateCloseStream) CloseWrite() error {
+	time.Sleep(200 * time.Millisecond)
+	return s.Stream.CloseWrite()
 }
