@@ -34,7 +34,6 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/x/simlibp2p"
 	"github.com/marcopolo/simnet"
-	ma "github.com/multiformats/go-multiaddr"
 	mh "github.com/multiformats/go-multihash"
 	"google.golang.org/protobuf/proto"
 
@@ -108,6 +107,76 @@ func checkTransport(name string) error {
 		return nil
 	}
 	return fmt.Errorf("transport %q is not simulated: use %q (QUIC over simnet, the default) or %q", name, transportSimnet, transportMocknet)
+}
+
+// hostNet is the simulated network the hosts live on: QUIC over simnet
+// (quicNet) or mocknet (simNet, mocknet_test.go).
+type hostNet interface {
+	// newHost adds host i with key; half is its share of a link's
+	// one-way latency (a link's latency is the sum of its ends').
+	newHost(i int, key *identity.Key, half time.Duration) (host.Host, error)
+	// start runs the network once every host is on it.
+	start()
+	// gossipBeforeDials says whether GossipSub must start on every node
+	// before the bootstrap dials, not after.
+	gossipBeforeDials() bool
+	Close() error
+}
+
+// quicNet runs each host's QUIC over x/simlibp2p's simulated UDP, with
+// each node's uplink and downlink limited to the configured bandwidth.
+type quicNet struct {
+	sim  *simnet.Simnet
+	link simnet.NodeBiDiLinkSettings
+	half map[string]time.Duration // by simulated IP
+}
+
+func newQUICNet(bandwidth int) *quicNet {
+	n := &quicNet{
+		link: simnet.NodeBiDiLinkSettings{
+			Downlink: simnet.LinkSettings{BitsPerSecond: bandwidth},
+			Uplink:   simnet.LinkSettings{BitsPerSecond: bandwidth},
+		},
+		half: map[string]time.Duration{},
+	}
+	ipOf := func(a net.Addr) string {
+		if u, ok := a.(*net.UDPAddr); ok {
+			return u.IP.String()
+		}
+		return ""
+	}
+	n.sim = &simnet.Simnet{LatencyFunc: func(p *simnet.Packet) time.Duration {
+		return n.half[ipOf(p.From)] + n.half[ipOf(p.To)]
+	}}
+	return n
+}
+
+func (n *quicNet) newHost(i int, key *identity.Key, half time.Duration) (host.Host, error) {
+	ip := simnet.IntToPublicIPv4(i)
+	n.half[ip.String()] = half
+	// p2p's default watermarks (p2p.DefaultConfig: conn_low 64,
+	// conn_high 256, conn_grace 30 s).
+	cm, err := connmgr.NewConnManager(64, 256, connmgr.WithGracePeriod(30*time.Second))
+	if err != nil {
+		return nil, err
+	}
+	return libp2p.New(
+		libp2p.ConnectionManager(cm),
+		libp2p.Identity(key.LibP2P()),
+		libp2p.ListenAddrStrings(fmt.Sprintf("/ip4/%s/udp/8000/quic-v1", ip)),
+		simlibp2p.QUICSimnet(n.sim, n.link),
+		// simlibp2p: identify's address discovery stalls synctest.
+		libp2p.DisableIdentifyAddressDiscovery(),
+		libp2p.ResourceManager(&network.NullResourceManager{}),
+		libp2p.DisableMetrics(),
+	)
+}
+
+func (n *quicNet) start()                  { n.sim.Start() }
+func (n *quicNet) gossipBeforeDials() bool { return false }
+func (n *quicNet) Close() error {
+	n.sim.Close()
+	return nil
 }
 
 // heartbeatInterval is the interval every simulated node is configured
@@ -408,32 +477,18 @@ func run(cfg config, logf func(string, ...any)) (result, error) {
 	rng := mrand.New(mrand.NewPCG(uint64(cfg.Seed), 1))
 	log := slog.New(slog.DiscardHandler)
 
-	// Each node's share of a link's one-way latency, by simulated IP.
-	half := map[string]time.Duration{}
-	span := cfg.MaxLatency - cfg.MinLatency
-	for i := range cfg.Nodes {
-		half[simnet.IntToPublicIPv4(i).String()] = (cfg.MinLatency + time.Duration(rng.Int64N(int64(span)+1))) / 2
-	}
-	ipOf := func(a net.Addr) string {
-		if u, ok := a.(*net.UDPAddr); ok {
-			return u.IP.String()
-		}
-		return ""
-	}
-	nw := &simnet.Simnet{LatencyFunc: func(p *simnet.Packet) time.Duration {
-		return half[ipOf(p.From)] + half[ipOf(p.To)]
-	}}
 	if err := checkTransport(cfg.Transport); err != nil {
 		return res, err
 	}
-	mocked := cfg.Transport == transportMocknet
-	var mnet *simNet
-	if mocked {
-		mnet = newSimNet(cfg.Bandwidth)
+	var nw hostNet = newQUICNet(cfg.Bandwidth)
+	if cfg.Transport == transportMocknet {
+		nw = newSimNet(cfg.Bandwidth)
 	}
-	link := simnet.NodeBiDiLinkSettings{
-		Downlink: simnet.LinkSettings{BitsPerSecond: cfg.Bandwidth},
-		Uplink:   simnet.LinkSettings{BitsPerSecond: cfg.Bandwidth},
+	// Each node's share of a link's one-way latency.
+	half := make([]time.Duration, cfg.Nodes)
+	span := cfg.MaxLatency - cfg.MinLatency
+	for i := range half {
+		half[i] = (cfg.MinLatency + time.Duration(rng.Int64N(int64(span)+1))) / 2
 	}
 	blocks := map[string][]byte{rawCID(moduleBytes): moduleBytes, rawCID(inputBytes): inputBytes}
 
@@ -466,11 +521,7 @@ func run(cfg config, logf func(string, ...any)) (result, error) {
 			}
 			n.host.Close()
 		}
-		if mocked {
-			mnet.Close()
-		} else {
-			nw.Close()
-		}
+		nw.Close()
 	}()
 	workRoot, err := os.MkdirTemp("", "marketsim")
 	if err != nil {
@@ -482,64 +533,23 @@ func run(cfg config, logf func(string, ...any)) (result, error) {
 		if err != nil {
 			return res, err
 		}
-		var h host.Host
-		if mocked {
-			// No connection manager: mocknet's hosts take none (see
-			// docs/BENCHMARKS.md).
-			addr, err := ma.NewMultiaddr(fmt.Sprintf("/ip4/%s/tcp/8000", simnet.IntToPublicIPv4(i)))
-			if err != nil {
-				return res, err
-			}
-			mockHost, err := mnet.mn.AddPeer(key.LibP2P(), addr)
-			if err != nil {
-				return res, fmt.Errorf("host %d: %w", i, err)
-			}
-			mnet.half[mockHost.ID()] = half[simnet.IntToPublicIPv4(i).String()]
-			h = &simHost{Host: mockHost, net: mnet}
-		} else {
-			// p2p's default watermarks (p2p.DefaultConfig: conn_low 64,
-			// conn_high 256, conn_grace 30 s).
-			cm, err := connmgr.NewConnManager(64, 256, connmgr.WithGracePeriod(30*time.Second))
-			if err != nil {
-				return res, err
-			}
-			h, err = libp2p.New(
-				libp2p.ConnectionManager(cm),
-				libp2p.Identity(key.LibP2P()),
-				libp2p.ListenAddrStrings(fmt.Sprintf("/ip4/%s/udp/8000/quic-v1", simnet.IntToPublicIPv4(i))),
-				simlibp2p.QUICSimnet(nw, link),
-				// simlibp2p: identify's address discovery stalls synctest.
-				libp2p.DisableIdentifyAddressDiscovery(),
-				libp2p.ResourceManager(&network.NullResourceManager{}),
-				libp2p.DisableMetrics(),
-			)
-			if err != nil {
-				return res, fmt.Errorf("host %d: %w", i, err)
-			}
+		h, err := nw.newHost(i, key, half[i])
+		if err != nil {
+			return res, fmt.Errorf("host %d: %w", i, err)
 		}
 		n := &node{key: key, host: h, trace: newTracer()}
 		nodes[i] = n
 		c := content{blocks: blocks, host: h}
 		h.SetStreamHandler(fetchProtocol, c.serve)
 	}
-	if !mocked {
-		nw.Start()
-	}
+	nw.start()
 	if cfg.ReachAll {
 		for _, n := range nodes[1:] {
 			n.host.Peerstore().AddAddrs(nodes[0].host.ID(), nodes[0].host.Addrs(), peerstore.PermanentAddrTTL)
 		}
 	}
 
-	if mocked {
-		// On mocknet GossipSub starts on every node before the dials.
-		// Started after them, one node in five runs of 20 was left
-		// with a few topic peers among its 14 connections: a peer's
-		// stream to a node whose GossipSub was not up yet failed while
-		// that node's identify push (it now speaks GossipSub) arrived,
-		// and GossipSub dropped the peer for good. With no latency on
-		// identify and handshakes that window is wide; over simnet it
-		// did not show.
+	if nw.gossipBeforeDials() {
 		for i, n := range nodes {
 			if err := n.startGossipSub(); err != nil {
 				return res, fmt.Errorf("gossipsub %d: %w", i, err)
