@@ -16,7 +16,9 @@ import (
 
 // readOffers considers each validated offer once and queues it for a
 // bidder; once more at a later gossip if this node was too busy to bid or
-// could not reach the submitter. How many offers one author may send is
+// could not reach the submitter. The first gossip of an offer whose
+// submitter invites its pool is held (awaitsInvitation): this node bids
+// when invited, or at the next gossip. How many offers one author may send is
 // the topic's rate limit (p2p: rejected before its signature is checked);
 // a full queue leaves the offer unmarked, and if it is still open its
 // submitter gossips it again.
@@ -39,20 +41,17 @@ func (m *Market) readOffers() {
 			continue // the validator already refused it; nothing to do
 		}
 		id := o.ID.String()
+		inviting := m.invites(o.Submitter)
 		// Marked before it is queued: the bidder may unmark it (busy)
 		// before this loop would get to it.
 		m.mu.Lock()
 		_, dup := m.seen[id]
-		if !dup {
-			if len(m.seen) >= maxSeenOffers {
-				// Offers are re-gossiped only while open; forgetting old
-				// ones costs at most a repeated CanRun check.
-				clear(m.seen)
-			}
-			m.seen[id] = struct{}{}
+		held := !dup && m.awaitsInvitation(id, inviting)
+		if !dup && !held {
+			m.markSeen(id)
 		}
 		m.mu.Unlock()
-		if dup {
+		if dup || held {
 			continue
 		}
 		if !m.toBid.push(o) {
@@ -75,26 +74,10 @@ func (m *Market) bidder() {
 }
 
 func (m *Market) bid(o Offer) {
-	c := m.opts.Capacity(m.ctx)
-	if d := CanRun(o, c, m.opts.Policy); d != nil {
-		m.log.Debug("not bidding", "job", o.ID, "why", d.Reason)
-		if d.Busy {
-			// Full now, free later: looked at again when a slot frees, or
-			// at the offer's next gossip. Kept as seen, a miner busy when
-			// a job was offered never bid on it, and a job offered while
-			// every miner was busy waited for its deadline.
-			m.passBusy(o)
-		}
+	req, declined := m.sealBid(o)
+	if declined != nil {
 		return
 	}
-	price := m.opts.Policy.MinPrice
-	req, err := wire.Seal(m.key, KindBid, m.now(), BidMsg{Job: o.ID.String(), Price: price, FreeSlots: c.FreeSlots})
-	if err != nil {
-		return
-	}
-	// Remembered before it leaves: the assignment can come back before
-	// the bid's reply does.
-	m.rememberBid(o, price)
 	reply, err := exchange(m.ctx, m.streams, o.Submitter, ProtocolBid, req, 4<<10)
 	if err != nil {
 		m.forgetBid(o.ID.String())
@@ -106,6 +89,33 @@ func (m *Market) bid(o Offer) {
 	if err := openDirect(reply, KindAck, o.Submitter, m.now(), &ack); err != nil {
 		m.log.Debug("bad bid reply", "job", o.ID, "err", err)
 	}
+}
+
+// sealBid signs this worker's bid on o and remembers it, or says why it
+// does not bid: o is not a job this node can run now. A node too busy for
+// it keeps it for SlotFreed.
+func (m *Market) sealBid(o Offer) ([]byte, *Decline) {
+	c := m.opts.Capacity(m.ctx)
+	if d := CanRun(o, c, m.opts.Policy); d != nil {
+		m.log.Debug("not bidding", "job", o.ID, "why", d.Reason)
+		if d.Busy {
+			// Full now, free later: looked at again when a slot frees, or
+			// at the offer's next gossip. Kept as seen, a miner busy when
+			// a job was offered never bid on it, and a job offered while
+			// every miner was busy waited for its deadline.
+			m.passBusy(o)
+		}
+		return nil, d
+	}
+	price := m.opts.Policy.MinPrice
+	req, err := wire.Seal(m.key, KindBid, m.now(), BidMsg{Job: o.ID.String(), Price: price, FreeSlots: c.FreeSlots})
+	if err != nil {
+		return nil, &Decline{Reason: "bid not signed: " + err.Error()}
+	}
+	// Remembered before it leaves: the assignment can come back before
+	// the bid's reply does.
+	m.rememberBid(o, price)
+	return req, nil
 }
 
 // passBusy keeps an offer this worker was too busy to bid on, for
@@ -140,6 +150,16 @@ func (m *Market) SlotFreed() {
 			m.unsee(o.ID.String())
 		}
 	}
+}
+
+// markSeen records that offer id was considered. Called with m.mu held.
+func (m *Market) markSeen(id string) {
+	if len(m.seen) >= maxSeenOffers {
+		// Offers are re-gossiped only while open; forgetting old ones
+		// costs at most a repeated CanRun check.
+		clear(m.seen)
+	}
+	m.seen[id] = struct{}{}
 }
 
 // unsee forgets that offer id was considered, so that its next gossip is.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/vft-network/vft/identity"
@@ -45,14 +46,17 @@ func TestBidPoolWindow(t *testing.T) {
 		bids []Bid
 	}
 	cases := []struct {
-		name   string
-		need   int
-		could  []peer.ID
-		pool   []peer.ID
-		steps  []step // fed in order; the last decides
-		done   bool
-		choice []peer.ID // when done
-		wake   time.Duration
+		name  string
+		need  int
+		could []peer.ID
+		pool  []peer.ID
+		// declined are drawn miners that answered their invitation
+		// without a bid, before the first step.
+		declined []peer.ID
+		steps    []step // fed in order; the last decides
+		done     bool
+		choice   []peer.ID // when done
+		wake     time.Duration
 	}{
 		{name: "k bids at once from the only k able miners", need: 3, could: miners[:3], pool: miners[:3],
 			steps: []step{{5 * ms, bidsOf(miners[:3]...)}}, done: true, choice: miners[:3]},
@@ -72,6 +76,15 @@ func TestBidPoolWindow(t *testing.T) {
 			steps: []step{{5 * ms, bidsOf(miners[:12]...)}}, wake: 5*ms + 2*BidGrace},
 		{name: "the pool stays short (stale table): all usable bids after twice the grace", need: 3, could: miners, pool: miners[12:20],
 			steps: []step{{5 * ms, bidsOf(miners[:12]...)}, {5*ms + 2*BidGrace, bidsOf(miners[:13]...)}}, done: true, choice: miners[:13]},
+		{name: "the whole pool answered, some declined: closes at once", need: 3, could: miners, pool: miners[12:20], declined: miners[16:20],
+			steps: []step{{5 * ms, bidsOf(miners[12:16]...)}}, done: true, choice: miners[12:16]},
+		{name: "the pool answered short: not yet enough bids from anyone", need: 3, could: miners, pool: miners[12:20], declined: miners[14:20],
+			steps: []step{{5 * ms, bidsOf(miners[12:14]...)}}},
+		{name: "the pool answered short: every miner's bid counts, twice need at once", need: 3, could: miners, pool: miners[12:20], declined: miners[14:20],
+			steps: []step{{5 * ms, bidsOf(miners[12:14]...)}, {20 * ms, bidsOf(append(miners[:4:4], miners[12:14]...)...)}},
+			done:  true, choice: append(miners[:4:4], miners[12:14]...)},
+		{name: "the pool answered short: need bids for BidGrace", need: 3, could: miners, pool: miners[12:20], declined: miners[14:20],
+			steps: []step{{5 * ms, bidsOf(miners[12:14]...)}, {20 * ms, bidsOf(miners[11:14]...)}}, wake: 20*ms + BidGrace},
 		{name: "all bids below the miners' price (none usable)", need: 1, could: miners[:3], pool: miners[:3],
 			steps: []step{{time.Hour, nil}}},
 		{name: "no table: twice need closes at once", need: 3, steps: []step{{5 * ms, bidsOf(miners[:6]...)}}, done: true, choice: miners[:6]},
@@ -85,6 +98,9 @@ func TestBidPoolWindow(t *testing.T) {
 				done   bool
 				wake   time.Time
 			)
+			for _, p := range tc.declined {
+				w.answer(p)
+			}
 			for _, s := range tc.steps {
 				choice, done, wake = w.decide(s.bids, at(s.at))
 			}
@@ -275,7 +291,7 @@ func TestDeclineTakesNextBid(t *testing.T) {
 			t.Cleanup(func() { m.Close() })
 
 			assigned := watchAssigned(book)
-			submitOneWorkerJob(ctx, t, m)
+			submitJob(ctx, t, m, 1)
 			select {
 			case r := <-assigned:
 				if !slices.Equal(r.Workers, []peer.ID{minerIDs[good]}) {
@@ -324,7 +340,7 @@ func busyMinerBidsWhenFree(t *testing.T, window time.Duration, slotFreed bool) {
 	}
 	sm, mm := oneMinerMarket(ctx, t, window, capacity)
 	assigned := watchAssigned(sm.book)
-	submitOneWorkerJob(ctx, t, sm)
+	submitJob(ctx, t, sm, 1)
 	for !looked.Load() { // the miner has seen the offer and found itself busy
 		select {
 		case <-ctx.Done():
@@ -366,7 +382,7 @@ func TestDeclinerRebidsWhenFree(t *testing.T) {
 	}
 	sm, mm := oneMinerMarket(ctx, t, 10*time.Minute, capacity)
 	assigned := watchAssigned(sm.book)
-	submitOneWorkerJob(ctx, t, sm)
+	submitJob(ctx, t, sm, 1)
 	select {
 	case <-declined:
 	case <-ctx.Done():
@@ -384,20 +400,33 @@ func TestDeclinerRebidsWhenFree(t *testing.T) {
 func TestDeclinesBounded(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	// Odd looks are bids (a free slot), even ones assignments (none).
-	var looks atomic.Int32
+	// The miner has a free slot for one look after each time the test
+	// frees one (a bid, answering an invitation or on its own), and none
+	// when its assignment comes.
+	var free atomic.Int32
 	capacity := func(context.Context) Capacity {
 		c := Capacity{CPUCores: 4, MemoryBytes: 8 << 30, FreeSlots: 1}
-		if looks.Add(1)%2 == 0 {
+		if free.Add(-1) < 0 {
+			free.Store(0)
 			c.FreeSlots = 0
 		}
 		return c
 	}
-	assignments := func() int { return int(looks.Load() / 2) }
 	sm, mm := oneMinerMarket(ctx, t, 10*time.Minute, capacity)
-	submitOneWorkerJob(ctx, t, sm)
-	for assignments() < maxDeclines+1 { // the first assignment, then maxDeclines asked again at once
+	var assigns atomic.Int32
+	mm.streams.SetStreamHandler(ProtocolAssign, func(st network.Stream) {
+		assigns.Add(1)
+		mm.handleAssign(st)
+	})
+	assignments := func() int { return int(assigns.Load()) }
+	freeSlot := func() {
+		free.Store(1)
 		mm.SlotFreed() // bid again after each decline
+	}
+	free.Store(1)
+	submitJob(ctx, t, sm, 1)
+	for assignments() < maxDeclines+1 { // the first assignment, then maxDeclines asked again at once
+		freeSlot()
 		select {
 		case <-ctx.Done():
 			t.Fatalf("%d assignments a minute after the offer, want %d: a decliner's new bid was not taken", assignments(), maxDeclines+1)
@@ -406,7 +435,7 @@ func TestDeclinesBounded(t *testing.T) {
 	}
 	// Its bids keep coming; the job takes them at the window's end.
 	for range 50 {
-		mm.SlotFreed()
+		freeSlot()
 		time.Sleep(10 * time.Millisecond)
 	}
 	if n := assignments(); n != maxDeclines+1 {
@@ -471,19 +500,6 @@ func watchAssigned(book *Book) <-chan Record {
 		}
 	})
 	return assigned
-}
-
-// submitOneWorkerJob offers a job for one worker (exact, k = 1) paying 10,
-// open for an hour.
-func submitOneWorkerJob(ctx context.Context, t *testing.T, m *Market) {
-	t.Helper()
-	spec := validSpec()
-	spec.Verify = VerificationPolicy{Mode: VerifyExact, Workers: 1, Quorum: 1}
-	spec.Reward = 10
-	spec.Deadline = time.Now().Add(time.Hour).UnixMilli()
-	if _, err := m.Submit(ctx, spec); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // bus is an in-memory stand-in for one GossipSub topic: what one member

@@ -148,37 +148,65 @@ func uniform(secret []byte, p peer.ID) float64 {
 func graceAfter(took time.Duration) time.Duration { return max(BidGrace, took) }
 
 // bidWindow is one bid window of a submitter: when it opened, the pool it
-// drew (drawPool), and when the pool's bids, and all usable bids, first
-// numbered need.
+// drew (drawPool), which of the pool answered its invitation (invite), and
+// when the pool's bids, and all usable bids, first numbered need.
 type bidWindow struct {
 	need   int
 	could  []peer.ID        // miners the heartbeat table says could run the job
 	pool   map[peer.ID]bool // the drawn pool; empty without a table
 	opened time.Time
+	// answered are the drawn miners that answered their invitation, with
+	// a bid or with why they do not bid.
+	answered map[peer.ID]bool
 	// poolEnough and anyEnough: when the pool's usable bids, and all
 	// usable bids, first numbered need (zero: not yet).
 	poolEnough, anyEnough time.Time
 }
 
 func newBidWindow(need int, could, pool []peer.ID, opened time.Time) *bidWindow {
-	w := &bidWindow{need: need, could: could, pool: map[peer.ID]bool{}, opened: opened}
+	w := &bidWindow{need: need, could: could, pool: map[peer.ID]bool{}, answered: map[peer.ID]bool{}, opened: opened}
 	for _, p := range pool {
 		w.pool[p] = true
 	}
 	return w
 }
 
+// answer records that drawn miner p answered its invitation.
+func (w *bidWindow) answer(p peer.ID) { w.answered[p] = true }
+
+// poolDone reports whether every drawn miner has answered (poolBids: the
+// pool's usable bids so far): by bidding or, invited, by saying it does
+// not bid.
+func (w *bidWindow) poolDone(poolBids []Bid) bool {
+	for p := range w.pool {
+		if !w.answered[p] && !slices.ContainsFunc(poolBids, func(b Bid) bool { return b.Worker == p }) {
+			return false
+		}
+	}
+	return true
+}
+
+// poolShort reports whether the pool can no longer fill the job: it has
+// all answered, or there is none, with fewer than need usable bids. The
+// submitter then asks every miner (the offer's gossip again), and the
+// window decides as one without a pool.
+func (w *bidWindow) poolShort(usable []Bid) bool {
+	pool := w.poolBids(usable)
+	return len(pool) < w.need && w.poolDone(pool)
+}
+
 // decide says whether, at now and with the usable bids so far, the
 // submitter can choose, and among which bids. The rule:
 //   - With a drawn pool, the choice is among the pool's bids, and the
-//     window closes once every drawn miner has bid, or once need of them
-//     have for graceAfter (a drawn miner that never answers, or answers
-//     slowly, costs at most that).
+//     window closes once every drawn miner has answered (bid, or said
+//     why not), or once need of them have bid for graceAfter (a drawn
+//     miner that never answers, or answers slowly, costs at most that).
 //   - When the pool's bids never number need (the table was stale: drawn
 //     miners are busy or gone) but all bids do, the window closes on all
 //     usable bids twice that grace after they did.
-//   - Without a table (no pool) the first rule of bidWindowDone applies:
-//     twice need, every able miner, or need for BidGrace.
+//   - Without a table (no pool), or once the whole pool has answered
+//     short (poolShort), the first rule of bidWindowDone applies: twice
+//     need, every able miner, or need for BidGrace.
 //
 // When it cannot choose yet, wake is when to decide again if no bid
 // arrives (zero: only a new bid, or the window's end, can change it).
@@ -191,7 +219,7 @@ func (w *bidWindow) decide(usable []Bid, now time.Time) (choice []Bid, done bool
 		w.anyEnough = now
 	}
 	switch {
-	case len(w.pool) == 0:
+	case len(w.pool) == 0 || w.poolShort(usable):
 		if w.anyEnough.IsZero() {
 			return nil, false, time.Time{}
 		}
@@ -201,7 +229,7 @@ func (w *bidWindow) decide(usable []Bid, now time.Time) (choice []Bid, done bool
 		return nil, false, w.anyEnough.Add(BidGrace)
 	case !w.poolEnough.IsZero():
 		end := w.poolEnough.Add(graceAfter(w.poolEnough.Sub(w.opened)))
-		if len(pool) == len(w.pool) || !now.Before(end) {
+		if w.poolDone(pool) || !now.Before(end) {
 			return pool, true, time.Time{}
 		}
 		return nil, false, end

@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/vft-network/vft/identity"
+	"github.com/vft-network/vft/p2p"
 	"github.com/vft-network/vft/verify"
 	"github.com/vft-network/vft/wire"
 )
@@ -131,6 +132,12 @@ type Market struct {
 	assigning map[string]map[peer.ID]bool
 	verdicts  Gossip
 	seen      map[string]struct{} // worker: offers already considered
+	// held are offers whose first gossip this worker holds for their
+	// invitation (awaitsInvitation).
+	held map[string]struct{}
+	// invitesFrom limits the invitations each submitter may make this
+	// worker answer (inviteRate).
+	invitesFrom *p2p.Limiter
 	// passedBusy are offers this worker did not bid on because it was
 	// full (Decline.Busy), looked at again when a slot frees (SlotFreed).
 	passedBusy map[string]Offer
@@ -171,7 +178,7 @@ func NewMarket(key *identity.Key, streams Streams, book *Book, opts MarketOption
 		opts.Reputation = func(peer.ID) float64 { return 0.5 }
 	}
 	m := &Market{key: key, streams: streams, book: book, opts: opts, log: log.With("component", "market"),
-		bids: map[string][]Bid{}, pools: map[string]map[peer.ID]bool{}, bidNews: make(chan struct{}), seen: map[string]struct{}{}, passedBusy: map[string]Offer{}, revealing: map[string]bool{}, assigning: map[string]map[peer.ID]bool{},
+		bids: map[string][]Bid{}, pools: map[string]map[peer.ID]bool{}, bidNews: make(chan struct{}), seen: map[string]struct{}{}, held: map[string]struct{}{}, invitesFrom: p2p.NewLimiter(inviteRate, maxInvitesFrom), passedBusy: map[string]Offer{}, revealing: map[string]bool{}, assigning: map[string]map[peer.ID]bool{},
 		openBids: newOpenBids(maxOpenBids), toBid: newBidQueue(), maxBids: maxBidsPerJob, progress: newWorkerProgress()}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	if book != nil {
@@ -300,6 +307,9 @@ func (m *Market) cancelled(data []byte) {
 func (m *Market) Start(offers, verdicts Gossip) {
 	m.offers, m.verdicts = offers, verdicts
 	m.streams.SetStreamHandler(ProtocolBid, m.handleBid)
+	// Served by every node, miner or not: serving it says this node
+	// invites the pools of its own jobs (invite.go).
+	m.streams.SetStreamHandler(ProtocolInvite, m.handleInvite)
 	m.streams.SetStreamHandler(ProtocolCommit, m.handleCommit)
 	m.streams.SetStreamHandler(ProtocolStarted, m.handleStarted)
 	m.streams.SetStreamHandler(ProtocolProgress, m.handleProgress)
@@ -322,6 +332,7 @@ func (m *Market) Start(offers, verdicts Gossip) {
 func (m *Market) Close() error {
 	m.closing.Do(func() {
 		m.streams.RemoveStreamHandler(ProtocolBid)
+		m.streams.RemoveStreamHandler(ProtocolInvite)
 		m.streams.RemoveStreamHandler(ProtocolCommit)
 		m.streams.RemoveStreamHandler(ProtocolStarted)
 		m.streams.RemoveStreamHandler(ProtocolProgress)

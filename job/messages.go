@@ -17,6 +17,7 @@ const (
 	KindOffer  = "job-offer/1"
 	KindCancel = "job-cancel/1"
 	KindBid    = "job-bid/1"
+	KindInvite = "job-invite/1"
 	KindAssign = "job-assign/1"
 	KindAck    = "job-ack/1"
 )
@@ -149,6 +150,14 @@ type BidMsg struct {
 	Job       string `cbor:"job"`
 	Price     uint64 `cbor:"price"`
 	FreeSlots uint32 `cbor:"free_slots"`
+}
+
+// InviteMsg asks a miner drawn for a job's pool to bid on it at once
+// (ProtocolInvite); it carries the signed offer, so the miner needs not
+// have seen its gossip. The miner answers with its bid, or with an ack
+// saying why it does not bid.
+type InviteMsg struct {
+	Offer []byte `cbor:"offer"`
 }
 
 // AssignMsg tells a worker it was chosen; it carries the signed offer so

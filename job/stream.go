@@ -15,6 +15,7 @@ import (
 // reply, so a node reads only what concerns it.
 const (
 	ProtocolBid    protocol.ID = "/vft/bid/1"
+	ProtocolInvite protocol.ID = "/vft/invite/1"
 	ProtocolAssign protocol.ID = "/vft/assign/1"
 )
 

@@ -228,8 +228,9 @@ func (m *Market) spotSecret(id string) []byte {
 	return ed25519.Sign(m.key.PrivateKey(), []byte("vft/spot/"+id))
 }
 
-// awaitBids waits for bids on o until the window can close (bidWindow's
-// rule: the drawn pool has bid, or enough of it for its grace), or at the
+// awaitBids invites the pool it draws to bid and waits for bids on o until
+// the window can close (bidWindow's rule: the drawn pool has answered, or
+// enough of it has bid for its grace), or at the
 // latest for the bid window; without early it waits the whole window, for
 // a job whose last round was declined. Bids from workers taken says are
 // out (the job's own, dropped ones) and neither count nor come back. It
@@ -242,6 +243,9 @@ func (m *Market) awaitBids(o Offer, need int, taken func(peer.ID) bool, early bo
 	pool := m.drawReachable(could, poolSize(need), m.poolSecret(id))
 	m.setPool(id, pool)
 	w := newBidWindow(need, could, pool, start)
+	answered := make(chan peer.ID, len(pool))
+	m.invite(o, pool, answered)
+	calledAll := false
 	for {
 		if m.ctx.Err() != nil {
 			return nil, false
@@ -250,6 +254,14 @@ func (m *Market) awaitBids(o Offer, need int, taken func(peer.ID) bool, early bo
 		usable := usableBids(m.bids[id], o.Spec.Reward, m.opts.Reputation, taken)
 		news := m.bidNews
 		m.mu.Unlock()
+		if !calledAll && w.poolShort(usable) {
+			// The pool cannot fill the job: every miner that held the
+			// offer's gossip for an invitation bids on this one.
+			calledAll = true
+			if err := m.offers.Publish(m.ctx, o.Raw); err != nil && !errors.Is(err, context.Canceled) {
+				m.log.Debug("re-gossip offer", "job", id, "err", err)
+			}
+		}
 		choice, done, wake := w.decide(usable, time.Now())
 		if early && done {
 			m.log.Debug("bid window closed early", "job", id, "bids", len(usable), "pool", len(pool), "choice", len(choice), "need", need, "after", time.Since(start))
@@ -272,6 +284,8 @@ func (m *Market) awaitBids(o Offer, need int, taken func(peer.ID) bool, early bo
 				return pool, true
 			}
 			return usable, true
+		case p := <-answered:
+			w.answer(p)
 		case <-news:
 		case <-graceEnd:
 		}
@@ -685,36 +699,42 @@ func (m *Market) handleBid(st network.Stream) {
 		if err := openDirect(req, KindBid, from, m.now(), &b); err != nil {
 			return nil, err
 		}
-		m.mu.Lock()
-		bids, open := m.bids[b.Job]
-		// A drawn miner's bid is kept past the cap: the nearest bidders
-		// must not crowd the pool out (drawPool).
-		full := open && len(bids) >= m.maxBids && !m.pools[b.Job][from]
-		bid := Bid{Worker: from, Price: b.Price, FreeSlots: b.FreeSlots}
-		switch known := slices.IndexFunc(bids, func(x Bid) bool { return x.Worker == from }); {
-		case open && known >= 0:
-			// A bid again: the first one still counts, unless this comes
-			// while the bidder's assignment is in flight, from a slot
-			// freed meanwhile: if it declines, this bid stands.
-			if _, inFlight := m.assigning[b.Job][from]; inFlight {
-				bids[known] = bid
-				m.assigning[b.Job][from] = true
-			}
-		case open && !full:
-			m.bids[b.Job] = append(bids, bid)
-			close(m.bidNews) // wakes every awaitBids
-			m.bidNews = make(chan struct{})
-		}
-		m.mu.Unlock()
-		ack := AckMsg{Job: b.Job, OK: open && !full}
-		switch {
-		case !open:
-			ack.Reason = "not an open job of this node"
-		case full:
-			ack.Reason = fmt.Sprintf("the job already has %d bids", m.maxBids)
-		}
-		return wire.Seal(m.key, KindAck, m.now(), ack)
+		return wire.Seal(m.key, KindAck, m.now(), m.takeBid(from, b))
 	})
+}
+
+// takeBid records from's bid, whether it came on its own (handleBid) or as
+// the answer to an invitation (invite), and says whether it counts.
+func (m *Market) takeBid(from peer.ID, b BidMsg) AckMsg {
+	m.mu.Lock()
+	bids, open := m.bids[b.Job]
+	// A drawn miner's bid is kept past the cap: the nearest bidders
+	// must not crowd the pool out (drawPool).
+	full := open && len(bids) >= m.maxBids && !m.pools[b.Job][from]
+	bid := Bid{Worker: from, Price: b.Price, FreeSlots: b.FreeSlots}
+	switch known := slices.IndexFunc(bids, func(x Bid) bool { return x.Worker == from }); {
+	case open && known >= 0:
+		// A bid again: the first one still counts, unless this comes
+		// while the bidder's assignment is in flight, from a slot
+		// freed meanwhile: if it declines, this bid stands.
+		if _, inFlight := m.assigning[b.Job][from]; inFlight {
+			bids[known] = bid
+			m.assigning[b.Job][from] = true
+		}
+	case open && !full:
+		m.bids[b.Job] = append(bids, bid)
+		close(m.bidNews) // wakes every awaitBids
+		m.bidNews = make(chan struct{})
+	}
+	m.mu.Unlock()
+	ack := AckMsg{Job: b.Job, OK: open && !full}
+	switch {
+	case !open:
+		ack.Reason = "not an open job of this node"
+	case full:
+		ack.Reason = fmt.Sprintf("the job already has %d bids", m.maxBids)
+	}
+	return ack
 }
 
 // fundEscrow locks an escrowed job's reward once its workers are known,

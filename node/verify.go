@@ -50,7 +50,7 @@ const (
 // directProtocols are the request/response protocols whose streams per
 // peer the host caps (p2p.max_streams_per_peer).
 var directProtocols = []protocol.ID{
-	job.ProtocolBid, job.ProtocolAssign, job.ProtocolStarted, job.ProtocolProgress, job.ProtocolCommit,
+	job.ProtocolBid, job.ProtocolInvite, job.ProtocolAssign, job.ProtocolStarted, job.ProtocolProgress, job.ProtocolCommit,
 	job.ProtocolReveal, job.ProtocolVerdict, escrow.Protocol,
 	storage.CARProtocol, storage.CARMultiProtocol,
 }

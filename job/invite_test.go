@@ -1,0 +1,202 @@
+package job
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/vft-network/vft/identity"
+)
+
+// TestOnlyThePoolBids: on a network of 12 miners, a job for one worker is
+// bid on by the 8 miners its submitter drew for the pool, answering their
+// invitations, and by no other: the others hold the offer's gossip. Every
+// miner used to bid on the gossip, and at 50 nodes the submitter took 49
+// bid streams per job to choose among 8. The window here is ten minutes:
+// the job is assigned because the whole pool answered.
+func TestOnlyThePoolBids(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	net := newInviteNet(ctx, t, 12, func(int) uint32 { return 1 }, true)
+	assigned := watchAssigned(net.submitter.book)
+	o := submitJob(ctx, t, net.submitter, 1)
+	select {
+	case <-assigned:
+	case <-ctx.Done():
+		t.Fatal("not assigned: the window did not close when the whole pool had answered")
+	}
+	// Every miner has had the offer's gossip: held, or bid on.
+	id := o.ID.String()
+	for _, mm := range net.miners {
+		for !mm.hasConsidered(id) {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("miner %s never had the offer's gossip", mm.key.PeerID())
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // for any bid on the gossip to arrive
+	net.submitter.mu.Lock()
+	pool := net.submitter.pools[id]
+	var bidders []peer.ID
+	for _, b := range net.submitter.bids[id] {
+		bidders = append(bidders, b.Worker)
+	}
+	net.submitter.mu.Unlock()
+	if len(pool) != poolSize(1) {
+		t.Fatalf("pool of %d, want %d", len(pool), poolSize(1))
+	}
+	for _, b := range bidders {
+		if !pool[b] {
+			t.Errorf("miner %s bid though it was not drawn for the pool", b)
+		}
+	}
+	if len(bidders) != len(pool) {
+		t.Fatalf("%d bids, want one from each of the %d drawn miners", len(bidders), len(pool))
+	}
+}
+
+// TestShortPoolCallsEveryMiner: when the drawn pool cannot fill the job,
+// the submitter gossips the offer again at once and every miner that held
+// it bids. Here the table knows 4 miners, 3 of them busy (they decline
+// the invitation), and a fifth, free, is not in the table; the job needs
+// two workers. The window is ten minutes: the job is assigned because
+// the pool's declines called everyone, not because the window ended.
+func TestShortPoolCallsEveryMiner(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	slots := func(i int) uint32 { // miner 0 free, 1–3 busy, 4 free
+		if i >= 1 && i <= 3 {
+			return 0
+		}
+		return 1
+	}
+	net := newInviteNet(ctx, t, 5, slots, true)
+	net.known = net.known[:4]
+	assigned := make(chan Record, 1)
+	net.submitter.book.Watch(func(r Record) {
+		if r.Role == RoleSubmitter && len(r.Workers) == 2 {
+			select {
+			case assigned <- r:
+			default:
+			}
+		}
+	})
+	submitJob(ctx, t, net.submitter, 2)
+	select {
+	case r := <-assigned:
+		want := []peer.ID{net.miners[0].key.PeerID(), net.miners[4].key.PeerID()}
+		got := slices.Clone(r.Workers)
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("workers %v, want the two free miners %v", got, want)
+		}
+	case <-ctx.Done():
+		t.Fatal("not assigned: the miner outside the pool never bid")
+	}
+}
+
+// TestNoTableCallsEveryMiner: a submitter without a heartbeat table draws
+// no pool, so it invites nobody: it gossips the offer again at once and
+// the miners, which held the first gossip, bid on the second.
+func TestNoTableCallsEveryMiner(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	net := newInviteNet(ctx, t, 3, func(int) uint32 { return 1 }, false)
+	assigned := watchAssigned(net.submitter.book)
+	submitJob(ctx, t, net.submitter, 1)
+	select {
+	case <-assigned:
+	case <-ctx.Done():
+		t.Fatal("not assigned: the miners held the offer and nobody called them")
+	}
+}
+
+// inviteNet is a submitter and n miners on loopback, sharing in-memory
+// gossip, each miner with the free slots slots(i) says. The submitter's
+// heartbeat table lists known (every miner, unless the test cuts it;
+// none without a table).
+type inviteNet struct {
+	submitter *Market
+	miners    []*Market
+	known     []KnownNode
+}
+
+func newInviteNet(ctx context.Context, t *testing.T, n int, slots func(int) uint32, table bool) *inviteNet {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	offers, verdicts := newBus(), newBus()
+	subKey, _ := identity.Generate()
+	sub := loopbackHost(t, subKey)
+	net := &inviteNet{}
+	policy := Policy{MinPrice: 1, Executors: []string{ExecutorWASM}}
+	var hosts []host.Host
+	for i := range n {
+		key, _ := identity.Generate()
+		h := loopbackHost(t, key)
+		if err := h.Connect(ctx, peer.AddrInfo{ID: sub.ID(), Addrs: sub.Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+		c := Capacity{CPUCores: 4, MemoryBytes: 8 << 30, FreeSlots: slots(i)}
+		mm := NewMarket(key, h, NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now),
+			MarketOptions{Capacity: func(context.Context) Capacity { return c }, Works: true, Policy: policy}, log)
+		mm.Start(offers.join(key.PeerID()), verdicts.join(key.PeerID()))
+		t.Cleanup(func() { mm.Close() })
+		net.miners = append(net.miners, mm)
+		hosts = append(hosts, h)
+		net.known = append(net.known, KnownNode{Peer: key.PeerID(), Capacity: Capacity{CPUCores: 4, MemoryBytes: 8 << 30, FreeSlots: 1}, Policy: policy})
+	}
+	opts := MarketOptions{BidWindow: 10 * time.Minute}
+	if table {
+		opts.Known = func() []KnownNode { return net.known }
+	}
+	net.submitter = NewMarket(subKey, sub, NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now), opts, log)
+	net.submitter.Start(offers.join(subKey.PeerID()), verdicts.join(subKey.PeerID()))
+	t.Cleanup(func() { net.submitter.Close() })
+	// Identify tells each miner that the submitter invites, as it has on
+	// a network up for more than a moment.
+	for i, mm := range net.miners {
+		for !mm.invites(subKey.PeerID()) {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("miner %d never learnt the submitter's protocols (%v)", i, hosts[i].Peerstore().PeerInfo(sub.ID()))
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+	return net
+}
+
+// submitJob offers a job for workers workers (exact, a quorum of all)
+// paying 10, open for an hour.
+func submitJob(ctx context.Context, t *testing.T, m *Market, workers uint32) Offer {
+	t.Helper()
+	spec := validSpec()
+	spec.Verify = VerificationPolicy{Mode: VerifyExact, Workers: workers, Quorum: workers}
+	spec.Reward = 10
+	spec.Deadline = time.Now().Add(time.Hour).UnixMilli()
+	o, err := m.Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// hasConsidered reports whether this worker has had offer id: held for its
+// invitation, or considered for a bid.
+func (m *Market) hasConsidered(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, held := m.held[id]
+	_, seen := m.seen[id]
+	return held || seen
+}
