@@ -246,6 +246,7 @@ func (b *builder) jobs() {
 	}
 	direct("bid-valid", "worker A bids on offer-valid", string(job.ProtocolBid), 2, job.KindBid, job.BidMsg{Job: jobID, Price: 1_000_000, FreeSlots: 2})
 	direct("ack-valid", "the submitter's reply to a bid (also to assign, commit, started, progress, verdict)", string(job.ProtocolBid), 1, job.KindAck, job.AckMsg{Job: jobID, OK: true})
+	direct("invite-valid", "the submitter invites worker A, drawn for the pool, to bid on offer-valid; offer is the offer's envelope as a byte string. The reply is worker A's job-bid/1 (bid-valid), or a job-ack/1 with ok false and why it does not bid", string(job.ProtocolInvite), 1, job.KindInvite, job.InviteMsg{Offer: offerRaw})
 	workers := []string{workerA.PeerID().String(), workerB.PeerID().String(), workerC.PeerID().String()}
 	direct("assign-valid", "offer-valid assigned to workers A, B, C (text peer IDs); offer is the offer's envelope as a byte string", string(job.ProtocolAssign), 1, job.KindAssign, job.AssignMsg{Job: jobID, Offer: offerRaw, Workers: workers})
 	direct("started-valid", "worker A started", job.ProtocolStarted, 2, job.KindStarted, job.StartedMsg{Job: jobID})

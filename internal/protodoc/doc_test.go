@@ -37,6 +37,7 @@ var bodyTypes = map[string]any{
 	"job.Cancel":          job.Cancel{},
 	"job.BidMsg":          job.BidMsg{},
 	"job.AckMsg":          job.AckMsg{},
+	"job.InviteMsg":       job.InviteMsg{},
 	"job.AssignMsg":       job.AssignMsg{},
 	"job.StartedMsg":      job.StartedMsg{},
 	"job.ProgressMsg":     job.ProgressMsg{},
@@ -250,7 +251,7 @@ func TestDocLimits(t *testing.T) {
 			t.Errorf("limits row %s: this test does not know it", d.kind)
 		}
 	}
-	for _, k := range []string{heartbeat.Kind, job.KindOffer, job.KindCancel, job.KindVerdict, job.KindBid, job.KindAck, job.KindAssign,
+	for _, k := range []string{heartbeat.Kind, job.KindOffer, job.KindCancel, job.KindVerdict, job.KindBid, job.KindAck, job.KindInvite, job.KindAssign,
 		job.KindStarted, job.KindProgress, job.KindCommit, job.KindRevealRequest, job.KindReveal, escrow.KindSignRequest, escrow.KindSignReply} {
 		if !kinds[k] {
 			t.Errorf("kind %s is missing from PROTOCOL.md's limits table", k)

@@ -114,7 +114,7 @@ func TestVectorsReplay(t *testing.T) {
 		})
 	}
 	// Every kind on the wire has at least one valid example.
-	for _, k := range []string{heartbeat.Kind, job.KindOffer, job.KindCancel, job.KindBid, job.KindAck, job.KindAssign,
+	for _, k := range []string{heartbeat.Kind, job.KindOffer, job.KindCancel, job.KindBid, job.KindAck, job.KindInvite, job.KindAssign,
 		job.KindStarted, job.KindProgress, job.KindCommit, job.KindRevealRequest, job.KindReveal, job.KindVerdict, escrow.KindSignRequest, escrow.KindSignReply} {
 		if !kinds[k] {
 			t.Errorf("no valid vector of kind %s", k)
@@ -169,6 +169,16 @@ func replay(t *testing.T, v Vector, all map[string]Vector) error {
 		return openAs(raw, v.Kind, DirectLimits, now, &job.BidMsg{})
 	case job.KindAck:
 		return openAs(raw, v.Kind, DirectLimits, now, &job.AckMsg{})
+	case job.KindInvite:
+		var inv job.InviteMsg
+		if err := openAs(raw, v.Kind, DirectLimits, now, &inv); err != nil {
+			return err
+		}
+		o, err := job.OpenOffer(inv.Offer, now)
+		if err == nil && o.Submitter != signer {
+			t.Fatalf("invitation signed by %s to bid on %s's offer", signer, o.Submitter)
+		}
+		return err
 	case job.KindAssign:
 		var a job.AssignMsg
 		if err := openAs(raw, v.Kind, DirectLimits, now, &a); err != nil {
