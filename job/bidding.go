@@ -147,7 +147,10 @@ func (m *Market) SlotFreed() {
 	m.mu.Unlock()
 	for _, o := range retry {
 		if !m.toBid.push(o) {
-			m.unsee(o.ID.String())
+			// No place now: at most queuedPerAuthor of one submitter's
+			// offers wait at once. Kept for the next freed slot; dropped,
+			// it waited for its next gossip, a whole bid window later.
+			m.passBusy(o)
 		}
 	}
 }

@@ -355,6 +355,65 @@ func busyMinerBidsWhenFree(t *testing.T, window time.Duration, slotFreed bool) {
 	expectAssigned(ctx, t, assigned, mm.key.PeerID(), "not assigned a minute after the miner had a free slot: it never bid again")
 }
 
+// TestBusyMinerBidsOnEveryPassedOffer: a miner that was busy while one
+// submitter offered it six jobs bids on all six as its slots free, not on
+// four of them. At most four of one submitter's offers wait for a bidder
+// at once (queuedPerAuthor); the miner used to drop the others when a
+// slot freed, and they waited for their next gossip, a whole bid window
+// later: the 2 s stall of 8 jobs at once on 4 miner processes. The window
+// here is ten minutes.
+func TestBusyMinerBidsOnEveryPassedOffer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var free atomic.Bool
+	capacity := func(int) func(context.Context) Capacity {
+		return func(context.Context) Capacity {
+			c := Capacity{CPUCores: 4, MemoryBytes: 8 << 30}
+			if free.Load() {
+				c.FreeSlots = 8
+			}
+			return c
+		}
+	}
+	net := newMarketNet(ctx, t, 1, capacity, true)
+	mm := net.miners[0]
+	const jobs = 6
+	var mu sync.Mutex
+	assigned := map[string]bool{}
+	net.submitter.book.Watch(func(r Record) {
+		if r.Role == RoleSubmitter && len(r.Workers) > 0 {
+			mu.Lock()
+			assigned[r.ID] = true
+			mu.Unlock()
+		}
+	})
+	for range jobs {
+		submitJob(ctx, t, net.submitter, 1)
+	}
+	for passed := 0; passed < jobs; {
+		mm.mu.Lock()
+		passed = len(mm.passedBusy)
+		mm.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the busy miner passed over %d of the %d offers", passed, jobs)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	free.Store(true)
+	for n := 0; n < jobs; {
+		mm.SlotFreed() // as each of its runs ends
+		mu.Lock()
+		n = len(assigned)
+		mu.Unlock()
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d of %d jobs assigned after the miner's slots freed: it dropped the offers it passed over", n, jobs)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // TestDeclinerRebidsWhenFree: a miner that bid on a job, then declined
 // its assignment because another job took its slot in between, is
 // assigned the job as soon as it bids again with a slot free (its run

@@ -2,6 +2,7 @@ package job
 
 import (
 	"context"
+	"crypto/rand"
 	"log/slog"
 	"slices"
 	"testing"
@@ -133,6 +134,16 @@ type inviteNet struct {
 
 func newInviteNet(ctx context.Context, t *testing.T, n int, slots func(int) uint32, table bool) *inviteNet {
 	t.Helper()
+	return newMarketNet(ctx, t, n, func(i int) func(context.Context) Capacity {
+		c := Capacity{CPUCores: 4, MemoryBytes: 8 << 30, FreeSlots: slots(i)}
+		return func(context.Context) Capacity { return c }
+	}, table)
+}
+
+// newMarketNet is newInviteNet with each miner's capacity as capacity(i)
+// says, at each look.
+func newMarketNet(ctx context.Context, t *testing.T, n int, capacity func(int) func(context.Context) Capacity, table bool) *inviteNet {
+	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	offers, verdicts := newBus(), newBus()
 	subKey, _ := identity.Generate()
@@ -146,9 +157,8 @@ func newInviteNet(ctx context.Context, t *testing.T, n int, slots func(int) uint
 		if err := h.Connect(ctx, peer.AddrInfo{ID: sub.ID(), Addrs: sub.Addrs()}); err != nil {
 			t.Fatal(err)
 		}
-		c := Capacity{CPUCores: 4, MemoryBytes: 8 << 30, FreeSlots: slots(i)}
 		mm := NewMarket(key, h, NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now),
-			MarketOptions{Capacity: func(context.Context) Capacity { return c }, Works: true, Policy: policy}, log)
+			MarketOptions{Capacity: capacity(i), Works: true, Policy: policy}, log)
 		mm.Start(offers.join(key.PeerID()), verdicts.join(key.PeerID()))
 		t.Cleanup(func() { mm.Close() })
 		net.miners = append(net.miners, mm)
@@ -176,7 +186,7 @@ func newInviteNet(ctx context.Context, t *testing.T, n int, slots func(int) uint
 	return net
 }
 
-// submitJob offers a job for workers workers (exact, a quorum of all)
+// submitJob offers a new job for workers workers (exact, a quorum of all)
 // paying 10, open for an hour.
 func submitJob(ctx context.Context, t *testing.T, m *Market, workers uint32) Offer {
 	t.Helper()
@@ -184,6 +194,8 @@ func submitJob(ctx context.Context, t *testing.T, m *Market, workers uint32) Off
 	spec.Verify = VerificationPolicy{Mode: VerifyExact, Workers: workers, Quorum: workers}
 	spec.Reward = 10
 	spec.Deadline = time.Now().Add(time.Hour).UnixMilli()
+	spec.Nonce = make([]byte, 16)
+	rand.Read(spec.Nonce) // each call a new job
 	o, err := m.Submit(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
