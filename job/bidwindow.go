@@ -155,8 +155,9 @@ type bidWindow struct {
 	could  []peer.ID        // miners the heartbeat table says could run the job
 	pool   map[peer.ID]bool // the drawn pool; empty without a table
 	opened time.Time
-	// answered are the drawn miners that answered their invitation, with
-	// a bid or with why they do not bid.
+	// answered are the drawn miners whose invitation is over: they
+	// answered it, with a bid or with why they do not bid, or could not
+	// be asked.
 	answered map[peer.ID]bool
 	// poolEnough and anyEnough: when the pool's usable bids, and all
 	// usable bids, first numbered need (zero: not yet).
@@ -171,12 +172,12 @@ func newBidWindow(need int, could, pool []peer.ID, opened time.Time) *bidWindow 
 	return w
 }
 
-// answer records that drawn miner p answered its invitation.
+// answer records that drawn miner p's invitation is over.
 func (w *bidWindow) answer(p peer.ID) { w.answered[p] = true }
 
 // poolDone reports whether every drawn miner has answered (poolBids: the
 // pool's usable bids so far): by bidding or, invited, by saying it does
-// not bid.
+// not bid or by being out of reach.
 func (w *bidWindow) poolDone(poolBids []Bid) bool {
 	for p := range w.pool {
 		if !w.answered[p] && !slices.ContainsFunc(poolBids, func(b Bid) bool { return b.Worker == p }) {
@@ -198,9 +199,9 @@ func (w *bidWindow) poolShort(usable []Bid) bool {
 // decide says whether, at now and with the usable bids so far, the
 // submitter can choose, and among which bids. The rule:
 //   - With a drawn pool, the choice is among the pool's bids, and the
-//     window closes once every drawn miner has answered (bid, or said
-//     why not), or once need of them have bid for graceAfter (a drawn
-//     miner that never answers, or answers slowly, costs at most that).
+//     window closes once every drawn miner has answered (bid, said why
+//     not, or could not be asked), or once need of them have bid for
+//     graceAfter (a drawn miner that answers slowly costs at most that).
 //   - When the pool's bids never number need (the table was stale: drawn
 //     miners are busy or gone) but all bids do, the window closes on all
 //     usable bids twice that grace after they did.

@@ -44,11 +44,13 @@ const maxInvitesFrom = 4096
 const maxHeldOffers = 10_000
 
 // invite asks each miner of a job's pool to bid (ProtocolInvite), all at
-// once, and sends on answered each that answered: with a bid, taken like
-// any other (takeBid), or with why it does not bid. One that cannot be
-// reached, or does not serve invitations (an older miner, which bids on
-// the gossip), is not sent: the window waits for it as for a slow bidder.
-// answered must have room for the whole pool.
+// once, and sends on answered each whose invitation is over: it answered
+// with a bid, taken like any other (takeBid), or with why it does not bid,
+// or it could not be asked (unreachable, or an older miner that does not
+// serve invitations and bids on the gossip). Either way no bid is coming
+// on the invitation, so a pool that cannot fill the job is known as soon
+// as it is (bidWindow.poolShort), not at the end of the window. answered
+// must have room for the whole pool.
 func (m *Market) invite(o Offer, pool []peer.ID, answered chan<- peer.ID) {
 	if len(pool) == 0 {
 		return
@@ -62,45 +64,33 @@ func (m *Market) invite(o Offer, pool []peer.ID, answered chan<- peer.ID) {
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
-			if m.askToBid(o, p, req) {
-				answered <- p
-			}
+			m.askToBid(o, p, req)
+			answered <- p
 		}()
 	}
 }
 
-// askToBid sends one invitation and takes its answer; it reports whether
-// p answered.
-func (m *Market) askToBid(o Offer, p peer.ID, req []byte) bool {
+// askToBid sends one invitation and takes its answer.
+func (m *Market) askToBid(o Offer, p peer.ID, req []byte) {
 	id := o.ID.String()
 	reply, err := exchange(m.ctx, m.streams, p, ProtocolInvite, req, 4<<10)
 	if err != nil {
 		m.log.Debug("invitation not answered", "job", id, "miner", p, "err", err)
-		return false
+		return
 	}
-	kind, err := wire.KindOf(reply)
-	if err != nil {
-		return false
-	}
-	switch kind {
-	case KindBid:
-		var b BidMsg
-		if err := openDirect(reply, KindBid, p, m.now(), &b); err != nil || b.Job != id {
-			m.log.Debug("bad answer to an invitation", "job", id, "miner", p, "err", err)
-			return false
+	var b BidMsg
+	var ack AckMsg
+	if kind, _ := wire.KindOf(reply); kind == KindBid {
+		err = openDirect(reply, KindBid, p, m.now(), &b)
+		if err == nil && b.Job == id {
+			m.takeBid(p, b)
+			return
 		}
-		m.takeBid(p, b)
-		return true
-	case KindAck:
-		var ack AckMsg
-		if err := openDirect(reply, KindAck, p, m.now(), &ack); err != nil || ack.Job != id {
-			m.log.Debug("bad answer to an invitation", "job", id, "miner", p, "err", err)
-			return false
-		}
+	} else if err = openDirect(reply, KindAck, p, m.now(), &ack); err == nil && ack.Job == id {
 		m.log.Debug("invited miner does not bid", "job", id, "miner", p, "why", ack.Reason)
-		return true
+		return
 	}
-	return false
+	m.log.Debug("bad answer to an invitation", "job", id, "miner", p, "err", err)
 }
 
 // handleInvite answers a submitter's invitation to bid on one of its

@@ -67,21 +67,23 @@ func TestOnlyThePoolBids(t *testing.T) {
 
 // TestShortPoolCallsEveryMiner: when the drawn pool cannot fill the job,
 // the submitter gossips the offer again at once and every miner that held
-// it bids. Here the table knows 4 miners, 3 of them busy (they decline
-// the invitation), and a fifth, free, is not in the table; the job needs
-// two workers. The window is ten minutes: the job is assigned because
-// the pool's declines called everyone, not because the window ended.
+// it bids. Here the table knows 4 miners: one free, two busy (they
+// decline the invitation) and one that cannot be reached (gone since its
+// last heartbeat). A fifth, free, is not in the table; the job needs two
+// workers. The window is ten minutes: the job is assigned because the
+// pool's answers called everyone, not because the window ended.
 func TestShortPoolCallsEveryMiner(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	slots := func(i int) uint32 { // miner 0 free, 1–3 busy, 4 free
+	slots := func(i int) uint32 { // miner 0 free, 1–3 busy (3 out of the table), 4 free
 		if i >= 1 && i <= 3 {
 			return 0
 		}
 		return 1
 	}
 	net := newInviteNet(ctx, t, 5, slots, true)
-	net.known = net.known[:4]
+	gone, _ := identity.Generate()
+	net.known = append(net.known[:3], KnownNode{Peer: gone.PeerID(), Capacity: net.known[0].Capacity, Policy: net.known[0].Policy})
 	assigned := make(chan Record, 1)
 	net.submitter.book.Watch(func(r Record) {
 		if r.Role == RoleSubmitter && len(r.Workers) == 2 {
