@@ -18,10 +18,10 @@ import (
 // bidder; once more at a later gossip if this node was too busy to bid or
 // could not reach the submitter. The first gossip of an offer whose
 // submitter invites its pool is held (awaitsInvitation): this node bids
-// when invited, or at the next gossip. How many offers one author may send is
-// the topic's rate limit (p2p: rejected before its signature is checked);
-// a full queue leaves the offer unmarked, and if it is still open its
-// submitter gossips it again.
+// when invited, or at the next gossip. How many offers one author may
+// send is the topic's rate limit (p2p: rejected before its signature is
+// checked); a full queue leaves the offer unmarked, and if it is still
+// open its submitter gossips it again.
 func (m *Market) readOffers() {
 	defer m.wg.Done()
 	for {

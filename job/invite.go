@@ -31,8 +31,8 @@ import (
 // Invitations one submitter may make this node answer: as many as its
 // offers on gossip (p2p.gossip_author_per_minute and _burst, defaults),
 // since an honest submitter invites a miner once per offer and window.
-// Over it, the stream is reset: the submitter waits for that miner as for
-// a slow one.
+// Over it, the stream is reset: the submitter counts this miner out of
+// that window.
 var inviteRate = p2p.PerMinute(600, 120)
 
 // maxInvitesFrom is how many submitters the invitation limiter tracks.

@@ -153,7 +153,7 @@ type BidMsg struct {
 }
 
 // InviteMsg asks a miner drawn for a job's pool to bid on it at once
-// (ProtocolInvite); it carries the signed offer, so the miner needs not
+// (ProtocolInvite); it carries the signed offer, so the miner need not
 // have seen its gossip. The miner answers with its bid, or with an ack
 // saying why it does not bid.
 type InviteMsg struct {

@@ -228,11 +228,11 @@ func (m *Market) spotSecret(id string) []byte {
 	return ed25519.Sign(m.key.PrivateKey(), []byte("vft/spot/"+id))
 }
 
-// awaitBids invites the pool it draws to bid and waits for bids on o until
-// the window can close (bidWindow's rule: the drawn pool has answered, or
-// enough of it has bid for its grace), or at the
-// latest for the bid window; without early it waits the whole window, for
-// a job whose last round was declined. Bids from workers taken says are
+// awaitBids invites the pool it draws to bid and waits for bids on o
+// until the window can close (bidWindow's rule: the drawn pool has
+// answered, or enough of it has bid for its grace), or at the latest for
+// the bid window; without early it waits the whole window, for a job
+// whose last round was declined. Bids from workers taken says are
 // out (the job's own, dropped ones) and neither count nor come back. It
 // returns the bids to choose among, and false when the market is closing.
 func (m *Market) awaitBids(o Offer, need int, taken func(peer.ID) bool, early bool) ([]Bid, bool) {
