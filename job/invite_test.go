@@ -14,6 +14,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/vft-network/vft/identity"
+	"github.com/vft-network/vft/p2p"
+	"github.com/vft-network/vft/wire"
 )
 
 // TestOnlyThePoolBids: on a network of 12 miners, a job for one worker is
@@ -213,4 +215,54 @@ func (m *Market) hasConsidered(id string) bool {
 	_, held := m.held[id]
 	_, seen := m.seen[id]
 	return held || seen
+}
+
+// TestInvitationChecks: a miner answers an invitation only when it comes
+// from the offer's own submitter, within that submitter's rate; a forged
+// or excess one gets no answer (the stream is reset). A valid one is
+// answered with a bid the miner remembers, so its assignment is accepted.
+func TestInvitationChecks(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	net := newInviteNet(ctx, t, 1, func(int) uint32 { return 1 }, true)
+	mm := net.miners[0]
+	mm.invitesFrom = p2p.NewLimiter(p2p.PerMinute(1, 2), 16) // two at once, then one a minute
+	miner := mm.key.PeerID()
+	offerOf := func(key *identity.Key) Offer {
+		spec := validSpec()
+		spec.Deadline = time.Now().Add(time.Hour).UnixMilli()
+		spec.Nonce = make([]byte, 16)
+		rand.Read(spec.Nonce)
+		o, err := NewOffer(key, spec, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	invite := func(from *Market, o Offer) ([]byte, error) {
+		req, err := wire.Seal(from.key, KindInvite, time.Now(), InviteMsg{Offer: o.Raw})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return exchange(ctx, from.streams, miner, ProtocolInvite, req, 4<<10)
+	}
+	someoneElse, _ := identity.Generate()
+	if _, err := invite(net.submitter, offerOf(someoneElse)); err == nil {
+		t.Fatal("an invitation to bid on another submitter's offer was answered")
+	}
+	o := offerOf(net.submitter.key)
+	reply, err := invite(net.submitter, o)
+	if err != nil {
+		t.Fatalf("a valid invitation: %v", err)
+	}
+	var b BidMsg
+	if err := openDirect(reply, KindBid, miner, time.Now(), &b); err != nil || b.Job != o.ID.String() {
+		t.Fatalf("the answer to a valid invitation is not the miner's bid on it: %v (job %q)", err, b.Job)
+	}
+	if !mm.bidFor(o) {
+		t.Fatal("the miner does not remember its bid: its assignment would be refused")
+	}
+	if _, err := invite(net.submitter, offerOf(net.submitter.key)); err == nil {
+		t.Fatal("an invitation past the submitter's rate was answered")
+	}
 }

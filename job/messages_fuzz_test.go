@@ -47,9 +47,8 @@ func FuzzOpenOffer(f *testing.F) {
 }
 
 // FuzzOpenDirect: every kind that arrives on a direct stream (bids,
-// assignments, acks, commitments, reveals and their requests, started,
-// progress)
-// is refused or decoded, signed by the peer at the other end; nothing
+// invitations, assignments, acks, commitments, reveals and their
+// requests, started, progress) is refused or decoded, signed by the peer at the other end; nothing
 // panics, whatever the bytes and whichever kind they claim.
 func FuzzOpenDirect(f *testing.F) {
 	key, _ := identity.Generate()
@@ -62,6 +61,7 @@ func FuzzOpenDirect(f *testing.F) {
 		body any
 	}{
 		{KindBid, BidMsg{Job: id, Price: 1000, FreeSlots: 2}},
+		{KindInvite, InviteMsg{Offer: o.Raw}},
 		{KindAssign, AssignMsg{Job: id, Offer: o.Raw, Workers: []string{key.PeerID().String()}}},
 		{KindAck, AckMsg{Job: id, OK: true}},
 		{KindCommit, CommitMsg{Job: id, Commitment: bytes.Repeat([]byte{7}, 32)}},
@@ -80,6 +80,7 @@ func FuzzOpenDirect(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var (
 			bid    BidMsg
+			invite InviteMsg
 			assign AssignMsg
 			ack    AckMsg
 			commit CommitMsg
@@ -89,7 +90,7 @@ func FuzzOpenDirect(f *testing.F) {
 			prog   ProgressMsg
 		)
 		opened := 0
-		for kind, v := range map[string]any{KindBid: &bid, KindAssign: &assign, KindAck: &ack, KindCommit: &commit,
+		for kind, v := range map[string]any{KindBid: &bid, KindInvite: &invite, KindAssign: &assign, KindAck: &ack, KindCommit: &commit,
 			KindRevealRequest: &req, KindReveal: &reveal, KindStarted: &start, KindProgress: &prog} {
 			if openDirect(data, kind, from, fuzzNow, v) == nil {
 				opened++
@@ -98,8 +99,10 @@ func FuzzOpenDirect(f *testing.F) {
 		if opened > 1 {
 			t.Fatalf("one message opened as %d kinds", opened)
 		}
-		if assign.Offer != nil {
-			OpenOffer(assign.Offer, fuzzNow) // the nested offer goes through the same checks
+		for _, nested := range [][]byte{assign.Offer, invite.Offer} {
+			if nested != nil {
+				OpenOffer(nested, fuzzNow) // the nested offer goes through the same checks
+			}
 		}
 	})
 }
