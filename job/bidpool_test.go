@@ -375,7 +375,7 @@ func TestBusyMinerBidsOnEveryPassedOffer(t *testing.T) {
 			return c
 		}
 	}
-	net := newMarketNet(ctx, t, 1, capacity, true)
+	net := newMarketNet(ctx, t, 1, 10*time.Minute, capacity, true)
 	mm := net.miners[0]
 	const jobs = 6
 	var mu sync.Mutex
@@ -504,31 +504,12 @@ func TestDeclinesBounded(t *testing.T) {
 
 // oneMinerMarket starts a miner whose free capacity is what capacity
 // says, and a submitter (bid window window) whose heartbeat table knows
-// that miner only, connected on loopback; both share in-memory gossip.
+// that miner only, connected on loopback; both share in-memory gossip
+// (newMarketNet).
 func oneMinerMarket(ctx context.Context, t *testing.T, window time.Duration, capacity func(context.Context) Capacity) (submitter, miner *Market) {
 	t.Helper()
-	log := slog.New(slog.DiscardHandler)
-	offers, verdicts := newBus(), newBus()
-	subKey, _ := identity.Generate()
-	sub := loopbackHost(t, subKey)
-	minerKey, _ := identity.Generate()
-	minerHost := loopbackHost(t, minerKey)
-	if err := minerHost.Connect(ctx, peer.AddrInfo{ID: sub.ID(), Addrs: sub.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
-	policy := Policy{MinPrice: 1, Executors: []string{ExecutorWASM}}
-	miner = NewMarket(minerKey, minerHost, NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now),
-		MarketOptions{Capacity: capacity, Works: true, Policy: policy}, log)
-	miner.Start(offers.join(minerKey.PeerID()), verdicts.join(minerKey.PeerID()))
-	t.Cleanup(func() { miner.Close() })
-	known := func() []KnownNode {
-		return []KnownNode{{Peer: minerKey.PeerID(), Capacity: Capacity{CPUCores: 4, MemoryBytes: 8 << 30, FreeSlots: 1}, Policy: policy}}
-	}
-	submitter = NewMarket(subKey, sub, NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now),
-		MarketOptions{BidWindow: window, Known: known}, log)
-	submitter.Start(offers.join(subKey.PeerID()), verdicts.join(subKey.PeerID()))
-	t.Cleanup(func() { submitter.Close() })
-	return submitter, miner
+	net := newMarketNet(ctx, t, 1, window, func(int) func(context.Context) Capacity { return capacity }, true)
+	return net.submitter, net.miners[0]
 }
 
 // expectAssigned waits for the job's first assignment (from watchAssigned)

@@ -127,26 +127,30 @@ func TestNoTableCallsEveryMiner(t *testing.T) {
 }
 
 // inviteNet is a submitter and n miners on loopback, sharing in-memory
-// gossip, each miner with the free slots slots(i) says. The submitter's
-// heartbeat table lists known (every miner, unless the test cuts it;
-// none without a table).
+// gossip. The submitter's heartbeat table lists known (every miner,
+// unless the test cuts it; none without a table).
 type inviteNet struct {
 	submitter *Market
 	miners    []*Market
 	known     []KnownNode
 }
 
+// newInviteNet starts an inviteNet whose miners have the free slots
+// slots(i) says, and whose submitter's bid window is ten minutes: a job
+// assigned in a test's 30 s was not assigned by the window's end.
 func newInviteNet(ctx context.Context, t *testing.T, n int, slots func(int) uint32, table bool) *inviteNet {
 	t.Helper()
-	return newMarketNet(ctx, t, n, func(i int) func(context.Context) Capacity {
+	return newMarketNet(ctx, t, n, 10*time.Minute, func(i int) func(context.Context) Capacity {
 		c := Capacity{CPUCores: 4, MemoryBytes: 8 << 30, FreeSlots: slots(i)}
 		return func(context.Context) Capacity { return c }
 	}, table)
 }
 
-// newMarketNet is newInviteNet with each miner's capacity as capacity(i)
-// says, at each look.
-func newMarketNet(ctx context.Context, t *testing.T, n int, capacity func(int) func(context.Context) Capacity, table bool) *inviteNet {
+// newMarketNet starts an inviteNet whose miner i has the capacity
+// capacity(i) says at each look, and whose submitter has the bid window
+// window. It returns once identify has told every miner that the
+// submitter invites, as on a network up for more than a moment.
+func newMarketNet(ctx context.Context, t *testing.T, n int, window time.Duration, capacity func(int) func(context.Context) Capacity, table bool) *inviteNet {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	offers, verdicts := newBus(), newBus()
@@ -169,15 +173,13 @@ func newMarketNet(ctx context.Context, t *testing.T, n int, capacity func(int) f
 		hosts = append(hosts, h)
 		net.known = append(net.known, KnownNode{Peer: key.PeerID(), Capacity: Capacity{CPUCores: 4, MemoryBytes: 8 << 30, FreeSlots: 1}, Policy: policy})
 	}
-	opts := MarketOptions{BidWindow: 10 * time.Minute}
+	opts := MarketOptions{BidWindow: window}
 	if table {
 		opts.Known = func() []KnownNode { return net.known }
 	}
 	net.submitter = NewMarket(subKey, sub, NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now), opts, log)
 	net.submitter.Start(offers.join(subKey.PeerID()), verdicts.join(subKey.PeerID()))
 	t.Cleanup(func() { net.submitter.Close() })
-	// Identify tells each miner that the submitter invites, as it has on
-	// a network up for more than a moment.
 	for i, mm := range net.miners {
 		for !mm.invites(subKey.PeerID()) {
 			select {
