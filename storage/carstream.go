@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ipfs/boxo/datastore/dshelp"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -160,6 +161,7 @@ func (cs *carServer) stream(ctx context.Context, w io.Writer, root cid.Cid, skip
 	sent := 0
 	var pos uint64
 	var lenBuf [binary.MaxVarintLen64]byte
+	var leafBuf []byte // each raw leaf is read into it (readLeaf)
 	for {
 		c, ok := order.next()
 		if !ok {
@@ -169,29 +171,35 @@ func (cs *carServer) stream(ctx context.Context, w io.Writer, root cid.Cid, skip
 			pos++ // a leaf the client has: nothing to read
 			continue
 		}
-		blk, err := cs.get(ctx, c)
-		if err != nil {
-			return sent, fmt.Errorf("block %s: %w", c, err)
+		var data []byte
+		if leaf, ok := cs.readLeaf(c, leafBuf); ok {
+			data, leafBuf = leaf, leaf
+		} else {
+			blk, err := cs.get(ctx, c)
+			if err != nil {
+				return sent, fmt.Errorf("block %s: %w", c, err)
+			}
+			links, err := blockLinks(blk)
+			if err != nil {
+				return sent, err
+			}
+			order.push(links)
+			data = blk.RawData()
 		}
-		links, err := blockLinks(blk)
-		if err != nil {
-			return sent, err
-		}
-		order.push(links)
 		if pos < skip {
 			pos++
 			continue
 		}
 		pos++
 		cb := c.Bytes()
-		n := binary.PutUvarint(lenBuf[:], uint64(len(cb)+len(blk.RawData())))
+		n := binary.PutUvarint(lenBuf[:], uint64(len(cb)+len(data)))
 		if _, err := w.Write(lenBuf[:n]); err != nil {
 			return sent, err
 		}
 		if _, err := w.Write(cb); err != nil {
 			return sent, err
 		}
-		if _, err := w.Write(blk.RawData()); err != nil {
+		if _, err := w.Write(data); err != nil {
 			return sent, err
 		}
 		sent++
@@ -208,6 +216,20 @@ func (cs *carServer) get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
 		return cs.s.bstore.Get(ctx, c) // inline: not stored
 	}
 	return cs.s.guard.Blockstore.Get(ctx, c)
+}
+
+// readLeaf reads a raw leaf from the pack store into buf (readInto), which
+// the caller reuses for the next leaf once it has written this one. It
+// says false for any other block, and for a leaf it cannot read, which
+// get then reads the usual way, so a corrupt one is deleted and reported
+// missing as on every other path.
+func (cs *carServer) readLeaf(c cid.Cid, buf []byte) ([]byte, bool) {
+	pack, ok := cs.s.blocks.(*packStore)
+	if !ok || c.Type() != cid.Raw || c.Prefix().MhType == multihash.IDENTITY {
+		return nil, false
+	}
+	data, err := pack.getInto(dshelp.MultihashToDsKey(c.Hash()), buf)
+	return data, err == nil
 }
 
 func readCARRequest(r *bufio.Reader) (cid.Cid, uint64, error) {
@@ -308,17 +330,24 @@ func (cr *carReader) next() (blocks.Block, error) {
 		cr.order.unpop(want)
 		return nil, fmt.Errorf("car section of %d bytes, over the limit of %d", n, carMaxSection)
 	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(cr.r, buf); err != nil {
+	// The CID first, from the reader's buffer, so that the block's bytes
+	// go straight into a buffer of their own (blockBuf).
+	head, err := cr.r.Peek(min(int(n), carMaxCIDLen))
+	if err != nil {
 		cr.order.unpop(want)
 		return nil, io.ErrUnexpectedEOF
 	}
-	cn, c, err := cid.CidFromBytes(buf)
+	cn, c, err := cid.CidFromBytes(head)
 	if err != nil || !c.Equals(want) {
 		cr.order.unpop(want)
 		return nil, fmt.Errorf("car stream sent %v where %s was next: not the requested DAG", c, want)
 	}
-	data := buf[cn:]
+	_, _ = cr.r.Discard(cn) // peeked: cannot fail
+	data := blockBuf(int(n) - cn)
+	if _, err := io.ReadFull(cr.r, data); err != nil {
+		cr.order.unpop(want)
+		return nil, io.ErrUnexpectedEOF
+	}
 	sum, err := c.Prefix().Sum(data)
 	if err != nil || !sum.Equals(c) {
 		cr.order.unpop(want)
@@ -336,6 +365,39 @@ func (cr *carReader) next() (blocks.Block, error) {
 	}
 	cr.order.push(links)
 	return blk, nil
+}
+
+// blockBufs holds buffers carReader read blocks into, given back once
+// the blocks are written (recycleBlocks): a new megabyte per block cost a
+// transfer about a twentieth of its CPU in clearing and collecting
+// memory. Only buffers of at least minPooledBlock are pooled, so a small
+// node never holds a leaf's megabyte.
+var blockBufs sync.Pool // of *[]byte
+
+const minPooledBlock = 64 << 10
+
+// blockBuf returns a buffer of n bytes, from blockBufs when one is big
+// enough.
+func blockBuf(n int) []byte {
+	if n >= minPooledBlock {
+		if p, _ := blockBufs.Get().(*[]byte); p != nil && cap(*p) >= n {
+			return (*p)[:n]
+		}
+	}
+	return make([]byte, n)
+}
+
+// recycleBlocks gives the buffers of blocks that carReader read back to
+// blockBufs. The caller must hold no other reference to them: it calls
+// this once a batch is written and the blocks are dropped, and the stores
+// keep no block's bytes once PutMany has returned.
+func recycleBlocks(batch []blocks.Block) {
+	for _, blk := range batch {
+		if b := blk.RawData(); cap(b) >= minPooledBlock {
+			b = b[:0]
+			blockBufs.Put(&b)
+		}
+	}
 }
 
 // localPrefix walks the local copy of the DAG in dagOrder up to the first
@@ -460,6 +522,7 @@ func (s *Store) fetchCARFrom(ctx context.Context, p peer.ID, root cid.Cid, progr
 				continue
 			}
 			written += int(s.guard.written.Load() - before)
+			recycleBlocks(b)
 		}
 	}()
 	_, rerr := s.readBatches(st, cr, progress, func(b []blocks.Block) error {

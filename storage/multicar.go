@@ -525,7 +525,13 @@ func (s *Store) readCARItem(ctx context.Context, sched *carSched, st network.Str
 		return 0, fmt.Errorf("unknown status %d", status)
 	}
 	cr := &carReader{r: br, order: pd.order}
-	n, err := s.readBatches(st, cr, progress, func(b []blocks.Block) error { return s.putClaimed(ctx, sched, b) })
+	n, err := s.readBatches(st, cr, progress, func(b []blocks.Block) error {
+		if err := s.putClaimed(ctx, sched, b); err != nil {
+			return err
+		}
+		recycleBlocks(b)
+		return nil
+	})
 	if errors.Is(err, io.EOF) {
 		return n, nil
 	}
