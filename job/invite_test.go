@@ -3,6 +3,7 @@ package job
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"log/slog"
 	"slices"
 	"testing"
@@ -110,6 +111,112 @@ func TestShortPoolCallsEveryMiner(t *testing.T) {
 	}
 }
 
+// TestInvitationDialsUnconnectedMiner: a submitter invites a drawn miner
+// it has no connection to at the addresses the miner's heartbeat
+// announced. Miners 0 and 1 are connected but busy; miners 2 and 3 are
+// free, and neither they nor the submitter can dial the other without
+// those addresses, so their bids on the offer's gossip cannot reach it.
+// The job is assigned to miners 2 and 3.
+func TestInvitationDialsUnconnectedMiner(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	net := newInviteNet(ctx, t, 4, func(i int) uint32 { return uint32(i / 2) }, true)
+	for i := 2; i < 4; i++ {
+		net.cut(t, i)
+		for _, a := range net.hosts[i].Addrs() {
+			net.known[i].Addrs = append(net.known[i].Addrs, a.String())
+		}
+	}
+	assigned := make(chan Record, 1)
+	net.submitter.book.Watch(func(r Record) {
+		if r.Role == RoleSubmitter && len(r.Workers) == 2 {
+			select {
+			case assigned <- r:
+			default:
+			}
+		}
+	})
+	submitJob(ctx, t, net.submitter, 2)
+	select {
+	case r := <-assigned:
+		want := []peer.ID{net.hosts[2].ID(), net.hosts[3].ID()}
+		got := slices.Clone(r.Workers)
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("workers %v, want the two free, unconnected miners %v", got, want)
+		}
+	case <-ctx.Done():
+		t.Fatal("not assigned: the free miners were never invited at their addresses")
+	}
+}
+
+// TestPoolDrawIgnoresConnections: the pool is drawn among every miner the
+// submitter can reach, connected or not: over many jobs each is drawn,
+// and a miner with no address is drawn only when the reachable ones are
+// too few.
+func TestPoolDrawIgnoresConnections(t *testing.T) {
+	ctx := context.Background()
+	subKey, _ := identity.Generate()
+	sub := loopbackHost(t, subKey)
+	m := NewMarket(subKey, sub, nil, MarketOptions{}, slog.New(slog.DiscardHandler))
+	var could []peer.ID
+	var known []KnownNode
+	kind := map[peer.ID]string{}
+	for range 6 { // connected
+		key, _ := identity.Generate()
+		h := loopbackHost(t, key)
+		if err := h.Connect(ctx, peer.AddrInfo{ID: sub.ID(), Addrs: sub.Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+		could, kind[h.ID()] = append(could, h.ID()), "connected"
+		known = append(known, KnownNode{Peer: h.ID()})
+	}
+	for i := range 10 { // 6 announce addresses in their heartbeats, 4 none
+		key, _ := identity.Generate()
+		n := KnownNode{Peer: key.PeerID()}
+		kind[n.Peer] = "no address"
+		if i < 6 {
+			n.Addrs = []string{fmt.Sprintf("/ip4/198.18.0.%d/udp/4001/quic-v1", i+1)}
+			kind[n.Peer] = "announced"
+		}
+		could, known = append(could, n.Peer), append(known, n)
+	}
+	drawn := map[peer.ID]int{}
+	for i := range 40 {
+		pool := m.drawReachable(could, known, minPool, []byte{byte(i)})
+		if len(pool) != minPool {
+			t.Fatalf("pool of %d, want %d", len(pool), minPool)
+		}
+		for _, p := range pool {
+			if kind[p] == "no address" {
+				t.Fatalf("drew %s, which has no address, though 12 miners can be reached", p)
+			}
+			drawn[p]++
+			if kind[p] == "announced" && len(sub.Peerstore().Addrs(p)) == 0 {
+				t.Errorf("drew %s but did not keep its announced address for the invitation", p)
+			}
+		}
+	}
+	for p, k := range kind {
+		if k != "no address" && drawn[p] == 0 {
+			t.Errorf("miner %s (%s) never drawn in 40 jobs", p, k)
+		}
+	}
+	// Among 3 that announced addresses and 4 that did not, a pool of 5
+	// is the 3 and 2 of the others.
+	pool := m.drawReachable(could[9:], known[9:], 5, []byte{0})
+	reached := 0
+	for _, p := range pool {
+		if kind[p] == "announced" {
+			reached++
+		}
+	}
+	if len(pool) != 5 || reached != 3 {
+		t.Fatalf("pool of %d with %d of the 3 reachable miners, want 5 with all 3", len(pool), reached)
+	}
+}
+
 // TestNoTableCallsEveryMiner: a submitter without a heartbeat table draws
 // no pool, so it invites nobody: it gossips the offer again at once and
 // the miners, which held the first gossip, bid on the second.
@@ -133,6 +240,23 @@ type inviteNet struct {
 	submitter *Market
 	miners    []*Market
 	known     []KnownNode
+	// hosts are the miners' libp2p hosts, by index; subHost the
+	// submitter's.
+	hosts   []host.Host
+	subHost host.Host
+}
+
+// cut closes the connection between the submitter and miner i and makes
+// each forget the other's addresses: neither can dial the other again
+// unless told where.
+func (n *inviteNet) cut(t *testing.T, i int) {
+	t.Helper()
+	miner := n.hosts[i]
+	n.subHost.Peerstore().ClearAddrs(miner.ID())
+	miner.Peerstore().ClearAddrs(n.subHost.ID())
+	if err := n.subHost.Network().ClosePeer(miner.ID()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // newInviteNet starts an inviteNet whose miners have the free slots
@@ -156,9 +280,8 @@ func newMarketNet(ctx context.Context, t *testing.T, n int, window time.Duration
 	offers, verdicts := newBus(), newBus()
 	subKey, _ := identity.Generate()
 	sub := loopbackHost(t, subKey)
-	net := &inviteNet{}
+	net := &inviteNet{subHost: sub}
 	policy := Policy{MinPrice: 1, Executors: []string{ExecutorWASM}}
-	var hosts []host.Host
 	for i := range n {
 		key, _ := identity.Generate()
 		h := loopbackHost(t, key)
@@ -170,7 +293,7 @@ func newMarketNet(ctx context.Context, t *testing.T, n int, window time.Duration
 		mm.Start(offers.join(key.PeerID()), verdicts.join(key.PeerID()))
 		t.Cleanup(func() { mm.Close() })
 		net.miners = append(net.miners, mm)
-		hosts = append(hosts, h)
+		net.hosts = append(net.hosts, h)
 		net.known = append(net.known, KnownNode{Peer: key.PeerID(), Capacity: Capacity{CPUCores: 4, MemoryBytes: 8 << 30, FreeSlots: 1}, Policy: policy})
 	}
 	opts := MarketOptions{BidWindow: window}
@@ -184,7 +307,7 @@ func newMarketNet(ctx context.Context, t *testing.T, n int, window time.Duration
 		for !mm.invites(subKey.PeerID()) {
 			select {
 			case <-ctx.Done():
-				t.Fatalf("miner %d never learnt the submitter's protocols (%v)", i, hosts[i].Peerstore().PeerInfo(sub.ID()))
+				t.Fatalf("miner %d never learnt the submitter's protocols (%v)", i, net.hosts[i].Peerstore().PeerInfo(sub.ID()))
 			case <-time.After(5 * time.Millisecond):
 			}
 		}

@@ -75,6 +75,10 @@ type KnownNode struct {
 	Peer     peer.ID
 	Capacity Capacity
 	Policy   Policy
+	// Addrs are where its heartbeat says it can be reached (its public
+	// or relay addresses, as multiaddr strings): a submitter not
+	// connected to it dials them to invite it (drawReachable).
+	Addrs []string
 }
 
 // maxSeenOffers bounds the memory a worker spends remembering offers.

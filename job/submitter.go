@@ -11,6 +11,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/vft-network/vft/verify"
 	"github.com/vft-network/vft/wire"
@@ -239,8 +241,9 @@ func (m *Market) awaitBids(o Offer, need int, taken func(peer.ID) bool, early bo
 	id := o.ID.String()
 	start := time.Now()
 	windowEnd := time.After(m.opts.BidWindow)
-	could := couldBid(o, m.known(), m.key.PeerID(), taken)
-	pool := m.drawReachable(could, poolSize(need), m.poolSecret(id))
+	known := m.known()
+	could := couldBid(o, known, m.key.PeerID(), taken)
+	pool := m.drawReachable(could, known, poolSize(need), m.poolSecret(id))
 	m.setPool(id, pool)
 	w := newBidWindow(need, could, pool, start)
 	answered := make(chan peer.ID, len(pool))
@@ -292,31 +295,62 @@ func (m *Market) awaitBids(o Offer, need int, taken func(peer.ID) bool, early bo
 	}
 }
 
-// drawReachable draws the pool (drawPool) among the miners this node is
-// connected to first, and tops it up from the others only when they are
-// too few: a bid needs a way to this node, and a miner that has none
-// would only hold the window open for its grace. Whom a node is connected
-// to is its DHT neighbourhood and gossip mesh, both drawn by peer ID, not
-// by distance. A Streams that cannot say (not a libp2p host) draws among
-// all.
-func (m *Market) drawReachable(could []peer.ID, size int, secret []byte) []peer.ID {
-	h, ok := m.streams.(interface{ Network() network.Network })
+// drawReachable draws the pool (drawPool) among the miners this node can
+// reach: those it is connected to and those it has an address for, in
+// its peerstore or in the miner's heartbeat (added to the peerstore for a
+// drawn miner, so that its invitation can dial it). Only when they are
+// too few is the pool topped up from the others, whose invitations fail
+// at once. A drawn miner answers on the invitation's stream, so it needs
+// no way to this node, and whom this node happens to be connected to
+// (its DHT neighbourhood, its gossip mesh, whoever dialled it) plays no
+// part in the draw: a miner that connects to a big submitter is drawn no
+// more often for it, and a miner across the network as often as a
+// neighbour. Its first invitation then costs the dial, a round trip or
+// two. A Streams that cannot say (not a libp2p host) draws among all.
+func (m *Market) drawReachable(could []peer.ID, known []KnownNode, size int, secret []byte) []peer.ID {
+	h, ok := m.streams.(interface {
+		Network() network.Network
+		Peerstore() peerstore.Peerstore
+	})
 	if !ok {
 		return drawPool(could, size, m.opts.Reputation, secret)
 	}
-	var connected, unconnected []peer.ID
-	for _, p := range could {
-		if h.Network().Connectedness(p) == network.Connected {
-			connected = append(connected, p)
-		} else {
-			unconnected = append(unconnected, p)
+	announced := map[peer.ID][]string{}
+	for _, n := range known {
+		if len(n.Addrs) > 0 {
+			announced[n.Peer] = n.Addrs
 		}
 	}
-	pool := drawPool(connected, size, m.opts.Reputation, secret)
+	var reachable, unreachable []peer.ID
+	for _, p := range could {
+		if h.Network().Connectedness(p) == network.Connected || len(h.Peerstore().Addrs(p)) > 0 || len(announced[p]) > 0 {
+			reachable = append(reachable, p)
+		} else {
+			unreachable = append(unreachable, p)
+		}
+	}
+	pool := drawPool(reachable, size, m.opts.Reputation, secret)
+	for _, p := range pool {
+		if h.Network().Connectedness(p) != network.Connected {
+			h.Peerstore().AddAddrs(p, multiaddrs(announced[p]), peerstore.TempAddrTTL)
+		}
+	}
 	if len(pool) < size {
-		pool = append(pool, drawPool(unconnected, size-len(pool), m.opts.Reputation, secret)...)
+		pool = append(pool, drawPool(unreachable, size-len(pool), m.opts.Reputation, secret)...)
 	}
 	return pool
+}
+
+// multiaddrs parses the addresses a heartbeat announced (checked when it
+// arrived: heartbeat.CheckOptional).
+func multiaddrs(addrs []string) []ma.Multiaddr {
+	var out []ma.Multiaddr
+	for _, a := range addrs {
+		if m, err := ma.NewMultiaddr(a); err == nil {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // poolSecret keys a job's pool draw (drawPool) like its choice, under its

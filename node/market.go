@@ -60,7 +60,7 @@ func (n *Node) knownNodes() []job.KnownNode {
 		for _, g := range hb.GPUs {
 			c.GPUs = append(c.GPUs, job.GPU{Name: g.Name, MemoryBytes: g.FreeMemoryBytes})
 		}
-		out = append(out, job.KnownNode{Peer: e.Peer, Capacity: c,
+		out = append(out, job.KnownNode{Peer: e.Peer, Capacity: c, Addrs: hb.Addrs,
 			Policy: job.Policy{MinPrice: hb.PriceFloor, Mint: hb.Mint, Executors: hb.Executors}})
 	}
 	return out

@@ -617,6 +617,11 @@ func run(cfg config, logf func(string, ...any)) (result, error) {
 				hb = heartbeat.Heartbeat{Mode: "miner", Executors: []string{wasm.Name}, PriceFloor: 1,
 					FreeSlots: uint32(max(0, cfg.MaxJobs-n.worker.Running())), CPUCores: 4,
 					MemoryBytes: 8 << 30, FreeMemoryBytes: 8 << 30}
+				// As a public miner's heartbeat does (node.heartbeatBody).
+				hb.Reachability = heartbeat.ReachabilityPublic
+				for _, a := range n.host.Addrs() {
+					hb.Addrs = append(hb.Addrs, a.String())
+				}
 			}
 			return hb
 		}
@@ -896,7 +901,7 @@ func known(hb *heartbeat.Service) []job.KnownNode {
 	var out []job.KnownNode
 	for _, e := range hb.Nodes() {
 		b := e.Heartbeat
-		out = append(out, job.KnownNode{Peer: e.Peer,
+		out = append(out, job.KnownNode{Peer: e.Peer, Addrs: b.Addrs,
 			Capacity: job.Capacity{CPUCores: b.CPUCores, MemoryBytes: b.FreeMemoryBytes, FreeSlots: b.FreeSlots},
 			Policy:   job.Policy{MinPrice: b.PriceFloor, Mint: b.Mint, Executors: b.Executors}})
 	}
