@@ -87,6 +87,15 @@ func TestShortPoolCallsEveryMiner(t *testing.T) {
 	net := newInviteNet(ctx, t, 5, slots, true)
 	gone, _ := identity.Generate()
 	net.known = append(net.known[:3], KnownNode{Peer: gone.PeerID(), Capacity: net.known[0].Capacity, Policy: net.known[0].Policy})
+	assignTwo(ctx, t, net, []peer.ID{net.miners[0].key.PeerID(), net.miners[4].key.PeerID()},
+		"the two free miners", "the miner outside the pool never bid")
+}
+
+// assignTwo submits a job for two workers and checks that it is assigned
+// to want (who they are, for the failure message); notAssigned says why
+// it would not be.
+func assignTwo(ctx context.Context, t *testing.T, net *inviteNet, want []peer.ID, who, notAssigned string) {
+	t.Helper()
 	assigned := make(chan Record, 1)
 	net.submitter.book.Watch(func(r Record) {
 		if r.Role == RoleSubmitter && len(r.Workers) == 2 {
@@ -99,15 +108,14 @@ func TestShortPoolCallsEveryMiner(t *testing.T) {
 	submitJob(ctx, t, net.submitter, 2)
 	select {
 	case r := <-assigned:
-		want := []peer.ID{net.miners[0].key.PeerID(), net.miners[4].key.PeerID()}
 		got := slices.Clone(r.Workers)
 		slices.Sort(got)
-		slices.Sort(want)
+		want = slices.Sorted(slices.Values(want))
 		if !slices.Equal(got, want) {
-			t.Fatalf("workers %v, want the two free miners %v", got, want)
+			t.Fatalf("workers %v, want %s %v", got, who, want)
 		}
 	case <-ctx.Done():
-		t.Fatal("not assigned: the miner outside the pool never bid")
+		t.Fatal("not assigned: " + notAssigned)
 	}
 }
 
@@ -127,28 +135,8 @@ func TestInvitationDialsUnconnectedMiner(t *testing.T) {
 			net.known[i].Addrs = append(net.known[i].Addrs, a.String())
 		}
 	}
-	assigned := make(chan Record, 1)
-	net.submitter.book.Watch(func(r Record) {
-		if r.Role == RoleSubmitter && len(r.Workers) == 2 {
-			select {
-			case assigned <- r:
-			default:
-			}
-		}
-	})
-	submitJob(ctx, t, net.submitter, 2)
-	select {
-	case r := <-assigned:
-		want := []peer.ID{net.hosts[2].ID(), net.hosts[3].ID()}
-		got := slices.Clone(r.Workers)
-		slices.Sort(got)
-		slices.Sort(want)
-		if !slices.Equal(got, want) {
-			t.Fatalf("workers %v, want the two free, unconnected miners %v", got, want)
-		}
-	case <-ctx.Done():
-		t.Fatal("not assigned: the free miners were never invited at their addresses")
-	}
+	assignTwo(ctx, t, net, []peer.ID{net.hosts[2].ID(), net.hosts[3].ID()},
+		"the two free, unconnected miners", "the free miners were never invited at their addresses")
 }
 
 // TestPoolDrawIgnoresConnections: the pool is drawn among every miner the
