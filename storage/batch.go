@@ -21,17 +21,20 @@ const (
 // one: otherwise blocks could land after the pin lock is released.
 type batchDAG struct {
 	ipld.DAGService
-	ctx   context.Context
-	nodes []ipld.Node
-	size  int
-	sem   chan struct{}
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	err   error
+	ctx context.Context
+	// stored, when set, is called with each batch once it is written;
+	// last says it is Commit's, which holds the DAG's root.
+	stored func(nodes []ipld.Node, last bool)
+	nodes  []ipld.Node
+	size   int
+	sem    chan struct{}
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	err    error
 }
 
-func newBatchDAG(ctx context.Context, ds ipld.DAGService) *batchDAG {
-	return &batchDAG{DAGService: ds, ctx: ctx, sem: make(chan struct{}, max(2, runtime.NumCPU()))}
+func newBatchDAG(ctx context.Context, ds ipld.DAGService, stored func(nodes []ipld.Node, last bool)) *batchDAG {
+	return &batchDAG{DAGService: ds, ctx: ctx, stored: stored, sem: make(chan struct{}, max(2, runtime.NumCPU()))}
 }
 
 func (b *batchDAG) Add(ctx context.Context, nd ipld.Node) error {
@@ -41,7 +44,7 @@ func (b *batchDAG) Add(ctx context.Context, nd ipld.Node) error {
 	b.nodes = append(b.nodes, nd)
 	b.size += len(nd.RawData())
 	if len(b.nodes) >= batchMaxNodes || b.size >= batchMaxSize {
-		return b.flush()
+		return b.flush(false)
 	}
 	return nil
 }
@@ -55,7 +58,7 @@ func (b *batchDAG) AddMany(ctx context.Context, nds []ipld.Node) error {
 	return nil
 }
 
-func (b *batchDAG) flush() error {
+func (b *batchDAG) flush(last bool) error {
 	if len(b.nodes) == 0 {
 		return nil
 	}
@@ -76,6 +79,10 @@ func (b *batchDAG) flush() error {
 				b.err = err
 			}
 			b.mu.Unlock()
+			return
+		}
+		if b.stored != nil {
+			b.stored(nodes, last)
 		}
 	}()
 	return nil
@@ -89,7 +96,7 @@ func (b *batchDAG) firstErr() error {
 
 // Commit writes what is buffered and waits for every write.
 func (b *batchDAG) Commit() error {
-	err := b.flush()
+	err := b.flush(true)
 	b.wg.Wait()
 	if err != nil {
 		return err

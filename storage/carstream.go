@@ -367,39 +367,6 @@ func (cr *carReader) next() (blocks.Block, error) {
 	return blk, nil
 }
 
-// blockBufs holds buffers carReader read blocks into, given back once
-// the blocks are written (recycleBlocks): a new megabyte per block cost a
-// transfer about a twentieth of its CPU in clearing and collecting
-// memory. Only buffers of at least minPooledBlock are pooled, so a small
-// node never holds a leaf's megabyte.
-var blockBufs sync.Pool // of *[]byte
-
-const minPooledBlock = 64 << 10
-
-// blockBuf returns a buffer of n bytes, from blockBufs when one is big
-// enough.
-func blockBuf(n int) []byte {
-	if n >= minPooledBlock {
-		if p, _ := blockBufs.Get().(*[]byte); p != nil && cap(*p) >= n {
-			return (*p)[:n]
-		}
-	}
-	return make([]byte, n)
-}
-
-// recycleBlocks gives the buffers of blocks that carReader read back to
-// blockBufs. The caller must hold no other reference to them: it calls
-// this once a batch is written and the blocks are dropped, and the stores
-// keep no block's bytes once PutMany has returned.
-func recycleBlocks(batch []blocks.Block) {
-	for _, blk := range batch {
-		if b := blk.RawData(); cap(b) >= minPooledBlock {
-			b = b[:0]
-			blockBufs.Put(&b)
-		}
-	}
-}
-
 // localPrefix walks the local copy of the DAG in dagOrder up to the first
 // block that is not here: the blocks a resumed stream can skip.
 func (s *Store) localPrefix(ctx context.Context, root cid.Cid) (*dagOrder, uint64, error) {

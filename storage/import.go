@@ -17,6 +17,7 @@ import (
 	ihelper "github.com/ipfs/boxo/ipld/unixfs/importer/helpers"
 	uio "github.com/ipfs/boxo/ipld/unixfs/io"
 	pin "github.com/ipfs/boxo/pinning/pinner"
+	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	ipld "github.com/ipfs/go-ipld-format"
 )
@@ -201,7 +202,7 @@ func (im *importer) addFile(f files.File) (ipld.Node, error) {
 	// batches are written.
 	ahead := newHashAhead(im.ctx, spl, cfg.cidBuilder(), cfg.RawLeaves, im.chunkDone)
 	defer ahead.Close()
-	bufDAG := newBatchDAG(im.ctx, im.s.dag)
+	bufDAG := newBatchDAG(im.ctx, im.s.localDAG, im.stored)
 	defer bufDAG.wait()
 	params := ihelper.DagBuilderParams{
 		Dagserv:    bufDAG,
@@ -221,6 +222,44 @@ func (im *importer) addFile(f files.File) (ipld.Node, error) {
 		return nil, err
 	}
 	return nd, nil
+}
+
+// stored follows each batch of a file's blocks onto disk. They are
+// written past bitswap (to the local DAG) and announced to it here
+// (announceImported), so that the raw leaves' buffers can go back to the
+// chunker (recycleLeaves). Commit's batch keeps its buffers: it holds the
+// root, which addFile returns.
+func (im *importer) stored(nodes []ipld.Node, last bool) {
+	im.s.announceImported(nodes)
+	if !last {
+		im.s.recycleLeaves(nodes)
+	}
+}
+
+// announceImported tells bitswap about blocks an import stored, as the
+// online blockservice does for what it writes, except that a local fetch
+// waiting for a raw leaf is not handed it: the import reuses a leaf's
+// buffer once it is stored, and a waiting fetch would keep the block.
+// Peers that want any of the blocks are sent them as before: bitswap's
+// server keeps only their CIDs and reads the blocks from the store.
+func (s *Store) announceImported(nodes []ipld.Node) {
+	if s.bswap == nil {
+		return
+	}
+	all := make([]blocks.Block, 0, len(nodes))
+	var inner []blocks.Block
+	for _, nd := range nodes {
+		all = append(all, nd)
+		if nd.Cid().Type() != cid.Raw {
+			inner = append(inner, nd)
+		}
+	}
+	if s.bswap.Server != nil {
+		_ = s.bswap.Server.NotifyNewBlocks(s.ctx, all...)
+	}
+	if len(inner) > 0 {
+		_ = s.bswap.Client.NotifyNewBlocks(s.ctx, inner...)
+	}
 }
 
 func (im *importer) addDir(d files.Directory) (ipld.Node, error) {

@@ -1,0 +1,63 @@
+package storage
+
+import (
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	ipld "github.com/ipfs/go-ipld-format"
+	pool "github.com/libp2p/go-buffer-pool"
+)
+
+// Block buffers are reused once their blocks are on disk. A new megabyte
+// per block cost an import or a transfer more than the copy itself: the
+// runtime clears it, the collector runs every few dozen megabytes, and on
+// a VM each page touched for the first time faults to the host. Imports
+// of 512 MiB took a quarter less time, a CAR stream's client about a
+// twentieth less CPU (docs/BENCHMARKS.md).
+//
+// The pool is go-buffer-pool's, which boxo's chunker takes its chunks
+// from: a leaf given back is the buffer the import's next chunk is read
+// into. A buffer goes back only when nothing else holds its block: the
+// stores keep no block's bytes once a write has returned, and the callers
+// say when they have dropped the block.
+
+// minPooledBlock is the smallest buffer worth pooling: a leaf's (256 KiB
+// or 1 MiB chunks, usually), not a directory node's.
+const minPooledBlock = 64 << 10
+
+// blockBuf returns a buffer of n bytes, from the pool when n is a leaf's
+// size.
+func blockBuf(n int) []byte {
+	if n >= minPooledBlock {
+		return pool.Get(n)
+	}
+	return make([]byte, n)
+}
+
+// recycleBlocks gives the bytes of blocks a carReader read back to the
+// pool, once their batch is written and dropped.
+func recycleBlocks(batch []blocks.Block) {
+	for _, blk := range batch {
+		recycle(blk.RawData())
+	}
+}
+
+// recycleLeaves gives the bytes of an import's raw leaves back to the
+// pool, once their batch is written and the DAG builder is done with
+// them. Only the pack store is known to keep nothing of a block once
+// written; in an older flatfs repo the buffers are left to the collector.
+func (s *Store) recycleLeaves(nodes []ipld.Node) {
+	if _, packed := s.blocks.(*packStore); !packed {
+		return
+	}
+	for _, nd := range nodes {
+		if nd.Cid().Type() == cid.Raw {
+			recycle(nd.RawData())
+		}
+	}
+}
+
+func recycle(b []byte) {
+	if cap(b) >= minPooledBlock {
+		pool.Put(b)
+	}
+}
