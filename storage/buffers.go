@@ -16,9 +16,11 @@ import (
 //
 // The pool is go-buffer-pool's, which boxo's chunker takes its chunks
 // from: a leaf given back is the buffer the import's next chunk is read
-// into. A buffer goes back only when nothing else holds its block: the
-// stores keep no block's bytes once a write has returned, and the callers
-// say when they have dropped the block.
+// into. A buffer goes back only when nothing else holds its block: once a
+// batch's write has returned without error, the pack store (and flatfs,
+// whose Commit waits for its writers) holds none of its bytes, and the
+// callers say when they have dropped the blocks. A batch whose write
+// failed keeps its buffers: flatfs may still be writing them.
 
 // minPooledBlock is the smallest buffer worth pooling: a leaf's (256 KiB
 // or 1 MiB chunks, usually), not a directory node's.
@@ -43,12 +45,8 @@ func recycleBlocks(batch []blocks.Block) {
 
 // recycleLeaves gives the bytes of an import's raw leaves back to the
 // pool, once their batch is written and the DAG builder is done with
-// them. Only the pack store is known to keep nothing of a block once
-// written; in an older flatfs repo the buffers are left to the collector.
-func (s *Store) recycleLeaves(nodes []ipld.Node) {
-	if _, packed := s.blocks.(*packStore); !packed {
-		return
-	}
+// them.
+func recycleLeaves(nodes []ipld.Node) {
 	for _, nd := range nodes {
 		if nd.Cid().Type() == cid.Raw {
 			recycle(nd.RawData())

@@ -56,7 +56,7 @@ func TestFetchStreamsWholeDAG(t *testing.T) {
 }
 
 // Both ends of a stream reuse their block buffers (carServer.readLeaf,
-// blockBufs): over many batches of megabyte leaves, from one provider and
+// blockBuf): over many batches of megabyte leaves, from one provider and
 // split over two, every block the client stores is still the one it
 // received, and the provider's copy is still whole.
 func TestStreamedBlocksSurviveBufferReuse(t *testing.T) {

@@ -232,7 +232,7 @@ func (im *importer) addFile(f files.File) (ipld.Node, error) {
 func (im *importer) stored(nodes []ipld.Node, last bool) {
 	im.s.announceImported(nodes)
 	if !last {
-		im.s.recycleLeaves(nodes)
+		recycleLeaves(nodes)
 	}
 }
 
