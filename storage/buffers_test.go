@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -14,26 +15,39 @@ import (
 
 // Two imports at once, each of several batches of megabyte leaves,
 // share the pool their leaves' buffers go back to (recycleLeaves): each
-// file reads back as it was, and its DAG checks out block by block.
+// file reads back as it was, and its DAG checks out block by block, in a
+// pack store and in an older repo's flatfs.
 func TestImportsSurviveLeafBufferReuse(t *testing.T) {
 	cfg := testConfig()
 	cfg.Chunker = "size-1048576"
-	s := newStore(t, cfg, nil, nil)
 	files := [][]byte{randomBytes(4*batchMaxSize+3<<19, 46), randomBytes(4*batchMaxSize+5<<18, 47)}
-	roots := make([]cid.Cid, len(files))
-	errs := make([]error, len(files))
-	var wg sync.WaitGroup
-	for i, data := range files {
-		wg.Go(func() {
-			roots[i], errs[i] = s.AddReader(context.Background(), bytes.NewReader(data), AddOptions{})
+	for _, flat := range []bool{false, true} {
+		t.Run(fmt.Sprintf("flatfs=%v", flat), func(t *testing.T) {
+			repo := t.TempDir()
+			if flat {
+				makeFlatfsRepo(t, repo)
+			}
+			s, err := New(cfg, repo, nil, nil, nil, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			roots := make([]cid.Cid, len(files))
+			errs := make([]error, len(files))
+			var wg sync.WaitGroup
+			for i, data := range files {
+				wg.Go(func() {
+					roots[i], errs[i] = s.AddReader(context.Background(), bytes.NewReader(data), AddOptions{})
+				})
+			}
+			wg.Wait()
+			for i, data := range files {
+				if errs[i] != nil {
+					t.Fatal(errs[i])
+				}
+				checkComplete(t, s, roots[i], data)
+			}
 		})
-	}
-	wg.Wait()
-	for i, data := range files {
-		if errs[i] != nil {
-			t.Fatal(errs[i])
-		}
-		checkComplete(t, s, roots[i], data)
 	}
 }
 
