@@ -69,8 +69,9 @@ type config struct {
 	MaxJobs                int // slots per miner
 	// ReachAll gives every miner the submitter's address, as the DHT's
 	// records would once the submitter is well known; without it (the
-	// simulation has no DHT) only the miners connected to the submitter
-	// can bid.
+	// simulation has no DHT) a miner not connected to the submitter bids
+	// only on the invitation the submitter dials it for, at the addresses
+	// its heartbeat announces.
 	ReachAll bool
 	// Stagger spreads the miners' first heartbeats uniformly over this
 	// span after they join (0: all at once). A real network's nodes
