@@ -9,6 +9,11 @@ import (
 	"testing"
 	"time"
 
+	bsmsg "github.com/ipfs/boxo/bitswap/message"
+	bspb "github.com/ipfs/boxo/bitswap/message/pb"
+	bsnet "github.com/ipfs/boxo/bitswap/network/bsnet"
+	blocks "github.com/ipfs/go-block-format"
+
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -51,43 +56,64 @@ func TestImportsSurviveLeafBufferReuse(t *testing.T) {
 	}
 }
 
-// A peer that asked for a root before this node had it gets the DAG once
-// an import stores it, though imports now write past bitswap and announce
-// what they stored (announceImported). (Its session would also ask again
-// within a second or so, so this shows the import is served, not that the
-// announcement alone serves it.)
-func TestImportServesWaitingPeer(t *testing.T) {
+// A peer whose want for a root reached this node before the root did is
+// sent it as soon as an import stores it: imports write past bitswap and
+// announce what they stored to its server (announceImported). The peer
+// here is a bare bitswap endpoint that asks once and never again, so
+// only the announcement can answer it.
+func TestImportAnswersEarlierWant(t *testing.T) {
 	cfg := testConfig()
 	data := randomBytes(3<<20, 48)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
 	// The root the import will have, from an offline store.
-	want, err := newStore(t, cfg, nil, nil).AddReader(context.Background(), bytes.NewReader(data), AddOptions{})
+	want, err := newStore(t, cfg, nil, nil).AddReader(ctx, bytes.NewReader(data), AddOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	nodes := newNodes(t, 2, cfg)
-	holder, fetcher := nodes[0], nodes[1]
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	fetched := make(chan error, 1)
-	go func() {
-		_, err := fetcher.s.Fetch(ctx, want, FetchOptions{From: []peer.ID{holder.h.ID()}})
-		fetched <- err
-	}()
-	for !slices.Contains(holder.s.bswap.WantlistForPeer(fetcher.h.ID()), want) {
+	holder := newNodes(t, 1, cfg)[0]
+	asker := newHost(t)
+	got := make(chan blocks.Block, 1)
+	net := bsnet.NewFromIpfsHost(asker)
+	net.Start(blockReceiver(got))
+	t.Cleanup(net.Stop)
+	connect(t, asker, holder.h)
+	msg := bsmsg.New(true)
+	msg.AddEntry(want, 1, bspb.Message_Wantlist_Block, false)
+	if err := net.SendMessage(ctx, holder.h.ID(), msg); err != nil {
+		t.Fatal(err)
+	}
+	for !slices.Contains(holder.s.bswap.WantlistForPeer(asker.ID()), want) {
 		select {
-		case err := <-fetched:
-			t.Fatalf("fetch ended before the root was there: %v", err)
 		case <-ctx.Done():
-			t.Fatal("the fetcher never asked the holder for the root")
+			t.Fatal("the holder never recorded the want")
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	got, err := holder.s.AddReader(ctx, bytes.NewReader(data), AddOptions{})
-	if err != nil || got != want {
-		t.Fatalf("import gave %s, %v; want %s", got, err, want)
+	if c, err := holder.s.AddReader(ctx, bytes.NewReader(data), AddOptions{}); err != nil || c != want {
+		t.Fatalf("import gave %s, %v; want %s", c, err, want)
 	}
-	if err := <-fetched; err != nil {
-		t.Fatalf("the waiting fetch did not get the imported DAG: %v", err)
+	select {
+	case b := <-got:
+		if b.Cid() != want {
+			t.Fatalf("sent %s, want the root %s", b.Cid(), want)
+		}
+	case <-ctx.Done():
+		t.Fatal("the root was never sent: the import did not tell bitswap it had it")
 	}
-	checkComplete(t, fetcher.s, want, data)
 }
+
+// blockReceiver passes on the first block a bitswap endpoint receives.
+type blockReceiver chan<- blocks.Block
+
+func (r blockReceiver) ReceiveMessage(_ context.Context, _ peer.ID, m bsmsg.BitSwapMessage) {
+	for _, b := range m.Blocks() {
+		select {
+		case r <- b:
+		default:
+		}
+	}
+}
+func (blockReceiver) ReceiveError(error)       {}
+func (blockReceiver) PeerConnected(peer.ID)    {}
+func (blockReceiver) PeerDisconnected(peer.ID) {}
