@@ -117,3 +117,43 @@ func (r blockReceiver) ReceiveMessage(_ context.Context, _ peer.ID, m bsmsg.BitS
 func (blockReceiver) ReceiveError(error)       {}
 func (blockReceiver) PeerConnected(peer.ID)    {}
 func (blockReceiver) PeerDisconnected(peer.ID) {}
+
+// A fetch on this node that waits for a leaf is handed it when an import
+// here stores it (a copy: the import reuses the leaf's buffer). The node
+// has no peers, so nothing else could answer the fetch.
+func TestImportHandsWantedLeafToLocalFetch(t *testing.T) {
+	cfg := testConfig()
+	data := randomBytes(3<<20, 49)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	s := newNodes(t, 1, cfg)[0].s
+	root, err := s.AddReader(ctx, bytes.NewReader(data), AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := firstLeaf(t, s, root)
+	if err := s.Blockstore().DeleteBlock(ctx, leaf); err != nil {
+		t.Fatal(err)
+	}
+	fetched := make(chan error, 1)
+	go func() {
+		_, err := s.Fetch(ctx, root, FetchOptions{})
+		fetched <- err
+	}()
+	for !slices.Contains(s.bswap.GetWantlist(), leaf) {
+		select {
+		case err := <-fetched:
+			t.Fatalf("fetch ended before the leaf was there: %v", err)
+		case <-ctx.Done():
+			t.Fatal("the fetch never asked for the missing leaf")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if c, err := s.AddReader(ctx, bytes.NewReader(data), AddOptions{}); err != nil || c != root {
+		t.Fatalf("import gave %s, %v; want %s", c, err, root)
+	}
+	if err := <-fetched; err != nil {
+		t.Fatalf("the waiting fetch was not handed the imported leaf: %v", err)
+	}
+	checkComplete(t, s, root, data)
+}

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -237,28 +238,38 @@ func (im *importer) stored(nodes []ipld.Node, last bool) {
 }
 
 // announceImported tells bitswap about blocks an import stored, as the
-// online blockservice does for what it writes, except that a local fetch
-// waiting for a raw leaf is not handed it: the import reuses a leaf's
-// buffer once it is stored, and a waiting fetch would keep the block.
-// Peers that want any of the blocks are sent them as before: bitswap's
-// server keeps only their CIDs and reads the blocks from the store.
+// online blockservice does for what it writes. Its server keeps only
+// their CIDs and reads the blocks from the store when a peer wants one. A
+// local fetch waiting for one of them is handed the DAG's inner nodes as
+// they are, but a raw leaf only as a copy, and only when it is wanted:
+// the import gives the leaf's buffer back to the chunker once it is
+// stored (recycleLeaves), and a waiting fetch would keep the block.
 func (s *Store) announceImported(nodes []ipld.Node) {
 	if s.bswap == nil {
 		return
 	}
+	wanted := map[cid.Cid]bool{}
+	for _, c := range s.bswap.GetWantlist() {
+		wanted[c] = true
+	}
 	all := make([]blocks.Block, 0, len(nodes))
-	var inner []blocks.Block
+	var local []blocks.Block
 	for _, nd := range nodes {
 		all = append(all, nd)
-		if nd.Cid().Type() != cid.Raw {
-			inner = append(inner, nd)
+		switch c := nd.Cid(); {
+		case c.Type() != cid.Raw:
+			local = append(local, nd)
+		case wanted[c]:
+			if cp, err := blocks.NewBlockWithCid(bytes.Clone(nd.RawData()), c); err == nil {
+				local = append(local, cp)
+			}
 		}
 	}
 	if s.bswap.Server != nil {
 		_ = s.bswap.Server.NotifyNewBlocks(s.ctx, all...)
 	}
-	if len(inner) > 0 {
-		_ = s.bswap.Client.NotifyNewBlocks(s.ctx, inner...)
+	if len(local) > 0 {
+		_ = s.bswap.Client.NotifyNewBlocks(s.ctx, local...)
 	}
 }
 
