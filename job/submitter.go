@@ -323,7 +323,7 @@ func (m *Market) drawReachable(could []peer.ID, known []KnownNode, size int, sec
 	}
 	var reachable, unreachable []peer.ID
 	for _, p := range could {
-		if h.Network().Connectedness(p) == network.Connected || len(h.Peerstore().Addrs(p)) > 0 || len(announced[p]) > 0 {
+		if h.Network().Connectedness(p) == network.Connected || len(announced[p]) > 0 || len(h.Peerstore().Addrs(p)) > 0 {
 			reachable = append(reachable, p)
 		} else {
 			unreachable = append(unreachable, p)

@@ -221,8 +221,9 @@ func (cs *carServer) get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
 // readLeaf reads a raw leaf from the pack store into buf (readInto), which
 // the caller reuses for the next leaf once it has written this one. It
 // says false for any other block, and for a leaf it cannot read, which
-// get then reads the usual way, so a corrupt one is deleted and reported
-// missing as on every other path.
+// get then reads the usual way: a missing or corrupt one ends the stream
+// there with get's error, as before, and the client fetches the rest
+// over bitswap.
 func (cs *carServer) readLeaf(c cid.Cid, buf []byte) ([]byte, bool) {
 	pack, ok := cs.s.blocks.(*packStore)
 	if !ok || c.Type() != cid.Raw || c.Prefix().MhType == multihash.IDENTITY {
