@@ -85,6 +85,25 @@ func TestStreamedBlocksSurviveBufferReuse(t *testing.T) {
 	}
 }
 
+// A provider streaming a DAG reads each leaf into its reused buffer, and
+// one that fails its checksum (bit rot) ends the stream there, unsent:
+// the client takes the rest from another holder over bitswap and gets
+// the file whole.
+func TestStreamStopsAtRottenLeaf(t *testing.T) {
+	data := randomBytes(2<<20, 44)
+	nodes, client, _, root := splitNodes(t, 2, data)
+	rotten, whole := nodes[0], nodes[1]
+	corruptBlock(t, rotten.s, firstLeaf(t, rotten.s, root))
+	if _, err := client.Fetch(context.Background(), root, FetchOptions{From: []peer.ID{rotten.h.ID()}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := rotten.s.carSent.Load(); got != 1 {
+		t.Errorf("the rotten provider streamed %d blocks, want only the root before its first leaf", got)
+	}
+	checkComplete(t, client, root, data)
+	checkComplete(t, whole.s, root, data)
+}
+
 // A stream resumes at the first block the client lacks: the blocks before
 // it in the walk are not sent again.
 func TestFetchStreamResumes(t *testing.T) {
