@@ -264,13 +264,10 @@ func (m *Market) accept(o Offer, a AssignMsg, ack *AckMsg) {
 		}
 		return
 	}
-	rec, err := m.book.Create(m.ctx, a.Job, RoleWorker, a.Offer, StateAssigned)
+	// With the co-workers, for an escrow's signer set: one synced write
+	// before the answer, which the submitter waits for.
+	rec, err := m.book.Create(m.ctx, a.Job, RoleWorker, a.Offer, StateAssigned, func(r *Record) { r.Workers = decodePeers(a.Workers) })
 	if err != nil {
-		ack.Reason = err.Error()
-		return
-	}
-	// The co-workers, for an escrow's signer set.
-	if rec, err = m.book.Update(m.ctx, a.Job, func(r *Record) { r.Workers = decodePeers(a.Workers) }); err != nil {
 		ack.Reason = err.Error()
 		return
 	}

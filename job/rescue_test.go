@@ -64,7 +64,7 @@ func TestRevealToCoWorker(t *testing.T) {
 			t.Fatal(err)
 		}
 		offers[escrowed] = o
-		if _, err := book.Create(ctx, o.ID.String(), RoleWorker, o.Raw, StateVerifying); err != nil {
+		if _, err := book.Create(ctx, o.ID.String(), RoleWorker, o.Raw, StateVerifying, nil); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := book.Update(ctx, o.ID.String(), func(r *Record) {

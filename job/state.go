@@ -200,12 +200,13 @@ func (b *Book) notify(r Record, err error) (Record, error) {
 	return r, nil
 }
 
-// Create records a new job in its first state.
-func (b *Book) Create(ctx context.Context, id string, role Role, offer []byte, state State) (Record, error) {
-	return b.notify(b.create(ctx, id, role, offer, state))
+// Create records a new job in its first state, applying edit (nil: none)
+// in the same write.
+func (b *Book) Create(ctx context.Context, id string, role Role, offer []byte, state State, edit func(*Record)) (Record, error) {
+	return b.notify(b.create(ctx, id, role, offer, state, edit))
 }
 
-func (b *Book) create(ctx context.Context, id string, role Role, offer []byte, state State) (Record, error) {
+func (b *Book) create(ctx context.Context, id string, role Role, offer []byte, state State, edit func(*Record)) (Record, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if ok, err := b.ds.Has(ctx, key(id)); err != nil {
@@ -215,6 +216,9 @@ func (b *Book) create(ctx context.Context, id string, role Role, offer []byte, s
 	}
 	now := b.now()
 	r := Record{ID: id, Role: role, State: state, Offer: offer, History: []Change{{State: state, At: now}}, UpdatedAt: now}
+	if edit != nil {
+		edit(&r)
+	}
 	return r, b.put(ctx, r)
 }
 

@@ -31,13 +31,13 @@ func TestBookSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	book := NewBook(ds, now)
-	if _, err := book.Create(ctx, "job-a", RoleSubmitter, []byte("offer-a"), StateOffered); err != nil {
+	if _, err := book.Create(ctx, "job-a", RoleSubmitter, []byte("offer-a"), StateOffered, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := book.Create(ctx, "job-a", RoleSubmitter, nil, StateOffered); err == nil {
+	if _, err := book.Create(ctx, "job-a", RoleSubmitter, nil, StateOffered, nil); err == nil {
 		t.Fatal("created the same job twice")
 	}
-	if _, err := book.Create(ctx, "job-b", RoleWorker, []byte("offer-b"), StateAssigned); err != nil {
+	if _, err := book.Create(ctx, "job-b", RoleWorker, []byte("offer-b"), StateAssigned, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := book.Move(ctx, "job-a", StateAssigned, "3 workers", func(r *Record) { r.Workers = workers }); err != nil {
@@ -101,7 +101,7 @@ func TestBookWatch(t *testing.T) {
 	book := NewBook(ds, nil)
 	var seen []State
 	book.Watch(func(r Record) { seen = append(seen, r.State) })
-	book.Create(ctx, "j", RoleWorker, nil, StateAssigned)
+	book.Create(ctx, "j", RoleWorker, nil, StateAssigned, nil)
 	book.Move(ctx, "j", StateRunning, "", nil)
 	book.Move(ctx, "j", StateOffered, "", nil) // refused: running → offered
 	book.Update(ctx, "j", func(r *Record) { r.Result = "x" })

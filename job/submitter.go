@@ -38,7 +38,7 @@ func (m *Market) Submit(ctx context.Context, spec Spec) (Offer, error) {
 			return Offer{}, err
 		}
 	}
-	if _, err := m.book.Create(ctx, offer.ID.String(), RoleSubmitter, offer.Raw, StateOffered); err != nil {
+	if _, err := m.book.Create(ctx, offer.ID.String(), RoleSubmitter, offer.Raw, StateOffered, nil); err != nil {
 		return Offer{}, err
 	}
 	m.mu.Lock()

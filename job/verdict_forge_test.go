@@ -238,7 +238,7 @@ func TestVerdictCheckedOncePerNode(t *testing.T) {
 	if _, err := m.directVerdict(f.submitter.PeerID(), raw); err == nil || checks.Load() != 0 {
 		t.Fatalf("verdict about a job this node does not work on: %v after %d reveal checks, want refused unchecked", err, checks.Load())
 	}
-	if _, err := book.Create(ctx, f.id, RoleWorker, f.offer.Raw, StateVerifying); err != nil {
+	if _, err := book.Create(ctx, f.id, RoleWorker, f.offer.Raw, StateVerifying, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.directVerdict(f.workers[1].PeerID(), raw); err == nil || checks.Load() != 0 {
@@ -270,7 +270,7 @@ func TestForgedRejectionChangesNothing(t *testing.T) {
 	f := newVerdictFixture(t, validSpec())
 	var penalized []peer.ID
 	m, book := verdictMarket(t, f, &penalized)
-	if _, err := book.Create(ctx, f.id, RoleWorker, f.offer.Raw, StateVerifying); err != nil {
+	if _, err := book.Create(ctx, f.id, RoleWorker, f.offer.Raw, StateVerifying, nil); err != nil {
 		t.Fatal(err)
 	}
 	good := fakeCID("good")

@@ -54,7 +54,7 @@ func (s *sharedMarket) job(t *testing.T, pol VerificationPolicy, nonce int, work
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, err := s.book.Create(ctx, o.ID.String(), RoleSubmitter, o.Raw, StateVerifying); err != nil {
+	if _, err := s.book.Create(ctx, o.ID.String(), RoleSubmitter, o.Raw, StateVerifying, nil); err != nil {
 		t.Fatal(err)
 	}
 	rec, err := s.book.Update(ctx, o.ID.String(), func(r *Record) {

@@ -97,7 +97,7 @@ func TestRunsThatStopTheNodeAreNotRepeated(t *testing.T) {
 			}
 			book := NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now)
 			id := o.ID.String()
-			if _, err := book.Create(ctx, id, RoleWorker, o.Raw, StateAssigned); err != nil {
+			if _, err := book.Create(ctx, id, RoleWorker, o.Raw, StateAssigned, nil); err != nil {
 				t.Fatal(err)
 			}
 			rec, err := book.Move(ctx, id, StateRunning, "", func(r *Record) { r.Runs = tc.runsBefore })
@@ -221,7 +221,7 @@ func assignedJob(t *testing.T, deadline time.Duration) (submitter, worker *ident
 		t.Fatal(err)
 	}
 	book = NewBook(dssync.MutexWrap(datastore.NewMapDatastore()), time.Now)
-	rec, err = book.Create(context.Background(), o.ID.String(), RoleWorker, o.Raw, StateAssigned)
+	rec, err = book.Create(context.Background(), o.ID.String(), RoleWorker, o.Raw, StateAssigned, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

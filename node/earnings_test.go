@@ -79,7 +79,7 @@ func TestEarningsGiveUp(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := book.Create(ctx, id, job.RoleWorker, offer.Raw, job.StateDone); err != nil {
+		if _, err := book.Create(ctx, id, job.RoleWorker, offer.Raw, job.StateDone, nil); err != nil {
 			t.Fatal(err)
 		}
 		rec, err := book.Update(ctx, id, func(r *job.Record) { r.Result = testCID("result") })

@@ -95,7 +95,7 @@ func TestApproveEscrow(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			id := offer.ID.String() + "-" + string(rune('a'+i))
-			if _, err := book.Create(ctx, id, job.RoleWorker, offer.Raw, job.StateVerifying); err != nil {
+			if _, err := book.Create(ctx, id, job.RoleWorker, offer.Raw, job.StateVerifying, nil); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := book.Update(ctx, id, func(r *job.Record) {
