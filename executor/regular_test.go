@@ -76,3 +76,24 @@ func TestReadRegularFile(t *testing.T) {
 		})
 	}
 }
+
+// TestReadRegularFileLongerThanItsSize reads files whose stat size is not
+// their length, as a file that grows between the stat and the read is:
+// /proc's files say 0 bytes. The buffer is sized by the stat, so the read
+// must go on past it, and still stop at the limit.
+func TestReadRegularFileLongerThanItsSize(t *testing.T) {
+	want, err := os.ReadFile("/proc/self/limits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat("/proc/self/limits"); err != nil || st.Size() != 0 || len(want) < 100 {
+		t.Fatalf("/proc/self/limits: size %v, %d bytes, %v: not the file this test needs", st.Size(), len(want), err)
+	}
+	got, err := ReadRegularFile("/proc/self/limits", 1<<20)
+	if err != nil || string(got) != string(want) {
+		t.Fatalf("ReadRegularFile = %d bytes, %v; want the %d bytes os.ReadFile read", len(got), err, len(want))
+	}
+	if _, err := ReadRegularFile("/proc/self/limits", 64); !errors.Is(err, ErrBadTask) || !strings.Contains(err.Error(), "over the 64-byte limit") {
+		t.Fatalf("ReadRegularFile with a 64-byte limit = %v, want ErrBadTask over the limit", err)
+	}
+}
