@@ -64,6 +64,11 @@ type Task struct {
 	// file in ModulePath or a command in Args).
 	Module     []byte
 	ModulePath string
+	// ModuleID, when set, is the content address (CID) the caller fetched
+	// and checked the module by. A wasm executor that already holds that
+	// module compiled runs it without reading, checking and hashing the
+	// file again (megabytes per task); only the node's own code sets it.
+	ModuleID string
 
 	// Image is a host directory holding an OCI image layout (oci-layout,
 	// index.json, blobs/sha256), already fetched from storage by the

@@ -35,7 +35,7 @@ func (Kind) Content(s executor.JobSpec) []executor.Content {
 
 // Prepare points the task at the staged module, with the job's floats.
 func (Kind) Prepare(s executor.JobSpec, staged map[string]string, t *executor.Task) error {
-	t.ModulePath = staged["module"]
+	t.ModulePath, t.ModuleID = staged["module"], s.Module
 	t.Floats = s.Floats
 	return nil
 }

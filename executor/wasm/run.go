@@ -57,13 +57,13 @@ type checkedTask struct {
 	outDir string
 }
 
-// check loads t's module and checks the rest of t, with the executor's
-// limits filled in.
-func (e *Executor) check(t executor.Task) (checkedTask, error) {
+// check loads t's module (unless held: the runtime has it compiled) and
+// checks the rest of t, with the executor's limits filled in.
+func (e *Executor) check(t executor.Task, held bool) (checkedTask, error) {
 	c := checkedTask{limits: t.Limits.WithDefaults(e.cfg.Limits)}
 	c.limits.MemoryBytes = min(c.limits.MemoryBytes, maxMemoryBytes)
 	var err error
-	if c.bin, err = e.loadModule(t); err != nil {
+	if c.bin, err = e.loadModule(t, held); err != nil {
 		return c, err
 	}
 	if err := executor.CheckArgsEnv(t.Args, t.Env); err != nil {
@@ -81,7 +81,7 @@ func (e *Executor) check(t executor.Task) (checkedTask, error) {
 
 func (e *Executor) run(ctx context.Context, t executor.Task) (executor.Result, error) {
 	var res executor.Result
-	c, err := e.check(t)
+	c, err := e.check(t, false)
 	if err != nil {
 		return res, err
 	}

@@ -5,7 +5,6 @@ package wasm
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -88,8 +87,8 @@ func serveChild(req execRequest) execResult {
 // kills it (its whole process group) when ctx ends or /output passes its
 // budget. outputHit says the budget killed it. An error is returned only
 // when the child could not be started; a child that died is a failed run.
-func (r *wasmtimeRuntime) runChild(ctx context.Context, clean []byte, mod *wasmtime.Module, req execRequest, maxOutput int64) (execResult, bool, error) {
-	path, err := r.codeFile(clean, mod, req.NativeFloats)
+func (r *wasmtimeRuntime) runChild(ctx context.Context, m *wtModule, req execRequest, maxOutput int64) (execResult, bool, error) {
+	path, err := r.codeFile(m)
 	if err != nil {
 		return execResult{}, false, err
 	}
@@ -135,12 +134,12 @@ func (r *wasmtimeRuntime) runChild(ctx context.Context, clean []byte, mod *wasmt
 
 // codeFile returns the path of the module's compiled code in the cache,
 // writing it again if the cache's pruning removed it since the compile.
-func (r *wasmtimeRuntime) codeFile(clean []byte, mod *wasmtime.Module, nativeFloats bool) (string, error) {
-	path := r.codePath(moduleKey{sha256.Sum256(clean), nativeFloats})
+func (r *wasmtimeRuntime) codeFile(m *wtModule) (string, error) {
+	path := r.codePath(m.key)
 	if _, err := readCode(path); err == nil {
 		return path, nil
 	}
-	code, err := mod.Serialize()
+	code, err := m.mod.Serialize()
 	if err != nil {
 		return "", fmt.Errorf("wasm: serialize the module for the child process: %w", err)
 	}

@@ -172,9 +172,13 @@ type wasmtimeRuntime struct {
 	epochs   *epochTicker
 	compiles sync.WaitGroup // background compiles, which outlive their task
 
-	mu       sync.Mutex
-	modules  map[moduleKey]*wtModule
-	useClock uint64
+	mu      sync.Mutex
+	modules map[moduleKey]*wtModule
+	// byContent maps the content address a task's module was fetched by
+	// (executor.Task.ModuleID) to its sanitized binary's hash, so that
+	// the next task of a module held compiled skips its file (held).
+	byContent map[string][32]byte
+	useClock  uint64
 }
 
 // moduleKey names a compiled module: the same binary compiled for each
@@ -184,11 +188,13 @@ type moduleKey struct {
 	nativeFloats bool
 }
 
-// wtModule is a module in the in-memory cache; mod and err are set before
-// ready is closed.
+// wtModule is a module in the in-memory cache; mod, mins and err are set
+// before ready is closed.
 type wtModule struct {
+	key     moduleKey
 	ready   chan struct{}
 	mod     *wasmtime.Module
+	mins    []uint64 // the pages each of its memories starts with (memoryMinimums)
 	err     error
 	lastUse uint64
 }
@@ -199,7 +205,7 @@ func newWasmtimeRuntime(cfg Config, e *Executor) (*wasmtimeRuntime, error) {
 			"which does not call wasm.ServeChild first thing in main (or TestMain): add the call, or turn isolation off")
 	}
 	r := &wasmtimeRuntime{e: e, engine: newEngine(cfg.Isolate, false), native: newEngine(cfg.Isolate, true), isolate: cfg.Isolate,
-		modules: make(map[moduleKey]*wtModule)}
+		modules: make(map[moduleKey]*wtModule), byContent: make(map[string][32]byte)}
 	r.epochs = &epochTicker{engines: []*wasmtime.Engine{r.engine, r.native}}
 	cacheDir := cfg.CacheDir
 	if cacheDir == "" && cfg.Isolate {
@@ -328,12 +334,12 @@ func (r *wasmtimeRuntime) close() {
 // from the disk cache, or compiled now. Cranelift cannot be stopped once it
 // started, so the compile runs on its own and a task whose deadline passes
 // stops waiting for it; the module is cached for the next task all the same.
-func (r *wasmtimeRuntime) compile(ctx context.Context, clean []byte, nativeFloats bool) (*wasmtime.Module, error) {
+func (r *wasmtimeRuntime) compile(ctx context.Context, clean []byte, nativeFloats bool) (*wtModule, error) {
 	key := moduleKey{sha256.Sum256(clean), nativeFloats}
 	r.mu.Lock()
 	m, ok := r.modules[key]
 	if !ok {
-		m = &wtModule{ready: make(chan struct{})}
+		m = &wtModule{key: key, ready: make(chan struct{})}
 		r.modules[key] = m
 		r.compiles.Add(1)
 		go r.load(key, clean, m)
@@ -349,14 +355,61 @@ func (r *wasmtimeRuntime) compile(ctx context.Context, clean []byte, nativeFloat
 	if m.err != nil {
 		return nil, fmt.Errorf("%w: %v", executor.ErrNotWASM, m.err)
 	}
-	return m.mod, nil
+	return m, nil
+}
+
+// held returns the compiled module of a task whose module an earlier task
+// gave under the same content address (executor.Task.ModuleID), while it
+// is in memory: the task's module file need not be read, sanitized and
+// hashed again.
+func (r *wasmtimeRuntime) held(moduleID string, nativeFloats bool) (*wtModule, bool) {
+	if moduleID == "" {
+		return nil, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sum, ok := r.byContent[moduleID]
+	if !ok {
+		return nil, false
+	}
+	m, ok := r.modules[moduleKey{sum, nativeFloats}]
+	if !ok {
+		return nil, false
+	}
+	select {
+	case <-m.ready:
+	default:
+		return nil, false // still compiling: the task waits in compile
+	}
+	if m.err != nil {
+		return nil, false
+	}
+	r.useClock++
+	m.lastUse = r.useClock
+	return m, true
+}
+
+// remember records that moduleID names the module m was compiled from.
+func (r *wasmtimeRuntime) remember(moduleID string, m *wtModule) {
+	if moduleID == "" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.modules[m.key]; ok { // not evicted meanwhile
+		r.byContent[moduleID] = m.key.hash
+	}
 }
 
 func (r *wasmtimeRuntime) load(key moduleKey, clean []byte, m *wtModule) {
 	defer r.compiles.Done()
 	mod, fresh, err := r.loadOrCompile(key, clean)
+	var mins []uint64
+	if err == nil {
+		mins, err = memoryMinimums(clean)
+	}
 	r.mu.Lock()
-	m.mod, m.err = mod, err
+	m.mod, m.mins, m.err = mod, mins, err
 	if err != nil {
 		delete(r.modules, key) // a later task may try again
 	}
@@ -477,7 +530,19 @@ func (r *wasmtimeRuntime) evictLocked() {
 			return
 		}
 		delete(r.modules, victim)
+		r.forgetContentLocked(victim.hash)
 	}
+}
+
+// forgetContentLocked drops the content addresses of a binary no module
+// in memory is compiled from any more (either float mode).
+func (r *wasmtimeRuntime) forgetContentLocked(hash [32]byte) {
+	for _, native := range []bool{false, true} {
+		if _, ok := r.modules[moduleKey{hash, native}]; ok {
+			return
+		}
+	}
+	maps.DeleteFunc(r.byContent, func(_ string, h [32]byte) bool { return h == hash })
 }
 
 // precompile is Executor.Compile, for portable floats (the default; a
@@ -497,7 +562,7 @@ func (r *wasmtimeRuntime) validate(ctx context.Context, bin []byte) error {
 	if err != nil {
 		return err
 	}
-	mod, err := r.compile(ctx, clean, false)
+	m, err := r.compile(ctx, clean, false)
 	if err != nil {
 		var gaveUp *compileAbandoned
 		if errors.As(err, &gaveUp) {
@@ -505,12 +570,12 @@ func (r *wasmtimeRuntime) validate(ctx context.Context, bin []byte) error {
 		}
 		return fmt.Errorf("%w: it does not compile: %v", executor.ErrNotWASM, errors.Unwrap(err))
 	}
-	return checkImports(mod, clean, maxMemoryBytes)
+	return checkImports(m, maxMemoryBytes)
 }
 
 // checkImports is checkModule for a Wasmtime module.
-func checkImports(mod *wasmtime.Module, bin []byte, limit uint64) error {
-	for _, im := range mod.Imports() {
+func checkImports(m *wtModule, limit uint64) error {
+	for _, im := range m.mod.Imports() {
 		name := ""
 		if n := im.Name(); n != nil {
 			name = *n
@@ -523,11 +588,7 @@ func checkImports(mod *wasmtime.Module, bin []byte, limit uint64) error {
 				executor.ErrBadTask, im.Module(), name, wasiModule)
 		}
 	}
-	mins, err := memoryMinimums(bin)
-	if err != nil {
-		return fmt.Errorf("%w: %v", executor.ErrNotWASM, err)
-	}
-	for _, pages := range mins {
+	for _, pages := range m.mins {
 		if need := pages * pageSize; need > limit {
 			return fmt.Errorf("%w: the module needs %d MiB of memory to start, over the %d MiB limit", executor.ErrMemoryLimit, (need+1<<20-1)>>20, limit>>20)
 		}
@@ -540,33 +601,39 @@ func checkImports(mod *wasmtime.Module, bin []byte, limit uint64) error {
 func (r *wasmtimeRuntime) run(ctx context.Context, t executor.Task) (executor.Result, error) {
 	e := r.e
 	var res executor.Result
-	c, err := e.check(t)
-	if err != nil {
-		return res, err
-	}
-	bin, limits, inputs, outDir := c.bin, c.limits, c.inputs, c.outDir
-	clean, err := e.checkBinary(bin)
-	if err != nil {
-		return res, err
-	}
-	// The compile has a limit of its own, and the job's time limit starts
-	// after it: a cold miner must not time out where a warm one finishes.
-	compileCtx, cancelCompile := context.WithTimeout(ctx, e.cfg.CompileTimeout)
 	nativeFl := nativeFloats(t.Floats)
-	mod, err := r.compile(compileCtx, clean, nativeFl)
-	cancelCompile()
+	m, held := r.held(t.ModuleID, nativeFl)
+	c, err := e.check(t, held)
 	if err != nil {
-		var gaveUp *compileAbandoned
-		if errors.As(err, &gaveUp) && ctx.Err() == nil {
-			res.ExitCode = -1
-			return res, fmt.Errorf("%w: compiling the module took more than the miner's %v compile limit", executor.ErrTimeout, e.cfg.CompileTimeout)
-		}
-		if errors.As(err, &gaveUp) {
-			return res, fmt.Errorf("waiting for the module to compile: %w", ctx.Err())
-		}
 		return res, err
 	}
-	if err := checkImports(mod, clean, limits.MemoryBytes); err != nil {
+	limits, inputs, outDir := c.limits, c.inputs, c.outDir
+	if !held {
+		clean, err := e.checkBinary(c.bin)
+		if err != nil {
+			return res, err
+		}
+		// The compile has a limit of its own, and the job's time limit
+		// starts after it: a cold miner must not time out where a warm
+		// one finishes.
+		compileCtx, cancelCompile := context.WithTimeout(ctx, e.cfg.CompileTimeout)
+		m, err = r.compile(compileCtx, clean, nativeFl)
+		cancelCompile()
+		if err != nil {
+			var gaveUp *compileAbandoned
+			if errors.As(err, &gaveUp) && ctx.Err() == nil {
+				res.ExitCode = -1
+				return res, fmt.Errorf("%w: compiling the module took more than the miner's %v compile limit", executor.ErrTimeout, e.cfg.CompileTimeout)
+			}
+			if errors.As(err, &gaveUp) {
+				return res, fmt.Errorf("waiting for the module to compile: %w", ctx.Err())
+			}
+			return res, err
+		}
+		r.remember(t.ModuleID, m)
+	}
+	mod := m.mod
+	if err := checkImports(m, limits.MemoryBytes); err != nil {
 		return res, err
 	}
 
@@ -590,7 +657,7 @@ func (r *wasmtimeRuntime) run(ctx context.Context, t executor.Task) (executor.Re
 	var x execResult
 	var outputHit bool
 	if r.isolate {
-		x, outputHit, err = r.runChild(runCtx, clean, mod, req, limits.MaxOutputBytes)
+		x, outputHit, err = r.runChild(runCtx, m, req, limits.MaxOutputBytes)
 		if err != nil {
 			return res, err
 		}

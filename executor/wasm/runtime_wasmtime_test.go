@@ -193,3 +193,56 @@ func TestEpochTicksOnlyWhileRunning(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldModuleSkipsItsFile: a task whose module an earlier task gave
+// under the same content address (Task.ModuleID), still compiled in
+// memory, runs without its file being read: here the file is gone. A
+// task without that ID, or of a module evicted since, reads its file as
+// before, and the IDs remembered are only those of modules in memory.
+func TestHeldModuleSkipsItsFile(t *testing.T) {
+	e, err := New(Config{Runtime: RuntimeWasmtime, Isolate: testIsolate, Limits: testLimits, MaxCompiled: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	dir := t.TempDir()
+	write := func(name string, bin []byte) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, bin, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	run := func(path, id string) error {
+		_, err := e.Run(context.Background(), executor.Task{ModulePath: path, ModuleID: id, OutputDir: t.TempDir()})
+		return err
+	}
+	nop := write("nop.wasm", nopWasm)
+	if err := run(nop, "cid-nop"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(nop); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(nop, "cid-nop"); err != nil {
+		t.Fatalf("the held module's task, its file gone: %v; want it run from memory", err)
+	}
+	for _, id := range []string{"", "cid-other"} {
+		if err := run(nop, id); !errors.Is(err, executor.ErrBadTask) {
+			t.Errorf("task with ModuleID %q and no file: %v; want ErrBadTask (the file read)", id, err)
+		}
+	}
+	// Another module evicts the first (MaxCompiled 1): its ID is forgotten.
+	if err := run(write("nop2.wasm", wasmModule(nil, 0x01, 0x0b)), "cid-nop2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(nop, "cid-nop"); !errors.Is(err, executor.ErrBadTask) {
+		t.Errorf("evicted module's task, its file gone: %v; want ErrBadTask (the file read)", err)
+	}
+	e.wt.mu.Lock()
+	remembered := len(e.wt.byContent)
+	e.wt.mu.Unlock()
+	if remembered != 1 {
+		t.Errorf("%d content addresses remembered with one module in memory, want 1", remembered)
+	}
+}

@@ -456,7 +456,9 @@ func (e *Executor) evictLocked() {
 	}
 }
 
-func (e *Executor) loadModule(t executor.Task) ([]byte, error) {
+// loadModule checks where t's module comes from and reads it; not read
+// when held (the runtime has it compiled: executor.Task.ModuleID).
+func (e *Executor) loadModule(t executor.Task, held bool) ([]byte, error) {
 	switch {
 	case len(t.GPUs) > 0:
 		return nil, fmt.Errorf("%w: a WASM task cannot use GPUs (asked for %d); use the native executor", executor.ErrBadTask, len(t.GPUs))
@@ -466,6 +468,8 @@ func (e *Executor) loadModule(t executor.Task) ([]byte, error) {
 		return t.Module, nil
 	case t.ModulePath == "":
 		return nil, fmt.Errorf("%w: no module given", executor.ErrBadTask)
+	case held:
+		return nil, nil
 	}
 	// A module file comes from content another peer published: read it as a
 	// plain file only, and no further than the limit (ReadRegularFile).
