@@ -65,9 +65,10 @@ type Task struct {
 	Module     []byte
 	ModulePath string
 	// ModuleID, when set, is the content address (CID) the caller fetched
-	// and checked the module by. A wasm executor that already holds that
-	// module compiled runs it without reading, checking and hashing the
-	// file again (megabytes per task); only the node's own code sets it.
+	// and checked the module by. The wasm executor on Wasmtime, when it
+	// holds the module of that address compiled, runs it without reading,
+	// checking and hashing the file again (megabytes per task). Only the
+	// node's own code sets it.
 	ModuleID string
 
 	// Image is a host directory holding an OCI image layout (oci-layout,
