@@ -25,7 +25,7 @@ import (
 func TestImportsSurviveLeafBufferReuse(t *testing.T) {
 	cfg := testConfig()
 	cfg.Chunker = "size-1048576"
-	files := [][]byte{randomBytes(4*batchMaxSize+3<<19, 46), randomBytes(4*batchMaxSize+5<<18, 47)}
+	files := [][]byte{randomBytes(4*importBatchSize+3<<19, 46), randomBytes(4*importBatchSize+5<<18, 47)}
 	for _, flat := range []bool{false, true} {
 		t.Run(fmt.Sprintf("flatfs=%v", flat), func(t *testing.T) {
 			repo := t.TempDir()

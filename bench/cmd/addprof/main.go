@@ -3,6 +3,7 @@
 // close), to see where import time goes:
 //
 //	go run ./bench/cmd/addprof -cpuprofile cpu.prof REPO FILE
+//	go run ./bench/cmd/addprof -memprofile allocs.prof REPO FILE   # what an import allocates, by call site
 package main
 
 import (
@@ -10,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
 	"time"
@@ -20,6 +22,7 @@ import (
 func main() {
 	prof := flag.String("cpuprofile", "", "write a CPU profile here")
 	traceOut := flag.String("trace", "", "write an execution trace here")
+	memOut := flag.String("memprofile", "", "write an allocation profile here (every allocation, at the end)")
 	flag.Parse()
 	if *traceOut != "" {
 		f, err := os.Create(*traceOut)
@@ -49,11 +52,30 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if *memOut != "" {
+		runtime.MemProfileRate = 1
+	}
 	if err := run(flag.Arg(0), flag.Arg(1)); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
+	if *memOut != "" {
+		if err := writeHeapProfile(*memOut); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	runtime.GC() // the profile holds what the last finished collection saw
+	return pprof.Lookup("allocs").WriteTo(f, 0)
 }
 
 func run(repo, path string) error {
