@@ -37,6 +37,16 @@ type Content interface {
 // Executors maps an executor name to what runs it.
 type Executors map[string]executor.Executor
 
+// moduleHolder is an executor that keeps compiled modules in memory by
+// the content address they were fetched by (the wasm executor on
+// Wasmtime): a task of a module it holds runs without the module staged.
+type moduleHolder interface {
+	// HoldModule pins the module fetched as id, compiled for a task with
+	// floats, when the executor holds it, and gives the size its file
+	// would have; release unpins it.
+	HoldModule(id, floats string) (size int64, release func(), ok bool)
+}
+
 // Device is a GPU a worker may hand to a job.
 type Device struct {
 	UUID        string
@@ -518,7 +528,20 @@ func (w *Worker) execute(ctx context.Context, o Offer, progress *stagingReporter
 	}
 	staging := newStagingBudget(w.caps.InputBytes, o.Submitter, &progress.staged)
 	staged := map[string]string{}
+	holder, _ := ex.(moduleHolder)
 	for _, c := range kind.Content(kindSpec) {
+		// A module the executor holds compiled is not fetched and written
+		// out again, but costs the budget what its file would have, so
+		// that every worker's staging ends the same way.
+		if holder != nil {
+			if size, release, ok := holder.HoldModule(c.CID, kindSpec.Floats); ok {
+				if staging.charge(size, c.MaxBytes) {
+					defer release()
+					continue
+				}
+				release() // over a limit: staging it says which
+			}
+		}
 		path := filepath.Join(dir, c.File)
 		if err := staging.get(fetchCtx, w.content, c.CID, path, c.MaxBytes); err != nil {
 			return "", fmt.Errorf("fetch %s %s: %w", c.Field, c.CID, err)
@@ -577,17 +600,39 @@ func newStagingBudget(total int64, holder peer.ID, staged *atomic.Uint64) *stagi
 	return &stagingBudget{total: total, holder: holder, staged: staged}
 }
 
-// get fetches c to path within what is left and within limit (0: none).
-func (b *stagingBudget) get(ctx context.Context, content Content, c, path string, limit int64) error {
+// limit is what the next fetch may write: what is left of the budget and
+// at most limit (0: none); full when nothing is left.
+func (b *stagingBudget) limit(limit int64) (int64, bool) {
 	if b.total > 0 {
 		left := b.total - b.used
 		if left <= 0 {
-			return fmt.Errorf("%w: the job's module and inputs already fill the %d bytes this miner stages per job (market.max_input)",
-				executor.ErrBadTask, b.total)
+			return 0, true
 		}
 		if limit == 0 || left < limit {
 			limit = left
 		}
+	}
+	return limit, false
+}
+
+// charge spends size bytes of content that needs no fetch (a module the
+// executor holds), if a fetch of it within limit would have succeeded.
+func (b *stagingBudget) charge(size, limit int64) bool {
+	limit, full := b.limit(limit)
+	if full || (limit > 0 && size > limit) {
+		return false
+	}
+	b.used += size
+	b.staged.Store(uint64(b.used))
+	return true
+}
+
+// get fetches c to path within what is left and within limit (0: none).
+func (b *stagingBudget) get(ctx context.Context, content Content, c, path string, limit int64) error {
+	limit, full := b.limit(limit)
+	if full {
+		return fmt.Errorf("%w: the job's module and inputs already fill the %d bytes this miner stages per job (market.max_input)",
+			executor.ErrBadTask, b.total)
 	}
 	if err := content.GetFrom(ctx, b.holder, c, path, limit); err != nil {
 		if b.total > 0 && limit == b.total-b.used {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -321,3 +322,95 @@ func (exitingExecutor) Run(context.Context, executor.Task) (executor.Result, err
 	return executor.Result{ExitCode: 3}, fmt.Errorf("%w: exit code 3", executor.ErrExit)
 }
 func (exitingExecutor) Close() error { return nil }
+
+// A module the executor holds compiled is not fetched again, but costs
+// the staging budget what its file would: the input's fetch may write
+// what is left. One that would not fit (here over the miner's budget) is
+// fetched as usual, so that its staging fails as on a miner that does not
+// hold it.
+func TestHeldModuleIsNotStaged(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		held       bool
+		size       int64
+		wantFetch  []string // CIDs fetched, in order
+		inputLimit int64
+	}{
+		{"held", true, 3 << 20, []string{fakeCID("data")}, 64<<20 - 3<<20},
+		{"held, over the staging limit", true, 300 << 20, []string{fakeCID("module"), fakeCID("data")}, 0},
+		{"not held", false, 0, []string{fakeCID("module"), fakeCID("data")}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Due soon: a worker whose staging failed gives up reporting it
+			// to the unreachable submitter then.
+			_, workerKey, book, rec := assignedJob(t, 2*time.Second)
+			content := &limitContent{}
+			ex := &holdingExecutor{held: tc.held, size: tc.size}
+			w := NewWorker(workerKey, &recordingStreams{id: workerKey.PeerID()}, book, content,
+				WorkerOptions{Executors: Executors{ExecutorWASM: ex}, WorkDir: t.TempDir(), Caps: StagingCaps{InputBytes: 64 << 20}},
+				slog.New(slog.DiscardHandler))
+			w.Run(context.Background(), rec)
+
+			if !slices.Equal(content.cids, tc.wantFetch) {
+				t.Fatalf("fetched %v, want %v", content.cids, tc.wantFetch)
+			}
+			if ex.pins != 0 {
+				t.Errorf("%d pins left after the run", ex.pins)
+			}
+			if ex.task == nil {
+				t.Fatal("the executor never ran the task")
+			}
+			if tc.wantFetch[0] == fakeCID("module") {
+				if ex.task.ModulePath == "" {
+					t.Errorf("the module was fetched but the task names no file")
+				}
+				return
+			}
+			if ex.task.ModulePath != "" || ex.task.ModuleID != fakeCID("module") {
+				t.Errorf("task module %q, id %q; want no file and the module's CID", ex.task.ModulePath, ex.task.ModuleID)
+			}
+			if content.limits[0] != tc.inputLimit {
+				t.Errorf("the input's fetch could write %d bytes, want %d (the budget less the held module)", content.limits[0], tc.inputLimit)
+			}
+		})
+	}
+}
+
+// holdingExecutor holds one module of size bytes, or none, and records
+// the task it is given, then stops as at a shutdown.
+type holdingExecutor struct {
+	held bool
+	size int64
+	pins int
+	task *executor.Task
+}
+
+func (*holdingExecutor) Name() string { return ExecutorWASM }
+func (e *holdingExecutor) HoldModule(id, _ string) (int64, func(), bool) {
+	if !e.held || id != fakeCID("module") {
+		return 0, nil, false
+	}
+	e.pins++
+	return e.size, func() { e.pins-- }, true
+}
+func (e *holdingExecutor) Run(_ context.Context, t executor.Task) (executor.Result, error) {
+	e.task = &t
+	return executor.Result{}, executor.RunError(errors.New("wasm: module closed with exit_code(137)"), true, "job")
+}
+func (*holdingExecutor) Close() error { return nil }
+
+// limitContent has every CID, as an empty file, and records each fetch's
+// CID and byte limit.
+type limitContent struct {
+	cids   []string
+	limits []int64
+}
+
+func (c *limitContent) GetFrom(_ context.Context, _ peer.ID, id, path string, maxBytes int64) error {
+	c.cids, c.limits = append(c.cids, id), append(c.limits, maxBytes)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(path, nil, 0o600)
+}
+func (*limitContent) AddDir(context.Context, string) (string, error) { return "", errors.New("no") }

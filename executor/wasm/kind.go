@@ -33,7 +33,8 @@ func (Kind) Content(s executor.JobSpec) []executor.Content {
 	return []executor.Content{{Field: "module", CID: s.Module, File: "module.wasm", MaxBytes: int64(s.MemoryBytes)}}
 }
 
-// Prepare points the task at the staged module, with the job's floats.
+// Prepare points the task at the staged module (none when the executor
+// holds it compiled: HoldModule), named by its CID, with the job's floats.
 func (Kind) Prepare(s executor.JobSpec, staged map[string]string, t *executor.Task) error {
 	t.ModulePath, t.ModuleID = staged["module"], s.Module
 	t.Floats = s.Floats

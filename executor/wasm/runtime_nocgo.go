@@ -25,6 +25,7 @@ func (*wasmtimeRuntime) precompile(context.Context, []byte) error    { return er
 func (*wasmtimeRuntime) run(context.Context, executor.Task) (executor.Result, error) {
 	return executor.Result{}, errNoWasmtime
 }
+func (*wasmtimeRuntime) pin(string, bool) (int64, func(), bool) { return 0, nil, false }
 
 // ServeChild returns at once: without cgo there is no Wasmtime and so no
 // isolated child process (Config.Isolate) to serve.

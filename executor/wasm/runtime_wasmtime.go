@@ -175,10 +175,17 @@ type wasmtimeRuntime struct {
 	mu      sync.Mutex
 	modules map[moduleKey]*wtModule
 	// byContent maps the content address a task's module was fetched by
-	// (executor.Task.ModuleID) to its sanitized binary's hash, so that
-	// the next task of a module held compiled skips its file (held).
-	byContent map[string][32]byte
+	// (executor.Task.ModuleID) to what it was, so that the next task of a
+	// module held compiled skips its file (held, pin).
+	byContent map[string]heldContent
 	useClock  uint64
+}
+
+// heldContent is a module's binary as fetched: the hash of its sanitized
+// form (moduleKey) and its size in bytes.
+type heldContent struct {
+	hash [32]byte
+	size int64
 }
 
 // moduleKey names a compiled module: the same binary compiled for each
@@ -197,6 +204,7 @@ type wtModule struct {
 	mins    []uint64 // the pages each of its memories starts with (memoryMinimums)
 	err     error
 	lastUse uint64
+	pins    int // tasks that will run it without its file (pin): not evicted
 }
 
 func newWasmtimeRuntime(cfg Config, e *Executor) (*wasmtimeRuntime, error) {
@@ -205,7 +213,7 @@ func newWasmtimeRuntime(cfg Config, e *Executor) (*wasmtimeRuntime, error) {
 			"which does not call wasm.ServeChild first thing in main (or TestMain): add the call, or turn isolation off")
 	}
 	r := &wasmtimeRuntime{e: e, engine: newEngine(cfg.Isolate, false), native: newEngine(cfg.Isolate, true), isolate: cfg.Isolate,
-		modules: make(map[moduleKey]*wtModule), byContent: make(map[string][32]byte)}
+		modules: make(map[moduleKey]*wtModule), byContent: make(map[string]heldContent)}
 	r.epochs = &epochTicker{engines: []*wasmtime.Engine{r.engine, r.native}}
 	cacheDir := cfg.CacheDir
 	if cacheDir == "" && cfg.Isolate {
@@ -363,41 +371,68 @@ func (r *wasmtimeRuntime) compile(ctx context.Context, clean []byte, nativeFloat
 // is in memory: the task's module file need not be read, sanitized and
 // hashed again.
 func (r *wasmtimeRuntime) held(moduleID string, nativeFloats bool) (*wtModule, bool) {
-	if moduleID == "" {
-		return nil, false
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	sum, ok := r.byContent[moduleID]
+	m, _, ok := r.heldLocked(moduleID, nativeFloats)
+	return m, ok
+}
+
+// pin is held for a task that will run without its module file: the
+// module stays in memory until release, and size is the binary's.
+func (r *wasmtimeRuntime) pin(moduleID string, nativeFloats bool) (size int64, release func(), ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, size, ok := r.heldLocked(moduleID, nativeFloats)
 	if !ok {
-		return nil, false
+		return 0, nil, false
 	}
-	m, ok := r.modules[moduleKey{sum, nativeFloats}]
+	m.pins++
+	var once sync.Once
+	return size, func() {
+		once.Do(func() {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			m.pins--
+			r.evictLocked()
+		})
+	}, true
+}
+
+func (r *wasmtimeRuntime) heldLocked(moduleID string, nativeFloats bool) (*wtModule, int64, bool) {
+	if moduleID == "" {
+		return nil, 0, false
+	}
+	held, ok := r.byContent[moduleID]
 	if !ok {
-		return nil, false
+		return nil, 0, false
+	}
+	m, ok := r.modules[moduleKey{held.hash, nativeFloats}]
+	if !ok {
+		return nil, 0, false
 	}
 	select {
 	case <-m.ready:
 	default:
-		return nil, false // still compiling: the task waits in compile
+		return nil, 0, false // still compiling: the task waits in compile
 	}
 	if m.err != nil {
-		return nil, false
+		return nil, 0, false
 	}
 	r.useClock++
 	m.lastUse = r.useClock
-	return m, true
+	return m, held.size, true
 }
 
-// remember records that moduleID names the module m was compiled from.
-func (r *wasmtimeRuntime) remember(moduleID string, m *wtModule) {
+// remember records that moduleID names the module m was compiled from,
+// a binary of size bytes.
+func (r *wasmtimeRuntime) remember(moduleID string, m *wtModule, size int) {
 	if moduleID == "" {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.modules[m.key]; ok { // not evicted meanwhile
-		r.byContent[moduleID] = m.key.hash
+		r.byContent[moduleID] = heldContent{hash: m.key.hash, size: int64(size)}
 	}
 }
 
@@ -522,6 +557,9 @@ func (r *wasmtimeRuntime) evictLocked() {
 			default:
 				continue
 			}
+			if m.pins > 0 {
+				continue
+			}
 			if found == nil || m.lastUse < found.lastUse {
 				victim, found = k, m
 			}
@@ -542,7 +580,7 @@ func (r *wasmtimeRuntime) forgetContentLocked(hash [32]byte) {
 			return
 		}
 	}
-	maps.DeleteFunc(r.byContent, func(_ string, h [32]byte) bool { return h == hash })
+	maps.DeleteFunc(r.byContent, func(_ string, h heldContent) bool { return h.hash == hash })
 }
 
 // precompile is Executor.Compile, for portable floats (the default; a
@@ -630,7 +668,7 @@ func (r *wasmtimeRuntime) run(ctx context.Context, t executor.Task) (executor.Re
 			}
 			return res, err
 		}
-		r.remember(t.ModuleID, m)
+		r.remember(t.ModuleID, m, len(c.bin))
 	}
 	mod := m.mod
 	if err := checkImports(m, limits.MemoryBytes); err != nil {

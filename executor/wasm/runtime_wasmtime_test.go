@@ -232,9 +232,27 @@ func TestHeldModuleSkipsItsFile(t *testing.T) {
 			t.Errorf("task with ModuleID %q and no file: %v; want ErrBadTask (the file read)", id, err)
 		}
 	}
-	// Another module evicts the first (MaxCompiled 1): its ID is forgotten.
-	if err := run(write("nop2.wasm", wasmModule(nil, 0x01, 0x0b)), "cid-nop2"); err != nil {
+	// Pinned for a task to come (HoldModule), it is not evicted by
+	// another module (MaxCompiled 1), and says its binary's size.
+	size, release, ok := e.HoldModule("cid-nop", "")
+	if !ok || size != int64(len(nopWasm)) {
+		t.Fatalf("HoldModule = %d, %v; want %d bytes held", size, ok, len(nopWasm))
+	}
+	nop2 := write("nop2.wasm", wasmModule(nil, 0x01, 0x0b))
+	if err := run(nop2, "cid-nop2"); err != nil {
 		t.Fatal(err)
+	}
+	if err := run("", "cid-nop"); err != nil {
+		t.Fatalf("the pinned module's task, with no file: %v; want it run from memory", err)
+	}
+	release()
+	release() // a second call does nothing
+	// Unpinned, it goes at the next eviction, and its ID with it.
+	if err := run(nop2, "cid-nop2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := e.HoldModule("cid-nop", ""); ok {
+		t.Error("HoldModule holds an evicted module")
 	}
 	if err := run(nop, "cid-nop"); !errors.Is(err, executor.ErrBadTask) {
 		t.Errorf("evicted module's task, its file gone: %v; want ErrBadTask (the file read)", err)

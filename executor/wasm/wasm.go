@@ -272,6 +272,19 @@ func (e *Executor) Compile(ctx context.Context, module []byte) error {
 	return err
 }
 
+// HoldModule says whether the executor holds compiled the module a task
+// fetched by content address id (Task.ModuleID) before, for a task with
+// floats, and if so pins it in memory until release: a task with that
+// ModuleID and no module file then runs it. size is the module's binary,
+// what staging it would have cost. Only the Wasmtime runtime holds
+// modules this way.
+func (e *Executor) HoldModule(id, floats string) (size int64, release func(), ok bool) {
+	if e.wt == nil || CheckFloats(floats) != nil {
+		return 0, nil, false
+	}
+	return e.wt.pin(id, nativeFloats(floats))
+}
+
 // compile returns the compiled module for bin and a func to release it.
 // Each module is compiled once, outside the executor's lock: tasks of other
 // modules start meanwhile, tasks of the same module wait for that compile
@@ -466,10 +479,10 @@ func (e *Executor) loadModule(t executor.Task, held bool) ([]byte, error) {
 		return nil, fmt.Errorf("%w: both Module and ModulePath are set", executor.ErrBadTask)
 	case len(t.Module) > 0:
 		return t.Module, nil
+	case held: // with no file when the caller pinned it (HoldModule)
+		return nil, nil
 	case t.ModulePath == "":
 		return nil, fmt.Errorf("%w: no module given", executor.ErrBadTask)
-	case held:
-		return nil, nil
 	}
 	// A module file comes from content another peer published: read it as a
 	// plain file only, and no further than the limit (ReadRegularFile).
