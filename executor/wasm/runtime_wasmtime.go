@@ -398,6 +398,8 @@ func (r *wasmtimeRuntime) pin(moduleID string, nativeFloats bool) (size int64, r
 	}, true
 }
 
+// heldLocked is held and pin's lookup, under r.mu: the module moduleID
+// names, compiled for the float mode, with its binary's size.
 func (r *wasmtimeRuntime) heldLocked(moduleID string, nativeFloats bool) (*wtModule, int64, bool) {
 	if moduleID == "" {
 		return nil, 0, false

@@ -131,9 +131,10 @@ func run(sizeMB int, dir string, repeat int, importOnly bool) error {
 		kSecs, kRSS, kCID = append(kSecs, secs), append(kRSS, rss), c
 		return os.RemoveAll(kdir)
 	}
-	// Each run's second import writes where the first one's repo was just
-	// deleted, which on some VMs is much faster than writing new pages
-	// (docs/BENCHMARKS.md): the runs alternate which one goes first.
+	// Each run's second import writes into the page cache the first one's
+	// deleted repo freed, while the first may have to reclaim a full one
+	// (at 10 GiB on the project's test VM, twice as slow:
+	// docs/BENCHMARKS.md): the runs alternate which one goes first.
 	for i := range repeat {
 		first, second := importVFT, importKubo
 		if i%2 == 1 {
