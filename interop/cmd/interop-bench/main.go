@@ -46,8 +46,9 @@ func main() {
 	dir := flag.String("dir", os.Getenv("BENCH_DIR"), "work directory (env BENCH_DIR; default a new temp dir, removed afterwards)")
 	repeat := flag.Int("repeat", envInt("REPEAT", 3), "runs of each measure; the table shows the median (env REPEAT)")
 	importOnly := flag.Bool("import-only", os.Getenv("IMPORT_ONLY") != "", "measure imports only, no transfers (env IMPORT_ONLY=1; for 10 GiB)")
+	settle := flag.Int("settle", envInt("SETTLE_S", 20), "seconds to wait, after a sync, before each import (env SETTLE_S; see settleMemory)")
 	flag.Parse()
-	if err := run(*sizeMB, *dir, *repeat, *importOnly); err != nil {
+	if err := run(*sizeMB, *dir, *repeat, *importOnly, time.Duration(*settle)*time.Second); err != nil {
 		fmt.Fprintln(os.Stderr, "interop-bench:", err)
 		os.Exit(1)
 	}
@@ -69,7 +70,21 @@ type row struct {
 	ratioTo string
 }
 
-func run(sizeMB int, dir string, repeat int, importOnly bool) error {
+// settleMemory puts the machine in the same memory state before every
+// import, whichever tool ran before it. On a VM that hands freed memory
+// back to its host (free page reporting: the project's test VM reports
+// free 8 MiB blocks about 2 s after they are freed), writing into pages
+// freed a moment ago is cheap, and writing into pages the host took back
+// costs a fault there per page: a 10 GiB import ran in 11.7 s right after
+// the previous one's repo was deleted and in 18.5 s after 30 s of rest
+// (docs/BENCHMARKS.md). Without the wait, the import that follows a
+// deletion is measured in a faster state than the one that does not.
+func settleMemory(d time.Duration) {
+	syscall.Sync()
+	time.Sleep(d)
+}
+
+func run(sizeMB int, dir string, repeat int, importOnly bool, settle time.Duration) error {
 	ctx := context.Background()
 	if dir == "" {
 		d, err := os.MkdirTemp("", "vft-interop-bench-")
@@ -131,18 +146,19 @@ func run(sizeMB int, dir string, repeat int, importOnly bool) error {
 		kSecs, kRSS, kCID = append(kSecs, secs), append(kRSS, rss), c
 		return os.RemoveAll(kdir)
 	}
-	// Each run's second import writes into the page cache the first one's
-	// deleted repo freed, while the first may have to reclaim a full one
-	// (at 10 GiB on the project's test VM, twice as slow:
-	// docs/BENCHMARKS.md): the runs alternate which one goes first.
+	// Every import starts from a settled machine (settleMemory), and the
+	// runs alternate which tool goes first, so that neither one always
+	// follows the other's deletion.
 	for i := range repeat {
 		first, second := importVFT, importKubo
 		if i%2 == 1 {
 			first, second = importKubo, importVFT
 		}
+		settleMemory(settle)
 		if err := first(i); err != nil {
 			return err
 		}
+		settleMemory(settle)
 		if err := second(i); err != nil {
 			return err
 		}
@@ -262,10 +278,16 @@ func run(sizeMB int, dir string, repeat int, importOnly bool) error {
 	return nil
 }
 
+// median is the middle value, or the mean of the two middle ones for an
+// even count.
 func median[T float64 | int64](xs []T) T {
 	s := slices.Clone(xs)
 	slices.Sort(s)
-	return s[len(s)/2]
+	n := len(s)
+	if n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[n/2]
 }
 
 func kuboTransfer(ctx context.Context, bin, dir, srcAddr, c string) (float64, error) {
