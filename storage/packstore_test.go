@@ -511,3 +511,91 @@ func TestPackStoreUseAfterClose(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+// Two commits append to two packs at once: a writer in the middle of its
+// appends (holding the first lane) does not hold up another, and blocks
+// from both are indexed, read back and survive a reopen.
+func TestPackStoreWritersAppendAtOnce(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	p, err := openPackStore(dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := p.lanes[0]
+	first.mu.Lock() // a commit busy appending
+	wrote := make(chan error, 1)
+	go func() { wrote <- p.Put(ctx, datastore.NewKey("second"), []byte("second writer")) }()
+	select {
+	case err := <-wrote:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		first.mu.Unlock()
+		t.Fatal("a commit waited for another commit's appends")
+	}
+	first.mu.Unlock()
+	if err := p.Put(ctx, datastore.NewKey("first"), []byte("first writer")); err != nil {
+		t.Fatal(err)
+	}
+	if packs, _ := filepath.Glob(filepath.Join(dir, "*"+packSuffix)); len(packs) != 2 {
+		t.Errorf("packs after two writers: %v, want one per lane", packs)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p, err = openPackStore(dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for key, want := range map[string]string{"first": "first writer", "second": "second writer"} {
+		got, err := p.Get(ctx, datastore.NewKey(key))
+		if err != nil || string(got) != want {
+			t.Errorf("Get(%s) after reopening = %q, %v; want %q", key, got, err, want)
+		}
+	}
+}
+
+// A pack a lane has moved on from, whose indexed blocks are all deleted,
+// is removed, but not while a commit's appends in it wait to be indexed:
+// their index entries would point into a deleted file.
+func TestPackStoreKeepsPackWithPendingAppends(t *testing.T) {
+	ctx := context.Background()
+	p, err := openPackStore(t.TempDir(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	old := datastore.NewKey("old")
+	if err := p.Put(ctx, old, []byte("deleted while the next block is in flight")); err != nil {
+		t.Fatal(err)
+	}
+	// A commit appends to the lane's pack, which then fills up (the lane
+	// moves to a new one) before the commit reaches the index.
+	l := p.lane()
+	inFlight := []packPut{newPackPut(datastore.NewKey("in-flight"), []byte("appended, not indexed yet"))}
+	entries, touched, err := p.appendBatch(l, inFlight)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.rotateLocked(l); err != nil {
+		t.Fatal(err)
+	}
+	l.mu.Unlock()
+
+	if err := p.Delete(ctx, old); err != nil { // the pack's only indexed block
+		t.Fatal(err)
+	}
+	p.wmu.Lock()
+	err = p.indexLocked(inFlight, entries, touched, nil)
+	p.wmu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := p.Get(ctx, datastore.NewKey("in-flight"))
+	if err != nil || string(got) != "appended, not indexed yet" {
+		t.Fatalf("Get of the block indexed after the delete = %q, %v", got, err)
+	}
+}
