@@ -53,10 +53,14 @@ func idOf(b []byte) chunkID { return chunkID{unsafe.SliceData(b), len(b)} }
 // chunk's size as the builder takes it.
 func newHashAhead(ctx context.Context, spl chunker.Splitter, base cid.Builder, rawLeaves bool, onChunk func(int)) *hashAhead {
 	workers := max(1, runtime.GOMAXPROCS(0))
+	// The reader runs at most one chunk per worker ahead of the builder:
+	// enough to keep the workers hashing, and each chunk is a MiB the
+	// collector lets the heap grow twice over. Twice as many took a 10 GiB
+	// import's peak RSS 4–5 MB higher, no faster (docs/BENCHMARKS.md).
 	h := &hashAhead{
 		base:    base.WithCodec(cid.Raw),
 		hashRaw: rawLeaves,
-		out:     make(chan *aheadChunk, 2*workers),
+		out:     make(chan *aheadChunk, workers),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 		onChunk: onChunk,
