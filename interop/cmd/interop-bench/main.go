@@ -188,6 +188,7 @@ func run(sizeMB int, dir string, repeat int, importOnly bool, settle time.Durati
 			fmt.Printf("| %-52s | %8.2f | %9.1f | %12s | %s\n", l.what, l.secs, mb/l.secs, r, l.ratio)
 		}
 		fmt.Printf("\nall runs (s; vft first in the 1st, 3rd, ... run): vft import %.2f, kubo import %.2f\n", vftSecs, kSecs)
+		fmt.Printf("peak RSS of each run (MiB): vft %v, kubo %v\n", mibs(vftRSS), mibs(kRSS))
 		return nil
 	}
 
@@ -276,6 +277,15 @@ func run(sizeMB int, dir string, repeat int, importOnly bool, settle time.Durati
 	line("transfer kubo -> kubo (ipfs cat > /dev/null)", median(kkSecs), 0, "")
 	fmt.Printf("\nall runs (s; vft imports first in the 1st, 3rd, ... run): vft import %.2f, kubo import %.2f, vft stream transfer %.2f, vft bitswap transfer %.2f, kubo transfer %.2f\n", vftSecs, kSecs, vvSecs, vbSecs, kkSecs)
 	return nil
+}
+
+// mibs rounds byte counts to MiB.
+func mibs(bs []int64) []int64 {
+	out := make([]int64, len(bs))
+	for i, b := range bs {
+		out[i] = (b + 1<<19) >> 20
+	}
+	return out
 }
 
 // median is the middle value, or the mean of the two middle ones for an
