@@ -6,7 +6,7 @@
 #   bench/interop-bench.sh            # 1 GiB file
 #   SIZE_MB=256 bench/interop-bench.sh
 #   BENCH_DIR=/some/disk bench/interop-bench.sh   # keep the file and repos there
-#   SETTLE_S=20 bench/interop-bench.sh   # seconds of rest before each import (the default)
+#   SETTLE_S=20 bench/interop-bench.sh   # seconds of rest before each import (the default; 0 for none)
 #
 # Every node listens on 127.0.0.1 only (see interop/internal/kubo).
 set -eu

@@ -46,7 +46,7 @@ func main() {
 	dir := flag.String("dir", os.Getenv("BENCH_DIR"), "work directory (env BENCH_DIR; default a new temp dir, removed afterwards)")
 	repeat := flag.Int("repeat", envInt("REPEAT", 3), "runs of each measure; the table shows the median (env REPEAT)")
 	importOnly := flag.Bool("import-only", os.Getenv("IMPORT_ONLY") != "", "measure imports only, no transfers (env IMPORT_ONLY=1; for 10 GiB)")
-	settle := flag.Int("settle", envInt("SETTLE_S", 20), "seconds to wait, after a sync, before each import (env SETTLE_S; see settleMemory)")
+	settle := flag.Int("settle", envSeconds("SETTLE_S", 20), "seconds to wait, after a sync, before each import (env SETTLE_S, 0 for none; see settleMemory)")
 	flag.Parse()
 	if err := run(*sizeMB, *dir, *repeat, *importOnly, time.Duration(*settle)*time.Second); err != nil {
 		fmt.Fprintln(os.Stderr, "interop-bench:", err)
@@ -57,6 +57,15 @@ func main() {
 func envInt(name string, def int) int {
 	var v int
 	if _, err := fmt.Sscan(os.Getenv(name), &v); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// envSeconds is envInt for a count of seconds, which may be 0.
+func envSeconds(name string, def int) int {
+	var v int
+	if _, err := fmt.Sscan(os.Getenv(name), &v); err == nil && v >= 0 {
 		return v
 	}
 	return def
