@@ -21,8 +21,8 @@ const (
 // writing and one filling, and the collector lets the heap grow to twice
 // what is live. A leaf of the default 1 MiB chunks fills a batch: the
 // pack store's two lanes write two at once, and a 10 GiB import peaked at
-// 54–55 MiB of RSS in interop-bench against 59–60 with 2 MiB batches, no
-// slower (docs/BENCHMARKS.md; 8 MiB batches cost some 30 MB more).
+// 54–55 MiB of RSS against 59–60 with 2 MiB batches and 82 with 8, no
+// slower (docs/BENCHMARKS.md).
 const importBatchSize = 1 << 20
 
 // batchDAG buffers nodes written by the importer and stores them in
