@@ -42,11 +42,11 @@ func main() {
 		}
 		return
 	}
-	sizeMB := flag.Int("size-mb", envInt("SIZE_MB", 1024), "size of the test file in MiB (env SIZE_MB)")
+	sizeMB := flag.Int("size-mb", envInt("SIZE_MB", 1024, 1), "size of the test file in MiB (env SIZE_MB)")
 	dir := flag.String("dir", os.Getenv("BENCH_DIR"), "work directory (env BENCH_DIR; default a new temp dir, removed afterwards)")
-	repeat := flag.Int("repeat", envInt("REPEAT", 3), "runs of each measure; the table shows the median (env REPEAT)")
+	repeat := flag.Int("repeat", envInt("REPEAT", 3, 1), "runs of each measure; the table shows the median (env REPEAT)")
 	importOnly := flag.Bool("import-only", os.Getenv("IMPORT_ONLY") != "", "measure imports only, no transfers (env IMPORT_ONLY=1; for 10 GiB)")
-	settle := flag.Int("settle", envSeconds("SETTLE_S", 20), "seconds to wait, after a sync, before each import (env SETTLE_S, 0 for none; see settleMemory)")
+	settle := flag.Int("settle", envInt("SETTLE_S", 20, 0), "seconds to wait, after a sync, before each import (env SETTLE_S, 0 for none; see settleMemory)")
 	flag.Parse()
 	if err := run(*sizeMB, *dir, *repeat, *importOnly, time.Duration(*settle)*time.Second); err != nil {
 		fmt.Fprintln(os.Stderr, "interop-bench:", err)
@@ -54,18 +54,11 @@ func main() {
 	}
 }
 
-func envInt(name string, def int) int {
+// envInt is the environment variable name as an integer of at least
+// least, else def.
+func envInt(name string, def, least int) int {
 	var v int
-	if _, err := fmt.Sscan(os.Getenv(name), &v); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
-
-// envSeconds is envInt for a count of seconds, which may be 0.
-func envSeconds(name string, def int) int {
-	var v int
-	if _, err := fmt.Sscan(os.Getenv(name), &v); err == nil && v >= 0 {
+	if _, err := fmt.Sscan(os.Getenv(name), &v); err == nil && v >= least {
 		return v
 	}
 	return def
