@@ -9,14 +9,24 @@ import (
 	"sync/atomic"
 
 	"github.com/ipfs/boxo/blockstore"
+	"github.com/ipfs/boxo/datastore/dshelp"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
+	"github.com/ipfs/go-datastore"
 	ipld "github.com/ipfs/go-ipld-format"
 )
 
 // diskUsager reports the bytes the block files take (flatfs tracks this).
 type diskUsager interface {
 	DiskUsage(ctx context.Context) (uint64, error)
+}
+
+// recordSizer is a block store whose DiskUsage grows by more than a
+// block's bytes when it stores one: the pack store also writes a header
+// and the key. The quota must count that too, or the last batch it admits
+// takes the usage past storage.max_bytes.
+type recordSizer interface {
+	recordSize(key datastore.Key, blockLen int) int64
 }
 
 // guardedBlockstore adds to boxo's blockstore what the node needs on every
@@ -69,6 +79,16 @@ func newGuardedBlockstore(bs blockstore.Blockstore, usage diskUsager, maxBytes i
 		log:        log,
 		corrupt:    make(map[string]cid.Cid),
 	}
+}
+
+// diskCost is what storing blk adds to the store's DiskUsage.
+func (b *guardedBlockstore) diskCost(blk blocks.Block) int64 {
+	rs, ok := b.usage.(recordSizer)
+	if !ok {
+		return int64(len(blk.RawData()))
+	}
+	// The key boxo's blockstore (NoPrefix) stores the block under.
+	return rs.recordSize(dshelp.MultihashToDsKey(blk.Cid().Hash()), len(blk.RawData()))
 }
 
 // Get verifies the block when hash_on_read is set. A corrupt block is
@@ -210,7 +230,7 @@ func (b *guardedBlockstore) PutMany(ctx context.Context, blks []blocks.Block) er
 		}
 		if !has {
 			fresh = append(fresh, blk)
-			need += int64(len(blk.RawData()))
+			need += b.diskCost(blk)
 		}
 	}
 	if len(fresh) == 0 {

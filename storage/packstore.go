@@ -888,6 +888,12 @@ func (p *packStore) DiskUsage(ctx context.Context) (uint64, error) {
 	return uint64(p.total), nil
 }
 
+// recordSize is what storing a block of blockLen bytes under key adds to
+// DiskUsage: the record's header and key come with the block.
+func (p *packStore) recordSize(key datastore.Key, blockLen int) int64 {
+	return int64(packHeaderLen + len(key.String()) + blockLen)
+}
+
 // Compact moves the live blocks out of packs that are less than half
 // live into a lane's pack and removes those packs. It fsyncs the new
 // copies before any old pack is removed. GC calls it.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ipfs/boxo/datastore/dshelp"
 	"github.com/ipfs/boxo/files"
+	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
 )
@@ -287,6 +288,59 @@ func TestQuota(t *testing.T) {
 	if _, err := s.AddReader(ctx, bytes.NewReader(randomBytes(100_000, 7)), AddOptions{}); err != nil {
 		t.Fatalf("small Add after GC: %v", err)
 	}
+}
+
+// The pack store writes a header and the key with every block, and its
+// usage counts them. The quota counted block bytes only, so the last batch
+// it admitted took the blocks past storage.max_bytes: a 1 MiB block was
+// admitted under a 1 MiB quota.
+func TestQuotaCountsWhatABlockTakesOnDisk(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig()
+	cfg.MaxBytes = 1 << 20
+	s := newStore(t, cfg, nil, nil)
+	bs := s.Blockstore()
+	used := func() int64 {
+		st, err := s.Stat(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Bytes
+	}
+	err := bs.Put(ctx, rawTestBlock(t, randomBytes(1<<20, 40)))
+	if !errors.Is(err, ErrQuotaExceeded) {
+		t.Fatalf("Put of a block as large as the quota = %v, want ErrQuotaExceeded (its header does not fit)", err)
+	}
+	const blockLen = 100_000
+	for i := 0; ; i++ {
+		err := bs.Put(ctx, rawTestBlock(t, randomBytes(blockLen, uint64(41+i))))
+		if u := used(); u > cfg.MaxBytes {
+			t.Fatalf("after %d blocks the blocks take %d bytes, over storage.max_bytes = %d", i+1, u, cfg.MaxBytes)
+		}
+		if errors.Is(err, ErrQuotaExceeded) {
+			if u := used(); u < cfg.MaxBytes-2*blockLen {
+				t.Fatalf("refused with %d of %d bytes used: the quota is not filled", u, cfg.MaxBytes)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// rawTestBlock is data as a raw-codec block.
+func rawTestBlock(t *testing.T, data []byte) blocks.Block {
+	t.Helper()
+	c, err := cid.V1Builder{Codec: cid.Raw, MhType: mh.SHA2_256}.Sum(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, err := blocks.NewBlockWithCid(data, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return blk
 }
 
 // Issue #13 item 4: storage.max_bytes defaults to 0, and a fetch of a
