@@ -19,9 +19,11 @@ const (
 // importBatchSize is an import's batch limit in bytes: a batch's leaves
 // stay on the heap until written, with up to max(2, cores) batches
 // writing and one filling, and the collector lets the heap grow to twice
-// what is live. With 2 MiB instead of 8 a 10 GiB import peaks at 53 MB
-// of RSS instead of 82, no slower (docs/BENCHMARKS.md).
-const importBatchSize = 2 << 20
+// what is live. A leaf of the default 1 MiB chunks fills a batch: the
+// pack store's two lanes write two at once, and a 10 GiB import peaked at
+// 54–55 MiB of RSS against 59–60 with 2 MiB batches and 82 with 8, no
+// slower (docs/BENCHMARKS.md).
+const importBatchSize = 1 << 20
 
 // batchDAG buffers nodes written by the importer and stores them in
 // batches in the background, like ipld.BufferedDAG, but wait makes sure

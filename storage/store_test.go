@@ -350,8 +350,11 @@ func TestNoQuotaKeepsDiskReserve(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t, testConfig(), nil, nil)
 	const total = 100 << 30 // a 100 GiB disk keeps 1 GiB free
-	free := int64(1<<30 + 1<<20)
-	s.guard.free = func() (int64, int64, error) { return free, total, nil }
+	start := int64(1<<30 + 1<<20)
+	s.guard.free = func() (int64, int64, error) {
+		used, err := s.blocks.DiskUsage(ctx)
+		return start - int64(used), total, err
+	}
 	if _, err := s.AddReader(ctx, bytes.NewReader(randomBytes(512<<10, 8)), AddOptions{}); err != nil {
 		t.Fatalf("Add that leaves the reserve free: %v", err)
 	}
