@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -34,7 +35,10 @@ import (
 //     chosen and the first one's acceptance recorded (the job's history);
 //   - jobs_per_s: throughput of the concurrent batch;
 //   - cpu_ms_per_job: the process's CPU time (user + system, all nodes)
-//     over the sequential jobs, divided by their number.
+//     over the sequential jobs, divided by their number;
+//   - gc_cycles: garbage collections during the sequential jobs. The
+//     nodes share this process's heap; GOGC=off GOMEMLIMIT=8GiB keeps
+//     collections out of the measured jobs (docs/BENCHMARKS.md).
 //
 // VFT_BENCH_TRANSPORT=tcp or quic listens on that transport only (the
 // default is both, as a daemon). VFT_BENCH_CPUPROFILE=FILE writes a CPU
@@ -142,11 +146,19 @@ func benchJobLatency(ctx context.Context, b *testing.B, submitter *node.Node, mi
 	stopProfile := startPhaseProfile(b, os.Getenv("VFT_BENCH_CPUPROFILE"))
 	defer stopProfile()
 	cpuStart := processCPU(b)
+	// The 50 nodes share one heap, so a collection marks all of theirs
+	// (about 330 MB live, 250–350 ms of wall on 2 cores) and a job that
+	// overlaps one is slowed by it, where a node in its own process marks
+	// its own few MB. How many ran says how many jobs could be.
+	var gcBefore, gcAfter runtime.MemStats
+	runtime.ReadMemStats(&gcBefore)
 	lat := make([]time.Duration, 0, sequential)
 	for range sequential {
 		lat = append(lat, run())
 	}
+	runtime.ReadMemStats(&gcAfter)
 	b.ReportMetric(float64((processCPU(b)-cpuStart).Milliseconds())/float64(sequential), "cpu_ms_per_job")
+	b.ReportMetric(float64(gcAfter.NumGC-gcBefore.NumGC), "gc_cycles")
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "p50_ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Milliseconds()), "p99_ms")
