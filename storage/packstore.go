@@ -31,8 +31,10 @@ import (
 // same bytes to one file took 0.2 s, so most of an import went there.
 //
 // Crash safety without an fsync per block: a block's bytes are written
-// (write(2)) before its index entry is committed, so after a kill -9 every
-// indexed block is complete (the kernel keeps what was written). Bytes
+// (write(2), or past the page cache by directAppender, whose batch ends
+// with every byte written) before its index entry is committed, so after
+// a kill -9 every indexed block is complete (the kernel keeps what was
+// written). Bytes
 // written but never indexed are dead space that compaction reclaims.
 // After a power loss the index may be newer than the pack data; every
 // entry carries a CRC-32C of its block, checked on every read, and a block
@@ -64,6 +66,9 @@ type packStore struct {
 	// single `dd` (docs/BENCHMARKS.md).
 	lanes    []*packLane
 	nextLane atomic.Uint32
+	// direct: the file system takes direct appends (directAppender), which
+	// a commit whose context asks for them (withDirectWrites) makes.
+	direct bool
 
 	// wmu orders the index: one commit at a time looks up what it
 	// replaces, indexes its appends and deletes, and removes packs left
@@ -91,6 +96,10 @@ type packLane struct {
 	cur  *os.File // nil: the next append starts a new pack
 	id   uint32
 	size int64
+	// direct writes cur's records past the page cache for the batches
+	// that ask (nil until one does; cur writes the others). Between
+	// batches it holds nothing.
+	direct *directAppender
 }
 
 const (
@@ -175,6 +184,11 @@ func openPackStore(dir string, log *slog.Logger) (*packStore, error) {
 	}
 	for range packLanes {
 		p.lanes = append(p.lanes, &packLane{})
+	}
+	if err := probeDirect(dir); err != nil {
+		log.Info("the pack store's file system takes no direct writes; blocks are written through the page cache", "dir", dir, "err", err)
+	} else {
+		p.direct = true
 	}
 	if err := p.load(); err != nil {
 		db.Close()
@@ -393,10 +407,14 @@ func (p *packStore) lane() *packLane {
 // appendBatch appends puts to lane l's pack (l.mu held) and returns where
 // each went, and the packs it wrote to, which stay pending until the
 // caller has indexed them (indexLocked) or given up (unpend).
-func (p *packStore) appendBatch(l *packLane, puts []packPut) (entries []packEntry, touched []uint32, err error) {
+//
+// direct asks for the batch to be written past the page cache
+// (directAppender), where the store's file system takes it.
+func (p *packStore) appendBatch(l *packLane, puts []packPut, direct bool) (entries []packEntry, touched []uint32, err error) {
+	direct = direct && p.direct
 	entries = make([]packEntry, 0, len(puts))
 	for _, put := range puts {
-		e, err := p.appendLocked(l, put.key.String(), put.value, put.crc)
+		e, err := p.appendLocked(l, put.key.String(), put.value, put.crc, direct)
 		if err != nil {
 			return nil, touched, err
 		}
@@ -409,6 +427,11 @@ func (p *packStore) appendBatch(l *packLane, puts []packPut) (entries []packEntr
 			p.mu.Unlock()
 		}
 		entries = append(entries, e)
+	}
+	if direct && l.direct != nil {
+		if err := l.direct.flush(); err != nil {
+			return nil, touched, p.abandonLocked(l, err)
+		}
 	}
 	return entries, touched, nil
 }
@@ -429,12 +452,27 @@ func (p *packStore) unpendLocked(touched []uint32) {
 }
 
 // appendLocked writes one record to lane l's pack (starting a new pack
-// when it is full) and returns where the block went. Caller holds l.mu.
-func (p *packStore) appendLocked(l *packLane, key string, value []byte, crc uint32) (packEntry, error) {
+// when it is full), past the page cache if direct, and returns where the
+// block went. Caller holds l.mu.
+func (p *packStore) appendLocked(l *packLane, key string, value []byte, crc uint32, direct bool) (packEntry, error) {
 	if l.cur == nil || l.size >= packMaxSize {
+		if direct && l.direct != nil {
+			// This batch's records in the full pack are written before
+			// the next pack starts.
+			if err := l.direct.flush(); err != nil {
+				return packEntry{}, p.abandonLocked(l, err)
+			}
+		}
 		if err := p.rotateLocked(l); err != nil {
 			return packEntry{}, err
 		}
+	}
+	if direct && l.direct == nil {
+		d, err := openDirectAppender(l.cur.Name())
+		if err != nil {
+			return packEntry{}, fmt.Errorf("open %s for direct writes: %w", l.cur.Name(), err)
+		}
+		l.direct = d
 	}
 	e := packEntry{pack: l.id, length: uint32(len(value)), crc: crc}
 	hdr := make([]byte, packHeaderLen, packHeaderLen+len(key))
@@ -443,12 +481,24 @@ func (p *packStore) appendLocked(l *packLane, key string, value []byte, crc uint
 	binary.LittleEndian.PutUint32(hdr[8:], e.crc)
 	hdr = append(hdr, key...)
 	e.offset = l.size + int64(len(hdr))
-	// Two writes rather than one: joining them would copy the block.
-	n, err := l.cur.Write(hdr)
-	if err == nil {
-		var m int
-		m, err = l.cur.Write(value)
-		n += m
+	var n int
+	var err error
+	if direct {
+		if err = l.direct.append(hdr, l.size); err == nil {
+			err = l.direct.append(value, e.offset)
+		}
+		if err != nil {
+			return packEntry{}, p.abandonLocked(l, err)
+		}
+		n = len(hdr) + len(value)
+	} else {
+		// Two writes rather than one: joining them would copy the block.
+		n, err = l.cur.Write(hdr)
+		if err == nil {
+			var m int
+			m, err = l.cur.Write(value)
+			n += m
+		}
 	}
 	l.size += int64(n)
 	p.mu.Lock()
@@ -463,6 +513,16 @@ func (p *packStore) appendLocked(l *packLane, key string, value []byte, crc uint
 		return packEntry{}, fmt.Errorf("write block to %s: %w", name, err)
 	}
 	return e, nil
+}
+
+// abandonLocked ends lane l's pack after a failed direct write: what the
+// batch staged is lost and not indexed, and the next append starts a new
+// pack, so a scan of this one stops only at its end. Caller holds l.mu.
+func (p *packStore) abandonLocked(l *packLane, err error) error {
+	name := l.cur.Name()
+	l.direct.close()
+	l.direct, l.cur = nil, nil
+	return fmt.Errorf("write block to %s: %w", name, err)
 }
 
 // rotateLocked starts a new pack for lane l. Caller holds l.mu.
@@ -484,7 +544,10 @@ func (p *packStore) rotateLocked(l *packLane) error {
 	p.dirty[id] = f
 	p.current[id] = true
 	p.mu.Unlock()
-	l.open, l.cur, l.id, l.size = true, f, id, 0
+	if l.direct != nil {
+		l.direct.close() // between batches: nothing is staged
+	}
+	l.open, l.cur, l.id, l.size, l.direct = true, f, id, 0, nil
 	return nil
 }
 
@@ -514,13 +577,13 @@ func (p *packStore) lookup(key []byte) (e packEntry, ok bool, err error) {
 
 // commit appends puts to a lane's pack, then indexes them and dels in
 // one pebble batch: the order that makes a kill -9 harmless.
-func (p *packStore) commit(puts []packPut, dels []datastore.Key) error {
+func (p *packStore) commit(puts []packPut, dels []datastore.Key, direct bool) error {
 	var entries []packEntry
 	var touched []uint32
 	if len(puts) > 0 {
 		l := p.lane()
 		var err error
-		entries, touched, err = p.appendBatch(l, puts)
+		entries, touched, err = p.appendBatch(l, puts, direct)
 		l.mu.Unlock()
 		if err != nil {
 			p.unpend(touched)
@@ -646,7 +709,7 @@ func (p *packStore) Put(ctx context.Context, key datastore.Key, value []byte) er
 		return err
 	}
 	defer release()
-	return p.commit([]packPut{newPackPut(key, value)}, nil)
+	return p.commit([]packPut{newPackPut(key, value)}, nil, wantsDirect(ctx))
 }
 
 func (p *packStore) Delete(ctx context.Context, key datastore.Key) error {
@@ -655,7 +718,7 @@ func (p *packStore) Delete(ctx context.Context, key datastore.Key) error {
 		return err
 	}
 	defer release()
-	return p.commit(nil, []datastore.Key{key})
+	return p.commit(nil, []datastore.Key{key}, false)
 }
 
 // errPackCRC marks a block whose bytes fail the checksum in its entry.
@@ -994,7 +1057,7 @@ func (p *packStore) Compact(ctx context.Context) (reclaimed int64, err error) {
 // moveLocked is commit for Compact, which holds every lane and wmu: the
 // copies go to the first lane's pack.
 func (p *packStore) moveLocked(puts []packPut, dels []datastore.Key) error {
-	entries, touched, err := p.appendBatch(p.lanes[0], puts)
+	entries, touched, err := p.appendBatch(p.lanes[0], puts, false)
 	if err != nil {
 		p.unpend(touched)
 		return err
@@ -1016,6 +1079,14 @@ func (p *packStore) Close() error {
 		it.close()
 	}
 	err := p.idx.Close()
+	for _, l := range p.lanes {
+		l.mu.Lock()
+		if l.direct != nil {
+			l.direct.close()
+			l.direct = nil
+		}
+		l.mu.Unlock()
+	}
 	p.closeFiles()
 	return err
 }
@@ -1053,7 +1124,7 @@ func (b *packBatch) Commit(ctx context.Context) error {
 		return err
 	}
 	defer release()
-	err = b.p.commit(b.puts, b.dels)
+	err = b.p.commit(b.puts, b.dels, wantsDirect(ctx))
 	b.puts, b.dels = nil, nil
 	return err
 }

@@ -585,7 +585,7 @@ func TestPackStoreKeepsPackWithPendingAppends(t *testing.T) {
 	// moves to a new one) before the commit reaches the index.
 	l := p.lane()
 	inFlight := []packPut{newPackPut(datastore.NewKey("in-flight"), []byte("appended, not indexed yet"))}
-	entries, touched, err := p.appendBatch(l, inFlight)
+	entries, touched, err := p.appendBatch(l, inFlight, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,232 @@
+//go:build linux
+
+package storage
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ipfs/boxo/ipld/merkledag"
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-datastore"
+	ipld "github.com/ipfs/go-ipld-format"
+)
+
+// Direct appends stage records and write them in aligned blocks, with
+// each batch's tail through the cache and again in the next batch's first
+// block. The packs they write must be byte for byte those plain appends
+// write: records of every length around the alignment and the stage's
+// size, in batches that end anywhere in a block.
+func TestDirectAppendsWriteWhatPlainAppendsDo(t *testing.T) {
+	ctx := context.Background()
+	sizes := []int{1, 100, directAlign - 1, directAlign, directAlign + 1, 70_000, 1 << 20,
+		directStageSize - 80, directStageSize, 3*directStageSize + 5, 17, 1<<20 + 3}
+	var batches [][]packPut
+	for i := 0; i < len(sizes); {
+		n := 1 + i%3 // batches of 1, 2 and 3 records
+		var batch []packPut
+		for ; n > 0 && i < len(sizes); n, i = n-1, i+1 {
+			value := randomBytes(sizes[i], uint64(100+i))
+			batch = append(batch, newPackPut(datastore.NewKey(fmt.Sprintf("block-%02d", i)), value))
+		}
+		batches = append(batches, batch)
+	}
+	// direct says whether batch i asks for direct writes.
+	write := func(direct func(i int) bool) string {
+		dir := t.TempDir()
+		p, err := openPackStore(dir, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !p.direct {
+			t.Fatalf("the test directory %s takes no O_DIRECT (%v): run the tests with TMPDIR on a disk file system", dir, probeDirect(dir))
+		}
+		for i, b := range batches {
+			if err := p.commit(b, nil, direct(i)); err != nil {
+				t.Fatal(err)
+			}
+			// Every batch is readable as soon as it is committed.
+			for _, put := range b {
+				if got, err := p.Get(ctx, put.key); err != nil || !bytes.Equal(got, put.value) {
+					t.Fatalf("batch %d (direct: %v): Get(%s) right after it: %d bytes, %v; want %d bytes", i, direct(i), put.key, len(got), err, len(put.value))
+				}
+			}
+		}
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	pack := func(dir string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, "00000000"+packSuffix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	plain := pack(write(func(int) bool { return false }))
+	directDir := write(func(int) bool { return true })
+	// A lane takes an import's direct batches and a fetch's plain ones
+	// in turn.
+	mixedDir := write(func(i int) bool { return i%2 == 1 })
+	for name, got := range map[string][]byte{"direct": pack(directDir), "mixed": pack(mixedDir)} {
+		if !bytes.Equal(got, plain) {
+			at := 0
+			for at < min(len(got), len(plain)) && got[at] == plain[at] {
+				at++
+			}
+			t.Errorf("the %s pack (%d bytes) differs from the plain one (%d bytes) from byte %d on", name, len(got), len(plain), at)
+		}
+	}
+	p, err := openPackStore(directDir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for _, b := range batches {
+		for _, put := range b {
+			if got, err := p.Get(ctx, put.key); err != nil || !bytes.Equal(got, put.value) {
+				t.Errorf("Get(%s) after reopening: %d bytes, %v; want %d bytes", put.key, len(got), err, len(put.value))
+			}
+		}
+	}
+}
+
+// What a direct batch writes is not left in the page cache, which is the
+// point of it; a plain batch's is.
+func TestDirectBatchesBypassThePageCache(t *testing.T) {
+	for _, direct := range []bool{false, true} {
+		t.Run(fmt.Sprintf("direct=%v", direct), func(t *testing.T) {
+			dir := t.TempDir()
+			p, err := openPackStore(dir, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			var batch []packPut
+			for i := range 8 {
+				batch = append(batch, newPackPut(datastore.NewKey(fmt.Sprint(i)), randomBytes(1<<20, uint64(200+i))))
+			}
+			if err := p.commit(batch, nil, direct); err != nil {
+				t.Fatal(err)
+			}
+			resident, pages := cachedPages(t, filepath.Join(dir, "00000000"+packSuffix))
+			if direct && resident > 2 { // the partial first and last pages
+				t.Errorf("%d of the pack's %d pages are in the page cache after a direct batch, want at most 2", resident, pages)
+			}
+			if !direct && resident < pages/2 {
+				t.Errorf("%d of the pack's %d pages are in the page cache after a plain batch: the test cannot tell", resident, pages)
+			}
+		})
+	}
+}
+
+// The node's blockstore passes the request on: boxo's blockstore, the
+// quota guard and the pack store's batches carry the context an import
+// marks, for one block and for many.
+func TestBlockstoreWritesDirectWhenAsked(t *testing.T) {
+	for _, n := range []int{1, 8} {
+		t.Run(fmt.Sprintf("%d blocks", n), func(t *testing.T) {
+			repo := t.TempDir()
+			s, err := New(testConfig(), repo, nil, nil, nil, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			var blks []blocks.Block
+			for i := range n {
+				blks = append(blks, rawTestBlock(t, randomBytes(1<<20, uint64(400+i))))
+			}
+			if err := s.Blockstore().PutMany(withDirectWrites(context.Background()), blks); err != nil {
+				t.Fatal(err)
+			}
+			packs, _ := packFiles(t, repo)
+			if len(packs) != 1 {
+				t.Fatalf("packs %v, want one", packs)
+			}
+			if resident, pages := cachedPages(t, packs[0]); resident > 2 {
+				t.Errorf("%d of the pack's %d pages are in the page cache after a direct write, want at most 2", resident, pages)
+			}
+		})
+	}
+}
+
+// cachedPages counts the pages of the file at path in the page cache.
+func cachedPages(t *testing.T, path string) (resident, pages int) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	vec := make([]byte, (len(m)+os.Getpagesize()-1)/os.Getpagesize())
+	// x/sys has no Mincore wrapper on Linux.
+	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+		t.Fatal(errno)
+	}
+	for _, v := range vec {
+		resident += int(v & 1)
+	}
+	return resident, len(vec)
+}
+
+// An import writes its first directAfter bytes through the page cache and
+// the rest past it.
+func TestImportWritesDirectAfterItsStart(t *testing.T) {
+	ctx := context.Background()
+	rec := &directRecorder{}
+	b := newBatchDAG(ctx, rec, nil)
+	b.directAfter = 3 << 20
+	for i := range 6 { // 1 MiB leaves: a batch each
+		if err := b.Add(ctx, merkledag.NewRawNode(randomBytes(1<<20, uint64(300+i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	var direct, plain int
+	for _, d := range rec.direct {
+		if d {
+			direct++
+		} else {
+			plain++
+		}
+	}
+	if plain != 3 || direct != 3 {
+		t.Fatalf("batches written through the cache: %d, past it: %d; want 3 and 3", plain, direct)
+	}
+}
+
+// directRecorder is a DAGService that records whether each AddMany asked
+// for direct writes.
+type directRecorder struct {
+	ipld.DAGService
+	mu     sync.Mutex
+	direct []bool
+}
+
+func (r *directRecorder) AddMany(ctx context.Context, nodes []ipld.Node) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.direct = append(r.direct, wantsDirect(ctx))
+	return nil
+}
