@@ -49,10 +49,11 @@ const (
 	// directAlign is the alignment O_DIRECT needs of offsets, lengths and
 	// buffers: the page size, a multiple of any disk's logical block.
 	directAlign = 4096
-	// directStageSize is a stage's capacity: a 1 MiB leaf's record
-	// is written with one direct call and two small ones through the
-	// cache.
-	directStageSize = 1 << 20
+	// directStageSize is a stage's capacity: a 1 MiB leaf's record is
+	// written in four direct calls. A 1 MiB stage was no faster (addprof
+	// of 10 GiB: 8.2 s against 8.5 s) and took the peak RSS from 43 to
+	// 46 MB.
+	directStageSize = 256 << 10
 )
 
 // openDirectAppender opens the new, empty pack at path for direct
