@@ -520,6 +520,14 @@ func (p *packStore) appendLocked(l *packLane, key string, value []byte, crc uint
 // pack, so a scan of this one stops only at its end. Caller holds l.mu.
 func (p *packStore) abandonLocked(l *packLane, err error) error {
 	name := l.cur.Name()
+	// The batch's records were counted as they were staged, not as they
+	// were written: the file says what the pack takes.
+	if st, statErr := l.cur.Stat(); statErr == nil {
+		p.mu.Lock()
+		p.total += st.Size() - p.size[l.id]
+		p.size[l.id] = st.Size()
+		p.mu.Unlock()
+	}
 	l.direct.close()
 	l.direct, l.cur = nil, nil
 	return fmt.Errorf("write block to %s: %w", name, err)
