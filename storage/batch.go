@@ -21,7 +21,7 @@ const (
 // writing and one filling, and the collector lets the heap grow to twice
 // what is live. A leaf of the default 1 MiB chunks fills a batch: the
 // pack store's two lanes write two at once, and a 10 GiB import peaked at
-// 54–55 MiB of RSS against 59–60 with 2 MiB batches and 82 with 8, no
+// 54–56 MiB of RSS against 59–60 with 2 MiB batches and 82 with 8, no
 // slower (docs/BENCHMARKS.md).
 const importBatchSize = 1 << 20
 
