@@ -56,8 +56,8 @@ const (
 	directStageSize = 256 << 10
 )
 
-// openDirectAppender opens the new, empty pack at path for direct
-// appends.
+// openDirectAppender opens the pack at path, a lane's current one, for
+// direct appends.
 func openDirectAppender(path string) (*directAppender, error) {
 	direct, err := os.OpenFile(path, os.O_WRONLY|unix.O_DIRECT, 0)
 	if err != nil {
