@@ -144,7 +144,7 @@ func TestBlockstoreWritesDirectWhenAsked(t *testing.T) {
 			defer s.Close()
 			var blks []blocks.Block
 			for i := range n {
-				blks = append(blks, rawTestBlock(t, randomBytes(1<<20, uint64(400+i))))
+				blks = append(blks, merkledag.NewRawNode(randomBytes(1<<20, uint64(400+i))))
 			}
 			if err := s.Blockstore().PutMany(withDirectWrites(context.Background()), blks); err != nil {
 				t.Fatal(err)

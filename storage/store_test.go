@@ -14,7 +14,7 @@ import (
 
 	"github.com/ipfs/boxo/datastore/dshelp"
 	"github.com/ipfs/boxo/files"
-	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
 )
@@ -307,13 +307,13 @@ func TestQuotaCountsWhatABlockTakesOnDisk(t *testing.T) {
 		}
 		return st.Bytes
 	}
-	err := bs.Put(ctx, rawTestBlock(t, randomBytes(1<<20, 40)))
+	err := bs.Put(ctx, merkledag.NewRawNode(randomBytes(1<<20, 40)))
 	if !errors.Is(err, ErrQuotaExceeded) {
 		t.Fatalf("Put of a block as large as the quota = %v, want ErrQuotaExceeded (its header does not fit)", err)
 	}
 	const blockLen = 100_000
 	for i := 0; ; i++ {
-		err := bs.Put(ctx, rawTestBlock(t, randomBytes(blockLen, uint64(41+i))))
+		err := bs.Put(ctx, merkledag.NewRawNode(randomBytes(blockLen, uint64(41+i))))
 		if u := used(); u > cfg.MaxBytes {
 			t.Fatalf("after %d blocks the blocks take %d bytes, over storage.max_bytes = %d", i+1, u, cfg.MaxBytes)
 		}
@@ -327,20 +327,6 @@ func TestQuotaCountsWhatABlockTakesOnDisk(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-}
-
-// rawTestBlock is data as a raw-codec block.
-func rawTestBlock(t *testing.T, data []byte) blocks.Block {
-	t.Helper()
-	c, err := cid.V1Builder{Codec: cid.Raw, MhType: mh.SHA2_256}.Sum(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, err := blocks.NewBlockWithCid(data, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return blk
 }
 
 // Issue #13 item 4: storage.max_bytes defaults to 0, and a fetch of a
