@@ -38,10 +38,9 @@ type directAppender struct {
 	direct *os.File // the pack, opened O_DIRECT
 	plain  *os.File // the pack again, for the partial blocks
 	buf    []byte   // the stage's memory, mapped (directStageSize)
-	// During a batch, stage[skip:] are the bytes appended and not written
-	// yet, from file offset at on; skip = at mod directAlign.
+	// During a batch, stage[skip():] are the bytes appended and not
+	// written yet, from file offset at on.
 	stage []byte
-	skip  int
 	at    int64
 }
 
@@ -86,10 +85,8 @@ func openDirectAppender(path string) (*directAppender, error) {
 // the last batch).
 func (d *directAppender) append(b []byte, off int64) error {
 	if d.stage == nil {
-		d.stage = d.buf[:0]
 		d.at = off
-		d.skip = int(d.at % directAlign)
-		d.stage = d.stage[:d.skip]
+		d.stage = d.buf[:d.skip()]
 	}
 	for len(b) > 0 {
 		n := copy(d.stage[len(d.stage):cap(d.stage)], b)
@@ -109,14 +106,15 @@ func (d *directAppender) append(b []byte, off int64) error {
 // through the cache if last, else kept at the stage's front.
 func (d *directAppender) write(last bool) error {
 	first := 0 // the stage's first whole block
-	if d.skip > 0 {
+	skip := d.skip()
+	if skip > 0 {
 		first = min(directAlign, len(d.stage))
-		if _, err := d.plain.WriteAt(d.stage[d.skip:first], d.at); err != nil {
+		if _, err := d.plain.WriteAt(d.stage[skip:first], d.at); err != nil {
 			return err
 		}
 	}
 	whole := (len(d.stage) - first) &^ (directAlign - 1)
-	blockAt := d.at + int64(first-d.skip) // file offset of stage[first]
+	blockAt := d.at + int64(first-skip) // file offset of stage[first]
 	if whole > 0 {
 		if _, err := d.direct.WriteAt(d.stage[first:first+whole], blockAt); err != nil {
 			return fmt.Errorf("direct write: %w", err)
@@ -134,7 +132,7 @@ func (d *directAppender) write(last bool) error {
 		return nil
 	}
 	d.stage = d.stage[:copy(d.stage, rest)]
-	d.at, d.skip = restAt, 0
+	d.at = restAt // a block boundary: skip() is 0
 	return nil
 }
 
@@ -145,6 +143,11 @@ func (d *directAppender) flush() error {
 	}
 	return d.write(true)
 }
+
+// skip is where the byte at file offset at sits in the stage: bytes
+// agree with the file modulo directAlign, so whole blocks are aligned in
+// memory too.
+func (d *directAppender) skip() int { return int(d.at % directAlign) }
 
 // close drops what is staged (a failed batch is not indexed) and frees
 // the stage.
