@@ -77,6 +77,9 @@ type Store struct {
 	pinner   pin.Pinner
 	carSent  atomic.Int64 // blocks sent over CARProtocol
 
+	announcedMu sync.Mutex
+	announced   map[cid.Cid]time.Time // by provide: when each announce began
+
 	ctx       context.Context
 	cancel    context.CancelFunc
 	mu        sync.Mutex // guards closing against new background work
@@ -302,15 +305,29 @@ func (s *Store) live() error {
 	return nil
 }
 
-// provide announces c on the DHT in the background; failures are logged,
-// since content is still served to peers that ask bitswap directly.
+// Announcing a CID is a DHT lookup of the peers closest to it and a
+// record sent to each: in a 50-node network, 20-odd round trips and 5 MB
+// of garbage across the nodes. The records live 48 h and reprovideLoop
+// renews pinned roots, so a CID this store announced less than
+// announceAgainAfter ago is not announced again: a miner whose jobs keep
+// producing the same result, a submitter adding the same dataset twice.
+// At most maxAnnounced CIDs are remembered.
+const (
+	announceAgainAfter = time.Hour
+	maxAnnounced       = 4096
+)
+
+// provide announces c on the DHT in the background, unless this store
+// announced it lately; failures are logged (and c is announced again on
+// the next call), since content is still served to peers that ask bitswap
+// directly.
 func (s *Store) provide(c cid.Cid) {
 	if !s.cfg.Provide || s.rt == nil {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing {
+	if s.closing || !s.startAnnounce(c, time.Now()) {
 		return
 	}
 	s.wg.Add(1)
@@ -318,8 +335,44 @@ func (s *Store) provide(c cid.Cid) {
 		defer s.wg.Done()
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.FetchTimeout)
 		defer cancel()
-		if err := s.rt.Provide(ctx, c, true); err != nil && s.ctx.Err() == nil {
-			s.log.Warn("provide failed", "cid", c, "err", err)
+		if err := s.rt.Provide(ctx, c, true); err != nil {
+			s.forgetAnnounce(c)
+			if s.ctx.Err() == nil {
+				s.log.Warn("provide failed", "cid", c, "err", err)
+			}
 		}
 	}()
+}
+
+// startAnnounce says whether c is to be announced now, and if so notes
+// that it was: an announce that is running or began less than
+// announceAgainAfter ago is enough.
+func (s *Store) startAnnounce(c cid.Cid, now time.Time) bool {
+	s.announcedMu.Lock()
+	defer s.announcedMu.Unlock()
+	if at, ok := s.announced[c]; ok && now.Sub(at) < announceAgainAfter {
+		return false
+	}
+	if s.announced == nil {
+		s.announced = map[cid.Cid]time.Time{}
+	}
+	if len(s.announced) >= maxAnnounced {
+		for k, at := range s.announced {
+			if now.Sub(at) >= announceAgainAfter {
+				delete(s.announced, k)
+			}
+		}
+	}
+	if len(s.announced) < maxAnnounced {
+		s.announced[c] = now
+	}
+	return true
+}
+
+// forgetAnnounce drops c after a failed announce, so the next call tries
+// again.
+func (s *Store) forgetAnnounce(c cid.Cid) {
+	s.announcedMu.Lock()
+	defer s.announcedMu.Unlock()
+	delete(s.announced, c)
 }
