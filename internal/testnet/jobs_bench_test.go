@@ -42,8 +42,9 @@ import (
 //
 // VFT_BENCH_TRANSPORT=tcp or quic listens on that transport only (the
 // default is both, as a daemon). VFT_BENCH_CPUPROFILE=FILE writes a CPU
-// profile of the measured jobs only (not the network's start, mesh and warm-up, which -cpuprofile
-// includes).
+// profile of the measured jobs only (not the network's start, mesh and
+// warm-up, which -cpuprofile includes). VFT_BENCH_HEAPPROFILE=FILE writes
+// the nodes' live heap just before the measured jobs.
 //
 // Run: go test -run '^$' -bench JobLatency -benchtime 1x ./internal/testnet/
 func BenchmarkJobLatency(b *testing.B) {
@@ -143,6 +144,7 @@ func benchJobLatency(ctx context.Context, b *testing.B, submitter *node.Node, mi
 		b.Fatalf("after 400 warm-up jobs %d of %d miners have worked on one", len(ran), miners)
 	}
 	assign = assign[:0]
+	writeHeapProfile(b, os.Getenv("VFT_BENCH_HEAPPROFILE"))
 	stopProfile := startPhaseProfile(b, os.Getenv("VFT_BENCH_CPUPROFILE"))
 	defer stopProfile()
 	cpuStart := processCPU(b)
@@ -225,6 +227,25 @@ func startPhaseProfile(tb testing.TB, path string) (stop func()) {
 			pprof.StopCPUProfile()
 			f.Close()
 		})
+	}
+}
+
+// writeHeapProfile writes the live heap, after a collection, to path;
+// with no path it does nothing. -memprofile is written only after the
+// benchmark's nodes have closed, so it cannot show what they hold.
+func writeHeapProfile(tb testing.TB, path string) {
+	tb.Helper()
+	if path == "" {
+		return
+	}
+	runtime.GC()
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatalf("VFT_BENCH_HEAPPROFILE: %v", err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		tb.Fatalf("VFT_BENCH_HEAPPROFILE %s: %v", path, err)
 	}
 }
 
