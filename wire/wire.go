@@ -9,6 +9,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -53,6 +54,10 @@ const MaxMessageSize = 64 << 20
 
 var (
 	encMode cbor.EncMode
+	// bufMode encodes as encMode does, into a caller's buffer: the
+	// encodings that are only compared or signed (every message a node
+	// opens is encoded again twice) then cost no allocation.
+	bufMode cbor.UserBufferEncMode
 	decMode cbor.DecMode
 	// headMode reads only an envelope's kind: the same bounds as decMode,
 	// but other fields are skipped (still checked for well-formedness).
@@ -81,6 +86,9 @@ func init() {
 	if err != nil {
 		panic(err)
 	}
+	if bufMode, err = cbor.CanonicalEncOptions().UserBufferEncMode(); err != nil {
+		panic(err)
+	}
 	if decMode, err = decOptions().DecMode(); err != nil {
 		panic(err)
 	}
@@ -104,24 +112,43 @@ func Unmarshal(data []byte, v any) error {
 	if err := decMode.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	again, err := encMode.Marshal(v)
-	if err != nil {
+	again := getBuffer()
+	defer putBuffer(again)
+	if err := bufMode.MarshalToBuffer(v, again); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if !bytes.Equal(again, data) {
+	if !bytes.Equal(again.Bytes(), data) {
 		return fmt.Errorf("%w: not in deterministic CBOR form", ErrMalformed)
 	}
 	return nil
 }
 
-// sigInput separates signatures by domain and kind, so a signature over one
-// kind of message can never be replayed as another.
-func sigInput(s signed) ([]byte, error) {
-	enc, err := encMode.Marshal(s)
-	if err != nil {
-		return nil, err
+// buffers are reused for encodings that live only for one call.
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBuffer keeps one large message's buffer from being held.
+const maxPooledBuffer = 64 << 10
+
+func getBuffer() *bytes.Buffer {
+	b := buffers.Get().(*bytes.Buffer)
+	b.Reset()
+	return b
+}
+
+func putBuffer(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledBuffer {
+		buffers.Put(b)
 	}
-	return append([]byte("vft/1/sig\x00"+s.Kind+"\x00"), enc...), nil
+}
+
+// writeSigInput writes to buf what is signed: a prefix that separates
+// signatures by domain and kind, so a signature over one kind of message
+// can never be replayed as another, then the signed fields.
+func writeSigInput(buf *bytes.Buffer, s signed) error {
+	buf.WriteString("vft/1/sig\x00")
+	buf.WriteString(s.Kind)
+	buf.WriteByte(0)
+	return bufMode.MarshalToBuffer(s, buf)
 }
 
 // Seal signs body as a message of the given kind at time now.
@@ -131,11 +158,12 @@ func Seal(key *identity.Key, kind string, now time.Time, body any) ([]byte, erro
 		return nil, fmt.Errorf("encode %s: %w", kind, err)
 	}
 	s := signed{Kind: kind, Signer: []byte(key.PeerID()), Time: now.UnixMilli(), Body: raw}
-	input, err := sigInput(s)
-	if err != nil {
+	input := getBuffer()
+	defer putBuffer(input)
+	if err := writeSigInput(input, s); err != nil {
 		return nil, fmt.Errorf("encode %s: %w", kind, err)
 	}
-	env := Envelope{Kind: s.Kind, Signer: s.Signer, Time: s.Time, Body: s.Body, Sig: ed25519.Sign(key.PrivateKey(), input)}
+	env := Envelope{Kind: s.Kind, Signer: s.Signer, Time: s.Time, Body: s.Body, Sig: ed25519.Sign(key.PrivateKey(), input.Bytes())}
 	return encMode.Marshal(env)
 }
 
@@ -175,11 +203,12 @@ func Open(data []byte, kind string, lim Limits, now time.Time) (Opened, error) {
 		return Opened{}, fmt.Errorf("%w: signer %s has no ed25519 key", ErrMalformed, signer)
 	}
 	raw, _ := pub.Raw()
-	input, err := sigInput(signed{Kind: env.Kind, Signer: env.Signer, Time: env.Time, Body: env.Body})
-	if err != nil {
+	input := getBuffer()
+	defer putBuffer(input)
+	if err := writeSigInput(input, signed{Kind: env.Kind, Signer: env.Signer, Time: env.Time, Body: env.Body}); err != nil {
 		return Opened{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if len(env.Sig) != ed25519.SignatureSize || !ed25519.Verify(raw, input, env.Sig) {
+	if len(env.Sig) != ed25519.SignatureSize || !ed25519.Verify(raw, input.Bytes(), env.Sig) {
 		return Opened{}, fmt.Errorf("%w from %s", ErrBadSignature, signer)
 	}
 	at := time.UnixMilli(env.Time)
