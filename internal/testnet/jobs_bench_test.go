@@ -38,7 +38,9 @@ import (
 //     over the sequential jobs, divided by their number;
 //   - gc_cycles: garbage collections during the sequential jobs. The
 //     nodes share this process's heap; GOGC=off GOMEMLIMIT=8GiB keeps
-//     collections out of the measured jobs (docs/BENCHMARKS.md).
+//     collections out of the measured jobs (docs/BENCHMARKS.md);
+//   - alloc_mb_per_job: heap allocated by all nodes over the sequential
+//     jobs, divided by their number (what drives those collections).
 //
 // VFT_BENCH_TRANSPORT=tcp or quic listens on that transport only (the
 // default is both, as a daemon). VFT_BENCH_CPUPROFILE=FILE writes a CPU
@@ -161,6 +163,7 @@ func benchJobLatency(ctx context.Context, b *testing.B, submitter *node.Node, mi
 	runtime.ReadMemStats(&gcAfter)
 	b.ReportMetric(float64((processCPU(b)-cpuStart).Milliseconds())/float64(sequential), "cpu_ms_per_job")
 	b.ReportMetric(float64(gcAfter.NumGC-gcBefore.NumGC), "gc_cycles")
+	b.ReportMetric(float64(gcAfter.TotalAlloc-gcBefore.TotalAlloc)/(1<<20)/float64(sequential), "alloc_mb_per_job")
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "p50_ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Milliseconds()), "p99_ms")
