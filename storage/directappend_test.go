@@ -230,3 +230,51 @@ func (r *directRecorder) AddMany(ctx context.Context, nodes []ipld.Node) error {
 	r.direct = append(r.direct, wantsDirect(ctx))
 	return nil
 }
+
+// A direct write that fails fails its batch: none of the batch is
+// indexed, the blocks committed before it are still read back, and the
+// lane goes on in a new pack.
+func TestFailedDirectWriteFailsOnlyItsBatch(t *testing.T) {
+	ctx := context.Background()
+	p, err := openPackStore(t.TempDir(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if !p.direct {
+		t.Fatal("the test directory takes no O_DIRECT: run the tests with TMPDIR on a disk file system")
+	}
+	batch := func(name string, n int) []packPut {
+		var puts []packPut
+		for i := range n {
+			puts = append(puts, newPackPut(datastore.NewKey(fmt.Sprintf("%s-%d", name, i)), randomBytes(1<<20, uint64(len(name)*100+i))))
+		}
+		return puts
+	}
+	before, failing, after := batch("before", 2), batch("failing", 3), batch("after", 2)
+	if err := p.commit(before, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	// Every lane's direct descriptor fails from now on.
+	for _, l := range p.lanes {
+		if l.direct != nil {
+			l.direct.direct.Close()
+		}
+	}
+	if err := p.commit(failing, nil, true); err == nil {
+		t.Fatal("a batch whose direct writes failed was committed")
+	}
+	if err := p.commit(after, nil, true); err != nil {
+		t.Fatalf("the batch after a failed one: %v", err)
+	}
+	for _, put := range append(before, after...) {
+		if got, err := p.Get(ctx, put.key); err != nil || !bytes.Equal(got, put.value) {
+			t.Errorf("Get(%s): %d bytes, %v; want the %d bytes committed", put.key, len(got), err, len(put.value))
+		}
+	}
+	for _, put := range failing {
+		if has, _ := p.Has(ctx, put.key); has {
+			t.Errorf("%s of the failed batch is indexed", put.key)
+		}
+	}
+}
