@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -87,6 +88,26 @@ type packStore struct {
 	// blocks are all gone.
 	pending map[uint32]int
 	nextID  uint32 // the next new pack's number
+
+	// indexedTo is, per pack, the end of the last record an index commit
+	// accounted for, as the index holds it (packEndKey). Under wmu.
+	indexedTo map[uint32]int64
+}
+
+// The index's keys are the blocks' datastore keys, which begin with "/",
+// and, before them, one key per pack with the end of the last record
+// indexed in it (packEndKey). Opening the store indexes again what a
+// pack holds past that end: the records of batches whose index commit a
+// kill -9 lost. The end of the last live block is not that place: a
+// deleted block at the end of a pack would be indexed again.
+var (
+	blockKeys     = &pebble.IterOptions{LowerBound: []byte("/")}
+	packEndPrefix = []byte("\x00pack-end/")
+	packEndKeys   = &pebble.IterOptions{LowerBound: packEndPrefix, UpperBound: []byte("\x00pack-end0")}
+)
+
+func packEndKey(id uint32) []byte {
+	return binary.BigEndian.AppendUint32(slices.Clone(packEndPrefix), id)
 }
 
 // packLane is one pack being appended to.
@@ -181,6 +202,8 @@ func openPackStore(dir string, log *slog.Logger) (*packStore, error) {
 		current: map[uint32]bool{},
 		pending: map[uint32]int{},
 		iters:   map[*packIter]struct{}{},
+
+		indexedTo: map[uint32]int64{},
 	}
 	for range packLanes {
 		p.lanes = append(p.lanes, &packLane{})
@@ -215,8 +238,11 @@ func (p *packStore) load() error {
 		}
 		ids = append(ids, uint32(id))
 	}
-	indexedEnd := map[uint32]int64{}
-	it, err := p.idx.NewIter(nil)
+	indexedEnd, err := p.readPackEnds()
+	if err != nil {
+		return err
+	}
+	it, err := p.idx.NewIter(blockKeys)
 	if err != nil {
 		return err
 	}
@@ -270,14 +296,69 @@ func (p *packStore) load() error {
 		}
 	}
 	p.nextID = next
-	return p.dropTornTails()
+	if err := p.dropTornTails(); err != nil {
+		return err
+	}
+	return p.writePackEnds()
+}
+
+// readPackEnds reads where each pack's indexed records end (packEndKey).
+func (p *packStore) readPackEnds() (map[uint32]int64, error) {
+	ends := map[uint32]int64{}
+	it, err := p.idx.NewIter(packEndKeys)
+	if err != nil {
+		return nil, err
+	}
+	for it.First(); it.Valid(); it.Next() {
+		id, ok := bytes.CutPrefix(it.Key(), packEndPrefix)
+		if len(id) != 4 || !ok || len(it.Value()) != 8 {
+			it.Close()
+			return nil, fmt.Errorf("pack index, key %q: not a pack's end; the block store in %s is damaged (move it away and fetch the content again)", it.Key(), p.dir)
+		}
+		ends[binary.BigEndian.Uint32(id)] = int64(binary.BigEndian.Uint64(it.Value()))
+	}
+	return ends, it.Close()
+}
+
+// writePackEnds records, once load has indexed what the packs hold, that
+// everything in them is accounted for, and forgets the ends of packs
+// that are gone (a pack's number can be used again after a restart).
+// Repos from before the pack ends were kept get them here.
+func (p *packStore) writePackEnds() error {
+	stored, err := p.readPackEnds()
+	if err != nil {
+		return err
+	}
+	b := p.idx.NewBatch()
+	defer b.Close()
+	for id, end := range stored {
+		if _, ok := p.packs[id]; !ok {
+			if err := b.Delete(packEndKey(id), nil); err != nil {
+				return err
+			}
+			continue
+		}
+		p.indexedTo[id] = end
+	}
+	for id, size := range p.size {
+		if p.indexedTo[id] != size {
+			if err := b.Set(packEndKey(id), binary.BigEndian.AppendUint64(nil, uint64(size)), nil); err != nil {
+				return err
+			}
+			p.indexedTo[id] = size
+		}
+	}
+	if b.Empty() {
+		return nil
+	}
+	return b.Commit(pebble.Sync)
 }
 
 // dropTornTails forgets blocks indexed past the end of their pack: after
 // a power loss the index can be on disk while the end of a pack is not.
 // Those blocks are missing and get fetched again like any other.
 func (p *packStore) dropTornTails() error {
-	it, err := p.idx.NewIter(nil)
+	it, err := p.idx.NewIter(blockKeys)
 	if err != nil {
 		return err
 	}
@@ -635,6 +716,17 @@ func (p *packStore) indexLocked(puts []packPut, entries []packEntry, touched []u
 			return err
 		}
 	}
+	ends := map[uint32]int64{}
+	for _, e := range entries {
+		if end := e.offset + int64(e.length); end > max(ends[e.pack], p.indexedTo[e.pack]) {
+			ends[e.pack] = end
+		}
+	}
+	for id, end := range ends {
+		if err := b.Set(packEndKey(id), binary.BigEndian.AppendUint64(nil, uint64(end)), nil); err != nil {
+			return err
+		}
+	}
 	for _, k := range dels {
 		key := k.String()
 		if e, ok := seen[key]; ok {
@@ -653,6 +745,7 @@ func (p *packStore) indexLocked(puts []packPut, entries []packEntry, touched []u
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("index blocks: %w", err)
 	}
+	maps.Copy(p.indexedTo, ends)
 	p.mu.Lock()
 	p.unpendLocked(touched)
 	unpended = true
@@ -695,6 +788,12 @@ func (p *packStore) removePackLocked(id uint32) {
 	}
 	if err := os.Remove(p.packPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		p.log.Warn("remove empty pack", "pack", p.packPath(id), "err", err)
+	}
+	// Not synced: an end kept for a pack that is gone is dropped by the
+	// next open (writePackEnds).
+	delete(p.indexedTo, id)
+	if err := p.idx.Delete(packEndKey(id), pebble.NoSync); err != nil {
+		p.log.Warn("forget a removed pack's end", "pack", p.packPath(id), "err", err)
 	}
 }
 
@@ -832,7 +931,7 @@ func (p *packStore) Query(ctx context.Context, q query.Query) (query.Results, er
 		return nil, err
 	}
 	defer release()
-	pebbleIt, err := p.idx.NewIter(nil)
+	pebbleIt, err := p.idx.NewIter(blockKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -1004,7 +1103,7 @@ func (p *packStore) Compact(ctx context.Context) (reclaimed int64, err error) {
 		return 0, nil
 	}
 	slices.Sort(victims)
-	it, err := p.idx.NewIter(nil)
+	it, err := p.idx.NewIter(blockKeys)
 	if err != nil {
 		return 0, err
 	}
