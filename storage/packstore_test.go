@@ -620,13 +620,7 @@ func TestPackStoreKeepsPackWithPendingAppends(t *testing.T) {
 func TestDeletedBlocksStayDeletedAfterReopen(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	open := func() *packStore {
-		p, err := openPackStore(dir, slog.New(slog.DiscardHandler))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	open := func() *packStore { return openTestPackStore(t, dir) }
 	key := func(name string) datastore.Key { return datastore.NewKey(name) }
 	p := open()
 	// One writer at a time: every batch goes to the same lane's pack.
@@ -662,13 +656,7 @@ func TestDeletedBlocksStayDeletedAfterReopen(t *testing.T) {
 func TestOldPacksGetTheirEndsOnOpen(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	open := func() *packStore {
-		p, err := openPackStore(dir, slog.New(slog.DiscardHandler))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	open := func() *packStore { return openTestPackStore(t, dir) }
 	p := open()
 	for _, name := range []string{"kept", "last"} {
 		if err := p.Put(ctx, datastore.NewKey(name), randomBytes(10_000, uint64(len(name)))); err != nil {
@@ -697,4 +685,15 @@ func TestOldPacksGetTheirEndsOnOpen(t *testing.T) {
 	if has, _ := p.Has(ctx, datastore.NewKey("kept")); !has {
 		t.Error("the kept block is gone")
 	}
+}
+
+// openTestPackStore opens the pack store in dir, failing the test if it
+// cannot.
+func openTestPackStore(t *testing.T, dir string) *packStore {
+	t.Helper()
+	p, err := openPackStore(dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
