@@ -306,8 +306,8 @@ func (s *Store) live() error {
 }
 
 // Announcing a CID is a DHT lookup of the peers closest to it and a
-// record sent to each: in a 50-node network, 20-odd round trips and 5 MB
-// of garbage across the nodes. The records live 48 h and reprovideLoop
+// record sent to each: in a 50-node network, 20-odd round trips and about
+// 2 MB of garbage across the nodes. The records live 48 h and reprovideLoop
 // renews pinned roots, so a CID this store announced less than
 // announceAgainAfter ago is not announced again: a miner whose jobs keep
 // producing the same result, a submitter adding the same dataset twice.
