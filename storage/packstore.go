@@ -238,10 +238,11 @@ func (p *packStore) load() error {
 		}
 		ids = append(ids, uint32(id))
 	}
-	indexedEnd, err := p.readPackEnds()
+	storedEnds, err := p.readPackEnds()
 	if err != nil {
 		return err
 	}
+	indexedEnd := maps.Clone(storedEnds)
 	it, err := p.idx.NewIter(blockKeys)
 	if err != nil {
 		return err
@@ -299,7 +300,7 @@ func (p *packStore) load() error {
 	if err := p.dropTornTails(); err != nil {
 		return err
 	}
-	return p.writePackEnds()
+	return p.writePackEnds(storedEnds)
 }
 
 // readPackEnds reads where each pack's indexed records end (packEndKey).
@@ -321,32 +322,27 @@ func (p *packStore) readPackEnds() (map[uint32]int64, error) {
 }
 
 // writePackEnds records, once load has indexed what the packs hold, that
-// everything in them is accounted for, and forgets the ends of packs
-// that are gone (a pack's number can be used again after a restart).
-// Repos from before the pack ends were kept get them here.
-func (p *packStore) writePackEnds() error {
-	stored, err := p.readPackEnds()
-	if err != nil {
-		return err
-	}
+// everything in them is accounted for (each pack's end is its size), and
+// forgets the stored ends of packs that are gone (a pack's number can be
+// used again after a restart). Repos from before the pack ends were kept
+// get them here.
+func (p *packStore) writePackEnds(stored map[uint32]int64) error {
 	b := p.idx.NewBatch()
 	defer b.Close()
-	for id, end := range stored {
-		if _, ok := p.packs[id]; !ok {
+	for id := range stored {
+		if _, ok := p.size[id]; !ok {
 			if err := b.Delete(packEndKey(id), nil); err != nil {
 				return err
 			}
-			continue
 		}
-		p.indexedTo[id] = end
 	}
 	for id, size := range p.size {
-		if p.indexedTo[id] != size {
+		if stored[id] != size {
 			if err := b.Set(packEndKey(id), binary.BigEndian.AppendUint64(nil, uint64(size)), nil); err != nil {
 				return err
 			}
-			p.indexedTo[id] = size
 		}
+		p.indexedTo[id] = size
 	}
 	if b.Empty() {
 		return nil
