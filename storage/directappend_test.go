@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -43,10 +42,7 @@ func TestDirectAppendsWriteWhatPlainAppendsDo(t *testing.T) {
 	// direct says whether batch i asks for direct writes.
 	write := func(direct func(i int) bool) string {
 		dir := t.TempDir()
-		p, err := openPackStore(dir, slog.New(slog.DiscardHandler))
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := openTestPackStore(t, dir)
 		if !p.direct {
 			t.Fatalf("the test directory %s takes no O_DIRECT (%v): run the tests with TMPDIR on a disk file system", dir, probeDirect(dir))
 		}
@@ -87,10 +83,7 @@ func TestDirectAppendsWriteWhatPlainAppendsDo(t *testing.T) {
 			t.Errorf("the %s pack (%d bytes) differs from the plain one (%d bytes) from byte %d on", name, len(got), len(plain), at)
 		}
 	}
-	p, err := openPackStore(directDir, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := openTestPackStore(t, directDir)
 	defer p.Close()
 	for _, b := range batches {
 		for _, put := range b {
@@ -107,10 +100,7 @@ func TestDirectBatchesBypassThePageCache(t *testing.T) {
 	for _, direct := range []bool{false, true} {
 		t.Run(fmt.Sprintf("direct=%v", direct), func(t *testing.T) {
 			dir := t.TempDir()
-			p, err := openPackStore(dir, slog.New(slog.DiscardHandler))
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := openTestPackStore(t, dir)
 			defer p.Close()
 			var batch []packPut
 			for i := range 8 {
@@ -236,10 +226,7 @@ func (r *directRecorder) AddMany(ctx context.Context, nodes []ipld.Node) error {
 // lane goes on in a new pack.
 func TestFailedDirectWriteFailsOnlyItsBatch(t *testing.T) {
 	ctx := context.Background()
-	p, err := openPackStore(t.TempDir(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := openTestPackStore(t, t.TempDir())
 	defer p.Close()
 	if !p.direct {
 		t.Fatal("the test directory takes no O_DIRECT: run the tests with TMPDIR on a disk file system")

@@ -451,10 +451,7 @@ func FuzzPackRecovery(f *testing.F) {
 // panic on the closed index (it crashed a whole test binary in CI).
 func TestPackStoreUseAfterClose(t *testing.T) {
 	ctx := context.Background()
-	p, err := openPackStore(t.TempDir(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := openTestPackStore(t, t.TempDir())
 	key := datastore.NewKey("block")
 	if err := p.Put(ctx, key, []byte("data")); err != nil {
 		t.Fatal(err)
@@ -528,10 +525,7 @@ func TestPackStoreUseAfterClose(t *testing.T) {
 func TestPackStoreWritersAppendAtOnce(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	p, err := openPackStore(dir, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := openTestPackStore(t, dir)
 	first := p.lanes[0]
 	first.mu.Lock() // a commit busy appending
 	wrote := make(chan error, 1)
@@ -555,10 +549,7 @@ func TestPackStoreWritersAppendAtOnce(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	p, err = openPackStore(dir, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p = openTestPackStore(t, dir)
 	defer p.Close()
 	for key, want := range map[string]string{"first": "first writer", "second": "second writer"} {
 		got, err := p.Get(ctx, datastore.NewKey(key))
@@ -573,10 +564,7 @@ func TestPackStoreWritersAppendAtOnce(t *testing.T) {
 // their index entries would point into a deleted file.
 func TestPackStoreKeepsPackWithPendingAppends(t *testing.T) {
 	ctx := context.Background()
-	p, err := openPackStore(t.TempDir(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := openTestPackStore(t, t.TempDir())
 	defer p.Close()
 	old := datastore.NewKey("old")
 	if err := p.Put(ctx, old, []byte("deleted while the next block is in flight")); err != nil {
