@@ -15,6 +15,7 @@
 #
 #   bench/market-procs.sh                         # 4 miners, 30 in a row, 8 at once
 #   MINERS=4 JOBS=12 CONCURRENT=8 bench/market-procs.sh
+#   MINERS=49 JOBS=100 bench/market-procs.sh      # 50 nodes, each its own process (up to 64 miners)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 miners=${MINERS:-4}
@@ -49,9 +50,10 @@ done
 
 submit() { "$vft" --repo "$sub" job submit examples/wordcount/job.toml --json "$@" 2> "$work/submit.err" || { cat "$work/submit.err" >&2; return 1; }; }
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); $miners miner processes, k = 3, $jobs jobs in a row, $concurrent at once"
-# Warm-up until every miner has run the module once.
+# Warm-up until every miner has run the module once. The fair choice
+# spreads jobs over all miners, so a large devnet takes a few per miner.
 : > "$work/warm.workers"
-for _ in $(seq 20); do
+for _ in $(seq $((miners * 3 > 20 ? miners * 3 : 20))); do
   rm -rf "$work/warm"
   submit --wait -o "$work/warm" > "$work/submit.json"
   json "$work/submit.json" 'j.workers' >> "$work/warm.workers"

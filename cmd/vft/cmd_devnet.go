@@ -105,8 +105,8 @@ func (c *cli) devnet(f devnetFlags) error {
 		return err
 	}
 	switch {
-	case f.miners < 1 || f.miners > 32:
-		return fmt.Errorf("%w: --miners %d is outside 1..32", errUsage, f.miners)
+	case f.miners < 1 || f.miners > 64:
+		return fmt.Errorf("%w: --miners %d is outside 1..64", errUsage, f.miners)
 	case f.cheaters < 0 || f.cheaters > f.miners:
 		return fmt.Errorf("%w: --cheaters %d is outside 0..%d (the number of miners)", errUsage, f.cheaters, f.miners)
 	case !slices.Contains(job.Faults, f.fault):
@@ -207,7 +207,6 @@ func (d *devnet) start(ctx context.Context, miners, cheaters int, fault string) 
 		cfg.P2P.MDNS, cfg.P2P.NATPortMap = false, false
 		cfg.P2P.AllowPrivateAddrs = true // every node is on 127.0.0.1
 		cfg.P2P.Rendezvous = rendezvous
-		cfg.P2P.DiscoveryInterval.UnmarshalText([]byte("2s"))
 		cfg.Heartbeat.Interval.UnmarshalText([]byte("5s"))
 		cfg.Market.ReportGrace.UnmarshalText([]byte("10s"))
 		cfg.Chain.RPC, cfg.Chain.WS = info.RPC, info.WS
