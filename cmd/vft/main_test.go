@@ -342,6 +342,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown key in config set", env, []string{"--repo", repoDir, "config", "set", "p2p.speed", "1"}, `"p2p.speed"`},
 		{"unknown devnet executor", env, []string{"devnet", "--executors", "wasm,docker"}, `"docker" is not one of wasm, native, oci`},
 		{"empty devnet executors", env, []string{"devnet", "--executors", ","}, "names no executor kind"},
+		{"too many devnet miners", env, []string{"devnet", "--miners", "65"}, "--miners 65 is outside 1..64"},
 		{"malformed bootstrap multiaddr", testEnv("VFT_P2P_BOOTSTRAP=/ip4/300.1.1.1/tcp/1"), []string{"--repo", repoDir, "daemon"}, "/ip4/300.1.1.1/tcp/1"},
 		{"unreachable bootstrap peer", testEnv("VFT_P2P_BOOTSTRAP=/ip4/127.0.0.1/tcp/9/p2p/12D3KooWGzBnhgBsqwoKfPi2bSC3cvpWLjdafvz2iMYSJC4yJpM4"), []string{"--repo", repoDir, "daemon"}, "12D3KooWGzBnhgBsqwoKfPi2bSC3cvpWLjdafvz2iMYSJC4yJpM4"},
 		{"p2p port in use", testEnv(fmt.Sprintf("VFT_P2P_LISTEN=/ip4/127.0.0.1/tcp/%d", busyPort)), []string{"--repo", repoDir, "daemon"}, fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", busyPort)},
