@@ -3,6 +3,7 @@ package logging
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"time"
 
 	golog "github.com/ipfs/go-log/v2"
@@ -57,13 +58,20 @@ func (c *zapToSlog) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.Ch
 }
 
 func (c *zapToSlog) Write(e zapcore.Entry, fields []zapcore.Field) error {
-	rec := slog.NewRecord(e.Time, slogLevel(e.Level), e.Message, 0)
-	if e.LoggerName != "" {
-		rec.AddAttrs(slog.String("logger", e.LoggerName))
-	}
 	enc := zapcore.NewMapObjectEncoder()
 	for _, f := range append(c.fields, fields...) {
 		f.AddTo(enc)
+	}
+	level := slogLevel(e.Level)
+	if level > slog.LevelDebug && aloneAtStart(e.LoggerName, e.Message, enc.Fields) {
+		level = slog.LevelDebug
+		if !c.handler.Enabled(context.Background(), level) {
+			return nil
+		}
+	}
+	rec := slog.NewRecord(e.Time, level, e.Message, 0)
+	if e.LoggerName != "" {
+		rec.AddAttrs(slog.String("logger", e.LoggerName))
 	}
 	for k, v := range enc.Fields {
 		rec.AddAttrs(slog.Any(k, v))
@@ -75,6 +83,19 @@ func (c *zapToSlog) Write(e zapcore.Entry, fields []zapcore.Field) error {
 }
 
 func (c *zapToSlog) Sync() error { return nil }
+
+// aloneAtStart tells the library warnings that only say a node has no
+// peers yet, which every node is for its first moments (kad-dht refreshes
+// its routing table as it starts, before the bootstrap peers are
+// connected) and the first node of a network is until another joins.
+// Every daemon printed them at start; they are logged at debug.
+func aloneAtStart(logger, msg string, fields map[string]any) bool {
+	if logger != "dht/RtRefreshManager" {
+		return false
+	}
+	errText, _ := fields["error"].(string)
+	return strings.Contains(msg+" "+errText, "failed to find any peer in table")
+}
 
 func slogLevel(l zapcore.Level) slog.Level {
 	switch {

@@ -3,7 +3,9 @@ package logging
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 
@@ -60,5 +62,38 @@ func TestRouteLibrariesCarriesGoLog(t *testing.T) {
 	}
 	if !strings.Contains(out, "disk nearly full") || !strings.Contains(out, `"free":42`) || !strings.Contains(out, "vft-test-subsystem") {
 		t.Fatalf("warning from go-log not routed with its fields and logger name: %q", out)
+	}
+}
+
+// kad-dht's warning that its routing table is empty, which every daemon
+// logged as it started, comes out at debug; its other warnings stay
+// warnings.
+func TestEmptyRoutingTableIsNotAWarning(t *testing.T) {
+	var buf bytes.Buffer
+	RouteLibraries(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}), slog.LevelDebug)
+	lg := golog.Logger("dht/RtRefreshManager")
+	// The two forms kad-dht's refresh loop logs: the error in the message
+	// (at start) and as a field (on a later refresh).
+	lg.Warn("failed when refreshing routing table", errors.New("failed to query for self, err=failed to find any peer in table"))
+	lg.Warnw("failed when refreshing routing table", "error", errors.New("failed to refresh cpl=0, err=failed to find any peer in table"))
+	lg.Warnw("failed when refreshing routing table", "error", errors.New("query timed out"))
+	var levels []string
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var rec struct{ Level string }
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("%v in %q", err, line)
+		}
+		levels = append(levels, rec.Level)
+	}
+	if want := []string{"DEBUG", "DEBUG", "WARN"}; !slices.Equal(levels, want) {
+		t.Fatalf("levels %v, want %v: %s", levels, want, buf.String())
+	}
+
+	// At the default library level (warn) the first two are not written.
+	buf.Reset()
+	RouteLibraries(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}), slog.LevelWarn)
+	lg.Warnw("failed when refreshing routing table", "error", errors.New("failed to find any peer in table"))
+	if buf.Len() != 0 {
+		t.Fatalf("an empty routing table was logged at the warn level: %s", buf.String())
 	}
 }
