@@ -88,7 +88,8 @@ func (c *zapToSlog) Sync() error { return nil }
 // peers yet, which every node is for its first moments (kad-dht refreshes
 // its routing table as it starts, before the bootstrap peers are
 // connected) and the first node of a network is until another joins.
-// Every daemon printed them at start; they are logged at debug.
+// Every daemon printed them at start; they are logged at debug. A node
+// that cannot reach its bootstrap peers says so itself, in our words.
 func aloneAtStart(logger, msg string, fields map[string]any) bool {
 	if logger != "dht/RtRefreshManager" {
 		return false
