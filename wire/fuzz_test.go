@@ -27,12 +27,23 @@ func fuzzSeeds(f *testing.F) (now time.Time) {
 	return now
 }
 
-// FuzzOpen: no input panics Open, and what it accepts is signed, fresh and
-// in the one byte form (re-encoding the envelope gives the same bytes).
+// FuzzOpen: no input panics Open, what it accepts is signed, fresh and in
+// the one byte form (re-encoding the envelope gives the same bytes), and a
+// SigCache opens every input as Open does, the first time and again.
 func FuzzOpen(f *testing.F) {
 	now := fuzzSeeds(f)
+	// One cache for the whole run: whatever it has remembered, it opens
+	// each input exactly as Open does.
+	cache := NewSigCache(64)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		msg, err := Open(data, "ping/1", Limits{MaxSize: 4096, MaxAge: time.Minute, MaxFuture: time.Minute}, now)
+		lim := Limits{MaxSize: 4096, MaxAge: time.Minute, MaxFuture: time.Minute}
+		msg, err := Open(data, "ping/1", lim, now)
+		for range 2 {
+			cached, cachedErr := cache.Open(data, "ping/1", lim, now)
+			if (err == nil) != (cachedErr == nil) || cached.Signer != msg.Signer || !bytes.Equal(cached.Body, msg.Body) {
+				t.Fatalf("SigCache.Open = %v, %v; Open = %v, %v", cached, cachedErr, msg, err)
+			}
+		}
 		if err != nil {
 			return
 		}

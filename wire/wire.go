@@ -7,6 +7,7 @@ package wire
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sync"
@@ -184,6 +185,12 @@ type Opened struct {
 // Open checks size, form, kind, signature and freshness, in that order
 // (cheap checks first), and returns the signer and body.
 func Open(data []byte, kind string, lim Limits, now time.Time) (Opened, error) {
+	return open(data, kind, lim, now, nil)
+}
+
+// open is Open, skipping the signature check for bytes that cache holds
+// (a nil cache holds none).
+func open(data []byte, kind string, lim Limits, now time.Time, cache *SigCache) (Opened, error) {
 	if len(data) > lim.MaxSize {
 		return Opened{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), lim.MaxSize)
 	}
@@ -202,14 +209,21 @@ func Open(data []byte, kind string, lim Limits, now time.Time) (Opened, error) {
 	if err != nil || pub.Type() != crypto.Ed25519 {
 		return Opened{}, fmt.Errorf("%w: signer %s has no ed25519 key", ErrMalformed, signer)
 	}
-	raw, _ := pub.Raw()
-	input := getBuffer()
-	defer putBuffer(input)
-	if err := writeSigInput(input, signed{Kind: env.Kind, Signer: env.Signer, Time: env.Time, Body: env.Body}); err != nil {
-		return Opened{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	var key [sha256.Size]byte
+	if cache != nil {
+		key = sha256.Sum256(data)
 	}
-	if len(env.Sig) != ed25519.SignatureSize || !ed25519.Verify(raw, input.Bytes(), env.Sig) {
-		return Opened{}, fmt.Errorf("%w from %s", ErrBadSignature, signer)
+	if !cache.has(key) {
+		raw, _ := pub.Raw()
+		input := getBuffer()
+		defer putBuffer(input)
+		if err := writeSigInput(input, signed{Kind: env.Kind, Signer: env.Signer, Time: env.Time, Body: env.Body}); err != nil {
+			return Opened{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		if len(env.Sig) != ed25519.SignatureSize || !ed25519.Verify(raw, input.Bytes(), env.Sig) {
+			return Opened{}, fmt.Errorf("%w from %s", ErrBadSignature, signer)
+		}
+		cache.add(key)
 	}
 	at := time.UnixMilli(env.Time)
 	if age := now.Sub(at); age > lim.MaxAge {

@@ -87,13 +87,70 @@ func TestOpenRejects(t *testing.T) {
 		{"garbage", []byte{0xff, 0x00}, "ping/1", ErrMalformed},
 		{"non-canonical", nonCanonical, "ping/1", ErrMalformed},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := Open(tc.data, tc.kind, lim, now)
-			if !errors.Is(err, tc.want) {
-				t.Fatalf("Open = %v, want %v", err, tc.want)
-			}
-		})
+	// A cache that has seen the good, the stale and the future message's
+	// signatures check out must refuse the same cases: it skips only the
+	// signature check, and only for the exact bytes it saw pass.
+	warm := NewSigCache(16)
+	for _, m := range []struct {
+		data []byte
+		at   time.Time
+	}{{good, now}, {stale, now.Add(-2 * time.Minute)}, {future, now.Add(time.Minute)}} {
+		if _, err := warm.Open(m.data, "ping/1", lim, m.at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	openers := []struct {
+		name string
+		open func([]byte, string, Limits, time.Time) (Opened, error)
+	}{{"Open", Open}, {"SigCache.Open", warm.Open}}
+	for _, o := range openers {
+		for _, tc := range cases {
+			t.Run(o.name+"/"+tc.name, func(t *testing.T) {
+				_, err := o.open(tc.data, tc.kind, lim, now)
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("%s = %v, want %v", o.name, err, tc.want)
+				}
+			})
+		}
+	}
+}
+
+// The same bytes cost one signature check per cache, a forgotten one is
+// checked again, and a failed check is not remembered.
+func TestSigCacheChecksTheSameBytesOnce(t *testing.T) {
+	key := mustKey(t)
+	now := time.Now()
+	var msgs [3][]byte
+	for i := range msgs {
+		msgs[i], _ = Seal(key, "ping/1", now, ping{N: uint64(i)})
+	}
+	c := NewSigCache(2)
+	for range 3 {
+		if _, err := c.Open(msgs[0], "ping/1", lim, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.verified != 1 {
+		t.Fatalf("3 opens of the same bytes verified %d signatures, want 1", c.verified)
+	}
+	c.Open(msgs[1], "ping/1", lim, now)
+	c.Open(msgs[2], "ping/1", lim, now) // msgs[0], the oldest, is forgotten
+	c.Open(msgs[0], "ping/1", lim, now)
+	if c.verified != 4 {
+		t.Fatalf("verified %d signatures, want 4: the forgotten message checked again", c.verified)
+	}
+
+	var env Envelope
+	Unmarshal(msgs[1], &env)
+	env.Sig[0] ^= 1
+	bad, _ := Marshal(env)
+	for range 2 {
+		if _, err := c.Open(bad, "ping/1", lim, now); !errors.Is(err, ErrBadSignature) {
+			t.Fatalf("a bad signature opened as %v", err)
+		}
+	}
+	if c.verified != 4 || len(c.known) != 2 {
+		t.Fatalf("a bad signature was remembered: %d verified, %d known", c.verified, len(c.known))
 	}
 }
 
