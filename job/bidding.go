@@ -36,7 +36,7 @@ func (m *Market) readOffers() {
 			m.cancelled(data)
 			continue
 		}
-		o, err := OpenOffer(data, m.now())
+		o, err := m.openOffer(data)
 		if err != nil || o.Submitter != from {
 			continue // the validator already refused it; nothing to do
 		}
@@ -204,7 +204,7 @@ func (m *Market) handleAssign(st network.Stream) {
 			return nil, err
 		}
 		ack := AckMsg{Job: a.Job}
-		o, err := OpenOffer(a.Offer, m.now())
+		o, err := m.openOffer(a.Offer)
 		switch {
 		case err != nil:
 			ack.Reason = "offer invalid: " + err.Error()

@@ -105,7 +105,7 @@ func (m *Market) handleInvite(st network.Stream) {
 		if err := openDirect(req, KindInvite, from, m.now(), &inv); err != nil {
 			return nil, err
 		}
-		o, err := OpenOffer(inv.Offer, m.now())
+		o, err := m.openOffer(inv.Offer)
 		if err != nil {
 			return nil, err
 		}

@@ -162,6 +162,8 @@ type Market struct {
 
 	// checkedVerdicts: each verdict is checked once (verifying.go).
 	checkedVerdicts verdictCache
+	// offerSigs: each offer's signature is checked once (openOffer).
+	offerSigs *wire.SigCache
 	// progress is what the workers of this node's jobs said of their
 	// staging (progress.go).
 	progress *workerProgress
@@ -183,7 +185,9 @@ func NewMarket(key *identity.Key, streams Streams, book *Book, opts MarketOption
 	}
 	m := &Market{key: key, streams: streams, book: book, opts: opts, log: log.With("component", "market"),
 		bids: map[string][]Bid{}, pools: map[string]map[peer.ID]bool{}, bidNews: make(chan struct{}), seen: map[string]struct{}{}, held: map[string]struct{}{}, invitesFrom: p2p.NewLimiter(inviteRate, maxInvitesFrom), passedBusy: map[string]Offer{}, revealing: map[string]bool{}, assigning: map[string]map[peer.ID]bool{},
-		openBids: newOpenBids(maxOpenBids), toBid: newBidQueue(), maxBids: maxBidsPerJob, progress: newWorkerProgress()}
+		openBids: newOpenBids(maxOpenBids), toBid: newBidQueue(), maxBids: maxBidsPerJob, progress: newWorkerProgress(),
+		offerSigs: wire.NewSigCache(offerSigCacheSize)}
+	m.checkedVerdicts.check = m.openSigned
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	if book != nil {
 		// A submitter that accepted this worker's result is a customer:
@@ -211,7 +215,7 @@ func (m *Market) ValidateOffer(_ context.Context, from peer.ID, data []byte) err
 	}
 	switch kind {
 	case KindOffer:
-		o, err := OpenOffer(data, m.now())
+		o, err := m.openOffer(data)
 		if err != nil {
 			return err
 		}
@@ -232,6 +236,30 @@ func (m *Market) ValidateOffer(_ context.Context, from peer.ID, data []byte) err
 	return fmt.Errorf("%w: %q on the offers topic", wire.ErrWrongKind, kind)
 }
 
+// offerSigCacheSize is how many offers' signatures a node remembers
+// having checked: 64 bytes each, and enough for the offers of the jobs
+// whose verdicts are still to come on a busy network.
+const offerSigCacheSize = 1024
+
+// openOffer checks an offer as OpenOffer does, but checks the signature
+// of the same bytes only once: a node opens each offer as it is
+// gossiped, as the market reads it and inside its verdict, and a worker
+// also in its invitation and assignment. ed25519 checks were 13% of the
+// CPU a job cost a 50-node network, a third of them offers checked again
+// (docs/BENCHMARKS.md).
+func (m *Market) openOffer(raw []byte) (Offer, error) {
+	return openOffer(raw, m.now(), m.openSigned)
+}
+
+// openSigned is wire.Open, through the offer signature cache for offers:
+// the other kinds a node opens reach it once each.
+func (m *Market) openSigned(data []byte, kind string, lim wire.Limits, now time.Time) (wire.Opened, error) {
+	if kind == KindOffer {
+		return m.offerSigs.Open(data, kind, lim, now)
+	}
+	return wire.Open(data, kind, lim, now)
+}
+
 // Cancel withdraws one of this node's jobs: it is recorded cancelled and a
 // signed cancel is gossiped so its workers stop.
 func (m *Market) Cancel(ctx context.Context, id, reason string) error {
@@ -245,7 +273,7 @@ func (m *Market) Cancel(ctx context.Context, id, reason string) error {
 	if rec.State.Terminal() {
 		return fmt.Errorf("job %s is already %s", id, rec.State)
 	}
-	o, err := OpenOffer(rec.Offer, m.now())
+	o, err := m.openOffer(rec.Offer)
 	if err != nil {
 		return err
 	}
@@ -360,7 +388,7 @@ func (m *Market) Resume(ctx context.Context) error {
 		return err
 	}
 	for _, rec := range open {
-		o, err := OpenOffer(rec.Offer, m.now())
+		o, err := m.openOffer(rec.Offer)
 		if err != nil {
 			m.fail(rec.ID, "offer expired while the node was down: "+err.Error())
 			continue

@@ -360,3 +360,41 @@ func fuzzVerdictFixture(tb testing.TB) *verdictFixture {
 	fx.id = fx.offer.ID.String()
 	return fx
 }
+
+// A node checks an offer's signature once, though it opens the same bytes
+// as they are gossiped, as its market reads them, and inside the job's
+// verdict; a changed byte is checked, and refused, all the same.
+func TestOfferSignatureCheckedOncePerNode(t *testing.T) {
+	ctx := t.Context()
+	f := newVerdictFixture(t, validSpec())
+	var penalized []peer.ID
+	m, _ := verdictMarket(t, f, &penalized)
+	from := f.submitter.PeerID()
+	for range 2 {
+		if err := m.ValidateOffer(ctx, from, f.offer.Raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o, err := m.openOffer(f.offer.Raw); err != nil || o.ID != f.offer.ID {
+		t.Fatalf("openOffer = %v, %v", o.ID, err)
+	}
+	good := fakeCID("good")
+	verdict := f.seal(Verdict{Accepted: good, Agreed: []string{f.peer(0), f.peer(1), f.peer(2)},
+		Reveals: [][]byte{f.reveal(0, good), f.reveal(1, good), f.reveal(2, good)}})
+	if err := m.ValidateVerdict(ctx, from, verdict); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.offerSigs.Checked(); n != 1 {
+		t.Fatalf("the offer's signature was checked %d times, want 1", n)
+	}
+
+	var env wire.Envelope
+	if err := wire.Unmarshal(f.offer.Raw, &env); err != nil {
+		t.Fatal(err)
+	}
+	env.Sig[0] ^= 1
+	forged, _ := wire.Marshal(env)
+	if err := m.ValidateOffer(ctx, from, forged); !errors.Is(err, wire.ErrBadSignature) {
+		t.Fatalf("an offer with a changed signature: %v, want %v", err, wire.ErrBadSignature)
+	}
+}
