@@ -125,7 +125,9 @@ var (
 	ErrForgedRejection = errors.New("verdict rejects a job its evidence accepts")
 )
 
-// openFunc is wire.Open; tests count the signature checks through it.
+// openFunc opens a signed message as wire.Open does: wire.Open itself,
+// the market's openSigned (its offer signature cache), or in tests a
+// counter of the signature checks.
 type openFunc func(data []byte, kind string, lim wire.Limits, now time.Time) (wire.Opened, error)
 
 // OpenVerdict checks a gossiped verdict: signed by the job's submitter,
