@@ -214,14 +214,8 @@ func open(data []byte, kind string, lim Limits, now time.Time, cache *SigCache) 
 		key = sha256.Sum256(data)
 	}
 	if !cache.has(key) {
-		raw, _ := pub.Raw()
-		input := getBuffer()
-		defer putBuffer(input)
-		if err := writeSigInput(input, signed{Kind: env.Kind, Signer: env.Signer, Time: env.Time, Body: env.Body}); err != nil {
-			return Opened{}, fmt.Errorf("%w: %v", ErrMalformed, err)
-		}
-		if len(env.Sig) != ed25519.SignatureSize || !ed25519.Verify(raw, input.Bytes(), env.Sig) {
-			return Opened{}, fmt.Errorf("%w from %s", ErrBadSignature, signer)
+		if err := checkSignature(env, pub, signer); err != nil {
+			return Opened{}, err
 		}
 		cache.add(key)
 	}
@@ -233,6 +227,20 @@ func open(data []byte, kind string, lim Limits, now time.Time, cache *SigCache) 
 		return Opened{}, fmt.Errorf("%w: signed %s ahead of our clock, limit %s", ErrFuture, ahead.Round(time.Millisecond), lim.MaxFuture)
 	}
 	return Opened{Signer: signer, Time: at, Body: env.Body}, nil
+}
+
+// checkSignature checks env's signature by signer, whose key is pub.
+func checkSignature(env Envelope, pub crypto.PubKey, signer peer.ID) error {
+	raw, _ := pub.Raw()
+	input := getBuffer()
+	defer putBuffer(input)
+	if err := writeSigInput(input, signed{Kind: env.Kind, Signer: env.Signer, Time: env.Time, Body: env.Body}); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if len(env.Sig) != ed25519.SignatureSize || !ed25519.Verify(raw, input.Bytes(), env.Sig) {
+		return fmt.Errorf("%w from %s", ErrBadSignature, signer)
+	}
+	return nil
 }
 
 // KindOf returns a message's kind without checking its signature, so a
