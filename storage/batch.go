@@ -17,12 +17,12 @@ const (
 )
 
 // importBatchSize is an import's batch limit in bytes: a batch's leaves
-// stay on the heap until written, with up to max(2, cores) batches
-// writing and one filling, and the collector lets the heap grow to twice
-// what is live. A leaf of the default 1 MiB chunks fills a batch: the
-// pack store's two lanes write two at once, and a 10 GiB import peaked at
-// 54–56 MiB of RSS against 59–60 with 2 MiB batches and 82 with 8, no
-// slower (docs/BENCHMARKS.md).
+// stay in memory until written, with up to max(2, cores) batches
+// writing and one filling. A leaf of the default 1 MiB chunks fills a
+// batch: the pack store's two lanes write two at once, and a 10 GiB
+// import peaked at 54–56 MiB of RSS against 59–60 with 2 MiB batches and
+// 82 with 8, no slower, when the leaves were on the heap
+// (docs/BENCHMARKS.md).
 const importBatchSize = 1 << 20
 
 // directAfter is how much of an import goes through the page cache before
@@ -35,15 +35,16 @@ const importBatchSize = 1 << 20
 const directAfter = 1 << 30
 
 // batchDAG buffers nodes written by the importer and stores them in
-// batches in the background, like ipld.BufferedDAG, but wait makes sure
-// no write is still running once an import has returned, even a failed
-// one: otherwise blocks could land after the pin lock is released.
+// batches in the background, like ipld.BufferedDAG, but Commit, and
+// abandon for a failed import, make sure no write is still running once
+// an import has returned: otherwise blocks could land after the pin lock
+// is released.
 type batchDAG struct {
 	ipld.DAGService
 	ctx context.Context
-	// stored, when set, is called with each batch once it is written;
-	// last says it is Commit's, which holds the DAG's root.
-	stored func(nodes []ipld.Node, last bool)
+	// stored, when set, is called with each batch once it is written,
+	// and failed with each batch whose write failed.
+	stored, failed func(nodes []ipld.Node)
 	nodes  []ipld.Node
 	size   int
 	// flushed is the bytes of the batches sent to be written so far;
@@ -55,18 +56,19 @@ type batchDAG struct {
 	err                  error
 }
 
-func newBatchDAG(ctx context.Context, ds ipld.DAGService, stored func(nodes []ipld.Node, last bool)) *batchDAG {
+func newBatchDAG(ctx context.Context, ds ipld.DAGService, stored func(nodes []ipld.Node)) *batchDAG {
 	return &batchDAG{DAGService: ds, ctx: ctx, stored: stored, directAfter: directAfter, sem: make(chan struct{}, max(2, runtime.NumCPU()))}
 }
 
 func (b *batchDAG) Add(ctx context.Context, nd ipld.Node) error {
+	// Kept even when an earlier batch failed: abandon returns it.
+	b.nodes = append(b.nodes, nd)
+	b.size += len(nd.RawData())
 	if err := b.firstErr(); err != nil {
 		return err
 	}
-	b.nodes = append(b.nodes, nd)
-	b.size += len(nd.RawData())
 	if len(b.nodes) >= batchMaxNodes || b.size >= importBatchSize {
-		return b.flush(false)
+		return b.flush()
 	}
 	return nil
 }
@@ -80,7 +82,7 @@ func (b *batchDAG) AddMany(ctx context.Context, nds []ipld.Node) error {
 	return nil
 }
 
-func (b *batchDAG) flush(last bool) error {
+func (b *batchDAG) flush() error {
 	if len(b.nodes) == 0 {
 		return nil
 	}
@@ -106,10 +108,13 @@ func (b *batchDAG) flush(last bool) error {
 				b.err = err
 			}
 			b.mu.Unlock()
+			if b.failed != nil {
+				b.failed(nodes)
+			}
 			return
 		}
 		if b.stored != nil {
-			b.stored(nodes, last)
+			b.stored(nodes)
 		}
 	}()
 	return nil
@@ -123,7 +128,7 @@ func (b *batchDAG) firstErr() error {
 
 // Commit writes what is buffered and waits for every write.
 func (b *batchDAG) Commit() error {
-	err := b.flush(true)
+	err := b.flush()
 	b.wg.Wait()
 	if err != nil {
 		return err
@@ -131,8 +136,14 @@ func (b *batchDAG) Commit() error {
 	return b.firstErr()
 }
 
-// wait waits for the writes already started.
-func (b *batchDAG) wait() { b.wg.Wait() }
+// abandon ends a failed import: it waits for the writes already started
+// and returns the nodes that never went out.
+func (b *batchDAG) abandon() []ipld.Node {
+	b.wg.Wait()
+	nodes := b.nodes
+	b.nodes, b.size = nil, 0
+	return nodes
+}
 
 // Get must see nodes still in the buffer (the balanced layout does not
 // read back, but the interface allows it).

@@ -14,13 +14,15 @@ import (
 // of 512 MiB took a quarter less time, a CAR stream's client about a
 // twentieth less CPU (docs/BENCHMARKS.md).
 //
-// The pool is go-buffer-pool's, which boxo's chunker takes its chunks
-// from: a leaf given back is the buffer the import's next chunk is read
-// into. A buffer goes back only when nothing else holds its block: once a
-// batch's write has returned without error, the pack store (and flatfs,
-// whose Commit waits for its writers) holds none of its bytes, and the
-// callers say when they have dropped the blocks. A batch whose write
-// failed keeps its buffers: flatfs may still be writing them.
+// An import's raw leaves come from a leafPool, mapped outside the heap
+// (leafpool.go): a leaf given back is the buffer the import's next chunk
+// is read into. Other blocks' buffers, a fetch's, go back to
+// go-buffer-pool's, as do the chunks of other chunkers. A buffer goes
+// back only when nothing else holds its block: once a batch's write has
+// returned without error, the pack store (and flatfs, whose Commit waits
+// for its writers) holds none of its bytes, and the callers say when they
+// have dropped the blocks. A batch whose write failed keeps its buffers
+// where flatfs may still be writing them (Store.syncWrites).
 
 // minPooledBlock is the smallest buffer worth pooling: a leaf's (256 KiB
 // or 1 MiB chunks, usually), not a directory node's.
@@ -54,8 +56,10 @@ func recycleLeaves(nodes []ipld.Node) {
 	}
 }
 
+// recycle gives b back to the pool it came from: its leafPool, else
+// go-buffer-pool's.
 func recycle(b []byte) {
-	if cap(b) >= minPooledBlock {
+	if cap(b) >= minPooledBlock && !putLeaf(b) {
 		pool.Put(b)
 	}
 }

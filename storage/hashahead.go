@@ -93,6 +93,8 @@ func (h *hashAhead) read(ctx context.Context, spl chunker.Splitter, workers int)
 		select {
 		case h.out <- ch:
 		case <-h.stop:
+			<-ch.hashed
+			recycle(ch.data)
 			return
 		}
 		if err != nil {
@@ -109,6 +111,7 @@ func (h *hashAhead) NextBytes() ([]byte, error) {
 	}
 	<-ch.hashed
 	if ch.err != nil {
+		recycle(ch.data) // a chunk read as the import was cancelled
 		h.err = ch.err
 		return nil, ch.err
 	}
@@ -126,10 +129,15 @@ func (h *hashAhead) NextBytes() ([]byte, error) {
 // Reader is part of chunker.Splitter; the builder does not use it.
 func (h *hashAhead) Reader() io.Reader { return nil }
 
-// Close stops the reader goroutine and waits for it.
+// Close stops the reader goroutine and waits for it. The chunks it read
+// that the builder never took go back to their pool.
 func (h *hashAhead) Close() {
 	h.stopOnce.Do(func() { close(h.stop) })
 	<-h.done
+	for ch := range h.out {
+		<-ch.hashed
+		recycle(ch.data)
+	}
 }
 
 // Builder returns a CID builder that takes leaf CIDs from the hash workers.

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 
-	chunker "github.com/ipfs/boxo/chunker"
 	"github.com/ipfs/boxo/files"
 	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/boxo/ipld/unixfs"
@@ -193,9 +192,9 @@ func (im *importer) add(nd files.Node) (ipld.Node, error) {
 	return nil, fmt.Errorf("unsupported file type %T", nd)
 }
 
-func (im *importer) addFile(f files.File) (ipld.Node, error) {
+func (im *importer) addFile(f files.File) (_ ipld.Node, err error) {
 	cfg := im.s.cfg
-	spl, err := chunker.FromString(&ctxReader{ctx: im.ctx, r: f}, cfg.Chunker)
+	spl, err := newLeafSplitter(&ctxReader{ctx: im.ctx, r: f}, cfg.Chunker, cfg.RawLeaves)
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +203,14 @@ func (im *importer) addFile(f files.File) (ipld.Node, error) {
 	ahead := newHashAhead(im.ctx, spl, cfg.cidBuilder(), cfg.RawLeaves, im.chunkDone)
 	defer ahead.Close()
 	bufDAG := newBatchDAG(im.ctx, im.s.localDAG, im.stored)
-	defer bufDAG.wait()
+	if im.s.syncWrites {
+		bufDAG.failed = recycleLeaves
+	}
+	defer func() {
+		if err != nil {
+			recycleLeaves(bufDAG.abandon())
+		}
+	}()
 	params := ihelper.DagBuilderParams{
 		Dagserv:    bufDAG,
 		RawLeaves:  cfg.RawLeaves,
@@ -219,6 +225,15 @@ func (im *importer) addFile(f files.File) (ipld.Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A file of one chunk is its own root, and its leaf's buffer goes back
+	// to the pool once written: the caller gets a copy.
+	if raw, ok := nd.(*merkledag.RawNode); ok {
+		blk, err := blocks.NewBlockWithCid(bytes.Clone(raw.RawData()), raw.Cid())
+		if err != nil {
+			return nil, err
+		}
+		nd = &merkledag.RawNode{Block: blk}
+	}
 	if err := bufDAG.Commit(); err != nil {
 		return nil, err
 	}
@@ -227,14 +242,11 @@ func (im *importer) addFile(f files.File) (ipld.Node, error) {
 
 // stored follows each batch of a file's blocks onto disk. They are
 // written past bitswap (to the local DAG) and announced to it here
-// (announceImported), so that the raw leaves' buffers can go back to the
-// chunker (recycleLeaves). Commit's batch keeps its buffers: it holds the
-// root, which addFile returns.
-func (im *importer) stored(nodes []ipld.Node, last bool) {
+// (announceImported), so that the raw leaves' buffers can go back to
+// their pool (recycleLeaves).
+func (im *importer) stored(nodes []ipld.Node) {
 	im.s.announceImported(nodes)
-	if !last {
-		recycleLeaves(nodes)
-	}
+	recycleLeaves(nodes)
 }
 
 // announceImported tells bitswap about blocks an import stored, as the

@@ -76,6 +76,10 @@ type Store struct {
 	localDAG ipld.DAGService // never touches the network
 	pinner   pin.Pinner
 	carSent  atomic.Int64 // blocks sent over CARProtocol
+	// syncWrites says a block write holds none of the block's bytes once
+	// it has returned, even failed: the pack store's do; flatfs may still
+	// be writing after a failed put.
+	syncWrites bool
 
 	announcedMu sync.Mutex
 	announced   map[cid.Cid]time.Time // by provide: when each announce began
@@ -139,8 +143,9 @@ func New(cfg Config, repoDir string, h host.Host, r routing.ContentRouting, log 
 		free = nil
 	}
 	s.guard = newGuardedBlockstore(base, bds, cfg.MaxBytes, free, cfg.HashOnRead, s.log)
-	if _, checksummed := bds.(*packStore); checksummed {
+	if _, packed := bds.(*packStore); packed {
 		s.guard.hashedRecently = newRecentSet(recentlyHashedBlocks)
+		s.syncWrites = true
 	}
 	s.bstore = blockstore.NewIdStore(s.guard)
 	s.gcl = blockstore.NewGCLocker()
