@@ -25,13 +25,14 @@ const (
 // (docs/BENCHMARKS.md).
 const importBatchSize = 1 << 20
 
-// directAfter is how much of an import goes through the page cache before
-// its blocks are written past it (withDirectWrites, directAppender). Up
-// to there the cache is the faster way, and what was just imported is
-// often read soon (served to a job's workers); past it, on the project's
-// test VM, a 10 GiB import took 7.3–7.8 s against 12.6–24 s
-// (docs/BENCHMARKS.md). Fetched blocks, read back at once, always go
-// through the cache.
+// directAfter is how much of a file's import goes through the page cache
+// before its blocks are written past it (withDirectWrites,
+// directAppender); a file known to be larger is written past it from its
+// first byte (importer.addFile). Up to there the cache is the faster way,
+// and what was just imported is often read soon (served to a job's
+// workers); past it, on the project's test VM, a 10 GiB import took
+// 7.3–7.8 s against 12.6–24 s (docs/BENCHMARKS.md). Fetched blocks, read
+// back at once, always go through the cache.
 const directAfter = 1 << 30
 
 // batchDAG buffers nodes written by the importer and stores them in

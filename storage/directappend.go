@@ -48,11 +48,13 @@ const (
 	// directAlign is the alignment O_DIRECT needs of offsets, lengths and
 	// buffers: the page size, a multiple of any disk's logical block.
 	directAlign = 4096
-	// directStageSize is a stage's capacity: a 1 MiB leaf's record is
-	// written in four direct calls. A 1 MiB stage was no faster (addprof
-	// of 10 GiB: 8.2 s against 8.5 s) and took the peak RSS from 43 to
-	// 46 MB.
-	directStageSize = 256 << 10
+	// directStageSize is a stage's capacity: most of a 1 MiB leaf's
+	// record goes out in one direct write. This VM's disk takes 1 MiB
+	// writes at twice the rate of 256 KiB ones on some days (`dd
+	// oflag=direct`: 1.33 against 0.65 GB/s), and a 10 GiB import with
+	// 256 KiB stages took 11.9–13.0 s against 9.0–9.3 s
+	// (docs/BENCHMARKS.md).
+	directStageSize = 1 << 20
 )
 
 // openDirectAppender opens the pack at path, a lane's current one, for

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipfs/boxo/files"
 	"github.com/ipfs/boxo/ipld/merkledag"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-datastore"
@@ -205,6 +206,56 @@ func TestImportWritesDirectAfterItsStart(t *testing.T) {
 		t.Fatalf("batches written through the cache: %d, past it: %d; want 3 and 3", plain, direct)
 	}
 }
+
+// A file known to be larger than directAfter is written past the page
+// cache from its first byte; a smaller one goes through the cache.
+func TestLargeFileWrittenPastTheCacheFromItsStart(t *testing.T) {
+	data := randomBytes(8<<20, 65)
+	for _, c := range []struct {
+		name   string
+		claims int64 // the size the file reports
+		direct bool
+	}{
+		{"small file", int64(len(data)), false},
+		{"file over directAfter", directAfter + 1, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Chunker = "size-1048576"
+			repo := t.TempDir()
+			s, err := New(cfg, repo, nil, nil, nil, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			f := &sizedFile{File: files.NewBytesFile(data), size: c.claims}
+			if _, err := s.AddNode(context.Background(), f, AddOptions{}, -1); err != nil {
+				t.Fatal(err)
+			}
+			packs, _ := packFiles(t, repo)
+			var resident, pages int
+			for _, p := range packs {
+				r, n := cachedPages(t, p)
+				resident, pages = resident+r, pages+n
+			}
+			// Each direct batch leaves at most its two partial pages cached.
+			if c.direct && resident > 2*9 {
+				t.Errorf("%d of %d pages in the page cache; want the blocks written past it", resident, pages)
+			}
+			if !c.direct && resident < pages/2 {
+				t.Errorf("%d of %d pages in the page cache; want the blocks written through it", resident, pages)
+			}
+		})
+	}
+}
+
+// sizedFile reports the size given, not its content's.
+type sizedFile struct {
+	files.File
+	size int64
+}
+
+func (f *sizedFile) Size() (int64, error) { return f.size, nil }
 
 // directRecorder is a DAGService that records whether each AddMany asked
 // for direct writes.

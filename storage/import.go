@@ -206,6 +206,11 @@ func (im *importer) addFile(f files.File) (_ ipld.Node, err error) {
 	if im.s.syncWrites {
 		bufDAG.failed = recycleLeaves
 	}
+	if size, err := f.Size(); err == nil && size > directAfter {
+		// A file this large is written past the page cache from its first
+		// byte: its start would not stay cached for long anyway.
+		bufDAG.directAfter = 0
+	}
 	defer func() {
 		if err != nil {
 			recycleLeaves(bufDAG.abandon())
