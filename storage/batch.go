@@ -46,8 +46,8 @@ type batchDAG struct {
 	// stored, when set, is called with each batch once it is written,
 	// and failed with each batch whose write failed.
 	stored, failed func(nodes []ipld.Node)
-	nodes  []ipld.Node
-	size   int
+	nodes          []ipld.Node
+	size           int
 	// flushed is the bytes of the batches sent to be written so far;
 	// past directAfter they are written past the page cache.
 	flushed, directAfter int64
