@@ -203,7 +203,7 @@ func (im *importer) addFile(f files.File) (_ ipld.Node, err error) {
 	ahead := newHashAhead(im.ctx, spl, cfg.cidBuilder(), cfg.RawLeaves, im.chunkDone)
 	defer ahead.Close()
 	bufDAG := newBatchDAG(im.ctx, im.s.localDAG, im.stored)
-	if im.s.syncWrites {
+	if im.s.syncWrites() {
 		bufDAG.failed = recycleLeaves
 	}
 	if size, err := f.Size(); err == nil && size > directAfter {

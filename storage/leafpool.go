@@ -129,13 +129,6 @@ func (p *leafPool) trim() {
 	}
 }
 
-// idle is how many of the pool's mapped buffers are back in it.
-func (p *leafPool) idle() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.warm) + len(p.cold)
-}
-
 // putLeaf returns b to its pool if it is a mapped leaf buffer, and says
 // whether it was.
 func putLeaf(b []byte) bool {

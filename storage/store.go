@@ -76,10 +76,6 @@ type Store struct {
 	localDAG ipld.DAGService // never touches the network
 	pinner   pin.Pinner
 	carSent  atomic.Int64 // blocks sent over CARProtocol
-	// syncWrites says a block write holds none of the block's bytes once
-	// it has returned, even failed: the pack store's do; flatfs may still
-	// be writing after a failed put.
-	syncWrites bool
 
 	announcedMu sync.Mutex
 	announced   map[cid.Cid]time.Time // by provide: when each announce began
@@ -145,7 +141,6 @@ func New(cfg Config, repoDir string, h host.Host, r routing.ContentRouting, log 
 	s.guard = newGuardedBlockstore(base, bds, cfg.MaxBytes, free, cfg.HashOnRead, s.log)
 	if _, packed := bds.(*packStore); packed {
 		s.guard.hashedRecently = newRecentSet(recentlyHashedBlocks)
-		s.syncWrites = true
 	}
 	s.bstore = blockstore.NewIdStore(s.guard)
 	s.gcl = blockstore.NewGCLocker()
@@ -380,4 +375,12 @@ func (s *Store) forgetAnnounce(c cid.Cid) {
 	s.announcedMu.Lock()
 	defer s.announcedMu.Unlock()
 	delete(s.announced, c)
+}
+
+// syncWrites says a block write holds none of the block's bytes once it
+// has returned, even failed: the pack store's do; flatfs may still be
+// writing after a failed put.
+func (s *Store) syncWrites() bool {
+	_, packed := s.blocks.(*packStore)
+	return packed
 }
